@@ -1,0 +1,781 @@
+//! The cases of the suite: each public function checks one behaviour of the contract on the
+//! backend behind a [`Harness`]. [`conformance_tests!`](crate::conformance_tests) turns each
+//! into a `#[test]`.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Barrier;
+use std::time::Duration;
+
+use cache_core::{Cache, CacheError, CacheStats, MockClock, Ttl};
+
+use crate::{Harness, Setup, Time, TypedHarness};
+
+/// The suite's view of one backend: how to build caches and how to let time pass.
+struct Env<'h, H: Harness> {
+    h: &'h H,
+    clock: Option<MockClock>,
+}
+
+impl<'h, H: Harness> Env<'h, H> {
+    fn new(h: &'h H) -> Self {
+        let clock = match h.time() {
+            Time::Mock => Some(MockClock::new()),
+            Time::Real => None,
+        };
+        Env { h, clock }
+    }
+
+    fn cache(&self) -> H::Cache {
+        self.with(None, None)
+    }
+
+    fn with(&self, default_ttl: Option<Duration>, max_size: Option<usize>) -> H::Cache {
+        self.h.create(Setup {
+            default_ttl,
+            max_size,
+            clock: self.clock.clone(),
+        })
+    }
+
+    /// A TTL long enough to read an entry back before it expires, even on a busy machine.
+    fn ttl(&self) -> Duration {
+        match self.clock {
+            Some(_) => Duration::from_secs(10),
+            None => Duration::from_millis(1000),
+        }
+    }
+
+    /// Lets `d` pass (exactly, on a mock clock).
+    fn pass(&self, d: Duration) {
+        match &self.clock {
+            Some(c) => c.advance(d),
+            None => std::thread::sleep(d),
+        }
+    }
+
+    /// Lets time pass until an entry written now with TTL `ttl` has surely expired.
+    fn pass_beyond(&self, ttl: Duration) {
+        match self.clock {
+            Some(_) => self.pass(ttl),
+            None => self.pass(ttl + Duration::from_millis(600)),
+        }
+    }
+}
+
+fn v(s: &str) -> Vec<u8> {
+    s.as_bytes().to_vec()
+}
+
+#[track_caller]
+fn ok<T>(r: Result<T, CacheError>) -> T {
+    match r {
+        Ok(t) => t,
+        Err(e) => panic!("cache operation failed: {e}"),
+    }
+}
+
+/// The counters the contract pins down, in one comparable tuple.
+#[derive(Debug, PartialEq, Eq)]
+struct Counts {
+    hits: u64,
+    misses: u64,
+    sets: u64,
+    deletes: u64,
+}
+
+fn counts(s: &CacheStats) -> Counts {
+    Counts {
+        hits: s.hits,
+        misses: s.misses,
+        sets: s.sets,
+        deletes: s.deletes,
+    }
+}
+
+#[track_caller]
+fn assert_counts<C: Cache<Vec<u8>> + ?Sized>(
+    c: &C,
+    hits: u64,
+    misses: u64,
+    sets: u64,
+    deletes: u64,
+) {
+    assert_eq!(
+        counts(&c.stats()),
+        Counts {
+            hits,
+            misses,
+            sets,
+            deletes
+        },
+        "stats: {:?}",
+        c.stats()
+    );
+}
+
+/// `set` returns `true` and `get` returns the value stored.
+pub fn set_then_get_returns_the_value<H: Harness>(h: &H) {
+    let c = Env::new(h).cache();
+    assert!(ok(c.set("k", v("value"), Ttl::Never)));
+    assert_eq!(ok(c.get("k")), Some(v("value")));
+}
+
+/// A key never written reads as `None`.
+pub fn get_of_absent_key_is_none<H: Harness>(h: &H) {
+    let c = Env::new(h).cache();
+    assert_eq!(ok(c.get("never-written")), None);
+    assert!(!ok(c.exists("never-written")));
+}
+
+/// A second `set` replaces the value.
+pub fn set_replaces_value<H: Harness>(h: &H) {
+    let c = Env::new(h).cache();
+    ok(c.set("k", v("one"), Ttl::Never));
+    ok(c.set("k", v("two"), Ttl::Never));
+    assert_eq!(ok(c.get("k")), Some(v("two")));
+}
+
+/// Overwriting a short-lived entry with `Ttl::Never` makes it permanent.
+pub fn set_replaces_ttl_with_longer<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let c = env.cache();
+    ok(c.set("k", v("short"), Ttl::After(env.ttl())));
+    ok(c.set("k", v("forever"), Ttl::Never));
+    env.pass_beyond(env.ttl());
+    assert_eq!(ok(c.get("k")), Some(v("forever")));
+}
+
+/// Overwriting a permanent entry with a TTL makes it expire.
+pub fn set_replaces_ttl_with_shorter<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let c = env.cache();
+    ok(c.set("k", v("forever"), Ttl::Never));
+    ok(c.set("k", v("short"), Ttl::After(env.ttl())));
+    assert_eq!(ok(c.get("k")), Some(v("short")));
+    env.pass_beyond(env.ttl());
+    assert_eq!(ok(c.get("k")), None);
+}
+
+/// `delete` is `true` only when it removed a live entry.
+pub fn delete_reports_live_entries_only<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let c = env.cache();
+    ok(c.set("k", v("x"), Ttl::Never));
+    assert!(ok(c.delete("k")));
+    assert!(!ok(c.delete("k")));
+    assert_eq!(ok(c.get("k")), None);
+    assert!(!ok(c.delete("absent")));
+    ok(c.set("short", v("x"), Ttl::After(env.ttl())));
+    env.pass_beyond(env.ttl());
+    assert!(!ok(c.delete("short")), "an expired entry is not live");
+    assert_eq!(c.stats().deletes, 1);
+}
+
+/// `clear` removes every entry and keeps the counters.
+pub fn clear_removes_every_entry<H: Harness>(h: &H) {
+    let c = Env::new(h).cache();
+    for i in 0..50 {
+        ok(c.set(&format!("k{i}"), v("x"), Ttl::Never));
+    }
+    ok(c.get("k1"));
+    ok(c.clear());
+    for i in 0..50 {
+        assert!(!ok(c.exists(&format!("k{i}"))));
+    }
+    let s = c.stats();
+    assert_eq!((s.hits, s.sets), (1, 50), "clear keeps the counters: {s:?}");
+    if let Some(n) = s.entries {
+        assert_eq!(n, 0);
+    }
+    ok(c.set("after", v("y"), Ttl::Never));
+    assert_eq!(ok(c.get("after")), Some(v("y")));
+}
+
+/// `clear` on one cache leaves another cache of the same backend untouched.
+pub fn clear_leaves_other_caches_alone<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let a = env.cache();
+    let b = env.cache();
+    ok(a.set("shared-name", v("a"), Ttl::Never));
+    ok(b.set("shared-name", v("b"), Ttl::Never));
+    ok(b.set("only-b", v("b"), Ttl::Never));
+    ok(a.clear());
+    assert_eq!(ok(a.get("shared-name")), None);
+    assert_eq!(ok(b.get("shared-name")), Some(v("b")));
+    assert_eq!(ok(b.get("only-b")), Some(v("b")));
+    assert_eq!(ok(a.delete_pattern("*")), 0);
+    assert_eq!(ok(b.get("only-b")), Some(v("b")));
+}
+
+/// `exists` reports live entries and counts neither a hit nor a miss.
+pub fn exists_is_a_peek<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let c = env.cache();
+    ok(c.set("k", v("x"), Ttl::Never));
+    assert!(ok(c.exists("k")));
+    assert!(!ok(c.exists("absent")));
+    ok(c.set("short", v("x"), Ttl::After(env.ttl())));
+    assert!(ok(c.exists("short")));
+    env.pass_beyond(env.ttl());
+    assert!(!ok(c.exists("short")));
+    assert_counts(&c, 0, 0, 2, 0);
+}
+
+/// `Ttl::Default` takes the cache's default TTL.
+pub fn ttl_default_uses_the_cache_default<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let c = env.with(Some(env.ttl()), None);
+    ok(c.set("k", v("x"), Ttl::Default));
+    assert_eq!(ok(c.get("k")), Some(v("x")));
+    env.pass_beyond(env.ttl());
+    assert_eq!(ok(c.get("k")), None);
+    // Without a default, Ttl::Default never expires.
+    let forever = env.cache();
+    ok(forever.set("k", v("x"), Ttl::Default));
+    env.pass_beyond(env.ttl());
+    assert_eq!(ok(forever.get("k")), Some(v("x")));
+}
+
+/// `Ttl::Never` outlives a cache default.
+pub fn ttl_never_outlives_the_default<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let c = env.with(Some(env.ttl()), None);
+    ok(c.set("k", v("x"), Ttl::Never));
+    env.pass_beyond(env.ttl());
+    assert_eq!(ok(c.get("k")), Some(v("x")));
+}
+
+/// `Ttl::After(d)` overrides the default, and the entry is gone after `d`.
+pub fn ttl_after_expires<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let c = env.with(Some(env.ttl() * 100), None);
+    ok(c.set("k", v("x"), Ttl::After(env.ttl())));
+    assert_eq!(ok(c.get("k")), Some(v("x")));
+    env.pass_beyond(env.ttl());
+    assert_eq!(ok(c.get("k")), None);
+    assert!(!ok(c.exists("k")));
+}
+
+/// A zero TTL stores nothing and removes the older value.
+pub fn zero_ttl_removes_the_old_value<H: Harness>(h: &H) {
+    let c = Env::new(h).cache();
+    ok(c.set("k", v("old"), Ttl::Never));
+    assert!(ok(c.set("k", v("new"), Ttl::After(Duration::ZERO))));
+    assert_eq!(ok(c.get("k")), None);
+    assert!(!ok(c.exists("k")));
+    assert!(ok(c.set("fresh", v("x"), Ttl::After(Duration::ZERO))));
+    assert_eq!(ok(c.get("fresh")), None);
+    assert_eq!(c.stats().sets, 3);
+}
+
+/// An entry is live while `now < written_at + ttl`; at the boundary it has expired. On a
+/// mock clock this is checked to the nanosecond; with real time, at half the TTL and after it.
+pub fn expiry_boundary_is_exclusive<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let c = env.cache();
+    let ttl = env.ttl();
+    ok(c.set("k", v("x"), Ttl::After(ttl)));
+    match &env.clock {
+        Some(clock) => {
+            clock.advance(ttl - Duration::from_nanos(1));
+            assert!(ok(c.exists("k")), "live one nanosecond before the boundary");
+            assert_eq!(ok(c.get("k")), Some(v("x")));
+            clock.advance(Duration::from_nanos(1));
+            assert!(!ok(c.exists("k")), "expired at the boundary");
+            assert_eq!(ok(c.get("k")), None);
+            // Millisecond TTLs are honoured exactly too.
+            ok(c.set("ms", v("x"), Ttl::After(Duration::from_millis(1))));
+            clock.advance(Duration::from_micros(999));
+            assert!(ok(c.exists("ms")));
+            clock.advance(Duration::from_micros(1));
+            assert!(!ok(c.exists("ms")));
+        }
+        None => {
+            env.pass(ttl / 4);
+            assert!(ok(c.exists("k")), "live well before the boundary");
+            env.pass_beyond(ttl);
+            assert!(!ok(c.exists("k")), "expired after the boundary");
+        }
+    }
+}
+
+/// An expired entry reads as a miss and is counted once in `expirations`.
+pub fn expired_entry_counts_one_expiration<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let c = env.cache();
+    ok(c.set("k", v("x"), Ttl::After(env.ttl())));
+    env.pass_beyond(env.ttl());
+    assert_eq!(ok(c.get("k")), None);
+    assert_eq!(ok(c.get("k")), None);
+    let s = c.stats();
+    assert_eq!((s.hits, s.misses), (0, 2));
+    if h.counts_expirations() {
+        assert_eq!(s.expirations, 1, "counted once, not per read: {s:?}");
+    } else {
+        assert_eq!(s.expirations, 0, "{s:?}");
+    }
+    if let Some(n) = s.entries {
+        assert_eq!(n, 0);
+    }
+}
+
+/// Each operation moves exactly the counters the contract names.
+pub fn stats_follow_each_operation<H: Harness>(h: &H) {
+    let c = Env::new(h).cache();
+    assert_counts(&c, 0, 0, 0, 0);
+    ok(c.set("a", v("1"), Ttl::Never));
+    assert_counts(&c, 0, 0, 1, 0);
+    ok(c.get("a"));
+    assert_counts(&c, 1, 0, 1, 0);
+    ok(c.get("b"));
+    assert_counts(&c, 1, 1, 1, 0);
+    ok(c.exists("a"));
+    ok(c.exists("b"));
+    assert_counts(&c, 1, 1, 1, 0);
+    ok(c.set("a", v("2"), Ttl::Never));
+    assert_counts(&c, 1, 1, 2, 0);
+    ok(c.delete("b"));
+    assert_counts(&c, 1, 1, 2, 0);
+    ok(c.delete("a"));
+    assert_counts(&c, 1, 1, 2, 1);
+    ok(c.set("p1", v("x"), Ttl::Never));
+    ok(c.set("p2", v("x"), Ttl::Never));
+    assert_eq!(ok(c.delete_pattern("p*")), 2);
+    assert_counts(&c, 1, 1, 4, 3);
+    ok(c.clear());
+    assert_counts(&c, 1, 1, 4, 3);
+    let s = c.stats();
+    assert_eq!(s.evictions, 0);
+    if let Some(n) = s.entries {
+        assert_eq!(n, 0);
+    }
+    ok(c.set("e", v("x"), Ttl::Never));
+    if let Some(n) = c.stats().entries {
+        assert_eq!(n, 1);
+    }
+    assert_eq!(c.get_stats(), c.stats());
+}
+
+/// `hit_rate()` is hits / (hits + misses), and 0 before any get.
+pub fn hit_rate_is_hits_over_gets<H: Harness>(h: &H) {
+    let c = Env::new(h).cache();
+    assert_eq!(c.stats().hit_rate(), 0.0);
+    ok(c.set("k", v("x"), Ttl::Never));
+    for _ in 0..3 {
+        ok(c.get("k"));
+    }
+    ok(c.get("absent"));
+    assert_eq!(c.stats().hit_rate(), 0.75);
+}
+
+fn fill<C: Cache<Vec<u8>>>(c: &C, keys: &[&str]) {
+    for k in keys {
+        ok(c.set(k, v(k), Ttl::Never));
+    }
+}
+
+/// What is left of `keys` after a `delete_pattern`.
+fn survivors<C: Cache<Vec<u8>>>(c: &C, keys: &[&str]) -> Vec<String> {
+    keys.iter()
+        .filter(|k| ok(c.exists(k)))
+        .map(|k| k.to_string())
+        .collect()
+}
+
+/// `*` matches any run of characters, including none.
+pub fn delete_pattern_star<H: Harness>(h: &H) {
+    let c = Env::new(h).cache();
+    let keys = [
+        "user:1",
+        "user:",
+        "user:1:name",
+        "users",
+        "xuser:1",
+        "",
+        "*",
+    ];
+    fill(&c, &keys);
+    assert_eq!(ok(c.delete_pattern("user:*")), 3);
+    assert_eq!(survivors(&c, &keys), ["users", "xuser:1", "", "*"]);
+    assert_eq!(ok(c.delete_pattern("*1")), 1);
+    assert_eq!(ok(c.delete_pattern("nothing*matches")), 0);
+    assert_eq!(ok(c.delete_pattern("*")), 3);
+    assert!(survivors(&c, &keys).is_empty());
+    assert_eq!(c.stats().deletes, 7);
+}
+
+/// `?` matches exactly one character, a multi-byte one included.
+pub fn delete_pattern_question_mark_is_one_character<H: Harness>(h: &H) {
+    let c = Env::new(h).cache();
+    let keys = ["cafe", "café", "caf", "cafés", "日本", "日本語", "日x語"];
+    fill(&c, &keys);
+    assert_eq!(ok(c.delete_pattern("caf?")), 2);
+    assert_eq!(
+        survivors(&c, &keys),
+        ["caf", "cafés", "日本", "日本語", "日x語"]
+    );
+    assert_eq!(ok(c.delete_pattern("日?語")), 2);
+    assert_eq!(survivors(&c, &keys), ["caf", "cafés", "日本"]);
+    assert_eq!(ok(c.delete_pattern("??")), 1);
+    assert_eq!(survivors(&c, &keys), ["caf", "cafés"]);
+}
+
+/// `[`, `]` and `\` stand for themselves; they are not classes or escapes.
+pub fn delete_pattern_brackets_and_backslash_are_literal<H: Harness>(h: &H) {
+    let c = Env::new(h).cache();
+    let keys = ["a", "b", "[ab]", "[a]", "a\\", "\\*", "x*", "x?", "xy"];
+    fill(&c, &keys);
+    assert_eq!(ok(c.delete_pattern("[ab]")), 1);
+    assert_eq!(
+        survivors(&c, &keys),
+        ["a", "b", "[a]", "a\\", "\\*", "x*", "x?", "xy"]
+    );
+    assert_eq!(ok(c.delete_pattern("[?]")), 1);
+    assert_eq!(ok(c.delete_pattern("a\\")), 1);
+    // `\*` is a backslash then any run: it does not escape the star.
+    assert_eq!(ok(c.delete_pattern("\\*")), 1);
+    assert_eq!(survivors(&c, &keys), ["a", "b", "x*", "x?", "xy"]);
+    assert_eq!(ok(c.delete_pattern("x?")), 3);
+    assert_eq!(survivors(&c, &keys), ["a", "b"]);
+}
+
+/// Matching is case-sensitive and covers the whole key.
+pub fn delete_pattern_is_case_sensitive_and_whole_key<H: Harness>(h: &H) {
+    let c = Env::new(h).cache();
+    let keys = ["Key", "key", "KEY", "a-key-b", "key2"];
+    fill(&c, &keys);
+    assert_eq!(ok(c.delete_pattern("key")), 1);
+    assert_eq!(survivors(&c, &keys), ["Key", "KEY", "a-key-b", "key2"]);
+    assert_eq!(ok(c.delete_pattern("K*")), 2);
+    assert_eq!(survivors(&c, &keys), ["a-key-b", "key2"]);
+}
+
+/// `delete_pattern` counts only live entries, and leaves no expired match behind.
+pub fn delete_pattern_skips_expired_entries<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let c = env.cache();
+    ok(c.set("p:live", v("x"), Ttl::Never));
+    ok(c.set("p:short", v("x"), Ttl::After(env.ttl())));
+    ok(c.set("q:other", v("x"), Ttl::Never));
+    env.pass_beyond(env.ttl());
+    assert_eq!(ok(c.delete_pattern("p:*")), 1);
+    assert!(!ok(c.exists("p:live")));
+    assert!(!ok(c.exists("p:short")));
+    assert!(ok(c.exists("q:other")));
+    assert_eq!(c.stats().deletes, 1);
+}
+
+/// The key kinds of the contract: empty, Unicode, 64 KiB, path-like, NUL, newlines and glob
+/// characters. Each keeps its own entry.
+pub fn keys_of_every_kind_are_distinct<H: Harness>(h: &H) {
+    let c = Env::new(h).cache();
+    let long = "k".repeat(64 * 1024);
+    let long_other = format!("{}x", "k".repeat(64 * 1024 - 1));
+    let keys: Vec<&str> = vec![
+        "",
+        " ",
+        "é",
+        "e\u{301}",
+        "日本語",
+        "🦀",
+        "/",
+        "a/b",
+        "../etc/passwd",
+        "..",
+        ".",
+        "a\0b",
+        "a",
+        "\n",
+        "a\nb",
+        "a\r\nb",
+        "*",
+        "?",
+        "[",
+        "]",
+        "\\",
+        "[a-z]*",
+        "{a,b}",
+        "key with spaces",
+        "\t",
+        &long,
+        &long_other,
+    ];
+    assert_eq!(keys.iter().collect::<HashSet<_>>().len(), keys.len());
+    let tag = |k: &str| {
+        keys.iter()
+            .position(|x| *x == k)
+            .unwrap()
+            .to_le_bytes()
+            .to_vec()
+    };
+    for k in &keys {
+        ok(c.set(k, tag(k), Ttl::Never));
+    }
+    for k in &keys {
+        assert_eq!(
+            ok(c.get(k)),
+            Some(tag(k)),
+            "key {:?}",
+            &k[..k.len().min(20)]
+        );
+    }
+    assert!(ok(c.delete("a\0b")));
+    assert_eq!(ok(c.get("a")), Some(tag("a")));
+    assert_eq!(
+        ok(c.delete_pattern("a?b")),
+        2,
+        "a/b and a\\nb match, a\\r\\nb does not"
+    );
+    assert_eq!(ok(c.get("a\r\nb")), Some(tag("a\r\nb")));
+    assert_eq!(ok(c.delete_pattern(&long)), 1);
+    assert_eq!(ok(c.get(&long_other)), Some(tag(&long_other)));
+    assert_eq!(ok(c.get(&long)), None);
+}
+
+/// An empty value and a 16 MiB value come back exactly.
+pub fn empty_and_16_mib_values_round_trip<H: Harness>(h: &H) {
+    let c = Env::new(h).cache();
+    ok(c.set("empty", Vec::new(), Ttl::Never));
+    assert_eq!(ok(c.get("empty")), Some(Vec::new()));
+    assert!(ok(c.exists("empty")));
+    let big: Vec<u8> = (0..16 * 1024 * 1024 + 3)
+        .map(|i| (i * 31 % 251) as u8)
+        .collect();
+    ok(c.set("big", big.clone(), Ttl::Never));
+    assert!(ok(c.get("big")) == Some(big), "16 MiB value differs");
+}
+
+/// `get_many`, `set_many` and `delete_many` behave as their single-key counterparts.
+pub fn batch_operations<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let c = env.cache();
+    ok(c.set_many(
+        vec![("a", v("1")), ("b", v("2")), ("c", v("3")), ("a", v("4"))],
+        Ttl::Never,
+    ));
+    assert_eq!(
+        ok(c.get_many(&["a", "x", "c", "b"])),
+        vec![Some(v("4")), None, Some(v("3")), Some(v("2"))]
+    );
+    assert_counts(&c, 3, 1, 4, 0);
+    assert_eq!(ok(c.delete_many(&["a", "x", "b"])), 2);
+    assert_counts(&c, 3, 1, 4, 2);
+    assert_eq!(
+        ok(c.get_many(&["a", "b", "c"])),
+        vec![None, None, Some(v("3"))]
+    );
+    assert_eq!(ok(c.get_many(&[])), Vec::<Option<Vec<u8>>>::new());
+    ok(c.set_many(vec![("t1", v("x")), ("t2", v("y"))], Ttl::After(env.ttl())));
+    assert_eq!(
+        ok(c.get_many(&["t1", "t2"])),
+        vec![Some(v("x")), Some(v("y"))]
+    );
+    env.pass_beyond(env.ttl());
+    assert_eq!(ok(c.get_many(&["t1", "t2"])), vec![None, None]);
+}
+
+/// `get_or_insert_with` computes and stores a missing value, and returns a stored one as is.
+pub fn get_or_insert_with_computes_on_miss<H: Harness>(h: &H) {
+    let c = Env::new(h).cache();
+    let mut calls = 0;
+    let first = ok(c.get_or_insert_with("k", Ttl::Never, &mut || {
+        calls += 1;
+        v("computed")
+    }));
+    assert_eq!(first, v("computed"));
+    let second = ok(c.get_or_insert_with("k", Ttl::Never, &mut || {
+        calls += 1;
+        v("again")
+    }));
+    assert_eq!(second, v("computed"));
+    assert_eq!(calls, 1);
+    assert_eq!(ok(c.get("k")), Some(v("computed")));
+    let s = c.stats();
+    assert_eq!((s.hits, s.misses, s.sets), (2, 1, 1), "{s:?}");
+}
+
+/// A failing loader yields `CacheError::Loader` and stores nothing.
+pub fn try_get_or_insert_with_stores_nothing_on_error<H: Harness>(h: &H) {
+    let c = Env::new(h).cache();
+    let err = c
+        .try_get_or_insert_with("k", Ttl::Never, &mut || Err("database down".into()))
+        .expect_err("the loader failed");
+    assert!(matches!(err, CacheError::Loader { .. }), "{err:?}");
+    assert!(err.to_string().contains("database down"), "{err}");
+    assert!(!ok(c.exists("k")));
+    let got = ok(c.try_get_or_insert_with("k", Ttl::Never, &mut || Ok(v("ok"))));
+    assert_eq!(got, v("ok"));
+    assert_eq!(ok(c.get("k")), Some(v("ok")));
+}
+
+/// Many threads missing the same key at once: on a single-flight backend the loader runs
+/// once; on any backend every caller gets a value some loader produced and one of them stays.
+pub fn get_or_insert_with_runs_loader_once_under_contention<H: Harness>(h: &H) {
+    let c = Env::new(h).cache();
+    let threads = 8;
+    let calls = AtomicUsize::new(0);
+    let barrier = Barrier::new(threads);
+    let results: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    ok(c.get_or_insert_with("hot", Ttl::Never, &mut || {
+                        let n = calls.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(50));
+                        format!("loaded-{n}").into_bytes()
+                    }))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("no panic"))
+            .collect()
+    });
+    let n = calls.load(Ordering::SeqCst);
+    assert!(n >= 1);
+    for r in &results {
+        let s = String::from_utf8(r.clone()).expect("utf8");
+        let idx: usize = s["loaded-".len()..].parse().expect("a loader's value");
+        assert!(idx < n);
+    }
+    let stored = ok(c.get("hot")).expect("a value is stored");
+    assert!(results.contains(&stored));
+    if h.single_flight() {
+        assert_eq!(n, 1, "the loader ran {n} times");
+        assert!(results.iter().all(|r| r == &stored));
+    }
+}
+
+/// A bounded cache evicts the least recently used entry; `get` and `set` refresh recency,
+/// `exists` does not. An unbounded backend keeps every entry.
+pub fn lru_evicts_least_recently_used<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    if !h.bounded() {
+        let c = env.cache();
+        for i in 0..2_000 {
+            ok(c.set(&format!("k{i}"), v("x"), Ttl::Never));
+        }
+        assert!((0..2_000).all(|i| ok(c.exists(&format!("k{i}")))));
+        assert_eq!(c.stats().evictions, 0);
+        return;
+    }
+    let c = env.with(None, Some(3));
+    fill(&c, &["a", "b", "c"]);
+    ok(c.get("a")); // order, oldest first: b c a
+    ok(c.exists("b")); // no refresh
+    ok(c.set("d", v("d"), Ttl::Never)); // evicts b
+    assert_eq!(survivors(&c, &["a", "b", "c", "d"]), ["a", "c", "d"]);
+    ok(c.set("c", v("c2"), Ttl::Never)); // order: a d c
+    ok(c.set("e", v("e"), Ttl::Never)); // evicts a
+    assert_eq!(survivors(&c, &["a", "c", "d", "e"]), ["c", "d", "e"]);
+    let s = c.stats();
+    assert_eq!(s.evictions, 2);
+    assert_eq!(s.entries, Some(3));
+}
+
+/// A full bounded cache drops expired entries before it evicts a live one.
+pub fn lru_drops_expired_entries_first<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    if !h.bounded() {
+        let c = env.cache();
+        ok(c.set("short", v("x"), Ttl::After(env.ttl())));
+        ok(c.set("long", v("x"), Ttl::Never));
+        env.pass_beyond(env.ttl());
+        assert_eq!(survivors(&c, &["short", "long"]), ["long"]);
+        assert_eq!(c.stats().evictions, 0);
+        return;
+    }
+    let c = env.with(None, Some(3));
+    ok(c.set("old-live", v("x"), Ttl::Never));
+    ok(c.set("short", v("x"), Ttl::After(env.ttl())));
+    ok(c.set("newer", v("x"), Ttl::Never));
+    env.pass_beyond(env.ttl());
+    ok(c.set("new", v("x"), Ttl::Never));
+    assert_eq!(
+        survivors(&c, &["old-live", "newer", "new"]),
+        ["old-live", "newer", "new"]
+    );
+    let s = c.stats();
+    assert_eq!(s.evictions, 0, "{s:?}");
+    assert_eq!(s.expirations, 1, "{s:?}");
+}
+
+/// Several threads at once: each thread's own keys read back exactly, shared keys hold a
+/// value one of the writers wrote, and the counters add up to the operations made.
+pub fn concurrent_use_keeps_values_and_counts_exact<H: Harness>(h: &H) {
+    let c = Env::new(h).cache();
+    let threads = 4;
+    let rounds = 200;
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let c = &c;
+            s.spawn(move || {
+                for r in 0..rounds {
+                    let own = format!("t{t}:{r}");
+                    ok(c.set(&own, v(&own), Ttl::Never));
+                    assert_eq!(ok(c.get(&own)), Some(v(&own)));
+                    let shared = format!("shared:{}", r % 10);
+                    ok(c.set(&shared, format!("{t}:{r}").into_bytes(), Ttl::Never));
+                    if let Some(got) = ok(c.get(&shared)) {
+                        let s = String::from_utf8(got).expect("a complete value");
+                        let (wt, wr) = s.split_once(':').expect("a written value");
+                        assert!(wt.parse::<usize>().unwrap() < threads);
+                        assert_eq!(wr.parse::<usize>().unwrap() % 10, r % 10);
+                    }
+                }
+            });
+        }
+    });
+    let total = (threads * rounds) as u64;
+    let s = c.stats();
+    assert_eq!(s.sets, 2 * total);
+    assert_eq!(s.hits + s.misses, 2 * total);
+    assert!(s.hits >= total, "own keys always hit: {s:?}");
+    for t in 0..threads {
+        for r in 0..rounds {
+            assert!(ok(c.exists(&format!("t{t}:{r}"))));
+        }
+    }
+}
+
+/// Random sequences of operations give the same answers and counters as a reference model.
+pub fn model_agrees_on_random_operations<H: Harness>(h: &H) {
+    crate::model::check(h);
+}
+
+/// An entry written as one type and read as another is a miss, never a wrong value.
+pub fn value_read_as_another_type_is_a_miss<H: TypedHarness>(h: &H) {
+    let c = Env::new(h).cache();
+    let as_u64 = h.as_u64(&c);
+    let as_string = h.as_string(&c);
+    // Vec<u8> and String share postcard's encoding: only a type check tells them apart.
+    ok(c.set("bytes", v("hello"), Ttl::Never));
+    assert_eq!(ok(as_string.get("bytes")), None);
+    assert_eq!(ok(as_u64.get("bytes")), None);
+    ok(as_u64.set("number", 5, Ttl::Never));
+    assert_eq!(ok(as_string.get("number")), None);
+    assert_eq!(ok(c.get("number")), None);
+    assert_eq!(ok(as_u64.get("number")), Some(5));
+    ok(as_string.set("text", "hi".to_string(), Ttl::Never));
+    assert_eq!(ok(c.get("text")), None);
+    assert_eq!(ok(as_string.get("text")).as_deref(), Some("hi"));
+    assert!(c.stats().misses >= 2);
+}
+
+/// Values of other serde types than bytes round-trip through the same storage.
+pub fn serde_values_round_trip<H: TypedHarness>(h: &H) {
+    let c = Env::new(h).cache();
+    let as_u64 = h.as_u64(&c);
+    let as_string = h.as_string(&c);
+    for n in [0, 1, 127, 128, u64::MAX] {
+        ok(as_u64.set("n", n, Ttl::Never));
+        assert_eq!(ok(as_u64.get("n")), Some(n));
+    }
+    for s in ["", "plain", "日本語 🦀", "a\0b"] {
+        ok(as_string.set("s", s.to_string(), Ttl::Never));
+        assert_eq!(ok(as_string.get("s")).as_deref(), Some(s));
+    }
+}

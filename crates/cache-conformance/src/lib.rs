@@ -1,0 +1,234 @@
+//! The conformance suite of the cache contract: one public function per behaviour, each taking
+//! any backend through a [`Harness`], and a model-based property test
+//! ([`cases::model_agrees_on_random_operations`]). A backend's tests expand
+//! [`conformance_tests!`] once and get one `#[test]` per case; a third-party backend does
+//! the same to show that it implements the contract.
+//!
+//! ```
+//! use cache_conformance::{Harness, Setup, Time};
+//! use cache_core::{Cache, CacheError, CacheStats, Ttl};
+//! use std::collections::HashMap;
+//! use std::sync::Mutex;
+//! use std::time::Duration;
+//!
+//! // A third party's backend: a plain map with real-time expiry.
+//! struct MapCache {
+//!     map: Mutex<HashMap<String, (Vec<u8>, Option<std::time::Instant>)>>,
+//!     default_ttl: Option<Duration>,
+//!     // ... counters ...
+//! }
+//! # impl Cache<Vec<u8>> for MapCache {
+//! #     fn get(&self, _: &str) -> Result<Option<Vec<u8>>, CacheError> { unimplemented!() }
+//! #     fn set(&self, _: &str, _: Vec<u8>, _: Ttl) -> Result<bool, CacheError> { unimplemented!() }
+//! #     fn delete(&self, _: &str) -> Result<bool, CacheError> { unimplemented!() }
+//! #     fn clear(&self) -> Result<(), CacheError> { unimplemented!() }
+//! #     fn exists(&self, _: &str) -> Result<bool, CacheError> { unimplemented!() }
+//! #     fn delete_pattern(&self, _: &str) -> Result<u64, CacheError> { unimplemented!() }
+//! #     fn stats(&self) -> CacheStats { unimplemented!() }
+//! # }
+//!
+//! struct MapHarness;
+//!
+//! impl Harness for MapHarness {
+//!     type Cache = MapCache;
+//!     fn time(&self) -> Time {
+//!         Time::Real
+//!     }
+//!     fn create(&self, setup: Setup) -> MapCache {
+//!         MapCache { map: Mutex::default(), default_ttl: setup.default_ttl }
+//!     }
+//! }
+//!
+//! // In the backend's tests/conformance.rs:
+//! // cache_conformance::conformance_tests!(MapHarness);
+//! ```
+//!
+//! Backends that keep their own time declare [`Time::Mock`] and build their cache on the
+//! [`MockClock`] that [`Setup::clock`] carries: the suite then steps
+//! through expiry exactly. Backends whose server keeps time declare [`Time::Real`] and the
+//! suite sleeps through short TTLs instead.
+#![forbid(unsafe_code)]
+
+pub mod cases;
+mod model;
+
+use std::time::Duration;
+
+use cache_core::{Cache, MockClock};
+
+/// How a backend keeps time, which decides how the suite makes time pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Time {
+    /// The cache reads the [`MockClock`] it is given in [`Setup::clock`].
+    Mock,
+    /// Time passes for real (a server keeps it): the suite sleeps through short TTLs.
+    Real,
+}
+
+/// What the suite asks of a fresh cache.
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    /// The cache's default TTL.
+    pub default_ttl: Option<Duration>,
+    /// A bound on the number of entries; only set when [`Harness::bounded`] says the backend
+    /// honours one with LRU eviction.
+    pub max_size: Option<usize>,
+    /// The clock to build the cache on; `Some` exactly when [`Harness::time`] is
+    /// [`Time::Mock`].
+    pub clock: Option<MockClock>,
+}
+
+/// A backend under test, as the suite sees it: how to make a fresh, empty, independent
+/// cache, and what the backend can promise beyond the common contract.
+///
+/// ```
+/// # use cache_conformance::{Harness, Setup, Time};
+/// # use cache_memory::InMemoryCache;
+/// struct Memory;
+/// impl Harness for Memory {
+///     type Cache = InMemoryCache<Vec<u8>>;
+///     fn time(&self) -> Time { Time::Mock }
+///     fn bounded(&self) -> bool { true }
+///     fn single_flight(&self) -> bool { true }
+///     fn create(&self, setup: Setup) -> Self::Cache {
+///         let mut b = InMemoryCache::builder()
+///             .max_size(setup.max_size.unwrap_or(100_000))
+///             .clock(setup.clock.expect("mock time").shared());
+///         if let Some(ttl) = setup.default_ttl { b = b.default_ttl(ttl); }
+///         b.build().unwrap()
+///     }
+/// }
+/// cache_conformance::cases::set_then_get_returns_the_value(&Memory);
+/// ```
+pub trait Harness: Sync {
+    /// The cache type under test, storing byte vectors.
+    type Cache: Cache<Vec<u8>>;
+
+    /// How the backend keeps time.
+    fn time(&self) -> Time;
+
+    /// A fresh, empty cache, independent of every other one this harness made (its own
+    /// directory, its own key prefix, ...).
+    fn create(&self, setup: Setup) -> Self::Cache;
+
+    /// Whether the backend honours [`Setup::max_size`] with exact LRU eviction (for the
+    /// small sizes the suite uses).
+    fn bounded(&self) -> bool {
+        false
+    }
+
+    /// Whether the backend observes and counts expirations itself (not so where a server
+    /// expires entries natively).
+    fn counts_expirations(&self) -> bool {
+        true
+    }
+
+    /// Whether `get_or_insert_with` runs the loader once when many threads miss at once.
+    fn single_flight(&self) -> bool {
+        false
+    }
+
+    /// How many random operation sequences the property test runs.
+    fn model_cases(&self) -> u32 {
+        128
+    }
+}
+
+/// A [`Harness`] whose caches store any serde type, so that the same entry can be read back
+/// as another type than it was written as.
+pub trait TypedHarness: Harness {
+    /// A handle on the same storage as `cache` that reads and writes `u64` values.
+    fn as_u64(&self, cache: &Self::Cache) -> Box<dyn Cache<u64>>;
+    /// A handle on the same storage as `cache` that reads and writes `String` values.
+    fn as_string(&self, cache: &Self::Cache) -> Box<dyn Cache<String>>;
+}
+
+/// Expands to one `#[test]` per case of the suite, each running on the harness value
+/// `$harness` (an expression, evaluated once per test).
+///
+/// ```
+/// # use cache_conformance::{Harness, Setup, Time};
+/// # use cache_memory::InMemoryCache;
+/// struct Memory;
+/// impl Harness for Memory {
+///     type Cache = InMemoryCache<Vec<u8>>;
+///     fn time(&self) -> Time { Time::Mock }
+///     fn create(&self, setup: Setup) -> Self::Cache {
+///         InMemoryCache::builder().clock(setup.clock.unwrap().shared()).build().unwrap()
+///     }
+/// }
+/// cache_conformance::conformance_tests!(Memory);
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($harness:expr) => {
+        $crate::__for_each_case!($crate::__one_test, $harness);
+    };
+}
+
+/// Expands to one `#[test]` per type-confusion case, for a [`TypedHarness`].
+///
+/// The harness also implements [`TypedHarness`]; see the file backend's tests.
+#[macro_export]
+macro_rules! typed_conformance_tests {
+    ($harness:expr) => {
+        $crate::__one_test!(value_read_as_another_type_is_a_miss, $harness);
+        $crate::__one_test!(serde_values_round_trip, $harness);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __one_test {
+    ($case:ident, $harness:expr) => {
+        #[test]
+        fn $case() {
+            $crate::cases::$case(&$harness);
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __for_each_case {
+    ($m:path, $h:expr) => {
+        $crate::__for_each_case!(@each $m, $h,
+            set_then_get_returns_the_value
+            get_of_absent_key_is_none
+            set_replaces_value
+            set_replaces_ttl_with_longer
+            set_replaces_ttl_with_shorter
+            delete_reports_live_entries_only
+            clear_removes_every_entry
+            clear_leaves_other_caches_alone
+            exists_is_a_peek
+            ttl_default_uses_the_cache_default
+            ttl_never_outlives_the_default
+            ttl_after_expires
+            zero_ttl_removes_the_old_value
+            expiry_boundary_is_exclusive
+            expired_entry_counts_one_expiration
+            stats_follow_each_operation
+            hit_rate_is_hits_over_gets
+            delete_pattern_star
+            delete_pattern_question_mark_is_one_character
+            delete_pattern_brackets_and_backslash_are_literal
+            delete_pattern_is_case_sensitive_and_whole_key
+            delete_pattern_skips_expired_entries
+            keys_of_every_kind_are_distinct
+            empty_and_16_mib_values_round_trip
+            batch_operations
+            get_or_insert_with_computes_on_miss
+            try_get_or_insert_with_stores_nothing_on_error
+            get_or_insert_with_runs_loader_once_under_contention
+            lru_evicts_least_recently_used
+            lru_drops_expired_entries_first
+            concurrent_use_keeps_values_and_counts_exact
+            model_agrees_on_random_operations
+        );
+    };
+    (@each $m:path, $h:expr, $($case:ident)*) => {
+        $( $m!($case, $h); )*
+    };
+}

@@ -1,0 +1,59 @@
+//! The small, stable core that every cache backend implements and every user programs against.
+//!
+//! - [`Cache`]: the object-safe trait (`get`, `set`, `delete`, `clear`, `exists`,
+//!   `delete_pattern`, `stats`, plus batch and get-or-compute helpers).
+//! - [`Ttl`]: per-call expiry (the cache's default, never, or a duration), and [`Timestamp`].
+//! - [`Clock`]: where backends that keep their own time read it; [`MockClock`] for tests.
+//! - [`CacheStats`]: the counters every backend reports.
+//! - [`CacheError`]: what failed and where.
+//! - [`Pattern`]: the glob matcher behind `delete_pattern`, the same for every backend.
+//!
+//! # The contract, where it needed deciding
+//!
+//! The behaviour below is what the conformance suite (`cache-conformance`) checks on every
+//! backend. It completes the project's contract on the points the contract leaves open.
+//!
+//! **Expiry.** An entry written at `t` with TTL `d` is live while `now < t + d`. A zero TTL
+//! stores nothing: `set` still returns `Ok(true)` and counts a set, and any older value under
+//! the key is gone. TTLs too large to represent saturate to "never".
+//!
+//! **Counting.** Every operation that finds an expired entry removes it, counts one
+//! expiration, and then behaves as if the key were absent:
+//! - `get`: live → one hit; absent or expired → one miss (undecodable → one miss).
+//! - `exists`: no hit or miss, recency unchanged.
+//! - `set`: one set, always (a zero TTL included).
+//! - `delete`: `true` and one delete iff a live entry was removed.
+//! - `delete_pattern`: returns, and counts as deletes, the live entries it removed.
+//! - `clear`: changes no counter; counters are never reset.
+//! - the batch methods count as their single-key counterparts, key by key.
+//! - `evictions`: entries removed to respect a size bound (live ones; expired entries removed
+//!   to make room count as expirations).
+//!
+//! Backends whose server expires entries natively (Redis) cannot observe expirations and report
+//! `expirations == 0`; `entries` is `None` where counting would not be cheap.
+//!
+//! ```
+//! use cache_core::{Cache, CacheStats, Ttl};
+//! use std::time::Duration;
+//!
+//! fn warm(cache: &dyn Cache<String>) -> Result<CacheStats, cache_core::CacheError> {
+//!     cache.set("greeting", "hello".to_string(), Ttl::After(Duration::from_secs(60)))?;
+//!     assert_eq!(cache.get("greeting")?.as_deref(), Some("hello"));
+//!     Ok(cache.stats())
+//! }
+//! ```
+#![forbid(unsafe_code)]
+
+mod cache;
+mod clock;
+mod error;
+mod pattern;
+mod stats;
+mod ttl;
+
+pub use cache::Cache;
+pub use clock::{Clock, MockClock, MonotonicClock, SharedClock, SystemClock};
+pub use error::CacheError;
+pub use pattern::Pattern;
+pub use stats::{AtomicStats, CacheStats};
+pub use ttl::{Timestamp, Ttl};

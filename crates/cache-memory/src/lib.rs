@@ -1,0 +1,438 @@
+//! `InMemoryCache`: a sharded, thread-safe LRU cache with per-entry TTL, implementing
+//! [`cache_core::Cache`].
+//!
+//! ```
+//! use cache_memory::InMemoryCache;
+//! use cache_core::{Cache, Ttl};
+//! use std::time::Duration;
+//!
+//! let cache = InMemoryCache::new(10_000, Some(Duration::from_secs(60)))?;
+//! cache.set("user:1", "alice".to_string(), Ttl::Default)?;
+//! assert_eq!(cache.get("user:1")?.as_deref(), Some("alice"));
+//! assert_eq!(cache.delete_pattern("user:*")?, 1);
+//! # Ok::<(), cache_core::CacheError>(())
+//! ```
+//!
+//! # Design
+//! Keys hash to one of a power-of-two number of shards, each an [`lru::LruCache`] behind its
+//! own mutex, with its own counters (kept under that lock, so exact and free) and an index of
+//! entries that carry a TTL ordered by expiry time, so that a full shard drops expired entries
+//! before it evicts a live one without scanning. The capacity `max_size` is split exactly
+//! between the shards; caches of fewer than [`MIN_ENTRIES_PER_SHARD`] × 2 entries have a
+//! single shard and hence an exact LRU order, larger ones an LRU order per shard.
+#![forbid(unsafe_code)]
+
+mod flight;
+mod shard;
+
+use std::hash::BuildHasher;
+use std::marker::PhantomData;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use cache_core::{
+    Cache, CacheError, CacheStats, MonotonicClock, Pattern, SharedClock, Timestamp, Ttl,
+};
+
+use flight::{Flight, FlightOutcome};
+use shard::Shard;
+
+/// Shards are only split while each keeps at least this many entries, so small caches keep an
+/// exact LRU order.
+pub const MIN_ENTRIES_PER_SHARD: usize = 512;
+
+/// A sharded, thread-safe, in-memory LRU cache of `V` values with per-entry TTL.
+///
+/// `get` and `set` refresh an entry's recency, `exists` does not. When a new key is stored
+/// into a full shard, its expired entries are dropped first (counted as expirations), then
+/// its least recently used entry (counted as an eviction).
+///
+/// ```
+/// use cache_memory::InMemoryCache;
+/// use cache_core::{Cache, Ttl};
+///
+/// let cache = InMemoryCache::new(2, None)?;
+/// cache.set("a", 1, Ttl::Never)?;
+/// cache.set("b", 2, Ttl::Never)?;
+/// cache.get("a")?;                 // "a" is now the most recently used
+/// cache.set("c", 3, Ttl::Never)?;  // evicts "b"
+/// assert_eq!(cache.get("b")?, None);
+/// assert_eq!(cache.stats().evictions, 1);
+/// # Ok::<(), cache_core::CacheError>(())
+/// ```
+pub struct InMemoryCache<V> {
+    shards: Box<[Padded<Mutex<Shard<V>>>]>,
+    shard_mask: u64,
+    hasher: lru::DefaultHasher,
+    default_ttl: Option<Duration>,
+    clock: SharedClock,
+    max_size: usize,
+}
+
+/// Keeps each shard's lock on its own cache lines, so two threads on two shards do not
+/// contend through false sharing.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// Settings for an [`InMemoryCache`]; start from [`InMemoryCache::builder`].
+///
+/// ```
+/// use cache_memory::InMemoryCache;
+/// use cache_core::MockClock;
+/// use std::time::Duration;
+///
+/// let clock = MockClock::new();
+/// let cache: InMemoryCache<String> = InMemoryCache::builder()
+///     .max_size(1_000)
+///     .default_ttl(Duration::from_secs(30))
+///     .clock(clock.shared())
+///     .shards(1)
+///     .build()?;
+/// assert_eq!(cache.capacity(), 1_000);
+/// # Ok::<(), cache_core::CacheError>(())
+/// ```
+pub struct InMemoryCacheBuilder<V> {
+    max_size: usize,
+    default_ttl: Option<Duration>,
+    clock: Option<SharedClock>,
+    shards: Option<usize>,
+    _values: PhantomData<fn() -> V>,
+}
+
+impl<V> std::fmt::Debug for InMemoryCacheBuilder<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InMemoryCacheBuilder")
+            .field("max_size", &self.max_size)
+            .field("default_ttl", &self.default_ttl)
+            .field("clock", &self.clock)
+            .field("shards", &self.shards)
+            .finish()
+    }
+}
+
+impl<V> InMemoryCacheBuilder<V> {
+    /// The maximum number of entries (at least 1). Default: 10,000.
+    pub fn max_size(mut self, max_size: usize) -> Self {
+        self.max_size = max_size;
+        self
+    }
+
+    /// The TTL of entries written with [`Ttl::Default`]. Default: none (never expire).
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = Some(ttl);
+        self
+    }
+
+    /// The clock expiry is measured against. Default: a [`MonotonicClock`].
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The number of shards, rounded down to a power of two and limited so that each shard
+    /// holds at least [`MIN_ENTRIES_PER_SHARD`] entries. Default: 8 per CPU, at most 256.
+    /// One shard gives an exact global LRU order.
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = Some(shards);
+        self
+    }
+
+    /// Builds the cache; a zero `max_size` or a zero shard count is an error.
+    pub fn build(self) -> Result<InMemoryCache<V>, CacheError> {
+        if self.max_size == 0 {
+            return Err(CacheError::config(
+                "InMemoryCache max_size must be at least 1",
+            ));
+        }
+        let wanted = match self.shards {
+            Some(0) => return Err(CacheError::config("InMemoryCache needs at least one shard")),
+            Some(n) => n,
+            None => {
+                let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+                (cpus * 8).min(256)
+            }
+        };
+        let by_size = (self.max_size / MIN_ENTRIES_PER_SHARD).max(1);
+        let count = prev_power_of_two(wanted.min(by_size));
+        let shards = (0..count)
+            .map(|i| {
+                let cap = self.max_size / count + usize::from(i < self.max_size % count);
+                Padded(Mutex::new(Shard::new(cap)))
+            })
+            .collect();
+        Ok(InMemoryCache {
+            shards,
+            shard_mask: (count - 1) as u64,
+            hasher: lru::DefaultHasher::default(),
+            default_ttl: self.default_ttl,
+            clock: self
+                .clock
+                .unwrap_or_else(|| Arc::new(MonotonicClock::new())),
+            max_size: self.max_size,
+        })
+    }
+}
+
+fn prev_power_of_two(n: usize) -> usize {
+    debug_assert!(n > 0);
+    1 << (usize::BITS - 1 - n.leading_zeros())
+}
+
+impl<V> InMemoryCache<V> {
+    /// A cache of at most `max_size` entries whose [`Ttl::Default`] is `default_ttl`.
+    ///
+    /// ```
+    /// let cache = cache_memory::InMemoryCache::<u64>::new(100, None)?;
+    /// assert_eq!(cache.capacity(), 100);
+    /// assert!(cache_memory::InMemoryCache::<u64>::new(0, None).is_err());
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn new(max_size: usize, default_ttl: Option<Duration>) -> Result<Self, CacheError> {
+        let mut b = Self::builder().max_size(max_size);
+        b.default_ttl = default_ttl;
+        b.build()
+    }
+
+    /// A builder for the less common settings (clock, shard count).
+    ///
+    /// ```
+    /// let cache = cache_memory::InMemoryCache::<u64>::builder().max_size(8).build()?;
+    /// assert_eq!(cache.capacity(), 8);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn builder() -> InMemoryCacheBuilder<V> {
+        InMemoryCacheBuilder {
+            max_size: 10_000,
+            default_ttl: None,
+            clock: None,
+            shards: None,
+            _values: PhantomData,
+        }
+    }
+
+    /// The maximum number of entries.
+    ///
+    /// ```
+    /// assert_eq!(cache_memory::InMemoryCache::<u8>::new(5, None)?.capacity(), 5);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.max_size
+    }
+
+    /// The number of shards the keys are spread over.
+    ///
+    /// ```
+    /// assert_eq!(cache_memory::InMemoryCache::<u8>::new(5, None)?.shard_count(), 1);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The number of entries stored, expired ones not yet removed included.
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// let cache = cache_memory::InMemoryCache::new(5, None)?;
+    /// cache.set("k", 1u8, Ttl::Never)?;
+    /// assert_eq!(cache.len(), 1);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(&s.0).len()).sum()
+    }
+
+    /// Whether no entry is stored.
+    ///
+    /// ```
+    /// assert!(cache_memory::InMemoryCache::<u8>::new(5, None)?.is_empty());
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes every expired entry now (counted as expirations) and returns how many.
+    /// Never needed for correctness; it only frees memory early.
+    ///
+    /// ```
+    /// use cache_core::{Cache, MockClock, Ttl};
+    /// use std::time::Duration;
+    /// let clock = MockClock::new();
+    /// let cache = cache_memory::InMemoryCache::builder().clock(clock.shared()).build()?;
+    /// cache.set("k", 1u8, Ttl::After(Duration::from_secs(1)))?;
+    /// clock.advance(Duration::from_secs(1));
+    /// assert_eq!(cache.purge_expired(), 1);
+    /// assert!(cache.is_empty());
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn purge_expired(&self) -> u64 {
+        let now = self.clock.now();
+        self.shards
+            .iter()
+            .map(|s| lock(&s.0).purge_expired(now))
+            .sum()
+    }
+
+    #[inline]
+    fn shard(&self, key: &str) -> MutexGuard<'_, Shard<V>> {
+        let index = if self.shard_mask == 0 {
+            0
+        } else {
+            (self.hasher.hash_one(key) >> 32) & self.shard_mask
+        };
+        lock(&self.shards[index as usize].0)
+    }
+
+    #[inline]
+    fn expiry(&self, ttl: Ttl) -> (Timestamp, Option<Timestamp>) {
+        match ttl.resolve(self.default_ttl) {
+            None => (Timestamp::MAX, None),
+            Some(d) => {
+                let now = self.clock.now();
+                (now.expiry(Some(d)), Some(now))
+            }
+        }
+    }
+}
+
+/// Locks a mutex, ignoring poison: every critical section leaves its shard consistent before
+/// it can run user code that might panic (`V::clone`, `V::drop`).
+#[inline]
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
+    fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
+        Ok(self.shard(key).lookup(key, &*self.clock))
+    }
+
+    fn set(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
+        let (expires, now) = self.expiry(ttl);
+        let mut shard = self.shard(key);
+        shard.insert(key, value, expires, now, &*self.clock);
+        Ok(true)
+    }
+
+    fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        let mut shard = self.shard(key);
+        Ok(shard.remove(key, &*self.clock))
+    }
+
+    fn clear(&self) -> Result<(), CacheError> {
+        for s in self.shards.iter() {
+            // Drop the old entries outside the lock: V::drop may be slow.
+            let old = lock(&s.0).take_all();
+            drop(old);
+        }
+        Ok(())
+    }
+
+    fn exists(&self, key: &str) -> Result<bool, CacheError> {
+        let mut shard = self.shard(key);
+        Ok(shard.peek_live(key, &*self.clock))
+    }
+
+    fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
+        let pattern = Pattern::new(pattern);
+        if pattern.is_literal() {
+            return self.delete(pattern.as_str()).map(u64::from);
+        }
+        let now = self.clock.now();
+        Ok(self
+            .shards
+            .iter()
+            .map(|s| lock(&s.0).remove_matching(&pattern, now))
+            .sum())
+    }
+
+    fn stats(&self) -> CacheStats {
+        let mut total = CacheStats::default();
+        total.entries = Some(0);
+        for s in self.shards.iter() {
+            lock(&s.0).add_stats_to(&mut total);
+        }
+        total
+    }
+
+    fn try_get_or_insert_with(
+        &self,
+        key: &str,
+        ttl: Ttl,
+        init: &mut dyn FnMut() -> Result<V, Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Result<V, CacheError> {
+        loop {
+            let flight = {
+                let mut shard = self.shard(key);
+                if let Some(v) = shard.lookup(key, &*self.clock) {
+                    return Ok(v);
+                }
+                match shard.flight(key) {
+                    Some(running) => Err(running),
+                    None => Ok(shard.start_flight(key)),
+                }
+            };
+            let flight = match flight {
+                Err(running) => match running.wait() {
+                    FlightOutcome::Done(v) => return Ok(v),
+                    // The loader failed or panicked: start over, perhaps as the loader.
+                    FlightOutcome::Abandoned => continue,
+                },
+                Ok(mine) => mine,
+            };
+            // This thread loads. The guard ends the flight (as abandoned) if `init` panics.
+            let mut guard = FlightGuard {
+                cache: self,
+                key,
+                flight,
+                done: false,
+            };
+            let value = init().map_err(|source| CacheError::Loader {
+                key: key.to_owned(),
+                source,
+            })?;
+            let (expires, now) = self.expiry(ttl);
+            {
+                let mut shard = self.shard(key);
+                shard.insert(key, value.clone(), expires, now, &*self.clock);
+                shard.end_flight(key, &guard.flight);
+            }
+            guard.flight.finish(FlightOutcome::Done(value.clone()));
+            guard.done = true;
+            return Ok(value);
+        }
+    }
+}
+
+/// Ends a flight as abandoned unless it completed, so that waiters never wait forever on a
+/// loader that failed or panicked.
+struct FlightGuard<'a, V: Clone + Send + Sync + 'static> {
+    cache: &'a InMemoryCache<V>,
+    key: &'a str,
+    flight: Arc<Flight<V>>,
+    done: bool,
+}
+
+impl<V: Clone + Send + Sync + 'static> Drop for FlightGuard<'_, V> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.cache
+                .shard(self.key)
+                .end_flight(self.key, &self.flight);
+            self.flight.finish(FlightOutcome::Abandoned);
+        }
+    }
+}
+
+impl<V> std::fmt::Debug for InMemoryCache<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InMemoryCache")
+            .field("max_size", &self.max_size)
+            .field("shards", &self.shards.len())
+            .field("default_ttl", &self.default_ttl)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,38 @@
+//! The whole conformance suite on `InMemoryCache`, driven by a mock clock.
+
+use cache_conformance::{Harness, Setup, Time};
+use cache_memory::InMemoryCache;
+
+struct Memory;
+
+impl Harness for Memory {
+    type Cache = InMemoryCache<Vec<u8>>;
+
+    fn time(&self) -> Time {
+        Time::Mock
+    }
+
+    fn bounded(&self) -> bool {
+        true
+    }
+
+    fn single_flight(&self) -> bool {
+        true
+    }
+
+    fn model_cases(&self) -> u32 {
+        512
+    }
+
+    fn create(&self, setup: Setup) -> Self::Cache {
+        let mut b = InMemoryCache::builder()
+            .max_size(setup.max_size.unwrap_or(1_000_000))
+            .clock(setup.clock.expect("a mock clock").shared());
+        if let Some(ttl) = setup.default_ttl {
+            b = b.default_ttl(ttl);
+        }
+        b.build().expect("a valid configuration")
+    }
+}
+
+cache_conformance::conformance_tests!(Memory);

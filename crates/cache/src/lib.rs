@@ -1,0 +1,22 @@
+//! One caching interface, several backends. This crate only re-exports: the core types
+//! always, each backend behind its feature.
+//!
+//! | feature | backend | crate |
+//! |---|---|---|
+//! | `memory` (default) | [`InMemoryCache`]: sharded in-memory LRU with TTL | `cache-memory` |
+//!
+//! ```
+//! use cache::{Cache, InMemoryCache, Ttl};
+//! use std::time::Duration;
+//!
+//! let cache = InMemoryCache::new(1_000, Some(Duration::from_secs(60)))?;
+//! cache.set("answer", 42u32, Ttl::Default)?;
+//! assert_eq!(cache.get("answer")?, Some(42));
+//! # Ok::<(), cache::CacheError>(())
+//! ```
+#![forbid(unsafe_code)]
+
+pub use cache_core::*;
+
+#[cfg(feature = "memory")]
+pub use cache_memory::{InMemoryCache, InMemoryCacheBuilder};

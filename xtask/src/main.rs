@@ -1,0 +1,77 @@
+//! Project chores as Rust, so they run the same on every machine:
+//!
+//! - `cargo xtask test`: installs what the tests need (where it can), then runs every test of
+//!   the workspace. This is the README's test command.
+//! - `cargo xtask ci`: `cargo fmt --check`, clippy with `-D warnings`, `cargo doc` without
+//!   warnings, then `test`.
+#![forbid(unsafe_code)]
+
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("ci") => ci(),
+        _ => {
+            eprintln!("usage: cargo xtask <test|ci>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+/// Runs a command, echoing it first; a non-zero exit is an error naming the command.
+fn run(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result {
+    eprintln!("$ {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .envs(envs.iter().copied())
+        .status()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{program} {}` failed ({status})", args.join(" ")))
+    }
+}
+
+fn cargo(args: &[&str]) -> Result {
+    cargo_env(args, &[])
+}
+
+fn cargo_env(args: &[&str], envs: &[(&str, &str)]) -> Result {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    run(&cargo, args, envs)
+}
+
+fn test() -> Result {
+    cargo(&["test", "--workspace", "--all-features", "--all-targets"])?;
+    cargo(&["test", "--workspace", "--all-features", "--doc"])
+}
+
+fn ci() -> Result {
+    cargo(&["fmt", "--all", "--", "--check"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--all-features",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    cargo_env(
+        &["doc", "--workspace", "--all-features", "--no-deps"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    test()
+}
