@@ -46,6 +46,8 @@
 
 mod cache;
 mod clock;
+#[cfg(feature = "codec")]
+pub mod codec;
 mod error;
 mod pattern;
 mod stats;
