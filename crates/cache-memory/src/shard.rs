@@ -109,10 +109,17 @@ impl<V> Shard<V> {
             drop(old_value);
             return;
         }
-        if self.lru.len() >= self.capacity {
-            self.make_room(clock);
+        if self.lru.len() >= self.capacity && !self.expiring.is_empty() {
+            // A full shard drops its expired entries before it evicts a live one.
+            self.purge_expired(clock.now());
         }
-        self.lru.put(key.into(), Entry { value, expires });
+        // On a full shard `push` evicts the least recently used entry, reusing its node.
+        if let Some((old_key, old)) = self.lru.push(key.into(), Entry { value, expires }) {
+            if old.expires != Timestamp::MAX {
+                self.expiring.remove(&(old.expires, old_key));
+            }
+            self.counters.evictions += 1;
+        }
         if expires != Timestamp::MAX {
             self.expiring.insert((expires, key.into()));
         }
@@ -210,21 +217,6 @@ impl<V> Shard<V> {
             .is_some_and(|f| Arc::ptr_eq(f, flight))
         {
             self.flights.remove(key);
-        }
-    }
-
-    /// A full shard drops its expired entries first, then its least recently used one.
-    fn make_room(&mut self, clock: &dyn Clock) {
-        if !self.expiring.is_empty() {
-            self.purge_expired(clock.now());
-        }
-        if self.lru.len() >= self.capacity {
-            if let Some((key, old)) = self.lru.pop_lru() {
-                if old.expires != Timestamp::MAX {
-                    self.expiring.remove(&(old.expires, key));
-                }
-                self.counters.evictions += 1;
-            }
         }
     }
 

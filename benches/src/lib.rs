@@ -1,0 +1,96 @@
+//! Workload generators shared by the benchmarks: Zipf-distributed key traces and fixed values.
+//! The peers (moka, quick_cache, lru, cacache, ...) are dev-dependencies of this crate only.
+//!
+//! ```
+//! let zipf = cache_benches::Zipf::new(1_000, 1.0);
+//! let trace = zipf.trace(42, 10);
+//! assert_eq!(trace.len(), 10);
+//! assert!(trace.iter().all(|&k| k < 1_000));
+//! ```
+#![forbid(unsafe_code)]
+
+/// A small, fast, deterministic generator (SplitMix64): the same seed gives the same trace
+/// on every machine, so runs compare.
+///
+/// ```
+/// let mut a = cache_benches::SplitMix64(7);
+/// let mut b = cache_benches::SplitMix64(7);
+/// assert_eq!(a.next_u64(), b.next_u64());
+/// ```
+#[derive(Debug, Clone)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A uniform float in `[0, 1)`.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Zipf's law over `0..n` with exponent `s`, sampled exactly by inverting its cumulative
+/// distribution (a table of `n` floats, built once).
+///
+/// ```
+/// let zipf = cache_benches::Zipf::new(100, 1.0);
+/// let trace = zipf.trace(1, 10_000);
+/// let zeros = trace.iter().filter(|&&k| k == 0).count();
+/// assert!(zeros > 1_500, "rank 0 is the most popular: {zeros}");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Zipf {
+    cdf: Vec<f64>,
+    /// Rank to key index: a fixed shuffle, so that popular keys are not neighbours.
+    keys_by_rank: Vec<usize>,
+}
+
+impl Zipf {
+    /// The distribution over `n` ranks.
+    pub fn new(n: usize, s: f64) -> Self {
+        let mut cdf = Vec::with_capacity(n);
+        let mut total = 0.0;
+        for rank in 1..=n {
+            total += 1.0 / (rank as f64).powf(s);
+            cdf.push(total);
+        }
+        for c in &mut cdf {
+            *c /= total;
+        }
+        let mut keys_by_rank: Vec<usize> = (0..n).collect();
+        let mut rng = SplitMix64(0x5eed);
+        for i in (1..n).rev() {
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            keys_by_rank.swap(i, j);
+        }
+        Zipf { cdf, keys_by_rank }
+    }
+
+    /// `len` key indices drawn from the seed `seed`.
+    pub fn trace(&self, seed: u64, len: usize) -> Vec<usize> {
+        let n = self.cdf.len();
+        let mut rng = SplitMix64(seed);
+        (0..len)
+            .map(|_| {
+                let u = rng.next_f64();
+                self.keys_by_rank[self.cdf.partition_point(|&c| c < u).min(n - 1)]
+            })
+            .collect()
+    }
+}
+
+/// The key names `key:0` .. `key:{n-1}`.
+///
+/// ```
+/// assert_eq!(cache_benches::keys(2), ["key:0", "key:1"]);
+/// ```
+pub fn keys(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("key:{i}")).collect()
+}
