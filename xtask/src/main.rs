@@ -3,8 +3,13 @@
 //! - `cargo xtask test`: installs what the tests need (where it can), then runs every test of
 //!   the workspace. This is the README's test command.
 //! - `cargo xtask ci`: `cargo fmt --check`, clippy with `-D warnings`, `cargo doc` without
-//!   warnings, then `test`.
+//!   warnings, then `test`, then every fuzz target for 20 seconds.
+//! - `cargo xtask fuzz list | run TARGET [--seconds N] | all [--seconds N]`: cargo-fuzz on
+//!   the targets under `fuzz/` (installed when missing; nightly when there is one, else the
+//!   stable toolchain with `RUSTC_BOOTSTRAP=1`).
 #![forbid(unsafe_code)]
+
+mod fuzz;
 
 use std::process::{Command, ExitCode};
 
@@ -13,8 +18,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("ci") => ci(),
+        Some("fuzz") => fuzz::main(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|ci>");
+            eprintln!("usage: cargo xtask <test|ci|fuzz>");
             return ExitCode::from(2);
         }
     };
@@ -27,10 +33,10 @@ fn main() -> ExitCode {
     }
 }
 
-type Result<T = ()> = std::result::Result<T, String>;
+pub(crate) type Result<T = ()> = std::result::Result<T, String>;
 
 /// Runs a command, echoing it first; a non-zero exit is an error naming the command.
-fn run(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result {
+pub(crate) fn run(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result {
     eprintln!("$ {program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
@@ -73,5 +79,6 @@ fn ci() -> Result {
         &["doc", "--workspace", "--all-features", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
-    test()
+    test()?;
+    fuzz::all(20)
 }

@@ -50,7 +50,9 @@
 #![forbid(unsafe_code)]
 
 pub mod cases;
-mod model;
+pub mod fuzz;
+pub mod model;
+pub mod reference;
 
 use std::time::Duration;
 

@@ -1,4 +1,6 @@
-//! The reference model of the contract and the property test that compares a backend with it.
+//! The reference model of the contract, and the checks that compare a backend with it on
+//! operation sequences: the property test ([`check`]) and the fuzz targets
+//! ([`crate::fuzz`]) share [`run_case`].
 
 use std::time::Duration;
 
@@ -9,31 +11,46 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use crate::{Harness, Setup, Time};
 
 /// Few keys, so that operations collide; glob characters and Unicode among them.
-const KEYS: &[&str] = &["a", "b", "ab", "ba", "a*", "é", "[x]", "", "abc", "x?"];
-const PATTERNS: &[&str] = &[
+pub const KEYS: &[&str] = &["a", "b", "ab", "ba", "a*", "é", "[x]", "", "abc", "x?"];
+/// The patterns `Op::DeletePattern` picks from.
+pub const PATTERNS: &[&str] = &[
     "a*", "*", "?", "a?", "*b", "[x]", "é", "??*", "x?", "a*b*", "zz",
 ];
 
+/// The TTL of a generated `set`.
 #[derive(Debug, Clone, Copy)]
-enum TtlChoice {
+pub enum TtlChoice {
+    /// `Ttl::Default`.
     Default,
+    /// `Ttl::Never`.
     Never,
+    /// `Ttl::After(Duration::ZERO)`.
     Zero,
     /// Seconds on a mock clock; an hour (so never reached) with real time.
     Secs(u64),
 }
 
+/// One generated operation; key and pattern numbers index [`KEYS`] and [`PATTERNS`], value
+/// bytes `b` stand for the value `vec![b; b % 4]`.
 #[derive(Debug, Clone)]
-enum Op {
+pub enum Op {
+    /// `get`.
     Get(usize),
+    /// `set`.
     Set(usize, u8, TtlChoice),
+    /// `delete`.
     Delete(usize),
+    /// `exists`.
     Exists(usize),
+    /// `delete_pattern`.
     DeletePattern(usize),
+    /// `clear`.
     Clear,
-    /// Milliseconds; ignored with real time.
+    /// Advance the mock clock by this many milliseconds; ignored with real time.
     Advance(u64),
+    /// `get_many`.
     GetMany(Vec<usize>),
+    /// `get_or_insert_with`.
     GetOrInsert(usize, u8, TtlChoice),
 }
 
@@ -156,8 +173,8 @@ impl Model {
     }
 }
 
-pub(crate) fn check<H: Harness>(h: &H) {
-    let mock = h.time() == Time::Mock;
+/// The property test: `h.model_cases()` random sequences, each on a fresh cache.
+pub fn check<H: Harness>(h: &H) {
     let caps: Vec<Option<usize>> = if h.bounded() {
         vec![Some(2), Some(4), Some(1000)]
     } else {
@@ -174,20 +191,23 @@ pub(crate) fn check<H: Harness>(h: &H) {
         ..Config::default()
     });
     let result = runner.run(&strategy, |(cap, with_default, ops)| {
-        run_case(h, mock, cap, with_default, &ops)
+        run_case(h, cap, with_default, &ops)
     });
     if let Err(e) = result {
         panic!("the backend disagrees with the model: {e}");
     }
 }
 
-fn run_case<H: Harness>(
+/// Runs `ops` on a fresh cache from `h` (bounded by `cap`, with a default TTL of two time
+/// units when `with_default`) and on the model, failing at the first disagreement in a
+/// result or a counter.
+pub fn run_case<H: Harness>(
     h: &H,
-    mock: bool,
     cap: Option<usize>,
     with_default: bool,
     ops: &[Op],
 ) -> Result<(), TestCaseError> {
+    let mock = h.time() == Time::Mock;
     let clock = mock.then(MockClock::new);
     let unit = if mock {
         Duration::from_secs(1)

@@ -256,7 +256,7 @@ impl<V: Clone> Shard<V> {
 }
 
 fn new_lru<V>(capacity: usize) -> LruCache<Box<str>, Entry<V>> {
-    // The shard enforces its capacity itself (expired entries first); the LRU's own bound is
-    // the same number and is never reached by a push.
-    LruCache::new(NonZeroUsize::new(capacity.max(1)).expect("capacity is at least 1"))
+    // Bounded at the shard's capacity (so `push` evicts), but grown on demand rather than
+    // allocated up front: a large, mostly empty cache costs little memory.
+    LruCache::sparse(NonZeroUsize::new(capacity.max(1)).expect("capacity is at least 1"))
 }

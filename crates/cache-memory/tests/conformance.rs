@@ -36,3 +36,13 @@ impl Harness for Memory {
 }
 
 cache_conformance::conformance_tests!(Memory);
+
+/// The committed corpus of the `ops_memory` fuzz target, replayed without a fuzzer.
+#[test]
+fn fuzz_corpus_ops_memory_replays() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus/ops_memory");
+    let n = cache_conformance::fuzz::replay_corpus(dir, |data| {
+        cache_conformance::fuzz::ops(&Memory, data)
+    });
+    assert!(n >= 3, "only {n} corpus files");
+}
