@@ -1,120 +1,200 @@
-//! In-memory backends under a Zipf (s = 1.0) get-or-set loop: 1,000,000 keys, capacity
-//! 100,000, 64-byte values, 1 and 2 threads: `InMemoryCache` against `moka::sync::Cache`,
-//! `quick_cache::sync::Cache` and `Mutex<lru::LruCache>`. Hit ratios are printed and written
-//! to `target/bench/memory-hit-ratio.csv`.
+//! In-memory backends side by side: `InMemoryCache` against `moka::sync::Cache`,
+//! `quick_cache::sync::Cache` and `Mutex<lru::LruCache>` (per-entry TTL: moka only).
+//!
+//! Workloads (keys and traces pre-generated; Zipf s = 1.0 over 1,000,000 keys, capacity
+//! 100,000, 64-byte values; 1 and 2 threads): 100% get, 75/25 get/set, get-or-set, 100% set
+//! over uniform keys, mixed per-entry TTLs, and `delete_pattern` of 10% of 1,000,000 keys.
+//! Hit ratios go to `target/bench/memory-hit-ratio.csv`. `CACHE_BENCH_QUICK=1` shrinks
+//! everything for a smoke run.
 
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use cache_benches::{keys, Zipf};
+use cache_benches::{keys, quick, write_metric, SplitMix64, Zipf};
 use cache_core::{Cache, Ttl};
 use cache_memory::InMemoryCache;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
-const KEYS: usize = 1_000_000;
-const CAPACITY: usize = 100_000;
-/// Operations per thread per measured batch.
-const BATCH: usize = 200_000;
-
 type Value = [u8; 64];
 
-/// The one operation the workload needs, on every cache under test.
-trait GetOrSet: Sync {
+struct Params {
+    keys: usize,
+    capacity: usize,
+    /// Operations per thread per measured batch.
+    batch: usize,
+    warm_up: Duration,
+    measure: Duration,
+}
+
+fn params() -> Params {
+    if quick() {
+        Params {
+            keys: 100_000,
+            capacity: 10_000,
+            batch: 20_000,
+            warm_up: Duration::from_millis(100),
+            measure: Duration::from_millis(300),
+        }
+    } else {
+        Params {
+            keys: 1_000_000,
+            capacity: 100_000,
+            batch: 200_000,
+            warm_up: Duration::from_secs(1),
+            measure: Duration::from_secs(3),
+        }
+    }
+}
+
+/// The operations the workloads need, on every cache under test.
+trait MemCache: Sync + Sized {
     const NAME: &'static str;
-    fn build() -> Self;
-    /// Reads `key`; on a miss stores `value`. Returns whether it was a hit.
-    fn get_or_set(&self, key: &str, value: &Value) -> bool;
+    fn build(capacity: usize) -> Self;
+    /// Whether `key` was found.
+    fn get(&self, key: &str) -> bool;
+    fn set(&self, key: &str, value: &Value);
+    fn get_or_set(&self, key: &str, value: &Value) -> bool {
+        self.get(key) || {
+            self.set(key, value);
+            false
+        }
+    }
 }
 
-impl GetOrSet for InMemoryCache<Value> {
+impl MemCache for InMemoryCache<Value> {
     const NAME: &'static str = "cache-memory";
-    fn build() -> Self {
-        InMemoryCache::new(CAPACITY, None).expect("valid")
+    fn build(capacity: usize) -> Self {
+        InMemoryCache::new(capacity, None).expect("valid")
     }
-    fn get_or_set(&self, key: &str, value: &Value) -> bool {
-        if self.get(key).expect("infallible").is_some() {
-            return true;
-        }
-        self.set(key, *value, Ttl::Never).expect("infallible");
-        false
+    fn get(&self, key: &str) -> bool {
+        Cache::get(self, key).expect("infallible").is_some()
+    }
+    fn set(&self, key: &str, value: &Value) {
+        Cache::set(self, key, *value, Ttl::Never).expect("infallible");
     }
 }
 
-impl GetOrSet for moka::sync::Cache<String, Value> {
+impl MemCache for moka::sync::Cache<String, Value> {
     const NAME: &'static str = "moka";
-    fn build() -> Self {
-        moka::sync::Cache::new(CAPACITY as u64)
+    fn build(capacity: usize) -> Self {
+        moka::sync::Cache::new(capacity as u64)
     }
-    fn get_or_set(&self, key: &str, value: &Value) -> bool {
-        if self.get(key).is_some() {
-            return true;
-        }
+    fn get(&self, key: &str) -> bool {
+        moka::sync::Cache::get(self, key).is_some()
+    }
+    fn set(&self, key: &str, value: &Value) {
         self.insert(key.to_owned(), *value);
-        false
     }
 }
 
-impl GetOrSet for quick_cache::sync::Cache<String, Value> {
+impl MemCache for quick_cache::sync::Cache<String, Value> {
     const NAME: &'static str = "quick_cache";
-    fn build() -> Self {
-        quick_cache::sync::Cache::new(CAPACITY)
+    fn build(capacity: usize) -> Self {
+        quick_cache::sync::Cache::new(capacity)
     }
-    fn get_or_set(&self, key: &str, value: &Value) -> bool {
-        if self.get(key).is_some() {
-            return true;
-        }
+    fn get(&self, key: &str) -> bool {
+        quick_cache::sync::Cache::get(self, key).is_some()
+    }
+    fn set(&self, key: &str, value: &Value) {
         self.insert(key.to_owned(), *value);
-        false
     }
 }
 
-impl GetOrSet for Mutex<lru::LruCache<String, Value>> {
+impl MemCache for Mutex<lru::LruCache<String, Value>> {
     const NAME: &'static str = "mutex-lru";
-    fn build() -> Self {
-        Mutex::new(lru::LruCache::new(NonZeroUsize::new(CAPACITY).unwrap()))
+    fn build(capacity: usize) -> Self {
+        Mutex::new(lru::LruCache::new(
+            NonZeroUsize::new(capacity).expect("> 0"),
+        ))
+    }
+    fn get(&self, key: &str) -> bool {
+        self.lock().unwrap().get(key).is_some()
+    }
+    fn set(&self, key: &str, value: &Value) {
+        self.lock().unwrap().put(key.to_owned(), *value);
     }
     fn get_or_set(&self, key: &str, value: &Value) -> bool {
         let mut lru = self.lock().unwrap();
-        if lru.get(key).is_some() {
-            return true;
+        lru.get(key).is_some() || {
+            lru.put(key.to_owned(), *value);
+            false
         }
-        lru.put(key.to_owned(), *value);
-        false
     }
 }
 
+#[derive(Clone, Copy)]
+enum Mix {
+    Get,
+    Get75Set25,
+    GetOrSet,
+    Set,
+}
+
 struct Workload {
+    p: Params,
     keys: Vec<String>,
-    /// One trace per thread, each a different seed.
-    traces: Vec<Vec<usize>>,
+    /// Zipf traces, one per thread (different seeds).
+    zipf: Vec<Vec<usize>>,
+    /// Uniform traces, one per thread.
+    uniform: Vec<Vec<usize>>,
     value: Value,
 }
 
 impl Workload {
-    fn new(threads: usize) -> Self {
-        let zipf = Zipf::new(KEYS, 1.0);
+    fn new() -> Self {
+        let p = params();
+        let zipf = Zipf::new(p.keys, 1.0);
+        let len = p.batch * 5;
+        let uniform = (0..2)
+            .map(|t| {
+                let mut rng = SplitMix64(100 + t);
+                (0..len)
+                    .map(|_| (rng.next_u64() % p.keys as u64) as usize)
+                    .collect()
+            })
+            .collect();
         Workload {
-            keys: keys(KEYS),
-            traces: (0..threads)
-                .map(|t| zipf.trace(t as u64 + 1, BATCH * 5))
-                .collect(),
+            keys: keys(p.keys),
+            zipf: (0..2).map(|t| zipf.trace(t + 1, len)).collect(),
+            uniform,
             value: [7; 64],
+            p,
         }
     }
 
-    /// Runs `BATCH` operations per thread starting at `offset` in each trace; returns hits.
-    fn run<C: GetOrSet>(&self, cache: &C, threads: usize, offset: usize) -> usize {
-        let start = offset % (self.traces[0].len() - BATCH);
+    /// `batch` operations per thread from `offset` in each trace; returns the hits.
+    fn run<C: MemCache>(&self, cache: &C, mix: Mix, threads: usize, offset: usize) -> usize {
+        let traces = match mix {
+            Mix::Set => &self.uniform,
+            _ => &self.zipf,
+        };
+        let batch = self.p.batch;
+        let start = offset % (traces[0].len() - batch);
         std::thread::scope(|s| {
-            let handles: Vec<_> = self.traces[..threads]
+            let handles: Vec<_> = traces[..threads]
                 .iter()
                 .map(|trace| {
                     s.spawn(move || {
-                        trace[start..start + BATCH]
-                            .iter()
-                            .filter(|&&k| cache.get_or_set(&self.keys[k], &self.value))
-                            .count()
+                        let mut hits = 0;
+                        for (i, &k) in trace[start..start + batch].iter().enumerate() {
+                            let key = &self.keys[k];
+                            let hit = match mix {
+                                Mix::Get => cache.get(key),
+                                Mix::Get75Set25 if i % 4 == 3 => {
+                                    cache.set(key, &self.value);
+                                    false
+                                }
+                                Mix::Get75Set25 => cache.get(key),
+                                Mix::GetOrSet => cache.get_or_set(key, &self.value),
+                                Mix::Set => {
+                                    cache.set(key, &self.value);
+                                    false
+                                }
+                            };
+                            hits += usize::from(hit);
+                        }
+                        hits
                     })
                 })
                 .collect();
@@ -123,30 +203,24 @@ impl Workload {
     }
 }
 
-fn hit_ratio<C: GetOrSet>(w: &Workload) -> f64 {
-    let cache = C::build();
-    // Warm up over the first 400k operations, then measure the next 400k.
-    w.run(&cache, 1, 0);
-    w.run(&cache, 1, BATCH);
-    let hits = w.run(&cache, 1, 2 * BATCH) + w.run(&cache, 1, 3 * BATCH);
-    hits as f64 / (2 * BATCH) as f64
-}
-
-fn bench_one<C: GetOrSet>(c: &mut Criterion, w: &Workload, threads: usize) {
-    let mut group = c.benchmark_group(format!("memory/zipf-get-or-set/{threads}t"));
-    group.throughput(Throughput::Elements((BATCH * threads) as u64));
+fn bench_mix<C: MemCache>(c: &mut Criterion, w: &Workload, name: &str, mix: Mix, threads: usize) {
+    let mut group = c.benchmark_group(format!("memory/{name}/{threads}t"));
+    group.throughput(Throughput::Elements((w.p.batch * threads) as u64));
     group.sample_size(10);
-    group.warm_up_time(Duration::from_secs(1));
-    group.measurement_time(Duration::from_secs(4));
-    let cache = C::build();
-    w.run(&cache, threads, 0);
-    let mut round = 0;
+    group.warm_up_time(w.p.warm_up);
+    group.measurement_time(w.p.measure);
+    let cache = C::build(w.p.capacity);
+    // Warm the cache with the get-or-set loop so that gets find what a running system has.
+    for i in 0..2 {
+        w.run(&cache, Mix::GetOrSet, threads, i * w.p.batch);
+    }
+    let mut round = 2;
     group.bench_function(BenchmarkId::from_parameter(C::NAME), |b| {
         b.iter_custom(|iters| {
             let started = Instant::now();
             for _ in 0..iters {
                 round += 1;
-                w.run(&cache, threads, round * BATCH);
+                w.run(&cache, mix, threads, round * w.p.batch);
             }
             started.elapsed()
         })
@@ -154,40 +228,218 @@ fn bench_one<C: GetOrSet>(c: &mut Criterion, w: &Workload, threads: usize) {
     group.finish();
 }
 
-fn zipf_get_or_set(c: &mut Criterion) {
-    let w = Workload::new(2);
-    let mut ratios = String::from("cache,hit_ratio\n");
-    for (name, ratio) in [
+/// The hit ratio of the get-or-set loop after a warm-up, single-threaded.
+fn hit_ratio<C: MemCache>(w: &Workload) -> f64 {
+    let cache = C::build(w.p.capacity);
+    w.run(&cache, Mix::GetOrSet, 1, 0);
+    w.run(&cache, Mix::GetOrSet, 1, w.p.batch);
+    let hits = w.run(&cache, Mix::GetOrSet, 1, 2 * w.p.batch)
+        + w.run(&cache, Mix::GetOrSet, 1, 3 * w.p.batch);
+    hits as f64 / (2 * w.p.batch) as f64
+}
+
+fn for_each_cache(c: &mut Criterion, w: &Workload, name: &str, mix: Mix, threads: usize) {
+    bench_mix::<InMemoryCache<Value>>(c, w, name, mix, threads);
+    bench_mix::<moka::sync::Cache<String, Value>>(c, w, name, mix, threads);
+    bench_mix::<quick_cache::sync::Cache<String, Value>>(c, w, name, mix, threads);
+    bench_mix::<Mutex<lru::LruCache<String, Value>>>(c, w, name, mix, threads);
+}
+
+fn throughput(c: &mut Criterion) {
+    let w = Workload::new();
+    let ratios = [
         (
             InMemoryCache::<Value>::NAME,
             hit_ratio::<InMemoryCache<Value>>(&w),
         ),
         (
-            moka::sync::Cache::<String, Value>::NAME,
+            <moka::sync::Cache<String, Value>>::NAME,
             hit_ratio::<moka::sync::Cache<String, Value>>(&w),
         ),
         (
-            quick_cache::sync::Cache::<String, Value>::NAME,
+            <quick_cache::sync::Cache<String, Value>>::NAME,
             hit_ratio::<quick_cache::sync::Cache<String, Value>>(&w),
         ),
         (
-            Mutex::<lru::LruCache<String, Value>>::NAME,
+            <Mutex<lru::LruCache<String, Value>>>::NAME,
             hit_ratio::<Mutex<lru::LruCache<String, Value>>>(&w),
         ),
-    ] {
-        println!("hit ratio {name}: {:.4}", ratio);
-        ratios.push_str(&format!("{name},{ratio:.6}\n"));
+    ];
+    let mut csv = String::from("cache,hit_ratio\n");
+    for (name, ratio) in ratios {
+        println!("hit ratio (zipf get-or-set) {name}: {ratio:.4}");
+        csv.push_str(&format!("{name},{ratio:.6}\n"));
     }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
-    std::fs::create_dir_all(&dir).expect("target/bench");
-    std::fs::write(dir.join("memory-hit-ratio.csv"), ratios).expect("write hit ratios");
+    write_metric("memory-hit-ratio.csv", &csv);
     for threads in [1, 2] {
-        bench_one::<InMemoryCache<Value>>(c, &w, threads);
-        bench_one::<moka::sync::Cache<String, Value>>(c, &w, threads);
-        bench_one::<quick_cache::sync::Cache<String, Value>>(c, &w, threads);
-        bench_one::<Mutex<lru::LruCache<String, Value>>>(c, &w, threads);
+        for_each_cache(c, &w, "zipf-get", Mix::Get, threads);
+        for_each_cache(c, &w, "zipf-get75-set25", Mix::Get75Set25, threads);
+        for_each_cache(c, &w, "zipf-get-or-set", Mix::GetOrSet, threads);
+        for_each_cache(c, &w, "set-uniform", Mix::Set, threads);
     }
 }
 
-criterion_group!(benches, zipf_get_or_set);
+/// Per-entry TTLs of 100 ms to 3 s, half sets and half gets over Zipf keys: the only peer
+/// with per-entry expiry is moka (through its `Expiry` policy).
+fn ttl_mixed(c: &mut Criterion) {
+    struct PerEntry;
+    impl moka::Expiry<String, (Value, Duration)> for PerEntry {
+        fn expire_after_create(
+            &self,
+            _key: &String,
+            value: &(Value, Duration),
+            _now: std::time::Instant,
+        ) -> Option<Duration> {
+            Some(value.1)
+        }
+        fn expire_after_update(
+            &self,
+            _key: &String,
+            value: &(Value, Duration),
+            _now: std::time::Instant,
+            _left: Option<Duration>,
+        ) -> Option<Duration> {
+            Some(value.1)
+        }
+    }
+    let w = Workload::new();
+    let ttls: Vec<Duration> = (0..64)
+        .map(|i| Duration::from_millis(100 + i * 2900 / 63))
+        .collect();
+    for threads in [1, 2] {
+        let mut group = c.benchmark_group(format!("memory/ttl-mixed/{threads}t"));
+        group.throughput(Throughput::Elements((w.p.batch * threads) as u64));
+        group.sample_size(10);
+        group.warm_up_time(w.p.warm_up);
+        group.measurement_time(w.p.measure);
+        let ours: InMemoryCache<Value> = InMemoryCache::new(w.p.capacity, None).expect("valid");
+        let moka: moka::sync::Cache<String, (Value, Duration)> = moka::sync::Cache::builder()
+            .max_capacity(w.p.capacity as u64)
+            .expire_after(PerEntry)
+            .build();
+        let w = &w;
+        let run = |op: &(dyn Fn(&str, usize) + Sync), offset: usize| {
+            let start = offset % (w.zipf[0].len() - w.p.batch);
+            std::thread::scope(|s| {
+                for trace in &w.zipf[..threads] {
+                    s.spawn(move || {
+                        for (i, &k) in trace[start..start + w.p.batch].iter().enumerate() {
+                            op(&w.keys[k], i);
+                        }
+                    });
+                }
+            });
+        };
+        let ours_op = |key: &str, i: usize| {
+            if i % 2 == 0 {
+                Cache::set(&ours, key, w.value, Ttl::After(ttls[i % 64])).expect("infallible");
+            } else {
+                let _ = Cache::get(&ours, key).expect("infallible");
+            }
+        };
+        let moka_op = |key: &str, i: usize| {
+            if i % 2 == 0 {
+                moka.insert(key.to_owned(), (w.value, ttls[i % 64]));
+            } else {
+                let _ = moka.get(key);
+            }
+        };
+        for (name, op) in [
+            ("cache-memory", &ours_op as &(dyn Fn(&str, usize) + Sync)),
+            ("moka", &moka_op),
+        ] {
+            let mut round = 0;
+            group.bench_function(BenchmarkId::from_parameter(name), |b| {
+                b.iter_custom(|iters| {
+                    let started = Instant::now();
+                    for _ in 0..iters {
+                        round += 1;
+                        (&run)(op, round * w.p.batch);
+                    }
+                    started.elapsed()
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+/// `delete_pattern` removing 10% of a full cache of `keys` entries (`user:{i % 10}:{i}`,
+/// pattern `user:3:*`); moka: `invalidate_entries_if` + `run_pending_tasks`; quick_cache:
+/// `retain`. Measured per removal call, the cache refilled outside the timing.
+fn delete_pattern(c: &mut Criterion) {
+    let p = params();
+    let n = p.keys;
+    let names: Vec<String> = (0..n).map(|i| format!("user:{}:{i}", i % 10)).collect();
+    let v: Value = [1; 64];
+    // Room to spare: a sharded cache fills its shards unevenly and evicts before it holds
+    // exactly its capacity.
+    let capacity = n + n / 4;
+    let mut group = c.benchmark_group("memory/delete-pattern-10pct");
+    group.throughput(Throughput::Elements(n as u64));
+    group.sample_size(10);
+    group.warm_up_time(p.warm_up);
+    group.measurement_time(p.measure);
+    group.bench_function(BenchmarkId::from_parameter("cache-memory"), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let cache: InMemoryCache<Value> =
+                    InMemoryCache::new(capacity, None).expect("valid");
+                for k in &names {
+                    Cache::set(&cache, k, v, Ttl::Never).expect("infallible");
+                }
+                let t = Instant::now();
+                let removed = cache.delete_pattern("user:3:*").expect("infallible");
+                total += t.elapsed();
+                assert_eq!(removed as usize, n / 10);
+            }
+            total
+        })
+    });
+    group.bench_function(BenchmarkId::from_parameter("moka"), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let cache: moka::sync::Cache<String, Value> = moka::sync::Cache::builder()
+                    .max_capacity(capacity as u64)
+                    .support_invalidation_closures()
+                    .build();
+                for k in &names {
+                    cache.insert(k.clone(), v);
+                }
+                cache.run_pending_tasks();
+                let t = Instant::now();
+                cache
+                    .invalidate_entries_if(|k, _| k.starts_with("user:3:"))
+                    .expect("closures supported");
+                // moka applies the predicate lazily: time it until the entries are gone.
+                while cache.entry_count() > (n - n / 10) as u64 {
+                    cache.run_pending_tasks();
+                }
+                total += t.elapsed();
+            }
+            total
+        })
+    });
+    group.bench_function(BenchmarkId::from_parameter("quick_cache"), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let cache: quick_cache::sync::Cache<String, Value> =
+                    quick_cache::sync::Cache::new(capacity);
+                for k in &names {
+                    cache.insert(k.clone(), v);
+                }
+                let t = Instant::now();
+                cache.retain(|k, _| !k.starts_with("user:3:"));
+                total += t.elapsed();
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, throughput, ttl_mixed, delete_pattern);
 criterion_main!(benches);

@@ -97,3 +97,36 @@ impl Zipf {
 pub fn keys(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("key:{i}")).collect()
 }
+
+/// Whether the benchmarks run in quick mode (`CACHE_BENCH_QUICK=1`, set by
+/// `cargo xtask bench --quick`): smaller data, shorter measurements, rough numbers.
+///
+/// ```
+/// let _ = cache_benches::quick();
+/// ```
+pub fn quick() -> bool {
+    std::env::var_os("CACHE_BENCH_QUICK").is_some_and(|v| v == "1")
+}
+
+/// Where the benchmarks leave figures criterion does not keep (hit ratios, memory per
+/// entry): `target/bench/`, created on demand.
+///
+/// ```
+/// assert!(cache_benches::metrics_dir().ends_with("target/bench"));
+/// ```
+pub fn metrics_dir() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("bench")
+}
+
+/// Writes `contents` to `target/bench/{name}`.
+///
+/// # Panics
+/// When the file cannot be written: a benchmark without its figures is no benchmark.
+pub fn write_metric(name: &str, contents: &str) {
+    let dir = metrics_dir();
+    std::fs::create_dir_all(&dir).expect("create target/bench");
+    std::fs::write(dir.join(name), contents).expect("write a metric file");
+}

@@ -4,11 +4,14 @@
 //!   the workspace. This is the README's test command.
 //! - `cargo xtask ci`: `cargo fmt --check`, clippy with `-D warnings`, `cargo doc` without
 //!   warnings, then `test`, then every fuzz target for 20 seconds.
+//! - `cargo xtask bench [--quick]`: every backend against its peers; writes
+//!   `target/bench/report.md` and `target/bench/chart.svg` and prints the tables.
 //! - `cargo xtask fuzz list | run TARGET [--seconds N] | all [--seconds N]`: cargo-fuzz on
 //!   the targets under `fuzz/` (installed when missing; nightly when there is one, else the
 //!   stable toolchain with `RUSTC_BOOTSTRAP=1`).
 #![forbid(unsafe_code)]
 
+mod bench;
 mod fuzz;
 
 use std::process::{Command, ExitCode};
@@ -19,8 +22,9 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("ci") => ci(),
         Some("fuzz") => fuzz::main(&args[1..]),
+        Some("bench") => bench::main(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|ci|fuzz>");
+            eprintln!("usage: cargo xtask <test|ci|bench|fuzz>");
             return ExitCode::from(2);
         }
     };
@@ -54,7 +58,7 @@ fn cargo(args: &[&str]) -> Result {
     cargo_env(args, &[])
 }
 
-fn cargo_env(args: &[&str], envs: &[(&str, &str)]) -> Result {
+pub(crate) fn cargo_env(args: &[&str], envs: &[(&str, &str)]) -> Result {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     run(&cargo, args, envs)
 }
@@ -80,5 +84,6 @@ fn ci() -> Result {
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
     test()?;
+    bench::main(&["--quick".to_owned()])?;
     fuzz::all(20)
 }

@@ -1,0 +1,342 @@
+//! `cargo xtask bench [--quick]`: runs the criterion benchmarks of `benches/`, measures memory
+//! per entry, and turns the results into `target/bench/report.md` and `target/bench/chart.svg`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::{cargo_env, Result};
+
+/// The caches whose names start with this are ours; every other one is a peer.
+const OURS: &str = "cache-";
+
+pub(crate) fn main(args: &[String]) -> Result {
+    let quick = args.iter().any(|a| a == "--quick");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = root.join("target");
+    let criterion = target.join("criterion");
+    let out = target.join("bench");
+    // Stale results of another run must not mix into this report.
+    for dir in [&criterion, &out] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+    }
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let quick_env = if quick { "1" } else { "0" };
+    cargo_env(
+        &["bench", "-p", "cache-benches", "--benches"],
+        &[("CACHE_BENCH_QUICK", quick_env)],
+    )?;
+    let per_entry = memory_per_entry(&root)?;
+    let results = read_criterion(&criterion)?;
+    let report = render(&results, &out, &per_entry, quick)?;
+    std::fs::write(out.join("report.md"), &report).map_err(|e| e.to_string())?;
+    std::fs::write(out.join("chart.svg"), chart(&results)).map_err(|e| e.to_string())?;
+    println!("{report}");
+    println!(
+        "wrote {} and {}",
+        out.join("report.md").display(),
+        out.join("chart.svg").display()
+    );
+    Ok(())
+}
+
+/// One measured benchmark: operations per second of `cache` under `workload`.
+struct Measured {
+    cache: String,
+    ops_per_sec: f64,
+}
+
+/// Backend ("memory") -> workload ("zipf-get/1t") -> measurements.
+type Results = BTreeMap<String, BTreeMap<String, Vec<Measured>>>;
+
+fn read_criterion(dir: &Path) -> Result<Results> {
+    let mut results = Results::new();
+    let groups = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for group in groups.flatten() {
+        for bench in std::fs::read_dir(group.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let new = bench.path().join("new");
+            let (Ok(meta), Ok(est)) = (
+                read_json(&new.join("benchmark.json")),
+                read_json(&new.join("estimates.json")),
+            ) else {
+                continue;
+            };
+            let group_id = meta["group_id"].as_str().unwrap_or_default().to_owned();
+            let cache = meta["value_str"]
+                .as_str()
+                .or_else(|| meta["function_id"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            let elements = meta["throughput"]["Elements"].as_f64().unwrap_or(1.0);
+            let nanos = est["median"]["point_estimate"].as_f64().unwrap_or(f64::NAN);
+            let (backend, workload) = group_id.split_once('/').unwrap_or((&group_id, ""));
+            results
+                .entry(backend.to_owned())
+                .or_default()
+                .entry(workload.to_owned())
+                .or_default()
+                .push(Measured {
+                    cache,
+                    ops_per_sec: elements / (nanos * 1e-9),
+                });
+        }
+    }
+    if results.is_empty() {
+        return Err(format!("no criterion results under {}", dir.display()));
+    }
+    for workloads in results.values_mut() {
+        for m in workloads.values_mut() {
+            // Ours first, then the peers by name.
+            m.sort_by_key(|x| (!x.cache.starts_with(OURS), x.cache.clone()));
+        }
+    }
+    Ok(results)
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn memory_per_entry(root: &Path) -> Result<Vec<(String, String)>> {
+    cargo_env(
+        &[
+            "build",
+            "--release",
+            "-p",
+            "cache-benches",
+            "--bin",
+            "mem_per_entry",
+        ],
+        &[],
+    )?;
+    let bin: PathBuf = root.join("target/release/mem_per_entry");
+    let mut rows = Vec::new();
+    for cache in [
+        "cache-memory",
+        "moka",
+        "quick_cache",
+        "mutex-lru",
+        "moka-string",
+        "quick_cache-string",
+        "mutex-lru-string",
+    ] {
+        let out = Command::new(&bin)
+            .arg(cache)
+            .output()
+            .map_err(|e| format!("{}: {e}", bin.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mem_per_entry {cache} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let (name, bytes) = line
+            .split_once(',')
+            .ok_or("mem_per_entry printed no figure")?;
+        rows.push((name.to_owned(), bytes.to_owned()));
+    }
+    Ok(rows)
+}
+
+fn human(ops: f64) -> String {
+    if ops >= 1e6 {
+        format!("{:.2} M/s", ops / 1e6)
+    } else if ops >= 1e3 {
+        format!("{:.1} k/s", ops / 1e3)
+    } else {
+        format!("{ops:.0} /s")
+    }
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mem_kib: u64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!(
+        "{model}, {cpus} CPUs, {:.0} GiB, {} ({rustc})",
+        mem_kib as f64 / 1048576.0,
+        std::env::consts::OS
+    )
+}
+
+fn render(
+    results: &Results,
+    out: &Path,
+    per_entry: &[(String, String)],
+    quick: bool,
+) -> Result<String> {
+    let mut md = String::new();
+    let mode = if quick {
+        "quick (rough numbers: small data, short runs)"
+    } else {
+        "full"
+    };
+    let _ = writeln!(md, "# Benchmark report\n");
+    let _ = writeln!(md, "- Machine: {}", machine());
+    let _ = writeln!(md, "- Mode: {mode}");
+    let _ = writeln!(
+        md,
+        "- Throughput is operations per second (criterion's median); `ratio` is ours / the peer.\n"
+    );
+    for (backend, workloads) in results {
+        let _ = writeln!(md, "## {backend}\n");
+        let caches: Vec<String> = {
+            let mut all: Vec<String> = workloads
+                .values()
+                .flat_map(|m| m.iter().map(|x| x.cache.clone()))
+                .collect();
+            all.sort_by_key(|c| (!c.starts_with(OURS), c.clone()));
+            all.dedup();
+            all
+        };
+        let ours: Vec<&String> = caches.iter().filter(|c| c.starts_with(OURS)).collect();
+        let peers: Vec<&String> = caches.iter().filter(|c| !c.starts_with(OURS)).collect();
+        let mut header = String::from("| workload |");
+        let mut rule = String::from("|---|");
+        for c in &caches {
+            let _ = write!(header, " {c} |");
+            rule.push_str("---:|");
+        }
+        for p in &peers {
+            let _ = write!(header, " ratio vs {p} |");
+            rule.push_str("---:|");
+        }
+        let _ = writeln!(md, "{header}\n{rule}");
+        for (workload, measured) in workloads {
+            let find = |c: &str| {
+                measured
+                    .iter()
+                    .find(|m| m.cache == c)
+                    .map(|m| m.ops_per_sec)
+            };
+            let mut row = format!("| {workload} |");
+            for c in &caches {
+                let _ = write!(row, " {} |", find(c).map(human).unwrap_or_default());
+            }
+            let mine = ours.first().and_then(|o| find(o));
+            for p in &peers {
+                let cell = match (mine, find(p)) {
+                    (Some(a), Some(b)) => format!("{:.2}x", a / b),
+                    _ => String::new(),
+                };
+                let _ = write!(row, " {cell} |");
+            }
+            let _ = writeln!(md, "{row}");
+        }
+        md.push('\n');
+        let ratio_file = out.join(format!("{backend}-hit-ratio.csv"));
+        if let Ok(csv) = std::fs::read_to_string(&ratio_file) {
+            let _ = writeln!(md, "Hit ratio (Zipf get-or-set, after warm-up):\n");
+            let _ = writeln!(md, "| cache | hit ratio |\n|---|---:|");
+            for line in csv.lines().skip(1) {
+                if let Some((c, r)) = line.split_once(',') {
+                    let r: f64 = r.parse().unwrap_or(f64::NAN);
+                    let _ = writeln!(md, "| {c} | {:.2}% |", r * 100.0);
+                }
+            }
+            md.push('\n');
+        }
+        if backend == "memory" {
+            let _ = writeln!(
+                md,
+                "Memory per entry, 1,000,000 `u64 -> u64` entries (resident set growth; \
+                 `cache-memory` keys are `&str`, so it stores decimal strings, as the \
+                 `-string` rows of the peers do):\n"
+            );
+            let _ = writeln!(md, "| cache | bytes per entry |\n|---|---:|");
+            for (c, b) in per_entry {
+                let _ = writeln!(md, "| {c} | {b} |");
+            }
+            md.push('\n');
+        }
+    }
+    Ok(md)
+}
+
+/// A horizontal bar chart, one panel per backend, bars scaled per workload to its fastest
+/// cache, with the figures written on the bars.
+fn chart(results: &Results) -> String {
+    let palette = [
+        "#1b6ca8", "#e4572e", "#76b041", "#ffc914", "#8e44ad", "#555555",
+    ];
+    let bar_h = 14.0;
+    let label_w = 210.0;
+    let plot_w = 520.0;
+    let mut y = 40.0;
+    let mut body = String::new();
+    let mut legend: Vec<String> = Vec::new();
+    for (backend, workloads) in results {
+        let _ = writeln!(
+            body,
+            r#"<text x="10" y="{y}" font-size="16" font-weight="bold">{backend}</text>"#
+        );
+        y += 14.0;
+        for (workload, measured) in workloads {
+            let max = measured.iter().map(|m| m.ops_per_sec).fold(0.0, f64::max);
+            let _ = writeln!(
+                body,
+                r#"<text x="10" y="{}" font-size="12">{workload}</text>"#,
+                y + bar_h
+            );
+            for m in measured {
+                if !legend.contains(&m.cache) {
+                    legend.push(m.cache.clone());
+                }
+                let color =
+                    palette[legend.iter().position(|c| c == &m.cache).unwrap_or(0) % palette.len()];
+                let w = if max > 0.0 {
+                    plot_w * m.ops_per_sec / max
+                } else {
+                    0.0
+                };
+                let _ = writeln!(
+                    body,
+                    r#"<rect x="{label_w}" y="{y}" width="{w:.1}" height="{}" fill="{color}"/><text x="{:.1}" y="{}" font-size="10">{} {}</text>"#,
+                    bar_h - 2.0,
+                    label_w + w + 4.0,
+                    y + bar_h - 4.0,
+                    m.cache,
+                    human(m.ops_per_sec)
+                );
+                y += bar_h;
+            }
+            y += 6.0;
+        }
+        y += 16.0;
+    }
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/><text x="10" y="22" font-size="14">Throughput (operations/s), bars scaled to the fastest cache of each workload</text>"#,
+        label_w + plot_w + 200.0,
+        y + 10.0
+    );
+    svg.push('\n');
+    svg.push_str(&body);
+    svg.push_str("</svg>\n");
+    svg
+}
