@@ -331,14 +331,14 @@ fn ttl_mixed(c: &mut Criterion) {
             });
         };
         let ours_op = |key: &str, i: usize| {
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 Cache::set(&ours, key, w.value, Ttl::After(ttls[i % 64])).expect("infallible");
             } else {
                 let _ = Cache::get(&ours, key).expect("infallible");
             }
         };
         let moka_op = |key: &str, i: usize| {
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 moka.insert(key.to_owned(), (w.value, ttls[i % 64]));
             } else {
                 let _ = moka.get(key);
@@ -354,7 +354,7 @@ fn ttl_mixed(c: &mut Criterion) {
                     let started = Instant::now();
                     for _ in 0..iters {
                         round += 1;
-                        (&run)(op, round * w.p.batch);
+                        run(op, round * w.p.batch);
                     }
                     started.elapsed()
                 })
