@@ -1,0 +1,211 @@
+//! Behaviour specific to `InMemoryCache`, beyond the shared conformance suite.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Barrier;
+use std::time::Duration;
+
+use cache_core::{Cache, CacheError, MockClock, Ttl};
+use cache_memory::InMemoryCache;
+
+#[test]
+fn zero_max_size_and_zero_shards_are_config_errors() {
+    let err = InMemoryCache::<u8>::new(0, None).unwrap_err();
+    assert!(matches!(err, CacheError::Config { .. }), "{err:?}");
+    assert!(err.to_string().contains("max_size"));
+    let err = InMemoryCache::<u8>::builder()
+        .shards(0)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, CacheError::Config { .. }), "{err:?}");
+}
+
+#[test]
+fn small_caches_have_one_shard_large_ones_several() {
+    assert_eq!(
+        InMemoryCache::<u8>::new(1_000, None).unwrap().shard_count(),
+        1
+    );
+    let big = InMemoryCache::<u8>::builder()
+        .max_size(1 << 20)
+        .shards(64)
+        .build()
+        .unwrap();
+    assert_eq!(big.shard_count(), 64);
+    let odd = InMemoryCache::<u8>::builder()
+        .max_size(1 << 20)
+        .shards(48)
+        .build()
+        .unwrap();
+    assert_eq!(odd.shard_count(), 32, "rounded down to a power of two");
+}
+
+#[test]
+fn a_sharded_cache_never_holds_more_than_max_size() {
+    let cache = InMemoryCache::<u32>::builder()
+        .max_size(5_000)
+        .shards(8)
+        .build()
+        .unwrap();
+    assert_eq!(cache.shard_count(), 8);
+    for i in 0..50_000u32 {
+        cache.set(&format!("k{i}"), i, Ttl::Never).unwrap();
+        assert!(cache.len() <= 5_000);
+    }
+    let s = cache.stats();
+    assert_eq!(s.entries, Some(cache.len() as u64));
+    assert_eq!(s.evictions + cache.len() as u64, 50_000);
+    // Recent keys survive: the last few hundred were written after any eviction of theirs.
+    assert!((49_900..50_000).all(|i| cache.exists(&format!("k{i}")).unwrap()));
+}
+
+#[test]
+fn a_panicking_loader_poisons_nothing_and_waiters_recover() {
+    let cache = InMemoryCache::<String>::new(100, None).unwrap();
+    let calls = AtomicUsize::new(0);
+    let barrier = Barrier::new(4);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        cache.get_or_insert_with("k", Ttl::Never, &mut || {
+                            let n = calls.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(30));
+                            if n == 0 {
+                                panic!("the first loader fails");
+                            }
+                            format!("value-{n}")
+                        })
+                    }))
+                })
+            })
+            .collect();
+        let outcomes: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let panicked = outcomes.iter().filter(|o| o.is_err()).count();
+        assert_eq!(
+            panicked, 1,
+            "only the panicking loader's caller sees the panic"
+        );
+        let values: Vec<String> = outcomes
+            .into_iter()
+            .filter_map(|o| o.ok())
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(values.len(), 3);
+        assert!(values.iter().all(|v| v == &values[0]), "{values:?}");
+    });
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "one panic, then one loader for the rest"
+    );
+    // Nothing is left locked or half-done.
+    cache.set("other", "x".into(), Ttl::Never).unwrap();
+    assert_eq!(cache.get("other").unwrap().as_deref(), Some("x"));
+    let again = cache
+        .get_or_insert_with("k", Ttl::Never, &mut || unreachable!())
+        .unwrap();
+    assert!(again.starts_with("value-"));
+}
+
+#[test]
+fn waiters_retry_after_a_failing_loader() {
+    let cache = InMemoryCache::<u32>::new(100, None).unwrap();
+    let calls = AtomicUsize::new(0);
+    let barrier = Barrier::new(3);
+    let results: Vec<Result<u32, CacheError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    cache.try_get_or_insert_with("k", Ttl::Never, &mut || {
+                        let n = calls.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(30));
+                        if n == 0 {
+                            Err("backend down".into())
+                        } else {
+                            Ok(7)
+                        }
+                    })
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let errors = results.iter().filter(|r| r.is_err()).count();
+    assert_eq!(errors, 1);
+    assert!(results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .all(|&v| v == 7));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn different_keys_load_in_parallel() {
+    // Each loader announces itself and then waits for the other one: this completes only if
+    // the two loads run at the same time (a lock held across loaders would time out).
+    let cache = InMemoryCache::<usize>::new(100, None).unwrap();
+    let (to_b, from_a) = std::sync::mpsc::channel::<()>();
+    let (to_a, from_b) = std::sync::mpsc::channel::<()>();
+    let rendezvous = |tx: std::sync::mpsc::Sender<()>, rx: std::sync::mpsc::Receiver<()>| {
+        move || {
+            tx.send(()).unwrap();
+            rx.recv_timeout(Duration::from_secs(20))
+                .expect("the other loader never ran concurrently");
+        }
+    };
+    let (meet_a, meet_b) = (rendezvous(to_b, from_b), rendezvous(to_a, from_a));
+    std::thread::scope(|s| {
+        let cache = &cache;
+        s.spawn(move || {
+            let mut meet = Some(meet_a);
+            cache
+                .get_or_insert_with("a", Ttl::Never, &mut || {
+                    meet.take().unwrap()();
+                    1
+                })
+                .unwrap()
+        });
+        s.spawn(move || {
+            let mut meet = Some(meet_b);
+            cache
+                .get_or_insert_with("b", Ttl::Never, &mut || {
+                    meet.take().unwrap()();
+                    2
+                })
+                .unwrap()
+        });
+    });
+    assert_eq!(cache.get("a").unwrap(), Some(1));
+    assert_eq!(cache.get("b").unwrap(), Some(2));
+}
+
+#[test]
+fn purge_expired_frees_entries_and_counts_them() {
+    let clock = MockClock::new();
+    let cache = InMemoryCache::<u8>::builder()
+        .clock(clock.shared())
+        .build()
+        .unwrap();
+    for i in 0..10 {
+        let ttl = Duration::from_secs(if i < 6 { 1 } else { 100 });
+        cache.set(&format!("k{i}"), i, Ttl::After(ttl)).unwrap();
+    }
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(cache.purge_expired(), 6);
+    assert_eq!(cache.len(), 4);
+    assert_eq!(cache.stats().expirations, 6);
+    assert_eq!(cache.purge_expired(), 0);
+}
+
+#[test]
+fn works_as_a_trait_object_and_through_arc() {
+    let cache: std::sync::Arc<dyn Cache<u8>> =
+        std::sync::Arc::new(InMemoryCache::new(10, None).unwrap());
+    cache.set("k", 1, Ttl::Never).unwrap();
+    let boxed: Box<dyn Cache<u8>> = Box::new(cache.clone());
+    assert_eq!(boxed.get("k").unwrap(), Some(1));
+    assert_eq!(cache.stats().hits, 1);
+}
