@@ -1,0 +1,3 @@
+//! The benchmark of RedisCache against a bare connection (written next).
+
+fn main() {}
