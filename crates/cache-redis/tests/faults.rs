@@ -1,5 +1,5 @@
 //! Faults on real servers: an unreachable server at construction, a server killed mid-run
-//! and restarted, a server frozen with SIGSTOP, and a cluster node down. Each test owns its
+//! and restarted, a server frozen with SIGSTOP, and a cluster node down or frozen. Each test owns its
 //! servers, since it breaks them.
 
 use std::net::{Ipv4Addr, TcpListener};
@@ -169,7 +169,7 @@ fn frozen_server_gives_errors_within_the_timeout_and_no_hang() {
 }
 
 #[test]
-fn cluster_node_down_errors_its_keys_while_other_slots_keep_working() {
+fn cluster_node_down_or_frozen_errors_its_keys_while_other_slots_keep_working() {
     let cluster = RedisCluster::start(3);
     let cache =
         RedisCache::new(config(RedisConfig::cluster(cluster.urls()))).expect("a cluster cache");
@@ -232,4 +232,25 @@ fn cluster_node_down_errors_its_keys_while_other_slots_keep_working() {
     assert_eq!(get(&cache, first_down).unwrap().as_deref(), Some("back"));
     cache.clear().unwrap();
     assert_eq!(cache.count().unwrap(), 0);
+
+    // A frozen node: its keys error within the timeout (per try), the others keep working.
+    let on = |node: usize| &keys[owner.iter().position(|&n| n == node).unwrap()];
+    for k in [on(1), on(2)] {
+        set(&cache, k, "v").unwrap();
+    }
+    cluster.nodes()[1].freeze();
+    let start = Instant::now();
+    let err = get(&cache, on(1)).expect_err("a key of the frozen node");
+    let took = start.elapsed();
+    cluster.nodes()[1].thaw();
+    assert!(took < 2 * TIMEOUT + SLACK, "took {took:?}: {err}");
+    assert_eq!(get(&cache, on(2)).unwrap().as_deref(), Some("v"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match get(&cache, on(1)) {
+            Ok(v) => break assert_eq!(v.as_deref(), Some("v")),
+            Err(e) => assert!(Instant::now() < deadline, "no recovery after thaw: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
