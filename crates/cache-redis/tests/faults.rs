@@ -1,6 +1,6 @@
 //! Faults on real servers: an unreachable server at construction, a server killed mid-run
-//! and restarted, a server frozen with SIGSTOP, and a cluster node down or frozen. Each test owns its
-//! servers, since it breaks them.
+//! and restarted, a server frozen with SIGSTOP, and a cluster node down or frozen. Each test
+//! owns its servers, since it breaks them.
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::time::{Duration, Instant};
