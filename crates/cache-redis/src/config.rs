@@ -1,3 +1,4 @@
+use std::fmt;
 use std::time::Duration;
 
 /// Where a [`RedisCache`](crate::RedisCache) keeps its entries.
@@ -11,8 +12,11 @@ use std::time::Duration;
 ///     "redis://10.0.0.2:7000".into(),
 /// ]);
 /// assert_ne!(single, cluster);
+/// // Debug output hides passwords:
+/// let secret = RedisTopology::Standalone("redis://user:hunter2@127.0.0.1/".into());
+/// assert!(!format!("{secret:?}").contains("hunter2"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum RedisTopology {
     /// One server, by URL: `redis://[user:password@]host[:port][/db]`, or
     /// `redis+unix:///path/to/socket`.
@@ -78,6 +82,30 @@ pub struct RedisConfig {
     pub cluster_retries: u32,
     /// The `COUNT` hint of the `SCAN`s behind `clear`, `delete_pattern` and `count`.
     pub scan_count: u32,
+}
+
+impl fmt::Debug for RedisTopology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RedisTopology::Standalone(url) => {
+                f.debug_tuple("Standalone").field(&redact(url)).finish()
+            }
+            RedisTopology::Cluster(nodes) => f
+                .debug_tuple("Cluster")
+                .field(&nodes.iter().map(|n| redact(n)).collect::<Vec<_>>())
+                .finish(),
+        }
+    }
+}
+
+/// `url` without its user and password, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 macro_rules! setter {

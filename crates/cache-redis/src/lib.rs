@@ -78,6 +78,8 @@ use serde::Serialize;
 
 pub use config::{RedisConfig, RedisTopology};
 
+use config::redact;
+
 use keys::{Expiry, KeySpace};
 use link::{Batch, Connector, Link, Manager, Timeouts, Tracked};
 
@@ -507,16 +509,6 @@ fn validate(config: &RedisConfig) -> Result<(), CacheError> {
         }
     }
     Ok(())
-}
-
-/// `url` without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***{}", &url[..scheme], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
 }
 
 /// At most 64 characters of `key`, for messages.
