@@ -202,10 +202,12 @@ impl RedisCache {
             connector,
             timeouts,
         };
-        // One connection now, so that an unreachable server fails here, at once and with its
-        // cause (r2d2 would retry until its wait runs out and keep only a message).
+        // One connection and a PING now, so that an unreachable server or a refused login
+        // fails here, at once and with its cause (r2d2 would retry until its wait runs out
+        // and keep only a message).
         manager
             .connect()
+            .and_then(|mut conn| manager.is_valid(&mut conn))
             .map_err(|e| CacheError::backend(format!("connecting to {server}"), e))?;
         let pool = r2d2::Pool::builder()
             .max_size(config.pool_size)

@@ -254,3 +254,33 @@ fn cluster_node_down_or_frozen_errors_its_keys_while_other_slots_keep_working() 
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn url_credentials_and_database_are_honoured() {
+    let server = RedisServer::start();
+    assert_eq!(
+        server
+            .query(&["CONFIG", "SET", "requirepass", "s3cret"])
+            .text(),
+        "OK"
+    );
+    let url = |auth: &str, db: u8| format!("redis://{auth}127.0.0.1:{}/{db}", server.port());
+    let open = |auth: &str, db: u8| {
+        RedisCache::new(config(RedisConfig::new(url(auth, db))).key_prefix("same:"))
+    };
+    let err = open("", 0).expect_err("no password");
+    assert!(matches!(err, CacheError::Backend { .. }), "{err}");
+    let err = open("default:wrong@", 0).expect_err("a wrong password");
+    assert!(
+        !err.to_string().contains("wrong"),
+        "no password in messages: {err}"
+    );
+
+    let db0 = open("default:s3cret@", 0).unwrap();
+    let db3 = open(":s3cret@", 3).unwrap();
+    set(&db3, "k", "in db 3").unwrap();
+    assert_eq!(get(&db0, "k").unwrap(), None, "databases are separate");
+    assert_eq!(get(&db3, "k").unwrap().as_deref(), Some("in db 3"));
+    db0.clear().unwrap();
+    assert_eq!(db3.count().unwrap(), 1);
+}
