@@ -2,6 +2,11 @@
 
 use std::time::Duration;
 
+use cache_core::Pattern;
+
+/// The most stars a `MATCH` pattern this backend sends has.
+pub(crate) const MAX_MATCH_STARS: usize = 32;
+
 /// The Redis keys of one cache: its prefix followed by the key's UTF-8 bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct KeySpace {
@@ -47,14 +52,28 @@ impl KeySpace {
     /// matches. Redis matches bytes, so its `?` is one byte where the contract's is one
     /// character: `?` is widened to `*`, and the caller filters what Redis returns with
     /// [`cache_core::Pattern`]. Literal characters that `MATCH` would interpret are escaped.
+    ///
+    /// Redis gives up on patterns with many stars (a guard against abusive patterns that
+    /// reports no match), so past [`MAX_MATCH_STARS`] the pattern is cut at its first
+    /// wildcard: `prefix` + the literal start + `*`, still a superset.
     pub(crate) fn match_superset(&self, pattern: &str) -> Vec<u8> {
         let mut m = self.match_prefix.to_vec();
         m.reserve(pattern.len());
+        let mut stars = 0;
         for b in pattern.bytes() {
             match b {
                 // Runs of stars collapse to one, keeping Redis's matcher linear-ish.
                 b'*' | b'?' if m.last() == Some(&b'*') && !ends_escaped(&m) => {}
-                b'*' | b'?' => m.push(b'*'),
+                b'*' | b'?' if stars == MAX_MATCH_STARS => {
+                    let mut cut = self.match_prefix.to_vec();
+                    escape_into(&mut cut, Pattern::new(pattern).literal_prefix().as_bytes());
+                    cut.push(b'*');
+                    return cut;
+                }
+                b'*' | b'?' => {
+                    stars += 1;
+                    m.push(b'*');
+                }
                 _ => escape_into(&mut m, &[b]),
             }
         }
@@ -139,6 +158,14 @@ mod tests {
         assert_eq!(ks.match_superset("\\*"), b"p:\\\\*");
         assert_eq!(ks.match_superset("a**?*b"), b"p:a*b");
         assert_eq!(ks.match_superset(""), b"p:");
+        // Too many stars: cut at the first wildcard.
+        let many = "ab?".to_owned() + &"x*".repeat(MAX_MATCH_STARS);
+        assert_eq!(ks.match_superset(&many), b"p:ab*");
+        let enough = "x*".repeat(MAX_MATCH_STARS - 1);
+        assert_eq!(
+            ks.match_superset(&enough),
+            [b"p:", enough.as_bytes()].concat()
+        );
         // An escaped star in the prefix is not a run to collapse into.
         let ks = KeySpace::new("*");
         assert_eq!(ks.match_superset("*"), b"\\**");

@@ -109,6 +109,21 @@ mod on_the_server {
     }
 
     #[test]
+    fn patterns_with_many_wildcards_still_match() {
+        let c = cache(&unique_prefix("stars"));
+        let many = "a*".repeat(1500);
+        c.set(&"a".repeat(1500), 1u8, Ttl::Never).unwrap();
+        c.set(&"a".repeat(1499), 1u8, Ttl::Never).unwrap();
+        c.set(&format!("b{}", "a".repeat(1500)), 1u8, Ttl::Never)
+            .unwrap();
+        c.set("short", 1u8, Ttl::Never).unwrap();
+        assert_eq!(c.delete_pattern(&many).unwrap(), 1);
+        // At least 100 characters: the two long keys left, not "short".
+        assert_eq!(c.delete_pattern(&"?*".repeat(100)).unwrap(), 2);
+        assert_eq!(c.count().unwrap(), 1);
+    }
+
+    #[test]
     fn an_empty_prefix_is_allowed() {
         let c = cache("");
         assert_eq!(c.key_prefix(), "");
