@@ -145,12 +145,13 @@ impl RedisCache {
         Self::new(RedisConfig::new(url))
     }
 
-    /// A cache as `config` says. Connects once before returning, so that an unreachable
-    /// server is an error here.
+    /// A cache as `config` says. Connects and sends `PING` once before returning, so that an
+    /// unreachable server or a refused login is an error here.
     ///
     /// # Errors
     /// [`CacheError::Config`] for a malformed URL or unusable settings (a zero pool size or
-    /// timeout); [`CacheError::Backend`] when the server cannot be reached.
+    /// timeout); [`CacheError::Backend`] when the server cannot be reached or refuses the
+    /// login.
     ///
     /// ```
     /// use cache_redis::{RedisCache, RedisConfig};
