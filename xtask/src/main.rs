@@ -64,6 +64,7 @@ pub(crate) fn cargo_env(args: &[&str], envs: &[(&str, &str)]) -> Result {
 }
 
 fn test() -> Result {
+    ensure_redis()?;
     cargo(&["test", "--workspace", "--all-features", "--all-targets"])?;
     cargo(&["test", "--workspace", "--all-features", "--doc"])
 }
@@ -86,4 +87,48 @@ fn ci() -> Result {
     test()?;
     bench::main(&["--quick".to_owned()])?;
     fuzz::all(20)
+}
+
+/// The Redis backend's tests start their own `redis-server` processes (and a cluster, with
+/// `redis-cli`): installs them with apt when they are missing and this runs as root, else
+/// fails with the command to run. The tests never skip silently.
+fn ensure_redis() -> Result {
+    let on_path = |bin: &str| {
+        Command::new(bin)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok()
+    };
+    let missing = || -> Vec<&str> {
+        ["redis-server", "redis-cli"]
+            .into_iter()
+            .filter(|b| !on_path(b))
+            .collect()
+    };
+    if missing().is_empty() {
+        return Ok(());
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root {
+        return Err(format!(
+            "{} not found; the Redis tests need them. Run as root: \
+             apt-get update && apt-get install -y redis-server",
+            missing().join(" and ")
+        ));
+    }
+    let apt = [("DEBIAN_FRONTEND", "noninteractive")];
+    run("apt-get", &["update"], &apt)?;
+    run("apt-get", &["install", "-y", "redis-server"], &apt)?;
+    match missing().as_slice() {
+        [] => Ok(()),
+        still => Err(format!(
+            "{} still not found after installing redis-server",
+            still.join(" and ")
+        )),
+    }
 }

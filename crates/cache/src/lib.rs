@@ -4,6 +4,7 @@
 //! | feature | backend | crate |
 //! |---|---|---|
 //! | `memory` (default) | [`InMemoryCache`]: sharded in-memory LRU with TTL | `cache-memory` |
+//! | `redis` | `RedisCache`: Redis and Redis Cluster, pooled, native TTL | `cache-redis` |
 //!
 //! ```
 //! use cache::{Cache, InMemoryCache, Ttl};
@@ -20,3 +21,6 @@ pub use cache_core::*;
 
 #[cfg(feature = "memory")]
 pub use cache_memory::{InMemoryCache, InMemoryCacheBuilder};
+
+#[cfg(feature = "redis")]
+pub use cache_redis::{RedisCache, RedisConfig, RedisTopology};

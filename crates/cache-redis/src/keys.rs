@@ -1,0 +1,197 @@
+//! How cache keys become Redis keys and `MATCH` patterns, and TTLs become `PX` arguments.
+
+use std::time::Duration;
+
+use cache_core::Pattern;
+
+/// The most stars a `MATCH` pattern this backend sends has.
+pub(crate) const MAX_MATCH_STARS: usize = 32;
+
+/// The Redis keys of one cache: its prefix followed by the key's UTF-8 bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct KeySpace {
+    prefix: Box<[u8]>,
+    /// The prefix with the characters `MATCH` interprets escaped.
+    match_prefix: Box<[u8]>,
+}
+
+impl KeySpace {
+    pub(crate) fn new(prefix: &str) -> Self {
+        let mut match_prefix = Vec::with_capacity(prefix.len() + 4);
+        escape_into(&mut match_prefix, prefix.as_bytes());
+        KeySpace {
+            prefix: prefix.as_bytes().into(),
+            match_prefix: match_prefix.into(),
+        }
+    }
+
+    /// The Redis key of `key`.
+    #[inline]
+    pub(crate) fn redis_key(&self, key: &str) -> Vec<u8> {
+        let mut k = Vec::with_capacity(self.prefix.len() + key.len());
+        k.extend_from_slice(&self.prefix);
+        k.extend_from_slice(key.as_bytes());
+        k
+    }
+
+    /// The cache key of a Redis key of this cache; `None` for a key outside the prefix or
+    /// not UTF-8 (no cache key maps to it).
+    pub(crate) fn cache_key<'a>(&self, redis_key: &'a [u8]) -> Option<&'a str> {
+        let rest = redis_key.strip_prefix(&*self.prefix)?;
+        std::str::from_utf8(rest).ok()
+    }
+
+    /// A `MATCH` pattern for every key of this cache.
+    pub(crate) fn match_all(&self) -> Vec<u8> {
+        let mut m = self.match_prefix.to_vec();
+        m.push(b'*');
+        m
+    }
+
+    /// A `MATCH` pattern for a superset of the keys of this cache that the glob `pattern`
+    /// matches. Redis matches bytes, so its `?` is one byte where the contract's is one
+    /// character: `?` is widened to `*`, and the caller filters what Redis returns with
+    /// [`cache_core::Pattern`]. Literal characters that `MATCH` would interpret are escaped.
+    ///
+    /// Redis gives up on patterns with many stars (a guard against abusive patterns that
+    /// reports no match), so past [`MAX_MATCH_STARS`] the pattern is cut at its first
+    /// wildcard: `prefix` + the literal start + `*`, still a superset.
+    pub(crate) fn match_superset(&self, pattern: &str) -> Vec<u8> {
+        let mut m = self.match_prefix.to_vec();
+        m.reserve(pattern.len());
+        let mut stars = 0;
+        for b in pattern.bytes() {
+            match b {
+                // Runs of stars collapse to one, keeping Redis's matcher linear-ish.
+                b'*' | b'?' if m.last() == Some(&b'*') && !ends_escaped(&m) => {}
+                b'*' | b'?' if stars == MAX_MATCH_STARS => {
+                    let mut cut = self.match_prefix.to_vec();
+                    escape_into(&mut cut, Pattern::new(pattern).literal_prefix().as_bytes());
+                    cut.push(b'*');
+                    return cut;
+                }
+                b'*' | b'?' => {
+                    stars += 1;
+                    m.push(b'*');
+                }
+                _ => escape_into(&mut m, &[b]),
+            }
+        }
+        m
+    }
+}
+
+/// Whether the last byte of `m` is escaped by a backslash (an odd run of them before it).
+fn ends_escaped(m: &[u8]) -> bool {
+    let before = &m[..m.len().saturating_sub(1)];
+    before.iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1
+}
+
+/// Appends `bytes` to `out`, with a backslash before each byte `MATCH` interprets.
+fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+}
+
+/// The largest `PX` this backend sends. Redis refuses an expiry past `i64::MAX` milliseconds
+/// since the epoch; half of that is still 146 million years, and leaves room for the clock.
+pub(crate) const MAX_PX_MILLIS: u64 = (i64::MAX / 2) as u64;
+
+/// What a resolved TTL means for a `SET`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expiry {
+    /// No expiry: a plain `SET` (which also clears an older TTL).
+    Never,
+    /// `SET ... PX millis`.
+    Millis(u64),
+    /// A zero TTL: nothing is stored and the older value is removed.
+    Gone,
+}
+
+impl Expiry {
+    /// Sub-millisecond TTLs round up to 1 ms (Redis refuses `PX 0`, and a positive TTL must
+    /// leave the entry live for a moment); TTLs beyond [`MAX_PX_MILLIS`] mean no expiry.
+    pub(crate) fn of(ttl: Option<Duration>) -> Expiry {
+        match ttl {
+            None => Expiry::Never,
+            Some(d) if d.is_zero() => Expiry::Gone,
+            Some(d) => {
+                let millis = d.as_nanos().div_ceil(1_000_000);
+                match u64::try_from(millis) {
+                    Ok(ms) if ms <= MAX_PX_MILLIS => Expiry::Millis(ms),
+                    _ => Expiry::Never,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_prefix_then_key() {
+        let ks = KeySpace::new("app:");
+        assert_eq!(ks.redis_key("a\0b"), b"app:a\0b");
+        assert_eq!(ks.cache_key(b"app:x"), Some("x"));
+        assert_eq!(ks.cache_key(b"app:"), Some(""));
+        assert_eq!(ks.cache_key(b"other:x"), None);
+        assert_eq!(ks.cache_key(b"app:\xff"), None);
+    }
+
+    #[test]
+    fn prefix_glob_characters_are_escaped() {
+        let ks = KeySpace::new("a*?[]\\:");
+        assert_eq!(ks.match_all(), b"a\\*\\?\\[\\]\\\\:*");
+    }
+
+    #[test]
+    fn pattern_superset_widens_question_marks_and_escapes_literals() {
+        let ks = KeySpace::new("p:");
+        assert_eq!(ks.match_superset("caf?"), b"p:caf*");
+        assert_eq!(ks.match_superset("[ab]"), b"p:\\[ab\\]");
+        assert_eq!(ks.match_superset("\\*"), b"p:\\\\*");
+        assert_eq!(ks.match_superset("a**?*b"), b"p:a*b");
+        assert_eq!(ks.match_superset(""), b"p:");
+        // Too many stars: cut at the first wildcard.
+        let many = "ab?".to_owned() + &"x*".repeat(MAX_MATCH_STARS);
+        assert_eq!(ks.match_superset(&many), b"p:ab*");
+        let enough = "x*".repeat(MAX_MATCH_STARS - 1);
+        assert_eq!(
+            ks.match_superset(&enough),
+            [b"p:", enough.as_bytes()].concat()
+        );
+        // An escaped star in the prefix is not a run to collapse into.
+        let ks = KeySpace::new("*");
+        assert_eq!(ks.match_superset("*"), b"\\**");
+    }
+
+    #[test]
+    fn ttls_map_to_px() {
+        assert_eq!(Expiry::of(None), Expiry::Never);
+        assert_eq!(Expiry::of(Some(Duration::ZERO)), Expiry::Gone);
+        assert_eq!(Expiry::of(Some(Duration::from_nanos(1))), Expiry::Millis(1));
+        assert_eq!(
+            Expiry::of(Some(Duration::from_micros(1500))),
+            Expiry::Millis(2)
+        );
+        assert_eq!(
+            Expiry::of(Some(Duration::from_secs(60))),
+            Expiry::Millis(60_000)
+        );
+        assert_eq!(Expiry::of(Some(Duration::MAX)), Expiry::Never);
+        assert_eq!(
+            Expiry::of(Some(Duration::from_millis(MAX_PX_MILLIS))),
+            Expiry::Millis(MAX_PX_MILLIS)
+        );
+        assert_eq!(
+            Expiry::of(Some(Duration::from_millis(MAX_PX_MILLIS + 1))),
+            Expiry::Never
+        );
+    }
+}

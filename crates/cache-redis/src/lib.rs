@@ -1,0 +1,606 @@
+//! `RedisCache`: a [`cache_core::Cache`] on Redis or Redis Cluster.
+//!
+//! ```no_run
+//! use cache_core::{Cache, Ttl};
+//! use cache_redis::{RedisCache, RedisConfig};
+//! use std::time::Duration;
+//!
+//! // From a URL, with the defaults (key prefix "cache:"):
+//! let cache = RedisCache::open("redis://127.0.0.1:6379/0")?;
+//! cache.set("user:1", "alice".to_string(), Ttl::After(Duration::from_secs(60)))?;
+//! let name: Option<String> = cache.get("user:1")?;
+//! assert_eq!(name.as_deref(), Some("alice"));
+//! assert_eq!(cache.delete_pattern("user:*")?, 1);
+//!
+//! // From a config, on a cluster:
+//! let sessions = RedisCache::new(
+//!     RedisConfig::cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
+//!         .key_prefix("sessions:")
+//!         .default_ttl(Duration::from_secs(1800))
+//!         .timeouts(Duration::from_millis(500)),
+//! )?;
+//! sessions.set("abc", vec![1u8, 2, 3], Ttl::Default)?;
+//! # Ok::<(), cache_core::CacheError>(())
+//! ```
+//!
+//! # Design
+//! - **Values** are [`cache_core::codec`] envelopes (a type tag, then `postcard`), so one
+//!   `RedisCache` stores any serde type, and a value read as another type is a miss.
+//!   `RedisCache` implements `Cache<V>` for every such `V`; the type is fixed at each call
+//!   (`let v: Option<User> = cache.get(k)?`, or a `&dyn Cache<User>`).
+//! - **Keys** are the key prefix followed by the key's UTF-8 bytes: any `&str` works, NUL
+//!   and newlines included. `clear` and `delete_pattern` touch only keys under the prefix,
+//!   found with `SCAN ... MATCH` (never `KEYS`, never `FLUSHDB`) and removed with `UNLINK`.
+//!   Glob characters of the prefix are escaped for `MATCH`.
+//! - **Patterns**: Redis's `MATCH` works on bytes (its `?` is one byte, not one character)
+//!   and gives `[`, `]` and `\` meanings the contract does not. Redis is therefore sent a
+//!   superset pattern (literal characters escaped, `?` widened to `*`), and the keys it
+//!   returns are filtered with [`cache_core::Pattern`], the matcher of every backend.
+//! - **TTL** is native: `SET key value PX ms`, in one command. Sub-millisecond TTLs round up
+//!   to 1 ms; a zero TTL deletes the key (Redis refuses `PX 0`); a TTL beyond 146 million
+//!   years means no expiry. Redis expires entries itself, so `expirations` stays 0.
+//! - **Connections** come from an r2d2 pool, with a manager that bounds connecting and sets
+//!   read and write timeouts on each connection, and without r2d2's ping on every checkout
+//!   (it halves throughput). A connection that failed with an I/O error or a timeout is
+//!   dropped rather than reused. An operation that failed because its connection was dropped
+//!   or refused (a pooled connection gone stale when the server restarted) is tried once
+//!   more on a fresh connection; a timeout is not retried.
+//! - **Cluster**: the same API from a list of nodes. Batches are split so that no command
+//!   spans two slots (no CROSSSLOT): `get_many` and `set_many` pipeline single-key commands
+//!   (one round trip per node), `delete_many` sends one `UNLINK` per slot. `clear`,
+//!   `delete_pattern` and [`RedisCache::count`] scan every primary.
+//! - **Statistics** are per instance (shared by clones) and count as the crate docs of
+//!   `cache-core` say; `entries` is `None` since counting is a `SCAN`
+//!   ([`RedisCache::count`] does it on request).
+//!
+//! # Retries and failures
+//! Every operation fails with [`CacheError::Backend`], naming the operation and the server,
+//! when the server is down, hung or unreachable: within the pool wait when no connection can
+//! be had, else within the connect plus read or write timeouts (on a cluster, per try). A
+//! retried delete whose first reply was lost may report the entry it removed as absent.
+#![forbid(unsafe_code)]
+
+mod config;
+mod keys;
+mod link;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_core::{codec, AtomicStats, Cache, CacheError, CacheStats, Pattern, Ttl};
+use r2d2::ManageConnection;
+use redis::cluster::ClusterClientBuilder;
+use redis::{IntoConnectionInfo, RedisResult};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use config::{RedisConfig, RedisTopology};
+
+use config::redact;
+
+use keys::{Expiry, KeySpace};
+use link::{Batch, Connector, Link, Manager, Timeouts, Tracked};
+
+/// A cache on Redis or Redis Cluster, for values of any serde type. Cheap to clone: clones
+/// share the pool and the counters.
+///
+/// Build it with [`RedisCache::open`] (a URL) or [`RedisCache::new`] (a [`RedisConfig`]);
+/// use it through the [`Cache`] trait. The methods that do not depend on the value type are
+/// also inherent, so they need no type annotation.
+///
+/// ```no_run
+/// use cache_core::{Cache, Ttl};
+/// use cache_redis::RedisCache;
+///
+/// let cache = RedisCache::open("redis://127.0.0.1:6379/")?;
+/// cache.set("n", 42u64, Ttl::Never)?;
+/// assert_eq!(Cache::<u64>::get(&cache, "n")?, Some(42));
+/// assert!(cache.exists("n")?);
+/// assert_eq!(cache.stats().hits, 1);
+/// # Ok::<(), cache_core::CacheError>(())
+/// ```
+#[derive(Clone)]
+pub struct RedisCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: r2d2::Pool<Manager>,
+    /// The pool's manager, for the fresh connection of a retry (r2d2 does not lend its own).
+    manager: Manager,
+    keys: KeySpace,
+    prefix: String,
+    cluster: bool,
+    default_ttl: Option<Duration>,
+    scan_count: u32,
+    stats: AtomicStats,
+    /// "redis host:port" or "redis cluster host:port,...", for error messages.
+    server: String,
+}
+
+impl fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisCache")
+            .field("server", &self.inner.server)
+            .field("key_prefix", &self.inner.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisCache {
+    /// A cache on the server at `url` (`redis://[user:password@]host[:port][/db]`), with the
+    /// defaults of [`RedisConfig::new`].
+    ///
+    /// # Errors
+    /// [`CacheError::Config`] for a malformed URL; [`CacheError::Backend`] when the server
+    /// cannot be reached within the connect timeout.
+    ///
+    /// ```
+    /// let err = cache_redis::RedisCache::open("not a url").unwrap_err();
+    /// assert!(matches!(err, cache_core::CacheError::Config { .. }), "{err}");
+    /// ```
+    pub fn open(url: &str) -> Result<Self, CacheError> {
+        Self::new(RedisConfig::new(url))
+    }
+
+    /// A cache as `config` says. Connects and sends `PING` once before returning, so that an
+    /// unreachable server or a refused login is an error here.
+    ///
+    /// # Errors
+    /// [`CacheError::Config`] for a malformed URL or unusable settings (a zero pool size or
+    /// timeout); [`CacheError::Backend`] when the server cannot be reached or refuses the
+    /// login.
+    ///
+    /// ```
+    /// use cache_redis::{RedisCache, RedisConfig};
+    /// let err = RedisCache::new(RedisConfig::new("redis://127.0.0.1/").pool_size(0)).unwrap_err();
+    /// assert!(err.to_string().contains("pool_size"), "{err}");
+    /// ```
+    pub fn new(config: RedisConfig) -> Result<Self, CacheError> {
+        validate(&config)?;
+        let timeouts = Timeouts {
+            connect: config.connect_timeout,
+            read: config.read_timeout,
+            write: config.write_timeout,
+        };
+        let (connector, server) = match &config.topology {
+            RedisTopology::Standalone(url) => {
+                let client = redis::Client::open(url.as_str()).map_err(|e| {
+                    CacheError::config(format!("invalid Redis URL {}: {e}", redact(url)))
+                })?;
+                let server = format!("redis {}", client.get_connection_info().addr());
+                (Connector::Single(client), server)
+            }
+            RedisTopology::Cluster(nodes) => {
+                if nodes.is_empty() {
+                    return Err(CacheError::config(
+                        "a Redis cluster needs at least one node",
+                    ));
+                }
+                let mut addrs = Vec::with_capacity(nodes.len());
+                for node in nodes {
+                    let info = node.as_str().into_connection_info().map_err(|e| {
+                        CacheError::config(format!("invalid Redis URL {}: {e}", redact(node)))
+                    })?;
+                    addrs.push(info.addr().to_string());
+                }
+                let client = ClusterClientBuilder::new(nodes.iter().map(String::as_str))
+                    .connection_timeout(timeouts.connect)
+                    .response_timeout(timeouts.read)
+                    .retries(config.cluster_retries)
+                    .min_retry_wait(10)
+                    .max_retry_wait(100)
+                    .build()
+                    .map_err(|e| CacheError::config(format!("invalid Redis cluster: {e}")))?;
+                let server = format!("redis cluster {}", addrs.join(","));
+                (Connector::Cluster(client), server)
+            }
+        };
+        let cluster = matches!(connector, Connector::Cluster(_));
+        let manager = Manager {
+            connector,
+            timeouts,
+        };
+        // One connection and a PING now, so that an unreachable server or a refused login
+        // fails here, at once and with its cause (r2d2 would retry until its wait runs out
+        // and keep only a message).
+        manager
+            .connect()
+            .and_then(|mut conn| manager.is_valid(&mut conn))
+            .map_err(|e| CacheError::backend(format!("connecting to {server}"), e))?;
+        let pool = r2d2::Pool::builder()
+            .max_size(config.pool_size)
+            .min_idle(config.min_idle)
+            .idle_timeout(config.idle_timeout)
+            .max_lifetime(config.max_lifetime)
+            .connection_timeout(config.pool_timeout)
+            .test_on_check_out(false)
+            .build_unchecked(manager.clone());
+        Ok(RedisCache {
+            inner: Arc::new(Inner {
+                pool,
+                manager,
+                keys: KeySpace::new(&config.key_prefix),
+                prefix: config.key_prefix,
+                cluster,
+                default_ttl: config.default_ttl,
+                scan_count: config.scan_count,
+                stats: AtomicStats::default(),
+                server,
+            }),
+        })
+    }
+
+    /// The key prefix of this cache.
+    ///
+    /// ```no_run
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// assert_eq!(cache.key_prefix(), "cache:");
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn key_prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// A snapshot of this cache's counters (shared by its clones). `expirations` is always 0
+    /// and `entries` is `None`: see [`RedisCache::count`].
+    ///
+    /// ```no_run
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// assert_eq!(cache.stats().hit_rate(), 0.0);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn stats(&self) -> CacheStats {
+        self.inner.stats.snapshot(None)
+    }
+
+    /// Removes `key`; `true` iff a live entry was removed.
+    ///
+    /// ```no_run
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// assert!(!cache.delete("absent")?);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        let cmd = link::single("UNLINK", &self.inner.keys.redis_key(key));
+        let removed: u64 = self.run("UNLINK", Some(key), |l| l.query(&cmd))?;
+        self.inner.stats.add_deletes(removed);
+        Ok(removed > 0)
+    }
+
+    /// Whether a live entry exists under `key`; counts no hit or miss.
+    ///
+    /// ```no_run
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// assert!(!cache.exists("absent")?);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn exists(&self, key: &str) -> Result<bool, CacheError> {
+        let cmd = link::single("EXISTS", &self.inner.keys.redis_key(key));
+        let n: u64 = self.run("EXISTS", Some(key), |l| l.query(&cmd))?;
+        Ok(n > 0)
+    }
+
+    /// Removes every entry under this cache's prefix (on every primary of a cluster), and
+    /// nothing else. Counters are kept.
+    ///
+    /// ```no_run
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// cache.clear()?;
+    /// assert_eq!(cache.count()?, 0);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn clear(&self) -> Result<(), CacheError> {
+        let pattern = self.inner.keys.match_all();
+        let count = self.inner.scan_count;
+        self.run("clear (SCAN, UNLINK)", None, |l| {
+            l.scan(&pattern, count, &mut |l, page| l.unlink(&page).map(drop))
+        })
+    }
+
+    /// Removes every live entry whose key matches the glob `pattern` ([`Pattern`]) and
+    /// returns how many were removed.
+    ///
+    /// ```no_run
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// let removed = cache.delete_pattern("user:*:caf?")?;
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
+        let glob = Pattern::new(pattern);
+        if glob.is_literal() {
+            return Ok(u64::from(self.delete(pattern)?));
+        }
+        let inner = &*self.inner;
+        let superset = inner.keys.match_superset(pattern);
+        let mut removed = 0;
+        let result = self.run("delete_pattern (SCAN, UNLINK)", Some(pattern), |l| {
+            l.scan(&superset, inner.scan_count, &mut |l, mut page| {
+                page.retain(|k| inner.keys.cache_key(k).is_some_and(|k| glob.matches(k)));
+                removed += l.unlink(&page)?;
+                Ok(())
+            })
+        });
+        // What was removed before a failure is counted too.
+        inner.stats.add_deletes(removed);
+        result.map(|()| removed)
+    }
+
+    /// [`RedisCache::delete`] for several keys, in one round trip (one per node on a
+    /// cluster); returns how many live entries were removed.
+    ///
+    /// ```no_run
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// assert_eq!(cache.delete_many(&["a", "b"])?, 0);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn delete_many(&self, keys: &[&str]) -> Result<u64, CacheError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let rks: Vec<Vec<u8>> = keys.iter().map(|k| self.inner.keys.redis_key(k)).collect();
+        let removed = self.run("UNLINK (batch)", None, |l| l.unlink(&rks))?;
+        self.inner.stats.add_deletes(removed);
+        Ok(removed)
+    }
+
+    /// How many keys this cache holds now: a `SCAN` of the prefix on every primary, so it
+    /// costs a pass over the whole keyspace. Entries that expired but that Redis has not
+    /// removed yet may be included.
+    ///
+    /// ```no_run
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// println!("{} entries", cache.count()?);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn count(&self) -> Result<u64, CacheError> {
+        let pattern = self.inner.keys.match_all();
+        let count = self.inner.scan_count;
+        let mut seen = HashSet::new();
+        self.run("count (SCAN)", None, |l| {
+            l.scan(&pattern, count, &mut |_, page| {
+                seen.extend(page);
+                Ok(())
+            })
+        })?;
+        Ok(seen.len() as u64)
+    }
+
+    fn get_value<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>, CacheError> {
+        let cmd = link::single("GET", &self.inner.keys.redis_key(key));
+        let bytes: Option<Vec<u8>> = self.run("GET", Some(key), |l| l.query(&cmd))?;
+        let value = bytes.and_then(|b| codec::decode(&b));
+        self.count_read(value.is_some());
+        Ok(value)
+    }
+
+    fn set_value<V: Serialize>(&self, key: &str, value: &V, ttl: Ttl) -> Result<bool, CacheError> {
+        let rk = self.inner.keys.redis_key(key);
+        let cmd = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
+            Expiry::Gone => link::single("UNLINK", &rk),
+            expiry => set_cmd(&rk, codec::encode(key, value)?, expiry),
+        };
+        self.run("SET", Some(key), |l| l.query::<()>(&cmd))?;
+        self.inner.stats.set();
+        Ok(true)
+    }
+
+    fn get_values<V: DeserializeOwned>(&self, keys: &[&str]) -> Result<Vec<Option<V>>, CacheError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rks: Vec<Vec<u8>> = keys.iter().map(|k| self.inner.keys.redis_key(k)).collect();
+        let found = self.run("MGET", None, |l| l.get_many(&rks))?;
+        let values: Vec<Option<V>> = found
+            .into_iter()
+            .map(|b| b.and_then(|b| codec::decode(&b)))
+            .collect();
+        let hits = values.iter().filter(|v| v.is_some()).count() as u64;
+        self.inner.stats.add_hits(hits);
+        self.inner.stats.add_misses(values.len() as u64 - hits);
+        Ok(values)
+    }
+
+    fn set_values<V: Serialize>(&self, entries: &[(&str, V)], ttl: Ttl) -> Result<(), CacheError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let expiry = Expiry::of(ttl.resolve(self.inner.default_ttl));
+        if expiry == Expiry::Gone {
+            let rks: Vec<Vec<u8>> = entries
+                .iter()
+                .map(|(k, _)| self.inner.keys.redis_key(k))
+                .collect();
+            self.run("UNLINK (zero-TTL batch)", None, |l| l.unlink(&rks))?;
+        } else {
+            let mut batch = Batch::new(self.inner.cluster, entries.len());
+            for (k, v) in entries {
+                batch.add(set_cmd(
+                    &self.inner.keys.redis_key(k),
+                    codec::encode(k, v)?,
+                    expiry,
+                ));
+            }
+            self.run("SET (pipeline)", None, |l| l.run::<()>(&batch).map(drop))?;
+        }
+        self.inner.stats.add_sets(entries.len() as u64);
+        Ok(())
+    }
+
+    #[inline]
+    fn count_read(&self, hit: bool) {
+        if hit {
+            self.inner.stats.hit();
+        } else {
+            self.inner.stats.miss();
+        }
+    }
+
+    /// Runs `f` on a pooled connection; if it fails because the connection was dropped or
+    /// refused, once more on a fresh one. Errors name the operation, the key and the server.
+    fn run<T>(
+        &self,
+        op: &str,
+        key: Option<&str>,
+        mut f: impl FnMut(&mut Link) -> RedisResult<T>,
+    ) -> Result<T, CacheError> {
+        let inner = &*self.inner;
+        let context = || match key {
+            Some(k) => format!("{op} of key {:?} on {}", short(k), inner.server),
+            None => format!("{op} on {}", inner.server),
+        };
+        let first = match inner.pool.get() {
+            Ok(mut conn) => attempt(&mut conn, &mut f),
+            Err(e) => return Err(CacheError::backend(context(), e)),
+        };
+        match first {
+            Ok(v) => Ok(v),
+            Err(e) if link::worth_retrying(&e) => inner
+                .manager
+                .connect()
+                .and_then(|mut fresh| attempt(&mut fresh, &mut f))
+                .map_err(|e| CacheError::backend(context(), e)),
+            Err(e) => Err(CacheError::backend(context(), e)),
+        }
+    }
+}
+
+/// Runs `f` on `conn`, marking the connection broken when the error leaves it suspect.
+fn attempt<T>(
+    conn: &mut Tracked,
+    f: &mut impl FnMut(&mut Link) -> RedisResult<T>,
+) -> RedisResult<T> {
+    let result = f(&mut conn.link);
+    if let Err(e) = &result {
+        if link::breaks_connection(e) {
+            conn.broken = true;
+        }
+    }
+    result
+}
+
+/// `SET key value [PX ms]`; a plain `SET` also clears an older TTL.
+fn set_cmd(key: &[u8], value: Vec<u8>, expiry: Expiry) -> redis::Cmd {
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(key).arg(value);
+    if let Expiry::Millis(ms) = expiry {
+        cmd.arg("PX").arg(ms);
+    }
+    cmd
+}
+
+fn validate(config: &RedisConfig) -> Result<(), CacheError> {
+    if config.pool_size == 0 {
+        return Err(CacheError::config("pool_size must be at least 1"));
+    }
+    if config.min_idle.is_some_and(|n| n > config.pool_size) {
+        return Err(CacheError::config("min_idle must not exceed pool_size"));
+    }
+    if config.scan_count == 0 {
+        return Err(CacheError::config("scan_count must be at least 1"));
+    }
+    for (name, t) in [
+        ("connect_timeout", config.connect_timeout),
+        ("read_timeout", config.read_timeout),
+        ("write_timeout", config.write_timeout),
+        ("pool_timeout", config.pool_timeout),
+    ] {
+        if t.is_zero() {
+            return Err(CacheError::config(format!("{name} must be positive")));
+        }
+    }
+    Ok(())
+}
+
+/// At most 64 characters of `key`, for messages.
+fn short(key: &str) -> String {
+    match key.char_indices().nth(64) {
+        Some((i, _)) => format!("{}...", &key[..i]),
+        None => key.to_owned(),
+    }
+}
+
+impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for RedisCache {
+    fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
+        self.get_value(key)
+    }
+
+    fn set(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
+        self.set_value(key, &value, ttl)
+    }
+
+    fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        RedisCache::delete(self, key)
+    }
+
+    fn clear(&self) -> Result<(), CacheError> {
+        RedisCache::clear(self)
+    }
+
+    fn exists(&self, key: &str) -> Result<bool, CacheError> {
+        RedisCache::exists(self, key)
+    }
+
+    fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
+        RedisCache::delete_pattern(self, pattern)
+    }
+
+    fn stats(&self) -> CacheStats {
+        RedisCache::stats(self)
+    }
+
+    fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<V>>, CacheError> {
+        self.get_values(keys)
+    }
+
+    fn set_many(&self, entries: Vec<(&str, V)>, ttl: Ttl) -> Result<(), CacheError> {
+        self.set_values(&entries, ttl)
+    }
+
+    fn delete_many(&self, keys: &[&str]) -> Result<u64, CacheError> {
+        RedisCache::delete_many(self, keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_password_in_messages() {
+        assert_eq!(
+            redact("redis://user:secret@host:6379/0"),
+            "redis://***@host:6379/0"
+        );
+        assert_eq!(redact("redis://host:6379"), "redis://host:6379");
+        assert_eq!(redact("garbage@"), "garbage@");
+    }
+
+    #[test]
+    fn long_keys_are_shortened_on_a_char_boundary() {
+        assert_eq!(short("abc"), "abc");
+        let long = "é".repeat(100);
+        assert_eq!(short(&long), format!("{}...", "é".repeat(64)));
+    }
+
+    #[test]
+    fn bad_configurations_are_errors() {
+        let base = || RedisConfig::new("redis://127.0.0.1:1/");
+        for config in [
+            base().pool_size(0),
+            base().min_idle(Some(17)),
+            base().scan_count(0),
+            base().read_timeout(Duration::ZERO),
+            RedisConfig::new("no scheme"),
+            RedisConfig::new("redis://user:secret@[::1"),
+            RedisConfig::cluster(Vec::<String>::new()),
+            RedisConfig::cluster(["redis://127.0.0.1:1", "nonsense"]),
+        ] {
+            let err = RedisCache::new(config).unwrap_err();
+            assert!(matches!(err, CacheError::Config { .. }), "{err}");
+            assert!(!err.to_string().contains("secret"), "{err}");
+        }
+    }
+}

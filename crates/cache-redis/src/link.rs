@@ -1,0 +1,269 @@
+//! Connections to one server or to a cluster, behind one interface, and their r2d2 manager.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use redis::cluster::{ClusterClient, ClusterConnection};
+use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo, Slot};
+use redis::{Cmd, ConnectionLike, FromRedisValue, RedisError, RedisResult, Value};
+
+/// The timeouts every connection is opened with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    pub(crate) connect: Duration,
+    pub(crate) read: Duration,
+    pub(crate) write: Duration,
+}
+
+/// What opens connections: a client for one server or for a cluster.
+#[derive(Clone)]
+pub(crate) enum Connector {
+    Single(redis::Client),
+    Cluster(ClusterClient),
+}
+
+/// The r2d2 manager. Unlike the one redis-rs ships, it bounds connecting with the connect
+/// timeout and sets the read and write timeouts on every connection.
+#[derive(Clone)]
+pub(crate) struct Manager {
+    pub(crate) connector: Connector,
+    pub(crate) timeouts: Timeouts,
+}
+
+/// A connection, with a mark set when an operation on it failed in a way that may leave it
+/// unusable or out of step with the server (an I/O error or a timeout mid-reply): the pool
+/// then drops it instead of handing it out again.
+pub(crate) struct Tracked {
+    pub(crate) link: Link,
+    pub(crate) broken: bool,
+}
+
+/// One connection to a server, or one set of connections to every node of a cluster.
+pub(crate) enum Link {
+    Single(redis::Connection),
+    Cluster(Box<ClusterConnection>),
+}
+
+/// What [`Link::scan`] calls with each page of keys, lending it the connection.
+pub(crate) type PageFn<'a> = dyn FnMut(&mut Link, Vec<Vec<u8>>) -> RedisResult<()> + 'a;
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Tracked;
+    type Error = RedisError;
+
+    fn connect(&self) -> RedisResult<Tracked> {
+        let link = match &self.connector {
+            Connector::Single(client) => {
+                let conn = client.get_connection_with_timeout(self.timeouts.connect)?;
+                conn.set_read_timeout(Some(self.timeouts.read))?;
+                conn.set_write_timeout(Some(self.timeouts.write))?;
+                Link::Single(conn)
+            }
+            Connector::Cluster(client) => {
+                // The client carries the connect and response (read) timeouts itself.
+                let conn = client.get_connection()?;
+                conn.set_write_timeout(Some(self.timeouts.write))?;
+                Link::Cluster(Box::new(conn))
+            }
+        };
+        Ok(Tracked {
+            link,
+            broken: false,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Tracked) -> RedisResult<()> {
+        conn.link.query::<()>(&redis::cmd("PING"))
+    }
+
+    fn has_broken(&self, conn: &mut Tracked) -> bool {
+        conn.broken
+            || match &conn.link {
+                Link::Single(c) => !c.is_open(),
+                Link::Cluster(c) => !c.is_open(),
+            }
+    }
+}
+
+/// Whether an error leaves the connection it happened on suspect.
+pub(crate) fn breaks_connection(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_unrecoverable_error()
+}
+
+/// Whether an operation that failed with `e` is worth one more try on a fresh connection:
+/// the connection was dropped or refused (a pooled connection that went stale when the
+/// server restarted), but not a timeout (a hung server would only make the caller wait
+/// twice as long).
+pub(crate) fn worth_retrying(e: &RedisError) -> bool {
+    e.is_io_error() && !e.is_timeout()
+}
+
+/// Commands sent in one round trip (per node, on a cluster).
+pub(crate) enum Batch {
+    Single(redis::Pipeline),
+    Cluster(redis::cluster::ClusterPipeline),
+}
+
+impl Batch {
+    pub(crate) fn new(cluster: bool, capacity: usize) -> Self {
+        if cluster {
+            Batch::Cluster(redis::cluster::ClusterPipeline::with_capacity(capacity))
+        } else {
+            Batch::Single(redis::Pipeline::with_capacity(capacity))
+        }
+    }
+
+    pub(crate) fn add(&mut self, cmd: Cmd) {
+        match self {
+            Batch::Single(p) => {
+                p.add_command(cmd);
+            }
+            Batch::Cluster(p) => {
+                p.add_command(cmd);
+            }
+        }
+    }
+}
+
+impl Link {
+    /// Sends one command and converts its reply.
+    #[inline]
+    pub(crate) fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
+        match self {
+            Link::Single(c) => cmd.query(c),
+            Link::Cluster(c) => cmd.query(c),
+        }
+    }
+
+    /// Runs a batch and returns one reply per command, in order.
+    pub(crate) fn run<T: FromRedisValue>(&mut self, batch: &Batch) -> RedisResult<Vec<T>> {
+        match (self, batch) {
+            (Link::Single(c), Batch::Single(p)) => p.query(c),
+            (Link::Cluster(c), Batch::Cluster(p)) => p.query(c),
+            _ => unreachable!("a batch is built for the topology of its cache"),
+        }
+    }
+
+    fn is_cluster(&self) -> bool {
+        matches!(self, Link::Cluster(_))
+    }
+
+    /// The values under `keys` (`None` for absent keys), in order: one `MGET` on a server, a
+    /// pipeline of `GET`s (one round trip per node) on a cluster, where `MGET` across slots
+    /// would fail with CROSSSLOT.
+    pub(crate) fn get_many(&mut self, keys: &[Vec<u8>]) -> RedisResult<Vec<Option<Vec<u8>>>> {
+        match self {
+            Link::Single(c) => redis::cmd("MGET").arg(keys).query(c),
+            Link::Cluster(_) => {
+                let mut batch = Batch::new(true, keys.len());
+                for k in keys {
+                    batch.add(single("GET", k));
+                }
+                self.run(&batch)
+            }
+        }
+    }
+
+    /// Unlinks `keys` and returns how many existed: one `UNLINK` on a server, one per slot
+    /// in a pipeline on a cluster.
+    pub(crate) fn unlink(&mut self, keys: &[Vec<u8>]) -> RedisResult<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        if !self.is_cluster() {
+            return self.query(redis::cmd("UNLINK").arg(keys));
+        }
+        let mut by_slot: HashMap<Slot, Cmd> = HashMap::new();
+        for k in keys {
+            by_slot
+                .entry(Slot::for_key(k))
+                .or_insert_with(|| redis::cmd("UNLINK"))
+                .arg(k);
+        }
+        let mut batch = Batch::new(true, by_slot.len());
+        for (_, cmd) in by_slot {
+            batch.add(cmd);
+        }
+        Ok(self.run::<u64>(&batch)?.into_iter().sum())
+    }
+
+    /// Calls `each` with every page of keys that `SCAN ... MATCH pattern` returns, on every
+    /// primary of a cluster. A key may come twice; keys added or removed meanwhile may or may
+    /// not come (the guarantees of `SCAN`).
+    pub(crate) fn scan(
+        &mut self,
+        pattern: &[u8],
+        count: u32,
+        each: &mut PageFn<'_>,
+    ) -> RedisResult<()> {
+        let scan = |cursor: &str| {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(count);
+            cmd
+        };
+        match self {
+            Link::Single(_) => {
+                let mut cursor = "0".to_owned();
+                loop {
+                    let (next, keys): (String, Vec<Vec<u8>>) = self.query(&scan(&cursor))?;
+                    each(self, keys)?;
+                    if next == "0" {
+                        return Ok(());
+                    }
+                    cursor = next;
+                }
+            }
+            Link::Cluster(c) => {
+                // `scan_match` refuses a cluster: start on every primary at once, then go on
+                // node by node, by address, until each cursor is back to 0.
+                let all = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+                let replies: HashMap<String, (String, Vec<Vec<u8>>)> =
+                    FromRedisValue::from_redis_value(c.route_command(&scan("0"), all)?)?;
+                for (node, (mut cursor, keys)) in replies {
+                    each(self, keys)?;
+                    let route = by_address(&node)?;
+                    while cursor != "0" {
+                        let Link::Cluster(c) = self else {
+                            unreachable!("still a cluster")
+                        };
+                        let reply: Value = c.route_command(&scan(&cursor), route.clone())?;
+                        let (next, keys): (String, Vec<Vec<u8>>) =
+                            FromRedisValue::from_redis_value(reply)?;
+                        each(self, keys)?;
+                        cursor = next;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A command with one key argument.
+#[inline]
+pub(crate) fn single(name: &str, key: &[u8]) -> Cmd {
+    let mut cmd = redis::cmd(name);
+    cmd.arg(key);
+    cmd
+}
+
+/// The route to a node given as `host:port`.
+fn by_address(node: &str) -> RedisResult<RoutingInfo> {
+    let bad = || {
+        RedisError::from((
+            redis::ErrorKind::Client,
+            "unexpected node address",
+            node.to_owned(),
+        ))
+    };
+    let (host, port) = node.rsplit_once(':').ok_or_else(bad)?;
+    let port = port.parse().map_err(|_| bad())?;
+    Ok(RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+        host: host.to_owned(),
+        port,
+    }))
+}

@@ -1,0 +1,65 @@
+//! The whole conformance suite, typed cases included, on a real 3-primary Redis Cluster.
+
+mod common;
+
+use cache_redis::RedisConfig;
+use common::RedisHarness;
+
+fn cluster() -> RedisConfig {
+    RedisConfig::cluster(redis_test_support::shared_cluster().urls())
+}
+
+cache_conformance::conformance_tests!(RedisHarness { base: cluster });
+cache_conformance::typed_conformance_tests!(RedisHarness { base: cluster });
+
+/// What only a cluster shows: slots and every primary.
+mod on_the_cluster {
+    use cache_core::{Cache, Ttl};
+    use cache_redis::{RedisCache, RedisConfig};
+    use redis_test_support::{shared_cluster, unique_prefix};
+
+    fn cache() -> RedisCache {
+        RedisCache::new(
+            RedisConfig::cluster(shared_cluster().urls()).key_prefix(unique_prefix("slots")),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn batches_over_every_primary_never_fail_crossslot() {
+        let c = cache();
+        let keys: Vec<String> = (0..500).map(|i| format!("k{i}")).collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let nodes: std::collections::HashSet<usize> = keys
+            .iter()
+            .map(|k| shared_cluster().node_of_key(format!("{}{k}", c.key_prefix()).as_bytes()))
+            .collect();
+        assert_eq!(
+            nodes.len(),
+            3,
+            "the keys of one cache spread over every primary"
+        );
+        c.set_many(refs.iter().map(|k| (*k, k.len())).collect(), Ttl::Never)
+            .unwrap();
+        let got: Vec<Option<usize>> = c.get_many(&refs).unwrap();
+        assert!(got.iter().zip(&refs).all(|(v, k)| *v == Some(k.len())));
+        assert_eq!(c.count().unwrap(), 500);
+        assert_eq!(c.delete_many(&refs[..250]).unwrap(), 250);
+        assert_eq!(c.delete_pattern("k*").unwrap(), 250);
+        assert_eq!(c.count().unwrap(), 0);
+        let s = c.stats();
+        assert_eq!((s.hits, s.sets, s.deletes), (500, 500, 500));
+    }
+
+    #[test]
+    fn clear_visits_every_primary() {
+        let c = cache();
+        for i in 0..100 {
+            c.set(&format!("k{i}"), i, Ttl::Never).unwrap();
+        }
+        assert_eq!(c.count().unwrap(), 100);
+        c.clear().unwrap();
+        assert_eq!(c.count().unwrap(), 0);
+        assert!((0..100).all(|i| !c.exists(&format!("k{i}")).unwrap()));
+    }
+}

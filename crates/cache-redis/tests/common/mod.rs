@@ -1,0 +1,42 @@
+//! The conformance harness of `RedisCache`, on a server or cluster shared by the test binary;
+//! each cache gets a key prefix of its own.
+
+use cache_conformance::{Harness, Setup, Time, TypedHarness};
+use cache_core::Cache;
+use cache_redis::{RedisCache, RedisConfig};
+
+/// Builds caches from a base configuration (which names the server or the cluster).
+pub struct RedisHarness {
+    pub base: fn() -> RedisConfig,
+}
+
+impl Harness for RedisHarness {
+    type Cache = RedisCache;
+
+    fn time(&self) -> Time {
+        Time::Real
+    }
+
+    fn counts_expirations(&self) -> bool {
+        false
+    }
+
+    fn create(&self, setup: Setup) -> RedisCache {
+        let mut config = (self.base)()
+            .key_prefix(redis_test_support::unique_prefix("conformance"))
+            .pool_size(8)
+            .min_idle(Some(1));
+        config.default_ttl = setup.default_ttl;
+        RedisCache::new(config).expect("a cache on the test server")
+    }
+}
+
+impl TypedHarness for RedisHarness {
+    fn as_u64(&self, cache: &RedisCache) -> Box<dyn Cache<u64>> {
+        Box::new(cache.clone())
+    }
+
+    fn as_string(&self, cache: &RedisCache) -> Box<dyn Cache<String>> {
+        Box::new(cache.clone())
+    }
+}

@@ -1,0 +1,557 @@
+//! Real `redis-server` processes for the tests and benchmarks of the Redis backend: a
+//! standalone [`RedisServer`], a [`RedisCluster`] of primaries, and the faults the tests inject
+//! (kill, restart on the same port, SIGSTOP/SIGCONT).
+//!
+//! Every server listens on a free loopback port, keeps its files in a fresh temporary
+//! directory, persists nothing (`--save "" --appendonly no`), and is killed when its handle is
+//! dropped. A handle kept in a `static` is never dropped, so each server also gets a watchdog
+//! (`sh`, reading a pipe from this process) that kills it when the test process exits, however
+//! it exits.
+//!
+//! When `redis-server` or `redis-cli` is not on `PATH`, starting a server panics with the
+//! command that installs them: tests never skip silently.
+//!
+//! ```no_run
+//! use redis_test_support::RedisServer;
+//!
+//! let server = RedisServer::start();
+//! assert_eq!(server.query(&["PING"]).text(), "PONG");
+//! server.freeze(); // SIGSTOP: the server accepts connections but answers nothing
+//! server.thaw();
+//! server.kill();
+//! server.restart(); // same port, same directory
+//! ```
+#![forbid(unsafe_code)]
+
+mod resp;
+
+use std::io::{self, Write};
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+pub use resp::Reply;
+
+/// What to do when the Redis binaries are missing.
+const MISSING: &str = "redis-server and redis-cli must be on PATH for these tests: run \
+    `cargo xtask test` as root (it installs them), or `apt-get install -y redis-server`";
+
+/// Cluster nodes listen on `port + 10000` for the cluster bus, which must stay a valid port.
+const MAX_CLUSTER_PORT: u16 = 55_535;
+
+/// How long a server may take to answer its first PING, or a cluster to become healthy.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long the helpers wait for one answer of a running server.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A key prefix no other caller in this process gets: `"{tag}:{pid}:{n}:"`. Caches built on
+/// a shared server use one each, so that they are independent.
+///
+/// ```
+/// let a = redis_test_support::unique_prefix("t");
+/// let b = redis_test_support::unique_prefix("t");
+/// assert_ne!(a, b);
+/// assert!(a.starts_with("t:") && a.ends_with(':'));
+/// ```
+pub fn unique_prefix(tag: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{tag}:{}:{n}:", std::process::id())
+}
+
+/// One standalone server for the whole test binary, started on first use.
+///
+/// ```no_run
+/// let url = redis_test_support::shared_server().url();
+/// ```
+pub fn shared_server() -> &'static RedisServer {
+    static SERVER: OnceLock<RedisServer> = OnceLock::new();
+    SERVER.get_or_init(RedisServer::start)
+}
+
+/// One 3-primary cluster for the whole test binary, started on first use.
+///
+/// ```no_run
+/// let urls = redis_test_support::shared_cluster().urls();
+/// assert_eq!(urls.len(), 3);
+/// ```
+pub fn shared_cluster() -> &'static RedisCluster {
+    static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| RedisCluster::start(3))
+}
+
+/// A running `redis-server` process with its watchdog.
+struct Process {
+    server: Child,
+    watchdog: Child,
+    /// Held only to be closed: the watchdog acts when this pipe closes.
+    _watchdog_pipe: ChildStdin,
+}
+
+impl Process {
+    fn spawn(args: &[String], dir: &Path) -> Process {
+        let server = match Command::new("redis-server")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => panic!("{MISSING}"),
+            Err(e) => panic!("cannot start redis-server: {e}"),
+        };
+        // `read` returns at end of input, that is when this process exits and the pipe's
+        // write end closes; then the server goes too, and the directory of a server kept in
+        // a static with it.
+        let mut watchdog = Command::new("sh")
+            .args([
+                "-c",
+                r#"read _; kill -9 "$1" 2>/dev/null; rm -rf "$2""#,
+                "redis-watchdog",
+            ])
+            .arg(server.id().to_string())
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start the watchdog shell");
+        let pipe = watchdog.stdin.take().expect("a piped stdin");
+        Process {
+            server,
+            watchdog,
+            _watchdog_pipe: pipe,
+        }
+    }
+
+    fn stop(mut self) {
+        // The watchdog first, so that it cannot act on a reused pid or a kept directory.
+        let _ = self.watchdog.kill();
+        let _ = self.watchdog.wait();
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.server.id().to_string()])
+            .status()
+            .expect("cannot run kill");
+        assert!(status.success(), "kill {signal} failed: {status}");
+    }
+}
+
+/// A `redis-server` on a free loopback port, killed (with its directory removed) on drop.
+///
+/// ```no_run
+/// let server = redis_test_support::RedisServer::start();
+/// println!("listening at {}", server.url());
+/// ```
+pub struct RedisServer {
+    port: u16,
+    args: Vec<String>,
+    dir: tempfile::TempDir,
+    process: Mutex<Option<Process>>,
+}
+
+impl RedisServer {
+    /// Starts a standalone server and waits until it answers PING.
+    ///
+    /// # Panics
+    /// When `redis-server` is not on `PATH`, or no server could be started.
+    pub fn start() -> RedisServer {
+        Self::start_with(&[], false)
+    }
+
+    /// Starts a server with extra arguments; `cluster_port` keeps the port at most 55535 with
+    /// `port + 10000` free too.
+    fn start_with(extra: &[&str], cluster_port: bool) -> RedisServer {
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            let port = free_port(cluster_port);
+            let dir = tempfile::Builder::new()
+                .prefix("redis-test-")
+                .tempdir()
+                .expect("cannot create a temporary directory");
+            let mut args: Vec<String> = [
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            args.push(dir.path().display().to_string());
+            args.push("--logfile".into());
+            args.push(log_path(dir.path()).display().to_string());
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let server = RedisServer {
+                port,
+                args,
+                dir,
+                process: Mutex::new(None),
+            };
+            match server.spawn_and_wait() {
+                Ok(()) => return server,
+                // Most likely another process took the port in the meantime: try another.
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("cannot start redis-server: {last_error}");
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Process>> {
+        self.process.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn spawn_and_wait(&self) -> Result<(), String> {
+        let mut guard = self.lock();
+        if let Some(old) = guard.take() {
+            old.stop();
+        }
+        let mut process = Process::spawn(&self.args, self.dir.path());
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = process.server.try_wait() {
+                let log = std::fs::read_to_string(log_path(self.dir.path())).unwrap_or_default();
+                process.stop();
+                return Err(format!(
+                    "redis-server on port {} exited ({status}); its log:\n{log}",
+                    self.port
+                ));
+            }
+            if let Ok(Reply::Simple(pong)) =
+                resp::command(self.port, &["PING"], Duration::from_millis(500))
+            {
+                if pong == "PONG" {
+                    *guard = Some(process);
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                process.stop();
+                return Err(format!("redis-server on port {} never answered", self.port));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The TCP port, on 127.0.0.1.
+    ///
+    /// ```no_run
+    /// assert!(redis_test_support::RedisServer::start().port() > 0);
+    /// ```
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:port`.
+    ///
+    /// ```no_run
+    /// assert!(redis_test_support::RedisServer::start().addr().starts_with("127.0.0.1:"));
+    /// ```
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `redis://127.0.0.1:port/`.
+    ///
+    /// ```no_run
+    /// assert!(redis_test_support::RedisServer::start().url().starts_with("redis://"));
+    /// ```
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// The directory the server keeps its files (and its `redis.log`) in.
+    ///
+    /// ```no_run
+    /// assert!(redis_test_support::RedisServer::start().dir().is_dir());
+    /// ```
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The process id of the running server, if it runs.
+    ///
+    /// ```no_run
+    /// assert!(redis_test_support::RedisServer::start().pid().is_some());
+    /// ```
+    pub fn pid(&self) -> Option<u32> {
+        self.lock().as_ref().map(|p| p.server.id())
+    }
+
+    /// Sends one command on a new connection and returns the reply, or the I/O error (a
+    /// stopped or frozen server gives one within a few seconds).
+    ///
+    /// ```no_run
+    /// let s = redis_test_support::RedisServer::start();
+    /// assert!(s.try_query(&["PING"]).is_ok());
+    /// ```
+    pub fn try_query<A: AsRef<[u8]>>(&self, args: &[A]) -> io::Result<Reply> {
+        resp::command(self.port, args, QUERY_TIMEOUT)
+    }
+
+    /// Sends one command and returns the reply.
+    ///
+    /// # Panics
+    /// When the server cannot be reached.
+    ///
+    /// ```no_run
+    /// let s = redis_test_support::RedisServer::start();
+    /// assert_eq!(s.query(&["DBSIZE"]).int(), Some(0));
+    /// ```
+    pub fn query<A: AsRef<[u8]>>(&self, args: &[A]) -> Reply {
+        self.try_query(args)
+            .unwrap_or_else(|e| panic!("redis-server on port {}: {e}", self.port))
+    }
+
+    /// Kills the server (SIGKILL) and waits for it to exit; its port and directory stay.
+    ///
+    /// ```no_run
+    /// let s = redis_test_support::RedisServer::start();
+    /// s.kill();
+    /// assert!(s.pid().is_none());
+    /// ```
+    pub fn kill(&self) {
+        if let Some(p) = self.lock().take() {
+            p.stop();
+        }
+    }
+
+    /// Starts the server again on the same port with the same directory (killing it first if
+    /// it runs), and waits until it answers.
+    ///
+    /// # Panics
+    /// When it does not come back.
+    ///
+    /// ```no_run
+    /// let s = redis_test_support::RedisServer::start();
+    /// s.kill();
+    /// s.restart();
+    /// assert_eq!(s.query(&["PING"]).text(), "PONG");
+    /// ```
+    pub fn restart(&self) {
+        if let Err(e) = self.spawn_and_wait() {
+            panic!("cannot restart redis-server: {e}");
+        }
+    }
+
+    /// Freezes the server with SIGSTOP: connections are still accepted by the kernel, but
+    /// nothing is answered until [`RedisServer::thaw`].
+    ///
+    /// ```no_run
+    /// let s = redis_test_support::RedisServer::start();
+    /// s.freeze();
+    /// assert!(s.try_query(&["PING"]).is_err());
+    /// s.thaw();
+    /// ```
+    pub fn freeze(&self) {
+        if let Some(p) = self.lock().as_ref() {
+            p.signal("-STOP");
+        }
+    }
+
+    /// Resumes a frozen server with SIGCONT.
+    ///
+    /// ```no_run
+    /// let s = redis_test_support::RedisServer::start();
+    /// s.freeze();
+    /// s.thaw();
+    /// assert_eq!(s.query(&["PING"]).text(), "PONG");
+    /// ```
+    pub fn thaw(&self) {
+        if let Some(p) = self.lock().as_ref() {
+            p.signal("-CONT");
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn log_path(dir: &Path) -> PathBuf {
+    dir.join("redis.log")
+}
+
+/// A free loopback port; for cluster nodes one of at most 55535 whose bus port is free too.
+fn free_port(cluster: bool) -> u16 {
+    let bindable = |port: u16| TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok();
+    for _ in 0..1000 {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .expect("cannot bind a loopback port")
+            .port();
+        if !cluster || (port <= MAX_CLUSTER_PORT && bindable(port + 10_000)) {
+            return port;
+        }
+    }
+    panic!("no free loopback port found");
+}
+
+/// A Redis Cluster of primaries without replicas, each a [`RedisServer`] with
+/// `cluster-enabled yes`. Nodes keep serving their own slots while another one is down
+/// (`cluster-require-full-coverage no`).
+///
+/// ```no_run
+/// let cluster = redis_test_support::RedisCluster::start(3);
+/// let node = cluster.node_of_key(b"user:1");
+/// cluster.nodes()[node].kill();
+/// ```
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts `primaries` nodes (at least 3), joins them with `redis-cli --cluster create`,
+    /// and waits until every node reports `cluster_state:ok`.
+    ///
+    /// # Panics
+    /// When the binaries are missing or the cluster does not form.
+    pub fn start(primaries: usize) -> RedisCluster {
+        assert!(primaries >= 3, "a Redis cluster needs at least 3 primaries");
+        let nodes: Vec<RedisServer> = (0..primaries)
+            .map(|_| {
+                RedisServer::start_with(
+                    &[
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "2000",
+                        "--cluster-require-full-coverage",
+                        "no",
+                    ],
+                    true,
+                )
+            })
+            .collect();
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for n in &nodes {
+            create.arg(n.addr());
+        }
+        create.args(["--cluster-replicas", "0", "--cluster-yes"]);
+        let output = match create.stdin(Stdio::null()).output() {
+            Ok(o) => o,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => panic!("{MISSING}"),
+            Err(e) => panic!("cannot run redis-cli: {e}"),
+        };
+        if !output.status.success() {
+            let _ = io::stderr().write_all(&output.stdout);
+            let _ = io::stderr().write_all(&output.stderr);
+            panic!("redis-cli --cluster create failed ({})", output.status);
+        }
+        let cluster = RedisCluster { nodes };
+        cluster.wait_healthy();
+        cluster
+    }
+
+    /// The nodes, in the order their slots were assigned.
+    ///
+    /// ```no_run
+    /// assert_eq!(redis_test_support::RedisCluster::start(3).nodes().len(), 3);
+    /// ```
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// The nodes' URLs, to build a cluster client from.
+    ///
+    /// ```no_run
+    /// let urls = redis_test_support::RedisCluster::start(3).urls();
+    /// ```
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// Waits until every running node reports `cluster_state:ok` and knows every node, for
+    /// example after a node was restarted.
+    ///
+    /// # Panics
+    /// When that takes longer than 20 s.
+    ///
+    /// ```no_run
+    /// let c = redis_test_support::RedisCluster::start(3);
+    /// c.nodes()[0].kill();
+    /// c.nodes()[0].restart();
+    /// c.wait_healthy();
+    /// ```
+    pub fn wait_healthy(&self) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let want_nodes = format!("cluster_known_nodes:{}", self.nodes.len());
+        loop {
+            let healthy = self.nodes.iter().all(|n| {
+                n.try_query(&["CLUSTER", "INFO"]).is_ok_and(|r| {
+                    let info = r.text();
+                    info.contains("cluster_state:ok")
+                        && info.contains("cluster_slots_ok:16384")
+                        && info.contains(&want_nodes)
+                })
+            });
+            if healthy {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the cluster did not become healthy within {READY_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The index in [`RedisCluster::nodes`] of the node that serves `key`, asked of the first
+    /// node that answers.
+    ///
+    /// # Panics
+    /// When no node answers.
+    ///
+    /// ```no_run
+    /// let c = redis_test_support::RedisCluster::start(3);
+    /// assert!(c.node_of_key(b"k") < 3);
+    /// ```
+    pub fn node_of_key(&self, key: &[u8]) -> usize {
+        for n in &self.nodes {
+            let Ok(slot) = n.try_query(&[&b"CLUSTER"[..], b"KEYSLOT", key]) else {
+                continue;
+            };
+            let Ok(slots) = n.try_query(&["CLUSTER", "SLOTS"]) else {
+                continue;
+            };
+            let slot = slot.int().expect("CLUSTER KEYSLOT answers an integer");
+            for range in slots.items() {
+                let r = range.items();
+                let (Some(lo), Some(hi)) = (r[0].int(), r[1].int()) else {
+                    continue;
+                };
+                if (lo..=hi).contains(&slot) {
+                    let port = r[2].items()[1].int().expect("a port");
+                    return self
+                        .nodes
+                        .iter()
+                        .position(|n| i64::from(n.port) == port)
+                        .expect("a node of this cluster");
+                }
+            }
+        }
+        panic!("no cluster node answered");
+    }
+}
