@@ -78,6 +78,19 @@ use serde::Serialize;
 
 pub use config::{RedisConfig, RedisTopology};
 
+/// The `MATCH` pattern that `delete_pattern(pattern)` sends Redis on a cache whose key prefix
+/// is `prefix`: the prefix and the pattern's literal characters escaped, `?` widened to `*`
+/// (Redis matches bytes, the contract's `?` is one character). It selects a superset of the
+/// keys to delete; the keys Redis returns are then filtered with [`Pattern`], so every
+/// backend deletes the same keys. Public so that it can be checked (fuzzed) on its own.
+///
+/// ```
+/// assert_eq!(cache_redis::match_pattern("app[1]:", "user:caf?"), b"app\\[1\\]:user:caf*");
+/// ```
+pub fn match_pattern(prefix: &str, pattern: &str) -> Vec<u8> {
+    keys::KeySpace::new(prefix).match_superset(pattern)
+}
+
 use config::redact;
 
 use keys::{Expiry, KeySpace};

@@ -23,6 +23,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod glob;
 mod resp;
 
 use std::io::{self, Write};
