@@ -26,6 +26,7 @@ pub(crate) fn main(args: &[String]) -> Result {
         }
     }
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    crate::ensure_redis()?;
     let quick_env = if quick { "1" } else { "0" };
     cargo_env(
         &["bench", "-p", "cache-benches", "--benches"],

@@ -92,7 +92,7 @@ fn ci() -> Result {
 /// The Redis backend's tests start their own `redis-server` processes (and a cluster, with
 /// `redis-cli`): installs them with apt when they are missing and this runs as root, else
 /// fails with the command to run. The tests never skip silently.
-fn ensure_redis() -> Result {
+pub(crate) fn ensure_redis() -> Result {
     let on_path = |bin: &str| {
         Command::new(bin)
             .arg("--version")

@@ -1,0 +1,251 @@
+//! `RedisCache` against a bare `redis` connection on the same servers (one standalone
+//! `redis-server`, one 3-primary cluster, both started here): single-key get and set, and
+//! `get_many` / `set_many` of 100 keys against a bare pipeline of the same commands, from 1
+//! and 2 threads (the cache through its pool, the bare side with one connection per thread).
+//! Values are 64 bytes; the bare side moves the same bytes (the codec envelope).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use cache_benches::quick;
+use cache_core::{codec, Cache, Ttl};
+use cache_redis::{RedisCache, RedisConfig};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use redis::ConnectionLike;
+use redis_test_support::{RedisCluster, RedisServer};
+
+const BATCH: usize = 100;
+const KEYS: usize = 1_000;
+
+/// One bare connection per benchmark thread.
+enum Bare {
+    Single(Vec<Mutex<redis::Connection>>),
+    Cluster(Vec<Mutex<redis::cluster::ClusterConnection>>),
+}
+
+impl Bare {
+    fn query<T: redis::FromRedisValue>(&self, thread: usize, cmd: &redis::Cmd) -> T {
+        match self {
+            Bare::Single(c) => cmd.query(&mut *c[thread].lock().unwrap()).unwrap(),
+            Bare::Cluster(c) => cmd.query(&mut *c[thread].lock().unwrap()).unwrap(),
+        }
+    }
+
+    /// A pipeline of `cmds`: `redis::pipe` on a server, `cluster_pipe` on a cluster.
+    fn pipeline(&self, thread: usize, cmds: impl Iterator<Item = redis::Cmd>) {
+        match self {
+            Bare::Single(c) => {
+                let mut p = redis::pipe();
+                cmds.for_each(|cmd| {
+                    p.add_command(cmd).ignore();
+                });
+                let conn: &mut redis::Connection = &mut c[thread].lock().unwrap();
+                let _: () = p.query(conn).unwrap();
+            }
+            Bare::Cluster(c) => {
+                let mut p = redis::cluster::cluster_pipe();
+                cmds.for_each(|cmd| {
+                    p.add_command(cmd).ignore();
+                });
+                let conn: &mut redis::cluster::ClusterConnection = &mut c[thread].lock().unwrap();
+                assert!(conn.is_open());
+                let _: () = p.query(conn).unwrap();
+            }
+        }
+    }
+}
+
+struct Setup {
+    name: &'static str,
+    cache: RedisCache,
+    bare: Bare,
+}
+
+fn timing(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    group.sample_size(10);
+    if quick() {
+        group.warm_up_time(Duration::from_millis(100));
+        group.measurement_time(Duration::from_millis(300));
+    } else {
+        group.warm_up_time(Duration::from_millis(500));
+        group.measurement_time(Duration::from_secs(3));
+    }
+}
+
+/// Runs `op(thread, i)` for `per_thread` values of `i` on each of `threads` threads.
+fn parallel(threads: usize, per_thread: usize, op: &(dyn Fn(usize, usize) + Sync)) {
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            s.spawn(move || (0..per_thread).for_each(|i| op(t, i)));
+        }
+    });
+}
+
+fn bench_setup(c: &mut Criterion, s: &Setup) {
+    let value = vec![7u8; 64];
+    let envelope = codec::encode("k", &value).expect("encodable");
+    let keys: Vec<String> = (0..KEYS).map(|i| format!("key:{i}")).collect();
+    let bare_keys: Vec<String> = keys.iter().map(|k| format!("bare:{k}")).collect();
+    for (k, bk) in keys.iter().zip(&bare_keys) {
+        s.cache.set(k, value.clone(), Ttl::Never).unwrap();
+        let _: () = s.bare.query(0, redis::cmd("SET").arg(bk).arg(&envelope));
+    }
+    let per_thread = if quick() { 50 } else { 200 };
+    for threads in [1, 2] {
+        let single_ops: [(
+            &str,
+            &(dyn Fn(usize, usize) + Sync),
+            &(dyn Fn(usize, usize) + Sync),
+        ); 2] = [
+            (
+                "get",
+                &|_t, i| {
+                    let v: Option<Vec<u8>> = s.cache.get(&keys[i % KEYS]).unwrap();
+                    assert!(v.is_some());
+                },
+                &|t, i| {
+                    let v: Option<Vec<u8>> =
+                        s.bare.query(t, redis::cmd("GET").arg(&bare_keys[i % KEYS]));
+                    assert!(v.is_some());
+                },
+            ),
+            (
+                "set",
+                &|_t, i| {
+                    s.cache
+                        .set(&keys[i % KEYS], value.clone(), Ttl::Never)
+                        .unwrap();
+                },
+                &|t, i| {
+                    let _: () = s.bare.query(
+                        t,
+                        redis::cmd("SET").arg(&bare_keys[i % KEYS]).arg(&envelope),
+                    );
+                },
+            ),
+        ];
+        for (op, ours, bare) in single_ops {
+            let mut group = c.benchmark_group(format!("redis/{}-{op}/{threads}t", s.name));
+            timing(&mut group);
+            group.throughput(Throughput::Elements((threads * per_thread) as u64));
+            for (who, f) in [("cache-redis", ours), ("bare-connection", bare)] {
+                group.bench_function(BenchmarkId::from_parameter(who), |b| {
+                    b.iter_custom(|iters| {
+                        let t0 = Instant::now();
+                        for _ in 0..iters {
+                            parallel(threads, per_thread, f);
+                        }
+                        t0.elapsed()
+                    })
+                });
+            }
+            group.finish();
+        }
+        let batches = per_thread / 10;
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let batch_ops: [(
+            &str,
+            &(dyn Fn(usize, usize) + Sync),
+            &(dyn Fn(usize, usize) + Sync),
+        ); 2] = [
+            (
+                "get_many100",
+                &|_t, i| {
+                    let start = (i * BATCH) % (KEYS - BATCH);
+                    let v: Vec<Option<Vec<u8>>> =
+                        s.cache.get_many(&refs[start..start + BATCH]).unwrap();
+                    assert_eq!(v.len(), BATCH);
+                },
+                &|t, i| {
+                    let start = (i * BATCH) % (KEYS - BATCH);
+                    s.bare.pipeline(
+                        t,
+                        bare_keys[start..start + BATCH].iter().map(|k| {
+                            let mut cmd = redis::cmd("GET");
+                            cmd.arg(k);
+                            cmd
+                        }),
+                    );
+                },
+            ),
+            (
+                "set_many100",
+                &|_t, i| {
+                    let start = (i * BATCH) % (KEYS - BATCH);
+                    let entries = refs[start..start + BATCH]
+                        .iter()
+                        .map(|k| (*k, value.clone()))
+                        .collect();
+                    s.cache.set_many(entries, Ttl::Never).unwrap();
+                },
+                &|t, i| {
+                    let start = (i * BATCH) % (KEYS - BATCH);
+                    s.bare.pipeline(
+                        t,
+                        bare_keys[start..start + BATCH].iter().map(|k| {
+                            let mut cmd = redis::cmd("SET");
+                            cmd.arg(k).arg(&envelope);
+                            cmd
+                        }),
+                    );
+                },
+            ),
+        ];
+        for (op, ours, bare) in batch_ops {
+            let mut group = c.benchmark_group(format!("redis/{}-{op}/{threads}t", s.name));
+            timing(&mut group);
+            group.throughput(Throughput::Elements((threads * batches * BATCH) as u64));
+            for (who, f) in [("cache-redis", ours), ("bare-pipeline", bare)] {
+                group.bench_function(BenchmarkId::from_parameter(who), |b| {
+                    b.iter_custom(|iters| {
+                        let t0 = Instant::now();
+                        for _ in 0..iters {
+                            parallel(threads, batches, f);
+                        }
+                        t0.elapsed()
+                    })
+                });
+            }
+            group.finish();
+        }
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let server = RedisServer::start();
+    let standalone = Setup {
+        name: "standalone",
+        cache: RedisCache::new(RedisConfig::new(server.url()).key_prefix("bench:")).unwrap(),
+        bare: Bare::Single(
+            (0..2)
+                .map(|_| {
+                    Mutex::new(
+                        redis::Client::open(server.url())
+                            .unwrap()
+                            .get_connection()
+                            .unwrap(),
+                    )
+                })
+                .collect(),
+        ),
+    };
+    bench_setup(c, &standalone);
+    drop(standalone);
+    drop(server);
+
+    let cluster = RedisCluster::start(3);
+    let client = redis::cluster::ClusterClient::new(cluster.urls()).unwrap();
+    let on_cluster = Setup {
+        name: "cluster",
+        cache: RedisCache::new(RedisConfig::cluster(cluster.urls()).key_prefix("bench:")).unwrap(),
+        bare: Bare::Cluster(
+            (0..2)
+                .map(|_| Mutex::new(client.get_connection().unwrap()))
+                .collect(),
+        ),
+    };
+    bench_setup(c, &on_cluster);
+}
+
+criterion_group!(redis_benches, benches);
+criterion_main!(redis_benches);
