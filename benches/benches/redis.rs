@@ -73,10 +73,10 @@ fn timing(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::Wall
 }
 
 /// One benchmarked step: `op(thread, i)`.
-type Op = dyn Fn(usize, usize) + Sync;
+type Op<'a> = dyn Fn(usize, usize) + Sync + 'a;
 
 /// Runs `op(thread, i)` for `per_thread` values of `i` on each of `threads` threads.
-fn parallel(threads: usize, per_thread: usize, op: &Op) {
+fn parallel(threads: usize, per_thread: usize, op: &Op<'_>) {
     std::thread::scope(|s| {
         for t in 0..threads {
             s.spawn(move || (0..per_thread).for_each(|i| op(t, i)));
@@ -95,7 +95,7 @@ fn bench_setup(c: &mut Criterion, s: &Setup) {
     }
     let per_thread = if quick() { 50 } else { 200 };
     for threads in [1, 2] {
-        let single_ops: [(&str, &Op, &Op); 2] = [
+        let single_ops: [(&str, &Op<'_>, &Op<'_>); 2] = [
             (
                 "get",
                 &|_t, i| {
@@ -142,7 +142,7 @@ fn bench_setup(c: &mut Criterion, s: &Setup) {
         }
         let batches = per_thread / 10;
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let batch_ops: [(&str, &Op, &Op); 2] = [
+        let batch_ops: [(&str, &Op<'_>, &Op<'_>); 2] = [
             (
                 "get_many100",
                 &|_t, i| {
