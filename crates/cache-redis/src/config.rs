@@ -8,8 +8,8 @@ use std::time::Duration;
 ///
 /// let single = RedisTopology::Standalone("redis://127.0.0.1:6379/0".into());
 /// let cluster = RedisTopology::Cluster(vec![
-///     "redis://10.0.0.1:7000".into(),
-///     "redis://10.0.0.2:7000".into(),
+///     "redis://cache-node-1:7000".into(),
+///     "redis://cache-node-2:7000".into(),
 /// ]);
 /// assert_ne!(single, cluster);
 /// // Debug output hides passwords:

@@ -14,7 +14,7 @@
 //!
 //! // From a config, on a cluster:
 //! let sessions = RedisCache::new(
-//!     RedisConfig::cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
+//!     RedisConfig::cluster(["redis://cache-node-1:7000", "redis://cache-node-2:7000"])
 //!         .key_prefix("sessions:")
 //!         .default_ttl(Duration::from_secs(1800))
 //!         .timeouts(Duration::from_millis(500)),
