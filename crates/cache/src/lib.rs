@@ -4,6 +4,7 @@
 //! | feature | backend | crate |
 //! |---|---|---|
 //! | `memory` (default) | [`InMemoryCache`]: sharded in-memory LRU with TTL | `cache-memory` |
+//! | `file` | `FileBasedCache`: crash-safe, multi-process file cache | `cache-file` |
 //!
 //! ```
 //! use cache::{Cache, InMemoryCache, Ttl};
@@ -20,3 +21,6 @@ pub use cache_core::*;
 
 #[cfg(feature = "memory")]
 pub use cache_memory::{InMemoryCache, InMemoryCacheBuilder};
+
+#[cfg(feature = "file")]
+pub use cache_file::{FileBasedCache, FileBasedCacheBuilder};

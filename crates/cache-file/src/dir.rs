@@ -1,0 +1,374 @@
+//! The cache directory on disk: fan-out subdirectories, temporary files renamed into place,
+//! conditional removal, and scans. Knows paths and files, not entries' meaning.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The subdirectory that holds temporary files (writes in progress, entries being removed).
+pub const TMP_DIR: &str = "tmp";
+
+/// An entry's identity on disk: the MD5 of its key.
+pub type EntryId = [u8; 16];
+
+/// Which file a path named when it was opened, so that it is removed only if it still is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    pub fn of(m: &fs::Metadata) -> Self {
+        FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+        }
+    }
+}
+
+/// What is at an entry's path.
+pub enum Opened {
+    Absent,
+    File(File, fs::Metadata),
+    /// A directory, symlink, FIFO, ...: never followed, never read.
+    NotAFile(FileId),
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// `ab`, the fan-out subdirectory of an entry id.
+fn fan_name(byte: u8) -> [u8; 2] {
+    [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 15)]]
+}
+
+/// The file name of an entry id: 32 lowercase hex digits.
+pub fn file_name(id: &EntryId) -> String {
+    let mut s = String::with_capacity(32);
+    for b in id {
+        let [hi, lo] = fan_name(*b);
+        s.push(char::from(hi));
+        s.push(char::from(lo));
+    }
+    s
+}
+
+/// The entry id a file name spells, if it is one.
+pub fn parse_file_name(name: &str) -> Option<EntryId> {
+    let bytes = name.as_bytes();
+    if bytes.len() != 32 {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut id = [0u8; 16];
+    for (i, out) in id.iter_mut().enumerate() {
+        *out = digit(bytes[2 * i])? << 4 | digit(bytes[2 * i + 1])?;
+    }
+    Some(id)
+}
+
+/// Creates `path` as a private directory, or checks that it is one; something else planted
+/// under that name (a symlink, a file) is removed first, so it is never followed.
+fn ensure_dir(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => remove_any(path)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    match DirBuilder::new().mode(0o700).create(path) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+        other => other,
+    }
+}
+
+/// Removes whatever is at `path` without following it; absent is fine.
+pub fn remove_any(path: &Path) -> io::Result<()> {
+    let result = match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) => Err(e),
+    };
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// Opens `path` for reading without following a symlink and without blocking on a FIFO.
+pub fn open_entry(path: &Path) -> io::Result<Opened> {
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    match opened {
+        Ok(f) => {
+            let m = f.metadata()?;
+            if m.is_file() {
+                Ok(Opened::File(f, m))
+            } else {
+                Ok(Opened::NotAFile(FileId::of(&m)))
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Opened::Absent),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => match fs::symlink_metadata(path) {
+            Ok(m) => Ok(Opened::NotAFile(FileId::of(&m))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Opened::Absent),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// The directory of one cache.
+#[derive(Debug)]
+pub struct CacheDir {
+    root: PathBuf,
+    tmp: PathBuf,
+    /// Makes this instance's temporary names unique among processes (with the pid).
+    nonce: u64,
+    pid: u32,
+    seq: AtomicU64,
+    durable: bool,
+}
+
+impl CacheDir {
+    /// Creates (if needed) and checks the cache directory, its 256 fan-out subdirectories and
+    /// its temporary directory, then removes the temporary files of dead writers.
+    pub fn open(root: PathBuf, durable: bool) -> io::Result<Self> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&root)?;
+        if !fs::metadata(&root)?.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "not a directory",
+            ));
+        }
+        let tmp = root.join(TMP_DIR);
+        let nonce = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(std::process::id().into());
+            h.finish()
+        };
+        let dir = CacheDir {
+            root,
+            tmp,
+            nonce,
+            pid: std::process::id(),
+            seq: AtomicU64::new(0),
+            durable,
+        };
+        dir.ensure_layout()?;
+        // A directory we cannot write into is an error now, not at the first `set`.
+        let probe = dir.temp_path();
+        drop(dir.create_temp(&probe)?);
+        fs::remove_file(&probe)?;
+        dir.remove_dead_temps()?;
+        Ok(dir)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Creates or repairs the temporary and fan-out directories.
+    pub fn ensure_layout(&self) -> io::Result<()> {
+        ensure_dir(&self.tmp)?;
+        for b in 0..=255u8 {
+            ensure_dir(&self.fan_dir(b))?;
+        }
+        Ok(())
+    }
+
+    fn fan_dir(&self, byte: u8) -> PathBuf {
+        let name = fan_name(byte);
+        // Two ASCII hex digits.
+        self.root.join(std::str::from_utf8(&name).unwrap_or("00"))
+    }
+
+    /// `root/ab/abcdef...`: where the entry with id `id` lives.
+    pub fn entry_path(&self, id: &EntryId) -> PathBuf {
+        let name = file_name(id);
+        let mut p = PathBuf::with_capacity(self.root.as_os_str().len() + 36);
+        p.push(&self.root);
+        p.push(&name[..2]);
+        p.push(&name);
+        p
+    }
+
+    /// A fresh name in the temporary directory.
+    fn temp_path(&self) -> PathBuf {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        self.tmp
+            .join(format!("{}.{:016x}.{seq}", self.pid, self.nonce))
+    }
+
+    /// Creates a private temporary file (never through a symlink) and locks it, which tells
+    /// [`CacheDir::remove_dead_temps`] that its writer is alive.
+    fn create_temp(&self, path: &Path) -> io::Result<File> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)?;
+        file.try_lock().map_err(io::Error::from)?;
+        Ok(file)
+    }
+
+    /// Writes `bytes` as the file at `path`, atomically: readers see the old file or the new
+    /// one, never a part. On error nothing is left behind and the old file is untouched.
+    pub fn write_atomically(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let mut retried = false;
+        loop {
+            let tmp = self.temp_path();
+            let result = self.write_temp_and_rename(&tmp, path, bytes);
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp);
+                    // A directory removed under us, or our temporary file taken for a dead
+                    // writer's in the instant before we locked it: repair and try once more.
+                    if e.kind() == io::ErrorKind::NotFound && !retried {
+                        retried = true;
+                        self.ensure_layout()?;
+                        continue;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn write_temp_and_rename(&self, tmp: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let mut file = self.create_temp(tmp)?;
+        file.write_all(bytes)?;
+        if self.durable {
+            file.sync_all()?;
+        }
+        fs::rename(tmp, path)?;
+        if self.durable {
+            if let Some(parent) = path.parent() {
+                File::open(parent)?.sync_all()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves whatever is at `path` into the temporary directory, so that no one else sees it
+    /// any more; `None` if nothing was there. The caller then inspects it and calls
+    /// [`CacheDir::discard`] or [`CacheDir::restore`].
+    pub fn grab(&self, path: &Path) -> io::Result<Option<PathBuf>> {
+        let grabbed = self.temp_path();
+        match fs::rename(path, &grabbed) {
+            Ok(()) => Ok(Some(grabbed)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes a grabbed file.
+    pub fn discard(&self, grabbed: &Path) -> io::Result<()> {
+        remove_any(grabbed)
+    }
+
+    /// Puts a grabbed file back at `path`, unless a newer file was written there meanwhile
+    /// (then the newer one wins and the grabbed one is dropped).
+    pub fn restore(&self, grabbed: &Path, path: &Path) -> io::Result<()> {
+        match fs::hard_link(grabbed, path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                let _ = remove_any(grabbed);
+                return Err(e);
+            }
+        }
+        remove_any(grabbed)
+    }
+
+    /// Removes the file at `path` only if it is still the file `id` that was read: a newer
+    /// file a concurrent writer renamed into place is kept. `true` if `id` was removed.
+    pub fn remove_if_same(&self, path: &Path, id: FileId) -> io::Result<bool> {
+        let Some(grabbed) = self.grab(path)? else {
+            return Ok(false);
+        };
+        let same = match fs::symlink_metadata(&grabbed) {
+            Ok(m) => FileId::of(&m) == id,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if same {
+            self.discard(&grabbed)?;
+        } else {
+            self.restore(&grabbed, path)?;
+        }
+        Ok(same)
+    }
+
+    /// Removes the temporary files whose writers are gone (no lock held on them); the files
+    /// of live writers in other processes stay. Returns how many were removed.
+    pub fn remove_dead_temps(&self) -> io::Result<u64> {
+        let mut removed = 0;
+        let entries = match fs::read_dir(&self.tmp) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_file() {
+                let file = match OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                    .open(&path)
+                {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                if file.try_lock().is_err() {
+                    continue; // a live writer
+                }
+            }
+            remove_any(&path)?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Calls `f` with the path and id of everything named like an entry in the fan-out
+    /// directories (files, and anything planted under such a name). Other names are left
+    /// alone. Stops at the first error `f` returns.
+    pub fn scan<E: From<io::Error>>(
+        &self,
+        mut f: impl FnMut(PathBuf, EntryId) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for b in 0..=255u8 {
+            let entries = match fs::read_dir(self.fan_dir(b)) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let Some(id) = entry.file_name().to_str().and_then(parse_file_name) else {
+                    continue;
+                };
+                if id[0] == b {
+                    f(entry.path(), id)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
