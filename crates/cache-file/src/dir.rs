@@ -139,8 +139,8 @@ pub struct CacheDir {
 }
 
 impl CacheDir {
-    /// Creates (if needed) and checks the cache directory, its 256 fan-out subdirectories and
-    /// its temporary directory, then removes the temporary files of dead writers.
+    /// Creates (if needed) and checks the cache directory and its temporary directory, then
+    /// removes the temporary files of dead writers.
     pub fn open(root: PathBuf, durable: bool) -> io::Result<Self> {
         DirBuilder::new()
             .recursive(true)
@@ -180,11 +180,21 @@ impl CacheDir {
         &self.root
     }
 
-    /// Creates or repairs the temporary and fan-out directories.
-    pub fn ensure_layout(&self) -> io::Result<()> {
+    /// Creates or repairs the temporary directory, and removes anything but a directory
+    /// planted under a fan-out directory's name. Fan-out directories themselves are created
+    /// on the first write into them (creating 256 directories up front costs more than the
+    /// rest of opening on a slow disk).
+    fn ensure_layout(&self) -> io::Result<()> {
         ensure_dir(&self.tmp)?;
-        for b in 0..=255u8 {
-            ensure_dir(&self.fan_dir(b))?;
+        for entry in fs::read_dir(&self.root)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let is_fan = name
+                .to_str()
+                .is_some_and(|n| n.len() == 2 && n.bytes().all(|c| c.is_ascii_hexdigit()));
+            if is_fan && !entry.file_type()?.is_dir() {
+                remove_any(&entry.path())?;
+            }
         }
         Ok(())
     }
@@ -236,11 +246,15 @@ impl CacheDir {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     let _ = fs::remove_file(&tmp);
-                    // A directory removed under us, or our temporary file taken for a dead
-                    // writer's in the instant before we locked it: repair and try once more.
+                    // The first write into a fan-out directory, a directory removed under us,
+                    // or our temporary file taken for a dead writer's in the instant before
+                    // we locked it: create what is missing and try once more.
                     if e.kind() == io::ErrorKind::NotFound && !retried {
                         retried = true;
-                        self.ensure_layout()?;
+                        ensure_dir(&self.tmp)?;
+                        if let Some(parent) = path.parent() {
+                            ensure_dir(parent)?;
+                        }
                         continue;
                     }
                     return Err(e);
@@ -370,5 +384,37 @@ impl CacheDir {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_round_trip() {
+        let id: EntryId = core::array::from_fn(|i| (i * 17) as u8);
+        assert_eq!(parse_file_name(&file_name(&id)), Some(id));
+        assert_eq!(parse_file_name("not-hex"), None);
+        assert_eq!(parse_file_name(&"A".repeat(32)), None);
+    }
+
+    /// The expiry rule: a file is removed only if it is still the one that was read; a newer
+    /// file renamed into place between the read and the removal survives.
+    #[test]
+    fn remove_if_same_keeps_a_newer_file() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = CacheDir::open(root.path().to_path_buf(), false).unwrap();
+        let path = dir.entry_path(&[0xab; 16]);
+        dir.write_atomically(&path, b"old").unwrap();
+        let old = FileId::of(&fs::metadata(&path).unwrap());
+        dir.write_atomically(&path, b"new").unwrap(); // a concurrent writer
+        assert!(!dir.remove_if_same(&path, old).unwrap());
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        let new = FileId::of(&fs::metadata(&path).unwrap());
+        assert!(dir.remove_if_same(&path, new).unwrap());
+        assert!(!path.exists());
+        assert!(!dir.remove_if_same(&path, new).unwrap());
+        assert_eq!(fs::read_dir(root.path().join(TMP_DIR)).unwrap().count(), 0);
     }
 }

@@ -612,6 +612,24 @@ impl FileBasedCache {
         self.inner.dir.root()
     }
 
+    /// The file that holds (or would hold) the entry of `key`: `dir/ab/ab12...`, the MD5 of
+    /// the key in hex under the subdirectory of its first byte. For tools and tests; the
+    /// cache never reads a file through a symlink, whatever is planted here.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// // MD5("") = d41d8cd98f00b204e9800998ecf8427e
+    /// assert_eq!(
+    ///     cache.entry_path(""),
+    ///     dir.path().join("d4").join("d41d8cd98f00b204e9800998ecf8427e")
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn entry_path(&self, key: &str) -> PathBuf {
+        self.inner.dir.entry_path(&entry_id(key))
+    }
+
     /// Removes every expired entry (reading headers only) and returns how many; each is
     /// counted as an expiration. Corrupt files found on the way are removed too.
     ///
