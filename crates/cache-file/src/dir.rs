@@ -101,14 +101,31 @@ pub fn remove_any(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Opens `path` for reading without following a symlink and without blocking on a FIFO.
-pub fn open_entry(path: &Path) -> io::Result<Opened> {
+/// Opens `path` for reading without following a symlink and without blocking on a FIFO, and
+/// without asking what it is: `None` if absent, the symlink's id if it is one.
+pub fn open_quick(path: &Path) -> io::Result<Option<Result<File, FileId>>> {
     let opened = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path);
     match opened {
-        Ok(f) => {
+        Ok(f) => Ok(Some(Ok(f))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => match fs::symlink_metadata(path) {
+            Ok(m) => Ok(Some(Err(FileId::of(&m)))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// [`open_quick`], then what it opened: a regular file with its metadata, or not a file.
+pub fn open_entry(path: &Path) -> io::Result<Opened> {
+    match open_quick(path)? {
+        None => Ok(Opened::Absent),
+        Some(Err(id)) => Ok(Opened::NotAFile(id)),
+        Some(Ok(f)) => {
             let m = f.metadata()?;
             if m.is_file() {
                 Ok(Opened::File(f, m))
@@ -116,13 +133,6 @@ pub fn open_entry(path: &Path) -> io::Result<Opened> {
                 Ok(Opened::NotAFile(FileId::of(&m)))
             }
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Opened::Absent),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => match fs::symlink_metadata(path) {
-            Ok(m) => Ok(Opened::NotAFile(FileId::of(&m))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Opened::Absent),
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
     }
 }
 

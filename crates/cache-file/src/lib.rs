@@ -39,7 +39,9 @@ mod format;
 mod index;
 
 use std::fmt;
+use std::fs::File;
 use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -53,7 +55,7 @@ use md5::{Digest, Md5};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use dir::{open_entry, CacheDir, EntryId, FileId, Opened};
+use dir::{open_entry, open_quick, CacheDir, EntryId, FileId, Opened};
 use format::{EntryHeader, HEADER_LEN};
 use index::{Bounds, Cull};
 
@@ -237,11 +239,11 @@ enum Verdict<T> {
 }
 
 /// Reads the header and key of `file` (of length `len`), not the payload.
-fn read_head(file: &mut std::fs::File, len: u64) -> io::Result<Verdict<Head>> {
+fn read_head(file: &File, len: u64) -> io::Result<Verdict<Head>> {
     // One read covers the header and any key up to 4 KiB.
     let first = len.min((HEADER_LEN + 4096) as u64) as usize;
     let mut buf = vec![0u8; first];
-    if let Err(e) = file.read_exact(&mut buf) {
+    if let Err(e) = file.read_exact_at(&mut buf, 0) {
         return short_read(e);
     }
     let header = match EntryHeader::parse(&buf, len) {
@@ -252,7 +254,7 @@ fn read_head(file: &mut std::fs::File, len: u64) -> io::Result<Verdict<Head>> {
     if key_end > buf.len() {
         let have = buf.len();
         buf.resize(key_end, 0);
-        if let Err(e) = file.read_exact(&mut buf[have..]) {
+        if let Err(e) = file.read_exact_at(&mut buf[have..], have as u64) {
             return short_read(e);
         }
     }
@@ -271,6 +273,53 @@ fn short_read<T>(e: io::Error) -> io::Result<Verdict<T>> {
     } else {
         Err(e)
     }
+}
+
+/// Bytes read at once before asking a file its size: an entry this small (the common case)
+/// costs one `open`, one `read` and one `close`.
+const QUICK_READ: usize = 4096;
+
+/// The whole of a small file in one `read`; `None` when it may be larger or the read failed
+/// (the caller then asks `fstat`). A short read of a regular file is its end; where that
+/// does not hold, the entry fails verification and is read again the careful way.
+fn read_small(file: &mut File) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; QUICK_READ];
+    match file.read(&mut buf) {
+        Ok(n) if n < QUICK_READ => {
+            buf.truncate(n);
+            Some(buf)
+        }
+        _ => None,
+    }
+}
+
+/// The careful read: the file's type and size from `fstat`, then all of it.
+fn read_whole(file: &File, meta: &std::fs::Metadata) -> io::Result<Verdict<Live>> {
+    if !meta.is_file() {
+        return Ok(Verdict::Corrupt);
+    }
+    let Ok(size) = usize::try_from(meta.len()) else {
+        return Ok(Verdict::Corrupt);
+    };
+    let mut bytes = vec![0u8; size];
+    if let Err(e) = file.read_exact_at(&mut bytes, 0) {
+        return short_read(e);
+    }
+    Ok(verify_entry(bytes))
+}
+
+/// Checks a whole entry file image: header, key checksum, payload checksum.
+fn verify_entry(bytes: Vec<u8>) -> Verdict<Live> {
+    let Ok(header) = EntryHeader::parse(&bytes, bytes.len() as u64) else {
+        return Verdict::Corrupt;
+    };
+    let at = header.payload_offset();
+    if header.check_key(&bytes, &bytes[HEADER_LEN..at]).is_err()
+        || header.check_payload(&bytes[at..]).is_err()
+    {
+        return Verdict::Corrupt;
+    }
+    Verdict::Ok(Live { bytes, header })
 }
 
 /// A live entry read in full: the file's bytes and where the payload starts.
@@ -333,40 +382,31 @@ impl Inner {
     /// The live entry of `key`, read whole and verified; expired and corrupt files on the way
     /// are removed and counted.
     fn lookup(&self, key: &str, id: &EntryId, path: &Path) -> io::Result<Option<Live>> {
-        let (mut file, meta) = match open_entry(path)? {
-            Opened::Absent => return Ok(None),
-            Opened::NotAFile(fid) => {
-                self.drop_corrupt(path, fid, id)?;
+        let mut file = match open_quick(path)? {
+            None => return Ok(None),
+            Some(Err(link)) => {
+                self.drop_corrupt(path, link, id)?;
                 return Ok(None);
             }
-            Opened::File(f, m) => (f, m),
+            Some(Ok(f)) => f,
         };
-        let fid = FileId::of(&meta);
-        let len = meta.len();
-        let verdict = (|| -> io::Result<Verdict<Live>> {
-            let Ok(size) = usize::try_from(len) else {
-                return Ok(Verdict::Corrupt);
-            };
-            let mut bytes = vec![0u8; size];
-            if let Err(e) = file.read_exact(&mut bytes) {
-                return short_read(e);
+        let mut meta = None;
+        let mut verdict = read_small(&mut file).map_or(Verdict::Corrupt, verify_entry);
+        if let Verdict::Corrupt = verdict {
+            let m = file.metadata()?;
+            verdict = read_whole(&file, &m)?;
+            meta = Some(m);
+        }
+        // Which file this was matters only to remove it.
+        let file_id = |file: File, meta: Option<std::fs::Metadata>| -> io::Result<FileId> {
+            match meta {
+                Some(m) => Ok(FileId::of(&m)),
+                None => Ok(FileId::of(&file.metadata()?)),
             }
-            let header = match EntryHeader::parse(&bytes, len) {
-                Ok(h) => h,
-                Err(_) => return Ok(Verdict::Corrupt),
-            };
-            let at = header.payload_offset();
-            if header.check_key(&bytes, &bytes[HEADER_LEN..at]).is_err() {
-                return Ok(Verdict::Corrupt);
-            }
-            if header.check_payload(&bytes[at..]).is_err() {
-                return Ok(Verdict::Corrupt);
-            }
-            Ok(Verdict::Ok(Live { bytes, header }))
-        })()?;
-        drop(file);
+        };
         match verdict {
             Verdict::Corrupt => {
+                let fid = file_id(file, meta)?;
                 self.drop_corrupt(path, fid, id)?;
                 Ok(None)
             }
@@ -375,6 +415,7 @@ impl Inner {
                     return Ok(None); // another key with the same MD5
                 }
                 if !live.header.expires_at().is_live_at(self.now()) {
+                    let fid = file_id(file, meta)?;
                     self.drop_expired(path, fid, id)?;
                     return Ok(None);
                 }
@@ -392,7 +433,7 @@ impl Inner {
         let taken = match open_entry(&grabbed)? {
             Opened::Absent => return Ok(Taken::Absent),
             Opened::NotAFile(_) => Taken::Corrupt,
-            Opened::File(mut f, m) => match read_head(&mut f, m.len())? {
+            Opened::File(f, m) => match read_head(&f, m.len())? {
                 Verdict::Corrupt => Taken::Corrupt,
                 Verdict::Ok(head) if key.is_some_and(|k| k.as_bytes() != head.key) => Taken::Other,
                 Verdict::Ok(head) if !head.header.expires_at().is_live_at(self.now()) => {
@@ -419,11 +460,20 @@ impl Inner {
 
     /// The header of the entry of `key` at `path`, if there is one (no payload read).
     fn peek(&self, key: &str, path: &Path) -> io::Result<Option<EntryHeader>> {
-        match open_entry(path)? {
-            Opened::File(mut f, m) => match read_head(&mut f, m.len())? {
-                Verdict::Ok(head) if head.key == key.as_bytes() => Ok(Some(head.header)),
-                _ => Ok(None),
-            },
+        let Some(Ok(mut file)) = open_quick(path)? else {
+            return Ok(None);
+        };
+        if let Some(bytes) = read_small(&mut file) {
+            let Ok(h) = EntryHeader::parse(&bytes, bytes.len() as u64) else {
+                return Ok(None);
+            };
+            let stored = &bytes[HEADER_LEN..h.payload_offset()];
+            let ok = stored == key.as_bytes() && h.check_key(&bytes, stored).is_ok();
+            return Ok(ok.then_some(h));
+        }
+        let m = file.metadata()?;
+        match read_head(&file, m.len())? {
+            Verdict::Ok(head) if m.is_file() && head.key == key.as_bytes() => Ok(Some(head.header)),
             _ => Ok(None),
         }
     }
@@ -488,8 +538,8 @@ impl Inner {
         let mut found = Vec::new();
         self.dir
             .scan(|path, id| -> io::Result<()> {
-                if let Opened::File(mut f, m) = open_entry(&path)? {
-                    if let Verdict::Ok(head) = read_head(&mut f, m.len())? {
+                if let Opened::File(f, m) = open_entry(&path)? {
+                    if let Verdict::Ok(head) = read_head(&f, m.len())? {
                         let mtime = m.modified().unwrap_or(std::time::UNIX_EPOCH);
                         found.push((mtime, id, m.len(), head.header.expires_at()));
                     }
@@ -524,13 +574,13 @@ impl Inner {
         let (mut live, mut expired) = (0, 0);
         self.dir
             .scan(|path, id| -> io::Result<()> {
-                let (mut f, m) = match open_entry(&path)? {
+                let (f, m) = match open_entry(&path)? {
                     Opened::Absent => return Ok(()),
                     Opened::NotAFile(fid) => return self.drop_corrupt(&path, fid, &id),
                     Opened::File(f, m) => (f, m),
                 };
                 let fid = FileId::of(&m);
-                let head = match read_head(&mut f, m.len())? {
+                let head = match read_head(&f, m.len())? {
                     Verdict::Ok(head) => head,
                     Verdict::Corrupt => return self.drop_corrupt(&path, fid, &id),
                 };

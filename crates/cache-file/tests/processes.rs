@@ -97,7 +97,7 @@ fn child() {
             let start = Instant::now();
             let mut rounds = 0;
             for round in 0..3_000u32 {
-                if start.elapsed() > Duration::from_secs(2) {
+                if start.elapsed() > Duration::from_secs(3) {
                     break;
                 }
                 rounds += 1;
@@ -107,7 +107,9 @@ fn child() {
                     0 => Ttl::After(Duration::from_millis(1)), // exercises expiry removal
                     _ => Ttl::Never,
                 };
-                cache.set(&key, value(writer, round, len), ttl).expect("set");
+                cache
+                    .set(&key, value(writer, round, len), ttl)
+                    .expect("set");
                 let key = format!("k{}", rng.below(16));
                 if let Some(v) = Cache::<Vec<u8>>::get(&cache, &key).expect("get") {
                     check(&v);
@@ -125,11 +127,15 @@ fn child() {
             for round in 0.. {
                 let key = format!("k{}", round % 8);
                 let len = rng.below(256 * 1024) as usize;
-                cache.set(&key, value(1, round, len), Ttl::Never).expect("set");
+                cache
+                    .set(&key, value(1, round, len), Ttl::Never)
+                    .expect("set");
             }
         }
         "disk-full" => {
-            let old = Cache::<Vec<u8>>::get(&cache, "k").unwrap().expect("old value");
+            let old = Cache::<Vec<u8>>::get(&cache, "k")
+                .unwrap()
+                .expect("old value");
             let err = cache
                 .set("k", vec![7u8; 1 << 20], Ttl::Never)
                 .expect_err("the file size limit is exceeded");
@@ -148,6 +154,7 @@ fn two_processes_read_only_complete_values() {
     let children: Vec<Child> = (1..=2)
         .map(|w| {
             child_command("read-write", dir.path(), &w.to_string())
+                .stdout(Stdio::null())
                 .spawn()
                 .unwrap()
         })
@@ -182,7 +189,10 @@ fn writers_killed_at_random_points_leave_complete_values_or_misses() {
         let mut line = String::new();
         while line.trim() != "ready" {
             line.clear();
-            assert!(out.read_line(&mut line).unwrap() > 0, "the child did not start");
+            assert!(
+                out.read_line(&mut line).unwrap() > 0,
+                "the child did not start"
+            );
         }
         std::thread::sleep(Duration::from_micros(rng.below(30_000)));
         child.kill().unwrap(); // SIGKILL
@@ -190,7 +200,11 @@ fn writers_killed_at_random_points_leave_complete_values_or_misses() {
         kills += 1;
 
         let cache = FileBasedCache::new(dir.path(), None).unwrap();
-        assert_eq!(tmp_count(dir.path()), 0, "temporary files survived the open");
+        assert_eq!(
+            tmp_count(dir.path()),
+            0,
+            "temporary files survived the open"
+        );
         for k in 0..8 {
             if let Some(v) = Cache::<Vec<u8>>::get(&cache, &format!("k{k}")).unwrap() {
                 check(&v);
@@ -216,6 +230,7 @@ fn disk_full_fails_the_set_and_keeps_the_old_value() {
         .arg(child.get_program())
         .args(child.get_args())
         .envs(child.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdout(Stdio::null())
         .status()
         .unwrap();
     assert!(status.success(), "the child failed: {status}");
