@@ -442,3 +442,48 @@ fn a_serialization_error_stores_nothing() {
     assert!(!c.entry_path("k").exists());
     assert_eq!(Cache::<Fails>::stats(&c).sets, 0);
 }
+
+/// The expiry rule under a race: readers that find an entry expired remove it only if the
+/// file is still the one they read, so the fresh value a writer renames into place right
+/// after is never lost.
+#[test]
+fn removing_an_expired_entry_never_loses_a_concurrent_fresh_write() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let writer = FileBasedCache::new(dir.path(), None).unwrap();
+    let done = AtomicBool::new(false);
+    /// Stops the readers however the writer's loop ends (a failed assertion included).
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            let reader = FileBasedCache::new(dir.path(), None).unwrap();
+            let done = &done;
+            s.spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    let _: Option<Vec<u8>> = reader.get("k").unwrap();
+                }
+            });
+        }
+        let _stop = StopOnDrop(&done);
+        let start = std::time::Instant::now();
+        for round in 0..400u32 {
+            if start.elapsed() > Duration::from_secs(3) {
+                break;
+            }
+            // Expired by the time anyone reads it (the wall clock moves on).
+            set(&writer, "k", b"stale", Ttl::After(Duration::from_nanos(1)));
+            let fresh = round.to_le_bytes();
+            set(&writer, "k", &fresh, Ttl::Never);
+            assert_eq!(
+                get(&writer, "k").as_deref(),
+                Some(&fresh[..]),
+                "round {round}: a reader removed the fresh value"
+            );
+        }
+    });
+}
