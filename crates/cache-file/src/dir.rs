@@ -33,8 +33,9 @@ impl FileId {
 pub enum Opened {
     Absent,
     File(File, fs::Metadata),
-    /// A directory, symlink, FIFO, ...: never followed, never read.
-    NotAFile(FileId),
+    /// A directory, symlink, FIFO, ...: never followed, never read. The open handle (none
+    /// for a symlink) keeps the inode number from being reused until it is dropped.
+    NotAFile(FileId, Option<File>),
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -124,13 +125,13 @@ pub fn open_quick(path: &Path) -> io::Result<Option<Result<File, FileId>>> {
 pub fn open_entry(path: &Path) -> io::Result<Opened> {
     match open_quick(path)? {
         None => Ok(Opened::Absent),
-        Some(Err(id)) => Ok(Opened::NotAFile(id)),
+        Some(Err(id)) => Ok(Opened::NotAFile(id, None)),
         Some(Ok(f)) => {
             let m = f.metadata()?;
             if m.is_file() {
                 Ok(Opened::File(f, m))
             } else {
-                Ok(Opened::NotAFile(FileId::of(&m)))
+                Ok(Opened::NotAFile(FileId::of(&m), Some(f)))
             }
         }
     }
@@ -321,7 +322,18 @@ impl CacheDir {
 
     /// Removes the file at `path` only if it is still the file `id` that was read: a newer
     /// file a concurrent writer renamed into place is kept. `true` if `id` was removed.
+    ///
+    /// Linux cannot unlink a path only if it names a given inode, so the file is first moved
+    /// aside, checked, and put back if it is not `id`; a reader may see a miss for those few
+    /// microseconds. Checking the path first keeps that to the rare case where a writer
+    /// renames its file in between the check and the move.
     pub fn remove_if_same(&self, path: &Path, id: FileId) -> io::Result<bool> {
+        match fs::symlink_metadata(path) {
+            Ok(m) if FileId::of(&m) == id => {}
+            Ok(_) => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        }
         let Some(grabbed) = self.grab(path)? else {
             return Ok(false);
         };
@@ -417,7 +429,9 @@ mod tests {
         let dir = CacheDir::open(root.path().to_path_buf(), false).unwrap();
         let path = dir.entry_path(&[0xab; 16]);
         dir.write_atomically(&path, b"old").unwrap();
-        let old = FileId::of(&fs::metadata(&path).unwrap());
+        // Held open, as a reader holds it, so that its inode number is not reused.
+        let old_file = File::open(&path).unwrap();
+        let old = FileId::of(&old_file.metadata().unwrap());
         dir.write_atomically(&path, b"new").unwrap(); // a concurrent writer
         assert!(!dir.remove_if_same(&path, old).unwrap());
         assert_eq!(fs::read(&path).unwrap(), b"new");
@@ -426,5 +440,6 @@ mod tests {
         assert!(!path.exists());
         assert!(!dir.remove_if_same(&path, new).unwrap());
         assert_eq!(fs::read_dir(root.path().join(TMP_DIR)).unwrap().count(), 0);
+        drop(old_file);
     }
 }

@@ -397,8 +397,10 @@ impl Inner {
             verdict = read_whole(&file, &m)?;
             meta = Some(m);
         }
-        // Which file this was matters only to remove it.
-        let file_id = |file: File, meta: Option<std::fs::Metadata>| -> io::Result<FileId> {
+        // Which file this was matters only to remove it. `file` stays open until then: while
+        // it is, its inode number cannot be reused by a newer file, which would otherwise
+        // pass for the one that was read.
+        let file_id = |file: &File, meta: Option<std::fs::Metadata>| -> io::Result<FileId> {
             match meta {
                 Some(m) => Ok(FileId::of(&m)),
                 None => Ok(FileId::of(&file.metadata()?)),
@@ -406,8 +408,9 @@ impl Inner {
         };
         match verdict {
             Verdict::Corrupt => {
-                let fid = file_id(file, meta)?;
+                let fid = file_id(&file, meta)?;
                 self.drop_corrupt(path, fid, id)?;
+                drop(file);
                 Ok(None)
             }
             Verdict::Ok(live) => {
@@ -415,8 +418,9 @@ impl Inner {
                     return Ok(None); // another key with the same MD5
                 }
                 if !live.header.expires_at().is_live_at(self.now()) {
-                    let fid = file_id(file, meta)?;
+                    let fid = file_id(&file, meta)?;
                     self.drop_expired(path, fid, id)?;
+                    drop(file);
                     return Ok(None);
                 }
                 Ok(Some(live))
@@ -432,7 +436,7 @@ impl Inner {
         };
         let taken = match open_entry(&grabbed)? {
             Opened::Absent => return Ok(Taken::Absent),
-            Opened::NotAFile(_) => Taken::Corrupt,
+            Opened::NotAFile(..) => Taken::Corrupt,
             Opened::File(f, m) => match read_head(&f, m.len())? {
                 Verdict::Corrupt => Taken::Corrupt,
                 Verdict::Ok(head) if key.is_some_and(|k| k.as_bytes() != head.key) => Taken::Other,
@@ -576,7 +580,7 @@ impl Inner {
             .scan(|path, id| -> io::Result<()> {
                 let (f, m) = match open_entry(&path)? {
                     Opened::Absent => return Ok(()),
-                    Opened::NotAFile(fid) => return self.drop_corrupt(&path, fid, &id),
+                    Opened::NotAFile(fid, _open) => return self.drop_corrupt(&path, fid, &id),
                     Opened::File(f, m) => (f, m),
                 };
                 let fid = FileId::of(&m);
@@ -584,7 +588,6 @@ impl Inner {
                     Verdict::Ok(head) => head,
                     Verdict::Corrupt => return self.drop_corrupt(&path, fid, &id),
                 };
-                drop(f);
                 let Ok(key) = std::str::from_utf8(&head.key) else {
                     return self.drop_corrupt(&path, fid, &id);
                 };

