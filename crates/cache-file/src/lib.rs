@@ -64,6 +64,13 @@ pub use dir::TMP_DIR;
 /// A cache of serde values in a directory, safe to share between threads and between
 /// processes. Clones are handles on the same instance (same counters).
 ///
+/// Without bounds, [`CacheStats::entries`] is `None` (counting would need a directory scan).
+/// With `max_entries` or `max_bytes`, the instance keeps an index of the entries it knows
+/// (those on disk when it opened, those it wrote or read since), evicts the least recently
+/// used of them after expired ones, and reports their number; entries other processes write
+/// meanwhile are not counted until this instance reads them, so with several writers the
+/// bound is approximate.
+///
 /// ```
 /// use cache_file::FileBasedCache;
 /// use cache_core::{Cache, Ttl};
