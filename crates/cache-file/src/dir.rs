@@ -242,7 +242,10 @@ impl CacheDir {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
             .open(path)?;
-        file.try_lock().map_err(io::Error::from)?;
+        // Blocking: another process's cleanup may hold the lock for the instant it takes to
+        // unlink this file as a dead writer's; then the rename fails with `NotFound` and
+        // `write_atomically` tries again with a new file.
+        file.lock()?;
         Ok(file)
     }
 

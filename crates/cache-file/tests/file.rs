@@ -492,3 +492,33 @@ fn removing_an_expired_entry_never_loses_a_concurrent_fresh_write() {
         }
     });
 }
+
+/// Opening a cache removes dead writers' temporary files; a live writer's file caught in the
+/// instant between its creation and its lock must not make that writer's `set` fail.
+#[test]
+fn opening_the_cache_never_fails_a_concurrent_set() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let writer = FileBasedCache::new(dir.path(), None).unwrap();
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                FileBasedCache::new(dir.path(), None).unwrap();
+            }
+        });
+        let start = std::time::Instant::now();
+        for i in 0..2_000u32 {
+            if start.elapsed() > Duration::from_secs(1) {
+                break;
+            }
+            let result = writer.set("k", i.to_le_bytes().to_vec(), Ttl::Never);
+            if result.is_err() {
+                done.store(true, Ordering::Relaxed);
+            }
+            assert!(result.unwrap(), "round {i}");
+        }
+        done.store(true, Ordering::Relaxed);
+    });
+    assert_eq!(tmp_files(dir.path()), 0);
+}
