@@ -137,16 +137,85 @@ pub fn open_entry(path: &Path) -> io::Result<Opened> {
     }
 }
 
+/// Creates or repairs the temporary directory, and removes anything but a directory planted
+/// under a fan-out directory's name. Fan-out directories themselves are created on the first
+/// write into them (creating 256 directories up front costs more than the rest of opening on
+/// a slow disk).
+fn ensure_layout(root: &Path, tmp: &Path) -> io::Result<()> {
+    ensure_dir(tmp)?;
+    for entry in fs::read_dir(root)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let is_fan = name
+            .to_str()
+            .is_some_and(|n| n.len() == 2 && n.bytes().all(|c| c.is_ascii_hexdigit()));
+        if is_fan && !entry.file_type()?.is_dir() {
+            remove_any(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 /// The directory of one cache.
 #[derive(Debug)]
 pub struct CacheDir {
     root: PathBuf,
     tmp: PathBuf,
-    /// Makes this instance's temporary names unique among processes (with the pid).
-    nonce: u64,
-    pid: u32,
+    /// This instance's own directory under `tmp/`, for its temporary files.
+    own: PathBuf,
+    /// `own`, opened and `flock`ed for the instance's lifetime: while the lock is held, no
+    /// other instance's cleanup touches `own`; once the process dies, the next cleanup does.
+    _own_lock: File,
     seq: AtomicU64,
     durable: bool,
+}
+
+impl Drop for CacheDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.own);
+    }
+}
+
+/// Opens a directory without following a symlink, for `flock`.
+fn open_dir(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// Creates and locks a directory of our own under `tmp`. A concurrent cleanup may remove
+/// the new directory in the instant before it is locked; then the lock is on a directory no
+/// longer in `tmp`, which is checked, and another is made.
+fn claim_own_dir(tmp: &Path) -> io::Result<(PathBuf, File)> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    let nonce = h.finish();
+    for attempt in 0..8 {
+        let path = tmp.join(format!("{}.{nonce:016x}.{attempt}", std::process::id()));
+        match DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+        let dir = match open_dir(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        dir.lock()?;
+        let locked = FileId::of(&dir.metadata()?);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if FileId::of(&m) == locked => return Ok((path, dir)),
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other(
+        "could not claim a temporary directory (removed each time by concurrent cleanups)",
+    ))
 }
 
 impl CacheDir {
@@ -164,21 +233,16 @@ impl CacheDir {
             ));
         }
         let tmp = root.join(TMP_DIR);
-        let nonce = {
-            use std::hash::{BuildHasher, Hasher};
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u64(std::process::id().into());
-            h.finish()
-        };
+        ensure_layout(&root, &tmp)?;
+        let (own, own_lock) = claim_own_dir(&tmp)?;
         let dir = CacheDir {
             root,
             tmp,
-            nonce,
-            pid: std::process::id(),
+            own,
+            _own_lock: own_lock,
             seq: AtomicU64::new(0),
             durable,
         };
-        dir.ensure_layout()?;
         // A directory we cannot write into is an error now, not at the first `set`.
         let probe = dir.temp_path();
         drop(dir.create_temp(&probe)?);
@@ -189,25 +253,6 @@ impl CacheDir {
 
     pub fn root(&self) -> &Path {
         &self.root
-    }
-
-    /// Creates or repairs the temporary directory, and removes anything but a directory
-    /// planted under a fan-out directory's name. Fan-out directories themselves are created
-    /// on the first write into them (creating 256 directories up front costs more than the
-    /// rest of opening on a slow disk).
-    fn ensure_layout(&self) -> io::Result<()> {
-        ensure_dir(&self.tmp)?;
-        for entry in fs::read_dir(&self.root)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let is_fan = name
-                .to_str()
-                .is_some_and(|n| n.len() == 2 && n.bytes().all(|c| c.is_ascii_hexdigit()));
-            if is_fan && !entry.file_type()?.is_dir() {
-                remove_any(&entry.path())?;
-            }
-        }
-        Ok(())
     }
 
     fn fan_dir(&self, byte: u8) -> PathBuf {
@@ -229,24 +274,18 @@ impl CacheDir {
     /// A fresh name in the temporary directory.
     fn temp_path(&self) -> PathBuf {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        self.tmp
-            .join(format!("{}.{:016x}.{seq}", self.pid, self.nonce))
+        self.own.join(seq.to_string())
     }
 
-    /// Creates a private temporary file (never through a symlink) and locks it, which tells
-    /// [`CacheDir::remove_dead_temps`] that its writer is alive.
+    /// Creates a private temporary file in this instance's own directory, never through a
+    /// symlink.
     fn create_temp(&self, path: &Path) -> io::Result<File> {
-        let file = OpenOptions::new()
+        OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
-            .open(path)?;
-        // Blocking: another process's cleanup may hold the lock for the instant it takes to
-        // unlink this file as a dead writer's; then the rename fails with `NotFound` and
-        // `write_atomically` tries again with a new file.
-        file.lock()?;
-        Ok(file)
+            .open(path)
     }
 
     /// Writes `bytes` as the file at `path`, atomically: readers see the old file or the new
@@ -260,12 +299,12 @@ impl CacheDir {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     let _ = fs::remove_file(&tmp);
-                    // The first write into a fan-out directory, a directory removed under us,
-                    // or our temporary file taken for a dead writer's in the instant before
-                    // we locked it: create what is missing and try once more.
+                    // The first write into a fan-out directory, or a directory removed under
+                    // us: create what is missing and try once more.
                     if e.kind() == io::ErrorKind::NotFound && !retried {
                         retried = true;
                         ensure_dir(&self.tmp)?;
+                        ensure_dir(&self.own)?;
                         if let Some(parent) = path.parent() {
                             ensure_dir(parent)?;
                         }
@@ -353,8 +392,9 @@ impl CacheDir {
         Ok(same)
     }
 
-    /// Removes the temporary files whose writers are gone (no lock held on them); the files
-    /// of live writers in other processes stay. Returns how many were removed.
+    /// Removes the temporary files of instances that are gone (their directory under `tmp/`
+    /// is no longer locked), and anything else found directly in `tmp/`; the directories of
+    /// live instances, in any process, stay. Returns how many files were removed.
     pub fn remove_dead_temps(&self) -> io::Result<u64> {
         let mut removed = 0;
         let entries = match fs::read_dir(&self.tmp) {
@@ -365,22 +405,24 @@ impl CacheDir {
         for entry in entries {
             let entry = entry?;
             let path = entry.path();
-            if entry.file_type()?.is_file() {
-                let file = match OpenOptions::new()
-                    .read(true)
-                    .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-                    .open(&path)
-                {
-                    Ok(f) => f,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(e),
-                };
-                if file.try_lock().is_err() {
-                    continue; // a live writer
-                }
+            if path == self.own {
+                continue;
             }
+            if !entry.file_type()?.is_dir() {
+                remove_any(&path)?;
+                removed += 1;
+                continue;
+            }
+            let dir = match open_dir(&path) {
+                Ok(d) => d,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            if dir.try_lock().is_err() {
+                continue; // a live instance
+            }
+            removed += fs::read_dir(&path).map_or(0, |d| d.count() as u64);
             remove_any(&path)?;
-            removed += 1;
         }
         Ok(removed)
     }
@@ -442,7 +484,7 @@ mod tests {
         assert!(dir.remove_if_same(&path, new).unwrap());
         assert!(!path.exists());
         assert!(!dir.remove_if_same(&path, new).unwrap());
-        assert_eq!(fs::read_dir(root.path().join(TMP_DIR)).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(&dir.own).unwrap().count(), 0);
         drop(old_file);
     }
 }

@@ -22,8 +22,10 @@
 //! - **Format**: a 48-byte header (magic, version, key length, written-at time, TTL, payload
 //!   length, payload CRC-32, header CRC-32), then the key, then the value as a
 //!   [`cache_core::codec`] envelope. See the crate README for the byte offsets.
-//! - **Writes** go to a locked temporary file in `tmp/` and are renamed into place, so a
-//!   reader opens either the old file or the new one; `durable(true)` adds `fsync`s.
+//! - **Writes** go to a temporary file in the instance's own directory under `tmp/` (locked
+//!   for the instance's lifetime, so cleanups tell live instances from dead ones) and are
+//!   renamed into place, so a reader opens either the old file or the new one;
+//!   `durable(true)` adds `fsync`s.
 //! - **Reads** open one file, check the header checksum, compare the stored key (an MD5
 //!   collision is a miss), check the payload checksum, then decode. A corrupt file is a miss,
 //!   counted in [`FileBasedCache::corruptions`] and removed.
@@ -726,8 +728,8 @@ impl FileBasedCache {
         self.inner.corruptions.load(Ordering::Relaxed)
     }
 
-    /// Removes the temporary files of dead writers (as opening and `clear` do) and returns
-    /// how many; the temporary files of writers still running are left alone.
+    /// Removes the temporary files of dead instances (as opening and `clear` do) and returns
+    /// how many; the temporary files of instances still open, in any process, are left alone.
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;

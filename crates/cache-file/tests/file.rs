@@ -35,8 +35,19 @@ fn plant_path(c: &FileBasedCache, key: &str) -> std::path::PathBuf {
     path
 }
 
+/// Files under `tmp/` (in the instances' own directories included).
 fn tmp_files(dir: &Path) -> usize {
-    fs::read_dir(dir.join(TMP_DIR)).expect("tmp dir").count()
+    fs::read_dir(dir.join(TMP_DIR))
+        .expect("tmp dir")
+        .map(|e| {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                fs::read_dir(&p).map_or(0, |d| d.count())
+            } else {
+                1
+            }
+        })
+        .sum()
 }
 
 /// Recomputes both checksums of an entry file image after a deliberate edit (layout: see the
@@ -280,22 +291,35 @@ fn dead_writers_temporary_files_are_removed_live_ones_kept() {
     let dir = tempfile::tempdir().unwrap();
     let c = FileBasedCache::new(dir.path(), None).unwrap();
     let tmp = dir.path().join(TMP_DIR);
-    fs::write(tmp.join("dead.1"), b"partial").unwrap();
-    fs::create_dir(tmp.join("dead-dir")).unwrap();
-    let live = fs::File::create(tmp.join("live.1")).unwrap();
-    live.lock().unwrap(); // what a running writer holds
+    // A dead instance's directory (unlocked), a stray file, and a live instance's directory,
+    // locked as a running instance holds it.
+    fs::create_dir(tmp.join("dead")).unwrap();
+    fs::write(tmp.join("dead").join("1"), b"partial").unwrap();
+    fs::write(tmp.join("stray"), b"partial").unwrap();
+    fs::create_dir(tmp.join("live")).unwrap();
+    fs::write(tmp.join("live").join("1"), b"in progress").unwrap();
+    let live = fs::File::open(tmp.join("live")).unwrap();
+    live.lock().unwrap();
     drop(FileBasedCache::new(dir.path(), None).unwrap());
-    let names: Vec<_> = fs::read_dir(&tmp)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    assert_eq!(names, ["live.1"]);
+    assert!(!tmp.join("dead").exists() && !tmp.join("stray").exists());
+    assert!(tmp.join("live").join("1").exists());
+    assert_eq!(
+        tmp_files(dir.path()),
+        1,
+        "the live file, and this instance's nothing"
+    );
     drop(live);
-    fs::write(tmp.join("dead.2"), b"partial").unwrap();
+    fs::write(tmp.join("stray"), b"partial").unwrap();
     Cache::<Vec<u8>>::clear(&c).unwrap();
     assert_eq!(tmp_files(dir.path()), 0, "clear removes them too");
-    fs::write(tmp.join("dead.3"), b"partial").unwrap();
+    fs::write(tmp.join("stray"), b"partial").unwrap();
     assert_eq!(c.remove_dead_temps().unwrap(), 1);
+    drop(c);
+    assert_eq!(
+        fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "an instance removes its own"
+    );
 }
 
 #[test]

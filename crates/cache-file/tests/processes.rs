@@ -73,8 +73,19 @@ fn child_command(role: &str, dir: &Path, arg: &str) -> Command {
     cmd
 }
 
+/// Files under `tmp/` (in the instances' own directories included).
 fn tmp_count(dir: &Path) -> usize {
-    std::fs::read_dir(dir.join(TMP_DIR)).unwrap().count()
+    std::fs::read_dir(dir.join(TMP_DIR))
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                std::fs::read_dir(&p).map_or(0, |d| d.count())
+            } else {
+                1
+            }
+        })
+        .sum()
 }
 
 /// The children's side; a no-op in an ordinary test run.
