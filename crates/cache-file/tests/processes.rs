@@ -128,6 +128,9 @@ fn child() {
                 if rng.below(50) == 0 {
                     Cache::<Vec<u8>>::delete(&cache, &key).expect("delete");
                 }
+                if rng.below(200) == 0 {
+                    Cache::<Vec<u8>>::delete_pattern(&cache, "k1?").expect("delete_pattern");
+                }
             }
             eprintln!("writer {writer}: {rounds} rounds");
             assert_eq!(cache.corruptions(), 0);
