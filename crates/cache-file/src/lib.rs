@@ -32,8 +32,10 @@
 //! - **Removal is conditional**: an expired or corrupt file is moved aside and deleted only if
 //!   it is still the file that was read; a newer file a concurrent writer renamed into place
 //!   is put back.
-//! - **No symlink is followed** inside the cache directory, and files and directories are
-//!   created private (0600 / 0700).
+//! - **Symlinks planted in the cache directory are not followed**: entry files are opened
+//!   with `O_NOFOLLOW`, scans never descend into links, and a link in place of `tmp/` or of a
+//!   fan-out directory is removed at open (the README gives the one limit). Files and
+//!   directories are created private (0600 / 0700).
 #![forbid(unsafe_code)]
 
 mod dir;
