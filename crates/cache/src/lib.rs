@@ -4,6 +4,7 @@
 //! | feature | backend | crate |
 //! |---|---|---|
 //! | `memory` (default) | [`InMemoryCache`]: sharded in-memory LRU with TTL | `cache-memory` |
+//! | `file` | `FileBasedCache`: crash-safe, multi-process file cache | `cache-file` |
 //! | `redis` | `RedisCache`: Redis and Redis Cluster, pooled, native TTL | `cache-redis` |
 //!
 //! ```
@@ -22,5 +23,7 @@ pub use cache_core::*;
 #[cfg(feature = "memory")]
 pub use cache_memory::{InMemoryCache, InMemoryCacheBuilder};
 
+#[cfg(feature = "file")]
+pub use cache_file::{FileBasedCache, FileBasedCacheBuilder};
 #[cfg(feature = "redis")]
 pub use cache_redis::{RedisCache, RedisConfig, RedisTopology};

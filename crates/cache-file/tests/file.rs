@@ -1,0 +1,560 @@
+//! The file backend's own promises, beyond the shared conformance suite: construction,
+//! reopening, corruption, symlinks, permissions, temporary files, sweeps and bounds.
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::Path;
+use std::time::Duration;
+
+use cache_core::{Cache, CacheError, MockClock, Ttl};
+use cache_file::{FileBasedCache, TMP_DIR};
+
+fn mock_cache(dir: &Path, clock: &MockClock) -> FileBasedCache {
+    FileBasedCache::builder(dir)
+        .clock(clock.shared())
+        .build()
+        .expect("a usable directory")
+}
+
+fn get(c: &FileBasedCache, key: &str) -> Option<Vec<u8>> {
+    c.get(key).expect("get")
+}
+
+fn set(c: &FileBasedCache, key: &str, value: &[u8], ttl: Ttl) {
+    assert!(c.set(key, value.to_vec(), ttl).expect("set"));
+}
+
+fn misses(c: &FileBasedCache) -> u64 {
+    Cache::<Vec<u8>>::stats(c).misses
+}
+
+/// The entry path of `key`, with its fan-out directory created, to plant a file there.
+fn plant_path(c: &FileBasedCache, key: &str) -> std::path::PathBuf {
+    let path = c.entry_path(key);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    path
+}
+
+/// Files under `tmp/` (in the instances' own directories included).
+fn tmp_files(dir: &Path) -> usize {
+    fs::read_dir(dir.join(TMP_DIR))
+        .expect("tmp dir")
+        .map(|e| {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                fs::read_dir(&p).map_or(0, |d| d.count())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+/// Recomputes both checksums of an entry file image after a deliberate edit (layout: see the
+/// README): the payload CRC at 40, then the header CRC at 44 over bytes 0..44 and the key.
+fn reseal(bytes: &mut [u8]) {
+    let key_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    let payload_crc = crc32fast::hash(&bytes[48 + key_len..]);
+    bytes[40..44].copy_from_slice(&payload_crc.to_le_bytes());
+    let mut h = crc32fast::Hasher::new();
+    h.update(&bytes[..44]);
+    h.update(&bytes[48..48 + key_len]);
+    let header_crc = h.finalize();
+    bytes[44..48].copy_from_slice(&header_crc.to_le_bytes());
+}
+
+#[test]
+fn construction_creates_parents_and_rejects_unusable_paths() {
+    let root = tempfile::tempdir().unwrap();
+    let nested = root.path().join("a/b/c");
+    FileBasedCache::new(&nested, None).expect("parents are created");
+    assert!(nested.join(TMP_DIR).is_dir());
+
+    let file = root.path().join("plain");
+    fs::write(&file, b"x").unwrap();
+    let err = FileBasedCache::new(&file, None).expect_err("a file is no directory");
+    assert!(matches!(err, CacheError::Config { .. }), "{err:?}");
+    assert!(err.to_string().contains("plain"), "{err}");
+    let err = FileBasedCache::new(file.join("below"), None).expect_err("below a file");
+    assert!(err.to_string().contains("below"), "{err}");
+
+    assert!(FileBasedCache::builder(root.path())
+        .max_entries(0)
+        .build()
+        .is_err());
+    assert!(FileBasedCache::builder(root.path())
+        .max_bytes(0)
+        .build()
+        .is_err());
+
+    // Without permission: a read-only directory stops a normal user; root, who may write
+    // anywhere, is stopped by sysfs, where no one may create a directory. Either way the
+    // construction fails with an I/O error naming the path.
+    let locked = root.path().join("locked");
+    fs::create_dir(&locked).unwrap();
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o500)).unwrap();
+    let unusable = if fs::write(locked.join("probe"), b"").is_err() {
+        locked.join("cache")
+    } else {
+        std::path::PathBuf::from("/sys/cache-file-test-no-permission/cache")
+    };
+    let err = FileBasedCache::new(&unusable, None).expect_err("no permission");
+    assert!(matches!(err, CacheError::Io { .. }), "{err:?}");
+    let parent = unusable
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(err.to_string().contains(parent), "{err}");
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+#[test]
+fn files_and_directories_are_private() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("cache");
+    let c = FileBasedCache::new(&dir, None).unwrap();
+    set(&c, "k", b"v", Ttl::Never);
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join(TMP_DIR)), 0o700);
+    let entry = c.entry_path("k");
+    assert_eq!(mode(entry.parent().unwrap()), 0o700);
+    assert_eq!(mode(&entry), 0o600);
+}
+
+#[test]
+fn reopen_sees_entries_and_their_ttls() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = MockClock::new();
+    let first = mock_cache(dir.path(), &clock);
+    set(&first, "forever", b"f", Ttl::Never);
+    set(&first, "short", b"s", Ttl::After(Duration::from_secs(10)));
+    Cache::<String>::set(&first, "typed", "text".to_string(), Ttl::Never).unwrap();
+    drop(first);
+
+    let again = mock_cache(dir.path(), &clock);
+    assert_eq!(get(&again, "forever").as_deref(), Some(&b"f"[..]));
+    assert_eq!(get(&again, "short").as_deref(), Some(&b"s"[..]));
+    assert_eq!(again.get("typed").unwrap(), Some("text".to_string()));
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(get(&again, "short"), None, "the TTL survived the reopen");
+    assert_eq!(get(&again, "forever").as_deref(), Some(&b"f"[..]));
+    assert!(
+        !again.entry_path("short").exists(),
+        "the expired file is removed"
+    );
+}
+
+#[test]
+fn every_kind_of_corruption_is_a_counted_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = FileBasedCache::new(dir.path(), None).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    type Corrupt = fn(&Path, &[u8], &Path);
+    let cases: Vec<(&str, Corrupt)> = vec![
+        ("empty file", |p, _, _| fs::write(p, b"").unwrap()),
+        ("short header", |p, good, _| {
+            fs::write(p, &good[..20]).unwrap()
+        }),
+        ("bad magic", |p, good, _| {
+            let mut b = good.to_vec();
+            b[0] = b'X';
+            reseal(&mut b);
+            fs::write(p, b).unwrap();
+        }),
+        ("wrong version", |p, good, _| {
+            let mut b = good.to_vec();
+            b[8] = 99;
+            reseal(&mut b);
+            fs::write(p, b).unwrap();
+        }),
+        ("bad header checksum", |p, good, _| {
+            let mut b = good.to_vec();
+            b[20] ^= 0x40; // the written-at time
+            fs::write(p, b).unwrap();
+        }),
+        ("bad payload checksum", |p, good, _| {
+            let mut b = good.to_vec();
+            *b.last_mut().unwrap() ^= 1;
+            fs::write(p, b).unwrap();
+        }),
+        ("truncated payload", |p, good, _| {
+            fs::write(p, &good[..good.len() - 1]).unwrap()
+        }),
+        ("trailing garbage", |p, good, _| {
+            let mut b = good.to_vec();
+            b.push(0);
+            fs::write(p, b).unwrap();
+        }),
+        ("a directory", |p, _, _| {
+            fs::create_dir(p).unwrap();
+            fs::write(p.join("inner"), b"x").unwrap();
+        }),
+        ("a symlink to a valid entry", |p, good, outside| {
+            let target = outside.join("target");
+            fs::write(&target, good).unwrap();
+            symlink(&target, p).unwrap();
+        }),
+        ("a dangling symlink", |p, _, outside| {
+            symlink(outside.join("nowhere"), p).unwrap()
+        }),
+    ];
+    for (i, (what, corrupt)) in cases.iter().enumerate() {
+        let key = format!("key-{i}");
+        set(&c, &key, b"a valid value", Ttl::Never);
+        let path = c.entry_path(&key);
+        let good = fs::read(&path).unwrap();
+        fs::remove_file(&path).unwrap();
+        corrupt(&path, &good, outside.path());
+        let (m0, c0) = (misses(&c), c.corruptions());
+        assert_eq!(get(&c, &key), None, "{what}");
+        assert_eq!(misses(&c), m0 + 1, "{what}: one miss");
+        assert_eq!(c.corruptions(), c0 + 1, "{what}: counted as corrupt");
+        assert!(fs::symlink_metadata(&path).is_err(), "{what}: removed");
+        set(&c, &key, b"rewritten", Ttl::Never);
+        assert_eq!(get(&c, &key).as_deref(), Some(&b"rewritten"[..]), "{what}");
+    }
+    let target = fs::read(outside.path().join("target")).unwrap();
+    assert_eq!(
+        &target[target.len() - 13..],
+        b"a valid value",
+        "a symlink's target is kept"
+    );
+    assert_eq!(tmp_files(dir.path()), 0);
+}
+
+#[test]
+fn payload_that_does_not_decode_is_a_miss_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = FileBasedCache::new(dir.path(), None).unwrap();
+    set(&c, "k", b"0123456789", Ttl::Never);
+    let path = c.entry_path("k");
+    let mut b = fs::read(&path).unwrap();
+    // Right after the key ("k") and the 8-byte type tag: a length prefix that never ends.
+    b[48 + 1 + 8..].fill(0xff);
+    reseal(&mut b);
+    fs::write(&path, &b).unwrap();
+    assert_eq!(get(&c, "k"), None);
+    assert_eq!((misses(&c), c.corruptions()), (1, 0));
+    // Another writer's type, not damage: the file stays.
+    assert!(path.exists());
+    assert!(Cache::<Vec<u8>>::exists(&c, "k").unwrap());
+}
+
+#[test]
+fn an_md5_collision_is_a_miss_not_a_wrong_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = FileBasedCache::new(dir.path(), None).unwrap();
+    set(&c, "other", b"other's value", Ttl::Never);
+    // Pretend "mine" hashes where "other" does: its file holds another key.
+    fs::copy(c.entry_path("other"), plant_path(&c, "mine")).unwrap();
+    assert_eq!(get(&c, "mine"), None);
+    assert!(!Cache::<Vec<u8>>::exists(&c, "mine").unwrap());
+    assert!(!Cache::<Vec<u8>>::delete(&c, "mine").unwrap());
+    assert!(
+        c.entry_path("mine").exists(),
+        "the other key's entry is kept"
+    );
+    assert_eq!(c.corruptions(), 0);
+}
+
+#[test]
+fn symlinks_planted_in_the_directory_are_never_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("precious"), b"keep me").unwrap();
+    // A fan-out directory replaced by a symlink before the cache opens.
+    fs::create_dir_all(dir.path()).unwrap();
+    symlink(outside.path(), dir.path().join("ab")).unwrap();
+    symlink(outside.path(), dir.path().join(TMP_DIR)).unwrap();
+    let c = FileBasedCache::new(dir.path(), None).unwrap();
+    assert!(
+        fs::symlink_metadata(dir.path().join("ab")).is_err(),
+        "removed at open"
+    );
+    assert!(fs::symlink_metadata(dir.path().join(TMP_DIR))
+        .unwrap()
+        .is_dir());
+    for i in 0..300 {
+        set(&c, &format!("k{i}"), b"v", Ttl::Never);
+    }
+    // An entry replaced by a symlink to a file outside.
+    let path = c.entry_path("k1");
+    fs::remove_file(&path).unwrap();
+    symlink(outside.path().join("precious"), &path).unwrap();
+    assert_eq!(get(&c, "k1"), None);
+    fs::remove_file(c.entry_path("k2")).unwrap();
+    symlink(outside.path().join("precious"), plant_path(&c, "k2")).unwrap();
+    assert_eq!(Cache::<Vec<u8>>::delete_pattern(&c, "k*").unwrap(), 298);
+    symlink(outside.path().join("precious"), plant_path(&c, "k3")).unwrap();
+    Cache::<Vec<u8>>::clear(&c).unwrap();
+    assert_eq!(
+        fs::read(outside.path().join("precious")).unwrap(),
+        b"keep me"
+    );
+    assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn dead_writers_temporary_files_are_removed_live_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = FileBasedCache::new(dir.path(), None).unwrap();
+    let tmp = dir.path().join(TMP_DIR);
+    // A dead instance's directory (unlocked), a stray file, and a live instance's directory,
+    // locked as a running instance holds it.
+    fs::create_dir(tmp.join("dead")).unwrap();
+    fs::write(tmp.join("dead").join("1"), b"partial").unwrap();
+    fs::write(tmp.join("stray"), b"partial").unwrap();
+    fs::create_dir(tmp.join("live")).unwrap();
+    fs::write(tmp.join("live").join("1"), b"in progress").unwrap();
+    let live = fs::File::open(tmp.join("live")).unwrap();
+    live.lock().unwrap();
+    drop(FileBasedCache::new(dir.path(), None).unwrap());
+    assert!(!tmp.join("dead").exists() && !tmp.join("stray").exists());
+    assert!(tmp.join("live").join("1").exists());
+    assert_eq!(
+        tmp_files(dir.path()),
+        1,
+        "the live file, and this instance's nothing"
+    );
+    drop(live);
+    fs::write(tmp.join("stray"), b"partial").unwrap();
+    Cache::<Vec<u8>>::clear(&c).unwrap();
+    assert_eq!(tmp_files(dir.path()), 0, "clear removes them too");
+    fs::write(tmp.join("stray"), b"partial").unwrap();
+    assert_eq!(c.remove_dead_temps().unwrap(), 1);
+    drop(c);
+    assert_eq!(
+        fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "an instance removes its own"
+    );
+}
+
+#[test]
+fn purge_expired_sweeps_what_no_one_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = MockClock::new();
+    let c = mock_cache(dir.path(), &clock);
+    for i in 0..20 {
+        let ttl = if i % 2 == 0 {
+            Ttl::After(Duration::from_secs(5))
+        } else {
+            Ttl::Never
+        };
+        set(&c, &format!("k{i}"), b"v", ttl);
+    }
+    fs::write(plant_path(&c, "corrupt"), b"junk").unwrap();
+    assert_eq!(c.purge_expired().unwrap(), 0);
+    assert_eq!(c.corruptions(), 1, "corrupt files go on the way");
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(c.purge_expired().unwrap(), 10);
+    let s = Cache::<Vec<u8>>::stats(&c);
+    assert_eq!((s.expirations, s.misses, s.hits), (10, 0, 0));
+    assert!((0..20).all(|i| c.entry_path(&format!("k{i}")).exists() == (i % 2 == 1)));
+}
+
+#[test]
+fn delete_pattern_reads_headers_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = FileBasedCache::new(dir.path(), None).unwrap();
+    set(&c, "p:1", b"value one", Ttl::Never);
+    set(&c, "p:2", b"value two", Ttl::Never);
+    set(&c, "q:1", b"value", Ttl::Never);
+    // A damaged payload behind an intact header: a payload read would call it corrupt.
+    let path = c.entry_path("p:2");
+    let mut b = fs::read(&path).unwrap();
+    *b.last_mut().unwrap() ^= 1;
+    fs::write(&path, b).unwrap();
+    assert_eq!(Cache::<Vec<u8>>::delete_pattern(&c, "p:*").unwrap(), 2);
+    assert_eq!(c.corruptions(), 0);
+    assert_eq!(get(&c, "q:1").as_deref(), Some(&b"value"[..]));
+}
+
+#[test]
+fn long_and_odd_keys_live_in_the_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = FileBasedCache::new(dir.path(), None).unwrap();
+    let huge = "é\0\n/..".repeat(100_000); // 700 KB
+    set(&c, &huge, b"v", Ttl::Never);
+    assert_eq!(get(&c, &huge).as_deref(), Some(&b"v"[..]));
+    assert_eq!(Cache::<Vec<u8>>::delete_pattern(&c, "é*").unwrap(), 1);
+}
+
+#[test]
+fn durable_writes_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = FileBasedCache::builder(dir.path())
+        .durable(true)
+        .build()
+        .unwrap();
+    set(&c, "k", b"v", Ttl::Never);
+    assert_eq!(get(&c, "k").as_deref(), Some(&b"v"[..]));
+}
+
+#[test]
+fn max_entries_culls_expired_first_then_least_recently_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = MockClock::new();
+    let c = FileBasedCache::builder(dir.path())
+        .clock(clock.shared())
+        .max_entries(3)
+        .build()
+        .unwrap();
+    set(&c, "a", b"1", Ttl::Never);
+    set(&c, "b", b"2", Ttl::After(Duration::from_secs(1)));
+    set(&c, "c", b"3", Ttl::Never);
+    assert_eq!(Cache::<Vec<u8>>::stats(&c).entries, Some(3));
+    clock.advance(Duration::from_secs(1));
+    set(&c, "d", b"4", Ttl::Never); // b expired: it goes, not a
+    let s = Cache::<Vec<u8>>::stats(&c);
+    assert_eq!((s.evictions, s.expirations, s.entries), (0, 1, Some(3)));
+    get(&c, "a"); // order, oldest first: c d a
+    set(&c, "e", b"5", Ttl::Never); // evicts c
+    let left: Vec<_> = ["a", "b", "c", "d", "e"]
+        .into_iter()
+        .filter(|k| Cache::<Vec<u8>>::exists(&c, k).unwrap())
+        .collect();
+    assert_eq!(left, ["a", "d", "e"]);
+    assert_eq!(Cache::<Vec<u8>>::stats(&c).evictions, 1);
+    // A reopened cache indexes what is on disk.
+    let again = FileBasedCache::builder(dir.path())
+        .max_entries(2)
+        .build()
+        .unwrap();
+    assert_eq!(Cache::<Vec<u8>>::stats(&again).entries, Some(3));
+    set(&again, "f", b"6", Ttl::Never);
+    assert_eq!(Cache::<Vec<u8>>::stats(&again).entries, Some(2));
+    assert_eq!(Cache::<Vec<u8>>::stats(&again).evictions, 2);
+    Cache::<Vec<u8>>::clear(&again).unwrap();
+    assert_eq!(Cache::<Vec<u8>>::stats(&again).entries, Some(0));
+}
+
+#[test]
+fn max_bytes_bounds_the_files_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = FileBasedCache::builder(dir.path())
+        .max_bytes(10_000)
+        .build()
+        .unwrap();
+    for i in 0..50 {
+        set(&c, &format!("k{i}"), &[7u8; 1_000], Ttl::Never);
+    }
+    let on_disk: u64 = (0..50)
+        .filter_map(|i| fs::metadata(c.entry_path(&format!("k{i}"))).ok())
+        .map(|m| m.len())
+        .sum();
+    assert!(on_disk <= 10_000, "{on_disk} bytes");
+    assert!(Cache::<Vec<u8>>::exists(&c, "k49").unwrap());
+    assert!(!Cache::<Vec<u8>>::exists(&c, "k0").unwrap());
+    let s = Cache::<Vec<u8>>::stats(&c);
+    assert_eq!(s.evictions + s.entries.unwrap(), 50);
+    // One entry larger than the bound is kept alone.
+    set(&c, "huge", &[1u8; 20_000], Ttl::Never);
+    assert_eq!(Cache::<Vec<u8>>::stats(&c).entries, Some(1));
+    assert!(Cache::<Vec<u8>>::exists(&c, "huge").unwrap());
+}
+
+#[test]
+fn a_serialization_error_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = FileBasedCache::new(dir.path(), None).unwrap();
+    struct Fails;
+    impl serde::Serialize for Fails {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("refused"))
+        }
+    }
+    impl<'de> serde::Deserialize<'de> for Fails {
+        fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+            Err(serde::de::Error::custom("refused"))
+        }
+    }
+    let err = c.set("k", Fails, Ttl::Never).expect_err("cannot serialize");
+    assert!(matches!(err, CacheError::Serialize { .. }), "{err:?}");
+    assert!(!c.entry_path("k").exists());
+    assert_eq!(Cache::<Fails>::stats(&c).sets, 0);
+}
+
+/// The expiry rule under a race: readers that find an entry expired remove it only if the
+/// file is still the one they read, so the fresh value a writer renames into place right
+/// after is never lost.
+#[test]
+fn removing_an_expired_entry_never_loses_a_concurrent_fresh_write() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let writer = FileBasedCache::new(dir.path(), None).unwrap();
+    let done = AtomicBool::new(false);
+    /// Stops the readers however the writer's loop ends (a failed assertion included).
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            let reader = FileBasedCache::new(dir.path(), None).unwrap();
+            let done = &done;
+            s.spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    let _: Option<Vec<u8>> = reader.get("k").unwrap();
+                }
+            });
+        }
+        let _stop = StopOnDrop(&done);
+        let start = std::time::Instant::now();
+        for round in 0..400u32 {
+            if start.elapsed() > Duration::from_secs(3) {
+                break;
+            }
+            // Expired by the time anyone reads it (the wall clock moves on).
+            set(&writer, "k", b"stale", Ttl::After(Duration::from_nanos(1)));
+            let fresh = round.to_le_bytes();
+            set(&writer, "k", &fresh, Ttl::Never);
+            // A reader that caught the fresh file while removing the stale one puts it back
+            // within microseconds: a transient miss is allowed, a lost value is not.
+            let seen = (0..200).any(|_| {
+                let now = get(&writer, "k");
+                now.as_deref() == Some(&fresh[..]) || {
+                    std::thread::sleep(Duration::from_millis(1));
+                    false
+                }
+            });
+            assert!(seen, "round {round}: a reader removed the fresh value");
+        }
+    });
+}
+
+/// Opening a cache removes dead writers' temporary files; a live writer's file caught in the
+/// instant between its creation and its lock must not make that writer's `set` fail.
+#[test]
+fn opening_the_cache_never_fails_a_concurrent_set() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let writer = FileBasedCache::new(dir.path(), None).unwrap();
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                FileBasedCache::new(dir.path(), None).unwrap();
+            }
+        });
+        let start = std::time::Instant::now();
+        for i in 0..2_000u32 {
+            if start.elapsed() > Duration::from_secs(1) {
+                break;
+            }
+            let result = writer.set("k", i.to_le_bytes().to_vec(), Ttl::Never);
+            if result.is_err() {
+                done.store(true, Ordering::Relaxed);
+            }
+            assert!(result.unwrap(), "round {i}");
+        }
+        done.store(true, Ordering::Relaxed);
+    });
+    assert_eq!(tmp_files(dir.path()), 0);
+}
