@@ -120,7 +120,7 @@ fn memory_per_entry(root: &Path) -> Result<Vec<(String, String)>> {
         ],
         &[],
     )?;
-    let bin: PathBuf = root.join("target/release/mem_per_entry");
+    let bin: PathBuf = root.join("target/release/examples/mem_per_entry");
     let mut rows = Vec::new();
     for cache in [
         "cache-memory",

@@ -1,6 +1,6 @@
 //! Bytes of memory per entry for 1,000,000 `u64 -> u64` entries in one cache, measured as the
 //! growth of this process's resident set (Linux `/proc/self/statm`). One cache per process:
-//! `mem_per_entry <cache>`, with `<cache>` one of `cache-memory`, `moka`, `quick_cache`,
+//! `cargo run --release -p cache-benches --example mem_per_entry -- <cache>`, with `<cache>` one of `cache-memory`, `moka`, `quick_cache`,
 //! `mutex-lru` (and `*-string` for the peers keyed by the same decimal strings that
 //! `cache-memory`, whose keys are `&str`, stores). Prints `<cache>,<bytes per entry>`.
 

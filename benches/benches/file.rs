@@ -1,0 +1,189 @@
+//! `FileBasedCache` against `cacache` (its sync API), single thread: get that hits, get that
+//! misses, and set (overwriting, with new bytes each time so that content-addressed cacache
+//! cannot skip the write) for 100 B, 4 KiB and 1 MiB values; and `delete_pattern` removing
+//! 10% of 100,000 entries (cacache: `list_sync`, then `remove_sync` of the matching keys).
+//!
+//! Values are `serde_bytes::ByteBuf`: serde encodes a `Vec<u8>` element by element (about
+//! 30 times slower for a 1 MiB value), so blobs belong in `ByteBuf`.
+//!
+//! The caches live under `$CACHE_BENCH_DIR` if set, else `/dev/shm` where it exists (so that
+//! the figures measure the caches rather than this machine's disk), else the system's
+//! temporary directory.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use cache_benches::quick;
+use cache_core::{Cache, Ttl};
+use cache_file::FileBasedCache;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use serde_bytes::ByteBuf;
+
+fn bench_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CACHE_BENCH_DIR") {
+        return dir.into();
+    }
+    let shm = PathBuf::from("/dev/shm");
+    if shm.is_dir() {
+        shm
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir_in(bench_root()).expect("a temporary directory")
+}
+
+/// A value of `len` bytes whose first 8 bytes are `n`, so that every write is new content.
+fn value(len: usize, n: u64) -> ByteBuf {
+    let mut v: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    let head = len.min(8);
+    v[..head].copy_from_slice(&n.to_le_bytes()[..head]);
+    ByteBuf::from(v)
+}
+
+fn timing(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    group.sample_size(10);
+    if quick() {
+        group.warm_up_time(Duration::from_millis(100));
+        group.measurement_time(Duration::from_millis(300));
+    } else {
+        group.warm_up_time(Duration::from_millis(500));
+        group.measurement_time(Duration::from_secs(2));
+    }
+}
+
+fn sizes(c: &mut Criterion) {
+    for (label, len) in [("100B", 100), ("4KiB", 4096), ("1MiB", 1 << 20)] {
+        // At most 64 MiB of live data per cache.
+        let keys: Vec<String> = (0..(64 << 20) / len)
+            .take(1_000)
+            .map(|i| format!("bench:key:{i}"))
+            .collect();
+        let (ours_dir, their_dir) = (temp_dir(), temp_dir());
+        let ours = FileBasedCache::new(ours_dir.path(), None).expect("a cache");
+        for k in &keys {
+            ours.set(k, value(len, 0), Ttl::Never).expect("set");
+            cacache::write_sync(their_dir.path(), k, value(len, 0)).expect("cacache write");
+        }
+        let mut g = c.benchmark_group(format!("file/get-hit-{label}"));
+        timing(&mut g);
+        g.throughput(Throughput::Elements(1));
+        let mut i = 0;
+        g.bench_function(BenchmarkId::from_parameter("cache-file"), |b| {
+            b.iter(|| {
+                i = (i + 1) % keys.len();
+                let v: Option<ByteBuf> = ours.get(&keys[i]).expect("get");
+                black_box(v.expect("a hit"))
+            })
+        });
+        g.bench_function(BenchmarkId::from_parameter("cacache"), |b| {
+            b.iter(|| {
+                i = (i + 1) % keys.len();
+                black_box(cacache::read_sync(their_dir.path(), &keys[i]).expect("a hit"))
+            })
+        });
+        g.finish();
+
+        if len == 100 {
+            let mut g = c.benchmark_group("file/get-miss");
+            timing(&mut g);
+            g.throughput(Throughput::Elements(1));
+            g.bench_function(BenchmarkId::from_parameter("cache-file"), |b| {
+                b.iter(|| {
+                    let v: Option<ByteBuf> = ours.get("absent:key").expect("get");
+                    black_box(v)
+                })
+            });
+            g.bench_function(BenchmarkId::from_parameter("cacache"), |b| {
+                b.iter(|| black_box(cacache::read_sync(their_dir.path(), "absent:key").is_err()))
+            });
+            g.finish();
+        }
+
+        let mut g = c.benchmark_group(format!("file/set-{label}"));
+        timing(&mut g);
+        g.throughput(Throughput::Elements(1));
+        let mut n = 0u64;
+        g.bench_function(BenchmarkId::from_parameter("cache-file"), |b| {
+            b.iter_batched(
+                || {
+                    n += 1;
+                    (n as usize % keys.len(), value(len, n))
+                },
+                |(k, v)| ours.set(&keys[k], v, Ttl::Never).expect("set"),
+                criterion::BatchSize::SmallInput,
+            )
+        });
+        g.bench_function(BenchmarkId::from_parameter("cacache"), |b| {
+            b.iter_batched(
+                || {
+                    n += 1;
+                    (n as usize % keys.len(), value(len, n))
+                },
+                |(k, v)| cacache::write_sync(their_dir.path(), &keys[k], v).expect("cacache write"),
+                criterion::BatchSize::SmallInput,
+            )
+        });
+        g.finish();
+    }
+}
+
+fn delete_pattern(c: &mut Criterion) {
+    let n = if quick() { 10_000 } else { 100_000 };
+    let names: Vec<String> = (0..n).map(|i| format!("user:{}:{i}", i % 10)).collect();
+    let removed: Vec<&String> = names.iter().filter(|k| k.starts_with("user:3:")).collect();
+    let v = value(100, 1);
+    let (ours_dir, their_dir) = (temp_dir(), temp_dir());
+    let ours = FileBasedCache::new(ours_dir.path(), None).expect("a cache");
+    for k in &names {
+        ours.set(k, v.clone(), Ttl::Never).expect("set");
+        cacache::write_sync(their_dir.path(), k, &v).expect("cacache write");
+    }
+    let mut g = c.benchmark_group("file/delete-pattern-10pct-of-100k");
+    timing(&mut g);
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function(BenchmarkId::from_parameter("cache-file"), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t = Instant::now();
+                let gone = Cache::<ByteBuf>::delete_pattern(&ours, "user:3:*").expect("delete");
+                total += t.elapsed();
+                assert_eq!(gone as usize, removed.len());
+                for k in &removed {
+                    ours.set(k, v.clone(), Ttl::Never).expect("set");
+                }
+            }
+            total
+        })
+    });
+    g.bench_function(BenchmarkId::from_parameter("cacache"), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t = Instant::now();
+                let matching: Vec<String> = cacache::list_sync(their_dir.path())
+                    .filter_map(Result::ok)
+                    .map(|m| m.key)
+                    .filter(|k| k.starts_with("user:3:"))
+                    .collect();
+                for k in &matching {
+                    cacache::remove_sync(their_dir.path(), k).expect("remove");
+                }
+                total += t.elapsed();
+                assert_eq!(matching.len(), removed.len());
+                for k in &removed {
+                    cacache::write_sync(their_dir.path(), k, &v).expect("cacache write");
+                }
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(file_benches, sizes, delete_pattern);
+criterion_main!(file_benches);
