@@ -27,3 +27,8 @@ pub use cache_memory::{InMemoryCache, InMemoryCacheBuilder};
 pub use cache_file::{FileBasedCache, FileBasedCacheBuilder};
 #[cfg(feature = "redis")]
 pub use cache_redis::{RedisCache, RedisConfig, RedisTopology};
+
+/// The README's examples, compiled and run as doctests so that the front door never lies.
+#[cfg(all(doctest, feature = "file", feature = "redis"))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
