@@ -115,7 +115,7 @@ fn memory_per_entry(root: &Path) -> Result<Vec<(String, String)>> {
             "--release",
             "-p",
             "cache-benches",
-            "--bin",
+            "--example",
             "mem_per_entry",
         ],
         &[],
