@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use cache_benches::quick;
+use cache_benches::{configure, quick};
 use cache_core::{Cache, Ttl};
 use cache_file::FileBasedCache;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -44,17 +44,6 @@ fn value(len: usize, n: u64) -> ByteBuf {
     ByteBuf::from(v)
 }
 
-fn timing(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
-    group.sample_size(10);
-    if quick() {
-        group.warm_up_time(Duration::from_millis(100));
-        group.measurement_time(Duration::from_millis(300));
-    } else {
-        group.warm_up_time(Duration::from_millis(500));
-        group.measurement_time(Duration::from_secs(2));
-    }
-}
-
 fn sizes(c: &mut Criterion) {
     for (label, len) in [("100B", 100), ("4KiB", 4096), ("1MiB", 1 << 20)] {
         // At most 64 MiB of live data per cache.
@@ -69,7 +58,7 @@ fn sizes(c: &mut Criterion) {
             cacache::write_sync(their_dir.path(), k, value(len, 0)).expect("cacache write");
         }
         let mut g = c.benchmark_group(format!("file/get-hit-{label}"));
-        timing(&mut g);
+        configure(&mut g);
         g.throughput(Throughput::Elements(1));
         let mut i = 0;
         g.bench_function(BenchmarkId::from_parameter("cache-file"), |b| {
@@ -89,7 +78,7 @@ fn sizes(c: &mut Criterion) {
 
         if len == 100 {
             let mut g = c.benchmark_group("file/get-miss");
-            timing(&mut g);
+            configure(&mut g);
             g.throughput(Throughput::Elements(1));
             g.bench_function(BenchmarkId::from_parameter("cache-file"), |b| {
                 b.iter(|| {
@@ -104,7 +93,7 @@ fn sizes(c: &mut Criterion) {
         }
 
         let mut g = c.benchmark_group(format!("file/set-{label}"));
-        timing(&mut g);
+        configure(&mut g);
         g.throughput(Throughput::Elements(1));
         let mut n = 0u64;
         g.bench_function(BenchmarkId::from_parameter("cache-file"), |b| {
@@ -143,7 +132,7 @@ fn delete_pattern(c: &mut Criterion) {
         cacache::write_sync(their_dir.path(), k, &v).expect("cacache write");
     }
     let mut g = c.benchmark_group("file/delete-pattern-10pct-of-100k");
-    timing(&mut g);
+    configure(&mut g);
     g.throughput(Throughput::Elements(n as u64));
     g.bench_function(BenchmarkId::from_parameter("cache-file"), |b| {
         b.iter_custom(|iters| {

@@ -11,7 +11,7 @@ use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use cache_benches::{keys, quick, write_metric, SplitMix64, Zipf};
+use cache_benches::{configure, keys, quick, write_metric, SplitMix64, Zipf};
 use cache_core::{Cache, Ttl};
 use cache_memory::InMemoryCache;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -23,8 +23,6 @@ struct Params {
     capacity: usize,
     /// Operations per thread per measured batch.
     batch: usize,
-    warm_up: Duration,
-    measure: Duration,
 }
 
 fn params() -> Params {
@@ -33,16 +31,12 @@ fn params() -> Params {
             keys: 100_000,
             capacity: 10_000,
             batch: 20_000,
-            warm_up: Duration::from_millis(100),
-            measure: Duration::from_millis(300),
         }
     } else {
         Params {
             keys: 1_000_000,
             capacity: 100_000,
             batch: 200_000,
-            warm_up: Duration::from_secs(1),
-            measure: Duration::from_secs(3),
         }
     }
 }
@@ -206,9 +200,7 @@ impl Workload {
 fn bench_mix<C: MemCache>(c: &mut Criterion, w: &Workload, name: &str, mix: Mix, threads: usize) {
     let mut group = c.benchmark_group(format!("memory/{name}/{threads}t"));
     group.throughput(Throughput::Elements((w.p.batch * threads) as u64));
-    group.sample_size(10);
-    group.warm_up_time(w.p.warm_up);
-    group.measurement_time(w.p.measure);
+    configure(&mut group);
     let cache = C::build(w.p.capacity);
     // Warm the cache with the get-or-set loop so that gets find what a running system has.
     for i in 0..2 {
@@ -309,9 +301,7 @@ fn ttl_mixed(c: &mut Criterion) {
     for threads in [1, 2] {
         let mut group = c.benchmark_group(format!("memory/ttl-mixed/{threads}t"));
         group.throughput(Throughput::Elements((w.p.batch * threads) as u64));
-        group.sample_size(10);
-        group.warm_up_time(w.p.warm_up);
-        group.measurement_time(w.p.measure);
+        configure(&mut group);
         let ours: InMemoryCache<Value> = InMemoryCache::new(w.p.capacity, None).expect("valid");
         let moka: moka::sync::Cache<String, (Value, Duration)> = moka::sync::Cache::builder()
             .max_capacity(w.p.capacity as u64)
@@ -377,9 +367,7 @@ fn delete_pattern(c: &mut Criterion) {
     let capacity = n + n / 4;
     let mut group = c.benchmark_group("memory/delete-pattern-10pct");
     group.throughput(Throughput::Elements(n as u64));
-    group.sample_size(10);
-    group.warm_up_time(p.warm_up);
-    group.measurement_time(p.measure);
+    configure(&mut group);
     group.bench_function(BenchmarkId::from_parameter("cache-memory"), |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;

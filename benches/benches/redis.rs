@@ -5,9 +5,9 @@
 //! Values are 64 bytes; the bare side moves the same bytes (the codec envelope).
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use cache_benches::quick;
+use cache_benches::{configure, quick};
 use cache_core::{codec, Cache, Ttl};
 use cache_redis::{RedisCache, RedisConfig};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -59,17 +59,6 @@ struct Setup {
     name: &'static str,
     cache: RedisCache,
     bare: Bare,
-}
-
-fn timing(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
-    group.sample_size(10);
-    if quick() {
-        group.warm_up_time(Duration::from_millis(100));
-        group.measurement_time(Duration::from_millis(300));
-    } else {
-        group.warm_up_time(Duration::from_millis(500));
-        group.measurement_time(Duration::from_secs(3));
-    }
 }
 
 /// One benchmarked step: `op(thread, i)`.
@@ -125,7 +114,7 @@ fn bench_setup(c: &mut Criterion, s: &Setup) {
         ];
         for (op, ours, bare) in single_ops {
             let mut group = c.benchmark_group(format!("redis/{}-{op}/{threads}t", s.name));
-            timing(&mut group);
+            configure(&mut group);
             group.throughput(Throughput::Elements((threads * per_thread) as u64));
             for (who, f) in [("cache-redis", ours), ("bare-connection", bare)] {
                 group.bench_function(BenchmarkId::from_parameter(who), |b| {
@@ -188,7 +177,7 @@ fn bench_setup(c: &mut Criterion, s: &Setup) {
         ];
         for (op, ours, bare) in batch_ops {
             let mut group = c.benchmark_group(format!("redis/{}-{op}/{threads}t", s.name));
-            timing(&mut group);
+            configure(&mut group);
             group.throughput(Throughput::Elements((threads * batches * BATCH) as u64));
             for (who, f) in [("cache-redis", ours), ("bare-pipeline", bare)] {
                 group.bench_function(BenchmarkId::from_parameter(who), |b| {

@@ -130,3 +130,16 @@ pub fn write_metric(name: &str, contents: &str) {
     std::fs::create_dir_all(&dir).expect("create target/bench");
     std::fs::write(dir.join(name), contents).expect("write a metric file");
 }
+
+/// Sets a benchmark group's sample count and times: short in quick mode, a few seconds
+/// otherwise. Every benchmark file uses it, so runs are comparable across backends.
+pub fn configure(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    group.sample_size(10);
+    if quick() {
+        group.warm_up_time(std::time::Duration::from_millis(100));
+        group.measurement_time(std::time::Duration::from_millis(300));
+    } else {
+        group.warm_up_time(std::time::Duration::from_millis(500));
+        group.measurement_time(std::time::Duration::from_secs(3));
+    }
+}
