@@ -15,23 +15,27 @@ const OURS: &str = "cache-";
 
 pub(crate) fn main(args: &[String]) -> Result {
     let quick = args.iter().any(|a| a == "--quick");
+    // Rebuild the report and chart from the results already under target/criterion.
+    let report_only = args.iter().any(|a| a == "--report-only");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let target = root.join("target");
     let criterion = target.join("criterion");
     let out = target.join("bench");
-    // Stale results of another run must not mix into this report.
-    for dir in [&criterion, &out] {
-        if dir.exists() {
-            std::fs::remove_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if !report_only {
+        // Stale results of another run must not mix into this report.
+        for dir in [&criterion, &out] {
+            if dir.exists() {
+                std::fs::remove_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
         }
+        std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+        crate::ensure_redis()?;
+        let quick_env = if quick { "1" } else { "0" };
+        cargo_env(
+            &["bench", "-p", "cache-benches", "--benches"],
+            &[("CACHE_BENCH_QUICK", quick_env)],
+        )?;
     }
-    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    crate::ensure_redis()?;
-    let quick_env = if quick { "1" } else { "0" };
-    cargo_env(
-        &["bench", "-p", "cache-benches", "--benches"],
-        &[("CACHE_BENCH_QUICK", quick_env)],
-    )?;
     let per_entry = memory_per_entry(&root)?;
     let results = read_criterion(&criterion)?;
     let report = render(&results, &out, &per_entry, quick)?;
@@ -291,7 +295,7 @@ fn chart(results: &Results) -> String {
     let plot_w = 520.0;
     let mut y = 40.0;
     let mut body = String::new();
-    let mut legend: Vec<String> = Vec::new();
+    let mut peers: Vec<String> = Vec::new();
     for (backend, workloads) in results {
         let _ = writeln!(
             body,
@@ -306,11 +310,16 @@ fn chart(results: &Results) -> String {
                 y + bar_h
             );
             for m in measured {
-                if !legend.contains(&m.cache) {
-                    legend.push(m.cache.clone());
-                }
-                let color =
-                    palette[legend.iter().position(|c| c == &m.cache).unwrap_or(0) % palette.len()];
+                // Ours always in the first colour, each peer in one of its own.
+                let color = if m.cache.starts_with(OURS) {
+                    palette[0]
+                } else {
+                    if !peers.contains(&m.cache) {
+                        peers.push(m.cache.clone());
+                    }
+                    let i = peers.iter().position(|c| c == &m.cache).unwrap_or(0);
+                    palette[1 + i % (palette.len() - 1)]
+                };
                 let w = if max > 0.0 {
                     plot_w * m.ops_per_sec / max
                 } else {

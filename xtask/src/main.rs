@@ -4,7 +4,7 @@
 //!   the workspace. This is the README's test command.
 //! - `cargo xtask ci`: `cargo fmt --check`, clippy with `-D warnings`, `cargo doc` without
 //!   warnings, then `test`, then every fuzz target for 20 seconds.
-//! - `cargo xtask bench [--quick]`: every backend against its peers; writes
+//! - `cargo xtask bench [--quick] [--report-only]`: every backend against its peers; writes
 //!   `target/bench/report.md` and `target/bench/chart.svg` and prints the tables.
 //! - `cargo xtask fuzz list | run TARGET [--seconds N] | all [--seconds N]`: cargo-fuzz on
 //!   the targets under `fuzz/` (installed when missing; nightly when there is one, else the
