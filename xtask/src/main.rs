@@ -65,7 +65,11 @@ pub(crate) fn cargo_env(args: &[&str], envs: &[(&str, &str)]) -> Result {
 
 fn test() -> Result {
     ensure_redis()?;
-    cargo(&["test", "--workspace", "--all-features", "--all-targets"])?;
+    // `--all-targets` runs each criterion benchmark once as a test: with its small data.
+    cargo_env(
+        &["test", "--workspace", "--all-features", "--all-targets"],
+        &[("CACHE_BENCH_QUICK", "1")],
+    )?;
     cargo(&["test", "--workspace", "--all-features", "--doc"])
 }
 

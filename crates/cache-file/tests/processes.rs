@@ -237,17 +237,24 @@ fn disk_full_fails_the_set_and_keeps_the_old_value() {
     let before = std::fs::read(cache.entry_path("k")).unwrap();
     // The shell ignores SIGXFSZ (inherited across exec) so that a write past the limit fails
     // with EFBIG instead of killing the child, and limits files to 64 blocks (32-64 KiB).
+    // The child's output goes to pipes: the size limit applies to every file the child
+    // writes, and an inherited stdout or stderr may be a log file already past it.
     let child = child_command("disk-full", dir.path(), "");
-    let status = Command::new("sh")
+    let out = Command::new("sh")
         .arg("-c")
         .arg(r#"trap '' XFSZ; ulimit -f 64; exec "$0" "$@""#)
         .arg(child.get_program())
         .args(child.get_args())
         .envs(child.get_envs().filter_map(|(k, v)| Some((k, v?))))
-        .stdout(Stdio::null())
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "the child failed: {status}");
+    assert!(
+        out.status.success(),
+        "the child failed: {}\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(std::fs::read(cache.entry_path("k")).unwrap(), before);
     assert_eq!(
         Cache::<Vec<u8>>::get(&cache, "k").unwrap(),
