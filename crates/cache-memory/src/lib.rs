@@ -20,9 +20,14 @@
 //! before it evicts a live one without scanning. The capacity `max_size` is split exactly
 //! between the shards; caches of fewer than [`MIN_ENTRIES_PER_SHARD`] × 2 entries have a
 //! single shard and hence an exact LRU order, larger ones an LRU order per shard.
+//!
+//! A key is hashed once per operation; the hash picks the shard and is stored beside the key,
+//! so the shard's table never hashes a key again (not even the one it evicts). Keys of up to
+//! 22 bytes are stored inline in the entry, without an allocation of their own.
 #![forbid(unsafe_code)]
 
 mod flight;
+mod key;
 mod shard;
 
 use std::hash::BuildHasher;
@@ -36,6 +41,7 @@ use cache_core::{
 };
 
 use flight::{Flight, FlightOutcome};
+use key::Probe;
 use shard::Shard;
 
 /// Shards are only split while each keeps at least this many entries, so small caches keep an
@@ -155,16 +161,17 @@ impl<V> InMemoryCacheBuilder<V> {
         };
         let by_size = (self.max_size / MIN_ENTRIES_PER_SHARD).max(1);
         let count = prev_power_of_two(wanted.min(by_size));
+        let hasher = lru::DefaultHasher::default();
         let shards = (0..count)
             .map(|i| {
                 let cap = self.max_size / count + usize::from(i < self.max_size % count);
-                Padded(Mutex::new(Shard::new(cap)))
+                Padded(Mutex::new(Shard::new(cap, hasher.clone())))
             })
             .collect();
         Ok(InMemoryCache {
             shards,
             shard_mask: (count - 1) as u64,
-            hasher: lru::DefaultHasher::default(),
+            hasher,
             default_ttl: self.default_ttl,
             clock: self
                 .clock
@@ -276,13 +283,19 @@ impl<V> InMemoryCache<V> {
             .sum()
     }
 
+    /// The key with its hash, computed once: it picks the shard (bits 32 and up) and the
+    /// slot in the shard's table (the low bits, and the top seven as the table's tag).
     #[inline]
-    fn shard(&self, key: &str) -> MutexGuard<'_, Shard<V>> {
-        let index = if self.shard_mask == 0 {
-            0
-        } else {
-            (self.hasher.hash_one(key) >> 32) & self.shard_mask
-        };
+    fn probe<'k>(&self, key: &'k str) -> Probe<'k> {
+        Probe {
+            hash: self.hasher.hash_one(key),
+            key,
+        }
+    }
+
+    #[inline]
+    fn shard(&self, key: Probe<'_>) -> MutexGuard<'_, Shard<V>> {
+        let index = (key.hash >> 32) & self.shard_mask;
         lock(&self.shards[index as usize].0)
     }
 
@@ -307,17 +320,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
     fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
+        let key = self.probe(key);
         Ok(self.shard(key).lookup(key, &*self.clock))
     }
 
     fn set(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
         let (expires, now) = self.expiry(ttl);
+        let key = self.probe(key);
         let mut shard = self.shard(key);
         shard.insert(key, value, expires, now, &*self.clock);
         Ok(true)
     }
 
     fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        let key = self.probe(key);
         let mut shard = self.shard(key);
         Ok(shard.remove(key, &*self.clock))
     }
@@ -332,6 +348,7 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
     }
 
     fn exists(&self, key: &str) -> Result<bool, CacheError> {
+        let key = self.probe(key);
         let mut shard = self.shard(key);
         Ok(shard.peek_live(key, &*self.clock))
     }
@@ -364,10 +381,11 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
         ttl: Ttl,
         init: &mut dyn FnMut() -> Result<V, Box<dyn std::error::Error + Send + Sync>>,
     ) -> Result<V, CacheError> {
+        let probe = self.probe(key);
         loop {
             let flight = {
-                let mut shard = self.shard(key);
-                if let Some(v) = shard.lookup(key, &*self.clock) {
+                let mut shard = self.shard(probe);
+                if let Some(v) = shard.lookup(probe, &*self.clock) {
                     return Ok(v);
                 }
                 match shard.flight(key) {
@@ -396,8 +414,8 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
             })?;
             let (expires, now) = self.expiry(ttl);
             {
-                let mut shard = self.shard(key);
-                shard.insert(key, value.clone(), expires, now, &*self.clock);
+                let mut shard = self.shard(probe);
+                shard.insert(probe, value.clone(), expires, now, &*self.clock);
                 shard.end_flight(key, &guard.flight);
             }
             guard.flight.finish(FlightOutcome::Done(value.clone()));
@@ -419,9 +437,8 @@ struct FlightGuard<'a, V: Clone + Send + Sync + 'static> {
 impl<V: Clone + Send + Sync + 'static> Drop for FlightGuard<'_, V> {
     fn drop(&mut self) {
         if !self.done {
-            self.cache
-                .shard(self.key)
-                .end_flight(self.key, &self.flight);
+            let probe = self.cache.probe(self.key);
+            self.cache.shard(probe).end_flight(self.key, &self.flight);
             self.flight.finish(FlightOutcome::Abandoned);
         }
     }

@@ -1,6 +1,7 @@
 //! One shard: an LRU list, an expiry index and the counters, all behind the shard's lock.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
@@ -8,9 +9,12 @@ use cache_core::{CacheStats, Clock, Pattern, Timestamp};
 use lru::LruCache;
 
 use crate::flight::Flight;
+use crate::key::{Key, PassThrough, Probe, View};
+
+type Table<V> = LruCache<Key, Entry<V>, PassThrough>;
 
 /// What `clear` took out of a shard, dropped after the lock is released.
-pub(crate) struct Contents<V>(#[allow(dead_code)] LruCache<Box<str>, Entry<V>>);
+pub(crate) struct Contents<V>(#[allow(dead_code)] Table<V>);
 
 pub(crate) struct Entry<V> {
     value: V,
@@ -36,23 +40,26 @@ struct Counters {
 }
 
 pub(crate) struct Shard<V> {
-    lru: LruCache<Box<str>, Entry<V>>,
+    lru: Table<V>,
     /// Entries that carry a TTL, by expiry time: what a full shard drops first.
     expiring: BTreeSet<(Timestamp, Box<str>)>,
     capacity: usize,
     counters: Counters,
     /// Keys whose value a `get_or_insert_with` loader is computing right now.
     flights: HashMap<Box<str>, Arc<Flight<V>>>,
+    /// The hasher of the cache's keys (the same in every shard), for keys from `expiring`.
+    hasher: lru::DefaultHasher,
 }
 
 impl<V> Shard<V> {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, hasher: lru::DefaultHasher) -> Self {
         Shard {
             lru: new_lru(capacity),
             expiring: BTreeSet::new(),
             capacity,
             counters: Counters::default(),
             flights: HashMap::new(),
+            hasher,
         }
     }
 
@@ -61,8 +68,8 @@ impl<V> Shard<V> {
     }
 
     /// `exists`: whether a live entry is stored, without touching recency or hit counts.
-    pub(crate) fn peek_live(&mut self, key: &str, clock: &dyn Clock) -> bool {
-        let expired_at = match self.lru.peek(key) {
+    pub(crate) fn peek_live(&mut self, key: Probe<'_>, clock: &dyn Clock) -> bool {
+        let expired_at = match self.lru.peek(&key as &dyn View) {
             None => return false,
             Some(e) if e.is_live(clock) => return true,
             Some(e) => e.expires,
@@ -74,7 +81,7 @@ impl<V> Shard<V> {
     /// `set`. `now` is the time the expiry was computed from, when it was needed.
     pub(crate) fn insert(
         &mut self,
-        key: &str,
+        key: Probe<'_>,
         value: V,
         expires: Timestamp,
         now: Option<Timestamp>,
@@ -84,8 +91,8 @@ impl<V> Shard<V> {
         if let Some(now) = now {
             if !expires.is_live_at(now) {
                 // A zero TTL: nothing is stored and the older value is gone.
-                if let Some(old) = self.lru.pop(key) {
-                    self.unindex(key, old.expires);
+                if let Some(old) = self.lru.pop(&key as &dyn View) {
+                    self.unindex(key.key, old.expires);
                     if !old.expires.is_live_at(now) {
                         self.counters.expirations += 1;
                     }
@@ -93,45 +100,46 @@ impl<V> Shard<V> {
                 return;
             }
         }
-        if let Some(e) = self.lru.get_mut(key) {
-            let old_expires = std::mem::replace(&mut e.expires, expires);
-            let old_value = std::mem::replace(&mut e.value, value);
-            if old_expires != Timestamp::MAX {
-                let now = now.unwrap_or_else(|| clock.now());
-                if !old_expires.is_live_at(now) {
-                    self.counters.expirations += 1;
-                }
-                self.unindex(key, old_expires);
-            }
-            if expires != Timestamp::MAX {
-                self.expiring.insert((expires, key.into()));
-            }
-            drop(old_value);
-            return;
-        }
-        if self.lru.len() >= self.capacity && !self.expiring.is_empty() {
+        if self.lru.len() >= self.capacity
+            && !self.expiring.is_empty()
+            && !self.lru.contains(&key as &dyn View)
+        {
             // A full shard drops its expired entries before it evicts a live one.
             self.purge_expired(clock.now());
         }
-        // On a full shard `push` evicts the least recently used entry, reusing its node.
-        if let Some((old_key, old)) = self.lru.push(key.into(), Entry { value, expires }) {
+        // One probe: `push` replaces the value of a stored key, or inserts, evicting the
+        // least recently used entry of a full shard (whose node it reuses).
+        let displaced = self.lru.push(Key::new(&key), Entry { value, expires });
+        if let Some((old_key, old)) = &displaced {
+            let replaced = <dyn View>::eq(old_key, &key);
             if old.expires != Timestamp::MAX {
-                self.expiring.remove(&(old.expires, old_key));
+                if replaced {
+                    let now = now.unwrap_or_else(|| clock.now());
+                    if !old.expires.is_live_at(now) {
+                        self.counters.expirations += 1;
+                    }
+                }
+                self.unindex(old_key.as_str(), old.expires);
             }
-            self.counters.evictions += 1;
+            if !replaced {
+                self.counters.evictions += 1;
+            }
         }
+        // After the old entry's expiry left the index: both may be the same pair.
         if expires != Timestamp::MAX {
-            self.expiring.insert((expires, key.into()));
+            self.expiring.insert((expires, key.key.into()));
         }
+        // The displaced entry (and its value) drops here, once the shard is consistent.
+        drop(displaced);
     }
 
     /// `delete`: `true` iff a live entry was removed.
-    pub(crate) fn remove(&mut self, key: &str, clock: &dyn Clock) -> bool {
-        let Some(old) = self.lru.pop(key) else {
+    pub(crate) fn remove(&mut self, key: Probe<'_>, clock: &dyn Clock) -> bool {
+        let Some(old) = self.lru.pop(&key as &dyn View) else {
             return false;
         };
         let live = old.is_live(clock);
-        self.unindex(key, old.expires);
+        self.unindex(key.key, old.expires);
         if live {
             self.counters.deletes += 1;
         } else {
@@ -150,11 +158,12 @@ impl<V> Shard<V> {
         } = self;
         let mut removed = 0;
         lru.retain(|key, e| {
+            let key = key.as_str();
             if !pattern.matches(key) {
                 return true;
             }
             if e.expires != Timestamp::MAX {
-                expiring.remove(&(e.expires, key.clone()));
+                expiring.remove(&(e.expires, key.into()));
                 if !e.expires.is_live_at(now) {
                     counters.expirations += 1;
                     return false;
@@ -175,7 +184,11 @@ impl<V> Shard<V> {
                 break;
             }
             let (_, key) = self.expiring.pop_first().expect("first() was Some");
-            self.lru.pop(&*key);
+            let probe = Probe {
+                hash: self.hasher.hash_one(&*key),
+                key: &key,
+            };
+            self.lru.pop(&probe as &dyn View);
             purged += 1;
         }
         self.counters.expirations += purged;
@@ -220,9 +233,9 @@ impl<V> Shard<V> {
         }
     }
 
-    fn drop_expired(&mut self, key: &str, expires: Timestamp) {
-        self.lru.pop(key);
-        self.unindex(key, expires);
+    fn drop_expired(&mut self, key: Probe<'_>, expires: Timestamp) {
+        self.lru.pop(&key as &dyn View);
+        self.unindex(key.key, expires);
         self.counters.expirations += 1;
     }
 
@@ -236,8 +249,8 @@ impl<V> Shard<V> {
 impl<V: Clone> Shard<V> {
     /// `get`: the live value (refreshing its recency), counting a hit or a miss.
     #[inline]
-    pub(crate) fn lookup(&mut self, key: &str, clock: &dyn Clock) -> Option<V> {
-        let expired_at = match self.lru.get(key) {
+    pub(crate) fn lookup(&mut self, key: Probe<'_>, clock: &dyn Clock) -> Option<V> {
+        let expired_at = match self.lru.get(&key as &dyn View) {
             None => {
                 self.counters.misses += 1;
                 return None;
@@ -255,8 +268,10 @@ impl<V: Clone> Shard<V> {
     }
 }
 
-fn new_lru<V>(capacity: usize) -> LruCache<Box<str>, Entry<V>> {
+fn new_lru<V>(capacity: usize) -> Table<V> {
     // Bounded at the shard's capacity (so `push` evicts), but grown on demand rather than
     // allocated up front: a large, mostly empty cache costs little memory.
-    LruCache::sparse(NonZeroUsize::new(capacity.max(1)).expect("capacity is at least 1"))
+    let mut lru = LruCache::unbounded_with_hasher(PassThrough);
+    lru.resize(NonZeroUsize::new(capacity.max(1)).expect("capacity is at least 1"));
+    lru
 }
