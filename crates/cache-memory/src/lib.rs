@@ -14,16 +14,21 @@
 //! ```
 //!
 //! # Design
-//! Keys hash to one of a power-of-two number of shards, each an [`lru::LruCache`] behind its
-//! own mutex, with its own counters (kept under that lock, so exact and free) and an index of
-//! entries that carry a TTL ordered by expiry time, so that a full shard drops expired entries
-//! before it evicts a live one without scanning. The capacity `max_size` is split exactly
-//! between the shards; caches of fewer than [`MIN_ENTRIES_PER_SHARD`] × 2 entries have a
-//! single shard and hence an exact LRU order, larger ones an LRU order per shard.
+//! Keys hash to one of a power-of-two number of shards, each behind its own mutex. A shard
+//! is an exact LRU list threaded through a slab of entries (a dense `Vec`, linked by `u32`
+//! indices) plus a [`hashbrown::HashTable`] of slab indices, its own counters (kept under
+//! that lock, so exact and free) and an index of the entries that carry a TTL ordered by
+//! expiry time, so that a full shard drops expired entries before it evicts a live one
+//! without scanning. The capacity `max_size` is split exactly between the shards; caches of
+//! fewer than [`MIN_ENTRIES_PER_SHARD`] × 2 entries have a single shard and hence an exact
+//! LRU order, larger ones an LRU order per shard.
 //!
-//! A key is hashed once per operation; the hash picks the shard and is stored beside the key,
-//! so the shard's table never hashes a key again (not even the one it evicts). Keys of up to
-//! 22 bytes are stored inline in the entry, without an allocation of their own.
+//! A key is hashed once per operation; the hash picks the shard and is stored in the entry,
+//! so the table never hashes a key again (not when it grows, not when it evicts). Keys of up
+//! to 22 bytes are stored inline in the entry, without an allocation of their own. An entry
+//! is one contiguous record (hash, key, value, expiry, links), and a full shard reuses the
+//! evicted entry's slot in place: a hit touches the table and one record (plus its two list
+//! neighbours), and a steady-state insert allocates nothing for short keys.
 #![forbid(unsafe_code)]
 
 mod flight;
@@ -70,7 +75,7 @@ pub const MIN_ENTRIES_PER_SHARD: usize = 512;
 pub struct InMemoryCache<V> {
     shards: Box<[Padded<Mutex<Shard<V>>>]>,
     shard_mask: u64,
-    hasher: lru::DefaultHasher,
+    hasher: hashbrown::DefaultHashBuilder,
     default_ttl: Option<Duration>,
     clock: SharedClock,
     max_size: usize,
@@ -118,7 +123,8 @@ impl<V> std::fmt::Debug for InMemoryCacheBuilder<V> {
 }
 
 impl<V> InMemoryCacheBuilder<V> {
-    /// The maximum number of entries (at least 1). Default: 10,000.
+    /// The maximum number of entries (at least 1, and at most 4,294,967,294 per shard).
+    /// Default: 10,000.
     pub fn max_size(mut self, max_size: usize) -> Self {
         self.max_size = max_size;
         self
@@ -161,17 +167,23 @@ impl<V> InMemoryCacheBuilder<V> {
         };
         let by_size = (self.max_size / MIN_ENTRIES_PER_SHARD).max(1);
         let count = prev_power_of_two(wanted.min(by_size));
-        let hasher = lru::DefaultHasher::default();
+        if self.max_size / count >= shard::MAX_SHARD_CAPACITY {
+            return Err(CacheError::config(format!(
+                "InMemoryCache max_size {} is too large for {count} shards (at most {} entries each)",
+                self.max_size,
+                shard::MAX_SHARD_CAPACITY
+            )));
+        }
         let shards = (0..count)
             .map(|i| {
                 let cap = self.max_size / count + usize::from(i < self.max_size % count);
-                Padded(Mutex::new(Shard::new(cap, hasher.clone())))
+                Padded(Mutex::new(Shard::new(cap)))
             })
             .collect();
         Ok(InMemoryCache {
             shards,
             shard_mask: (count - 1) as u64,
-            hasher,
+            hasher: hashbrown::DefaultHashBuilder::default(),
             default_ttl: self.default_ttl,
             clock: self
                 .clock

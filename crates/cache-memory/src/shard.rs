@@ -1,28 +1,43 @@
-//! One shard: an LRU list, an expiry index and the counters, all behind the shard's lock.
+//! One shard: an exact LRU list threaded through a slab of entries, a hash table of slab
+//! indices, an index of the entries that carry a TTL, and the counters, all behind the
+//! shard's lock.
+//!
+//! The slab is a `Vec` kept dense: removing an entry moves the last one into its slot. The
+//! list links are slab indices (`u32`), so an entry is one contiguous record: stored hash,
+//! key (inline when short), value, expiry and two links. A full shard reuses the least
+//! recently used entry's slot in place.
 
 use std::collections::{BTreeSet, HashMap};
-use std::hash::BuildHasher;
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use cache_core::{CacheStats, Clock, Pattern, Timestamp};
-use lru::LruCache;
+use hashbrown::HashTable;
 
 use crate::flight::Flight;
-use crate::key::{Key, PassThrough, Probe, View};
+use crate::key::{KeyBytes, Probe};
 
-type Table<V> = LruCache<Key, Entry<V>, PassThrough>;
+/// No entry: the end of the list, or an empty list.
+const NIL: u32 = u32::MAX;
+
+/// The largest capacity a shard can index with `u32` links (`NIL` excluded).
+pub(crate) const MAX_SHARD_CAPACITY: usize = (u32::MAX - 1) as usize;
 
 /// What `clear` took out of a shard, dropped after the lock is released.
-pub(crate) struct Contents<V>(#[allow(dead_code)] Table<V>);
+pub(crate) struct Contents<V>(#[allow(dead_code)] Vec<Node<V>>);
 
-pub(crate) struct Entry<V> {
+pub(crate) struct Node<V> {
+    hash: u64,
+    key: KeyBytes,
     value: V,
-    /// [`Timestamp::MAX`] for entries that never expire; those are not in the expiry index.
+    /// [`Timestamp::MAX`] for entries that never expire; those are not in `expiring`.
     expires: Timestamp,
+    /// Toward the most recently used end.
+    prev: u32,
+    /// Toward the least recently used end.
+    next: u32,
 }
 
-impl<V> Entry<V> {
+impl<V> Node<V> {
     #[inline]
     fn is_live(&self, clock: &dyn Clock) -> bool {
         self.expires == Timestamp::MAX || self.expires.is_live_at(clock.now())
@@ -40,41 +55,145 @@ struct Counters {
 }
 
 pub(crate) struct Shard<V> {
-    lru: Table<V>,
+    nodes: Vec<Node<V>>,
+    /// Slab indices, by the stored hash.
+    table: HashTable<u32>,
+    /// The most recently used entry.
+    head: u32,
+    /// The least recently used entry: the next to be evicted.
+    tail: u32,
     /// Entries that carry a TTL, by expiry time: what a full shard drops first.
-    expiring: BTreeSet<(Timestamp, Box<str>)>,
+    expiring: BTreeSet<(Timestamp, u32)>,
     capacity: usize,
     counters: Counters,
     /// Keys whose value a `get_or_insert_with` loader is computing right now.
     flights: HashMap<Box<str>, Arc<Flight<V>>>,
-    /// The hasher of the cache's keys (the same in every shard), for keys from `expiring`.
-    hasher: lru::DefaultHasher,
 }
 
 impl<V> Shard<V> {
-    pub(crate) fn new(capacity: usize, hasher: lru::DefaultHasher) -> Self {
+    /// A shard of at most `capacity` entries (at most [`MAX_SHARD_CAPACITY`]); memory is
+    /// allocated as entries arrive.
+    pub(crate) fn new(capacity: usize) -> Self {
+        debug_assert!(capacity <= MAX_SHARD_CAPACITY);
         Shard {
-            lru: new_lru(capacity),
+            nodes: Vec::new(),
+            table: HashTable::new(),
+            head: NIL,
+            tail: NIL,
             expiring: BTreeSet::new(),
-            capacity,
+            capacity: capacity.clamp(1, MAX_SHARD_CAPACITY),
             counters: Counters::default(),
             flights: HashMap::new(),
-            hasher,
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.lru.len()
+        self.nodes.len()
+    }
+
+    #[inline]
+    fn find(&self, key: Probe<'_>) -> Option<u32> {
+        let nodes = &self.nodes;
+        self.table
+            .find(key.hash, |&i| {
+                let n = &nodes[i as usize];
+                n.hash == key.hash && n.key.as_bytes() == key.key.as_bytes()
+            })
+            .copied()
+    }
+
+    /// Takes entry `i` out of the recency list.
+    #[inline]
+    fn unlink(&mut self, i: u32) {
+        let (prev, next) = {
+            let n = &self.nodes[i as usize];
+            (n.prev, n.next)
+        };
+        match prev {
+            NIL => self.head = next,
+            p => self.nodes[p as usize].next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            n => self.nodes[n as usize].prev = prev,
+        }
+    }
+
+    /// Puts entry `i` (not in the list) at the most recently used end.
+    #[inline]
+    fn push_front(&mut self, i: u32) {
+        let old_head = self.head;
+        let n = &mut self.nodes[i as usize];
+        n.prev = NIL;
+        n.next = old_head;
+        match old_head {
+            NIL => self.tail = i,
+            h => self.nodes[h as usize].prev = i,
+        }
+        self.head = i;
+    }
+
+    /// Marks entry `i` as the most recently used.
+    #[inline]
+    fn touch(&mut self, i: u32) {
+        if self.head != i {
+            self.unlink(i);
+            self.push_front(i);
+        }
+    }
+
+    /// Removes entry `i` from the table, the list and the expiry index, and hands it back.
+    /// The last entry of the slab moves into slot `i`.
+    fn remove_at(&mut self, i: u32) -> Node<V> {
+        self.unlink(i);
+        let (hash, expires) = {
+            let n = &self.nodes[i as usize];
+            (n.hash, n.expires)
+        };
+        if let Ok(slot) = self.table.find_entry(hash, |&j| j == i) {
+            slot.remove();
+        }
+        if expires != Timestamp::MAX {
+            self.expiring.remove(&(expires, i));
+        }
+        let last = (self.nodes.len() - 1) as u32;
+        let node = self.nodes.swap_remove(i as usize);
+        if i != last {
+            // The entry that was last now lives at `i`: repoint whatever pointed at `last`.
+            let (hash, expires, prev, next) = {
+                let m = &self.nodes[i as usize];
+                (m.hash, m.expires, m.prev, m.next)
+            };
+            match prev {
+                NIL => self.head = i,
+                p => self.nodes[p as usize].next = i,
+            }
+            match next {
+                NIL => self.tail = i,
+                n => self.nodes[n as usize].prev = i,
+            }
+            if let Some(slot) = self.table.find_mut(hash, |&j| j == last) {
+                *slot = i;
+            }
+            if expires != Timestamp::MAX {
+                self.expiring.remove(&(expires, last));
+                self.expiring.insert((expires, i));
+            }
+        }
+        node
     }
 
     /// `exists`: whether a live entry is stored, without touching recency or hit counts.
     pub(crate) fn peek_live(&mut self, key: Probe<'_>, clock: &dyn Clock) -> bool {
-        let expired_at = match self.lru.peek(&key as &dyn View) {
-            None => return false,
-            Some(e) if e.is_live(clock) => return true,
-            Some(e) => e.expires,
+        let Some(i) = self.find(key) else {
+            return false;
         };
-        self.drop_expired(key, expired_at);
+        if self.nodes[i as usize].is_live(clock) {
+            return true;
+        }
+        let old = self.remove_at(i);
+        self.counters.expirations += 1;
+        drop(old);
         false
     }
 
@@ -91,115 +210,154 @@ impl<V> Shard<V> {
         if let Some(now) = now {
             if !expires.is_live_at(now) {
                 // A zero TTL: nothing is stored and the older value is gone.
-                if let Some(old) = self.lru.pop(&key as &dyn View) {
-                    self.unindex(key.key, old.expires);
+                if let Some(i) = self.find(key) {
+                    let old = self.remove_at(i);
                     if !old.expires.is_live_at(now) {
                         self.counters.expirations += 1;
                     }
+                    drop(old);
                 }
                 return;
             }
         }
-        if self.lru.len() >= self.capacity
-            && !self.expiring.is_empty()
-            && !self.lru.contains(&key as &dyn View)
-        {
+        if let Some(i) = self.find(key) {
+            let n = &mut self.nodes[i as usize];
+            let old_expires = std::mem::replace(&mut n.expires, expires);
+            let old_value = std::mem::replace(&mut n.value, value);
+            if old_expires != Timestamp::MAX {
+                let now = now.unwrap_or_else(|| clock.now());
+                if !old_expires.is_live_at(now) {
+                    self.counters.expirations += 1;
+                }
+                self.expiring.remove(&(old_expires, i));
+            }
+            if expires != Timestamp::MAX {
+                self.expiring.insert((expires, i));
+            }
+            self.touch(i);
+            // The old value drops once the shard is consistent (`V::drop` may panic).
+            drop(old_value);
+            return;
+        }
+        if self.nodes.len() >= self.capacity && !self.expiring.is_empty() {
             // A full shard drops its expired entries before it evicts a live one.
             self.purge_expired(clock.now());
         }
-        // One probe: `push` replaces the value of a stored key, or inserts, evicting the
-        // least recently used entry of a full shard (whose node it reuses).
-        let displaced = self.lru.push(Key::new(&key), Entry { value, expires });
-        if let Some((old_key, old)) = &displaced {
-            let replaced = <dyn View>::eq(old_key, &key);
-            if old.expires != Timestamp::MAX {
-                if replaced {
-                    let now = now.unwrap_or_else(|| clock.now());
-                    if !old.expires.is_live_at(now) {
-                        self.counters.expirations += 1;
-                    }
-                }
-                self.unindex(old_key.as_str(), old.expires);
+        if self.nodes.len() >= self.capacity {
+            // Evict the least recently used entry and reuse its slot in place.
+            let t = self.tail;
+            self.unlink(t);
+            let (old_hash, old_expires) = {
+                let n = &self.nodes[t as usize];
+                (n.hash, n.expires)
+            };
+            if let Ok(slot) = self.table.find_entry(old_hash, |&j| j == t) {
+                slot.remove();
             }
-            if !replaced {
-                self.counters.evictions += 1;
+            if old_expires != Timestamp::MAX {
+                self.expiring.remove(&(old_expires, t));
             }
+            let n = &mut self.nodes[t as usize];
+            n.hash = key.hash;
+            n.expires = expires;
+            let old_key = std::mem::replace(&mut n.key, KeyBytes::new(key.key));
+            let old_value = std::mem::replace(&mut n.value, value);
+            self.link_new(t, key.hash, expires);
+            self.counters.evictions += 1;
+            drop(old_key);
+            drop(old_value);
+            return;
         }
-        // After the old entry's expiry left the index: both may be the same pair.
+        if self.nodes.len() == self.nodes.capacity() {
+            // Grow by doubling, but never past the shard's capacity.
+            let extra = self
+                .nodes
+                .len()
+                .max(4)
+                .min(self.capacity - self.nodes.len());
+            self.nodes.reserve_exact(extra);
+        }
+        let i = self.nodes.len() as u32;
+        self.nodes.push(Node {
+            hash: key.hash,
+            key: KeyBytes::new(key.key),
+            value,
+            expires,
+            prev: NIL,
+            next: NIL,
+        });
+        self.link_new(i, key.hash, expires);
+    }
+
+    /// Enters the entry just written at slot `i` in the table, the list and the expiry index.
+    fn link_new(&mut self, i: u32, hash: u64, expires: Timestamp) {
+        let nodes = &self.nodes;
+        self.table
+            .insert_unique(hash, i, |&j| nodes[j as usize].hash);
+        self.push_front(i);
         if expires != Timestamp::MAX {
-            self.expiring.insert((expires, key.key.into()));
+            self.expiring.insert((expires, i));
         }
-        // The displaced entry (and its value) drops here, once the shard is consistent.
-        drop(displaced);
     }
 
     /// `delete`: `true` iff a live entry was removed.
     pub(crate) fn remove(&mut self, key: Probe<'_>, clock: &dyn Clock) -> bool {
-        let Some(old) = self.lru.pop(&key as &dyn View) else {
+        let Some(i) = self.find(key) else {
             return false;
         };
+        let old = self.remove_at(i);
         let live = old.is_live(clock);
-        self.unindex(key.key, old.expires);
         if live {
             self.counters.deletes += 1;
         } else {
             self.counters.expirations += 1;
         }
+        drop(old);
         live
     }
 
     /// `delete_pattern` over this shard: removes the matching entries, returns the live ones.
     pub(crate) fn remove_matching(&mut self, pattern: &Pattern, now: Timestamp) -> u64 {
-        let Shard {
-            lru,
-            expiring,
-            counters,
-            ..
-        } = self;
         let mut removed = 0;
-        lru.retain(|key, e| {
-            let key = key.as_str();
-            if !pattern.matches(key) {
-                return true;
+        // Downward, so that the entry `remove_at` moves into a freed slot was already seen.
+        for i in (0..self.nodes.len() as u32).rev() {
+            if !pattern.matches(self.nodes[i as usize].key.as_str()) {
+                continue;
             }
-            if e.expires != Timestamp::MAX {
-                expiring.remove(&(e.expires, key.into()));
-                if !e.expires.is_live_at(now) {
-                    counters.expirations += 1;
-                    return false;
-                }
+            let old = self.remove_at(i);
+            if old.expires.is_live_at(now) {
+                removed += 1;
+                self.counters.deletes += 1;
+            } else {
+                self.counters.expirations += 1;
             }
-            removed += 1;
-            false
-        });
-        counters.deletes += removed;
+            drop(old);
+        }
         removed
     }
 
     /// Removes every entry expired at `now`; returns how many.
     pub(crate) fn purge_expired(&mut self, now: Timestamp) -> u64 {
         let mut purged = 0;
-        while let Some((expires, _)) = self.expiring.first() {
+        while let Some(&(expires, i)) = self.expiring.first() {
             if expires.is_live_at(now) {
                 break;
             }
-            let (_, key) = self.expiring.pop_first().expect("first() was Some");
-            let probe = Probe {
-                hash: self.hasher.hash_one(&*key),
-                key: &key,
-            };
-            self.lru.pop(&probe as &dyn View);
+            let old = self.remove_at(i);
             purged += 1;
+            self.counters.expirations += 1;
+            drop(old);
         }
-        self.counters.expirations += purged;
         purged
     }
 
     /// Empties the shard (counters stay) and hands back the old contents to drop unlocked.
     pub(crate) fn take_all(&mut self) -> Contents<V> {
-        let lru = std::mem::replace(&mut self.lru, new_lru(self.capacity));
+        self.table = HashTable::new();
         self.expiring.clear();
-        Contents(lru)
+        self.head = NIL;
+        self.tail = NIL;
+        Contents(std::mem::take(&mut self.nodes))
     }
 
     pub(crate) fn add_stats_to(&self, total: &mut CacheStats) {
@@ -210,7 +368,7 @@ impl<V> Shard<V> {
         total.deletes += c.deletes;
         total.evictions += c.evictions;
         total.expirations += c.expirations;
-        *total.entries.get_or_insert(0) += self.lru.len() as u64;
+        *total.entries.get_or_insert(0) += self.nodes.len() as u64;
     }
 
     pub(crate) fn flight(&self, key: &str) -> Option<Arc<Flight<V>>> {
@@ -232,46 +390,164 @@ impl<V> Shard<V> {
             self.flights.remove(key);
         }
     }
-
-    fn drop_expired(&mut self, key: Probe<'_>, expires: Timestamp) {
-        self.lru.pop(&key as &dyn View);
-        self.unindex(key.key, expires);
-        self.counters.expirations += 1;
-    }
-
-    fn unindex(&mut self, key: &str, expires: Timestamp) {
-        if expires != Timestamp::MAX {
-            self.expiring.remove(&(expires, key.into()));
-        }
-    }
 }
 
 impl<V: Clone> Shard<V> {
     /// `get`: the live value (refreshing its recency), counting a hit or a miss.
     #[inline]
     pub(crate) fn lookup(&mut self, key: Probe<'_>, clock: &dyn Clock) -> Option<V> {
-        let expired_at = match self.lru.get(&key as &dyn View) {
-            None => {
-                self.counters.misses += 1;
-                return None;
-            }
-            Some(e) if e.is_live(clock) => {
-                let value = e.value.clone();
-                self.counters.hits += 1;
-                return Some(value);
-            }
-            Some(e) => e.expires,
+        let Some(i) = self.find(key) else {
+            self.counters.misses += 1;
+            return None;
         };
-        self.drop_expired(key, expired_at);
+        let n = &self.nodes[i as usize];
+        if n.is_live(clock) {
+            let value = n.value.clone();
+            self.touch(i);
+            self.counters.hits += 1;
+            return Some(value);
+        }
+        let old = self.remove_at(i);
+        self.counters.expirations += 1;
         self.counters.misses += 1;
+        drop(old);
         None
     }
 }
 
-fn new_lru<V>(capacity: usize) -> Table<V> {
-    // Bounded at the shard's capacity (so `push` evicts), but grown on demand rather than
-    // allocated up front: a large, mostly empty cache costs little memory.
-    let mut lru = LruCache::unbounded_with_hasher(PassThrough);
-    lru.resize(NonZeroUsize::new(capacity.max(1)).expect("capacity is at least 1"));
-    lru
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cache_core::MockClock;
+    use std::hash::BuildHasher;
+
+    /// Checks every structural invariant: the list visits each slot once in both directions,
+    /// the table maps each entry's key to its slot, and `expiring` lists exactly the entries
+    /// with a TTL. Returns the keys from most to least recently used.
+    fn check<V>(s: &Shard<V>) -> Vec<String> {
+        let n = s.nodes.len();
+        let mut order = Vec::new();
+        let (mut i, mut prev) = (s.head, NIL);
+        while i != NIL {
+            assert!(order.len() < n, "the list has a cycle");
+            let node = &s.nodes[i as usize];
+            assert_eq!(node.prev, prev, "back link of slot {i}");
+            order.push(node.key.as_str().to_owned());
+            prev = i;
+            i = node.next;
+        }
+        assert_eq!(s.tail, prev);
+        assert_eq!(order.len(), n, "the list misses entries");
+        assert_eq!(s.table.len(), n);
+        for (i, node) in s.nodes.iter().enumerate() {
+            let probe = Probe {
+                hash: node.hash,
+                key: node.key.as_str(),
+            };
+            assert_eq!(s.find(probe), Some(i as u32));
+        }
+        let with_ttl: BTreeSet<(Timestamp, u32)> = s
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, node)| node.expires != Timestamp::MAX)
+            .map(|(i, node)| (node.expires, i as u32))
+            .collect();
+        assert_eq!(s.expiring, with_ttl);
+        order
+    }
+
+    /// Random operations on a small shard, against a plain recency list, with every invariant
+    /// checked after each step.
+    #[test]
+    fn random_operations_keep_the_structure_and_the_lru_order() {
+        let hasher = hashbrown::DefaultHashBuilder::default();
+        let clock = MockClock::new();
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for capacity in [1, 2, 3, 8] {
+            let mut s = Shard::new(capacity);
+            let mut model: Vec<String> = Vec::new(); // most recent first
+            for _ in 0..4_000 {
+                let r = next();
+                let key = format!("k{}", r % 12);
+                let long = format!("{key}-{}", "x".repeat(40));
+                let key = if r % 5 == 0 { long } else { key };
+                let p = Probe {
+                    hash: hasher.hash_one(key.as_str()),
+                    key: &key,
+                };
+                match (r >> 8) % 7 {
+                    0 | 1 => {
+                        let got = s.lookup(p, &clock);
+                        let pos = model.iter().position(|k| *k == key);
+                        assert_eq!(got.is_some(), pos.is_some());
+                        if let Some(pos) = pos {
+                            let k = model.remove(pos);
+                            model.insert(0, k);
+                        }
+                    }
+                    2..=4 => {
+                        let ttl = (r >> 16) % 3 == 0;
+                        let expires = if ttl {
+                            clock
+                                .now()
+                                .expiry(Some(std::time::Duration::from_secs(100)))
+                        } else {
+                            Timestamp::MAX
+                        };
+                        s.insert(p, r, expires, ttl.then(|| clock.now()), &clock);
+                        if let Some(pos) = model.iter().position(|k| *k == key) {
+                            model.remove(pos);
+                        } else if model.len() == capacity {
+                            model.pop();
+                        }
+                        model.insert(0, key.clone());
+                    }
+                    5 => {
+                        let removed = s.remove(p, &clock);
+                        let pos = model.iter().position(|k| *k == key);
+                        assert_eq!(removed, pos.is_some());
+                        if let Some(pos) = pos {
+                            model.remove(pos);
+                        }
+                    }
+                    _ => {
+                        let pattern = Pattern::new(&format!("k{}*", r % 3));
+                        s.remove_matching(&pattern, clock.now());
+                        model.retain(|k| !pattern.matches(k));
+                    }
+                }
+                assert_eq!(check(&s), model);
+            }
+        }
+    }
+
+    #[test]
+    fn expired_entries_leave_every_index() {
+        let hasher = hashbrown::DefaultHashBuilder::default();
+        let clock = MockClock::new();
+        let mut s = Shard::new(4);
+        let keys = ["a", "b", "c", "d"];
+        for (n, k) in keys.iter().enumerate() {
+            let p = Probe {
+                hash: hasher.hash_one(*k),
+                key: k,
+            };
+            let d = std::time::Duration::from_secs(n as u64 + 1);
+            s.insert(p, n, clock.now().expiry(Some(d)), Some(clock.now()), &clock);
+        }
+        clock.advance(std::time::Duration::from_secs(2));
+        assert_eq!(s.purge_expired(clock.now()), 2);
+        assert_eq!(check(&s), ["d", "c"]);
+        clock.advance(std::time::Duration::from_secs(10));
+        assert_eq!(s.purge_expired(clock.now()), 2);
+        assert_eq!(check(&s), Vec::<String>::new());
+        assert_eq!(s.counters.expirations, 4);
+    }
 }
