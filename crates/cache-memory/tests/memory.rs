@@ -37,6 +37,13 @@ fn small_caches_have_one_shard_large_ones_several() {
         .build()
         .unwrap();
     assert_eq!(odd.shard_count(), 32, "rounded down to a power of two");
+    // The default: 32 per CPU (at most 256), as long as each shard keeps 512 entries.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let by_cpu = (cpus * 32).min(256);
+    let default = InMemoryCache::<u8>::new(1 << 20, None).unwrap();
+    assert_eq!(default.shard_count(), 1 << by_cpu.ilog2());
+    let limited = InMemoryCache::<u8>::new(4 * 512, None).unwrap();
+    assert_eq!(limited.shard_count(), 4.min(1 << by_cpu.ilog2()));
 }
 
 #[test]
