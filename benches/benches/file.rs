@@ -3,6 +3,12 @@
 //! cannot skip the write) for 100 B, 4 KiB and 1 MiB values; and `delete_pattern` removing
 //! 10% of 100,000 entries (cacache: `list_sync`, then `remove_sync` of the matching keys).
 //!
+//! `bare-fs` is no cache: the system calls that any one-file-per-entry, rename-into-place
+//! design must make, with nothing else (a set = create a temporary file, write, rename over
+//! the entry's path; a get = read the file; a miss = one failed open), on paths of the same
+//! shape as `cache-file`'s. Its rates are the ceiling of that design on this machine, so
+//! `bare-fs / cacache` is the most any such cache can be ahead of cacache.
+//!
 //! Values are `serde_bytes::ByteBuf`: serde encodes a `Vec<u8>` element by element (about
 //! 30 times slower for a 1 MiB value), so blobs belong in `ByteBuf`.
 //!
@@ -44,6 +50,56 @@ fn value(len: usize, n: u64) -> ByteBuf {
     ByteBuf::from(v)
 }
 
+/// The system calls of a one-file-per-entry cache and nothing else; see the module docs.
+/// Its files have the same fan-out and names as `cache-file`'s, in a directory of their own.
+struct Bare<'a> {
+    ours: &'a FileBasedCache,
+    root: PathBuf,
+    tmp: PathBuf,
+    seq: std::cell::Cell<u64>,
+}
+
+impl<'a> Bare<'a> {
+    fn new(ours: &'a FileBasedCache, root: &std::path::Path) -> Self {
+        let root = root.to_path_buf();
+        let tmp = root.join("tmp");
+        std::fs::create_dir_all(&tmp).expect("bare-fs directories");
+        Bare {
+            ours,
+            root,
+            tmp,
+            seq: std::cell::Cell::new(0),
+        }
+    }
+
+    /// `root/ab/abcd...`: the path `cache-file` uses (same hashing), under this root.
+    fn path_of(&self, key: &str) -> PathBuf {
+        let entry = self.ours.entry_path(key);
+        let rel = entry
+            .strip_prefix(self.ours.dir())
+            .expect("under the cache dir");
+        self.root.join(rel)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) {
+        let path = self.path_of(key);
+        let seq = self.seq.get() + 1;
+        self.seq.set(seq);
+        let tmp = self.tmp.join(seq.to_string());
+        let mut f = std::fs::File::create_new(&tmp).expect("create");
+        std::io::Write::write_all(&mut f, value).expect("write");
+        if let Err(e) = std::fs::rename(&tmp, &path) {
+            assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
+            std::fs::create_dir_all(path.parent().expect("a fan-out dir")).expect("mkdir");
+            std::fs::rename(&tmp, &path).expect("rename");
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.path_of(key)).ok()
+    }
+}
+
 fn sizes(c: &mut Criterion) {
     for (label, len) in [("100B", 100), ("4KiB", 4096), ("1MiB", 1 << 20)] {
         // At most 64 MiB of live data per cache.
@@ -53,9 +109,12 @@ fn sizes(c: &mut Criterion) {
             .collect();
         let (ours_dir, their_dir) = (temp_dir(), temp_dir());
         let ours = FileBasedCache::new(ours_dir.path(), None).expect("a cache");
+        let bare_dir = temp_dir();
+        let bare = Bare::new(&ours, bare_dir.path());
         for k in &keys {
             ours.set(k, value(len, 0), Ttl::Never).expect("set");
             cacache::write_sync(their_dir.path(), k, value(len, 0)).expect("cacache write");
+            bare.set(k, &value(len, 0));
         }
         let mut g = c.benchmark_group(format!("file/get-hit-{label}"));
         configure(&mut g);
@@ -74,6 +133,12 @@ fn sizes(c: &mut Criterion) {
                 black_box(cacache::read_sync(their_dir.path(), &keys[i]).expect("a hit"))
             })
         });
+        g.bench_function(BenchmarkId::from_parameter("bare-fs"), |b| {
+            b.iter(|| {
+                i = (i + 1) % keys.len();
+                black_box(bare.get(&keys[i]).expect("a hit"))
+            })
+        });
         g.finish();
 
         if len == 100 {
@@ -88,6 +153,9 @@ fn sizes(c: &mut Criterion) {
             });
             g.bench_function(BenchmarkId::from_parameter("cacache"), |b| {
                 b.iter(|| black_box(cacache::read_sync(their_dir.path(), "absent:key").is_err()))
+            });
+            g.bench_function(BenchmarkId::from_parameter("bare-fs"), |b| {
+                b.iter(|| black_box(bare.get("absent:key").is_none()))
             });
             g.finish();
         }
@@ -113,6 +181,16 @@ fn sizes(c: &mut Criterion) {
                     (n as usize % keys.len(), value(len, n))
                 },
                 |(k, v)| cacache::write_sync(their_dir.path(), &keys[k], v).expect("cacache write"),
+                criterion::BatchSize::SmallInput,
+            )
+        });
+        g.bench_function(BenchmarkId::from_parameter("bare-fs"), |b| {
+            b.iter_batched(
+                || {
+                    n += 1;
+                    (n as usize % keys.len(), value(len, n))
+                },
+                |(k, v)| bare.set(&keys[k], &v),
                 criterion::BatchSize::SmallInput,
             )
         });
