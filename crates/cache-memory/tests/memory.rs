@@ -216,3 +216,78 @@ fn works_as_a_trait_object_and_through_arc() {
     assert_eq!(boxed.get("k").unwrap(), Some(1));
     assert_eq!(cache.stats().hits, 1);
 }
+
+/// Four threads run random gets, sets (with and without TTLs), deletes, `exists` and pattern
+/// deletes on a small sharded cache whose clock moves, so that slots are evicted, expired,
+/// removed and reused all the time. Every value read must be the one written for its key,
+/// the size bound must hold, and the counters must add up to the operations issued.
+#[test]
+fn a_busy_bounded_cache_never_mixes_up_slots_and_counts_exactly() {
+    let clock = MockClock::new();
+    let cache = InMemoryCache::<(String, u64)>::builder()
+        .max_size(2_048)
+        .shards(4)
+        .clock(clock.shared())
+        .build()
+        .unwrap();
+    assert_eq!(cache.shard_count(), 4);
+    let (gets, sets) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let (cache, clock, gets, sets) = (&cache, &clock, &gets, &sets);
+            s.spawn(move || {
+                let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (t + 1);
+                for n in 0..40_000u64 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // Short keys (stored inline) and long ones (on the heap).
+                    let key = if x % 7 == 0 {
+                        format!("long-key-{}-{}", x % 5_000, "x".repeat(30))
+                    } else {
+                        format!("k{}", x % 5_000)
+                    };
+                    match (x >> 20) % 16 {
+                        0..=6 => {
+                            gets.fetch_add(1, Ordering::Relaxed);
+                            if let Some((k, _)) = cache.get(&key).unwrap() {
+                                assert_eq!(k, key, "a value stored under another key");
+                            }
+                        }
+                        7..=11 => {
+                            sets.fetch_add(1, Ordering::Relaxed);
+                            let ttl = match (x >> 30) % 3 {
+                                0 => Ttl::After(Duration::from_millis(1 + (x >> 40) % 50)),
+                                _ => Ttl::Never,
+                            };
+                            cache.set(&key, (key.clone(), n), ttl).unwrap();
+                        }
+                        12 => {
+                            cache.delete(&key).unwrap();
+                        }
+                        13 => {
+                            cache.exists(&key).unwrap();
+                        }
+                        14 => {
+                            cache.delete_pattern(&format!("k{}*", x % 100)).unwrap();
+                        }
+                        _ => clock.advance(Duration::from_millis(1)),
+                    }
+                }
+            });
+        }
+    });
+    let s = cache.stats();
+    assert_eq!(s.hits + s.misses, gets.load(Ordering::Relaxed) as u64, "{s:?}");
+    assert_eq!(s.sets, sets.load(Ordering::Relaxed) as u64, "{s:?}");
+    assert!(s.evictions > 0 && s.expirations > 0 && s.deletes > 0, "{s:?}");
+    assert_eq!(s.entries, Some(cache.len() as u64));
+    assert!(cache.len() <= 2_048);
+    // Whatever is left reads back under its own key.
+    for i in 0..5_000 {
+        let key = format!("k{i}");
+        if let Some((k, _)) = cache.get(&key).unwrap() {
+            assert_eq!(k, key);
+        }
+    }
+}
