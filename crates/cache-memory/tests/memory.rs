@@ -278,9 +278,16 @@ fn a_busy_bounded_cache_never_mixes_up_slots_and_counts_exactly() {
         }
     });
     let s = cache.stats();
-    assert_eq!(s.hits + s.misses, gets.load(Ordering::Relaxed) as u64, "{s:?}");
+    assert_eq!(
+        s.hits + s.misses,
+        gets.load(Ordering::Relaxed) as u64,
+        "{s:?}"
+    );
     assert_eq!(s.sets, sets.load(Ordering::Relaxed) as u64, "{s:?}");
-    assert!(s.evictions > 0 && s.expirations > 0 && s.deletes > 0, "{s:?}");
+    assert!(
+        s.evictions > 0 && s.expirations > 0 && s.deletes > 0,
+        "{s:?}"
+    );
     assert_eq!(s.entries, Some(cache.len() as u64));
     assert!(cache.len() <= 2_048);
     // Whatever is left reads back under its own key.
