@@ -142,9 +142,8 @@ impl<V> Shard<V> {
         }
     }
 
-    /// Removes entry `i` from the table, the list and the expiry index, and hands it back.
-    /// The last entry of the slab moves into slot `i`.
-    fn remove_at(&mut self, i: u32) -> Node<V> {
+    /// Takes entry `i` out of the list, the table and the expiry index; its slot stays.
+    fn detach(&mut self, i: u32) {
         self.unlink(i);
         let (hash, expires) = {
             let n = &self.nodes[i as usize];
@@ -156,6 +155,12 @@ impl<V> Shard<V> {
         if expires != Timestamp::MAX {
             self.expiring.remove(&(expires, i));
         }
+    }
+
+    /// Removes entry `i` from the table, the list and the expiry index, and hands it back.
+    /// The last entry of the slab moves into slot `i`.
+    fn remove_at(&mut self, i: u32) -> Node<V> {
+        self.detach(i);
         let last = (self.nodes.len() - 1) as u32;
         let node = self.nodes.swap_remove(i as usize);
         if i != last {
@@ -246,17 +251,7 @@ impl<V> Shard<V> {
         if self.nodes.len() >= self.capacity {
             // Evict the least recently used entry and reuse its slot in place.
             let t = self.tail;
-            self.unlink(t);
-            let (old_hash, old_expires) = {
-                let n = &self.nodes[t as usize];
-                (n.hash, n.expires)
-            };
-            if let Ok(slot) = self.table.find_entry(old_hash, |&j| j == t) {
-                slot.remove();
-            }
-            if old_expires != Timestamp::MAX {
-                self.expiring.remove(&(old_expires, t));
-            }
+            self.detach(t);
             let n = &mut self.nodes[t as usize];
             n.hash = key.hash;
             n.expires = expires;
