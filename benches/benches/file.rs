@@ -163,33 +163,29 @@ fn sizes(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("file/set-{label}"));
         configure(&mut g);
         g.throughput(Throughput::Elements(1));
+        // Each write: the next key, and bytes never written before.
         let mut n = 0u64;
+        let mut next_write = || {
+            n += 1;
+            (n as usize % keys.len(), value(len, n))
+        };
         g.bench_function(BenchmarkId::from_parameter("cache-file"), |b| {
             b.iter_batched(
-                || {
-                    n += 1;
-                    (n as usize % keys.len(), value(len, n))
-                },
+                &mut next_write,
                 |(k, v)| ours.set(&keys[k], v, Ttl::Never).expect("set"),
                 criterion::BatchSize::SmallInput,
             )
         });
         g.bench_function(BenchmarkId::from_parameter("cacache"), |b| {
             b.iter_batched(
-                || {
-                    n += 1;
-                    (n as usize % keys.len(), value(len, n))
-                },
+                &mut next_write,
                 |(k, v)| cacache::write_sync(their_dir.path(), &keys[k], v).expect("cacache write"),
                 criterion::BatchSize::SmallInput,
             )
         });
         g.bench_function(BenchmarkId::from_parameter("bare-fs"), |b| {
             b.iter_batched(
-                || {
-                    n += 1;
-                    (n as usize % keys.len(), value(len, n))
-                },
+                &mut next_write,
                 |(k, v)| bare.set(&keys[k], &v),
                 criterion::BatchSize::SmallInput,
             )
