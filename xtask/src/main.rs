@@ -4,6 +4,8 @@
 //!   the workspace. This is the README's test command.
 //! - `cargo xtask ci`: `cargo fmt --check`, clippy with `-D warnings`, `cargo doc` without
 //!   warnings, `bench --quick`, every fuzz target for 20 seconds, then `test`.
+//! - `cargo xtask msrv`: every publishable crate's `rust-version` against the `rust-version`
+//!   of every dependency it builds (from `cargo metadata` and `cargo tree`, as locked).
 //! - `cargo xtask bench [--quick] [--report-only]`: every backend against its peers; writes
 //!   `target/bench/report.md` and `target/bench/chart.svg` and prints the tables.
 //! - `cargo xtask fuzz list | run TARGET [--seconds N] | all [--seconds N]`: cargo-fuzz on
@@ -13,6 +15,7 @@
 
 mod bench;
 mod fuzz;
+mod msrv;
 
 use std::process::{Command, ExitCode};
 
@@ -21,10 +24,11 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("ci") => ci(),
+        Some("msrv") => msrv::main(),
         Some("fuzz") => fuzz::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|ci|bench|fuzz>");
+            eprintln!("usage: cargo xtask <test|ci|msrv|bench|fuzz>");
             return ExitCode::from(2);
         }
     };
@@ -75,6 +79,7 @@ fn test() -> Result {
 
 fn ci() -> Result {
     cargo(&["fmt", "--all", "--", "--check"])?;
+    msrv::main()?;
     cargo(&[
         "clippy",
         "--workspace",
