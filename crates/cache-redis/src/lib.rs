@@ -59,6 +59,7 @@
 //! be had, else within the connect plus read or write timeouts (on a cluster, per try). A
 //! retried delete whose first reply was lost may report the entry it removed as absent.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
 mod keys;
