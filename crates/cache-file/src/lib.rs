@@ -38,6 +38,12 @@
 //!   directories are created private (0600 / 0700).
 #![forbid(unsafe_code)]
 
+/// This crate's README, compiled (and run, unless marked `no_run`) as doctests, so that its
+/// crates.io page never lies.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 mod dir;
 mod format;
 mod index;

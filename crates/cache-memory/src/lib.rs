@@ -31,6 +31,12 @@
 //! neighbours), and a steady-state insert allocates nothing for short keys.
 #![forbid(unsafe_code)]
 
+/// This crate's README, compiled (and run, unless marked `no_run`) as doctests, so that its
+/// crates.io page never lies.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 mod flight;
 mod key;
 mod shard;
