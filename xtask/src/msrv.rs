@@ -54,9 +54,10 @@ fn cargo_output(args: &[&str]) -> Result<String> {
     String::from_utf8(out.stdout).map_err(|e| format!("`cargo {}`: {e}", args.join(" ")))
 }
 
-/// A publishable workspace crate: its name and stated `rust-version`.
+/// A publishable workspace crate: its name, version and stated `rust-version`.
 pub(crate) struct Crate {
     pub(crate) name: String,
+    pub(crate) version: String,
     rust_version: Option<String>,
 }
 
@@ -106,6 +107,7 @@ pub(crate) fn publishable() -> Result<Vec<Crate>> {
             let p = packages.iter().find(|p| p["name"] == n).expect("listed");
             order.push(Crate {
                 name: n.to_owned(),
+                version: p["version"].as_str().unwrap_or_default().to_owned(),
                 rust_version: p["rust_version"].as_str().map(str::to_owned),
             });
         }
