@@ -4,7 +4,7 @@
 //!    packaged crate in a local registry the next ones resolve against (crates.io has none of
 //!    them yet), and verifies each by building it, with its default features, from the
 //!    unpacked `.crate` alone.
-//! 2. The `.crate` files are unpacked, outside this workspace, into a workspace of their own
+//! 2. The `.crate` files are unpacked (into `target/package-doctests`), as a workspace of their own
 //!    whose `[patch.crates-io]` points each crate at its unpacked sibling, with this
 //!    workspace's `Cargo.lock`; there `cargo test --doc --all-features` runs every doctest
 //!    (each crate's README included) from the packaged files only. A file a crate reads from
@@ -25,12 +25,12 @@ pub(crate) fn main() -> Result {
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let packaged = root.join("target/package");
-    let unpacked = std::env::temp_dir().join(format!("cache-packages-{}", std::process::id()));
+    // A workspace of its own (cargo stops at the first `[workspace]` above a crate), at a
+    // fixed place so that its builds are reused from one run to the next.
+    let unpacked = root.join("target/package-doctests");
     let _ = std::fs::remove_dir_all(&unpacked);
     std::fs::create_dir_all(&unpacked).map_err(|e| format!("{}: {e}", unpacked.display()))?;
-    let result = doctests(&crates, &root, &packaged, &unpacked);
-    let _ = std::fs::remove_dir_all(&unpacked);
-    result
+    doctests(&crates, &root, &packaged, &unpacked)
 }
 
 fn doctests(crates: &[msrv::Crate], root: &Path, packaged: &Path, unpacked: &Path) -> Result {
@@ -54,8 +54,9 @@ fn doctests(crates: &[msrv::Crate], root: &Path, packaged: &Path, unpacked: &Pat
     let lock = std::fs::read_to_string(root.join("Cargo.lock"))
         .map_err(|e| format!("reading Cargo.lock: {e}"))?;
     write(&unpacked.join("Cargo.lock"), &lock)?;
-    // A target directory of its own, kept between runs: the crates.io dependencies build once.
-    let target: PathBuf = root.join("target/package-doctests");
+    // The workspace's target directory: the crates.io dependencies the tests built already
+    // are reused (only the packaged crates themselves build again).
+    let target: PathBuf = root.join("target");
     let manifest = unpacked.join("Cargo.toml");
     cargo_env(
         &[
