@@ -268,7 +268,7 @@ impl RedisConfig {
         /// Sets [`RedisConfig::cluster_retries`].
         ///
         /// ```
-        /// assert_eq!(cache_redis::RedisConfig::cluster(["redis://127.0.0.1:7000"]).cluster_retries(3).cluster_retries, 3);
+        /// assert_eq!(cache_redis::RedisConfig::new("redis://127.0.0.1/").cluster_retries(3).cluster_retries, 3);
         /// ```
         cluster_retries: u32
     }

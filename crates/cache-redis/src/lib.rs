@@ -12,7 +12,8 @@
 //! assert_eq!(name.as_deref(), Some("alice"));
 //! assert_eq!(cache.delete_pattern("user:*")?, 1);
 //!
-//! // From a config, on a cluster:
+//! // From a config, on a cluster (with the `cluster` feature):
+//! # #[cfg(feature = "cluster")] {
 //! let sessions = RedisCache::new(
 //!     RedisConfig::cluster(["redis://cache-node-1:7000", "redis://cache-node-2:7000"])
 //!         .key_prefix("sessions:")
@@ -20,6 +21,7 @@
 //!         .timeouts(Duration::from_millis(500)),
 //! )?;
 //! sessions.set("abc", vec![1u8, 2, 3], Ttl::Default)?;
+//! # }
 //! # Ok::<(), cache_core::CacheError>(())
 //! ```
 //!
