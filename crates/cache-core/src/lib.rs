@@ -2,6 +2,8 @@
 //!
 //! - [`Cache`]: the object-safe trait (`get`, `set`, `delete`, `clear`, `exists`,
 //!   `delete_pattern`, `stats`, plus batch and get-or-compute helpers).
+//! - [`AsyncCache`]: the same operations as futures, object-safe and runtime-neutral, with
+//!   async loaders through [`AsyncCacheExt`].
 //! - [`Ttl`]: per-call expiry (the cache's default, never, or a duration), and [`Timestamp`].
 //! - [`Clock`]: where backends that keep their own time read it; [`MockClock`] for tests.
 //! - [`CacheStats`]: the counters every backend reports.
@@ -57,6 +59,7 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+mod async_cache;
 mod cache;
 mod clock;
 #[cfg(feature = "codec")]
@@ -67,6 +70,7 @@ mod pattern;
 mod stats;
 mod ttl;
 
+pub use async_cache::{AsyncCache, AsyncCacheExt, AsyncLoader, BoxFuture};
 pub use cache::Cache;
 pub use clock::{Clock, MockClock, MonotonicClock, SharedClock, SystemClock};
 pub use error::CacheError;
