@@ -37,6 +37,7 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+mod async_cache;
 mod flight;
 mod key;
 mod shard;
@@ -51,6 +52,7 @@ use cache_core::{
     Cache, CacheError, CacheStats, MonotonicClock, Pattern, SharedClock, Timestamp, Ttl,
 };
 
+pub use async_cache::SharedLoaderError;
 use flight::{Flight, FlightOutcome};
 use key::Probe;
 use shard::Shard;
@@ -85,6 +87,8 @@ pub struct InMemoryCache<V> {
     default_ttl: Option<Duration>,
     clock: SharedClock,
     max_size: usize,
+    /// The async `get_or_load` calls in progress (see `async_cache.rs`).
+    async_flights: async_cache::Flights<V>,
 }
 
 /// Keeps each shard's lock on its own cache lines, so two threads on two shards do not
@@ -209,6 +213,7 @@ impl<V> InMemoryCacheBuilder<V> {
                 .clock
                 .unwrap_or_else(|| Arc::new(MonotonicClock::new())),
             max_size: self.max_size,
+            async_flights: async_cache::Flights::new(),
         })
     }
 }
