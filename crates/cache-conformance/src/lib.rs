@@ -2,7 +2,8 @@
 //! any backend through a [`Harness`], and a model-based property test
 //! ([`cases::model_agrees_on_random_operations`]). A backend's tests expand
 //! [`conformance_tests!`] once and get one `#[test]` per case; a third-party backend does
-//! the same to show that it implements the contract.
+//! the same to show that it implements the contract. [`blocking::OnRuntime`] runs the same
+//! suite on a backend's async API.
 //!
 //! ```
 //! use cache_conformance::{Harness, Setup, Time};
@@ -48,6 +49,7 @@
 //! through expiry exactly. Backends whose server keeps time declare [`Time::Real`] and the
 //! suite sleeps through short TTLs instead.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// This crate's README, compiled (and run, unless marked `no_run`) as doctests, so that its
 /// crates.io page never lies.
@@ -55,6 +57,7 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+pub mod blocking;
 pub mod cases;
 pub mod fuzz;
 pub mod model;

@@ -1,0 +1,241 @@
+//! The suite on the async API: [`OnRuntime`] is a blocking [`Cache`] over any [`AsyncCache`],
+//! so [`conformance_tests!`](crate::conformance_tests) runs every case, and the model, against
+//! a backend's async implementation (one suite, one model).
+//!
+//! Each method drives the async method's future to completion on an [`Executor`]: the calling
+//! thread ([`ThreadPark`], no runtime) or a tokio runtime (feature `tokio`).
+//!
+//! ```
+//! use cache_conformance::blocking::OnRuntime;
+//! use cache_core::{Cache, Ttl};
+//! use cache_memory::InMemoryCache;
+//!
+//! // The in-memory cache's *async* API, as a blocking cache.
+//! let cache = OnRuntime::new(InMemoryCache::<u32>::new(100, None)?);
+//! cache.set("a", 1, Ttl::Never)?;
+//! assert_eq!(cache.get("a")?, Some(1));
+//! # Ok::<(), cache_core::CacheError>(())
+//! ```
+
+use std::error::Error;
+use std::future::Future;
+use std::sync::{mpsc, Arc};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+
+use cache_core::{AsyncCache, Cache, CacheError, CacheStats, Ttl};
+
+/// Runs a future to completion, blocking the calling thread; callable from many threads at
+/// once.
+///
+/// ```
+/// use cache_conformance::blocking::{Executor, ThreadPark};
+///
+/// assert_eq!(ThreadPark.block_on(async { 6 * 7 }), 42);
+/// ```
+pub trait Executor: Send + Sync {
+    /// The future's output, once it completes.
+    fn block_on<F: Future>(&self, future: F) -> F::Output;
+}
+
+/// An [`Executor`] without a runtime: polls the future on the calling thread and parks the
+/// thread until it is woken. Enough for runtime-neutral caches (the in-memory one).
+///
+/// ```
+/// use cache_conformance::blocking::{Executor, ThreadPark};
+///
+/// let ready = ThreadPark.block_on(std::future::ready("done"));
+/// assert_eq!(ready, "done");
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ThreadPark;
+
+struct Unpark(Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+impl Executor for ThreadPark {
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut future = std::pin::pin!(future);
+        loop {
+            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                return output;
+            }
+            std::thread::park();
+        }
+    }
+}
+
+/// Runs each future on this runtime (the caller must not be one of its tasks).
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+impl Executor for tokio::runtime::Runtime {
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        tokio::runtime::Runtime::block_on(self, future)
+    }
+}
+
+/// Runs each future on the runtime of this handle (the caller must not be one of its tasks).
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+impl Executor for tokio::runtime::Handle {
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        tokio::runtime::Handle::block_on(self, future)
+    }
+}
+
+/// A blocking [`Cache`] over the [`AsyncCache`] `C`, each call driven on the executor `R`.
+///
+/// Every method is one line: the async method's future, run to completion. A loader of
+/// `get_or_insert_with` runs on the calling thread (it need not be `Send`) while the future
+/// runs on a helper thread, so single flight is the async implementation's own.
+///
+/// ```
+/// # #[cfg(feature = "tokio")] {
+/// use cache_conformance::blocking::OnRuntime;
+/// use cache_core::{Cache, Ttl};
+/// use cache_memory::InMemoryCache;
+///
+/// let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+/// let cache = OnRuntime::with_executor(InMemoryCache::<u32>::new(100, None)?, runtime);
+/// assert_eq!(cache.get_or_insert_with("a", Ttl::Never, &mut || 7)?, 7);
+/// # }
+/// # Ok::<(), cache_core::CacheError>(())
+/// ```
+#[derive(Debug)]
+pub struct OnRuntime<C, R = ThreadPark> {
+    cache: C,
+    executor: R,
+}
+
+impl<C> OnRuntime<C> {
+    /// `cache`, with each call driven on the calling thread ([`ThreadPark`]).
+    ///
+    /// ```
+    /// let cache = cache_conformance::blocking::OnRuntime::new(
+    ///     cache_memory::InMemoryCache::<u8>::new(10, None)?,
+    /// );
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn new(cache: C) -> Self {
+        OnRuntime {
+            cache,
+            executor: ThreadPark,
+        }
+    }
+}
+
+impl<C, R> OnRuntime<C, R> {
+    /// `cache`, with each call driven on `executor`.
+    ///
+    /// ```
+    /// use cache_conformance::blocking::{OnRuntime, ThreadPark};
+    ///
+    /// let cache = OnRuntime::with_executor(cache_memory::InMemoryCache::<u8>::new(10, None)?, ThreadPark);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn with_executor(cache: C, executor: R) -> Self {
+        OnRuntime { cache, executor }
+    }
+
+    /// The async cache inside.
+    ///
+    /// ```
+    /// let cache = cache_conformance::blocking::OnRuntime::new(
+    ///     cache_memory::InMemoryCache::<u8>::new(10, None)?,
+    /// );
+    /// assert_eq!(cache.inner().capacity(), 10);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn inner(&self) -> &C {
+        &self.cache
+    }
+}
+
+impl<V, C, R> Cache<V> for OnRuntime<C, R>
+where
+    V: Send,
+    C: AsyncCache<V>,
+    R: Executor,
+{
+    fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
+        self.executor.block_on(self.cache.get(key))
+    }
+    fn set(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
+        self.executor.block_on(self.cache.set(key, value, ttl))
+    }
+    fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        self.executor.block_on(self.cache.delete(key))
+    }
+    fn clear(&self) -> Result<(), CacheError> {
+        self.executor.block_on(self.cache.clear())
+    }
+    fn exists(&self, key: &str) -> Result<bool, CacheError> {
+        self.executor.block_on(self.cache.exists(key))
+    }
+    fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
+        self.executor.block_on(self.cache.delete_pattern(pattern))
+    }
+    fn stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+    fn get_stats(&self) -> CacheStats {
+        self.cache.get_stats()
+    }
+    fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<V>>, CacheError> {
+        self.executor.block_on(self.cache.get_many(keys))
+    }
+    fn set_many(&self, entries: Vec<(&str, V)>, ttl: Ttl) -> Result<(), CacheError> {
+        self.executor.block_on(self.cache.set_many(entries, ttl))
+    }
+    fn delete_many(&self, keys: &[&str]) -> Result<u64, CacheError> {
+        self.executor.block_on(self.cache.delete_many(keys))
+    }
+
+    fn try_get_or_insert_with(
+        &self,
+        key: &str,
+        ttl: Ttl,
+        init: &mut dyn FnMut() -> Result<V, Box<dyn Error + Send + Sync>>,
+    ) -> Result<V, CacheError>
+    where
+        V: Clone,
+    {
+        std::thread::scope(|s| {
+            // The loader asks this thread to run `init` and waits for the answer (blocking
+            // only the helper thread that drives the future).
+            let (ask, asked) = mpsc::channel::<()>();
+            let (answer, answered) = mpsc::sync_channel(1);
+            let loading = s.spawn(move || {
+                self.executor.block_on(self.cache.get_or_load(
+                    key,
+                    ttl,
+                    Box::new(move || {
+                        Box::pin(async move {
+                            ask.send(()).map_err(|_| "the caller went away")?;
+                            answered.recv().map_err(|_| "the loader panicked")?
+                        })
+                    }),
+                ))
+            });
+            if asked.recv().is_ok() {
+                answer
+                    .send(init())
+                    .expect("the loader waits for its answer");
+            }
+            loading
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+}
