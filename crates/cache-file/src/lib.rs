@@ -44,6 +44,8 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+#[cfg(feature = "tokio")]
+mod async_cache;
 mod dir;
 mod format;
 mod index;
@@ -69,6 +71,9 @@ use dir::{open_entry, open_quick, CacheDir, EntryId, FileId, Opened};
 use format::{EntryHeader, HEADER_LEN};
 use index::Bounds;
 
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use async_cache::AsyncFileCache;
 pub use dir::TMP_DIR;
 
 /// A cache of serde values in a directory, safe to share between threads and between

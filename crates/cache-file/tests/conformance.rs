@@ -51,3 +51,52 @@ impl TypedHarness for Files {
 
 cache_conformance::conformance_tests!(files());
 cache_conformance::typed_conformance_tests!(files());
+
+/// The same suite on the async API (`AsyncFileCache`, file I/O on tokio's blocking pool),
+/// each call driven on one multi-thread runtime per harness.
+#[cfg(feature = "tokio")]
+mod async_api {
+    use super::{files, Files};
+    use cache_conformance::blocking::OnRuntime;
+    use cache_conformance::{Harness, Setup, Time};
+    use cache_file::AsyncFileCache;
+    use std::sync::Arc;
+
+    struct AsyncFiles {
+        files: Files,
+        runtime: Arc<tokio::runtime::Runtime>,
+    }
+
+    fn async_files() -> AsyncFiles {
+        AsyncFiles {
+            files: files(),
+            runtime: Arc::new(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .build()
+                    .expect("a runtime"),
+            ),
+        }
+    }
+
+    impl Harness for AsyncFiles {
+        type Cache = OnRuntime<AsyncFileCache, tokio::runtime::Handle>;
+
+        fn time(&self) -> Time {
+            self.files.time()
+        }
+
+        fn model_cases(&self) -> u32 {
+            self.files.model_cases()
+        }
+
+        fn create(&self, setup: Setup) -> Self::Cache {
+            OnRuntime::with_executor(
+                AsyncFileCache::new(self.files.create(setup)),
+                self.runtime.handle().clone(),
+            )
+        }
+    }
+
+    cache_conformance::conformance_tests!(async_files());
+}

@@ -1,0 +1,176 @@
+//! `AsyncFileCache`: the file cache for async code, each operation a call of the shared
+//! blocking [`FileBasedCache`] on tokio's blocking thread pool.
+
+use std::fmt;
+use std::io;
+
+use cache_core::{AsyncCache, BoxFuture, Cache, CacheError, CacheStats, Ttl};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::FileBasedCache;
+
+/// A [`FileBasedCache`] as an [`AsyncCache`]: every operation runs the blocking one on
+/// tokio's blocking thread pool ([`tokio::task::spawn_blocking`]), so file I/O never blocks
+/// a runtime worker. Same directory, same entries, same counters as the `FileBasedCache` it
+/// wraps (and as every clone of it).
+///
+/// Its futures must be polled inside a tokio runtime. An operation starts when its future is
+/// first polled and then runs to the end even if the future is dropped (a blocking call
+/// cannot be interrupted), so a dropped `set` may still store its value.
+/// `get_or_insert_with` is `get`, then the loader, then `set`, as on the blocking cache.
+///
+/// ```
+/// use cache_core::{AsyncCache, AsyncCacheExt, Ttl};
+/// use cache_file::{AsyncFileCache, FileBasedCache};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let cache = AsyncFileCache::new(FileBasedCache::new(dir.path(), None)?);
+/// cache.set("answer", 42u32, Ttl::Never).await?;
+/// assert_eq!(cache.get("answer").await?, Some(42u32));
+/// let loaded = cache.get_or_insert_with("other", Ttl::Never, || async { 7u32 }).await?;
+/// assert_eq!(loaded, 7);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct AsyncFileCache {
+    cache: FileBasedCache,
+}
+
+impl AsyncFileCache {
+    /// The async face of `cache` (a handle on the same instance).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// let cache = cache_file::AsyncFileCache::new(cache);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(cache: FileBasedCache) -> Self {
+        AsyncFileCache { cache }
+    }
+
+    /// The blocking cache this one runs on, for the operations that have no async form
+    /// (`purge_expired`, `corruptions`, ...).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::AsyncFileCache::new(cache_file::FileBasedCache::new(dir.path(), None)?);
+    /// assert_eq!(cache.blocking().corruptions(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn blocking(&self) -> &FileBasedCache {
+        &self.cache
+    }
+
+    /// Runs `op` on a clone of the blocking cache on the blocking pool.
+    fn run<'a, T: Send + 'static>(
+        &self,
+        op: impl FnOnce(FileBasedCache) -> Result<T, CacheError> + Send + 'static,
+    ) -> BoxFuture<'a, Result<T, CacheError>> {
+        let cache = self.cache.clone();
+        Box::pin(async move {
+            let dir = cache.dir().to_owned();
+            match tokio::task::spawn_blocking(move || op(cache)).await {
+                Ok(result) => result,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => Err(CacheError::io(
+                    format!("file cache operation in {}", dir.display()),
+                    io::Error::other(e),
+                )),
+            }
+        })
+    }
+}
+
+impl From<FileBasedCache> for AsyncFileCache {
+    fn from(cache: FileBasedCache) -> Self {
+        AsyncFileCache::new(cache)
+    }
+}
+
+impl fmt::Debug for AsyncFileCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AsyncFileCache").field(&self.cache).finish()
+    }
+}
+
+fn owned(keys: &[&str]) -> Vec<String> {
+    keys.iter().map(|k| (*k).to_owned()).collect()
+}
+
+fn borrowed(keys: &[String]) -> Vec<&str> {
+    keys.iter().map(String::as_str).collect()
+}
+
+impl<V> AsyncCache<V> for AsyncFileCache
+where
+    V: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<V>, CacheError>> {
+        let key = key.to_owned();
+        self.run(move |c| c.get(&key))
+    }
+
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: V,
+        ttl: Ttl,
+    ) -> BoxFuture<'a, Result<bool, CacheError>> {
+        let key = key.to_owned();
+        self.run(move |c| c.set(&key, value, ttl))
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, CacheError>> {
+        let key = key.to_owned();
+        self.run(move |c| Cache::<V>::delete(&c, &key))
+    }
+
+    fn clear(&self) -> BoxFuture<'_, Result<(), CacheError>> {
+        self.run(move |c| Cache::<V>::clear(&c))
+    }
+
+    fn exists<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, CacheError>> {
+        let key = key.to_owned();
+        self.run(move |c| Cache::<V>::exists(&c, &key))
+    }
+
+    fn delete_pattern<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<u64, CacheError>> {
+        let pattern = pattern.to_owned();
+        self.run(move |c| Cache::<V>::delete_pattern(&c, &pattern))
+    }
+
+    fn stats(&self) -> CacheStats {
+        Cache::<V>::stats(&self.cache)
+    }
+
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<Vec<Option<V>>, CacheError>> {
+        let keys = owned(keys);
+        self.run(move |c| c.get_many(&borrowed(&keys)))
+    }
+
+    fn set_many<'a>(
+        &'a self,
+        entries: Vec<(&'a str, V)>,
+        ttl: Ttl,
+    ) -> BoxFuture<'a, Result<(), CacheError>>
+    where
+        V: 'a,
+    {
+        let (keys, values): (Vec<String>, Vec<V>) =
+            entries.into_iter().map(|(k, v)| (k.to_owned(), v)).unzip();
+        self.run(move |c| c.set_many(borrowed(&keys).into_iter().zip(values).collect(), ttl))
+    }
+
+    fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<u64, CacheError>> {
+        let keys = owned(keys);
+        self.run(move |c| Cache::<V>::delete_many(&c, &borrowed(&keys)))
+    }
+}
