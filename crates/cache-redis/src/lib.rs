@@ -69,6 +69,10 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+#[cfg(feature = "tokio")]
+mod async_cache;
+#[cfg(feature = "tokio")]
+mod async_link;
 mod config;
 mod keys;
 mod link;
@@ -88,6 +92,9 @@ use redis::RedisResult;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use async_cache::AsyncRedisCache;
 pub use config::{RedisConfig, RedisTopology};
 
 /// The `MATCH` pattern that `delete_pattern(pattern)` sends Redis on a cache whose key prefix
@@ -190,47 +197,7 @@ impl RedisCache {
             read: config.read_timeout,
             write: config.write_timeout,
         };
-        let (connector, server) = match &config.topology {
-            RedisTopology::Standalone(url) => {
-                let client = redis::Client::open(url.as_str()).map_err(|e| {
-                    CacheError::config(format!("invalid Redis URL {}: {e}", redact(url)))
-                })?;
-                let server = format!("redis {}", client.get_connection_info().addr());
-                (Connector::Single(client), server)
-            }
-            #[cfg(not(feature = "cluster"))]
-            RedisTopology::Cluster(_) => {
-                return Err(CacheError::config(
-                    "a Redis cluster needs the `cluster` feature of cache-redis \
-                     (`redis-cluster` of the cache facade)",
-                ));
-            }
-            #[cfg(feature = "cluster")]
-            RedisTopology::Cluster(nodes) => {
-                if nodes.is_empty() {
-                    return Err(CacheError::config(
-                        "a Redis cluster needs at least one node",
-                    ));
-                }
-                let mut addrs = Vec::with_capacity(nodes.len());
-                for node in nodes {
-                    let info = node.as_str().into_connection_info().map_err(|e| {
-                        CacheError::config(format!("invalid Redis URL {}: {e}", redact(node)))
-                    })?;
-                    addrs.push(info.addr().to_string());
-                }
-                let client = ClusterClientBuilder::new(nodes.iter().map(String::as_str))
-                    .connection_timeout(timeouts.connect)
-                    .response_timeout(timeouts.read)
-                    .retries(config.cluster_retries)
-                    .min_retry_wait(10)
-                    .max_retry_wait(100)
-                    .build()
-                    .map_err(|e| CacheError::config(format!("invalid Redis cluster: {e}")))?;
-                let server = format!("redis cluster {}", addrs.join(","));
-                (Connector::Cluster(client), server)
-            }
-        };
+        let (connector, server) = connector(&config, timeouts)?;
         let cluster = matches!(config.topology, RedisTopology::Cluster(_));
         let manager = Manager {
             connector,
@@ -496,6 +463,52 @@ impl RedisCache {
                 .and_then(|mut fresh| attempt(&mut fresh, &mut f))
                 .map_err(|e| CacheError::backend(context(), e)),
             Err(e) => Err(CacheError::backend(context(), e)),
+        }
+    }
+}
+
+/// The client of `config`'s server or cluster, with the timeouts of `timeouts`, and the name
+/// of the server for messages ("redis host:port", "redis cluster host:port,..."). Shared by
+/// the blocking and the async cache.
+#[cfg_attr(not(feature = "cluster"), allow(unused_variables))]
+fn connector(config: &RedisConfig, timeouts: Timeouts) -> Result<(Connector, String), CacheError> {
+    match &config.topology {
+        RedisTopology::Standalone(url) => {
+            let client = redis::Client::open(url.as_str()).map_err(|e| {
+                CacheError::config(format!("invalid Redis URL {}: {e}", redact(url)))
+            })?;
+            let server = format!("redis {}", client.get_connection_info().addr());
+            Ok((Connector::Single(client), server))
+        }
+        #[cfg(not(feature = "cluster"))]
+        RedisTopology::Cluster(_) => Err(CacheError::config(
+            "a Redis cluster needs the `cluster` feature of cache-redis \
+             (`redis-cluster` of the cache facade)",
+        )),
+        #[cfg(feature = "cluster")]
+        RedisTopology::Cluster(nodes) => {
+            if nodes.is_empty() {
+                return Err(CacheError::config(
+                    "a Redis cluster needs at least one node",
+                ));
+            }
+            let mut addrs = Vec::with_capacity(nodes.len());
+            for node in nodes {
+                let info = node.as_str().into_connection_info().map_err(|e| {
+                    CacheError::config(format!("invalid Redis URL {}: {e}", redact(node)))
+                })?;
+                addrs.push(info.addr().to_string());
+            }
+            let client = ClusterClientBuilder::new(nodes.iter().map(String::as_str))
+                .connection_timeout(timeouts.connect)
+                .response_timeout(timeouts.read)
+                .retries(config.cluster_retries)
+                .min_retry_wait(10)
+                .max_retry_wait(100)
+                .build()
+                .map_err(|e| CacheError::config(format!("invalid Redis cluster: {e}")))?;
+            let server = format!("redis cluster {}", addrs.join(","));
+            Ok((Connector::Cluster(client), server))
         }
     }
 }

@@ -21,6 +21,8 @@ pub(crate) struct Timeouts {
 }
 
 /// What opens connections: a client for one server or for a cluster.
+// Built once per cache: the size of the cluster client (larger with `tokio`) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub(crate) enum Connector {
     Single(redis::Client),
@@ -220,15 +222,7 @@ impl Link {
         count: u32,
         each: &mut PageFn<'_>,
     ) -> RedisResult<()> {
-        let scan = |cursor: &str| {
-            let mut cmd = redis::cmd("SCAN");
-            cmd.arg(cursor)
-                .arg("MATCH")
-                .arg(pattern)
-                .arg("COUNT")
-                .arg(count);
-            cmd
-        };
+        let scan = |cursor: &str| scan_cmd(cursor, pattern, count);
         match self {
             Link::Single(_) => {
                 let mut cursor = "0".to_owned();
@@ -268,6 +262,17 @@ impl Link {
     }
 }
 
+/// `SCAN cursor MATCH pattern COUNT count`.
+pub(crate) fn scan_cmd(cursor: &str, pattern: &[u8], count: u32) -> Cmd {
+    let mut cmd = redis::cmd("SCAN");
+    cmd.arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(count);
+    cmd
+}
+
 /// A command with one key argument.
 #[inline]
 pub(crate) fn single(name: &str, key: &[u8]) -> Cmd {
@@ -278,7 +283,7 @@ pub(crate) fn single(name: &str, key: &[u8]) -> Cmd {
 
 /// The route to a node given as `host:port`.
 #[cfg(feature = "cluster")]
-fn by_address(node: &str) -> RedisResult<RoutingInfo> {
+pub(crate) fn by_address(node: &str) -> RedisResult<RoutingInfo> {
     let bad = || {
         RedisError::from((
             redis::ErrorKind::Client,

@@ -12,6 +12,14 @@ fn cluster() -> RedisConfig {
 cache_conformance::conformance_tests!(RedisHarness { base: cluster });
 cache_conformance::typed_conformance_tests!(RedisHarness { base: cluster });
 
+/// The same suite on the async API (`AsyncRedisCache`).
+#[cfg(feature = "tokio")]
+mod async_api {
+    use super::{cluster, common::AsyncRedisHarness};
+
+    cache_conformance::conformance_tests!(AsyncRedisHarness { base: cluster });
+}
+
 /// What only a cluster shows: slots and every primary.
 mod on_the_cluster {
     use cache_core::{Cache, Ttl};

@@ -12,6 +12,14 @@ fn server() -> RedisConfig {
 cache_conformance::conformance_tests!(RedisHarness { base: server });
 cache_conformance::typed_conformance_tests!(RedisHarness { base: server });
 
+/// The same suite on the async API (`AsyncRedisCache`).
+#[cfg(feature = "tokio")]
+mod async_api {
+    use super::{common::AsyncRedisHarness, server};
+
+    cache_conformance::conformance_tests!(AsyncRedisHarness { base: server });
+}
+
 /// What only a real server shows: native TTLs, prefixes and escaping, foreign keys.
 mod on_the_server {
     use std::time::Duration;

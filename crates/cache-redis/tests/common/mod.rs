@@ -40,3 +40,50 @@ impl TypedHarness for RedisHarness {
         Box::new(cache.clone())
     }
 }
+
+/// The async twin of [`RedisHarness`]: `AsyncRedisCache`s, each call driven on one tokio
+/// runtime shared by the test binary, through the suite's blocking adapter.
+#[cfg(feature = "tokio")]
+pub struct AsyncRedisHarness {
+    pub base: fn() -> RedisConfig,
+}
+
+/// The runtime every async cache of a test binary runs on.
+#[cfg(feature = "tokio")]
+#[allow(dead_code)] // Not every test binary uses it.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime")
+    })
+}
+
+#[cfg(feature = "tokio")]
+impl Harness for AsyncRedisHarness {
+    type Cache = cache_conformance::blocking::OnRuntime<
+        cache_redis::AsyncRedisCache,
+        tokio::runtime::Handle,
+    >;
+
+    fn time(&self) -> Time {
+        Time::Real
+    }
+
+    fn counts_expirations(&self) -> bool {
+        false
+    }
+
+    fn create(&self, setup: Setup) -> Self::Cache {
+        let mut config =
+            (self.base)().key_prefix(redis_test_support::unique_prefix("async-conformance"));
+        config.default_ttl = setup.default_ttl;
+        let cache = runtime()
+            .block_on(cache_redis::AsyncRedisCache::new(config))
+            .expect("a cache on the test server");
+        cache_conformance::blocking::OnRuntime::with_executor(cache, runtime().handle().clone())
+    }
+}

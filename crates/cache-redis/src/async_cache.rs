@@ -1,0 +1,376 @@
+//! `AsyncRedisCache`: the Redis cache for async code, on tokio.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use cache_core::{codec, AsyncCache, AtomicStats, BoxFuture, CacheError, CacheStats, Pattern, Ttl};
+use redis::RedisResult;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::async_link::{AsyncLink, Scan};
+use crate::keys::{Expiry, KeySpace};
+use crate::link::{self, Timeouts};
+use crate::{connector, set_cmd, short, validate, RedisConfig};
+
+/// A cache on Redis or Redis Cluster for async code (tokio), for values of any serde type:
+/// the same keys, values, commands, counting and errors as [`RedisCache`](crate::RedisCache)
+/// (the two read each other's entries), without blocking a runtime worker.
+///
+/// - **One multiplexed connection** per instance (clones share it): every task's commands
+///   go out on it at once and pipeline, so there is no pool to size. redis's connection
+///   manager reconnects when it drops (a server restart); an operation that failed because
+///   the connection was dropped or refused is tried once more, on the new connection.
+/// - **Timeouts**: each request fails within the configured read timeout (redis's response
+///   timeout), and at the latest within connect + read + write timeouts, reconnecting
+///   included, so a frozen server makes calls fail in time while the runtime goes on.
+///   [`RedisConfig`]'s pool settings do not apply.
+/// - **Cluster** (with the `cluster` feature): redis's async cluster client; batches are
+///   split per slot and sent at once; `clear` and `delete_pattern` scan every primary.
+/// - `get_or_insert_with` is `get`, then the loader, then `set` (no single flight across
+///   tasks or processes).
+/// - Must run inside a tokio runtime (with its time driver: `enable_all`).
+///
+/// ```no_run
+/// use cache_core::{AsyncCache, AsyncCacheExt, Ttl};
+/// use cache_redis::AsyncRedisCache;
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), cache_core::CacheError> {
+/// let cache = AsyncRedisCache::open("redis://127.0.0.1:6379/").await?;
+/// cache.set("user:1", "alice".to_string(), Ttl::After(Duration::from_secs(60))).await?;
+/// let name: Option<String> = cache.get("user:1").await?;
+/// let slow = cache
+///     .get_or_insert_with("user:2", Ttl::Default, || async { "bob".to_string() })
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct AsyncRedisCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    link: AsyncLink,
+    keys: KeySpace,
+    prefix: String,
+    default_ttl: Option<std::time::Duration>,
+    scan_count: u32,
+    stats: AtomicStats,
+    /// "redis host:port" or "redis cluster host:port,...", for error messages.
+    server: String,
+}
+
+impl fmt::Debug for AsyncRedisCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncRedisCache")
+            .field("server", &self.inner.server)
+            .field("key_prefix", &self.inner.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsyncRedisCache {
+    /// A cache on the server at `url`, with the defaults of [`RedisConfig::new`].
+    ///
+    /// # Errors
+    /// As [`AsyncRedisCache::new`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = cache_redis::AsyncRedisCache::open("not a url").await.unwrap_err();
+    /// assert!(matches!(err, cache_core::CacheError::Config { .. }), "{err}");
+    /// # }
+    /// ```
+    pub async fn open(url: &str) -> Result<Self, CacheError> {
+        Self::new(RedisConfig::new(url)).await
+    }
+
+    /// A cache as `config` says (its pool settings aside). Connects and sends `PING` once
+    /// before returning, so that an unreachable server or a refused login is an error here.
+    ///
+    /// # Errors
+    /// [`CacheError::Config`] for a malformed URL or unusable settings;
+    /// [`CacheError::Backend`] when the server cannot be reached or refuses the login.
+    ///
+    /// ```
+    /// use cache_redis::{AsyncRedisCache, RedisConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config = RedisConfig::new("redis://127.0.0.1/").scan_count(0);
+    /// let err = AsyncRedisCache::new(config).await.unwrap_err();
+    /// assert!(err.to_string().contains("scan_count"), "{err}");
+    /// # }
+    /// ```
+    pub async fn new(config: RedisConfig) -> Result<Self, CacheError> {
+        validate(&config)?;
+        let timeouts = Timeouts {
+            connect: config.connect_timeout,
+            read: config.read_timeout,
+            write: config.write_timeout,
+        };
+        let (connector, server) = connector(&config, timeouts)?;
+        let connecting = async {
+            let link = AsyncLink::open(&connector, timeouts).await?;
+            link.clone().query::<()>(&redis::cmd("PING")).await?;
+            Ok::<_, redis::RedisError>(link)
+        };
+        let link = connecting
+            .await
+            .map_err(|e| CacheError::backend(format!("connecting to {server}"), e))?;
+        Ok(AsyncRedisCache {
+            inner: Arc::new(Inner {
+                link,
+                keys: KeySpace::new(&config.key_prefix),
+                prefix: config.key_prefix,
+                default_ttl: config.default_ttl,
+                scan_count: config.scan_count,
+                stats: AtomicStats::default(),
+                server,
+            }),
+        })
+    }
+
+    /// The key prefix of this cache.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), cache_core::CacheError> {
+    /// let cache = cache_redis::AsyncRedisCache::open("redis://127.0.0.1/").await?;
+    /// assert_eq!(cache.key_prefix(), "cache:");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn key_prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// Runs `f` on the link; if it fails because the connection was dropped or refused,
+    /// once more (on the connection the manager opens meanwhile). Errors name the
+    /// operation, the key and the server, as the blocking cache's do.
+    async fn run<T, F, Fut>(&self, op: &str, key: Option<&str>, f: F) -> Result<T, CacheError>
+    where
+        F: Fn(AsyncLink) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let inner = &*self.inner;
+        let result = match f(inner.link.clone()).await {
+            Err(e) if link::worth_retrying(&e) => f(inner.link.clone()).await,
+            other => other,
+        };
+        result.map_err(|e| {
+            let context = match key {
+                Some(k) => format!("{op} of key {:?} on {}", short(k), inner.server),
+                None => format!("{op} on {}", inner.server),
+            };
+            CacheError::backend(context, e)
+        })
+    }
+
+    async fn get_value<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>, CacheError> {
+        let cmd = link::single("GET", &self.inner.keys.redis_key(key));
+        let bytes: Option<Vec<u8>> = self.run("GET", Some(key), |l| l.query(&cmd)).await?;
+        let value = bytes.and_then(|b| codec::decode(&b));
+        if value.is_some() {
+            self.inner.stats.hit();
+        } else {
+            self.inner.stats.miss();
+        }
+        Ok(value)
+    }
+
+    async fn set_value<V: Serialize>(
+        &self,
+        key: &str,
+        value: V,
+        ttl: Ttl,
+    ) -> Result<bool, CacheError> {
+        let rk = self.inner.keys.redis_key(key);
+        let cmd = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
+            Expiry::Gone => link::single("UNLINK", &rk),
+            expiry => set_cmd(&rk, codec::encode(key, &value)?, expiry),
+        };
+        self.run("SET", Some(key), |l| l.query::<()>(&cmd)).await?;
+        self.inner.stats.set();
+        Ok(true)
+    }
+
+    async fn delete_key(&self, key: &str) -> Result<bool, CacheError> {
+        let cmd = link::single("UNLINK", &self.inner.keys.redis_key(key));
+        let removed: u64 = self.run("UNLINK", Some(key), |l| l.query(&cmd)).await?;
+        self.inner.stats.add_deletes(removed);
+        Ok(removed > 0)
+    }
+
+    async fn exists_key(&self, key: &str) -> Result<bool, CacheError> {
+        let cmd = link::single("EXISTS", &self.inner.keys.redis_key(key));
+        let n: u64 = self.run("EXISTS", Some(key), |l| l.query(&cmd)).await?;
+        Ok(n > 0)
+    }
+
+    async fn clear_all(&self) -> Result<(), CacheError> {
+        let pattern = &self.inner.keys.match_all()[..];
+        let count = self.inner.scan_count;
+        self.run("clear (SCAN, UNLINK)", None, |l| async move {
+            let mut scan = Scan::new(pattern, count);
+            while let Some(page) = scan.next_page(&l).await? {
+                l.clone().unlink(&page).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_matching(&self, pattern: &str) -> Result<u64, CacheError> {
+        let glob = Pattern::new(pattern);
+        if glob.is_literal() {
+            return Ok(u64::from(self.delete_key(pattern).await?));
+        }
+        let inner = &*self.inner;
+        let superset = &inner.keys.match_superset(pattern)[..];
+        let (glob, removed) = (&glob, &AtomicU64::new(0));
+        let result = self
+            .run(
+                "delete_pattern (SCAN, UNLINK)",
+                Some(pattern),
+                |l| async move {
+                    let mut scan = Scan::new(superset, inner.scan_count);
+                    while let Some(mut page) = scan.next_page(&l).await? {
+                        page.retain(|k| inner.keys.cache_key(k).is_some_and(|k| glob.matches(k)));
+                        removed.fetch_add(l.clone().unlink(&page).await?, Ordering::Relaxed);
+                    }
+                    Ok(())
+                },
+            )
+            .await;
+        // What was removed before a failure is counted too.
+        let removed = removed.load(Ordering::Relaxed);
+        inner.stats.add_deletes(removed);
+        result.map(|()| removed)
+    }
+
+    async fn get_values<V: DeserializeOwned>(
+        &self,
+        keys: &[&str],
+    ) -> Result<Vec<Option<V>>, CacheError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rks: Vec<Vec<u8>> = keys.iter().map(|k| self.inner.keys.redis_key(k)).collect();
+        let found = self.run("MGET", None, |l| l.get_many(&rks)).await?;
+        let values: Vec<Option<V>> = found
+            .into_iter()
+            .map(|b| b.and_then(|b| codec::decode(&b)))
+            .collect();
+        let hits = values.iter().filter(|v| v.is_some()).count() as u64;
+        self.inner.stats.add_hits(hits);
+        self.inner.stats.add_misses(values.len() as u64 - hits);
+        Ok(values)
+    }
+
+    async fn set_values<V: Serialize>(
+        &self,
+        entries: Vec<(&str, V)>,
+        ttl: Ttl,
+    ) -> Result<(), CacheError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let expiry = Expiry::of(ttl.resolve(self.inner.default_ttl));
+        let rks: Vec<Vec<u8>> = entries
+            .iter()
+            .map(|(k, _)| self.inner.keys.redis_key(k))
+            .collect();
+        if expiry == Expiry::Gone {
+            self.run("UNLINK (zero-TTL batch)", None, |l| l.unlink(&rks))
+                .await?;
+        } else {
+            let mut cmds = Vec::with_capacity(entries.len());
+            for ((k, v), rk) in entries.iter().zip(&rks) {
+                cmds.push(set_cmd(rk, codec::encode(k, v)?, expiry));
+            }
+            let (cmds, rks) = (&cmds, &rks);
+            self.run("SET (pipeline)", None, |l| async move {
+                l.batch::<()>(cmds.clone(), rks).await.map(drop)
+            })
+            .await?;
+        }
+        self.inner.stats.add_sets(entries.len() as u64);
+        Ok(())
+    }
+
+    async fn delete_keys(&self, keys: &[&str]) -> Result<u64, CacheError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let rks: Vec<Vec<u8>> = keys.iter().map(|k| self.inner.keys.redis_key(k)).collect();
+        let removed = self.run("UNLINK (batch)", None, |l| l.unlink(&rks)).await?;
+        self.inner.stats.add_deletes(removed);
+        Ok(removed)
+    }
+}
+
+impl<V> AsyncCache<V> for AsyncRedisCache
+where
+    V: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<V>, CacheError>> {
+        Box::pin(self.get_value(key))
+    }
+
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: V,
+        ttl: Ttl,
+    ) -> BoxFuture<'a, Result<bool, CacheError>> {
+        Box::pin(self.set_value(key, value, ttl))
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, CacheError>> {
+        Box::pin(self.delete_key(key))
+    }
+
+    fn clear(&self) -> BoxFuture<'_, Result<(), CacheError>> {
+        Box::pin(self.clear_all())
+    }
+
+    fn exists<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, CacheError>> {
+        Box::pin(self.exists_key(key))
+    }
+
+    fn delete_pattern<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<u64, CacheError>> {
+        Box::pin(self.delete_matching(pattern))
+    }
+
+    fn stats(&self) -> CacheStats {
+        self.inner.stats.snapshot(None)
+    }
+
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<Vec<Option<V>>, CacheError>> {
+        Box::pin(self.get_values(keys))
+    }
+
+    fn set_many<'a>(
+        &'a self,
+        entries: Vec<(&'a str, V)>,
+        ttl: Ttl,
+    ) -> BoxFuture<'a, Result<(), CacheError>>
+    where
+        V: 'a,
+    {
+        Box::pin(self.set_values(entries, ttl))
+    }
+
+    fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<u64, CacheError>> {
+        Box::pin(self.delete_keys(keys))
+    }
+}

@@ -1,0 +1,271 @@
+//! The async link: what [`AsyncRedisCache`](crate::AsyncRedisCache) sends its commands
+//! through, the async twin of [`Link`](crate::link::Link). One multiplexed connection to a
+//! server, kept by redis's `ConnectionManager` (every task shares it and their commands
+//! pipeline on it; it reconnects when the connection drops), or the async cluster client.
+//!
+//! The commands themselves are built by the same code as the blocking link's
+//! ([`crate::link::single`], [`crate::link::scan_cmd`], `crate::set_cmd`).
+
+#[cfg(feature = "cluster")]
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+#[cfg(feature = "cluster")]
+use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, Slot};
+use redis::{Cmd, FromRedisValue, RedisError, RedisResult};
+
+use crate::link::{scan_cmd, Connector, Timeouts};
+
+/// A connection handle (cheap to clone: every clone shares the one connection) and the
+/// bound on each request.
+#[derive(Clone)]
+pub(crate) struct AsyncLink {
+    conn: Conn,
+    /// Bounds each request, reconnecting included: the connect timeout plus the read and
+    /// write timeouts. redis's own response timeout normally answers first.
+    limit: Duration,
+}
+
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    #[cfg(feature = "cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl AsyncLink {
+    /// Connects (within the connect timeout) to the server or cluster of `connector`.
+    pub(crate) async fn open(connector: &Connector, timeouts: Timeouts) -> RedisResult<Self> {
+        let limit = timeouts.connect + timeouts.read + timeouts.write;
+        let conn = match connector {
+            Connector::Single(client) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeouts.connect))
+                    .set_response_timeout(Some(timeouts.read))
+                    .set_min_delay(Duration::from_millis(10))
+                    .set_max_delay(Duration::from_millis(500));
+                let manager = ConnectionManager::new_with_config(client.clone(), config);
+                Conn::Single(bounded(limit, manager).await?)
+            }
+            #[cfg(feature = "cluster")]
+            Connector::Cluster(client) => {
+                Conn::Cluster(bounded(limit, client.get_async_connection()).await?)
+            }
+        };
+        Ok(AsyncLink { conn, limit })
+    }
+
+    /// Sends one command and converts its reply.
+    pub(crate) async fn query<T: FromRedisValue>(self, cmd: &Cmd) -> RedisResult<T> {
+        match self.conn {
+            Conn::Single(mut c) => bounded(self.limit, cmd.query_async(&mut c)).await,
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(mut c) => bounded(self.limit, cmd.query_async(&mut c)).await,
+        }
+    }
+
+    /// Replies to `cmds`, in order, where `keys[i]` is the key of `cmds[i]`: one pipeline on
+    /// a server; on a cluster one pipeline per slot (no CROSSSLOT), all sent at once.
+    pub(crate) async fn batch<T: FromRedisValue>(
+        self,
+        cmds: Vec<Cmd>,
+        keys: &[Vec<u8>],
+    ) -> RedisResult<Vec<T>> {
+        debug_assert_eq!(cmds.len(), keys.len());
+        let limit = self.limit;
+        match self.conn {
+            Conn::Single(mut c) => {
+                let mut pipe = redis::Pipeline::with_capacity(cmds.len());
+                for cmd in cmds {
+                    pipe.add_command(cmd);
+                }
+                bounded(limit, pipe.query_async(&mut c)).await
+            }
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(c) => {
+                let mut by_slot: HashMap<Slot, (Vec<usize>, redis::Pipeline)> = HashMap::new();
+                for (i, (cmd, key)) in cmds.into_iter().zip(keys).enumerate() {
+                    let (indices, pipe) = by_slot.entry(Slot::for_key(key)).or_default();
+                    indices.push(i);
+                    pipe.add_command(cmd);
+                }
+                let sent = by_slot.into_values().map(|(indices, pipe)| {
+                    let mut c = c.clone();
+                    async move {
+                        let replies: Vec<redis::Value> =
+                            bounded(limit, pipe.query_async(&mut c)).await?;
+                        Ok::<_, RedisError>((indices, replies))
+                    }
+                });
+                let mut out: Vec<Option<T>> = (0..keys.len()).map(|_| None).collect();
+                for (indices, replies) in futures_util::future::try_join_all(sent).await? {
+                    for (i, reply) in indices.into_iter().zip(replies) {
+                        out[i] = Some(T::from_redis_value(reply)?);
+                    }
+                }
+                out.into_iter()
+                    .map(|r| r.ok_or_else(|| client_error("a pipeline reply is missing")))
+                    .collect()
+            }
+        }
+    }
+
+    /// The values under `keys` (`None` for absent keys), in order: one `MGET` on a server,
+    /// `GET`s pipelined per slot on a cluster.
+    pub(crate) async fn get_many(self, keys: &[Vec<u8>]) -> RedisResult<Vec<Option<Vec<u8>>>> {
+        match &self.conn {
+            Conn::Single(_) => self.query(redis::cmd("MGET").arg(keys)).await,
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(_) => {
+                let cmds = keys.iter().map(|k| crate::link::single("GET", k)).collect();
+                self.batch(cmds, keys).await
+            }
+        }
+    }
+
+    /// Unlinks `keys` and returns how many existed: one `UNLINK` on a server, one per slot
+    /// (all sent at once) on a cluster.
+    pub(crate) async fn unlink(self, keys: &[Vec<u8>]) -> RedisResult<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        match &self.conn {
+            Conn::Single(_) => self.query(redis::cmd("UNLINK").arg(keys)).await,
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(_) => {
+                let mut by_slot: HashMap<Slot, Cmd> = HashMap::new();
+                for k in keys {
+                    by_slot
+                        .entry(Slot::for_key(k))
+                        .or_insert_with(|| redis::cmd("UNLINK"))
+                        .arg(k);
+                }
+                let sent = by_slot.into_values().map(|cmd| {
+                    let link = self.clone();
+                    async move { link.query::<u64>(&cmd).await }
+                });
+                Ok(futures_util::future::try_join_all(sent)
+                    .await?
+                    .into_iter()
+                    .sum())
+            }
+        }
+    }
+}
+
+/// A `SCAN ... MATCH` in progress over a server, or over every primary of a cluster: pages
+/// of keys, each key at least once (the guarantees of `SCAN`).
+pub(crate) struct Scan<'p> {
+    pattern: &'p [u8],
+    count: u32,
+    state: ScanState,
+}
+
+/// Where a `SCAN` page is asked: a node of a cluster (no such thing on one server).
+#[cfg(feature = "cluster")]
+type Route = RoutingInfo;
+#[cfg(not(feature = "cluster"))]
+type Route = std::convert::Infallible;
+
+enum ScanState {
+    Start,
+    /// The cursor of the one server.
+    Single(String),
+    /// The nodes whose cursor is not back to 0 yet.
+    #[cfg(feature = "cluster")]
+    Nodes(Vec<(RoutingInfo, String)>),
+    Done,
+}
+
+impl<'p> Scan<'p> {
+    pub(crate) fn new(pattern: &'p [u8], count: u32) -> Self {
+        Scan {
+            pattern,
+            count,
+            state: ScanState::Start,
+        }
+    }
+
+    /// The next page of keys, or `None` once every cursor is back to 0.
+    pub(crate) async fn next_page(
+        &mut self,
+        link: &AsyncLink,
+    ) -> RedisResult<Option<Vec<Vec<u8>>>> {
+        let state = std::mem::replace(&mut self.state, ScanState::Done);
+        let (cursor, route): (String, Option<Route>) = match (state, &link.conn) {
+            (ScanState::Done, _) => return Ok(None),
+            (ScanState::Start, Conn::Single(_)) => ("0".to_owned(), None),
+            (ScanState::Single(cursor), _) => (cursor, None),
+            #[cfg(feature = "cluster")]
+            (ScanState::Start, Conn::Cluster(c)) => {
+                // Start on every primary at once, then go on node by node, by address.
+                let all = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+                let cmd = scan_cmd("0", self.pattern, self.count);
+                let reply = bounded(link.limit, c.clone().route_command(cmd, all)).await?;
+                let replies: HashMap<String, (String, Vec<Vec<u8>>)> =
+                    FromRedisValue::from_redis_value(reply)?;
+                let mut nodes = Vec::new();
+                let mut keys = Vec::new();
+                for (node, (cursor, page)) in replies {
+                    keys.extend(page);
+                    if cursor != "0" {
+                        nodes.push((crate::link::by_address(&node)?, cursor));
+                    }
+                }
+                self.state = ScanState::Nodes(nodes);
+                return Ok(Some(keys));
+            }
+            #[cfg(feature = "cluster")]
+            (ScanState::Nodes(mut nodes), _) => match nodes.pop() {
+                None => return Ok(None),
+                Some((route, cursor)) => {
+                    self.state = ScanState::Nodes(nodes);
+                    (cursor, Some(route))
+                }
+            },
+        };
+        let cmd = scan_cmd(&cursor, self.pattern, self.count);
+        let (next, keys): (String, Vec<Vec<u8>>) = match route {
+            None => link.clone().query(&cmd).await?,
+            #[cfg(feature = "cluster")]
+            Some(route) => {
+                let Conn::Cluster(c) = &link.conn else {
+                    unreachable!("routes exist on a cluster only")
+                };
+                let reply =
+                    bounded(link.limit, c.clone().route_command(cmd, route.clone())).await?;
+                let (next, keys): (String, Vec<Vec<u8>>) = FromRedisValue::from_redis_value(reply)?;
+                if let ScanState::Nodes(nodes) = &mut self.state {
+                    if next != "0" {
+                        nodes.push((route, next));
+                    }
+                }
+                return Ok(Some(keys));
+            }
+        };
+        if next != "0" {
+            self.state = ScanState::Single(next);
+        }
+        Ok(Some(keys))
+    }
+}
+
+/// `fut`, failing with a timeout error (an I/O error of kind `TimedOut`, so not retried)
+/// after `limit`.
+async fn bounded<T>(limit: Duration, fut: impl Future<Output = RedisResult<T>>) -> RedisResult<T> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(result) => result,
+        Err(_) => Err(RedisError::from(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no reply within {limit:?}"),
+        ))),
+    }
+}
+
+#[cfg(feature = "cluster")]
+fn client_error(message: &'static str) -> RedisError {
+    RedisError::from((redis::ErrorKind::Client, message))
+}
