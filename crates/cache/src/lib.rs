@@ -8,6 +8,12 @@
 //! | `file` | [`FileBasedCache`]: crash-safe, multi-process file cache | `cache-file` |
 //! | `redis` | [`RedisCache`]: Redis, pooled, native TTL | `cache-redis` |
 //! | `redis-cluster` | [`RedisCache`] on a Redis Cluster ([`RedisConfig::cluster`]) | `cache-redis` |
+//! | `tokio` | [`AsyncFileCache`] and [`AsyncRedisCache`] (with `file` / `redis`) | both |
+//!
+//! **Async.** [`AsyncCache<V>`](AsyncCache) has every operation of `Cache<V>` as a future
+//! (object-safe: `Arc<dyn AsyncCache<V>>`), with async loaders through [`AsyncCacheExt`].
+//! [`InMemoryCache`] implements it without any runtime; the file and Redis backends do on
+//! tokio, behind the `tokio` feature.
 //!
 //! Every backend implements the object-safe [`Cache<V>`](Cache) and passes the same
 //! conformance suite (`cache-conformance`); code written against `&dyn Cache<V>` works with
@@ -54,7 +60,12 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // The links to the backends of features that are off have nothing to point to.
 #![cfg_attr(
-    not(all(feature = "memory", feature = "file", feature = "redis-cluster")),
+    not(all(
+        feature = "memory",
+        feature = "file",
+        feature = "redis-cluster",
+        feature = "tokio"
+    )),
     allow(rustdoc::broken_intra_doc_links)
 )]
 
@@ -62,11 +73,17 @@ pub use cache_core::*;
 
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
-pub use cache_memory::{InMemoryCache, InMemoryCacheBuilder};
+pub use cache_memory::{InMemoryCache, InMemoryCacheBuilder, SharedLoaderError};
 
+#[cfg(all(feature = "file", feature = "tokio"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "file", feature = "tokio"))))]
+pub use cache_file::AsyncFileCache;
 #[cfg(feature = "file")]
 #[cfg_attr(docsrs, doc(cfg(feature = "file")))]
 pub use cache_file::{FileBasedCache, FileBasedCacheBuilder};
+#[cfg(all(feature = "redis", feature = "tokio"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "redis", feature = "tokio"))))]
+pub use cache_redis::AsyncRedisCache;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use cache_redis::{RedisCache, RedisConfig, RedisTopology};
