@@ -320,6 +320,24 @@ pub fn expired_entry_counts_one_expiration<H: Harness>(h: &H) {
     }
 }
 
+/// A `set` over an expired entry, overwriting it or removing it with a zero TTL, counts no
+/// expiration: a set does not read the entry it replaces.
+pub fn set_over_expired_entry_counts_no_expiration<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let c = env.cache();
+    ok(c.set("a", v("x"), Ttl::After(env.ttl())));
+    ok(c.set("b", v("x"), Ttl::After(env.ttl())));
+    env.pass_beyond(env.ttl());
+    ok(c.set("a", v("new"), Ttl::Never));
+    ok(c.set("b", v("new"), Ttl::After(Duration::ZERO)));
+    let s = c.stats();
+    assert_eq!((s.sets, s.expirations), (4, 0), "{s:?}");
+    assert_eq!(ok(c.get("a")), Some(v("new")));
+    assert_eq!(ok(c.get("b")), None);
+    let s = c.stats();
+    assert_eq!((s.hits, s.misses, s.expirations), (1, 1, 0), "{s:?}");
+}
+
 /// Each operation moves exactly the counters the contract names.
 pub fn stats_follow_each_operation<H: Harness>(h: &H) {
     let c = Env::new(h).cache();

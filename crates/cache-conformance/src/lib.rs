@@ -211,6 +211,7 @@ macro_rules! __for_each_case {
             zero_ttl_removes_the_old_value
             expiry_boundary_is_exclusive
             expired_entry_counts_one_expiration
+            set_over_expired_entry_counts_no_expiration
             stats_follow_each_operation
             hit_rate_is_hits_over_gets
             delete_pattern_star

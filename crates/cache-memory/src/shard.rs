@@ -215,12 +215,9 @@ impl<V> Shard<V> {
         if let Some(now) = now {
             if !expires.is_live_at(now) {
                 // A zero TTL: nothing is stored and the older value is gone.
+                // Expired or not, the old entry is not an expiration: a set never counts one.
                 if let Some(i) = self.find(key) {
-                    let old = self.remove_at(i);
-                    if !old.expires.is_live_at(now) {
-                        self.counters.expirations += 1;
-                    }
-                    drop(old);
+                    drop(self.remove_at(i));
                 }
                 return;
             }
@@ -229,11 +226,8 @@ impl<V> Shard<V> {
             let n = &mut self.nodes[i as usize];
             let old_expires = std::mem::replace(&mut n.expires, expires);
             let old_value = std::mem::replace(&mut n.value, value);
+            // An expired entry overwritten is not counted: a set never counts an expiration.
             if old_expires != Timestamp::MAX {
-                let now = now.unwrap_or_else(|| clock.now());
-                if !old_expires.is_live_at(now) {
-                    self.counters.expirations += 1;
-                }
                 self.expiring.remove(&(old_expires, i));
             }
             if expires != Timestamp::MAX {
