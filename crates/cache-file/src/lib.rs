@@ -12,7 +12,10 @@
 //! assert_eq!(cache.get("user:1")?, Some("alice".to_string()));
 //! // One directory serves every value type; reading as another type is a miss.
 //! assert_eq!(Cache::<u64>::get(&cache, "user:1")?, None);
-//! assert_eq!(Cache::<String>::delete_pattern(&cache, "user:*")?, 1);
+//! // Operations that involve no value need no type: `delete`, `clear`, `exists`,
+//! // `delete_pattern` and `stats` are inherent methods too.
+//! assert!(cache.exists("user:1")?);
+//! assert_eq!(cache.delete_pattern("user:*")?, 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -36,7 +39,19 @@
 //!   with `O_NOFOLLOW`, scans never descend into links, and a link in place of `tmp/` or of a
 //!   fan-out directory is removed at open (the README gives the one limit). Files and
 //!   directories are created private (0600 / 0700).
+//!
+//! # Platforms
+//! Unix only (Linux, macOS, the BSDs): the crate relies on `rename` over an existing file,
+//! `flock`, `O_NOFOLLOW` and directory file descriptors, and fails to build elsewhere with
+//! a `compile_error!` that says so. Windows is not supported (its rename-over and locking
+//! differ enough to need a port of their own).
 #![forbid(unsafe_code)]
+
+#[cfg(not(unix))]
+compile_error!(
+    "cache-file supports Unix only (Linux, macOS, the BSDs): it relies on rename over an \
+     existing file, flock, O_NOFOLLOW and directory file descriptors"
+);
 
 mod dir;
 mod format;
@@ -482,7 +497,8 @@ impl Inner {
     }
 
     /// Moves the entry at `path` aside, tells what it was, and deletes it (or, if it is another
-    /// key's, puts it back). `key` `None` takes any entry at `path`.
+    /// key's, puts it back). `key` `None` takes any entry at `path`. Counts a corrupt file;
+    /// an expired one is left to the caller to count.
     fn take(&self, key: Option<&str>, id: &EntryId, path: &Path) -> io::Result<Taken> {
         let Some(grabbed) = self.dir.grab(path)? else {
             return Ok(Taken::Absent);
@@ -505,36 +521,11 @@ impl Inner {
         }
         self.dir.discard(&grabbed)?;
         self.forget(id);
-        match taken {
-            Taken::Expired => self.stats.expiration(),
-            Taken::Corrupt => {
-                self.corruptions.fetch_add(1, Ordering::Relaxed);
-            }
-            _ => {}
+        // An expired entry is the caller's to count: a `set` never counts one.
+        if taken == Taken::Corrupt {
+            self.corruptions.fetch_add(1, Ordering::Relaxed);
         }
         Ok(taken)
-    }
-
-    /// The header of the entry of `key` at `path`, if there is one (no payload read).
-    fn peek(&self, key: &str, path: &Path) -> io::Result<Option<EntryHeader>> {
-        let Some(Ok(mut file)) = open_quick(path)? else {
-            return Ok(None);
-        };
-        if let Some(bytes) = read_small(&mut file) {
-            let header = EntryHeader::parse(&bytes, bytes.len() as u64)
-                .ok()
-                .filter(|h| {
-                    let stored = &bytes[HEADER_LEN..h.payload_offset()];
-                    stored == key.as_bytes() && h.check_key(&bytes, stored).is_ok()
-                });
-            recycle(bytes);
-            return Ok(header);
-        }
-        let m = file.metadata()?;
-        match read_head(&file, m.len())? {
-            Verdict::Ok(head) if m.is_file() && head.key == key.as_bytes() => Ok(Some(head.header)),
-            _ => Ok(None),
-        }
     }
 
     fn set_bytes(
@@ -557,15 +548,10 @@ impl Inner {
         }
         let mut buf = Vec::with_capacity(HEADER_LEN + key.len() + 64);
         format::encode_entry(&mut buf, key, now, ttl, encode)?;
-        let old = self
-            .peek(key, &path)
-            .map_err(|e| self.io_err("reading", key, &path, e))?;
+        // The old entry is not read: a set never counts an expiration.
         self.dir
             .write_atomically(&path, &buf)
             .map_err(|e| self.io_err("writing", key, &path, e))?;
-        if old.is_some_and(|h| !h.expires_at().is_live_at(now)) {
-            self.stats.expiration();
-        }
         self.stats.set();
         if let Some(bounds) = &self.bounds {
             bounds.touch(id, buf.len() as u64, expires);
@@ -583,8 +569,10 @@ impl Inner {
             })?;
             // What was on disk decides the count, not why the index chose it: another
             // instance may have rewritten an entry this one saw expire.
-            if taken == Taken::Live {
-                self.stats.eviction();
+            match taken {
+                Taken::Live => self.stats.eviction(),
+                Taken::Expired => self.stats.expiration(),
+                _ => {}
             }
         }
         Ok(())
@@ -754,7 +742,7 @@ impl FileBasedCache {
     /// cache.set("long", 2u8, Ttl::Never)?;
     /// clock.advance(Duration::from_secs(1));
     /// assert_eq!(cache.purge_expired()?, 1);
-    /// assert_eq!(Cache::<u8>::stats(&cache).expirations, 1);
+    /// assert_eq!(cache.stats().expirations, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn purge_expired(&self) -> Result<u64, CacheError> {
@@ -791,6 +779,123 @@ impl FileBasedCache {
             .map_err(|e| self.inner.scan_err("cleaning temporary files of", e))
     }
 
+    /// Removes the entry of `key`; `true` iff a live entry was removed. The same as
+    /// [`Cache::delete`], without naming a value type.
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// cache.set("k", 1u8, Ttl::Never)?;
+    /// assert!(cache.delete("k")?);
+    /// assert!(!cache.delete("k")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        let inner = &*self.inner;
+        let id = entry_id(key);
+        let path = inner.dir.entry_path(&id);
+        let taken = inner
+            .take(Some(key), &id, &path)
+            .map_err(|e| inner.io_err("deleting", key, &path, e))?;
+        match taken {
+            Taken::Live => inner.stats.delete(),
+            Taken::Expired => inner.stats.expiration(),
+            _ => {}
+        }
+        Ok(taken == Taken::Live)
+    }
+
+    /// Removes every entry of this cache's directory (and the temporary files of dead
+    /// instances); counters are kept. The same as [`Cache::clear`].
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// cache.set("k", 1u8, Ttl::Never)?;
+    /// cache.clear()?;
+    /// assert!(!cache.exists("k")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn clear(&self) -> Result<(), CacheError> {
+        let inner = &*self.inner;
+        inner
+            .dir
+            .scan(|path, _| dir::remove_any(&path))
+            .map_err(|e| inner.scan_err("clearing", e))?;
+        if let Some(b) = &inner.bounds {
+            b.clear();
+        }
+        inner
+            .dir
+            .remove_dead_temps()
+            .map_err(|e| inner.scan_err("cleaning temporary files of", e))?;
+        Ok(())
+    }
+
+    /// Whether a live entry of `key` exists, whatever its value type: a peek, no hit or miss
+    /// counted. The same as [`Cache::exists`].
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// cache.set("k", "v".to_string(), Ttl::Never)?;
+    /// assert!(cache.exists("k")?);
+    /// assert!(!cache.exists("other")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn exists(&self, key: &str) -> Result<bool, CacheError> {
+        let inner = &*self.inner;
+        let id = entry_id(key);
+        let path = inner.dir.entry_path(&id);
+        let live = inner
+            .lookup(key, &id, &path)
+            .map_err(|e| inner.io_err("reading", key, &path, e))?;
+        Ok(live.is_some())
+    }
+
+    /// Removes the live entries whose key matches the glob `pattern` (see
+    /// [`cache_core::Pattern`]) and returns how many. The same as [`Cache::delete_pattern`].
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// cache.set("user:1", 1u8, Ttl::Never)?;
+    /// cache.set("user:2", 2u8, Ttl::Never)?;
+    /// cache.set("team:1", 3u8, Ttl::Never)?;
+    /// assert_eq!(cache.delete_pattern("user:*")?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
+        let inner = &*self.inner;
+        let p = Pattern::new(pattern);
+        let removed = if p.is_literal() {
+            u64::from(self.delete(p.as_str())?)
+        } else {
+            let (live, _) = inner.sweep("deleting by pattern in", |k| p.matches(k), true)?;
+            inner.stats.add_deletes(live);
+            live
+        };
+        Ok(removed)
+    }
+
+    /// This instance's counters. The same as [`Cache::stats`].
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// cache.set("k", 1u8, Ttl::Never)?;
+    /// assert_eq!(cache.stats().sets, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stats(&self) -> CacheStats {
+        self.inner.stats.snapshot(self.entries())
+    }
+
     fn entries(&self) -> Option<u64> {
         self.inner.bounds.as_ref().map(Bounds::len)
     }
@@ -824,59 +929,23 @@ impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for FileBasedCache 
     }
 
     fn delete(&self, key: &str) -> Result<bool, CacheError> {
-        let inner = &*self.inner;
-        let id = entry_id(key);
-        let path = inner.dir.entry_path(&id);
-        let taken = inner
-            .take(Some(key), &id, &path)
-            .map_err(|e| inner.io_err("deleting", key, &path, e))?;
-        if taken == Taken::Live {
-            inner.stats.delete();
-        }
-        Ok(taken == Taken::Live)
+        FileBasedCache::delete(self, key)
     }
 
     fn clear(&self) -> Result<(), CacheError> {
-        let inner = &*self.inner;
-        inner
-            .dir
-            .scan(|path, _| dir::remove_any(&path))
-            .map_err(|e| inner.scan_err("clearing", e))?;
-        if let Some(b) = &inner.bounds {
-            b.clear();
-        }
-        inner
-            .dir
-            .remove_dead_temps()
-            .map_err(|e| inner.scan_err("cleaning temporary files of", e))?;
-        Ok(())
+        FileBasedCache::clear(self)
     }
 
     fn exists(&self, key: &str) -> Result<bool, CacheError> {
-        let inner = &*self.inner;
-        let id = entry_id(key);
-        let path = inner.dir.entry_path(&id);
-        let live = inner
-            .lookup(key, &id, &path)
-            .map_err(|e| inner.io_err("reading", key, &path, e))?;
-        Ok(live.is_some())
+        FileBasedCache::exists(self, key)
     }
 
     fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
-        let inner = &*self.inner;
-        let p = Pattern::new(pattern);
-        let removed = if p.is_literal() {
-            u64::from(Cache::<V>::delete(self, p.as_str())?)
-        } else {
-            let (live, _) = inner.sweep("deleting by pattern in", |k| p.matches(k), true)?;
-            inner.stats.add_deletes(live);
-            live
-        };
-        Ok(removed)
+        FileBasedCache::delete_pattern(self, pattern)
     }
 
     fn stats(&self) -> CacheStats {
-        self.inner.stats.snapshot(self.entries())
+        FileBasedCache::stats(self)
     }
 }
 

@@ -25,7 +25,7 @@ fn set(c: &FileBasedCache, key: &str, value: &[u8], ttl: Ttl) {
 }
 
 fn misses(c: &FileBasedCache) -> u64 {
-    Cache::<Vec<u8>>::stats(c).misses
+    c.stats().misses
 }
 
 /// The entry path of `key`, with its fan-out directory created, to plant a file there.
@@ -241,7 +241,7 @@ fn payload_that_does_not_decode_is_a_miss_and_kept() {
     assert_eq!((misses(&c), c.corruptions()), (1, 0));
     // Another writer's type, not damage: the file stays.
     assert!(path.exists());
-    assert!(Cache::<Vec<u8>>::exists(&c, "k").unwrap());
+    assert!(c.exists("k").unwrap());
 }
 
 #[test]
@@ -252,8 +252,8 @@ fn an_md5_collision_is_a_miss_not_a_wrong_value() {
     // Pretend "mine" hashes where "other" does: its file holds another key.
     fs::copy(c.entry_path("other"), plant_path(&c, "mine")).unwrap();
     assert_eq!(get(&c, "mine"), None);
-    assert!(!Cache::<Vec<u8>>::exists(&c, "mine").unwrap());
-    assert!(!Cache::<Vec<u8>>::delete(&c, "mine").unwrap());
+    assert!(!c.exists("mine").unwrap());
+    assert!(!c.delete("mine").unwrap());
     assert!(
         c.entry_path("mine").exists(),
         "the other key's entry is kept"
@@ -288,9 +288,9 @@ fn symlinks_planted_in_the_directory_are_never_followed() {
     assert_eq!(get(&c, "k1"), None);
     fs::remove_file(c.entry_path("k2")).unwrap();
     symlink(outside.path().join("precious"), plant_path(&c, "k2")).unwrap();
-    assert_eq!(Cache::<Vec<u8>>::delete_pattern(&c, "k*").unwrap(), 298);
+    assert_eq!(c.delete_pattern("k*").unwrap(), 298);
     symlink(outside.path().join("precious"), plant_path(&c, "k3")).unwrap();
-    Cache::<Vec<u8>>::clear(&c).unwrap();
+    c.clear().unwrap();
     assert_eq!(
         fs::read(outside.path().join("precious")).unwrap(),
         b"keep me"
@@ -322,7 +322,7 @@ fn dead_writers_temporary_files_are_removed_live_ones_kept() {
     );
     drop(live);
     fs::write(tmp.join("stray"), b"partial").unwrap();
-    Cache::<Vec<u8>>::clear(&c).unwrap();
+    c.clear().unwrap();
     assert_eq!(tmp_files(dir.path()), 0, "clear removes them too");
     fs::write(tmp.join("stray"), b"partial").unwrap();
     assert_eq!(c.remove_dead_temps().unwrap(), 1);
@@ -352,7 +352,7 @@ fn purge_expired_sweeps_what_no_one_read() {
     assert_eq!(c.corruptions(), 1, "corrupt files go on the way");
     clock.advance(Duration::from_secs(5));
     assert_eq!(c.purge_expired().unwrap(), 10);
-    let s = Cache::<Vec<u8>>::stats(&c);
+    let s = c.stats();
     assert_eq!((s.expirations, s.misses, s.hits), (10, 0, 0));
     assert!((0..20).all(|i| c.entry_path(&format!("k{i}")).exists() == (i % 2 == 1)));
 }
@@ -369,7 +369,7 @@ fn delete_pattern_reads_headers_only() {
     let mut b = fs::read(&path).unwrap();
     *b.last_mut().unwrap() ^= 1;
     fs::write(&path, b).unwrap();
-    assert_eq!(Cache::<Vec<u8>>::delete_pattern(&c, "p:*").unwrap(), 2);
+    assert_eq!(c.delete_pattern("p:*").unwrap(), 2);
     assert_eq!(c.corruptions(), 0);
     assert_eq!(get(&c, "q:1").as_deref(), Some(&b"value"[..]));
 }
@@ -381,7 +381,7 @@ fn long_and_odd_keys_live_in_the_header() {
     let huge = "é\0\n/..".repeat(100_000); // 700 KB
     set(&c, &huge, b"v", Ttl::Never);
     assert_eq!(get(&c, &huge).as_deref(), Some(&b"v"[..]));
-    assert_eq!(Cache::<Vec<u8>>::delete_pattern(&c, "é*").unwrap(), 1);
+    assert_eq!(c.delete_pattern("é*").unwrap(), 1);
 }
 
 #[test]
@@ -407,30 +407,30 @@ fn max_entries_culls_expired_first_then_least_recently_used() {
     set(&c, "a", b"1", Ttl::Never);
     set(&c, "b", b"2", Ttl::After(Duration::from_secs(1)));
     set(&c, "c", b"3", Ttl::Never);
-    assert_eq!(Cache::<Vec<u8>>::stats(&c).entries, Some(3));
+    assert_eq!(c.stats().entries, Some(3));
     clock.advance(Duration::from_secs(1));
     set(&c, "d", b"4", Ttl::Never); // b expired: it goes, not a
-    let s = Cache::<Vec<u8>>::stats(&c);
+    let s = c.stats();
     assert_eq!((s.evictions, s.expirations, s.entries), (0, 1, Some(3)));
     get(&c, "a"); // order, oldest first: c d a
     set(&c, "e", b"5", Ttl::Never); // evicts c
     let left: Vec<_> = ["a", "b", "c", "d", "e"]
         .into_iter()
-        .filter(|k| Cache::<Vec<u8>>::exists(&c, k).unwrap())
+        .filter(|k| c.exists(k).unwrap())
         .collect();
     assert_eq!(left, ["a", "d", "e"]);
-    assert_eq!(Cache::<Vec<u8>>::stats(&c).evictions, 1);
+    assert_eq!(c.stats().evictions, 1);
     // A reopened cache indexes what is on disk.
     let again = FileBasedCache::builder(dir.path())
         .max_entries(2)
         .build()
         .unwrap();
-    assert_eq!(Cache::<Vec<u8>>::stats(&again).entries, Some(3));
+    assert_eq!(again.stats().entries, Some(3));
     set(&again, "f", b"6", Ttl::Never);
-    assert_eq!(Cache::<Vec<u8>>::stats(&again).entries, Some(2));
-    assert_eq!(Cache::<Vec<u8>>::stats(&again).evictions, 2);
-    Cache::<Vec<u8>>::clear(&again).unwrap();
-    assert_eq!(Cache::<Vec<u8>>::stats(&again).entries, Some(0));
+    assert_eq!(again.stats().entries, Some(2));
+    assert_eq!(again.stats().evictions, 2);
+    again.clear().unwrap();
+    assert_eq!(again.stats().entries, Some(0));
 }
 
 #[test]
@@ -448,14 +448,14 @@ fn max_bytes_bounds_the_files_sizes() {
         .map(|m| m.len())
         .sum();
     assert!(on_disk <= 10_000, "{on_disk} bytes");
-    assert!(Cache::<Vec<u8>>::exists(&c, "k49").unwrap());
-    assert!(!Cache::<Vec<u8>>::exists(&c, "k0").unwrap());
-    let s = Cache::<Vec<u8>>::stats(&c);
+    assert!(c.exists("k49").unwrap());
+    assert!(!c.exists("k0").unwrap());
+    let s = c.stats();
     assert_eq!(s.evictions + s.entries.unwrap(), 50);
     // One entry larger than the bound is kept alone.
     set(&c, "huge", &[1u8; 20_000], Ttl::Never);
-    assert_eq!(Cache::<Vec<u8>>::stats(&c).entries, Some(1));
-    assert!(Cache::<Vec<u8>>::exists(&c, "huge").unwrap());
+    assert_eq!(c.stats().entries, Some(1));
+    assert!(c.exists("huge").unwrap());
 }
 
 #[test]
@@ -476,7 +476,7 @@ fn a_serialization_error_stores_nothing() {
     let err = c.set("k", Fails, Ttl::Never).expect_err("cannot serialize");
     assert!(matches!(err, CacheError::Serialize { .. }), "{err:?}");
     assert!(!c.entry_path("k").exists());
-    assert_eq!(Cache::<Fails>::stats(&c).sets, 0);
+    assert_eq!(c.stats().sets, 0);
 }
 
 /// The expiry rule under a race: readers that find an entry expired remove it only if the

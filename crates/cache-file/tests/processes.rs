@@ -126,10 +126,10 @@ fn child() {
                     check(&v);
                 }
                 if rng.below(50) == 0 {
-                    Cache::<Vec<u8>>::delete(&cache, &key).expect("delete");
+                    cache.delete(&key).expect("delete");
                 }
                 if rng.below(200) == 0 {
-                    Cache::<Vec<u8>>::delete_pattern(&cache, "k1?").expect("delete_pattern");
+                    cache.delete_pattern("k1?").expect("delete_pattern");
                 }
             }
             eprintln!("writer {writer}: {rounds} rounds");
