@@ -53,6 +53,7 @@ compile_error!(
      existing file, flock, O_NOFOLLOW and directory file descriptors"
 );
 
+mod beneath;
 mod dir;
 mod format;
 mod index;
@@ -74,7 +75,7 @@ use md5::{Digest, Md5};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use dir::{open_entry, open_quick, CacheDir, EntryId, FileId, Opened};
+use dir::{CacheDir, EntryId, FileId, Opened};
 use format::{EntryHeader, HEADER_LEN};
 use index::Bounds;
 
@@ -412,20 +413,20 @@ impl Inner {
         self.clock.now()
     }
 
-    fn io_err(&self, what: &str, key: &str, path: &Path, e: io::Error) -> CacheError {
+    fn io_err(&self, what: &str, key: &str, id: &EntryId, e: io::Error) -> CacheError {
         CacheError::io(
             format!(
                 "{what} the entry of key {} at {}",
                 key_ctx(key),
-                path.display()
+                self.dir.entry_path(id).display()
             ),
             e,
         )
     }
 
     /// Removes a corrupt file if it is still the one that was read, and counts it.
-    fn drop_corrupt(&self, path: &Path, file: FileId, id: &EntryId) -> io::Result<()> {
-        if self.dir.remove_if_same(path, file)? {
+    fn drop_corrupt(&self, file: FileId, id: &EntryId) -> io::Result<()> {
+        if self.dir.remove_if_same(id, file)? {
             self.corruptions.fetch_add(1, Ordering::Relaxed);
             self.forget(id);
         }
@@ -433,8 +434,8 @@ impl Inner {
     }
 
     /// Removes an expired file if it is still the one that was read, and counts it.
-    fn drop_expired(&self, path: &Path, file: FileId, id: &EntryId) -> io::Result<()> {
-        if self.dir.remove_if_same(path, file)? {
+    fn drop_expired(&self, file: FileId, id: &EntryId) -> io::Result<()> {
+        if self.dir.remove_if_same(id, file)? {
             self.stats.expiration();
             self.forget(id);
         }
@@ -449,11 +450,11 @@ impl Inner {
 
     /// The live entry of `key`, read whole and verified; expired and corrupt files on the way
     /// are removed and counted.
-    fn lookup(&self, key: &str, id: &EntryId, path: &Path) -> io::Result<Option<Live>> {
-        let mut file = match open_quick(path)? {
+    fn lookup(&self, key: &str, id: &EntryId) -> io::Result<Option<Live>> {
+        let mut file = match self.dir.open_quick(id)? {
             None => return Ok(None),
             Some(Err(link)) => {
-                self.drop_corrupt(path, link, id)?;
+                self.drop_corrupt(link, id)?;
                 return Ok(None);
             }
             Some(Ok(f)) => f,
@@ -477,7 +478,7 @@ impl Inner {
         match verdict {
             Verdict::Corrupt => {
                 let fid = file_id(&file, meta)?;
-                self.drop_corrupt(path, fid, id)?;
+                self.drop_corrupt(fid, id)?;
                 drop(file);
                 Ok(None)
             }
@@ -487,7 +488,7 @@ impl Inner {
                 }
                 if !live.header.expires_at().is_live_at(self.now()) {
                     let fid = file_id(&file, meta)?;
-                    self.drop_expired(path, fid, id)?;
+                    self.drop_expired(fid, id)?;
                     drop(file);
                     return Ok(None);
                 }
@@ -499,11 +500,11 @@ impl Inner {
     /// Moves the entry at `path` aside, tells what it was, and deletes it (or, if it is another
     /// key's, puts it back). `key` `None` takes any entry at `path`. Counts a corrupt file;
     /// an expired one is left to the caller to count.
-    fn take(&self, key: Option<&str>, id: &EntryId, path: &Path) -> io::Result<Taken> {
-        let Some(grabbed) = self.dir.grab(path)? else {
+    fn take(&self, key: Option<&str>, id: &EntryId) -> io::Result<Taken> {
+        let Some(grabbed) = self.dir.grab(id)? else {
             return Ok(Taken::Absent);
         };
-        let taken = match open_entry(&grabbed)? {
+        let taken = match self.dir.open_grabbed(&grabbed)? {
             Opened::Absent => return Ok(Taken::Absent),
             Opened::NotAFile(..) => Taken::Corrupt,
             Opened::File(f, m) => match read_head(&f, m.len())? {
@@ -516,7 +517,7 @@ impl Inner {
             },
         };
         if taken == Taken::Other {
-            self.dir.restore(&grabbed, path)?;
+            self.dir.restore(&grabbed, id)?;
             return Ok(taken);
         }
         self.dir.discard(&grabbed)?;
@@ -537,12 +538,11 @@ impl Inner {
         let now = self.now();
         let ttl = ttl.resolve(self.default_ttl);
         let id = entry_id(key);
-        let path = self.dir.entry_path(&id);
         let expires = now.expiry(ttl);
         if !expires.is_live_at(now) {
             // A zero TTL stores nothing and removes the old value.
-            self.take(Some(key), &id, &path)
-                .map_err(|e| self.io_err("removing", key, &path, e))?;
+            self.take(Some(key), &id)
+                .map_err(|e| self.io_err("removing", key, &id, e))?;
             self.stats.set();
             return Ok(true);
         }
@@ -550,8 +550,8 @@ impl Inner {
         format::encode_entry(&mut buf, key, now, ttl, encode)?;
         // The old entry is not read: a set never counts an expiration.
         self.dir
-            .write_atomically(&path, &buf)
-            .map_err(|e| self.io_err("writing", key, &path, e))?;
+            .write_atomically(&id, &buf)
+            .map_err(|e| self.io_err("writing", key, &id, e))?;
         self.stats.set();
         if let Some(bounds) = &self.bounds {
             bounds.touch(id, buf.len() as u64, expires);
@@ -563,8 +563,8 @@ impl Inner {
     /// Removes what the bounds say must go to make room.
     fn cull(&self, bounds: &Bounds, now: Timestamp, keep: &EntryId) -> Result<(), CacheError> {
         for (id, _why) in bounds.cull(now, keep) {
-            let path = self.dir.entry_path(&id);
-            let taken = self.take(None, &id, &path).map_err(|e| {
+            let taken = self.take(None, &id).map_err(|e| {
+                let path = self.dir.entry_path(&id);
                 CacheError::io(format!("evicting the entry at {}", path.display()), e)
             })?;
             // What was on disk decides the count, not why the index chose it: another
@@ -585,8 +585,8 @@ impl Inner {
         };
         let mut found = Vec::new();
         self.dir
-            .scan(|path, id| -> io::Result<()> {
-                if let Opened::File(f, m) = open_entry(&path)? {
+            .scan(|id| -> io::Result<()> {
+                if let Opened::File(f, m) = self.dir.open_entry(&id)? {
                     if let Verdict::Ok(head) = read_head(&f, m.len())? {
                         let mtime = m.modified().unwrap_or(std::time::UNIX_EPOCH);
                         found.push((mtime, id, m.len(), head.header.expires_at()));
@@ -621,25 +621,25 @@ impl Inner {
         let now = self.now();
         let (mut live, mut expired) = (0, 0);
         self.dir
-            .scan(|path, id| -> io::Result<()> {
-                let (f, m) = match open_entry(&path)? {
+            .scan(|id| -> io::Result<()> {
+                let (f, m) = match self.dir.open_entry(&id)? {
                     Opened::Absent => return Ok(()),
-                    Opened::NotAFile(fid, _open) => return self.drop_corrupt(&path, fid, &id),
+                    Opened::NotAFile(fid, _open) => return self.drop_corrupt(fid, &id),
                     Opened::File(f, m) => (f, m),
                 };
                 let fid = FileId::of(&m);
                 let head = match read_head(&f, m.len())? {
                     Verdict::Ok(head) => head,
-                    Verdict::Corrupt => return self.drop_corrupt(&path, fid, &id),
+                    Verdict::Corrupt => return self.drop_corrupt(fid, &id),
                 };
                 let Ok(key) = std::str::from_utf8(&head.key) else {
-                    return self.drop_corrupt(&path, fid, &id);
+                    return self.drop_corrupt(fid, &id);
                 };
                 let is_live = head.header.expires_at().is_live_at(now);
                 if (is_live && !live_too) || !doomed(key) {
                     return Ok(());
                 }
-                if self.dir.remove_if_same(&path, fid)? {
+                if self.dir.remove_if_same(&id, fid)? {
                     self.forget(&id);
                     if is_live {
                         live += 1;
@@ -794,10 +794,9 @@ impl FileBasedCache {
     pub fn delete(&self, key: &str) -> Result<bool, CacheError> {
         let inner = &*self.inner;
         let id = entry_id(key);
-        let path = inner.dir.entry_path(&id);
         let taken = inner
-            .take(Some(key), &id, &path)
-            .map_err(|e| inner.io_err("deleting", key, &path, e))?;
+            .take(Some(key), &id)
+            .map_err(|e| inner.io_err("deleting", key, &id, e))?;
         match taken {
             Taken::Live => inner.stats.delete(),
             Taken::Expired => inner.stats.expiration(),
@@ -820,9 +819,14 @@ impl FileBasedCache {
     /// ```
     pub fn clear(&self) -> Result<(), CacheError> {
         let inner = &*self.inner;
+        // A directory removed from under the cache is made again, then cleared.
         inner
             .dir
-            .scan(|path, _| dir::remove_any(&path))
+            .repair()
+            .map_err(|e| inner.scan_err("repairing", e))?;
+        inner
+            .dir
+            .scan(|id| inner.dir.remove_entry(&id))
             .map_err(|e| inner.scan_err("clearing", e))?;
         if let Some(b) = &inner.bounds {
             b.clear();
@@ -849,10 +853,9 @@ impl FileBasedCache {
     pub fn exists(&self, key: &str) -> Result<bool, CacheError> {
         let inner = &*self.inner;
         let id = entry_id(key);
-        let path = inner.dir.entry_path(&id);
         let live = inner
-            .lookup(key, &id, &path)
-            .map_err(|e| inner.io_err("reading", key, &path, e))?;
+            .lookup(key, &id)
+            .map_err(|e| inner.io_err("reading", key, &id, e))?;
         Ok(live.is_some())
     }
 
@@ -905,10 +908,9 @@ impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for FileBasedCache 
     fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
         let inner = &*self.inner;
         let id = entry_id(key);
-        let path = inner.dir.entry_path(&id);
         let live = inner
-            .lookup(key, &id, &path)
-            .map_err(|e| inner.io_err("reading", key, &path, e))?;
+            .lookup(key, &id)
+            .map_err(|e| inner.io_err("reading", key, &id, e))?;
         let value = live.and_then(|live| {
             let v = codec::decode::<V>(&live.bytes[live.header.payload_offset()..])?;
             if let Some(b) = &inner.bounds {

@@ -298,6 +298,122 @@ fn symlinks_planted_in_the_directory_are_never_followed() {
     assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 1);
 }
 
+/// Everything under `dir`, as (relative path, contents) pairs, to tell that nothing changed.
+fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if fs::symlink_metadata(&p).unwrap().is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_path_buf();
+                out.push((rel, fs::read(&p).unwrap_or_default()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A fan-out directory swapped for a symlink while the cache is open (removed and replaced,
+/// or moved away and replaced): no read reaches the link's target (which holds a valid
+/// entry for the key, so following it would be a hit), and no write, removal or clear
+/// changes anything there.
+#[test]
+fn a_fan_out_directory_swapped_for_a_symlink_under_a_live_cache_is_never_followed() {
+    for moved in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let c = FileBasedCache::new(dir.path(), None).unwrap();
+        for i in 0..300 {
+            set(&c, &format!("k{i}"), b"inside", Ttl::Never);
+        }
+        // The target holds what the fan-out directory of k1 would hold, with "outside" values.
+        let path = c.entry_path("k1");
+        let fan = path.parent().unwrap().to_path_buf();
+        let bait = FileBasedCache::new(dir.path().join("bait"), None).unwrap();
+        for i in 0..300 {
+            let key = format!("k{i}");
+            if c.entry_path(&key).parent() == Some(&fan) {
+                set(&bait, &key, b"outside", Ttl::Never);
+                let from = bait.entry_path(&key);
+                fs::copy(&from, outside.path().join(from.file_name().unwrap())).unwrap();
+            }
+        }
+        drop(bait);
+        let before = snapshot(outside.path());
+        if moved {
+            fs::rename(&fan, dir.path().join("moved-away")).unwrap();
+        } else {
+            fs::remove_dir_all(&fan).unwrap();
+        }
+        symlink(outside.path(), &fan).unwrap();
+
+        assert_ne!(get(&c, "k1"), Some(b"outside".to_vec()), "moved: {moved}");
+        assert!(!c.exists("k1").unwrap() || get(&c, "k1") == Some(b"inside".to_vec()));
+        // A write either lands in a real directory of the cache or fails; never outside.
+        if c.set("k1", b"new".to_vec(), Ttl::Never).is_ok() {
+            assert_eq!(get(&c, "k1"), Some(b"new".to_vec()));
+        }
+        let _ = c.delete("k1");
+        let _ = c.delete_pattern("k*");
+        let _ = c.purge_expired();
+        c.clear().unwrap();
+        let again = FileBasedCache::new(dir.path(), None).unwrap();
+        assert_eq!(get(&again, "k1"), None);
+        set(&again, "k1", b"again", Ttl::Never);
+        assert_eq!(get(&again, "k1"), Some(b"again".to_vec()));
+        assert!(!fs::symlink_metadata(&fan).unwrap().file_type().is_symlink());
+        assert_eq!(snapshot(outside.path()), before, "moved: {moved}");
+    }
+}
+
+/// `rm -rf` of the whole cache directory under a live cache: reads miss, the next write
+/// recreates the directory (private, with its `tmp/`) and stores; another instance that
+/// was open on the old directory finds the new one at its next write (or within a second
+/// of its reads); `clear` repairs too.
+#[test]
+fn a_directory_removed_under_a_live_cache_comes_back_on_the_next_write() {
+    let base = tempfile::tempdir().unwrap();
+    let root = base.path().join("cache");
+    let c = FileBasedCache::builder(&root)
+        .max_entries(100)
+        .build()
+        .unwrap();
+    let other = FileBasedCache::new(&root, None).unwrap();
+    for i in 0..50 {
+        set(&c, &format!("k{i}"), b"v", Ttl::Never);
+    }
+    fs::remove_dir_all(&root).unwrap();
+    assert_eq!(get(&c, "k1"), None);
+    assert!(!c.exists("k2").unwrap());
+    set(&c, "after", b"back", Ttl::Never);
+    assert_eq!(get(&c, "after"), Some(b"back".to_vec()));
+    assert_eq!(
+        fs::metadata(&root).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    assert!(root.join(TMP_DIR).is_dir());
+    assert_eq!(tmp_files(&root), 0);
+    // The other instance writes into the new directory and then reads what c wrote.
+    set(&other, "other", b"too", Ttl::Never);
+    assert_eq!(get(&other, "after"), Some(b"back".to_vec()));
+    assert_eq!(get(&c, "other"), Some(b"too".to_vec()));
+    // A fresh instance sees both.
+    let fresh = FileBasedCache::new(&root, None).unwrap();
+    assert_eq!(get(&fresh, "after"), Some(b"back".to_vec()));
+    assert_eq!(get(&fresh, "other"), Some(b"too".to_vec()));
+    // Removed again, then cleared: the directory is back, empty.
+    fs::remove_dir_all(&root).unwrap();
+    c.clear().unwrap();
+    assert!(root.join(TMP_DIR).is_dir());
+    set(&c, "third", b"time", Ttl::Never);
+    set(&fresh, "x", b"y", Ttl::Never);
+    assert_eq!(get(&fresh, "third"), Some(b"time".to_vec()));
+}
+
 #[test]
 fn dead_writers_temporary_files_are_removed_live_ones_kept() {
     let dir = tempfile::tempdir().unwrap();
