@@ -267,6 +267,21 @@ fn render(
             }
             md.push('\n');
         }
+        let storage_file = out.join(format!("{backend}-storage.csv"));
+        if let Ok(csv) = std::fs::read_to_string(&storage_file) {
+            let _ = writeln!(
+                md,
+                "Storage (the first part of each workload names where it ran):\n"
+            );
+            let _ = writeln!(md, "| storage | directory | file system |\n|---|---|---|");
+            for line in csv.lines().skip(1) {
+                let cells: Vec<&str> = line.splitn(3, ',').collect();
+                if let [storage, fs, dir] = cells[..] {
+                    let _ = writeln!(md, "| {storage} | `{dir}` | {fs} |");
+                }
+            }
+            md.push('\n');
+        }
         if backend == "memory" {
             let _ = writeln!(
                 md,

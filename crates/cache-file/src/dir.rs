@@ -383,12 +383,36 @@ pub struct Grabbed {
 /// How often, at most, a miss checks that the directory was not removed from under us.
 const STALE_CHECK_EVERY_MS: u64 = 1000;
 
+/// Whether an entry replaces an existing one by exchanging the two files
+/// (`renameat2(RENAME_EXCHANGE)`, then unlinking the old one from `tmp/`) rather than by
+/// renaming over it: on ext4 and btrfs, a rename over an existing file makes the kernel
+/// write the new file's data out at once (ext4's `auto_da_alloc`, btrfs's flush on rename),
+/// which turned each overwrite on an ext4 disk into a disk write (2-3 ms instead of tens of
+/// microseconds). An exchange is as atomic for readers (the old file or the new one), and is
+/// not subject to that flush; `durable(true)` still syncs what it always did. Elsewhere
+/// (tmpfs, XFS, ...) the plain rename is one system call fewer.
+#[cfg(target_os = "linux")]
+fn replaces_by_exchange(root: &OwnedFd) -> bool {
+    const EXT4: u32 = 0xEF53;
+    const BTRFS: u32 = 0x9123_683E;
+    // `f_type` is signed and of the platform's word size; its low 32 bits are the magic.
+    #[allow(clippy::unnecessary_cast)]
+    rustix::fs::fstatfs(root).is_ok_and(|s| matches!(s.f_type as u32, EXT4 | BTRFS))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn replaces_by_exchange(_root: &OwnedFd) -> bool {
+    false
+}
+
 /// The directory of one cache.
 pub struct CacheDir {
     root: PathBuf,
     tree: RwLock<Arc<Tree>>,
     seq: AtomicU64,
     durable: bool,
+    /// See [`replaces_by_exchange`]; cleared if the file system refuses an exchange.
+    exchange: std::sync::atomic::AtomicBool,
     born: Instant,
     /// Milliseconds after `born` of the last stale check.
     checked_at: AtomicU64,
@@ -409,8 +433,10 @@ impl CacheDir {
     pub fn open(root: PathBuf, durable: bool) -> io::Result<Self> {
         let tree = Tree::open(&root)?;
         remove_planted_fans(&tree.root)?;
+        let exchange = replaces_by_exchange(&tree.root);
         let dir = CacheDir {
             root,
+            exchange: std::sync::atomic::AtomicBool::new(exchange),
             tree: RwLock::new(Arc::new(tree)),
             seq: AtomicU64::new(0),
             durable,
@@ -583,11 +609,47 @@ impl CacheDir {
         }
         drop(file);
         let fan = tree.fan(id[0], true)?.ok_or(Errno::NOENT)?;
-        rustix::fs::renameat(&tree.own, tmp, fan, name.c())?;
+        if !self.exchange_into(tree, tmp, fan, name)? {
+            rustix::fs::renameat(&tree.own, tmp, fan, name.c())?;
+        }
         if self.durable {
             rustix::fs::fsync(fan)?;
         }
         Ok(())
+    }
+
+    /// Where exchanging is the way to replace (see [`replaces_by_exchange`]), swaps the
+    /// temporary file `tmp` with the entry `name` and removes the old entry, now at `tmp`:
+    /// `true` if done, `false` if the plain rename is to be used (no entry there to
+    /// exchange with, or a file system that refuses exchanges).
+    #[cfg(target_os = "linux")]
+    fn exchange_into(
+        &self,
+        tree: &Tree,
+        tmp: &str,
+        fan: BorrowedFd<'_>,
+        name: &Name,
+    ) -> io::Result<bool> {
+        use rustix::fs::RenameFlags;
+        if !self.exchange.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        match rustix::fs::renameat_with(&tree.own, tmp, fan, name.c(), RenameFlags::EXCHANGE) {
+            // What came back may be anything planted under the entry's name: removed
+            // without following it.
+            Ok(()) => remove_at(tree.own.as_fd(), tmp).map(|()| true),
+            Err(Errno::NOENT) => Ok(false),
+            Err(Errno::INVAL) | Err(Errno::NOSYS) | Err(Errno::OPNOTSUPP) => {
+                self.exchange.store(false, Ordering::Relaxed);
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn exchange_into(&self, _: &Tree, _: &str, _: BorrowedFd<'_>, _: &Name) -> io::Result<bool> {
+        Ok(false)
     }
 
     /// Moves the entry `id` into the temporary directory, so that no one else sees it any
@@ -761,6 +823,33 @@ mod tests {
         assert_eq!(Name::of(&id).c().to_str().unwrap(), file_name(&id));
         assert_eq!(parse_file_name("not-hex"), None);
         assert_eq!(parse_file_name(&"A".repeat(32)), None);
+    }
+
+    /// Both ways of replacing an entry (rename over it, exchange then unlink) leave the new
+    /// file in place and nothing in `tmp/`, over a file, over a planted directory, and where
+    /// there was nothing.
+    #[test]
+    fn both_ways_of_replacing_leave_the_new_file_only() {
+        for exchange in [false, true] {
+            let root = tempfile::tempdir().unwrap();
+            let dir = CacheDir::open(root.path().to_path_buf(), false).unwrap();
+            dir.exchange.store(exchange, Ordering::Relaxed);
+            let id = [0x12; 16];
+            let path = dir.entry_path(&id);
+            dir.write_atomically(&id, b"first").unwrap();
+            dir.write_atomically(&id, b"second").unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), b"second");
+            std::fs::remove_file(&path).unwrap();
+            std::fs::create_dir(&path).unwrap();
+            std::fs::write(path.join("inside"), b"x").unwrap();
+            // Renaming a file over a directory fails; an exchange takes the directory away.
+            let over_dir = dir.write_atomically(&id, b"third");
+            assert_eq!(over_dir.is_ok(), exchange, "exchange: {exchange}");
+            if exchange {
+                assert_eq!(std::fs::read(&path).unwrap(), b"third");
+            }
+            assert_eq!(names(&dir.tree().own).unwrap().len(), 0);
+        }
     }
 
     /// The expiry rule: a file is removed only if it is still the one that was read; a newer
