@@ -302,25 +302,87 @@ fn short_read<T>(e: io::Error) -> io::Result<Verdict<T>> {
     }
 }
 
-/// Bytes read at once before asking a file its size: an entry this small (the common case)
-/// costs one `open`, one `read` and one `close`.
-const QUICK_READ: usize = 4096;
+/// Bytes read at once before asking a file its size: an entry this small (the common case,
+/// 4 KiB values included) costs one `open`, one `read` and one `close`.
+const QUICK_READ: usize = 16 << 10;
 
-/// The whole of a small file in one `read`; `None` when it may be larger or the read failed
-/// (the caller then asks `fstat`). A short read of a regular file is its end; where that
-/// does not hold, the entry fails verification and is read again the careful way.
-fn read_small(file: &mut File) -> Option<Vec<u8>> {
-    let mut buf = take_buffer(QUICK_READ);
-    match file.read(&mut buf) {
-        Ok(n) if n < QUICK_READ => {
-            buf.truncate(n);
-            Some(buf)
-        }
-        _ => {
-            recycle(buf);
-            None
+/// What the first `read` of an entry file gave.
+enum First {
+    /// A short read: the whole file, if it is a regular file.
+    Whole(Vec<u8>),
+    /// `QUICK_READ` bytes, then stale bytes of an earlier read: there may be more.
+    Part(Vec<u8>),
+    /// The read failed (a directory, a FIFO opened non-blocking, ...).
+    Failed,
+}
+
+/// Up to `QUICK_READ` bytes from the start of `file`, read into a per-thread buffer zeroed
+/// once and copied out (copying what was read costs less than zeroing a fresh buffer).
+/// A short read of a regular file is its end; where that does not hold, the entry fails
+/// verification and is read again the careful way.
+fn read_first(file: &mut File) -> First {
+    let mut out = spare_buffer();
+    let first = QUICK
+        .try_with(|q| {
+            let mut q = q.borrow_mut();
+            if q.len() < QUICK_READ {
+                q.resize(QUICK_READ, 0);
+            }
+            match file.read(&mut q[..]) {
+                Ok(n) if n < QUICK_READ => {
+                    out.clear();
+                    out.extend_from_slice(&q[..n]);
+                    Some(true)
+                }
+                Ok(_) => {
+                    // Grown (zeroed) only past what earlier reads initialized; the rest of
+                    // its stale bytes are overwritten by `read_rest` before anyone reads.
+                    if out.len() < QUICK_READ {
+                        out.resize(QUICK_READ, 0);
+                    }
+                    out[..QUICK_READ].copy_from_slice(&q[..]);
+                    Some(false)
+                }
+                Err(_) => None,
+            }
+        })
+        .ok()
+        .flatten();
+    match first {
+        Some(true) => First::Whole(out),
+        Some(false) => First::Part(out),
+        None => {
+            recycle(out);
+            First::Failed
         }
     }
+}
+
+/// The rest of a file whose first `QUICK_READ` bytes start `bytes`, up to the size `fstat`
+/// gave, read from where the first read stopped into the buffer an earlier read of an entry
+/// this size left initialized (so that reading large entries neither zeroes a buffer nor
+/// reads a byte twice).
+fn read_rest(
+    file: &File,
+    meta: &std::fs::Metadata,
+    mut bytes: Vec<u8>,
+) -> io::Result<Verdict<Live>> {
+    let size = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+    if !meta.is_file() || size < QUICK_READ || size == usize::MAX {
+        recycle(bytes);
+        return Ok(Verdict::Corrupt);
+    }
+    if bytes.len() < size {
+        bytes.resize(size, 0);
+    } else {
+        bytes.truncate(size);
+    }
+    let mut file = file;
+    if let Err(e) = file.read_exact(&mut bytes[QUICK_READ..]) {
+        recycle(bytes);
+        return short_read(e);
+    }
+    Ok(verify_entry(bytes))
 }
 
 /// Read buffers up to this size are kept, one per thread, for the next read.
@@ -331,13 +393,22 @@ thread_local! {
     /// allocator's fresh pages (a page fault per 4 KiB: reading 1 MiB entries ran 4x slower
     /// when the allocator handed out new pages for every read).
     static SPARE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+
+    /// The calling thread's buffer for first reads, `QUICK_READ` bytes once used.
+    static QUICK: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The thread's spare buffer as it was left: stale bytes of an earlier read, to be
+/// overwritten before anything reads them.
+fn spare_buffer() -> Vec<u8> {
+    SPARE
+        .try_with(|s| std::mem::take(&mut *s.borrow_mut()))
+        .unwrap_or_default()
 }
 
 /// A zeroed buffer of `len` bytes, the thread's spare one if it has one.
 fn take_buffer(len: usize) -> Vec<u8> {
-    let mut buf = SPARE
-        .try_with(|s| std::mem::take(&mut *s.borrow_mut()))
-        .unwrap_or_default();
+    let mut buf = spare_buffer();
     buf.clear();
     buf.resize(len, 0);
     buf
@@ -460,8 +531,17 @@ impl Inner {
             Some(Ok(f)) => f,
         };
         let mut meta = None;
-        let mut verdict = read_small(&mut file).map_or(Verdict::Corrupt, verify_entry);
-        if let Verdict::Corrupt = verdict {
+        let mut verdict = match read_first(&mut file) {
+            First::Whole(bytes) => verify_entry(bytes),
+            First::Part(bytes) => {
+                let m = file.metadata()?;
+                let v = read_rest(&file, &m, bytes)?;
+                meta = Some(m);
+                v
+            }
+            First::Failed => Verdict::Corrupt,
+        };
+        if let (Verdict::Corrupt, None) = (&verdict, &meta) {
             let m = file.metadata()?;
             verdict = read_whole(&file, &m)?;
             meta = Some(m);
