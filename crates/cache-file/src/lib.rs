@@ -35,10 +35,13 @@
 //! - **Removal is conditional**: an expired or corrupt file is moved aside and deleted only if
 //!   it is still the file that was read; a newer file a concurrent writer renamed into place
 //!   is put back.
-//! - **Symlinks planted in the cache directory are not followed**: entry files are opened
-//!   with `O_NOFOLLOW`, scans never descend into links, and a link in place of `tmp/` or of a
-//!   fan-out directory is removed at open (the README gives the one limit). Files and
-//!   directories are created private (0600 / 0700).
+//! - **No symlink in the cache directory is ever followed**, even one swapped in while the
+//!   cache is open: every file is reached through directory descriptors the instance holds,
+//!   with `*at` calls of one name each, and directories are opened with `openat2`
+//!   (`RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`) or, where the kernel lacks it, a checked
+//!   `O_NOFOLLOW` walk. Files and directories are created private (0600 / 0700).
+//! - **A directory removed under a running cache** is recreated by its next write (and by
+//!   `clear`); reads of it miss meanwhile.
 //!
 //! # Platforms
 //! Unix only (Linux, macOS, the BSDs): the crate relies on `rename` over an existing file,
