@@ -23,8 +23,9 @@
 //! - `exists`: no hit or miss, recency unchanged.
 //! - `set`: one set, always (a zero TTL included), and never an expiration: a set does not
 //!   read the entry it replaces, so an expired entry it overwrites (or removes, with a zero
-//!   TTL) goes uncounted. Expired entries of *other* keys that a set removes to make room or
-//!   sweeps on the way are observed expiries and count as expirations.
+//!   TTL) goes uncounted. Expired entries of *other* keys that a bounded cache removes to
+//!   make room count as expirations (see `evictions`); those a backend sweeps proactively
+//!   as it writes (the file backend's sweep) are not counted.
 //! - `delete`: `true` and one delete iff a live entry was removed.
 //! - `delete_pattern`: returns, and counts as deletes, the live entries it removed.
 //! - `clear`: changes no counter; counters are never reset.

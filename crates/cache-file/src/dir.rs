@@ -35,6 +35,8 @@ pub type EntryId = [u8; 16];
 pub struct FileId {
     dev: u64,
     ino: u64,
+    /// Entry files are never changed in place, so the same file has the same length.
+    pub len: u64,
 }
 
 impl FileId {
@@ -43,6 +45,7 @@ impl FileId {
         FileId {
             dev: m.dev(),
             ino: m.ino(),
+            len: m.len(),
         }
     }
 
@@ -52,6 +55,7 @@ impl FileId {
         FileId {
             dev: s.st_dev as u64,
             ino: s.st_ino as u64,
+            len: s.st_size as u64,
         }
     }
 }
@@ -416,6 +420,19 @@ pub struct CacheDir {
     born: Instant,
     /// Milliseconds after `born` of the last stale check.
     checked_at: AtomicU64,
+    /// How many times the directory was found removed and made again.
+    renewals: AtomicU64,
+}
+
+/// What a write replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replaced {
+    /// No entry was there.
+    Nothing,
+    /// An entry file of this many bytes.
+    Old(u64),
+    /// Not known (a plain rename over whatever was there).
+    Unknown,
 }
 
 impl std::fmt::Debug for CacheDir {
@@ -442,6 +459,7 @@ impl CacheDir {
             durable,
             born: Instant::now(),
             checked_at: AtomicU64::new(0),
+            renewals: AtomicU64::new(0),
         };
         // A directory we cannot write into is an error now, not at the first `set`.
         let tree = dir.tree();
@@ -473,6 +491,7 @@ impl CacheDir {
         }
         let fresh = Arc::new(Tree::open(&self.root)?);
         *slot = Arc::clone(&fresh);
+        self.renewals.fetch_add(1, Ordering::Relaxed);
         Ok(fresh)
     }
 
@@ -602,12 +621,7 @@ impl CacheDir {
         name: &Name,
         bytes: &[u8],
     ) -> io::Result<()> {
-        let mut file = self.create_temp(tree, tmp)?;
-        file.write_all(bytes)?;
-        if self.durable {
-            file.sync_all()?;
-        }
-        drop(file);
+        self.write_temp(tree, tmp, bytes)?;
         let fan = tree.fan(id[0], true)?.ok_or(Errno::NOENT)?;
         if !self.exchange_into(tree, tmp, fan, name)? {
             rustix::fs::renameat(&tree.own, tmp, fan, name.c())?;
@@ -616,6 +630,155 @@ impl CacheDir {
             rustix::fs::fsync(fan)?;
         }
         Ok(())
+    }
+
+    /// How many times the directory was made again since this instance opened it (files
+    /// opened in the old one, such as the accounting file, are then to be opened again).
+    pub fn renewals(&self) -> u64 {
+        self.renewals.load(Ordering::Relaxed)
+    }
+
+    /// Opens (creating it, 0600) the file `name` at the root of the cache directory for
+    /// reading and writing, never through a symlink (one planted there is removed).
+    pub fn open_root_file(&self, name: &str) -> io::Result<File> {
+        let tree = self.tree();
+        let flags = OFlags::RDWR | OFlags::CREATE;
+        for _ in 0..4 {
+            match beneath::open(&tree.root, name, flags, Mode::RUSR | Mode::WUSR) {
+                Ok(fd) => {
+                    let file = File::from(fd);
+                    if file.metadata()?.is_file() {
+                        return Ok(file);
+                    }
+                    remove_at(tree.root.as_fd(), name)?;
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::EISDIR)) => {
+                    remove_at(tree.root.as_fd(), name)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other(format!("{name} keeps being replaced")))
+    }
+
+    /// [`CacheDir::write_atomically`], telling what the write replaced: the new file is
+    /// put in place with `RENAME_NOREPLACE` (nothing was there) or exchanged with the old
+    /// one, whose size is read before it is removed. `likely_there` tries the exchange
+    /// first. Where the file system has neither, a plain rename: [`Replaced::Unknown`].
+    pub fn write_counted(
+        &self,
+        id: &EntryId,
+        bytes: &[u8],
+        likely_there: bool,
+    ) -> io::Result<Replaced> {
+        let mut tree = self.tree();
+        let name = Name::of(id);
+        let mut retried = false;
+        loop {
+            let tmp = self.temp_name();
+            let result = self
+                .write_temp(&tree, &tmp, bytes)
+                .and_then(|()| self.place_counted(&tree, &tmp, id, &name, likely_there));
+            match result {
+                Ok(r) => return Ok(r),
+                Err(e) => {
+                    let _ = rustix::fs::unlinkat(&tree.own, tmp.as_str(), AtFlags::empty());
+                    if is_not_found(&e) && !retried {
+                        retried = true;
+                        tree = self.renew(&tree, true)?;
+                        continue;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn write_temp(&self, tree: &Tree, tmp: &str, bytes: &[u8]) -> io::Result<()> {
+        let mut file = self.create_temp(tree, tmp)?;
+        file.write_all(bytes)?;
+        if self.durable {
+            file.sync_all()?;
+        }
+        Ok(())
+    }
+
+    #[cfg(target_os = "linux")]
+    fn place_counted(
+        &self,
+        tree: &Tree,
+        tmp: &str,
+        id: &EntryId,
+        name: &Name,
+        likely_there: bool,
+    ) -> io::Result<Replaced> {
+        use rustix::fs::RenameFlags;
+        let fan = tree.fan(id[0], true)?.ok_or(Errno::NOENT)?;
+        let mut exchange_first = likely_there;
+        let mut replaced = None;
+        for _ in 0..4 {
+            let flags = if exchange_first {
+                RenameFlags::EXCHANGE
+            } else {
+                RenameFlags::NOREPLACE
+            };
+            match rustix::fs::renameat_with(&tree.own, tmp, fan, name.c(), flags) {
+                Ok(()) if exchange_first => {
+                    let old = rustix::fs::statat(&tree.own, tmp, AtFlags::SYMLINK_NOFOLLOW)?;
+                    remove_at(tree.own.as_fd(), tmp)?;
+                    replaced = Some(Replaced::Old(old.st_size as u64));
+                    break;
+                }
+                Ok(()) => {
+                    replaced = Some(Replaced::Nothing);
+                    break;
+                }
+                // Nothing to exchange with, or something to not replace: the other way.
+                Err(Errno::NOENT) if exchange_first && self.own_temp_exists(tree, tmp) => {
+                    exchange_first = false
+                }
+                Err(Errno::EXIST) if !exchange_first => exchange_first = true,
+                Err(Errno::INVAL) | Err(Errno::NOSYS) | Err(Errno::OPNOTSUPP) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match replaced {
+            Some(r) => {
+                if self.durable {
+                    rustix::fs::fsync(fan)?;
+                }
+                Ok(r)
+            }
+            None => {
+                rustix::fs::renameat(&tree.own, tmp, fan, name.c())?;
+                if self.durable {
+                    rustix::fs::fsync(fan)?;
+                }
+                Ok(Replaced::Unknown)
+            }
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn own_temp_exists(&self, tree: &Tree, tmp: &str) -> bool {
+        rustix::fs::statat(&tree.own, tmp, AtFlags::SYMLINK_NOFOLLOW).is_ok()
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn place_counted(
+        &self,
+        tree: &Tree,
+        tmp: &str,
+        id: &EntryId,
+        name: &Name,
+        _likely_there: bool,
+    ) -> io::Result<Replaced> {
+        let fan = tree.fan(id[0], true)?.ok_or(Errno::NOENT)?;
+        rustix::fs::renameat(&tree.own, tmp, fan, name.c())?;
+        if self.durable {
+            rustix::fs::fsync(fan)?;
+        }
+        Ok(Replaced::Unknown)
     }
 
     /// Where exchanging is the way to replace (see [`replaces_by_exchange`]), swaps the
@@ -783,6 +946,11 @@ impl CacheDir {
             self.scan_fan(b, &mut f)?;
         }
         Ok(())
+    }
+
+    /// Whether the fan-out directory `b` exists (as a directory).
+    pub fn fan_exists(&self, b: u8) -> bool {
+        matches!(self.tree().fan(b, false), Ok(Some(_)))
     }
 
     /// [`CacheDir::scan`] of one fan-out directory.

@@ -60,6 +60,8 @@ mod beneath;
 mod dir;
 mod format;
 mod index;
+mod sweep;
+mod usage;
 
 use std::fmt;
 use std::fs::File;
@@ -78,11 +80,18 @@ use md5::{Digest, Md5};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use dir::{CacheDir, EntryId, FileId, Opened};
+use dir::{CacheDir, EntryId, FileId, Opened, Replaced};
 use format::{EntryHeader, HEADER_LEN};
 use index::Bounds;
+use sweep::Hand;
+use usage::Usage;
 
 pub use dir::TMP_DIR;
+pub use usage::USAGE_FILE;
+
+/// The bound of a cache built without one: 1 GiB of entry files (see
+/// [`FileBasedCacheBuilder::unbounded`]).
+pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 
 /// A cache of serde values in a directory, safe to share between threads and between
 /// processes. Clones are handles on the same instance (same counters).
@@ -106,9 +115,28 @@ pub use dir::TMP_DIR;
 /// assert_eq!(again.get("answer")?, Some(42u32));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone)]
 pub struct FileBasedCache {
     inner: Arc<Inner>,
+}
+
+impl Clone for FileBasedCache {
+    fn clone(&self) -> Self {
+        self.inner.handles.fetch_add(1, Ordering::Relaxed);
+        FileBasedCache {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl Drop for FileBasedCache {
+    fn drop(&mut self) {
+        // The last handle: the background recount stops, so that the instance is gone
+        // (its temporary directory removed, its accounting written) when this returns.
+        if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.inner.stop.store(true, Ordering::Relaxed);
+            self.wait_for_recount();
+        }
+    }
 }
 
 struct Inner {
@@ -118,6 +146,27 @@ struct Inner {
     stats: AtomicStats,
     corruptions: AtomicU64,
     bounds: Option<Bounds>,
+    /// The accounting shared by every process on the directory.
+    usage: Usage,
+    /// [`CacheDir::renewals`] when `usage`'s file was opened.
+    usage_gen: AtomicU64,
+    /// The sweep of expired entries, a little on each write.
+    hand: std::sync::Mutex<Hand>,
+    /// Whether writes sweep.
+    sweeps: bool,
+    /// Handles (clones of `FileBasedCache`) alive; the recount thread is not one.
+    handles: std::sync::atomic::AtomicUsize,
+    /// Tells the recount thread to stop.
+    stop: std::sync::atomic::AtomicBool,
+    /// The background recount started at open.
+    recount: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // This instance's changes not yet written out: other processes count on them.
+        let _ = self.usage.flush();
+    }
 }
 
 impl fmt::Debug for FileBasedCache {
@@ -155,6 +204,8 @@ pub struct FileBasedCacheBuilder {
     durable: bool,
     max_entries: Option<u64>,
     max_bytes: Option<u64>,
+    unbounded: bool,
+    sweep_on_write: bool,
 }
 
 impl FileBasedCacheBuilder {
@@ -179,17 +230,56 @@ impl FileBasedCacheBuilder {
         self
     }
 
-    /// At most this many entries (at least 1); see [`FileBasedCache`] for how the bound is
-    /// kept. Default: unbounded.
+    /// At most this many entries in the directory (at least 1), across every process that
+    /// uses it; see [`FileBasedCache`] for how the bound is kept. Default: no entry bound
+    /// (only the default byte bound, [`DEFAULT_MAX_BYTES`]).
     pub fn max_entries(mut self, max_entries: u64) -> Self {
         self.max_entries = Some(max_entries);
         self
     }
 
-    /// At most this many bytes of entry files (headers and keys included; at least 1).
-    /// Default: unbounded.
+    /// At most this many bytes of entry files in the directory (headers and keys included;
+    /// at least 1), across every process that uses it. Default: [`DEFAULT_MAX_BYTES`]
+    /// (1 GiB) when no bound is set.
     pub fn max_bytes(mut self, max_bytes: u64) -> Self {
         self.max_bytes = Some(max_bytes);
+        self
+    }
+
+    /// No bound at all: without one, a cache is bounded by [`DEFAULT_MAX_BYTES`]; this opts
+    /// out (and overrides `max_entries` and `max_bytes`). Expired entries are still swept
+    /// as the cache writes.
+    ///
+    /// ```
+    /// use cache_core::Cache;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::builder(dir.path()).unbounded().build()?;
+    /// assert_eq!(cache.stats().entries, None);
+    /// let bounded = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// assert_eq!(bounded.max_bytes(), Some(cache_file::DEFAULT_MAX_BYTES));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn unbounded(mut self) -> Self {
+        self.unbounded = true;
+        self
+    }
+
+    /// Whether each write removes a few expired entries of the directory (any process's),
+    /// found by a moving hand over the fan-out directories where the shared accounting says
+    /// something has expired, so that a cache that writes short-lived entries stays near its
+    /// live size. Entries removed so are not counted as expirations (a `set` counts none).
+    /// Default: `true`; off, expired entries go when touched or by
+    /// [`FileBasedCache::purge_expired`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::builder(dir.path())
+    ///     .sweep_on_write(false)
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sweep_on_write(mut self, sweep: bool) -> Self {
+        self.sweep_on_write = sweep;
         self
     }
 
@@ -220,21 +310,35 @@ impl FileBasedCacheBuilder {
                 e,
             )
         })?;
-        let bounded = self.max_entries.is_some() || self.max_bytes.is_some();
-        let inner = Inner {
+        let max_bytes = match (self.max_entries, self.max_bytes) {
+            (None, None) => Some(DEFAULT_MAX_BYTES),
+            (_, b) => b,
+        };
+        let open_err = |e| {
+            CacheError::io(
+                format!("opening the accounting file of {}", self.dir.display()),
+                e,
+            )
+        };
+        let usage =
+            Usage::new(dir.open_root_file(USAGE_FILE).map_err(open_err)?).map_err(open_err)?;
+        let inner = Arc::new(Inner {
+            usage_gen: AtomicU64::new(dir.renewals()),
             dir,
             default_ttl: self.default_ttl,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             stats: AtomicStats::default(),
             corruptions: AtomicU64::new(0),
-            bounds: bounded.then(|| Bounds::new(self.max_entries, self.max_bytes)),
-        };
-        if inner.bounds.is_some() {
-            inner.load_index()?;
-        }
-        Ok(FileBasedCache {
-            inner: Arc::new(inner),
-        })
+            bounds: (!self.unbounded).then(|| Bounds::new(self.max_entries, max_bytes)),
+            usage,
+            hand: std::sync::Mutex::new(Hand::default()),
+            sweeps: self.sweep_on_write,
+            handles: std::sync::atomic::AtomicUsize::new(1),
+            stop: std::sync::atomic::AtomicBool::new(false),
+            recount: std::sync::Mutex::new(None),
+        });
+        sweep::start_recount(&inner);
+        Ok(FileBasedCache { inner })
     }
 }
 
@@ -502,7 +606,7 @@ impl Inner {
     fn drop_corrupt(&self, file: FileId, id: &EntryId) -> io::Result<()> {
         if self.dir.remove_if_same(id, file)? {
             self.corruptions.fetch_add(1, Ordering::Relaxed);
-            self.forget(id);
+            self.forget(id, file.len);
         }
         Ok(())
     }
@@ -511,14 +615,18 @@ impl Inner {
     fn drop_expired(&self, file: FileId, id: &EntryId) -> io::Result<()> {
         if self.dir.remove_if_same(id, file)? {
             self.stats.expiration();
-            self.forget(id);
+            self.forget(id, file.len);
         }
         Ok(())
     }
 
-    fn forget(&self, id: &EntryId) {
+    /// Notes the removal of the entry `id`, a file of `len` bytes.
+    fn forget(&self, id: &EntryId, len: u64) {
         if let Some(b) = &self.bounds {
             b.forget(id);
+            // Only bounded instances keep the counts: an unbounded one does not learn what
+            // its writes replace (a plain rename), so it leaves counts to the others.
+            self.usage.record(id[0], -1, -(len as i64), u64::MAX);
         }
     }
 
@@ -587,10 +695,17 @@ impl Inner {
         let Some(grabbed) = self.dir.grab(id)? else {
             return Ok(Taken::Absent);
         };
+        let len;
         let taken = match self.dir.open_grabbed(&grabbed)? {
             Opened::Absent => return Ok(Taken::Absent),
-            Opened::NotAFile(..) => Taken::Corrupt,
-            Opened::File(f, m) => match read_head(&f, m.len())? {
+            Opened::NotAFile(fid, _) => {
+                len = fid.len;
+                Taken::Corrupt
+            }
+            Opened::File(f, m) => match read_head(&f, {
+                len = m.len();
+                len
+            })? {
                 Verdict::Corrupt => Taken::Corrupt,
                 Verdict::Ok(head) if key.is_some_and(|k| k.as_bytes() != head.key) => Taken::Other,
                 Verdict::Ok(head) if !head.header.expires_at().is_live_at(self.now()) => {
@@ -604,7 +719,7 @@ impl Inner {
             return Ok(taken);
         }
         self.dir.discard(&grabbed)?;
-        self.forget(id);
+        self.forget(id, len);
         // An expired entry is the caller's to count: a `set` never counts one.
         if taken == Taken::Corrupt {
             self.corruptions.fetch_add(1, Ordering::Relaxed);
@@ -632,20 +747,79 @@ impl Inner {
         let mut buf = Vec::with_capacity(HEADER_LEN + key.len() + 64);
         format::encode_entry(&mut buf, key, now, ttl, encode)?;
         // The old entry is not read: a set never counts an expiration.
-        self.dir
-            .write_atomically(&id, &buf)
-            .map_err(|e| self.io_err("writing", key, &id, e))?;
+        let gate = self.usage.gate();
+        let replaced = match &self.bounds {
+            Some(b) => self.dir.write_counted(&id, &buf, b.contains(&id)),
+            None => self
+                .dir
+                .write_atomically(&id, &buf)
+                .map(|()| Replaced::Unknown),
+        }
+        .map_err(|e| self.io_err("writing", key, &id, e))?;
         self.stats.set();
+        let len = buf.len() as u64;
+        let (entries, bytes) = match replaced {
+            Replaced::Nothing => (1, len as i64),
+            Replaced::Old(old) => (0, len as i64 - old as i64),
+            Replaced::Unknown => (0, 0),
+        };
+        let (entries, bytes) = if self.bounds.is_some() {
+            (entries, bytes)
+        } else {
+            (0, 0)
+        };
+        let due = self.usage.record(id[0], entries, bytes, expires.as_nanos());
+        drop(gate);
         if let Some(bounds) = &self.bounds {
-            bounds.touch(id, buf.len() as u64, expires);
-            self.cull(bounds, now, &id)?;
+            bounds.touch(id, len, expires);
+            let (e, b) = self.usage.estimate();
+            let over = bounds.excess(e, b) != (0, 0);
+            if due || over {
+                let t = self
+                    .flush_usage()
+                    .map_err(|e| self.scan_err("accounting", e))?;
+                let (e, b) = bounds.excess(t.entries, t.bytes);
+                if (e, b) != (0, 0) {
+                    self.cull(bounds, now, &id, e, b)?;
+                }
+            }
+        } else if due {
+            self.flush_usage()
+                .map_err(|e| self.scan_err("accounting", e))?;
+        }
+        if self.sweeps {
+            self.sweep_step(now)
+                .map_err(|e| self.scan_err("sweeping", e))?;
         }
         Ok(true)
     }
 
-    /// Removes what the bounds say must go to make room.
-    fn cull(&self, bounds: &Bounds, now: Timestamp, keep: &EntryId) -> Result<(), CacheError> {
-        for (id, _why) in bounds.cull(now, keep) {
+    /// Writes this instance's accounting out and reads the directory's, in the accounting
+    /// file of the directory as it is now (made again if it was removed).
+    fn flush_usage(&self) -> io::Result<usage::Totals> {
+        let gen = self.dir.renewals();
+        if self.usage_gen.swap(gen, Ordering::Relaxed) != gen {
+            self.usage
+                .replace_file(self.dir.open_root_file(USAGE_FILE)?);
+        }
+        let t = self.usage.flush()?;
+        if self.usage_gen.load(Ordering::Relaxed) != self.dir.renewals() {
+            return self.flush_usage();
+        }
+        Ok(t)
+    }
+
+    /// Removes what the bounds say must go to make room, the directory being `entries` and
+    /// `bytes` over them; then writes the accounting out.
+    fn cull(
+        &self,
+        bounds: &Bounds,
+        now: Timestamp,
+        keep: &EntryId,
+        entries: u64,
+        bytes: u64,
+    ) -> Result<(), CacheError> {
+        for (id, _why) in bounds.cull_excess(now, keep, entries, bytes) {
             let taken = self.take(None, &id).map_err(|e| {
                 let path = self.dir.entry_path(&id);
                 CacheError::io(format!("evicting the entry at {}", path.display()), e)
@@ -658,30 +832,8 @@ impl Inner {
                 _ => {}
             }
         }
-        Ok(())
-    }
-
-    /// Indexes the entries present, oldest file first, for the bounds.
-    fn load_index(&self) -> Result<(), CacheError> {
-        let Some(bounds) = &self.bounds else {
-            return Ok(());
-        };
-        let mut found = Vec::new();
-        self.dir
-            .scan(|id| -> io::Result<()> {
-                if let Opened::File(f, m) = self.dir.open_entry(&id)? {
-                    if let Verdict::Ok(head) = read_head(&f, m.len())? {
-                        let mtime = m.modified().unwrap_or(std::time::UNIX_EPOCH);
-                        found.push((mtime, id, m.len(), head.header.expires_at()));
-                    }
-                }
-                Ok(())
-            })
-            .map_err(|e| self.scan_err("indexing", e))?;
-        found.sort_by_key(|f| f.0);
-        for (_, id, bytes, expires) in found {
-            bounds.touch(id, bytes, expires);
-        }
+        self.flush_usage()
+            .map_err(|e| self.scan_err("accounting", e))?;
         Ok(())
     }
 
@@ -690,6 +842,28 @@ impl Inner {
             format!("{what} the cache directory {}", self.dir.root().display()),
             e,
         )
+    }
+
+    /// The header and key of the entry `id` (never its payload), with the file's id and
+    /// the open file (which keeps its inode number from being reused while it is held);
+    /// `None` if absent or corrupt (a corrupt file is removed and counted).
+    fn read_entry_head(&self, id: &EntryId) -> io::Result<Option<(FileId, Head, File)>> {
+        let (f, m) = match self.dir.open_entry(id)? {
+            Opened::Absent => return Ok(None),
+            Opened::NotAFile(fid, _open) => {
+                self.drop_corrupt(fid, id)?;
+                return Ok(None);
+            }
+            Opened::File(f, m) => (f, m),
+        };
+        let fid = FileId::of(&m);
+        match read_head(&f, m.len())? {
+            Verdict::Ok(head) => Ok(Some((fid, head, f))),
+            Verdict::Corrupt => {
+                self.drop_corrupt(fid, id)?;
+                Ok(None)
+            }
+        }
     }
 
     /// Reads every entry's header (never a payload) and removes those `doomed` picks, if
@@ -705,15 +879,8 @@ impl Inner {
         let (mut live, mut expired) = (0, 0);
         self.dir
             .scan(|id| -> io::Result<()> {
-                let (f, m) = match self.dir.open_entry(&id)? {
-                    Opened::Absent => return Ok(()),
-                    Opened::NotAFile(fid, _open) => return self.drop_corrupt(fid, &id),
-                    Opened::File(f, m) => (f, m),
-                };
-                let fid = FileId::of(&m);
-                let head = match read_head(&f, m.len())? {
-                    Verdict::Ok(head) => head,
-                    Verdict::Corrupt => return self.drop_corrupt(fid, &id),
+                let Some((fid, head, _open)) = self.read_entry_head(&id)? else {
+                    return Ok(());
                 };
                 let Ok(key) = std::str::from_utf8(&head.key) else {
                     return self.drop_corrupt(fid, &id);
@@ -723,7 +890,7 @@ impl Inner {
                     return Ok(());
                 }
                 if self.dir.remove_if_same(&id, fid)? {
-                    self.forget(&id);
+                    self.forget(&id, fid.len);
                     if is_live {
                         live += 1;
                     } else {
@@ -777,6 +944,8 @@ impl FileBasedCache {
             durable: false,
             max_entries: None,
             max_bytes: None,
+            unbounded: false,
+            sweep_on_write: true,
         }
     }
 
@@ -915,6 +1084,10 @@ impl FileBasedCache {
             b.clear();
         }
         inner
+            .usage
+            .reset()
+            .map_err(|e| inner.scan_err("accounting", e))?;
+        inner
             .dir
             .remove_dead_temps()
             .map_err(|e| inner.scan_err("cleaning temporary files of", e))?;
@@ -982,8 +1155,69 @@ impl FileBasedCache {
         self.inner.stats.snapshot(self.entries())
     }
 
+    /// The directory's entries, as the shared accounting last knew them (bounded
+    /// instances only: an unbounded one does not keep the counts).
     fn entries(&self) -> Option<u64> {
-        self.inner.bounds.as_ref().map(Bounds::len)
+        self.inner
+            .bounds
+            .as_ref()
+            .map(|_| self.inner.usage.estimate().0)
+    }
+
+    /// The byte bound of this cache, if it has one: [`DEFAULT_MAX_BYTES`] unless the
+    /// builder set another or none.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::builder(dir.path()).max_entries(5).build()?;
+    /// assert_eq!(cache.max_bytes(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_bytes(&self) -> Option<u64> {
+        self.inner.bounds.as_ref().and_then(Bounds::max_bytes)
+    }
+
+    /// The entries and bytes of entry files in the directory, as every process that uses
+    /// it has accounted for them (this instance's changes written out first). Right after
+    /// an open, until the background recount is done ([`FileBasedCache::wait_for_recount`]),
+    /// this is the accounting file as the processes left it.
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// cache.wait_for_recount();
+    /// cache.set("k", 1u8, Ttl::Never)?;
+    /// assert_eq!(cache.directory_usage()?.0, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn directory_usage(&self) -> Result<(u64, u64), CacheError> {
+        let t = self
+            .inner
+            .flush_usage()
+            .map_err(|e| self.inner.scan_err("accounting", e))?;
+        Ok((t.entries, t.bytes))
+    }
+
+    /// Waits until the recount of the directory that opening started in the background is
+    /// done (opening itself never scans the directory).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// cache.wait_for_recount();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for_recount(&self) {
+        let handle = self
+            .inner
+            .recount
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
     }
 }
 

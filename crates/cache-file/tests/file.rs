@@ -520,6 +520,7 @@ fn max_entries_culls_expired_first_then_least_recently_used() {
         .max_entries(3)
         .build()
         .unwrap();
+    c.wait_for_recount();
     set(&c, "a", b"1", Ttl::Never);
     set(&c, "b", b"2", Ttl::After(Duration::from_secs(1)));
     set(&c, "c", b"3", Ttl::Never);
@@ -536,11 +537,12 @@ fn max_entries_culls_expired_first_then_least_recently_used() {
         .collect();
     assert_eq!(left, ["a", "d", "e"]);
     assert_eq!(c.stats().evictions, 1);
-    // A reopened cache indexes what is on disk.
+    // A reopened cache counts and indexes what is on disk (in the background).
     let again = FileBasedCache::builder(dir.path())
         .max_entries(2)
         .build()
         .unwrap();
+    again.wait_for_recount();
     assert_eq!(again.stats().entries, Some(3));
     set(&again, "f", b"6", Ttl::Never);
     assert_eq!(again.stats().entries, Some(2));
@@ -556,6 +558,7 @@ fn max_bytes_bounds_the_files_sizes() {
         .max_bytes(10_000)
         .build()
         .unwrap();
+    c.wait_for_recount();
     for i in 0..50 {
         set(&c, &format!("k{i}"), &[7u8; 1_000], Ttl::Never);
     }
