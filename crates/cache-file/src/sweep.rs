@@ -163,7 +163,7 @@ pub fn start_recount(inner: &Arc<Inner>) {
             };
             if let Some(bounds) = &inner.bounds {
                 // Newest first, each learned as the least recently used: the oldest ends last.
-                found.sort_by(|a, b| b.0.cmp(&a.0));
+                found.sort_by_key(|f| std::cmp::Reverse(f.0));
                 for (_, id, len, expires) in found {
                     bounds.learn(id, len, expires);
                 }
