@@ -1,5 +1,6 @@
 //! Several processes on one directory: concurrent writers and readers, writers killed with
-//! SIGKILL, and a writer that runs out of space. The test binary re-invokes itself: the
+//! SIGKILL (in the middle of writes and of the sweep of expired entries), and a writer that
+//! runs out of space. The test binary re-invokes itself: the
 //! `child` test does the child's part when `CACHE_FILE_CHILD` says so, and nothing otherwise.
 
 use std::io::{BufRead, BufReader};
@@ -143,6 +144,14 @@ fn child() {
                 let len = rng.below(256 * 1024) as usize;
                 cache
                     .set(&key, value(1, round, len), Ttl::Never)
+                    .expect("set");
+                // Short-lived entries, so that the sweep on writes runs when the kill comes.
+                cache
+                    .set(
+                        &format!("short{round}"),
+                        value(1, round, 16),
+                        Ttl::After(Duration::from_millis(1)),
+                    )
                     .expect("set");
             }
         }
