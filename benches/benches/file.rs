@@ -10,6 +10,10 @@
 //! live); see [`Storage`]. Where each ran is written to `target/bench/file-storage.csv` for
 //! the report.
 //!
+//! `cache-file` is the cache as built by default (bounded by 1 GiB: the shared accounting and
+//! the sweep on writes); `cache-file-unbounded` (write rows only) is built `unbounded()`, so
+//! that the two rows show what the accounting costs a write.
+//!
 //! `bare-fs` is no cache: the system calls that any one-file-per-entry, rename-into-place
 //! design must make, with nothing else (a set = create a temporary file, write, rename over
 //! the entry's path; a get = read the file; a miss = one failed open), on paths of the same
@@ -167,11 +171,19 @@ fn sizes_on(c: &mut Criterion, storage: &Storage, label: &str, len: usize) {
         .map(|i| format!("bench:key:{i}"))
         .collect();
     let (ours_dir, their_dir) = (temp_dir(storage), temp_dir(storage));
+    // `cache-file` as built by default (bounded by 1 GiB: shared accounting, sweep);
+    // `cache-file-unbounded` without a bound, for what the accounting costs writes.
     let ours = FileBasedCache::new(ours_dir.path(), None).expect("a cache");
+    let unbounded_dir = temp_dir(storage);
+    let unbounded = FileBasedCache::builder(unbounded_dir.path())
+        .unbounded()
+        .build()
+        .expect("a cache");
     let bare_dir = temp_dir(storage);
     let bare = Bare::new(&ours, bare_dir.path());
     for k in &keys {
         ours.set(k, value(len, 0), Ttl::Never).expect("set");
+        unbounded.set(k, value(len, 0), Ttl::Never).expect("set");
         cacache::write_sync(their_dir.path(), k, value(len, 0)).expect("cacache write");
         bare.set(k, &value(len, 0));
     }
@@ -237,6 +249,13 @@ fn sizes_on(c: &mut Criterion, storage: &Storage, label: &str, len: usize) {
             criterion::BatchSize::SmallInput,
         )
     });
+    g.bench_function(BenchmarkId::from_parameter("cache-file-unbounded"), |b| {
+        b.iter_batched(
+            &mut next_write,
+            |(k, v)| unbounded.set(&keys[k], v, Ttl::Never).expect("set"),
+            criterion::BatchSize::SmallInput,
+        )
+    });
     g.bench_function(BenchmarkId::from_parameter("cacache"), |b| {
         b.iter_batched(
             &mut next_write,
@@ -267,6 +286,17 @@ fn sizes_on(c: &mut Criterion, storage: &Storage, label: &str, len: usize) {
                 (k, v)
             },
             |(k, v)| ours.set(&keys[k], v, Ttl::Never).expect("set"),
+            batch,
+        )
+    });
+    g.bench_function(BenchmarkId::from_parameter("cache-file-unbounded"), |b| {
+        b.iter_batched(
+            || {
+                let (k, v) = next_write();
+                unbounded.delete(&keys[k]).expect("delete");
+                (k, v)
+            },
+            |(k, v)| unbounded.set(&keys[k], v, Ttl::Never).expect("set"),
             batch,
         )
     });
