@@ -96,12 +96,34 @@ pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 /// A cache of serde values in a directory, safe to share between threads and between
 /// processes. Clones are handles on the same instance (same counters).
 ///
-/// Without bounds, [`CacheStats::entries`] is `None` (counting would need a directory scan).
-/// With `max_entries` or `max_bytes`, the instance keeps an index of the entries it knows
-/// (those on disk when it opened, those it wrote or read since), evicts the least recently
-/// used of them after expired ones, and reports their number; entries other processes write
-/// meanwhile are not counted until this instance reads them, so with several writers the
-/// bound is approximate.
+/// # Bounds
+/// A cache is bounded by [`DEFAULT_MAX_BYTES`] (1 GiB of entry files) unless the builder
+/// sets `max_entries` / `max_bytes` or opts out with `unbounded()`. The bounds are the
+/// directory's, shared by every process that uses it: the entries and bytes they hold are
+/// kept in `DIR/usage` (one slot per fan-out directory, updated under an `flock`; each
+/// instance writes its changes out every 64 writes, and at every write once the directory
+/// may be over a bound), so two processes bounded to 100 entries hold about 100 between
+/// them. A write that takes the directory over a bound removes expired entries, then the
+/// least recently used, among the entries this instance knows: those it wrote or read, and
+/// those the recount at open found (oldest file first, as the least recently used). What a
+/// process cannot see: reads in other processes (their recency), and entries other
+/// processes wrote after its open, which it never chooses; they are bounded by the writers.
+/// [`CacheStats::entries`] is the directory's count (`None` for an unbounded cache, which
+/// keeps no counts). Each flush and the recount at open set the file right after killed
+/// processes or hand removals; between them it may be off by the writes of a process that
+/// died before it wrote them out.
+///
+/// # Expired entries
+/// Each write removes a few expired entries of the directory (any process's), found by a
+/// moving hand over the fan-out directories where the accounting says something expired;
+/// a cache whose entries do not expire pays nothing for it (see
+/// [`FileBasedCacheBuilder::sweep_on_write`]). [`FileBasedCache::purge_expired`] removes
+/// every expired entry at once.
+///
+/// # Opening
+/// Opening never scans the directory: the recount runs in a background thread
+/// ([`FileBasedCache::wait_for_recount`] waits for it); until it is done the accounting is
+/// what the file says.
 ///
 /// ```
 /// use cache_file::FileBasedCache;
