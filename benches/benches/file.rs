@@ -242,20 +242,15 @@ fn sizes_on(c: &mut Criterion, storage: &Storage, label: &str, len: usize) {
     let mut g = c.benchmark_group(format!("file/{at}/overwrite-{label}"));
     configure(&mut g);
     g.throughput(Throughput::Elements(1));
-    g.bench_function(BenchmarkId::from_parameter("cache-file"), |b| {
-        b.iter_batched(
-            &mut next_write,
-            |(k, v)| ours.set(&keys[k], v, Ttl::Never).expect("set"),
-            criterion::BatchSize::SmallInput,
-        )
-    });
-    g.bench_function(BenchmarkId::from_parameter("cache-file-unbounded"), |b| {
-        b.iter_batched(
-            &mut next_write,
-            |(k, v)| unbounded.set(&keys[k], v, Ttl::Never).expect("set"),
-            criterion::BatchSize::SmallInput,
-        )
-    });
+    for (name, cache) in [("cache-file", &ours), ("cache-file-unbounded", &unbounded)] {
+        g.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter_batched(
+                &mut next_write,
+                |(k, v)| cache.set(&keys[k], v, Ttl::Never).expect("set"),
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
     g.bench_function(BenchmarkId::from_parameter("cacache"), |b| {
         b.iter_batched(
             &mut next_write,
@@ -278,28 +273,19 @@ fn sizes_on(c: &mut Criterion, storage: &Storage, label: &str, len: usize) {
     let mut g = c.benchmark_group(format!("file/{at}/set-new-key-{label}"));
     configure(&mut g);
     g.throughput(Throughput::Elements(1));
-    g.bench_function(BenchmarkId::from_parameter("cache-file"), |b| {
-        b.iter_batched(
-            || {
-                let (k, v) = next_write();
-                ours.delete(&keys[k]).expect("delete");
-                (k, v)
-            },
-            |(k, v)| ours.set(&keys[k], v, Ttl::Never).expect("set"),
-            batch,
-        )
-    });
-    g.bench_function(BenchmarkId::from_parameter("cache-file-unbounded"), |b| {
-        b.iter_batched(
-            || {
-                let (k, v) = next_write();
-                unbounded.delete(&keys[k]).expect("delete");
-                (k, v)
-            },
-            |(k, v)| unbounded.set(&keys[k], v, Ttl::Never).expect("set"),
-            batch,
-        )
-    });
+    for (name, cache) in [("cache-file", &ours), ("cache-file-unbounded", &unbounded)] {
+        g.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter_batched(
+                || {
+                    let (k, v) = next_write();
+                    cache.delete(&keys[k]).expect("delete");
+                    (k, v)
+                },
+                |(k, v)| cache.set(&keys[k], v, Ttl::Never).expect("set"),
+                batch,
+            )
+        });
+    }
     g.bench_function(BenchmarkId::from_parameter("cacache"), |b| {
         b.iter_batched(
             || {

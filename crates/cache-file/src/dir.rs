@@ -663,13 +663,14 @@ impl CacheDir {
 
     /// [`CacheDir::write_atomically`], telling what the write replaced: the new file is
     /// put in place with `RENAME_NOREPLACE` (nothing was there) or exchanged with the old
-    /// one, whose size is read before it is removed. `likely_there` tries the exchange
-    /// first. Where the file system has neither, a plain rename: [`Replaced::Unknown`].
+    /// one, whose size is read before it is removed (unless `known`, the size the caller
+    /// last saw, is given: then the exchange is tried first, and that size is taken).
+    /// Where the file system has neither, a plain rename: [`Replaced::Unknown`].
     pub fn write_counted(
         &self,
         id: &EntryId,
         bytes: &[u8],
-        likely_there: bool,
+        known: Option<u64>,
     ) -> io::Result<Replaced> {
         let mut tree = self.tree();
         let name = Name::of(id);
@@ -678,7 +679,7 @@ impl CacheDir {
             let tmp = self.temp_name();
             let result = self
                 .write_temp(&tree, &tmp, bytes)
-                .and_then(|()| self.place_counted(&tree, &tmp, id, &name, likely_there));
+                .and_then(|()| self.place_counted(&tree, &tmp, id, &name, known));
             match result {
                 Ok(r) => return Ok(r),
                 Err(e) => {
@@ -703,19 +704,42 @@ impl CacheDir {
         Ok(())
     }
 
-    #[cfg(target_os = "linux")]
     fn place_counted(
         &self,
         tree: &Tree,
         tmp: &str,
         id: &EntryId,
         name: &Name,
-        likely_there: bool,
+        known: Option<u64>,
     ) -> io::Result<Replaced> {
-        use rustix::fs::RenameFlags;
         let fan = tree.fan(id[0], true)?.ok_or(Errno::NOENT)?;
-        let mut exchange_first = likely_there;
-        let mut replaced = None;
+        let replaced = match self.place_exclusively(tree, tmp, fan, name, known)? {
+            Some(r) => r,
+            None => {
+                rustix::fs::renameat(&tree.own, tmp, fan, name.c())?;
+                Replaced::Unknown
+            }
+        };
+        if self.durable {
+            rustix::fs::fsync(fan)?;
+        }
+        Ok(replaced)
+    }
+
+    /// Puts `tmp` in place as `name` with `RENAME_NOREPLACE` or `RENAME_EXCHANGE` (the
+    /// latter first if the old size is `known`), so that what was replaced is known; `None`
+    /// where the file system supports neither.
+    #[cfg(target_os = "linux")]
+    fn place_exclusively(
+        &self,
+        tree: &Tree,
+        tmp: &str,
+        fan: BorrowedFd<'_>,
+        name: &Name,
+        known: Option<u64>,
+    ) -> io::Result<Option<Replaced>> {
+        use rustix::fs::RenameFlags;
+        let mut exchange_first = known.is_some();
         for _ in 0..4 {
             let flags = if exchange_first {
                 RenameFlags::EXCHANGE
@@ -724,17 +748,25 @@ impl CacheDir {
             };
             match rustix::fs::renameat_with(&tree.own, tmp, fan, name.c(), flags) {
                 Ok(()) if exchange_first => {
-                    let old = rustix::fs::statat(&tree.own, tmp, AtFlags::SYMLINK_NOFOLLOW)?;
+                    let size = match known {
+                        Some(size) => size,
+                        #[allow(clippy::unnecessary_cast)] // `off_t` is not `u64` everywhere
+                        None => {
+                            rustix::fs::statat(&tree.own, tmp, AtFlags::SYMLINK_NOFOLLOW)?.st_size
+                                as u64
+                        }
+                    };
                     remove_at(tree.own.as_fd(), tmp)?;
-                    replaced = Some(Replaced::Old(old.st_size as u64));
-                    break;
+                    return Ok(Some(Replaced::Old(size)));
                 }
-                Ok(()) => {
-                    replaced = Some(Replaced::Nothing);
-                    break;
-                }
-                // Nothing to exchange with, or something to not replace: the other way.
-                Err(Errno::NOENT) if exchange_first && self.own_temp_exists(tree, tmp) => {
+                Ok(()) => return Ok(Some(Replaced::Nothing)),
+                // Nothing to exchange with (while our file is still there), or something
+                // not to replace: the other way.
+                Err(Errno::NOENT)
+                    if exchange_first
+                        && rustix::fs::statat(&tree.own, tmp, AtFlags::SYMLINK_NOFOLLOW)
+                            .is_ok() =>
+                {
                     exchange_first = false
                 }
                 Err(Errno::EXIST) if !exchange_first => exchange_first = true,
@@ -742,43 +774,19 @@ impl CacheDir {
                 Err(e) => return Err(e.into()),
             }
         }
-        match replaced {
-            Some(r) => {
-                if self.durable {
-                    rustix::fs::fsync(fan)?;
-                }
-                Ok(r)
-            }
-            None => {
-                rustix::fs::renameat(&tree.own, tmp, fan, name.c())?;
-                if self.durable {
-                    rustix::fs::fsync(fan)?;
-                }
-                Ok(Replaced::Unknown)
-            }
-        }
-    }
-
-    #[cfg(target_os = "linux")]
-    fn own_temp_exists(&self, tree: &Tree, tmp: &str) -> bool {
-        rustix::fs::statat(&tree.own, tmp, AtFlags::SYMLINK_NOFOLLOW).is_ok()
+        Ok(None)
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn place_counted(
+    fn place_exclusively(
         &self,
-        tree: &Tree,
-        tmp: &str,
-        id: &EntryId,
-        name: &Name,
-        _likely_there: bool,
-    ) -> io::Result<Replaced> {
-        let fan = tree.fan(id[0], true)?.ok_or(Errno::NOENT)?;
-        rustix::fs::renameat(&tree.own, tmp, fan, name.c())?;
-        if self.durable {
-            rustix::fs::fsync(fan)?;
-        }
-        Ok(Replaced::Unknown)
+        _: &Tree,
+        _: &str,
+        _: BorrowedFd<'_>,
+        _: &Name,
+        _: Option<u64>,
+    ) -> io::Result<Option<Replaced>> {
+        Ok(None)
     }
 
     /// Where exchanging is the way to replace (see [`replaces_by_exchange`]), swaps the

@@ -81,9 +81,10 @@ impl Bounds {
         ix.recency.put(id, Slot { bytes, expires });
     }
 
-    /// Whether `id` is known (written or read by this instance, or found by the recount).
-    pub fn contains(&self, id: &EntryId) -> bool {
-        self.lock().recency.contains(id)
+    /// The size of `id`'s file if known (written or read by this instance, or found by
+    /// the recount).
+    pub fn known_size(&self, id: &EntryId) -> Option<u64> {
+        self.lock().recency.peek(id).map(|s| s.bytes)
     }
 
     /// The byte bound.

@@ -771,7 +771,9 @@ impl Inner {
         // The old entry is not read: a set never counts an expiration.
         let gate = self.usage.gate();
         let replaced = match &self.bounds {
-            Some(b) => self.dir.write_counted(&id, &buf, b.contains(&id)),
+            // The size this instance last saw spares reading the old file's: another
+            // process's rewrite of it meanwhile is set right by the next recount.
+            Some(b) => self.dir.write_counted(&id, &buf, b.known_size(&id)),
             None => self
                 .dir
                 .write_atomically(&id, &buf)
