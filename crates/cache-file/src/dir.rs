@@ -591,13 +591,30 @@ impl CacheDir {
     /// new one, never a part. On error nothing is left behind and the old file is untouched.
     /// A directory removed from under the cache is created again, and the write retried.
     pub fn write_atomically(&self, id: &EntryId, bytes: &[u8]) -> io::Result<()> {
+        self.write_with(id, bytes, |tree, tmp, name| {
+            self.write_temp_and_rename(tree, tmp, id, name)
+        })
+    }
+
+    /// Writes `bytes` to a fresh temporary file, then calls `place` to put it in place; on
+    /// error removes the temporary file, and if a directory was removed under us (ENOENT
+    /// when creating in, or renaming into, it) makes the layout again and tries once more.
+    fn write_with<T>(
+        &self,
+        id: &EntryId,
+        bytes: &[u8],
+        place: impl Fn(&Tree, &str, &Name) -> io::Result<T>,
+    ) -> io::Result<T> {
         let mut tree = self.tree();
         let name = Name::of(id);
         let mut retried = false;
         loop {
             let tmp = self.temp_name();
-            match self.write_temp_and_rename(&tree, &tmp, id, &name, bytes) {
-                Ok(()) => return Ok(()),
+            let result = self
+                .write_temp(&tree, &tmp, bytes)
+                .and_then(|()| place(&tree, &tmp, &name));
+            match result {
+                Ok(r) => return Ok(r),
                 Err(e) => {
                     let _ = rustix::fs::unlinkat(&tree.own, tmp.as_str(), AtFlags::empty());
                     // ENOENT when creating in, or renaming into, a directory: it was removed
@@ -619,9 +636,7 @@ impl CacheDir {
         tmp: &str,
         id: &EntryId,
         name: &Name,
-        bytes: &[u8],
     ) -> io::Result<()> {
-        self.write_temp(tree, tmp, bytes)?;
         let fan = tree.fan(id[0], true)?.ok_or(Errno::NOENT)?;
         if !self.exchange_into(tree, tmp, fan, name)? {
             rustix::fs::renameat(&tree.own, tmp, fan, name.c())?;
@@ -672,27 +687,9 @@ impl CacheDir {
         bytes: &[u8],
         known: Option<u64>,
     ) -> io::Result<Replaced> {
-        let mut tree = self.tree();
-        let name = Name::of(id);
-        let mut retried = false;
-        loop {
-            let tmp = self.temp_name();
-            let result = self
-                .write_temp(&tree, &tmp, bytes)
-                .and_then(|()| self.place_counted(&tree, &tmp, id, &name, known));
-            match result {
-                Ok(r) => return Ok(r),
-                Err(e) => {
-                    let _ = rustix::fs::unlinkat(&tree.own, tmp.as_str(), AtFlags::empty());
-                    if is_not_found(&e) && !retried {
-                        retried = true;
-                        tree = self.renew(&tree, true)?;
-                        continue;
-                    }
-                    return Err(e);
-                }
-            }
-        }
+        self.write_with(id, bytes, |tree, tmp, name| {
+            self.place_counted(tree, tmp, id, name, known)
+        })
     }
 
     fn write_temp(&self, tree: &Tree, tmp: &str, bytes: &[u8]) -> io::Result<()> {
