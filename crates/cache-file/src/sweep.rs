@@ -38,10 +38,13 @@ impl Inner {
     /// earliest expiry is past; nothing when no directory has one (one pass over 256
     /// numbers in memory). Another thread sweeping meanwhile makes this one skip.
     pub(crate) fn sweep_step(&self, now: Timestamp) -> io::Result<()> {
+        let now_ns = now.as_nanos();
+        if now_ns < self.usage.due() {
+            return Ok(());
+        }
         let Ok(mut hand) = self.hand.try_lock() else {
             return Ok(());
         };
-        let now_ns = now.as_nanos();
         let mut budget = PER_WRITE;
         while budget > 0 {
             if !hand.active {
