@@ -164,7 +164,10 @@ impl fmt::Display for CacheError {
                 write!(f, "the entry of key {key:?} is not a counter (an i64)")
             }
             CacheError::CounterOverflow { key, delta } => {
-                write!(f, "adding {delta} to the counter of key {key:?} would overflow i64")
+                write!(
+                    f,
+                    "adding {delta} to the counter of key {key:?} would overflow i64"
+                )
             }
         }
     }

@@ -62,9 +62,9 @@
 
 mod cache;
 mod clock;
-mod counter;
 #[cfg(feature = "codec")]
 pub mod codec;
+mod counter;
 mod error;
 mod pattern;
 mod stats;
