@@ -41,6 +41,8 @@
 mod dir;
 mod format;
 mod index;
+mod keylock;
+mod ops;
 
 use std::fmt;
 use std::fs::File;
@@ -877,6 +879,27 @@ impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for FileBasedCache 
 
     fn stats(&self) -> CacheStats {
         self.inner.stats.snapshot(self.entries())
+    }
+
+    fn add(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
+        self.inner
+            .add_bytes(key, ttl, |buf| codec::encode_into(buf, key, &value))
+    }
+
+    fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        FileBasedCache::incr(self, key, delta)
+    }
+
+    fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        FileBasedCache::decr(self, key, delta)
+    }
+
+    fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+        FileBasedCache::touch(self, key, ttl)
+    }
+
+    fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        FileBasedCache::ttl(self, key)
     }
 }
 
