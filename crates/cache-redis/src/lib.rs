@@ -63,13 +63,15 @@
 mod config;
 mod keys;
 mod link;
+mod ops;
+mod value;
 
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::{codec, AtomicStats, Cache, CacheError, CacheStats, Pattern, Ttl};
+use cache_core::{AtomicStats, Cache, CacheError, CacheStats, Pattern, Ttl};
 use r2d2::ManageConnection;
 use redis::cluster::ClusterClientBuilder;
 use redis::{IntoConnectionInfo, RedisResult};
@@ -384,7 +386,7 @@ impl RedisCache {
     fn get_value<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>, CacheError> {
         let cmd = link::single("GET", &self.inner.keys.redis_key(key));
         let bytes: Option<Vec<u8>> = self.run("GET", Some(key), |l| l.query(&cmd))?;
-        let value = bytes.and_then(|b| codec::decode(&b));
+        let value = bytes.and_then(|b| value::decode(&b));
         self.count_read(value.is_some());
         Ok(value)
     }
@@ -393,7 +395,7 @@ impl RedisCache {
         let rk = self.inner.keys.redis_key(key);
         let cmd = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
             Expiry::Gone => link::single("UNLINK", &rk),
-            expiry => set_cmd(&rk, codec::encode(key, value)?, expiry),
+            expiry => set_cmd(&rk, value::encode(key, value)?, expiry),
         };
         self.run("SET", Some(key), |l| l.query::<()>(&cmd))?;
         self.inner.stats.set();
@@ -408,7 +410,7 @@ impl RedisCache {
         let found = self.run("MGET", None, |l| l.get_many(&rks))?;
         let values: Vec<Option<V>> = found
             .into_iter()
-            .map(|b| b.and_then(|b| codec::decode(&b)))
+            .map(|b| b.and_then(|b| value::decode(&b)))
             .collect();
         let hits = values.iter().filter(|v| v.is_some()).count() as u64;
         self.inner.stats.add_hits(hits);
@@ -432,7 +434,7 @@ impl RedisCache {
             for (k, v) in entries {
                 batch.add(set_cmd(
                     &self.inner.keys.redis_key(k),
-                    codec::encode(k, v)?,
+                    value::encode(k, v)?,
                     expiry,
                 ));
             }
@@ -574,6 +576,26 @@ impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for RedisCache {
 
     fn delete_many(&self, keys: &[&str]) -> Result<u64, CacheError> {
         RedisCache::delete_many(self, keys)
+    }
+
+    fn add(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
+        self.add_value(key, &value, ttl)
+    }
+
+    fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        RedisCache::incr(self, key, delta)
+    }
+
+    fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        RedisCache::decr(self, key, delta)
+    }
+
+    fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+        RedisCache::touch(self, key, ttl)
+    }
+
+    fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        RedisCache::ttl(self, key)
     }
 }
 
