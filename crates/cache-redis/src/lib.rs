@@ -27,7 +27,15 @@
 //! - **Values** are [`cache_core::codec`] envelopes (a type tag, then `postcard`), so one
 //!   `RedisCache` stores any serde type, and a value read as another type is a miss.
 //!   `RedisCache` implements `Cache<V>` for every such `V`; the type is fixed at each call
-//!   (`let v: Option<User> = cache.get(k)?`, or a `&dyn Cache<User>`).
+//!   (`let v: Option<User> = cache.get(k)?`, or a `&dyn Cache<User>`). The one exception:
+//!   an `i64` is stored as a plain decimal string, the form `INCRBY` works on, so a counter
+//!   made by `incr` and an `i64` written by `set` are the same thing, `get::<i64>` reads both
+//!   (and envelopes of `i64` written before), and `redis-cli GET` shows the number.
+//! - **Atomic operations**, one command or one Lua script each (atomic on a cluster too: one
+//!   key each): `add` is `SET ... NX PX`; `incr` is `INCRBY` (a script `EXISTS`, `INCRBY`,
+//!   `PEXPIRE` when the cache has a default TTL, so that a new counter gets it and an existing
+//!   one keeps its own); `touch` is `PEXPIRE` (`PERSIST` for `Ttl::Never`); `ttl` is `PTTL`.
+//!   Scripts go by `EVALSHA`, then `EVAL` on a node that does not know them yet.
 //! - **Keys** are the key prefix followed by the key's UTF-8 bytes: any `&str` works, NUL
 //!   and newlines included. `clear` and `delete_pattern` touch only keys under the prefix,
 //!   found with `SCAN ... MATCH` (never `KEYS`, never `FLUSHDB`) and removed with `UNLINK`.
