@@ -81,6 +81,34 @@ impl Inner {
         Ok(())
     }
 
+    /// Creates the entry of `key` (written now, with `ttl`) unless a file is at `path`;
+    /// `false` if one was. A zero TTL stores nothing and counts as created, as `set` counts it.
+    fn create(
+        &self,
+        key: &str,
+        id: EntryId,
+        path: &Path,
+        ttl: Option<Duration>,
+        buf: &mut Vec<u8>,
+        encode: &dyn Fn(&mut Vec<u8>) -> Result<(), CacheError>,
+    ) -> Result<bool, CacheError> {
+        let now = self.now();
+        let expires = now.expiry(ttl);
+        if expires.is_live_at(now) {
+            format::encode_entry(buf, key, now, ttl, encode)?;
+            let created = self
+                .dir
+                .create_new(path, buf)
+                .map_err(|e| self.io_err("writing", key, path, e))?;
+            if !created {
+                return Ok(false);
+            }
+            self.written(id, buf.len(), expires)?;
+        }
+        self.stats.set();
+        Ok(true)
+    }
+
     pub(crate) fn add_bytes(
         &self,
         key: &str,
@@ -99,21 +127,7 @@ impl Inner {
             if let Found::Live(_) = found {
                 return Ok(false);
             }
-            let now = self.now();
-            let expires = now.expiry(ttl);
-            if !expires.is_live_at(now) {
-                // A zero TTL stores nothing, as `set`.
-                self.stats.set();
-                return Ok(true);
-            }
-            format::encode_entry(&mut buf, key, now, ttl, &encode)?;
-            let created = self
-                .dir
-                .create_new(&path, &buf)
-                .map_err(|e| self.io_err("writing", key, &path, e))?;
-            if created {
-                self.stats.set();
-                self.written(id, buf.len(), expires)?;
+            if self.create(key, id, &path, ttl, &mut buf, &encode)? {
                 return Ok(true);
             }
             // A `set` got there first (or an expired file is still being removed): look again.
@@ -136,23 +150,8 @@ impl Inner {
                 .lookup(key, &id, &path)
                 .map_err(|e| self.io_err("reading", key, &path, e))?;
             let Some(live) = live else {
-                let now = self.now();
-                let ttl = self.default_ttl;
-                let expires = now.expiry(ttl);
-                if !expires.is_live_at(now) {
-                    self.stats.set();
-                    return Ok(delta);
-                }
-                format::encode_entry(&mut buf, key, now, ttl, |b| {
-                    codec::encode_into(b, key, &delta)
-                })?;
-                let created = self
-                    .dir
-                    .create_new(&path, &buf)
-                    .map_err(|e| self.io_err("writing", key, &path, e))?;
-                if created {
-                    self.stats.set();
-                    self.written(id, buf.len(), expires)?;
+                let encode = |b: &mut Vec<u8>| codec::encode_into(b, key, &delta);
+                if self.create(key, id, &path, self.default_ttl, &mut buf, &encode)? {
                     return Ok(delta);
                 }
                 continue; // a concurrent `set` created it: count on from its value

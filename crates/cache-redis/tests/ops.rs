@@ -1,134 +1,55 @@
 //! `add`, `incr`, `touch` and `ttl` as only a real server shows them: counters as plain
 //! integers, TTLs set by the script, and races between processes (on a server and on a
-//! cluster). The test binary re-invokes itself: the `child` test does a child's part when
-//! `CACHE_REDIS_OPS_CHILD` says so, and nothing otherwise.
+//! cluster, through the suite's [`cache_conformance::processes`]; the test binary re-invokes
+//! itself for the children).
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::Barrier;
 use std::time::Duration;
 
+use cache_conformance::processes::{self, Handles};
 use cache_core::{Cache, Ttl};
 use cache_redis::{RedisCache, RedisConfig};
 use redis_test_support::{shared_cluster, shared_server, unique_prefix, Reply};
 
 const CHILD: &str = "CACHE_REDIS_OPS_CHILD";
-const THREADS: usize = 8;
-const INCRS: usize = 1_000;
-const ADD_ROUNDS: usize = 10;
 
-/// A cache on the URLs `urls` (comma-separated: a cluster when more than one).
+/// A cache on `urls` (comma-separated: a cluster when more than one) under `prefix`.
 fn cache_on(urls: &str, prefix: &str) -> RedisCache {
     let nodes: Vec<&str> = urls.split(',').collect();
     let config = match nodes.as_slice() {
         [one] => RedisConfig::new(*one),
         many => RedisConfig::cluster(many.iter().copied()),
     };
-    RedisCache::new(config.key_prefix(prefix).pool_size(THREADS as u32)).expect("a cache")
+    let threads = processes::THREADS as u32;
+    RedisCache::new(config.key_prefix(prefix).pool_size(threads)).expect("a cache")
 }
 
 fn server_cache(prefix: &str) -> RedisCache {
     cache_on(&shared_server().url(), prefix)
 }
 
+/// A race's spec, `prefix` then `urls`, and the handles a child opens from it.
+fn open(spec: &str) -> Handles {
+    let (prefix, urls) = spec.split_once('\n').expect("prefix and URLs");
+    let cache = cache_on(urls, prefix);
+    (Box::new(cache.clone()), Box::new(cache))
+}
+
 /// The children's side; a no-op in an ordinary test run.
 #[test]
 fn child() {
-    let Ok(spec) = std::env::var(CHILD) else {
-        return;
-    };
-    let parts: Vec<&str> = spec.split('\n').collect();
-    let [role, urls, prefix, name] = parts[..] else {
-        panic!("a bad child spec {spec:?}");
-    };
-    let cache = cache_on(urls, prefix);
-    println!("ready");
-    let mut go = String::new();
-    std::io::stdin().read_line(&mut go).unwrap();
-    let barrier = Barrier::new(THREADS);
-    std::thread::scope(|s| {
-        for t in 0..THREADS {
-            let (cache, barrier) = (&cache, &barrier);
-            s.spawn(move || match role {
-                "incr" => {
-                    barrier.wait();
-                    for _ in 0..INCRS {
-                        cache.incr("count", 1).expect("incr");
-                    }
-                }
-                "add" => {
-                    for round in 0..ADD_ROUNDS {
-                        barrier.wait();
-                        let me = format!("{name}-{t}");
-                        let key = format!("race{round}");
-                        if cache.add(&key, me.clone(), Ttl::Never).expect("add") {
-                            println!("won {key} {me}");
-                        }
-                    }
-                }
-                other => panic!("unknown role {other}"),
-            });
-        }
-    });
-}
-
-/// Starts two children in `role` on the cache (`urls`, `prefix`), lets them go at once, and
-/// returns their output.
-fn race(role: &str, urls: &str, prefix: &str) -> Vec<String> {
-    let mut children: Vec<(Child, BufReader<std::process::ChildStdout>)> = (0..2)
-        .map(|i| {
-            let mut child = Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "child", "--nocapture", "--test-threads=1", "-q"])
-                .env(CHILD, format!("{role}\n{urls}\n{prefix}\np{i}"))
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut out = BufReader::new(child.stdout.take().unwrap());
-            let mut line = String::new();
-            while line.trim() != "ready" {
-                line.clear();
-                assert!(
-                    out.read_line(&mut line).unwrap() > 0,
-                    "a child did not start"
-                );
-            }
-            (child, out)
-        })
-        .collect();
-    for (child, _) in &mut children {
-        child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
-    }
-    let mut lines = Vec::new();
-    for (mut child, out) in children {
-        lines.extend(out.lines().map(Result::unwrap));
-        assert!(child.wait().unwrap().success(), "a child failed");
-    }
-    lines
+    processes::child(CHILD, open);
 }
 
 fn counts_exactly(urls: &str) {
-    let prefix = unique_prefix("incr-procs");
-    race("incr", urls, &prefix);
-    let cache = cache_on(urls, &prefix);
-    let total = (2 * THREADS * INCRS) as i64;
-    assert_eq!(Cache::<i64>::get(&cache, "count").unwrap(), Some(total));
+    let spec = format!("{}\n{urls}", unique_prefix("incr-procs"));
+    let (counters, _) = open(&spec);
+    processes::incr_across_processes(CHILD, &spec, &*counters);
 }
 
 fn one_add_winner_per_key(urls: &str) {
-    let prefix = unique_prefix("add-procs");
-    let lines = race("add", urls, &prefix);
-    let cache = cache_on(urls, &prefix);
-    for round in 0..ADD_ROUNDS {
-        let key = format!("race{round}");
-        let winners: Vec<&str> = lines
-            .iter()
-            .filter_map(|l| l.strip_prefix(&format!("won {key} ")))
-            .collect();
-        assert_eq!(winners.len(), 1, "{key}: {winners:?}");
-        let stored: Option<String> = cache.get(&key).unwrap();
-        assert_eq!(stored.as_deref(), Some(winners[0]), "{key}");
-    }
+    let spec = format!("{}\n{urls}", unique_prefix("add-procs"));
+    let (_, strings) = open(&spec);
+    processes::add_across_processes(CHILD, &spec, &*strings);
 }
 
 #[test]
