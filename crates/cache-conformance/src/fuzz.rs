@@ -97,6 +97,9 @@ pub fn decode_ops(data: &[u8]) -> (Option<usize>, bool, Vec<Op>) {
 /// #         InMemoryCache::builder().max_size(setup.max_size.unwrap_or(1000))
 /// #             .clock(setup.clock.unwrap().shared()).build().unwrap()
 /// #     }
+/// #     fn counters(&self, setup: Setup) -> Box<dyn cache_core::Cache<i64>> {
+/// #         Box::new(InMemoryCache::builder().clock(setup.clock.unwrap().shared()).build().unwrap())
+/// #     }
 /// # }
 /// cache_conformance::fuzz::ops(&Memory, &[1, 1, 0, 9, 0, 0, 0]);
 /// ```
