@@ -45,6 +45,12 @@
 //! a value of any other type under the key makes `incr` fail with
 //! [`CacheError::NotACounter`], leaving it unchanged.
 //!
+//! **Default TTL.** Every backend's constructor, builder and configuration takes its default
+//! TTL (the TTL of [`Ttl::Default`] writes) as `impl Into<Option<Duration>>`: a `Duration`,
+//! `Some(duration)`, or `None` for "never expire", the same way everywhere. A zero default is
+//! a configuration error when the cache is built ([`Ttl::check_default`]), since every
+//! `Ttl::Default` write would store nothing; a zero TTL on one write is allowed.
+//!
 //! Backends whose server expires entries natively (Redis) cannot observe expirations and report
 //! `expirations == 0`; `entries` is `None` where counting would not be cheap.
 //!
@@ -59,10 +65,18 @@
 //! }
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// This crate's README, compiled (and run, unless marked `no_run`) as doctests, so that its
+/// crates.io page never lies.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 mod cache;
 mod clock;
 #[cfg(feature = "codec")]
+#[cfg_attr(docsrs, doc(cfg(feature = "codec")))]
 pub mod codec;
 mod counter;
 mod error;

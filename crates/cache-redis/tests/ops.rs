@@ -8,7 +8,7 @@ use std::time::Duration;
 use cache_conformance::processes::{self, Handles};
 use cache_core::{Cache, Ttl};
 use cache_redis::{RedisCache, RedisConfig};
-use redis_test_support::{shared_cluster, shared_server, unique_prefix, Reply};
+use redis_test_support::{shared_server, unique_prefix, Reply};
 
 const CHILD: &str = "CACHE_REDIS_OPS_CHILD";
 
@@ -17,7 +17,10 @@ fn cache_on(urls: &str, prefix: &str) -> RedisCache {
     let nodes: Vec<&str> = urls.split(',').collect();
     let config = match nodes.as_slice() {
         [one] => RedisConfig::new(*one),
+        #[cfg(feature = "cluster")]
         many => RedisConfig::cluster(many.iter().copied()),
+        #[cfg(not(feature = "cluster"))]
+        many => panic!("a cluster ({many:?}) needs the cluster feature"),
     };
     let threads = processes::THREADS as u32;
     RedisCache::new(config.key_prefix(prefix).pool_size(threads)).expect("a cache")
@@ -57,9 +60,10 @@ fn two_processes_of_eight_threads_count_exactly_on_a_server() {
     counts_exactly(&shared_server().url());
 }
 
+#[cfg(feature = "cluster")]
 #[test]
 fn two_processes_of_eight_threads_count_exactly_on_a_cluster() {
-    counts_exactly(&shared_cluster().urls().join(","));
+    counts_exactly(&redis_test_support::shared_cluster().urls().join(","));
 }
 
 #[test]
@@ -67,9 +71,10 @@ fn two_processes_racing_add_have_one_winner_per_key_on_a_server() {
     one_add_winner_per_key(&shared_server().url());
 }
 
+#[cfg(feature = "cluster")]
 #[test]
 fn two_processes_racing_add_have_one_winner_per_key_on_a_cluster() {
-    one_add_winner_per_key(&shared_cluster().urls().join(","));
+    one_add_winner_per_key(&redis_test_support::shared_cluster().urls().join(","));
 }
 
 fn raw(args: &[&str]) -> Reply {
