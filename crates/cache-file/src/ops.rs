@@ -72,6 +72,12 @@ impl Inner {
         Ok(Found::Live(head.header))
     }
 
+    /// The error of an operation that found the entry replaced under it [`MAX_ROUNDS`] times.
+    fn restless(&self, what: &str, key: &str, path: &Path) -> CacheError {
+        let e = io::Error::other("the entry kept changing under concurrent writers");
+        self.io_err(what, key, path, e)
+    }
+
     /// Tells the bounds (if any) about an entry just written, and makes room.
     fn written(&self, id: EntryId, len: usize, expires: Timestamp) -> Result<(), CacheError> {
         if let Some(bounds) = &self.bounds {
@@ -132,12 +138,7 @@ impl Inner {
             }
             // A `set` got there first (or an expired file is still being removed): look again.
         }
-        Err(self.io_err(
-            "adding",
-            key,
-            &path,
-            io::Error::other("the entry kept changing under concurrent writers"),
-        ))
+        Err(self.restless("adding", key, &path))
     }
 
     fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
@@ -174,12 +175,7 @@ impl Inner {
             self.written(id, buf.len(), header.expires_at())?;
             return Ok(count);
         }
-        Err(self.io_err(
-            "incrementing",
-            key,
-            &path,
-            io::Error::other("the entry kept changing under concurrent writers"),
-        ))
+        Err(self.restless("incrementing", key, &path))
     }
 
     fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
