@@ -8,7 +8,7 @@
 //! Every group runs on two storages, named in the group: `file/tmpfs/...` (the figures of
 //! the caches themselves) and `file/disk/...` (the ordinary file system, where users' caches
 //! live); see [`Storage`]. Where each ran is written to `target/bench/file-storage.csv` for
-//! the report.
+//! the report. `incr` and `add` run against `bare-fs` only (cacache has neither).
 //!
 //! `cache-file` is the cache as built by default (bounded by 1 GiB: the shared accounting and
 //! the sweep on writes); `cache-file-unbounded` (write rows only) is built `unbounded()`, so
@@ -370,5 +370,90 @@ fn delete_pattern(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(file_benches, sizes, delete_pattern);
+/// `incr` and `add` of 1,000 keys, single thread. `bare-fs` is the ceiling of the same
+/// guarantees: for `incr`, a lock file locked across reading the number and renaming a new
+/// file over it (then removed); for `add`, a complete temporary file hard-linked into place
+/// (which fails if the name exists). Each `add` stores: the entry is removed beforehand,
+/// outside the timing.
+fn counters(c: &mut Criterion) {
+    let keys: Vec<String> = (0..1_000).map(|i| format!("bench:n:{i}")).collect();
+    let tmpfs = &storages()[0];
+    let ours_dir = temp_dir(tmpfs);
+    let ours = FileBasedCache::new(ours_dir.path(), None).expect("a cache");
+    let bare_dir = temp_dir(tmpfs);
+    let bare = Bare::new(&ours, bare_dir.path());
+    for k in &keys {
+        ours.incr(k, 1).expect("incr");
+        bare.set(k, b"1");
+    }
+    let bare_incr = |key: &str| {
+        let path = bare.path_of(key);
+        let lock_path = path.with_extension("lock");
+        let lock = std::fs::File::create(&lock_path).expect("lock file");
+        lock.lock().expect("flock");
+        let n: i64 = std::str::from_utf8(&std::fs::read(&path).expect("read"))
+            .expect("text")
+            .parse()
+            .expect("a number");
+        bare.set(key, (n + 1).to_string().as_bytes());
+        std::fs::remove_file(&lock_path).expect("unlock");
+    };
+    let mut g = c.benchmark_group("file/tmpfs/incr");
+    configure(&mut g);
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    g.bench_function(BenchmarkId::from_parameter("cache-file"), |b| {
+        b.iter(|| {
+            i = (i + 1) % keys.len();
+            black_box(ours.incr(&keys[i], 1).expect("incr"))
+        })
+    });
+    g.bench_function(BenchmarkId::from_parameter("bare-fs"), |b| {
+        b.iter(|| {
+            i = (i + 1) % keys.len();
+            bare_incr(&keys[i])
+        })
+    });
+    g.finish();
+
+    let value = value(100, 1);
+    let bare_add = |key: &str| {
+        let path = bare.path_of(key);
+        let seq = bare.seq.get() + 1;
+        bare.seq.set(seq);
+        let tmp = bare.tmp.join(seq.to_string());
+        std::fs::write(&tmp, &value[..]).expect("write");
+        let stored = std::fs::hard_link(&tmp, &path).is_ok();
+        std::fs::remove_file(&tmp).expect("remove the temporary file");
+        stored
+    };
+    let mut g = c.benchmark_group("file/tmpfs/add");
+    configure(&mut g);
+    g.throughput(Throughput::Elements(1));
+    g.bench_function(BenchmarkId::from_parameter("cache-file"), |b| {
+        b.iter_batched(
+            || {
+                i = (i + 1) % keys.len();
+                Cache::<ByteBuf>::delete(&ours, &keys[i]).expect("delete");
+                i
+            },
+            |k| assert!(ours.add(&keys[k], value.clone(), Ttl::Never).expect("add")),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.bench_function(BenchmarkId::from_parameter("bare-fs"), |b| {
+        b.iter_batched(
+            || {
+                i = (i + 1) % keys.len();
+                let _ = std::fs::remove_file(bare.path_of(&keys[i]));
+                i
+            },
+            |k| assert!(bare_add(&keys[k])),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(file_benches, sizes, delete_pattern, counters);
 criterion_main!(file_benches);

@@ -26,6 +26,9 @@ impl Harness for Files {
         cache.wait_for_recount();
         cache
     }
+    fn counters(&self, setup: Setup) -> Box<dyn cache_core::Cache<i64>> {
+        Box::new(self.create(setup))
+    }
 }
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| cache_conformance::fuzz::ops(&Files, data));

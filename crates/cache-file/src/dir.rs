@@ -384,6 +384,40 @@ pub struct Grabbed {
     name: String,
 }
 
+/// An entry's lock file, open (see [`CacheDir::open_lock`]).
+pub struct LockFile {
+    tree: Arc<Tree>,
+    name: String,
+    pub file: File,
+}
+
+impl LockFile {
+    /// Whether the lock file's name still names this file (a holder removes the file as it
+    /// lets go, so a lock taken on a removed file guards nothing).
+    pub fn is_current(&self) -> io::Result<bool> {
+        let held = FileId::of(&self.file.metadata()?);
+        let Some(fan) = self.tree.fans[usize::from(self.fan_byte())].get() else {
+            return Ok(false);
+        };
+        match rustix::fs::statat(fan, self.name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(s) => Ok(FileId::of_stat(&s) == held),
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes the lock file's name.
+    pub fn remove(&self) {
+        if let Some(fan) = self.tree.fans[usize::from(self.fan_byte())].get() {
+            let _ = rustix::fs::unlinkat(fan, self.name.as_str(), AtFlags::empty());
+        }
+    }
+
+    fn fan_byte(&self) -> u8 {
+        parse_file_name(&self.name[..32]).map_or(0, |id| id[0])
+    }
+}
+
 /// How often, at most, a miss checks that the directory was not removed from under us.
 const STALE_CHECK_EVERY_MS: u64 = 1000;
 
@@ -818,6 +852,56 @@ impl CacheDir {
     #[cfg(not(target_os = "linux"))]
     fn exchange_into(&self, _: &Tree, _: &str, _: BorrowedFd<'_>, _: &Name) -> io::Result<bool> {
         Ok(false)
+    }
+
+    /// Writes `bytes` as the file of entry `id` only if nothing is there, atomically (a
+    /// hard link of a complete temporary file, which fails if the name exists): `false` if
+    /// something was. Readers see no file or the complete new one.
+    pub fn create_new(&self, id: &EntryId, bytes: &[u8]) -> io::Result<bool> {
+        self.write_with(id, bytes, |tree, tmp, name| {
+            let fan = tree.fan(id[0], true)?.ok_or(Errno::NOENT)?;
+            let linked = rustix::fs::linkat(&tree.own, tmp, fan, name.c(), AtFlags::empty());
+            let _ = rustix::fs::unlinkat(&tree.own, tmp, AtFlags::empty());
+            match linked {
+                Ok(()) => {
+                    if self.durable {
+                        rustix::fs::fsync(fan)?;
+                    }
+                    Ok(true)
+                }
+                Err(Errno::EXIST) => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    /// Opens (creating it, 0600) the lock file of entry `id`, `ab/<md5>.lock` beside the
+    /// entry, never through a symlink (one planted there is removed).
+    pub fn open_lock(&self, id: &EntryId) -> io::Result<LockFile> {
+        let name = format!("{}.lock", file_name(id));
+        let mut tree = self.tree();
+        let mut renewed = false;
+        for _ in 0..8 {
+            let fan = tree.fan(id[0], true)?.ok_or(Errno::NOENT)?;
+            let flags = OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            match rustix::fs::openat(fan, name.as_str(), flags, Mode::RUSR | Mode::WUSR) {
+                Ok(fd) => {
+                    return Ok(LockFile {
+                        tree,
+                        name,
+                        file: File::from(fd),
+                    })
+                }
+                Err(Errno::LOOP) | Err(Errno::ISDIR) => remove_at(fan, &name)?,
+                // A fan-out directory removed under us.
+                Err(Errno::NOENT) if !renewed => {
+                    renewed = true;
+                    tree = self.renew(&tree, true)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(io::Error::other(format!("{name} keeps being replaced")))
     }
 
     /// Moves the entry `id` into the temporary directory, so that no one else sees it any

@@ -35,6 +35,12 @@
 //! - **Removal is conditional**: an expired or corrupt file is moved aside and deleted only if
 //!   it is still the file that was read; a newer file a concurrent writer renamed into place
 //!   is put back.
+//! - **Atomic operations across processes**: `incr` and `touch` hold the entry's lock file
+//!   (`ab/<md5>.lock`, an `flock` the kernel drops if the holder dies; the holder removes the
+//!   file as it lets go) across their read and write; `add` creates the entry with `link()`,
+//!   which fails if a file is there, so it never overwrites a concurrent `set`, and holds the
+//!   lock against concurrent `add`s. `set` takes no lock: a `set` landing inside an `incr`
+//!   or `touch` of the same key may be overwritten by it.
 //! - **No symlink in the cache directory is ever followed**, even one swapped in while the
 //!   cache is open: every file is reached through directory descriptors the instance holds,
 //!   with `*at` calls of one name each, and directories are opened with `openat2`
@@ -66,6 +72,8 @@ mod beneath;
 mod dir;
 mod format;
 mod index;
+mod keylock;
+mod ops;
 mod sweep;
 mod usage;
 
@@ -788,18 +796,42 @@ impl Inner {
         format::encode_entry(&mut buf, key, now, ttl, encode)?;
         // The old entry is not read: a set never counts an expiration.
         let gate = self.usage.gate();
-        let replaced = match &self.bounds {
-            // The size this instance last saw spares reading the old file's: another
-            // process's rewrite of it meanwhile is set right by the next recount.
-            Some(b) => self.dir.write_counted(&id, &buf, b.known_size(&id)),
+        let replaced = self
+            .write_entry(&id, &buf, None)
+            .map_err(|e| self.io_err("writing", key, &id, e))?;
+        self.stats.set();
+        self.written(id, buf.len() as u64, expires, replaced, gate, now)?;
+        Ok(true)
+    }
+
+    /// Writes `buf` as the entry `id`; a bounded instance learns what it replaced (`known`:
+    /// the old file's size if the caller read it, else the size this instance last saw,
+    /// which spares reading the old file's; another process's rewrite meanwhile is set
+    /// right by the next recount).
+    fn write_entry(&self, id: &EntryId, buf: &[u8], known: Option<u64>) -> io::Result<Replaced> {
+        match &self.bounds {
+            Some(b) => self
+                .dir
+                .write_counted(id, buf, known.or_else(|| b.known_size(id))),
             None => self
                 .dir
-                .write_atomically(&id, &buf)
+                .write_atomically(id, buf)
                 .map(|()| Replaced::Unknown),
         }
-        .map_err(|e| self.io_err("writing", key, &id, e))?;
-        self.stats.set();
-        let len = buf.len() as u64;
+    }
+
+    /// After a write of `len` bytes that replaced `replaced`: records it in the accounting
+    /// (then lets the recount `gate` go), makes room if the directory is over a bound, and
+    /// takes a step of the sweep.
+    fn written(
+        &self,
+        id: EntryId,
+        len: u64,
+        expires: Timestamp,
+        replaced: Replaced,
+        gate: std::sync::RwLockReadGuard<'_, ()>,
+        now: Timestamp,
+    ) -> Result<(), CacheError> {
         let (entries, bytes) = match replaced {
             Replaced::Nothing => (1, len as i64),
             Replaced::Old(old) => (0, len as i64 - old as i64),
@@ -833,7 +865,7 @@ impl Inner {
             self.sweep_step(now)
                 .map_err(|e| self.scan_err("sweeping", e))?;
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Writes this instance's accounting out and reads the directory's, in the accounting
@@ -1306,6 +1338,27 @@ impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for FileBasedCache 
 
     fn stats(&self) -> CacheStats {
         FileBasedCache::stats(self)
+    }
+
+    fn add(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
+        self.inner
+            .add_bytes(key, ttl, |buf| codec::encode_into(buf, key, &value))
+    }
+
+    fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        FileBasedCache::incr(self, key, delta)
+    }
+
+    fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        FileBasedCache::decr(self, key, delta)
+    }
+
+    fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+        FileBasedCache::touch(self, key, ttl)
+    }
+
+    fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        FileBasedCache::ttl(self, key)
     }
 }
 

@@ -44,6 +44,10 @@ impl Harness for Files {
         cache.wait_for_recount();
         cache
     }
+
+    fn counters(&self, setup: Setup) -> Box<dyn Cache<i64>> {
+        Box::new(self.create(setup))
+    }
 }
 
 impl TypedHarness for Files {
@@ -52,6 +56,10 @@ impl TypedHarness for Files {
     }
 
     fn as_string(&self, cache: &FileBasedCache) -> Box<dyn Cache<String>> {
+        Box::new(cache.clone())
+    }
+
+    fn as_i64(&self, cache: &FileBasedCache) -> Box<dyn Cache<i64>> {
         Box::new(cache.clone())
     }
 }

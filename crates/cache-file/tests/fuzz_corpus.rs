@@ -37,6 +37,9 @@ impl Harness for Files {
         cache.wait_for_recount();
         cache
     }
+    fn counters(&self, setup: Setup) -> Box<dyn cache_core::Cache<i64>> {
+        Box::new(self.create(setup))
+    }
 }
 
 #[test]
