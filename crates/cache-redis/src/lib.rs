@@ -69,7 +69,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::{codec, AtomicStats, Cache, CacheError, CacheStats, Pattern, Ttl};
+use cache_core::codec::{self, Codec, Encoding, Postcard};
+use cache_core::{AtomicStats, Cache, CacheError, CacheStats, Pattern, Ttl};
 use r2d2::ManageConnection;
 use redis::cluster::ClusterClientBuilder;
 use redis::{IntoConnectionInfo, RedisResult};
@@ -88,7 +89,7 @@ pub use config::{RedisConfig, RedisTopology};
 /// assert_eq!(cache_redis::match_pattern("app[1]:", "user:caf?"), b"app\\[1\\]:user:caf*");
 /// ```
 pub fn match_pattern(prefix: &str, pattern: &str) -> Vec<u8> {
-    keys::KeySpace::new(prefix).match_superset(pattern)
+    keys::KeySpace::new(prefix, codec::DEFAULT_VERSION).match_superset(pattern)
 }
 
 use config::redact;
@@ -115,8 +116,10 @@ use link::{Batch, Connector, Link, Manager, Timeouts, Tracked};
 /// # Ok::<(), cache_core::CacheError>(())
 /// ```
 #[derive(Clone)]
-pub struct RedisCache {
+pub struct RedisCache<C = Postcard> {
     inner: Arc<Inner>,
+    /// The codec and compression of values (see [`RedisConfig::codec`]).
+    encoding: Encoding<C>,
 }
 
 struct Inner {
@@ -133,11 +136,12 @@ struct Inner {
     server: String,
 }
 
-impl fmt::Debug for RedisCache {
+impl<C: Codec> fmt::Debug for RedisCache<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisCache")
             .field("server", &self.inner.server)
             .field("key_prefix", &self.inner.prefix)
+            .field("encoding", &self.encoding)
             .finish_non_exhaustive()
     }
 }
@@ -157,7 +161,9 @@ impl RedisCache {
     pub fn open(url: &str) -> Result<Self, CacheError> {
         Self::new(RedisConfig::new(url))
     }
+}
 
+impl<C: Codec> RedisCache<C> {
     /// A cache as `config` says. Connects and sends `PING` once before returning, so that an
     /// unreachable server or a refused login is an error here.
     ///
@@ -171,7 +177,7 @@ impl RedisCache {
     /// let err = RedisCache::new(RedisConfig::new("redis://127.0.0.1/").pool_size(0)).unwrap_err();
     /// assert!(err.to_string().contains("pool_size"), "{err}");
     /// ```
-    pub fn new(config: RedisConfig) -> Result<Self, CacheError> {
+    pub fn new(config: RedisConfig<C>) -> Result<Self, CacheError> {
         validate(&config)?;
         let timeouts = Timeouts {
             connect: config.connect_timeout,
@@ -235,7 +241,7 @@ impl RedisCache {
             inner: Arc::new(Inner {
                 pool,
                 manager,
-                keys: KeySpace::new(&config.key_prefix),
+                keys: KeySpace::new(&config.key_prefix, config.version),
                 prefix: config.key_prefix,
                 cluster,
                 default_ttl: config.default_ttl,
@@ -243,6 +249,7 @@ impl RedisCache {
                 stats: AtomicStats::default(),
                 server,
             }),
+            encoding: Encoding::new(config.codec).with_threshold(config.compress_above),
         })
     }
 
@@ -322,10 +329,8 @@ impl RedisCache {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
+        // A literal pattern scans too: its key may have entries under other versions.
         let glob = Pattern::new(pattern);
-        if glob.is_literal() {
-            return Ok(u64::from(self.delete(pattern)?));
-        }
         let inner = &*self.inner;
         let superset = inner.keys.match_superset(pattern);
         let mut removed = 0;
@@ -381,26 +386,34 @@ impl RedisCache {
         Ok(seen.len() as u64)
     }
 
-    fn get_value<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>, CacheError> {
+    fn get_value<V: DeserializeOwned + 'static>(&self, key: &str) -> Result<Option<V>, CacheError> {
         let cmd = link::single("GET", &self.inner.keys.redis_key(key));
         let bytes: Option<Vec<u8>> = self.run("GET", Some(key), |l| l.query(&cmd))?;
-        let value = bytes.and_then(|b| codec::decode(&b));
+        let value = bytes.and_then(|b| self.encoding.decode(&b));
         self.count_read(value.is_some());
         Ok(value)
     }
 
-    fn set_value<V: Serialize>(&self, key: &str, value: &V, ttl: Ttl) -> Result<bool, CacheError> {
+    fn set_value<V: Serialize + DeserializeOwned + 'static>(
+        &self,
+        key: &str,
+        value: &V,
+        ttl: Ttl,
+    ) -> Result<bool, CacheError> {
         let rk = self.inner.keys.redis_key(key);
         let cmd = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
             Expiry::Gone => link::single("UNLINK", &rk),
-            expiry => set_cmd(&rk, codec::encode(key, value)?, expiry),
+            expiry => set_cmd(&rk, self.encoding.encode(key, value)?, expiry),
         };
         self.run("SET", Some(key), |l| l.query::<()>(&cmd))?;
         self.inner.stats.set();
         Ok(true)
     }
 
-    fn get_values<V: DeserializeOwned>(&self, keys: &[&str]) -> Result<Vec<Option<V>>, CacheError> {
+    fn get_values<V: DeserializeOwned + 'static>(
+        &self,
+        keys: &[&str],
+    ) -> Result<Vec<Option<V>>, CacheError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -408,7 +421,7 @@ impl RedisCache {
         let found = self.run("MGET", None, |l| l.get_many(&rks))?;
         let values: Vec<Option<V>> = found
             .into_iter()
-            .map(|b| b.and_then(|b| codec::decode(&b)))
+            .map(|b| b.and_then(|b| self.encoding.decode(&b)))
             .collect();
         let hits = values.iter().filter(|v| v.is_some()).count() as u64;
         self.inner.stats.add_hits(hits);
@@ -416,7 +429,11 @@ impl RedisCache {
         Ok(values)
     }
 
-    fn set_values<V: Serialize>(&self, entries: &[(&str, V)], ttl: Ttl) -> Result<(), CacheError> {
+    fn set_values<V: Serialize + DeserializeOwned + 'static>(
+        &self,
+        entries: &[(&str, V)],
+        ttl: Ttl,
+    ) -> Result<(), CacheError> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -432,7 +449,7 @@ impl RedisCache {
             for (k, v) in entries {
                 batch.add(set_cmd(
                     &self.inner.keys.redis_key(k),
-                    codec::encode(k, v)?,
+                    self.encoding.encode(k, v)?,
                     expiry,
                 ));
             }
@@ -504,7 +521,7 @@ fn set_cmd(key: &[u8], value: Vec<u8>, expiry: Expiry) -> redis::Cmd {
     cmd
 }
 
-fn validate(config: &RedisConfig) -> Result<(), CacheError> {
+fn validate<C>(config: &RedisConfig<C>) -> Result<(), CacheError> {
     if config.pool_size == 0 {
         return Err(CacheError::config("pool_size must be at least 1"));
     }
@@ -535,7 +552,9 @@ fn short(key: &str) -> String {
     }
 }
 
-impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for RedisCache {
+impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
+    for RedisCache<C>
+{
     fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
         self.get_value(key)
     }
