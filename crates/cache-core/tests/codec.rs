@@ -138,7 +138,10 @@ fn shapes_name_fields_variants_and_containers() {
         type_shape::<List>(),
         "shape @List; List=enum{0:Nil,1:Cons(u32,@List)}"
     );
-    assert_eq!(type_shape::<(u8, Option<String>)>(), "shape (u8,option<str>)");
+    assert_eq!(
+        type_shape::<(u8, Option<String>)>(),
+        "shape (u8,option<str>)"
+    );
     // The fallback: no module path, so two crates still agree.
     assert_eq!(type_shape::<Loose>(), "name Loose");
     assert_eq!(type_shape::<Vec<Loose>>(), "name Vec<Loose>");
@@ -174,7 +177,7 @@ fn the_envelope_is_version_tag_postcard() {
     assert_eq!(bytes[0], codec::ENVELOPE_VERSION);
     assert_eq!(bytes[1..9], type_tag::<u32>().to_le_bytes());
     assert_eq!(bytes[9..], [0xac, 0x02]); // postcard's varint of 300
-    // A version-1 envelope (tag, then postcard) of the same value is a miss.
+                                          // A version-1 envelope (tag, then postcard) of the same value is a miss.
     let mut old = bytes[1..].to_vec();
     assert_eq!(codec::decode::<u32>(&old), None);
     old.insert(0, 1);
@@ -220,7 +223,13 @@ fn raw_keeps_exact_bytes_and_refuses_the_rest() {
         let e = refused.unwrap_err().to_string();
         assert!(e.contains("Raw codec"), "{e}");
     }
-    let e = Encoding::new(Raw).encode("the key", &writer::User { name: String::new(), age: 1 });
+    let e = Encoding::new(Raw).encode(
+        "the key",
+        &writer::User {
+            name: String::new(),
+            age: 1,
+        },
+    );
     let e = e.unwrap_err().to_string();
     assert!(e.contains("the key") && e.contains("struct"), "{e}");
 }
@@ -232,7 +241,10 @@ fn compression_is_read_whatever_the_reader_setting() {
     let packed = Encoding::new(Postcard).compress_above(100);
     let plain = Encoding::new(Postcard);
     let small = packed.encode("k", &vec![1u8; 50]).unwrap();
-    assert!(small == plain.encode("k", &vec![1u8; 50]).unwrap(), "under the threshold");
+    assert!(
+        small == plain.encode("k", &vec![1u8; 50]).unwrap(),
+        "under the threshold"
+    );
     // Incompressible values stay as they are.
     let mut x = 0x9e37_79b9_7f4a_7c15_u64;
     let noise: Vec<u8> = (0..4096)

@@ -204,10 +204,17 @@ mod tests {
 
     fn entry(key: &str, payload: &[u8], ttl: Option<Duration>) -> Vec<u8> {
         let mut buf = Vec::new();
-        encode_entry(&mut buf, key, key.as_bytes(), Timestamp::from_nanos(7), ttl, |b| {
-            b.extend_from_slice(payload);
-            Ok(())
-        })
+        encode_entry(
+            &mut buf,
+            key,
+            key.as_bytes(),
+            Timestamp::from_nanos(7),
+            ttl,
+            |b| {
+                b.extend_from_slice(payload);
+                Ok(())
+            },
+        )
         .unwrap();
         buf
     }

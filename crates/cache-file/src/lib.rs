@@ -53,8 +53,7 @@ use std::time::Duration;
 
 use cache_core::codec::{self, Codec, Encoding, Postcard};
 use cache_core::{
-    AtomicStats, Cache, CacheError, CacheStats, Pattern, SharedClock, SystemClock, Timestamp,
-    Ttl,
+    AtomicStats, Cache, CacheError, CacheStats, Pattern, SharedClock, SystemClock, Timestamp, Ttl,
 };
 use md5::{Digest, Md5};
 use serde::de::DeserializeOwned;
@@ -311,7 +310,6 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
         })
     }
 }
-
 
 /// A key as error messages show it: quoted, and cut short when long.
 fn key_ctx(key: &str) -> String {
@@ -816,7 +814,6 @@ impl FileBasedCache {
 }
 
 impl<C: Codec> FileBasedCache<C> {
-
     /// The cache directory.
     ///
     /// ```
@@ -915,7 +912,9 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
             .lookup(key, &id, &path)
             .map_err(|e| inner.io_err("reading", key, &path, e))?;
         let value = live.and_then(|live| {
-            let v = self.encoding.decode::<V>(&live.bytes[live.header.payload_offset()..])?;
+            let v = self
+                .encoding
+                .decode::<V>(&live.bytes[live.header.payload_offset()..])?;
             if let Some(b) = &inner.bounds {
                 b.touch(id, live.bytes.len() as u64, live.header.expires_at());
             }

@@ -20,15 +20,24 @@ fn compressible_mib() -> Vec<u8> {
 fn version_2_cannot_see_version_1_and_clear_removes_both() {
     let dir = tempfile::tempdir().unwrap();
     let v1 = FileBasedCache::builder(dir.path()).build().unwrap();
-    let v2 = FileBasedCache::builder(dir.path()).version(2).build().unwrap();
+    let v2 = FileBasedCache::builder(dir.path())
+        .version(2)
+        .build()
+        .unwrap();
     v1.set("user:1", "one".to_string(), Ttl::Never).unwrap();
     assert_eq!(Cache::<String>::get(&v2, "user:1").unwrap(), None);
     assert!(!Cache::<String>::exists(&v2, "user:1").unwrap());
     assert!(!Cache::<String>::delete(&v2, "user:1").unwrap());
     v2.set("user:1", "two".to_string(), Ttl::Never).unwrap();
     v2.set("user:2", "two".to_string(), Ttl::Never).unwrap();
-    assert_eq!(Cache::<String>::get(&v1, "user:1").unwrap().as_deref(), Some("one"));
-    assert_eq!(Cache::<String>::get(&v2, "user:1").unwrap().as_deref(), Some("two"));
+    assert_eq!(
+        Cache::<String>::get(&v1, "user:1").unwrap().as_deref(),
+        Some("one")
+    );
+    assert_eq!(
+        Cache::<String>::get(&v2, "user:1").unwrap().as_deref(),
+        Some("two")
+    );
     assert_ne!(v1.entry_path("user:1"), v2.entry_path("user:1"));
     // A literal pattern and a glob both reach every version.
     assert_eq!(Cache::<String>::delete_pattern(&v1, "user:1").unwrap(), 2);
@@ -58,8 +67,14 @@ fn a_compressible_mib_takes_under_a_quarter_on_disk_and_everyone_reads_it() {
     packed.set("big", value.clone(), Ttl::Never).unwrap();
     let size = std::fs::metadata(packed.entry_path("big")).unwrap().len();
     assert!(size < (1 << 20) / 4, "{size} bytes on disk");
-    assert_eq!(Cache::<Vec<u8>>::get(&plain, "big").unwrap(), Some(value.clone()));
-    assert_eq!(Cache::<Vec<u8>>::get(&packed, "big").unwrap(), Some(value.clone()));
+    assert_eq!(
+        Cache::<Vec<u8>>::get(&plain, "big").unwrap(),
+        Some(value.clone())
+    );
+    assert_eq!(
+        Cache::<Vec<u8>>::get(&packed, "big").unwrap(),
+        Some(value.clone())
+    );
     plain.set("big", value.clone(), Ttl::Never).unwrap();
     let size = std::fs::metadata(plain.entry_path("big")).unwrap().len();
     assert!(size > 1 << 20, "{size} bytes on disk uncompressed");
@@ -90,7 +105,10 @@ fn json_and_raw_files_hold_the_plain_value_after_the_header_and_key() {
         .unwrap();
     raw.set("k", "text".to_string(), Ttl::Never).unwrap();
     assert_eq!(std::fs::read(raw.entry_path("k")).unwrap()[49..], *b"text");
-    assert_eq!(Cache::<Vec<u8>>::get(&raw, "k").unwrap(), Some(b"text".to_vec()));
+    assert_eq!(
+        Cache::<Vec<u8>>::get(&raw, "k").unwrap(),
+        Some(b"text".to_vec())
+    );
     let err = raw.set("n", 5u64, Ttl::Never).unwrap_err();
     assert!(err.to_string().contains("Raw codec"), "{err}");
     assert!(!Cache::<u64>::exists(&raw, "n").unwrap());

@@ -552,9 +552,7 @@ fn short(key: &str) -> String {
     }
 }
 
-impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
-    for RedisCache<C>
-{
+impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V> for RedisCache<C> {
     fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
         self.get_value(key)
     }

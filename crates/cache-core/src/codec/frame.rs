@@ -31,7 +31,10 @@ pub(crate) fn compress_into(plain: &[u8], out: &mut Vec<u8>) -> bool {
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(plain).to_le_bytes());
     let at = out.len();
-    out.resize(at + lz4_flex::block::get_maximum_output_size(plain.len()), 0);
+    out.resize(
+        at + lz4_flex::block::get_maximum_output_size(plain.len()),
+        0,
+    );
     match lz4_flex::block::compress_into(plain, &mut out[at..]) {
         Ok(n) if FRAME_HEADER_LEN + n < plain.len() => {
             out.truncate(at + n);

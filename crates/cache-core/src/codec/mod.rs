@@ -487,4 +487,3 @@ impl<C: Codec> Encoding<C> {
         }
     }
 }
-

@@ -67,7 +67,14 @@ mod tests {
                 assert_eq!(split_versioned_name(&name), Some((key, version)));
             }
         }
-        for bad in [&b"k\xff"[..], b"k\xff1", b"k\xff+2", b"k\xff-2", b"k\xff4294967296", b"\xfe"] {
+        for bad in [
+            &b"k\xff"[..],
+            b"k\xff1",
+            b"k\xff+2",
+            b"k\xff-2",
+            b"k\xff4294967296",
+            b"\xfe",
+        ] {
             assert_eq!(split_versioned_name(bad), None, "{bad:?}");
         }
     }

@@ -9,7 +9,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use serde::de::DeserializeOwned;
-use serde_reflection::{ContainerFormat, Format, Named, Registry, Tracer, TracerConfig, VariantFormat};
+use serde_reflection::{
+    ContainerFormat, Format, Named, Registry, Tracer, TracerConfig, VariantFormat,
+};
 
 /// What the tag of a type is computed from (see [`type_shape`](super::type_shape)).
 #[derive(Debug, Clone)]
