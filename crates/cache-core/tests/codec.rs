@@ -280,4 +280,10 @@ fn raw_bytes_that_look_like_a_frame_still_read_as_themselves() {
     let fake = b"\xFFLZ4 and then some".to_vec();
     let e = Encoding::new(Raw).compress_above(0);
     assert_eq!(e.decode::<Vec<u8>>(&fake), Some(fake.clone()));
+    // Even a whole valid frame, stored as a raw value, reads back as itself: it is framed.
+    let frame = e.encode("k", &b"hello".repeat(10)).unwrap();
+    for writer in [Encoding::new(Raw), e] {
+        let stored = writer.encode("k", &frame).unwrap();
+        assert_eq!(writer.decode::<Vec<u8>>(&stored), Some(frame.clone()));
+    }
 }

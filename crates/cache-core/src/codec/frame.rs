@@ -9,8 +9,10 @@
 //! | 12 | rest | the codec's bytes, one lz4 block (`lz4_flex::block`) |
 //!
 //! `0xFF` never starts UTF-8 text, JSON or the default envelope, so a frame is told from a
-//! codec's bytes by its magic; raw bytes that happen to start with it are still read as
-//! themselves unless the length, the lz4 block and the CRC all check out.
+//! codec's bytes by its magic. Codec bytes that start with the magic themselves (raw bytes)
+//! are always stored framed, so they read back exactly; bytes another client wrote that
+//! start with it are read as themselves unless the length, the lz4 block and the CRC all
+//! check out.
 
 /// The first four bytes of a compressed frame.
 pub const MAGIC: [u8; 4] = *b"\xFFLZ4";
@@ -20,9 +22,10 @@ pub const FRAME_HEADER_LEN: usize = 12;
 /// slack): a length past it is not a frame, whatever it announces.
 const MAX_RATIO: usize = 255;
 
-/// Appends the frame of `plain` to `out` if it is shorter than `plain`; `false` (and `out`
-/// unchanged) when compressing does not pay or `plain` is 4 GiB or larger.
-pub(crate) fn compress_into(plain: &[u8], out: &mut Vec<u8>) -> bool {
+/// Appends the frame of `plain` to `out` if it is shorter than `plain` (or whatever its size
+/// when `force`); `false` (and `out` unchanged) when compressing does not pay or `plain` is
+/// 4 GiB or larger.
+pub(crate) fn compress_into(plain: &[u8], out: &mut Vec<u8>, force: bool) -> bool {
     let Ok(len) = u32::try_from(plain.len()) else {
         return false;
     };
@@ -36,7 +39,7 @@ pub(crate) fn compress_into(plain: &[u8], out: &mut Vec<u8>) -> bool {
         0,
     );
     match lz4_flex::block::compress_into(plain, &mut out[at..]) {
-        Ok(n) if FRAME_HEADER_LEN + n < plain.len() => {
+        Ok(n) if force || FRAME_HEADER_LEN + n < plain.len() => {
             out.truncate(at + n);
             true
         }
@@ -69,19 +72,21 @@ mod tests {
     fn frames_round_trip_and_only_when_smaller() {
         let plain = b"abcabcabc".repeat(1000);
         let mut out = vec![7];
-        assert!(compress_into(&plain, &mut out));
+        assert!(compress_into(&plain, &mut out, false));
         assert!(out.len() < plain.len() / 10);
         assert_eq!(decompress(&out[1..]), Some(plain));
         let mut out = Vec::new();
-        assert!(!compress_into(b"short", &mut out));
+        assert!(!compress_into(b"short", &mut out, false));
         assert!(out.is_empty());
+        assert!(compress_into(b"short", &mut out, true));
+        assert_eq!(decompress(&out).as_deref(), Some(&b"short"[..]));
     }
 
     #[test]
     fn damaged_frames_are_not_frames() {
         let plain = vec![42u8; 4096];
         let mut frame = Vec::new();
-        assert!(compress_into(&plain, &mut frame));
+        assert!(compress_into(&plain, &mut frame, false));
         let mut bad = frame.clone();
         *bad.last_mut().unwrap() ^= 1;
         assert_eq!(decompress(&bad), None);

@@ -341,8 +341,10 @@ fn encode_with<C: Codec, V: Serialize + DeserializeOwned + 'static>(
 /// | 12 | rest | the codec's bytes as one lz4 block (`lz4_flex::block`) |
 ///
 /// `0xFF` starts no UTF-8 text, no JSON and no default envelope, so the magic cannot be
-/// confused with those codecs' bytes; raw bytes that begin with it are read as themselves
-/// unless the whole frame (length, lz4 block, CRC) checks out.
+/// confused with those codecs' bytes. Codec bytes that begin with the magic themselves (raw
+/// bytes) are always stored framed, so they read back exactly; bytes another client wrote
+/// that begin with it are read as themselves unless the whole frame (length, lz4 block, CRC)
+/// checks out.
 ///
 /// ```
 /// use cache_core::codec::{Encoding, Json};
@@ -441,13 +443,17 @@ impl<C: Codec> Encoding<C> {
     ) -> Result<(), CacheError> {
         let start = buf.len();
         encode_with(&self.codec, buf, key, value)?;
-        if let Some(limit) = self.compress_above {
-            if buf.len() - start > limit {
-                let mut packed = Vec::new();
-                if frame::compress_into(&buf[start..], &mut packed) {
-                    buf.truncate(start);
-                    buf.extend_from_slice(&packed);
-                }
+        // Bytes that would pass for a frame are framed whatever their size, so that they
+        // read back as themselves.
+        let ambiguous = buf[start..].starts_with(&FRAME_MAGIC);
+        let large = self
+            .compress_above
+            .is_some_and(|limit| buf.len() - start > limit);
+        if large || ambiguous {
+            let mut packed = Vec::new();
+            if frame::compress_into(&buf[start..], &mut packed, ambiguous) {
+                buf.truncate(start);
+                buf.extend_from_slice(&packed);
             }
         }
         Ok(())
