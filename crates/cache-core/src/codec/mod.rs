@@ -31,9 +31,10 @@
 //! `V`'s `Deserialize` (not human-readable, as postcard) into the formats of `V` and of every
 //! struct and enum it contains (container names, field names and types, variant names and
 //! indexes), rendered as canonical text by this crate (so a new `serde-reflection` release
-//! cannot change tags unnoticed). A type is traced once per process; each thread then reads
-//! its tag from a map of its own keyed by `TypeId` (no lock, no allocation per call). Names
-//! of containers count (`#[serde(rename)]` sets them) but module paths do not.
+//! cannot change tags unnoticed). A type is traced once per process; every encode and decode
+//! then finds its tag in a table keyed by `TypeId` whose slots are written once and then only
+//! read (a hash, an acquire load and a compare: no lock, no allocation). Names of containers
+//! count (`#[serde(rename)]` sets them) but module paths do not.
 //!
 //! **Fallback.** Types the tracer cannot follow (those whose `Deserialize` calls
 //! `deserialize_any`, such as untagged enums, `#[serde(flatten)]` or `serde_json::Value`,

@@ -2,10 +2,9 @@
 //! it, computed once per type and process.
 
 use std::any::TypeId;
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use serde::de::DeserializeOwned;
@@ -43,49 +42,71 @@ impl Hasher for IdHasher {
 
 type Shapes = HashMap<TypeId, Shape, BuildHasherDefault<IdHasher>>;
 
-thread_local! {
-    /// The shapes this thread has asked for: a lookup without a lock or an atomic.
-    static LOCAL: RefCell<Shapes> = RefCell::new(Shapes::default());
-}
-
-/// The shapes of every type this process traced: each type is traced once.
+/// The shapes of every type this process traced: each type is traced once, under the lock.
 fn global() -> &'static RwLock<Shapes> {
     static GLOBAL: OnceLock<RwLock<Shapes>> = OnceLock::new();
     GLOBAL.get_or_init(RwLock::default)
 }
 
-/// The shape of `V`: from this thread's map, else the process's, else traced (and kept).
+/// Slots of the tag table read on every encode and decode.
+const SLOTS: usize = 256;
+
+/// The hot path: an open-addressed table of `(TypeId, tag)`, each slot written once (under
+/// the global lock) and then only read, so a lookup is a hash, an acquire load and a compare,
+/// with no lock, no atomic write and no thread-local. A reader stops at the first empty slot;
+/// one that races a writer, or finds the table full, takes the global map instead.
+static TAGS: [OnceLock<(TypeId, u64)>; SLOTS] = [const { OnceLock::new() }; SLOTS];
+
+fn slot_of(id: &TypeId) -> usize {
+    let mut h = IdHasher::default();
+    id.hash(&mut h);
+    (h.finish() as usize) % SLOTS
+}
+
+/// The shape of `V`: from the process's map, else traced (and kept).
 pub(crate) fn shape_of<V: DeserializeOwned + 'static>() -> Shape {
     let id = TypeId::of::<V>();
-    if let Ok(Some(shape)) = LOCAL.try_with(|m| m.borrow().get(&id).cloned()) {
-        return shape;
-    }
     let known = global()
         .read()
         .unwrap_or_else(|p| p.into_inner())
         .get(&id)
         .cloned();
-    let shape = known.unwrap_or_else(|| {
-        let shape = trace::<V>();
-        global()
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(id)
-            .or_insert(shape)
-            .clone()
-    });
-    let _ = LOCAL.try_with(|m| m.borrow_mut().insert(id, shape.clone()));
+    if let Some(shape) = known {
+        return shape;
+    }
+    let shape = trace::<V>();
+    let mut map = global().write().unwrap_or_else(|p| p.into_inner());
+    let shape = map.entry(id).or_insert(shape).clone();
+    // Publish the tag in the first free slot of its probe sequence (still under the lock,
+    // so no two writers race for a slot).
+    let start = slot_of(&id);
+    for i in 0..SLOTS {
+        let slot = &TAGS[(start + i) % SLOTS];
+        match slot.get() {
+            Some((other, _)) if *other == id => break,
+            Some(_) => continue,
+            None => {
+                let _ = slot.set((id, shape.tag));
+                break;
+            }
+        }
+    }
     shape
 }
 
-/// The tag of `V`, from the per-thread map on every call but the first.
+/// The tag of `V`: a probe of the table on every call but the first.
 #[inline]
 pub(crate) fn tag_of<V: DeserializeOwned + 'static>() -> u64 {
     let id = TypeId::of::<V>();
-    match LOCAL.try_with(|m| m.borrow().get(&id).map(|s| s.tag)) {
-        Ok(Some(tag)) => tag,
-        _ => shape_of::<V>().tag,
+    let start = slot_of(&id);
+    for i in 0..SLOTS {
+        match TAGS[(start + i) % SLOTS].get() {
+            Some((other, tag)) if *other == id => return *tag,
+            Some(_) => continue,
+            None => break,
+        }
     }
+    shape_of::<V>().tag
 }
 
 /// FNV-1a, 64 bits: small, fixed, and the same on every platform and compiler.

@@ -1,0 +1,97 @@
+//! Instruction counts of the default envelope against the one before the structural tag,
+//! for `valgrind --tool=callgrind` (deterministic where timings on a shared machine are not):
+//!
+//! ```text
+//! cargo build --release -p cache-benches --example envelope_cost
+//! valgrind --tool=callgrind target/release/examples/envelope_cost MODE N
+//! ```
+//!
+//! MODE is `v1` or `v2` (N encode+decode round trips of a 100-byte `ByteBuf`, the value of
+//! the file get/set rows, with the old envelope or the default codec), `file-get` or
+//! `file-set` (N operations on a `FileBasedCache` in `/dev/shm`, 100-byte values), or
+//! `sizes` (prints the encoded sizes of the codec benchmark's values). Run each with two N
+//! and divide the difference of the totals by the difference of N: the instructions of one
+//! operation, without start-up.
+
+use std::hint::black_box;
+
+use cache_core::codec::{self, Codec, Postcard};
+use cache_core::{Cache, Ttl};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_bytes::ByteBuf;
+
+/// The envelope before the structural tag: FNV-1a of `type_name` on every call, postcard.
+fn v1_encode<V: Serialize>(buf: &mut Vec<u8>, value: &V) {
+    let tag = std::any::type_name::<V>()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    buf.extend_from_slice(&tag.to_le_bytes());
+    postcard::to_io(value, &mut *buf).expect("encodable");
+}
+
+fn v1_decode<V: DeserializeOwned>(bytes: &[u8]) -> Option<V> {
+    let (t, payload) = bytes.split_first_chunk::<8>()?;
+    let tag = std::any::type_name::<V>()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    if u64::from_le_bytes(*t) != tag {
+        return None;
+    }
+    match postcard::take_from_bytes::<V>(payload) {
+        Ok((value, [])) => Some(value),
+        _ => None,
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(mode), Some(n)) = (args.get(1), args.get(2).and_then(|n| n.parse::<u64>().ok()))
+    else {
+        eprintln!("usage: envelope_cost v1|v2|file-get|file-set|sizes N");
+        std::process::exit(2);
+    };
+    let value = ByteBuf::from(vec![7u8; 100]);
+    let mut buf = Vec::with_capacity(256);
+    match mode.as_str() {
+        "v1" => {
+            for _ in 0..n {
+                buf.clear();
+                v1_encode(&mut buf, black_box(&value));
+                black_box(v1_decode::<ByteBuf>(black_box(&buf)));
+            }
+        }
+        "v2" => {
+            for _ in 0..n {
+                buf.clear();
+                Postcard
+                    .encode(black_box(&value), &mut buf)
+                    .expect("encodable");
+                black_box(Postcard.decode::<ByteBuf>(black_box(&buf)));
+            }
+        }
+        "file-get" | "file-set" => {
+            let dir = tempfile::tempdir_in("/dev/shm").expect("a directory in /dev/shm");
+            let cache = cache_file::FileBasedCache::new(dir.path(), None).expect("a cache");
+            cache.set("key", value.clone(), Ttl::Never).expect("set");
+            for _ in 0..n {
+                if mode == "file-get" {
+                    black_box(Cache::<ByteBuf>::get(&cache, "key").expect("get"));
+                } else {
+                    cache.set("key", value.clone(), Ttl::Never).expect("set");
+                }
+            }
+        }
+        "sizes" => {
+            println!("{}", codec::encode("k", &value).expect("encodable").len());
+        }
+        _ => {
+            eprintln!("unknown mode {mode}");
+            std::process::exit(2);
+        }
+    }
+}
