@@ -19,9 +19,14 @@
 //! # Design
 //! - **One file per entry**, named by the MD5 of its key, in one of 256 fan-out
 //!   subdirectories chosen by the first byte of the MD5 (`ab/ab12...`).
-//! - **Format**: a 48-byte header (magic, version, key length, written-at time, TTL, payload
-//!   length, payload CRC-32, header CRC-32), then the key, then the value as a
-//!   [`cache_core::codec`] envelope. See the crate README for the byte offsets.
+//! - **Format** (version 2): a 48-byte header (magic, version, name length, written-at
+//!   time, TTL, payload length, payload CRC-32, header CRC-32), then the key's stored name
+//!   (the key, plus `0xFF` and the cache's version for versions other than 1), then the
+//!   value as the cache's codec stores it ([`FileBasedCacheBuilder::codec`], optionally
+//!   compressed: [`cache_core::codec::Encoding`]). See the crate README for the byte offsets.
+//! - **Versions**: the file of a key is named by the MD5 of its stored name, so each version
+//!   of a key has a file of its own, and reads compare the whole name
+//!   ([`FileBasedCacheBuilder::version`]).
 //! - **Writes** go to a temporary file in the instance's own directory under `tmp/` (locked
 //!   for the instance's lifetime, so cleanups tell live instances from dead ones) and are
 //!   renamed into place, so a reader opens either the old file or the new one;

@@ -24,8 +24,13 @@
 //! ```
 //!
 //! # Design
-//! - **Values** are [`cache_core::codec`] envelopes (a type tag, then `postcard`), so one
+//! - **Values** are stored by the cache's codec ([`RedisConfig::codec`]; by default
+//!   [`cache_core::codec`] envelopes: a version byte, a structural type tag, then
+//!   `postcard`), optionally lz4-compressed ([`RedisConfig::compress_above`]), so one
 //!   `RedisCache` stores any serde type, and a value read as another type is a miss.
+//! - **Versions** ([`RedisConfig::version`]): a key of a version other than 1 is the prefix,
+//!   the key, `0xFF` and the version; `clear`, `delete_pattern` and `count` reach every
+//!   version.
 //!   `RedisCache` implements `Cache<V>` for every such `V`; the type is fixed at each call
 //!   (`let v: Option<User> = cache.get(k)?`, or a `&dyn Cache<User>`).
 //! - **Keys** are the key prefix followed by the key's UTF-8 bytes: any `&str` works, NUL
