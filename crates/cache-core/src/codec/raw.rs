@@ -61,6 +61,72 @@ macro_rules! refuse {
     };
 }
 
+/// The methods both serializers refuse alike: options, enums, maps, structs, each with
+/// the word for what was refused.
+macro_rules! refuse_containers {
+    (
+        some: $some:literal,
+        variant: $variant:literal,
+        tuple_struct: $tuple_struct:literal,
+        map: $map:literal,
+        structure: $structure:literal $(,)?
+    ) => {
+        fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), RawError> {
+            Err(unsupported($some))
+        }
+
+        fn serialize_newtype_variant<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: &T,
+        ) -> Result<(), RawError> {
+            Err(unsupported($variant))
+        }
+
+        fn serialize_tuple_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleStruct, RawError> {
+            Err(unsupported($tuple_struct))
+        }
+
+        fn serialize_tuple_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleVariant, RawError> {
+            Err(unsupported($variant))
+        }
+
+        fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, RawError> {
+            Err(unsupported($map))
+        }
+
+        fn serialize_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStruct, RawError> {
+            Err(unsupported($structure))
+        }
+
+        fn serialize_struct_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStructVariant, RawError> {
+            Err(unsupported($variant))
+        }
+    };
+}
+
 impl<'a> ser::Serializer for RawSerializer<'a> {
     type Ok = ();
     type Error = RawError;
@@ -119,58 +185,12 @@ impl<'a> ser::Serializer for RawSerializer<'a> {
         serialize_unit_variant(&'static str, u32, &'static str) "an enum";
     }
 
-    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), RawError> {
-        Err(unsupported("an Option"))
-    }
-
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), RawError> {
-        Err(unsupported("an enum"))
-    }
-
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, RawError> {
-        Err(unsupported("a tuple struct"))
-    }
-
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, RawError> {
-        Err(unsupported("an enum"))
-    }
-
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, RawError> {
-        Err(unsupported("a map"))
-    }
-
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStruct, RawError> {
-        Err(unsupported("a struct"))
-    }
-
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, RawError> {
-        Err(unsupported("an enum"))
+    refuse_containers! {
+        some: "an Option",
+        variant: "an enum",
+        tuple_struct: "a tuple struct",
+        map: "a map",
+        structure: "a struct",
     }
 }
 
@@ -238,9 +258,6 @@ impl ser::Serializer for OneByte<'_> {
         serialize_unit_variant(&'static str, u32, &'static str) "a sequence of enums";
     }
 
-    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), RawError> {
-        Err(unsupported("a sequence of Options"))
-    }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
         _: &'static str,
@@ -248,55 +265,19 @@ impl ser::Serializer for OneByte<'_> {
     ) -> Result<(), RawError> {
         Err(unsupported("a sequence of structs"))
     }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), RawError> {
-        Err(unsupported("a sequence of enums"))
-    }
     fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, RawError> {
         Err(unsupported("nested sequences"))
     }
     fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, RawError> {
         Err(unsupported("nested sequences"))
     }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, RawError> {
-        Err(unsupported("nested sequences"))
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, RawError> {
-        Err(unsupported("a sequence of enums"))
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, RawError> {
-        Err(unsupported("a sequence of maps"))
-    }
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStruct, RawError> {
-        Err(unsupported("a sequence of structs"))
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, RawError> {
-        Err(unsupported("a sequence of enums"))
+
+    refuse_containers! {
+        some: "a sequence of Options",
+        variant: "a sequence of enums",
+        tuple_struct: "nested sequences",
+        map: "a sequence of maps",
+        structure: "a sequence of structs",
     }
 }
 
