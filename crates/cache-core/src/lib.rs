@@ -29,6 +29,12 @@
 //! - `evictions`: entries removed to respect a size bound (live ones; expired entries removed
 //!   to make room count as expirations).
 //!
+//! **Default TTL.** Every backend's constructor, builder and configuration takes its default
+//! TTL (the TTL of [`Ttl::Default`] writes) as `impl Into<Option<Duration>>`: a `Duration`,
+//! `Some(duration)`, or `None` for "never expire", the same way everywhere. A zero default is
+//! a configuration error when the cache is built ([`Ttl::check_default`]), since every
+//! `Ttl::Default` write would store nothing; a zero TTL on one write is allowed.
+//!
 //! Backends whose server expires entries natively (Redis) cannot observe expirations and report
 //! `expirations == 0`; `entries` is `None` where counting would not be cheap.
 //!
@@ -54,10 +60,18 @@
 //! }
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// This crate's README, compiled (and run, unless marked `no_run`) as doctests, so that its
+/// crates.io page never lies.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 mod cache;
 mod clock;
 #[cfg(feature = "codec")]
+#[cfg_attr(docsrs, doc(cfg(feature = "codec")))]
 pub mod codec;
 mod error;
 mod pattern;
