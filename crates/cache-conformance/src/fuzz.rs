@@ -147,7 +147,7 @@ pub fn type_confusion(data: &[u8]) {
         tags: Vec<String>,
     }
 
-    // Raw bytes, with and without a valid tag in front, as every type.
+    // Raw bytes, with and without a valid envelope head (version, tag) in front, as every type.
     fn decode_all(bytes: &[u8]) {
         let _ = decode::<u64>(bytes);
         let _ = decode::<String>(bytes);
@@ -163,7 +163,8 @@ pub fn type_confusion(data: &[u8]) {
         cache_core::codec::type_tag::<Record>(),
         cache_core::codec::type_tag::<Vec<String>>(),
     ] {
-        let mut tagged = tag.to_le_bytes().to_vec();
+        let mut tagged = vec![cache_core::codec::ENVELOPE_VERSION];
+        tagged.extend_from_slice(&tag.to_le_bytes());
         tagged.extend_from_slice(data);
         decode_all(&tagged);
     }
