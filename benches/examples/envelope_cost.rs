@@ -8,7 +8,8 @@
 //!
 //! MODE is `v1` or `v2` (N encode+decode round trips of a 100-byte `ByteBuf`, the value of
 //! the file get/set rows, with the old envelope or the default codec), `file-get` or
-//! `file-set` (N operations on a `FileBasedCache` in `/dev/shm`, 100-byte values), or
+//! `file-set` (N operations on a `FileBasedCache` in `/dev/shm`, 100-byte values),
+//! `redis-get` or `redis-set` (the same on a `RedisCache` at `$REDIS_URL`; client side), or
 //! `sizes` (prints the encoded sizes of the codec benchmark's values). Run each with two N
 //! and divide the difference of the totals by the difference of N: the instructions of one
 //! operation, without start-up.
@@ -52,7 +53,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(mode), Some(n)) = (args.get(1), args.get(2).and_then(|n| n.parse::<u64>().ok()))
     else {
-        eprintln!("usage: envelope_cost v1|v2|file-get|file-set|sizes N");
+        eprintln!("usage: envelope_cost v1|v2|file-get|file-set|redis-get|redis-set|sizes N");
         std::process::exit(2);
     };
     let value = ByteBuf::from(vec![7u8; 100]);
@@ -80,6 +81,23 @@ fn main() {
             cache.set("key", value.clone(), Ttl::Never).expect("set");
             for _ in 0..n {
                 if mode == "file-get" {
+                    black_box(Cache::<ByteBuf>::get(&cache, "key").expect("get"));
+                } else {
+                    cache.set("key", value.clone(), Ttl::Never).expect("set");
+                }
+            }
+        }
+        "redis-get" | "redis-set" => {
+            let url = std::env::var("REDIS_URL").expect("REDIS_URL names a server");
+            let cache = cache_redis::RedisCache::new(
+                cache_redis::RedisConfig::new(url)
+                    .key_prefix("envelope-cost:")
+                    .pool_size(1),
+            )
+            .expect("a cache");
+            cache.set("key", value.clone(), Ttl::Never).expect("set");
+            for _ in 0..n {
+                if mode == "redis-get" {
                     black_box(Cache::<ByteBuf>::get(&cache, "key").expect("get"));
                 } else {
                     cache.set("key", value.clone(), Ttl::Never).expect("set");
