@@ -11,7 +11,7 @@
 
 use std::hint::black_box;
 
-use cache_benches::configure;
+use cache_benches::{configure, envelope_v1 as v1};
 use cache_core::codec::{Codec, Encoding, Json, Postcard, Raw};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde::de::DeserializeOwned;
@@ -48,35 +48,6 @@ fn bytes_mib() -> ByteBuf {
             .map(|i| (i / 4 % 251) as u8)
             .collect::<Vec<u8>>(),
     )
-}
-
-/// The envelope before the structural tag, as it was: the tag hashed on every call.
-mod v1 {
-    use super::*;
-
-    fn tag<V: ?Sized>() -> u64 {
-        std::any::type_name::<V>()
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-            })
-    }
-
-    pub fn encode<V: Serialize>(buf: &mut Vec<u8>, value: &V) {
-        buf.extend_from_slice(&tag::<V>().to_le_bytes());
-        postcard::to_io(value, &mut *buf).expect("encodable");
-    }
-
-    pub fn decode<V: DeserializeOwned>(bytes: &[u8]) -> Option<V> {
-        let (t, payload) = bytes.split_first_chunk::<8>()?;
-        if u64::from_le_bytes(*t) != tag::<V>() {
-            return None;
-        }
-        match postcard::take_from_bytes::<V>(payload) {
-            Ok((value, [])) => Some(value),
-            _ => None,
-        }
-    }
 }
 
 fn round_trip<C: Codec, V: Serialize + DeserializeOwned + PartialEq + 'static>(

@@ -16,38 +16,10 @@
 
 use std::hint::black_box;
 
+use cache_benches::envelope_v1;
 use cache_core::codec::{self, Codec, Postcard};
 use cache_core::{Cache, Ttl};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_bytes::ByteBuf;
-
-/// The envelope before the structural tag: FNV-1a of `type_name` on every call, postcard.
-fn v1_encode<V: Serialize>(buf: &mut Vec<u8>, value: &V) {
-    let tag = std::any::type_name::<V>()
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-    buf.extend_from_slice(&tag.to_le_bytes());
-    postcard::to_io(value, &mut *buf).expect("encodable");
-}
-
-fn v1_decode<V: DeserializeOwned>(bytes: &[u8]) -> Option<V> {
-    let (t, payload) = bytes.split_first_chunk::<8>()?;
-    let tag = std::any::type_name::<V>()
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-    if u64::from_le_bytes(*t) != tag {
-        return None;
-    }
-    match postcard::take_from_bytes::<V>(payload) {
-        Ok((value, [])) => Some(value),
-        _ => None,
-    }
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -62,8 +34,8 @@ fn main() {
         "v1" => {
             for _ in 0..n {
                 buf.clear();
-                v1_encode(&mut buf, black_box(&value));
-                black_box(v1_decode::<ByteBuf>(black_box(&buf)));
+                envelope_v1::encode(&mut buf, black_box(&value));
+                black_box(envelope_v1::decode::<ByteBuf>(black_box(&buf)));
             }
         }
         "v2" => {
