@@ -212,10 +212,16 @@ fn raw_keeps_exact_bytes_and_refuses_the_rest() {
     assert_eq!(Raw.decode::<[u8; 2]>(b"ab"), Some(*b"ab"));
     assert_eq!(Raw.decode::<[u8; 2]>(b"abc"), None);
     assert_eq!(Raw.decode::<String>(b"\xc3"), None);
-    assert_eq!(Raw.decode::<u64>(b"12345678"), None);
+    assert_eq!(Raw.decode::<u64>(b"12345678"), Some(12_345_678));
+    assert_eq!(Raw.decode::<u64>(b"012"), None);
+    assert_eq!(Raw.decode::<u8>(b"256"), None);
+    assert_eq!(Raw.decode::<i64>(b"-9223372036854775808"), Some(i64::MIN));
+    let mut n = Vec::new();
+    Raw.encode(&-17i64, &mut n).unwrap();
+    assert_eq!(n, b"-17");
     assert_eq!(Raw.decode::<reader::User>(b"{}"), None);
     for refused in [
-        Raw.encode(&1u64, &mut Vec::new()),
+        Raw.encode(&1.5f64, &mut Vec::new()),
         Raw.encode(&vec![1u32], &mut Vec::new()),
         Raw.encode(&Some("x".to_string()), &mut Vec::new()),
         Raw.encode(&vec!["a".to_string()], &mut Vec::new()),

@@ -109,9 +109,37 @@ fn json_and_raw_files_hold_the_plain_value_after_the_header_and_key() {
         Cache::<Vec<u8>>::get(&raw, "k").unwrap(),
         Some(b"text".to_vec())
     );
-    let err = raw.set("n", 5u64, Ttl::Never).unwrap_err();
+    let err = raw.set("f", 0.5f64, Ttl::Never).unwrap_err();
     assert!(err.to_string().contains("Raw codec"), "{err}");
-    assert!(!Cache::<u64>::exists(&raw, "n").unwrap());
+    assert!(!Cache::<f64>::exists(&raw, "f").unwrap());
+    // Counters are decimal text, as Redis's INCR keeps them.
+    assert_eq!(raw.incr("n", 41).unwrap(), 41);
+    assert_eq!(raw.incr("n", 1).unwrap(), 42);
+    assert_eq!(std::fs::read(raw.entry_path("n")).unwrap()[49..], *b"42");
+    assert_eq!(
+        Cache::<String>::get(&raw, "n").unwrap().as_deref(),
+        Some("42")
+    );
+    assert_eq!(Cache::<i64>::get(&raw, "n").unwrap(), Some(42));
+}
+
+#[test]
+fn counters_follow_the_codec() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = FileBasedCache::builder(dir.path())
+        .codec(Json)
+        .build()
+        .unwrap();
+    assert_eq!(json.incr("n", 7).unwrap(), 7);
+    assert_eq!(std::fs::read(json.entry_path("n")).unwrap()[49..], *b"7");
+    json.set("s", "text".to_string(), Ttl::Never).unwrap();
+    assert!(json.incr("s", 1).is_err(), "not a counter");
+    let v2 = FileBasedCache::builder(dir.path())
+        .version(2)
+        .build()
+        .unwrap();
+    assert_eq!(v2.incr("n", 1).unwrap(), 1, "version 2 counts on its own");
+    assert_eq!(Cache::<i64>::get(&json, "n").unwrap(), Some(7));
 }
 
 #[test]

@@ -49,6 +49,10 @@ impl<C: Codec> Harness for Files<C> {
         }
         (self.tune)(b).build().expect("a usable directory")
     }
+
+    fn counters(&self, setup: Setup) -> Box<dyn Cache<i64>> {
+        Box::new(self.create(setup))
+    }
 }
 
 impl<C: Codec> TypedHarness for Files<C> {
@@ -57,6 +61,10 @@ impl<C: Codec> TypedHarness for Files<C> {
     }
 
     fn as_string(&self, cache: &FileBasedCache<C>) -> Box<dyn Cache<String>> {
+        Box::new(cache.clone())
+    }
+
+    fn as_i64(&self, cache: &FileBasedCache<C>) -> Box<dyn Cache<i64>> {
         Box::new(cache.clone())
     }
 }

@@ -48,12 +48,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use cache_core::{
-    Cache, CacheError, CacheStats, MonotonicClock, Pattern, SharedClock, Timestamp, Ttl,
+    Cache, CacheError, CacheStats, CounterValue, MonotonicClock, Pattern, SharedClock, Timestamp,
+    Ttl,
 };
 
 use flight::{Flight, FlightOutcome};
 use key::Probe;
-use shard::Shard;
+use shard::{CounterFault, Shard};
 
 /// Shards are only split while each keeps at least this many entries, so small caches keep an
 /// exact LRU order.
@@ -417,6 +418,41 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
             lock(&s.0).add_stats_to(&mut total);
         }
         total
+    }
+
+    fn add(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
+        let (expires, now) = self.expiry(ttl);
+        let key = self.probe(key);
+        let mut shard = self.shard(key);
+        Ok(shard.add(key, value, expires, now, &*self.clock))
+    }
+
+    fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError>
+    where
+        V: CounterValue,
+    {
+        let (expires, now) = self.expiry(Ttl::Default);
+        let probe = self.probe(key);
+        let mut shard = self.shard(probe);
+        shard
+            .add_to_counter(probe, delta, expires, now, &*self.clock)
+            .map_err(|fault| match fault {
+                CounterFault::NotACounter => CacheError::not_a_counter(key),
+                CounterFault::Overflow => CacheError::counter_overflow(key, delta),
+            })
+    }
+
+    fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+        let (expires, now) = self.expiry(ttl);
+        let key = self.probe(key);
+        let mut shard = self.shard(key);
+        Ok(shard.retime(key, expires, now, &*self.clock))
+    }
+
+    fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        let key = self.probe(key);
+        let mut shard = self.shard(key);
+        Ok(shard.time_left(key, &*self.clock))
     }
 
     fn try_get_or_insert_with(

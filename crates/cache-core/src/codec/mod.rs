@@ -160,8 +160,10 @@ pub struct Json;
 /// Strings and bytes stored as their exact bytes, so that values any client wrote
 /// (`redis-cli SET`, another language) read back. Accepts types that serialize as a string
 /// or as bytes (`String`, `&str`-like types, `Vec<u8>`, `[u8; N]`, `serde_bytes` types,
-/// newtypes of these); anything else is a [`CacheError::Serialize`] on `set`. There is no
-/// type check: the same bytes read as `Vec<u8>`, and as `String` when they are UTF-8.
+/// newtypes of these), and integers, as decimal text (what `redis-cli INCR` writes, so
+/// counters work); anything else is a [`CacheError::Serialize`] on `set`. There is no type
+/// check: the same bytes read as `Vec<u8>`, as `String` when they are UTF-8, and as an
+/// integer when they are one in decimal.
 ///
 /// ```
 /// use cache_core::codec::{Codec, Raw};
@@ -170,7 +172,8 @@ pub struct Json;
 /// assert_eq!(out, "héllo".as_bytes());
 /// assert_eq!(Raw.decode::<Vec<u8>>(&out), Some("héllo".as_bytes().to_vec()));
 /// assert_eq!(Raw.decode::<String>(b"\xff"), None);
-/// assert!(Raw.encode(&5u32, &mut Vec::new()).is_err());
+/// assert_eq!(Raw.decode::<i64>(b"-42"), Some(-42));
+/// assert!(Raw.encode(&5.0f64, &mut Vec::new()).is_err());
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Raw;
@@ -431,7 +434,7 @@ impl<C: Codec> Encoding<C> {
     /// let mut buf = b"head:".to_vec();
     /// Encoding::new(Raw).encode_into(&mut buf, "k", &b"abc".to_vec())?;
     /// assert_eq!(buf, b"head:abc");
-    /// assert!(Encoding::new(Raw).encode_into(&mut buf, "k", &1u8).is_err());
+    /// assert!(Encoding::new(Raw).encode_into(&mut buf, "k", &1.5f32).is_err());
     /// assert_eq!(buf, b"head:abc");
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```

@@ -1,7 +1,7 @@
 //! The serde side of the [`Raw`](super::Raw) codec: a serializer that accepts a string or
 //! bytes (a `&str`, `String`, `Vec<u8>`, `[u8; N]`, `serde_bytes` types, and newtypes of
-//! them) and writes them as they are, and a deserializer that offers stored bytes to those
-//! same types.
+//! them) and writes them as they are, or an integer as decimal text, and a deserializer that
+//! offers stored bytes to those same types.
 
 use std::fmt;
 
@@ -127,6 +127,16 @@ macro_rules! refuse_containers {
     };
 }
 
+/// Integers as decimal text, the form Redis's `INCR` reads and writes.
+macro_rules! decimal {
+    ($($method:ident($ty:ty))*) => {
+        $(fn $method(self, v: $ty) -> Result<(), RawError> {
+            self.out.extend_from_slice(v.to_string().as_bytes());
+            Ok(())
+        })*
+    };
+}
+
 impl<'a> ser::Serializer for RawSerializer<'a> {
     type Ok = ();
     type Error = RawError;
@@ -166,16 +176,14 @@ impl<'a> ser::Serializer for RawSerializer<'a> {
         Ok(ByteSeq { out: self.out })
     }
 
+    decimal! {
+        serialize_i8(i8) serialize_i16(i16) serialize_i32(i32) serialize_i64(i64)
+        serialize_i128(i128) serialize_u8(u8) serialize_u16(u16) serialize_u32(u32)
+        serialize_u64(u64) serialize_u128(u128)
+    }
+
     refuse! {
         serialize_bool(bool) "a bool";
-        serialize_i8(i8) "an integer";
-        serialize_i16(i16) "an integer";
-        serialize_i32(i32) "an integer";
-        serialize_i64(i64) "an integer";
-        serialize_u8(u8) "an integer";
-        serialize_u16(u16) "an integer";
-        serialize_u32(u32) "an integer";
-        serialize_u64(u64) "an integer";
         serialize_f32(f32) "a float";
         serialize_f64(f64) "a float";
         serialize_char(char) "a char";
@@ -307,6 +315,20 @@ impl<'de> SeqAccess<'de> for Bytes<'_> {
     }
 }
 
+/// Integers from decimal text: an optional `-`, digits, no leading zero (the one form
+/// [`decimal!`] and Redis write).
+macro_rules! parse_decimal {
+    ($($method:ident($ty:ty) $visit:ident),* $(,)?) => {
+        $(fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, RawError> {
+            let n = std::str::from_utf8(self.bytes)
+                .ok()
+                .and_then(|t| t.parse::<$ty>().ok().filter(|n| n.to_string() == t))
+                .ok_or_else(|| RawError("the stored bytes are not a decimal integer".into()))?;
+            visitor.$visit(n)
+        })*
+    };
+}
+
 impl<'de> de::Deserializer<'de> for RawDeserializer<'_> {
     type Error = RawError;
 
@@ -367,8 +389,16 @@ impl<'de> de::Deserializer<'de> for RawDeserializer<'_> {
         visitor.visit_newtype_struct(self)
     }
 
+    parse_decimal! {
+        deserialize_i8(i8) visit_i8, deserialize_i16(i16) visit_i16,
+        deserialize_i32(i32) visit_i32, deserialize_i64(i64) visit_i64,
+        deserialize_i128(i128) visit_i128, deserialize_u8(u8) visit_u8,
+        deserialize_u16(u16) visit_u16, deserialize_u32(u32) visit_u32,
+        deserialize_u64(u64) visit_u64, deserialize_u128(u128) visit_u128,
+    }
+
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char
+        bool f32 f64 char
         option unit unit_struct tuple_struct map struct enum identifier ignored_any
     }
 }

@@ -31,6 +31,10 @@ impl<C: Codec> Harness for RedisHarness<C> {
         config.default_ttl = setup.default_ttl;
         RedisCache::new(config).expect("a cache on the test server")
     }
+
+    fn counters(&self, setup: Setup) -> Box<dyn Cache<i64>> {
+        Box::new(self.create(setup))
+    }
 }
 
 impl<C: Codec> TypedHarness for RedisHarness<C> {
@@ -39,6 +43,10 @@ impl<C: Codec> TypedHarness for RedisHarness<C> {
     }
 
     fn as_string(&self, cache: &RedisCache<C>) -> Box<dyn Cache<String>> {
+        Box::new(cache.clone())
+    }
+
+    fn as_i64(&self, cache: &RedisCache<C>) -> Box<dyn Cache<i64>> {
         Box::new(cache.clone())
     }
 }
