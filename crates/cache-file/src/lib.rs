@@ -22,9 +22,14 @@
 //! # Design
 //! - **One file per entry**, named by the MD5 of its key, in one of 256 fan-out
 //!   subdirectories chosen by the first byte of the MD5 (`ab/ab12...`).
-//! - **Format**: a 48-byte header (magic, version, key length, written-at time, TTL, payload
-//!   length, payload CRC-32, header CRC-32), then the key, then the value as a
-//!   [`cache_core::codec`] envelope. See the crate README for the byte offsets.
+//! - **Format** (version 2): a 48-byte header (magic, version, name length, written-at
+//!   time, TTL, payload length, payload CRC-32, header CRC-32), then the key's stored name
+//!   (the key, plus `0xFF` and the cache's version for versions other than 1), then the
+//!   value as the cache's codec stores it ([`FileBasedCacheBuilder::codec`], optionally
+//!   compressed: [`cache_core::codec::Encoding`]). See the crate README for the byte offsets.
+//! - **Versions**: the file of a key is named by the MD5 of its stored name, so each version
+//!   of a key has a file of its own, and reads compare the whole name
+//!   ([`FileBasedCacheBuilder::version`]).
 //! - **Writes** go to a temporary file in the instance's own directory under `tmp/` (locked
 //!   for the instance's lifetime, so cleanups tell live instances from dead ones) and are
 //!   renamed into place, so a reader opens either the old file or the new one;
@@ -86,9 +91,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cache_core::codec::{self, Codec, Encoding, Postcard};
 use cache_core::{
-    codec, AtomicStats, Cache, CacheError, CacheStats, Pattern, SharedClock, SystemClock,
-    Timestamp, Ttl,
+    AtomicStats, Cache, CacheError, CacheStats, Pattern, SharedClock, SystemClock, Timestamp, Ttl,
 };
 use md5::{Digest, Md5};
 use serde::de::DeserializeOwned;
@@ -151,26 +156,29 @@ pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 /// assert_eq!(again.get("answer")?, Some(42u32));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct FileBasedCache {
+pub struct FileBasedCache<C = Postcard> {
     inner: Arc<Inner>,
+    /// The codec and compression of values (see [`FileBasedCacheBuilder::codec`]).
+    encoding: Encoding<C>,
 }
 
-impl Clone for FileBasedCache {
+impl<C: Clone> Clone for FileBasedCache<C> {
     fn clone(&self) -> Self {
         self.inner.handles.fetch_add(1, Ordering::Relaxed);
         FileBasedCache {
             inner: Arc::clone(&self.inner),
+            encoding: self.encoding.clone(),
         }
     }
 }
 
-impl Drop for FileBasedCache {
+impl<C> Drop for FileBasedCache<C> {
     fn drop(&mut self) {
         // The last handle: the background recount stops, so that the instance is gone
         // (its temporary directory removed, its accounting written) when this returns.
         if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.inner.stop.store(true, Ordering::Relaxed);
-            self.wait_for_recount();
+            self.inner.wait_for_recount();
         }
     }
 }
@@ -182,6 +190,8 @@ struct Inner {
     stats: AtomicStats,
     corruptions: AtomicU64,
     bounds: Option<Bounds>,
+    /// Entries of other versions are invisible (see [`FileBasedCacheBuilder::version`]).
+    version: u32,
     /// The accounting shared by every process on the directory.
     usage: Usage,
     /// [`CacheDir::renewals`] when `usage`'s file was opened.
@@ -198,6 +208,19 @@ struct Inner {
     recount: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
+impl Inner {
+    fn wait_for_recount(&self) {
+        let handle = self
+            .recount
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         // This instance's changes not yet written out: other processes count on them.
@@ -205,12 +228,14 @@ impl Drop for Inner {
     }
 }
 
-impl fmt::Debug for FileBasedCache {
+impl<C: Codec> fmt::Debug for FileBasedCache<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FileBasedCache")
             .field("dir", &self.inner.dir.root())
             .field("default_ttl", &self.inner.default_ttl)
             .field("bounds", &self.inner.bounds)
+            .field("version", &self.inner.version)
+            .field("encoding", &self.encoding)
             .finish_non_exhaustive()
     }
 }
@@ -233,7 +258,7 @@ impl fmt::Debug for FileBasedCache {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct FileBasedCacheBuilder {
+pub struct FileBasedCacheBuilder<C = Postcard> {
     dir: PathBuf,
     default_ttl: Option<Duration>,
     clock: Option<SharedClock>,
@@ -242,9 +267,97 @@ pub struct FileBasedCacheBuilder {
     max_bytes: Option<u64>,
     unbounded: bool,
     sweep_on_write: bool,
+    version: u32,
+    encoding: Encoding<C>,
 }
 
-impl FileBasedCacheBuilder {
+impl<C: Codec> FileBasedCacheBuilder<C> {
+    /// How values are stored: [`Postcard`] (the default: compact, type-checked by the
+    /// structure of the type), [`Json`](codec::Json) (text any language reads),
+    /// [`Raw`](codec::Raw) (the exact bytes of strings and byte values), or a [`Codec`] of
+    /// your own. Every instance and process sharing a directory should use the same codec
+    /// (a value another codec wrote is a miss, or for `Raw` its bytes).
+    ///
+    /// ```
+    /// use cache_core::{codec::Json, Cache, Ttl};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::builder(dir.path()).codec(Json).build()?;
+    /// cache.set("k", vec![1u32, 2], Ttl::Never)?;
+    /// let file = std::fs::read(cache.entry_path("k"))?;
+    /// assert!(file.ends_with(b"[1,2]"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn codec<D: Codec>(self, codec: D) -> FileBasedCacheBuilder<D> {
+        let FileBasedCacheBuilder {
+            dir,
+            default_ttl,
+            clock,
+            durable,
+            max_entries,
+            max_bytes,
+            unbounded,
+            sweep_on_write,
+            version,
+            encoding,
+        } = self;
+        FileBasedCacheBuilder {
+            dir,
+            default_ttl,
+            clock,
+            durable,
+            max_entries,
+            max_bytes,
+            unbounded,
+            sweep_on_write,
+            version,
+            encoding: Encoding::new(codec).with_threshold(encoding.compression_threshold()),
+        }
+    }
+
+    /// The cache's version (Django's `VERSION`; default
+    /// [`DEFAULT_VERSION`](codec::DEFAULT_VERSION), 1): entries written under another version
+    /// are invisible to this instance (`get` misses, `exists` is `false`, `delete` and `set`
+    /// leave them alone), so a deploy that changes a value type can start from a clean cache
+    /// without a flush. `clear`, `delete_pattern` and `purge_expired` act on the entries of
+    /// every version in the directory.
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// use cache_file::FileBasedCache;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let v1 = FileBasedCache::builder(dir.path()).build()?;
+    /// let v2 = FileBasedCache::builder(dir.path()).version(2).build()?;
+    /// v1.set("k", 1u8, Ttl::Never)?;
+    /// assert_eq!(Cache::<u8>::get(&v2, "k")?, None);
+    /// v2.set("k", 2u8, Ttl::Never)?;
+    /// assert_eq!(Cache::<u8>::get(&v1, "k")?, Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn version(mut self, version: u32) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Compresses values (lz4) whose encoded size is over `bytes`, when that makes them
+    /// smaller. Default: no compression. A compressed value is marked, so every instance
+    /// reads it whatever its own setting.
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::builder(dir.path()).compress_above(4096).build()?;
+    /// cache.set("k", "ab".repeat(100_000), Ttl::Never)?;
+    /// assert!(std::fs::metadata(cache.entry_path("k"))?.len() < 10_000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn compress_above(mut self, bytes: usize) -> Self {
+        self.encoding = self.encoding.compress_above(bytes);
+        self
+    }
+
     /// The TTL of entries written with [`Ttl::Default`]: a `Duration`, `Some(duration)` or
     /// `None` (never expire, the default). Zero is an error at [`build`](Self::build).
     ///
@@ -332,7 +445,7 @@ impl FileBasedCacheBuilder {
 
     /// Creates the directory (and its parents) if missing, checks that it is usable, removes
     /// the temporary files of dead writers, and (when bounded) indexes the entries present.
-    pub fn build(self) -> Result<FileBasedCache, CacheError> {
+    pub fn build(self) -> Result<FileBasedCache<C>, CacheError> {
         let default_ttl = Ttl::check_default("FileBasedCache", self.default_ttl)?;
         if self.max_entries == Some(0) {
             return Err(CacheError::config(
@@ -384,15 +497,14 @@ impl FileBasedCacheBuilder {
             handles: std::sync::atomic::AtomicUsize::new(1),
             stop: std::sync::atomic::AtomicBool::new(false),
             recount: std::sync::Mutex::new(None),
+            version: self.version,
         });
         sweep::start_recount(&inner);
-        Ok(FileBasedCache { inner })
+        Ok(FileBasedCache {
+            inner,
+            encoding: self.encoding,
+        })
     }
-}
-
-/// The MD5 of a key: its entry's id.
-fn entry_id(key: &str) -> EntryId {
-    Md5::digest(key.as_bytes()).into()
 }
 
 /// A key as error messages show it: quoted, and cut short when long.
@@ -639,6 +751,17 @@ impl Inner {
         self.clock.now()
     }
 
+    /// The name `key` is stored under in this cache's version: the key itself for the
+    /// default version (so its file is where it always was), else key, `0xFF`, version.
+    fn name<'k>(&self, key: &'k str) -> std::borrow::Cow<'k, [u8]> {
+        codec::versioned_name(key, self.version)
+    }
+
+    /// The MD5 of the key's name in this cache's version: its entry's id.
+    fn entry_id(&self, key: &str) -> EntryId {
+        Md5::digest(&*self.name(key)).into()
+    }
+
     fn io_err(&self, what: &str, key: &str, id: &EntryId, e: io::Error) -> CacheError {
         CacheError::io(
             format!(
@@ -722,8 +845,8 @@ impl Inner {
                 Ok(None)
             }
             Verdict::Ok(live) => {
-                if &live.bytes[HEADER_LEN..live.header.payload_offset()] != key.as_bytes() {
-                    return Ok(None); // another key with the same MD5
+                if live.bytes[HEADER_LEN..live.header.payload_offset()] != *self.name(key) {
+                    return Ok(None); // another key (or version) with the same MD5
                 }
                 if !live.header.expires_at().is_live_at(self.now()) {
                     let fid = file_id(&file, meta)?;
@@ -755,7 +878,7 @@ impl Inner {
                 len
             })? {
                 Verdict::Corrupt => Taken::Corrupt,
-                Verdict::Ok(head) if key.is_some_and(|k| k.as_bytes() != head.key) => Taken::Other,
+                Verdict::Ok(head) if key.is_some_and(|k| *self.name(k) != head.key) => Taken::Other,
                 Verdict::Ok(head) if !head.header.expires_at().is_live_at(self.now()) => {
                     Taken::Expired
                 }
@@ -783,7 +906,7 @@ impl Inner {
     ) -> Result<bool, CacheError> {
         let now = self.now();
         let ttl = ttl.resolve(self.default_ttl);
-        let id = entry_id(key);
+        let id = self.entry_id(key);
         let expires = now.expiry(ttl);
         if !expires.is_live_at(now) {
             // A zero TTL stores nothing and removes the old value.
@@ -793,7 +916,7 @@ impl Inner {
             return Ok(true);
         }
         let mut buf = Vec::with_capacity(HEADER_LEN + key.len() + 64);
-        format::encode_entry(&mut buf, key, now, ttl, encode)?;
+        format::encode_entry(&mut buf, key, &self.name(key), now, ttl, encode)?;
         // The old entry is not read: a set never counts an expiration.
         let gate = self.usage.gate();
         let replaced = self
@@ -956,7 +1079,8 @@ impl Inner {
                 let Some((fid, head, _open)) = self.read_entry_head(&id)? else {
                     return Ok(());
                 };
-                let Ok(key) = std::str::from_utf8(&head.key) else {
+                // Every version's entries: the name's key, whatever its version.
+                let Some((key, _version)) = codec::split_versioned_name(&head.key) else {
                     return self.drop_corrupt(fid, &id);
                 };
                 let is_live = head.header.expires_at().is_live_at(now);
@@ -1019,9 +1143,13 @@ impl FileBasedCache {
             max_bytes: None,
             unbounded: false,
             sweep_on_write: true,
+            version: codec::DEFAULT_VERSION,
+            encoding: Encoding::default(),
         }
     }
+}
 
+impl<C: Codec> FileBasedCache<C> {
     /// The cache directory.
     ///
     /// ```
@@ -1049,7 +1177,7 @@ impl FileBasedCache {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn entry_path(&self, key: &str) -> PathBuf {
-        self.inner.dir.entry_path(&entry_id(key))
+        self.inner.dir.entry_path(&self.inner.entry_id(key))
     }
 
     /// Removes every expired entry (reading headers only) and returns how many; each is
@@ -1118,7 +1246,7 @@ impl FileBasedCache {
     /// ```
     pub fn delete(&self, key: &str) -> Result<bool, CacheError> {
         let inner = &*self.inner;
-        let id = entry_id(key);
+        let id = inner.entry_id(key);
         let taken = inner
             .take(Some(key), &id)
             .map_err(|e| inner.io_err("deleting", key, &id, e))?;
@@ -1181,7 +1309,7 @@ impl FileBasedCache {
     /// ```
     pub fn exists(&self, key: &str) -> Result<bool, CacheError> {
         let inner = &*self.inner;
-        let id = entry_id(key);
+        let id = inner.entry_id(key);
         let live = inner
             .lookup(key, &id)
             .map_err(|e| inner.io_err("reading", key, &id, e))?;
@@ -1204,14 +1332,10 @@ impl FileBasedCache {
     pub fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
         let inner = &*self.inner;
         let p = Pattern::new(pattern);
-        let removed = if p.is_literal() {
-            u64::from(self.delete(p.as_str())?)
-        } else {
-            let (live, _) = inner.sweep("deleting by pattern in", |k| p.matches(k), true)?;
-            inner.stats.add_deletes(live);
-            live
-        };
-        Ok(removed)
+        // A literal pattern sweeps too: its key may have entries under other versions.
+        let (live, _) = inner.sweep("deleting by pattern in", |k| p.matches(k), true)?;
+        inner.stats.add_deletes(live);
+        Ok(live)
     }
 
     /// This instance's counters. The same as [`Cache::stats`].
@@ -1282,27 +1406,23 @@ impl FileBasedCache {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn wait_for_recount(&self) {
-        let handle = self
-            .inner
-            .recount
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(h) = handle {
-            let _ = h.join();
-        }
+        self.inner.wait_for_recount();
     }
 }
 
-impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for FileBasedCache {
+impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
+    for FileBasedCache<C>
+{
     fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
         let inner = &*self.inner;
-        let id = entry_id(key);
+        let id = inner.entry_id(key);
         let live = inner
             .lookup(key, &id)
             .map_err(|e| inner.io_err("reading", key, &id, e))?;
         let value = live.and_then(|live| {
-            let v = codec::decode::<V>(&live.bytes[live.header.payload_offset()..])?;
+            let v = self
+                .encoding
+                .decode::<V>(&live.bytes[live.header.payload_offset()..])?;
             if let Some(b) = &inner.bounds {
                 b.touch(id, live.bytes.len() as u64, live.header.expires_at());
             }
@@ -1317,7 +1437,7 @@ impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for FileBasedCache 
 
     fn set(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
         self.inner
-            .set_bytes(key, ttl, |buf| codec::encode_into(buf, key, &value))
+            .set_bytes(key, ttl, |buf| self.encoding.encode_into(buf, key, &value))
     }
 
     fn delete(&self, key: &str) -> Result<bool, CacheError> {
@@ -1342,7 +1462,7 @@ impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for FileBasedCache 
 
     fn add(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
         self.inner
-            .add_bytes(key, ttl, |buf| codec::encode_into(buf, key, &value))
+            .add_bytes(key, ttl, |buf| self.encoding.encode_into(buf, key, &value))
     }
 
     fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
