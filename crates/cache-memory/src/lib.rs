@@ -33,7 +33,10 @@
 
 mod flight;
 mod key;
+mod policy;
 mod shard;
+
+pub use policy::Policy;
 
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
@@ -79,6 +82,7 @@ pub struct InMemoryCache<V> {
     default_ttl: Option<Duration>,
     clock: SharedClock,
     max_size: usize,
+    policy: Policy,
 }
 
 /// Keeps each shard's lock on its own cache lines, so two threads on two shards do not
@@ -108,6 +112,7 @@ pub struct InMemoryCacheBuilder<V> {
     default_ttl: Option<Duration>,
     clock: Option<SharedClock>,
     shards: Option<usize>,
+    policy: Policy,
     _values: PhantomData<fn() -> V>,
 }
 
@@ -118,6 +123,7 @@ impl<V> std::fmt::Debug for InMemoryCacheBuilder<V> {
             .field("default_ttl", &self.default_ttl)
             .field("clock", &self.clock)
             .field("shards", &self.shards)
+            .field("policy", &self.policy)
             .finish()
     }
 }
@@ -147,6 +153,19 @@ impl<V> InMemoryCacheBuilder<V> {
     /// One shard gives an exact global LRU order.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
+        self
+    }
+
+    /// The eviction policy of every shard. Default: [`Policy::Lru`].
+    ///
+    /// ```
+    /// use cache_memory::{InMemoryCache, Policy};
+    /// let cache = InMemoryCache::<u64>::builder().policy(Policy::TinyLfu).build()?;
+    /// assert_eq!(cache.policy(), Policy::TinyLfu);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
         self
     }
 
@@ -180,7 +199,7 @@ impl<V> InMemoryCacheBuilder<V> {
         let shards = (0..count)
             .map(|i| {
                 let cap = self.max_size / count + usize::from(i < self.max_size % count);
-                Padded(Mutex::new(Shard::new(cap)))
+                Padded(Mutex::new(Shard::new(cap).with_policy(self.policy)))
             })
             .collect();
         Ok(InMemoryCache {
@@ -192,6 +211,7 @@ impl<V> InMemoryCacheBuilder<V> {
                 .clock
                 .unwrap_or_else(|| Arc::new(MonotonicClock::new())),
             max_size: self.max_size,
+            policy: self.policy,
         })
     }
 }
@@ -229,6 +249,7 @@ impl<V> InMemoryCache<V> {
             default_ttl: None,
             clock: None,
             shards: None,
+            policy: Policy::Lru,
             _values: PhantomData,
         }
     }
@@ -241,6 +262,17 @@ impl<V> InMemoryCache<V> {
     /// ```
     pub fn capacity(&self) -> usize {
         self.max_size
+    }
+
+    /// The eviction policy.
+    ///
+    /// ```
+    /// use cache_memory::{InMemoryCache, Policy};
+    /// assert_eq!(InMemoryCache::<u8>::new(5, None)?.policy(), Policy::Lru);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn policy(&self) -> Policy {
+        self.policy
     }
 
     /// The number of shards the keys are spread over.
@@ -465,6 +497,7 @@ impl<V> std::fmt::Debug for InMemoryCache<V> {
             .field("max_size", &self.max_size)
             .field("shards", &self.shards.len())
             .field("default_ttl", &self.default_ttl)
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }

@@ -15,6 +15,12 @@ use hashbrown::HashTable;
 
 use crate::flight::Flight;
 use crate::key::{KeyBytes, Probe};
+use crate::Policy;
+
+mod sketch;
+mod tinylfu;
+
+use tinylfu::TinyLfu;
 
 /// No entry: the end of the list, or an empty list.
 const NIL: u32 = u32::MAX;
@@ -68,6 +74,9 @@ pub(crate) struct Shard<V> {
     counters: Counters,
     /// Keys whose value a `get_or_insert_with` loader is computing right now.
     flights: HashMap<Box<str>, Arc<Flight<V>>>,
+    /// `Some` under [`Policy::TinyLfu`]: it then owns the entries' links (and `head` and
+    /// `tail` above are unused).
+    tlfu: Option<TinyLfu>,
 }
 
 impl<V> Shard<V> {
@@ -84,6 +93,25 @@ impl<V> Shard<V> {
             capacity: capacity.clamp(1, MAX_SHARD_CAPACITY),
             counters: Counters::default(),
             flights: HashMap::new(),
+            tlfu: None,
+        }
+    }
+
+    /// The shard under `policy`; call on a new, empty shard.
+    pub(crate) fn with_policy(mut self, policy: Policy) -> Self {
+        self.tlfu = match policy {
+            Policy::Lru => None,
+            Policy::TinyLfu => Some(TinyLfu::new(self.capacity)),
+        };
+        self
+    }
+
+    /// The slot to evict from this full shard for one new entry.
+    #[inline]
+    fn victim(&mut self) -> u32 {
+        match &mut self.tlfu {
+            Some(p) => p.victim(&mut self.nodes),
+            None => self.tail,
         }
     }
 
@@ -105,6 +133,9 @@ impl<V> Shard<V> {
     /// Takes entry `i` out of the recency list.
     #[inline]
     fn unlink(&mut self, i: u32) {
+        if let Some(p) = &mut self.tlfu {
+            return p.unlink(&mut self.nodes, i);
+        }
         let (prev, next) = {
             let n = &self.nodes[i as usize];
             (n.prev, n.next)
@@ -136,6 +167,9 @@ impl<V> Shard<V> {
     /// Marks entry `i` as the most recently used.
     #[inline]
     fn touch(&mut self, i: u32) {
+        if let Some(p) = &mut self.tlfu {
+            return p.on_access(&mut self.nodes, i);
+        }
         if self.head != i {
             self.unlink(i);
             self.push_front(i);
@@ -163,6 +197,9 @@ impl<V> Shard<V> {
         self.detach(i);
         let last = (self.nodes.len() - 1) as u32;
         let node = self.nodes.swap_remove(i as usize);
+        if let Some(p) = &mut self.tlfu {
+            p.on_move(i, last);
+        }
         if i != last {
             // The entry that was last now lives at `i`: repoint whatever pointed at `last`.
             let (hash, expires, prev, next) = {
@@ -250,7 +287,7 @@ impl<V> Shard<V> {
         }
         if self.nodes.len() >= self.capacity {
             // Evict the least recently used entry and reuse its slot in place.
-            let t = self.tail;
+            let t = self.victim();
             self.detach(t);
             let n = &mut self.nodes[t as usize];
             n.hash = key.hash;
@@ -289,7 +326,10 @@ impl<V> Shard<V> {
         let nodes = &self.nodes;
         self.table
             .insert_unique(hash, i, |&j| nodes[j as usize].hash);
-        self.push_front(i);
+        match &mut self.tlfu {
+            Some(p) => p.on_insert(&mut self.nodes, i),
+            None => self.push_front(i),
+        }
         if expires != Timestamp::MAX {
             self.expiring.insert((expires, i));
         }
@@ -352,6 +392,9 @@ impl<V> Shard<V> {
         self.expiring.clear();
         self.head = NIL;
         self.tail = NIL;
+        if let Some(p) = &mut self.tlfu {
+            p.clear();
+        }
         Contents(std::mem::take(&mut self.nodes))
     }
 
@@ -393,6 +436,9 @@ impl<V: Clone> Shard<V> {
     pub(crate) fn lookup(&mut self, key: Probe<'_>, clock: &dyn Clock) -> Option<V> {
         let Some(i) = self.find(key) else {
             self.counters.misses += 1;
+            if let Some(p) = &mut self.tlfu {
+                p.on_miss(&mut self.nodes);
+            }
             return None;
         };
         let n = &self.nodes[i as usize];

@@ -1,0 +1,170 @@
+//! A count-min sketch of 4-bit counters: the popularity of keys seen recently, for the
+//! TinyLFU admission of [`super::tinylfu`].
+//!
+//! The counters of one key all live in one 64-byte block (eight `u64` words of sixteen 4-bit
+//! counters), so an increment or an estimate touches one cache line. The table grows with the
+//! shard (one word per entry, rounded up to a power of two) and ages: after ten increments
+//! per word, every counter is halved, so that yesterday's favourites fade.
+
+/// Words per block: 8 × 8 bytes = one cache line.
+const BLOCK: usize = 8;
+
+pub(super) struct Sketch {
+    table: Vec<u64>,
+    /// `table.len() / BLOCK - 1`.
+    block_mask: u64,
+    /// Increments since the last halving.
+    additions: u32,
+    /// Increments between two halvings.
+    sample_size: u32,
+}
+
+/// A fresh 64-bit mix of the key's hash, so that the sketch's bits are independent of the
+/// bits that picked the shard and the table slot.
+#[inline]
+fn rehash(hash: u64) -> u64 {
+    let x = hash.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^ (x >> 29)
+}
+
+impl Sketch {
+    pub(super) fn new() -> Self {
+        Sketch {
+            table: Vec::new(),
+            block_mask: 0,
+            additions: 0,
+            sample_size: 0,
+        }
+    }
+
+    /// The words in use (the sketch's memory is eight bytes each).
+    #[cfg(test)]
+    pub(super) fn words(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Makes room for about `entries` keys (one word each, at least a block); the counts
+    /// start over when the table grows.
+    pub(super) fn ensure_capacity(&mut self, entries: usize) {
+        let words = entries.max(BLOCK).next_power_of_two();
+        if words <= self.table.len() {
+            return;
+        }
+        self.table = vec![0; words];
+        self.block_mask = (words / BLOCK - 1) as u64;
+        self.additions = 0;
+        self.sample_size = u32::try_from(words.saturating_mul(10)).unwrap_or(u32::MAX);
+    }
+
+    /// The four counters of `hash`: (word index, shift) pairs, two per half of the block.
+    #[inline]
+    fn slots(&self, hash: u64) -> [(usize, u32); 4] {
+        let h = rehash(hash);
+        let block = ((h >> 32) & self.block_mask) as usize * BLOCK;
+        let mut out = [(0, 0); 4];
+        for (i, slot) in out.iter_mut().enumerate() {
+            let bits = (h >> (i * 8)) as u32;
+            // Counter `i` lives in word 2i or 2i+1 of the block, at one of 16 nibbles.
+            let word = block + (i << 1) + (bits & 1) as usize;
+            *slot = (word, ((bits >> 1) & 15) << 2);
+        }
+        out
+    }
+
+    /// The estimated number of recent occurrences of `hash` (0 to 15).
+    #[inline]
+    pub(super) fn frequency(&self, hash: u64) -> u8 {
+        if self.table.is_empty() {
+            return 0;
+        }
+        self.slots(hash)
+            .iter()
+            .map(|&(w, s)| ((self.table[w] >> s) & 15) as u8)
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Counts one occurrence of `hash` (counters saturate at 15).
+    #[inline]
+    pub(super) fn increment(&mut self, hash: u64) {
+        if self.table.is_empty() {
+            return;
+        }
+        let mut added = false;
+        for (w, s) in self.slots(hash) {
+            if (self.table[w] >> s) & 15 != 15 {
+                self.table[w] += 1 << s;
+                added = true;
+            }
+        }
+        if added {
+            self.additions += 1;
+            if self.additions >= self.sample_size {
+                self.halve();
+            }
+        }
+    }
+
+    /// Halves every counter (the aging step).
+    fn halve(&mut self) {
+        for w in &mut self.table {
+            *w = (*w >> 1) & 0x7777_7777_7777_7777;
+        }
+        self.additions /= 2;
+    }
+
+    /// The number of increments between two halvings: the policy's sample period too.
+    pub(super) fn sample_size(&self) -> u32 {
+        self.sample_size
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_saturate_at_fifteen_and_age_by_halving() {
+        let mut s = Sketch::new();
+        s.ensure_capacity(64);
+        assert_eq!(s.frequency(42), 0);
+        for n in 1..=20u8 {
+            s.increment(42);
+            assert_eq!(s.frequency(42), n.min(15));
+        }
+        s.halve();
+        assert_eq!(s.frequency(42), 7);
+        s.halve();
+        assert_eq!(s.frequency(42), 3);
+    }
+
+    #[test]
+    fn popular_keys_outrank_rare_ones() {
+        let mut s = Sketch::new();
+        s.ensure_capacity(1_024);
+        for k in 0..1_000u64 {
+            let hash = k.wrapping_mul(0x2545_f491_4f6c_dd1d);
+            for _ in 0..(if k < 10 { 8 } else { 1 }) {
+                s.increment(hash);
+            }
+        }
+        let freq = |k: u64| s.frequency(k.wrapping_mul(0x2545_f491_4f6c_dd1d));
+        assert!((0..10).all(|k| freq(k) >= 8));
+        let rare_high = (10..1_000).filter(|&k| freq(k) >= 4).count();
+        assert!(rare_high < 20, "{rare_high} rare keys look popular");
+    }
+
+    #[test]
+    fn the_table_ages_after_ten_increments_per_word() {
+        let mut s = Sketch::new();
+        s.ensure_capacity(8);
+        assert_eq!(s.words(), 8);
+        assert_eq!(s.sample_size(), 80);
+        for k in 0..79u64 {
+            s.increment(k.wrapping_mul(0x9e37_79b9));
+        }
+        assert_eq!(s.additions, 79);
+        s.increment(1 << 40);
+        assert!(s.additions < 80);
+    }
+}
