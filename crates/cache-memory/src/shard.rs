@@ -436,9 +436,6 @@ impl<V: Clone> Shard<V> {
     pub(crate) fn lookup(&mut self, key: Probe<'_>, clock: &dyn Clock) -> Option<V> {
         let Some(i) = self.find(key) else {
             self.counters.misses += 1;
-            if let Some(p) = &mut self.tlfu {
-                p.on_miss(&mut self.nodes);
-            }
             return None;
         };
         let n = &self.nodes[i as usize];
@@ -590,5 +587,135 @@ mod tests {
         assert_eq!(s.purge_expired(clock.now()), 2);
         assert_eq!(check(&s), Vec::<String>::new());
         assert_eq!(s.counters.expirations, 4);
+    }
+    /// Under TinyLFU: every slot is in exactly one of the three lists, the table and the
+    /// expiry index are exact, and the shard never holds more than its capacity.
+    fn check_tinylfu<V>(s: &Shard<V>) {
+        let p = s.tlfu.as_ref().expect("a TinyLFU shard");
+        let lists = p.lists(&s.nodes);
+        let mut seen: Vec<u32> = lists.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..s.nodes.len() as u32).collect::<Vec<_>>());
+        assert!(s.nodes.len() <= s.capacity);
+        assert!(p.window_max() >= 1 && p.window_max() <= s.capacity);
+        assert_eq!(s.table.len(), s.nodes.len());
+        for (i, node) in s.nodes.iter().enumerate() {
+            let probe = Probe {
+                hash: node.hash,
+                key: node.key.as_str(),
+            };
+            assert_eq!(s.find(probe), Some(i as u32));
+        }
+        let with_ttl = s
+            .nodes
+            .iter()
+            .filter(|node| node.expires != Timestamp::MAX)
+            .count();
+        assert_eq!(s.expiring.len(), with_ttl);
+    }
+
+    /// Random operations on small TinyLFU shards: the structure holds after every step, a
+    /// key just set is found with its value, a found key has the last value set for it, and
+    /// a deleted key is gone.
+    #[test]
+    fn random_operations_keep_the_tinylfu_structure() {
+        let hasher = hashbrown::DefaultHashBuilder::default();
+        let clock = MockClock::new();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for capacity in [1, 2, 3, 8, 100] {
+            let mut s = Shard::new(capacity).with_policy(Policy::TinyLfu);
+            let mut last: HashMap<String, u64> = HashMap::new();
+            for step in 0..6_000u64 {
+                let r = next();
+                // Skewed keys, so that the sketch has favourites to protect.
+                let key = format!("k{}", (r % 64) * (r >> 6) % 64 % (4 * capacity as u64 + 3));
+                let p = Probe {
+                    hash: hasher.hash_one(key.as_str()),
+                    key: &key,
+                };
+                match (r >> 20) % 8 {
+                    0..=3 => {
+                        if let Some(v) = s.lookup(p, &clock) {
+                            assert_eq!(Some(&v), last.get(&key), "{key}");
+                        }
+                    }
+                    4..=6 => {
+                        let ttl = (r >> 30) % 4 == 0;
+                        let expires = if ttl {
+                            clock
+                                .now()
+                                .expiry(Some(std::time::Duration::from_secs(50)))
+                        } else {
+                            Timestamp::MAX
+                        };
+                        s.insert(p, step, expires, ttl.then(|| clock.now()), &clock);
+                        last.insert(key.clone(), step);
+                        assert_eq!(s.lookup(p, &clock), Some(step));
+                    }
+                    _ => {
+                        s.remove(p, &clock);
+                        assert_eq!(s.lookup(p, &clock), None);
+                    }
+                }
+                if step % 500 == 0 {
+                    clock.advance(std::time::Duration::from_secs(20));
+                }
+                if step % 1_999 == 0 {
+                    drop(s.take_all());
+                }
+                check_tinylfu(&s);
+            }
+        }
+    }
+
+    /// A loop over more keys than a TinyLFU shard holds keeps most of the shard's entries
+    /// (where an LRU hits nothing), and a key requested often survives a scan of new keys.
+    #[test]
+    fn tinylfu_resists_loops_and_scans() {
+        let hasher = hashbrown::DefaultHashBuilder::default();
+        let clock = MockClock::new();
+        let access = |s: &mut Shard<u64>, key: &str| {
+            let p = Probe {
+                hash: hasher.hash_one(key),
+                key,
+            };
+            s.lookup(p, &clock).is_some() || {
+                s.insert(p, 0, Timestamp::MAX, None, &clock);
+                false
+            }
+        };
+        for policy in [Policy::Lru, Policy::TinyLfu] {
+            let mut s = Shard::new(1_000).with_policy(policy);
+            let keys: Vec<String> = (0..1_200).map(|i| format!("loop{i}")).collect();
+            let mut hits = 0;
+            for round in 0..10 {
+                for k in &keys {
+                    let hit = access(&mut s, k);
+                    if round >= 5 {
+                        hits += usize::from(hit);
+                    }
+                }
+            }
+            let ratio = hits as f64 / (5.0 * 1_200.0);
+            match policy {
+                Policy::Lru => assert_eq!(hits, 0),
+                _ => assert!(ratio > 0.7, "{ratio}"),
+            }
+            let mut s = Shard::new(100).with_policy(policy);
+            for _ in 0..20 {
+                access(&mut s, "hot");
+            }
+            for i in 0..1_000 {
+                access(&mut s, &format!("scan{i}"));
+            }
+            let survived = access(&mut s, "hot");
+            assert_eq!(survived, policy == Policy::TinyLfu, "{policy:?}");
+        }
     }
 }
