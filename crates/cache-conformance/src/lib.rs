@@ -54,9 +54,10 @@ pub mod fuzz;
 pub mod model;
 pub mod reference;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cache_core::{Cache, MockClock};
+use cache_core::{Cache, MockClock, RemovalCause};
 
 /// How a backend keeps time, which decides how the suite makes time pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +134,51 @@ pub trait Harness: Sync {
     /// How many random operation sequences the property test runs.
     fn model_cases(&self) -> u32 {
         128
+    }
+
+    /// A fresh cache, as [`create`](Harness::create) makes it, whose removal listener
+    /// records into `removals`; `None` (the default) for a backend without one.
+    fn create_listening(&self, setup: Setup, removals: Removals) -> Option<Self::Cache> {
+        let _ = (setup, removals);
+        None
+    }
+}
+
+/// A log of the removals a cache's listener heard, for
+/// [`Harness::create_listening`]: a cheap handle, cloned into the listener.
+///
+/// ```
+/// use cache_conformance::Removals;
+/// use cache_core::RemovalCause;
+/// let log = Removals::default();
+/// let listener = {
+///     let log = log.clone();
+///     move |key: &str, value: &Vec<u8>, cause| log.record(key, value, cause)
+/// };
+/// listener("k", &b"v".to_vec(), RemovalCause::Deleted);
+/// assert_eq!(log.count(RemovalCause::Deleted), 1);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Removals(Arc<Mutex<Vec<(String, Vec<u8>, RemovalCause)>>>);
+
+impl Removals {
+    /// Records one removal.
+    pub fn record(&self, key: &str, value: &[u8], cause: RemovalCause) {
+        self.lock().push((key.to_owned(), value.to_vec(), cause));
+    }
+
+    /// The removals recorded so far, in order.
+    pub fn all(&self) -> Vec<(String, Vec<u8>, RemovalCause)> {
+        self.lock().clone()
+    }
+
+    /// How many removals had `cause`.
+    pub fn count(&self, cause: RemovalCause) -> u64 {
+        self.lock().iter().filter(|r| r.2 == cause).count() as u64
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, Vec<u8>, RemovalCause)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -227,6 +273,7 @@ macro_rules! __for_each_case {
             lru_evicts_least_recently_used
             lru_drops_expired_entries_first
             concurrent_use_keeps_values_and_counts_exact
+            removal_listener_hears_each_removal_once
             model_agrees_on_random_operations
         );
     };

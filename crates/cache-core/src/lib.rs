@@ -50,6 +50,7 @@ mod clock;
 pub mod codec;
 mod error;
 mod pattern;
+mod removal;
 mod stats;
 mod ttl;
 
@@ -57,5 +58,6 @@ pub use cache::Cache;
 pub use clock::{Clock, MockClock, MonotonicClock, SharedClock, SystemClock};
 pub use error::CacheError;
 pub use pattern::Pattern;
+pub use removal::RemovalCause;
 pub use stats::{AtomicStats, CacheStats};
 pub use ttl::{Timestamp, Ttl};

@@ -10,17 +10,22 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use cache_core::{CacheStats, Clock, Pattern, Timestamp};
+use cache_core::{CacheStats, Clock, Pattern, RemovalCause, Timestamp};
 use hashbrown::HashTable;
 
 use crate::flight::Flight;
 use crate::key::{KeyBytes, Probe};
 use crate::Policy;
 
+mod removal;
 mod sketch;
 mod tinylfu;
+mod weight;
 
+pub(crate) use removal::Removed;
 use tinylfu::TinyLfu;
+pub(crate) use weight::Weigher;
+use weight::Weighing;
 
 /// No entry: the end of the list, or an empty list.
 const NIL: u32 = u32::MAX;
@@ -77,6 +82,12 @@ pub(crate) struct Shard<V> {
     /// `Some` under [`Policy::TinyLfu`]: it then owns the entries' links (and `head` and
     /// `tail` above are unused).
     tlfu: Option<TinyLfu>,
+    /// Whether removed entries are kept in `removed` for a removal listener.
+    listening: bool,
+    /// What left the shard since the owner last took it (only while `listening`).
+    removed: Vec<Removed<V>>,
+    /// `Some` with a weigher: entry weights and the shard's weight bound.
+    weighing: Option<Weighing<V>>,
 }
 
 impl<V> Shard<V> {
@@ -94,6 +105,9 @@ impl<V> Shard<V> {
             counters: Counters::default(),
             flights: HashMap::new(),
             tlfu: None,
+            listening: false,
+            removed: Vec::new(),
+            weighing: None,
         }
     }
 
@@ -200,6 +214,9 @@ impl<V> Shard<V> {
         if let Some(p) = &mut self.tlfu {
             p.on_move(i, last);
         }
+        if let Some(w) = &mut self.weighing {
+            w.on_move(i);
+        }
         if i != last {
             // The entry that was last now lives at `i`: repoint whatever pointed at `last`.
             let (hash, expires, prev, next) = {
@@ -235,11 +252,12 @@ impl<V> Shard<V> {
         }
         let old = self.remove_at(i);
         self.counters.expirations += 1;
-        drop(old);
+        self.retire(old, RemovalCause::Expired);
         false
     }
 
-    /// `set`. `now` is the time the expiry was computed from, when it was needed.
+    /// `set`. `now` is the time the expiry was computed from, when it was needed. `false`
+    /// when a weighted shard refused a value heavier than its whole bound.
     pub(crate) fn insert(
         &mut self,
         key: Probe<'_>,
@@ -247,29 +265,36 @@ impl<V> Shard<V> {
         expires: Timestamp,
         now: Option<Timestamp>,
         clock: &dyn Clock,
-    ) {
+    ) -> bool {
         self.counters.sets += 1;
         if let Some(now) = now {
             if !expires.is_live_at(now) {
                 // A zero TTL: nothing is stored and the older value is gone.
                 if let Some(i) = self.find(key) {
                     let old = self.remove_at(i);
+                    let mut cause = RemovalCause::Replaced;
                     if !old.expires.is_live_at(now) {
                         self.counters.expirations += 1;
+                        cause = RemovalCause::Expired;
                     }
-                    drop(old);
+                    self.retire(old, cause);
                 }
-                return;
+                return true;
             }
+        }
+        if self.weighing.is_some() && !self.make_room_for(key, &value, now, clock) {
+            return false;
         }
         if let Some(i) = self.find(key) {
             let n = &mut self.nodes[i as usize];
             let old_expires = std::mem::replace(&mut n.expires, expires);
             let old_value = std::mem::replace(&mut n.value, value);
+            let mut cause = RemovalCause::Replaced;
             if old_expires != Timestamp::MAX {
                 let now = now.unwrap_or_else(|| clock.now());
                 if !old_expires.is_live_at(now) {
                     self.counters.expirations += 1;
+                    cause = RemovalCause::Expired;
                 }
                 self.expiring.remove(&(old_expires, i));
             }
@@ -278,8 +303,8 @@ impl<V> Shard<V> {
             }
             self.touch(i);
             // The old value drops once the shard is consistent (`V::drop` may panic).
-            drop(old_value);
-            return;
+            self.retire_value(key.key, old_value, cause);
+            return true;
         }
         if self.nodes.len() >= self.capacity && !self.expiring.is_empty() {
             // A full shard drops its expired entries before it evicts a live one.
@@ -296,9 +321,8 @@ impl<V> Shard<V> {
             let old_value = std::mem::replace(&mut n.value, value);
             self.link_new(t, key.hash, expires);
             self.counters.evictions += 1;
-            drop(old_key);
-            drop(old_value);
-            return;
+            self.retire_parts(old_key, old_value, RemovalCause::Evicted);
+            return true;
         }
         if self.nodes.len() == self.nodes.capacity() {
             // Grow by doubling, but never past the shard's capacity.
@@ -319,6 +343,7 @@ impl<V> Shard<V> {
             next: NIL,
         });
         self.link_new(i, key.hash, expires);
+        true
     }
 
     /// Enters the entry just written at slot `i` in the table, the list and the expiry index.
@@ -347,7 +372,7 @@ impl<V> Shard<V> {
         } else {
             self.counters.expirations += 1;
         }
-        drop(old);
+        self.retire(old, removal::by_liveness(live));
         live
     }
 
@@ -360,13 +385,14 @@ impl<V> Shard<V> {
                 continue;
             }
             let old = self.remove_at(i);
-            if old.expires.is_live_at(now) {
+            let live = old.expires.is_live_at(now);
+            if live {
                 removed += 1;
                 self.counters.deletes += 1;
             } else {
                 self.counters.expirations += 1;
             }
-            drop(old);
+            self.retire(old, removal::by_liveness(live));
         }
         removed
     }
@@ -381,7 +407,7 @@ impl<V> Shard<V> {
             let old = self.remove_at(i);
             purged += 1;
             self.counters.expirations += 1;
-            drop(old);
+            self.retire(old, RemovalCause::Expired);
         }
         purged
     }
@@ -394,6 +420,9 @@ impl<V> Shard<V> {
         self.tail = NIL;
         if let Some(p) = &mut self.tlfu {
             p.clear();
+        }
+        if let Some(w) = &mut self.weighing {
+            w.clear();
         }
         Contents(std::mem::take(&mut self.nodes))
     }
@@ -448,7 +477,7 @@ impl<V: Clone> Shard<V> {
         let old = self.remove_at(i);
         self.counters.expirations += 1;
         self.counters.misses += 1;
-        drop(old);
+        self.retire(old, RemovalCause::Expired);
         None
     }
 }
