@@ -783,7 +783,11 @@ pub fn removal_listener_hears_each_removal_once<H: Harness>(h: &H) {
         return;
     }
     assert_eq!(removals.count(RemovalCause::Evicted), s.evictions, "{s:?}");
-    assert_eq!(removals.count(RemovalCause::Expired), s.expirations, "{s:?}");
+    assert_eq!(
+        removals.count(RemovalCause::Expired),
+        s.expirations,
+        "{s:?}"
+    );
     assert_eq!(removals.count(RemovalCause::Deleted), s.deletes, "{s:?}");
     assert_eq!(removals.count(RemovalCause::Replaced), 2);
     assert_eq!(removals.count(RemovalCause::Cleared), 1);
@@ -793,7 +797,10 @@ pub fn removal_listener_hears_each_removal_once<H: Harness>(h: &H) {
     let all = removals.all();
     for (key, value, cause) in &all {
         let text = String::from_utf8(value.clone()).expect("a written value");
-        assert!(text.starts_with(&format!("{key}#")), "{key} heard with {text}");
+        assert!(
+            text.starts_with(&format!("{key}#")),
+            "{key} heard with {text}"
+        );
         if *cause == RemovalCause::Expired {
             assert_eq!(text, "c#2");
         }

@@ -159,7 +159,10 @@ pub trait Harness: Sync {
 /// assert_eq!(log.count(RemovalCause::Deleted), 1);
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct Removals(Arc<Mutex<Vec<(String, Vec<u8>, RemovalCause)>>>);
+pub struct Removals(Arc<Mutex<Vec<Removal>>>);
+
+/// One removal a listener heard: key, value, cause.
+pub type Removal = (String, Vec<u8>, RemovalCause);
 
 impl Removals {
     /// Records one removal.
@@ -168,7 +171,7 @@ impl Removals {
     }
 
     /// The removals recorded so far, in order.
-    pub fn all(&self) -> Vec<(String, Vec<u8>, RemovalCause)> {
+    pub fn all(&self) -> Vec<Removal> {
         self.lock().clone()
     }
 
@@ -177,7 +180,7 @@ impl Removals {
         self.lock().iter().filter(|r| r.2 == cause).count() as u64
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, Vec<u8>, RemovalCause)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Removal>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -677,9 +677,7 @@ mod tests {
                     4..=6 => {
                         let ttl = (r >> 30) % 4 == 0;
                         let expires = if ttl {
-                            clock
-                                .now()
-                                .expiry(Some(std::time::Duration::from_secs(50)))
+                            clock.now().expiry(Some(std::time::Duration::from_secs(50)))
                         } else {
                             Timestamp::MAX
                         };

@@ -139,7 +139,9 @@ mod tests {
     fn counts_survive_growth() {
         let mut s = Sketch::new();
         s.ensure_capacity(8);
-        let keys: Vec<u64> = (0..50u64).map(|k| k.wrapping_mul(0x2545_f491_4f6c_dd1d)).collect();
+        let keys: Vec<u64> = (0..50u64)
+            .map(|k| k.wrapping_mul(0x2545_f491_4f6c_dd1d))
+            .collect();
         for (n, &k) in keys.iter().enumerate() {
             for _ in 0..n % 5 {
                 s.increment(k);

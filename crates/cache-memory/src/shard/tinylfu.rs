@@ -94,8 +94,7 @@ impl TinyLfu {
     /// list's share of the rest.
     fn set_window(&mut self, window: usize) {
         self.window_max = window.clamp(1, self.capacity);
-        self.protected_max =
-            ((self.capacity - self.window_max) as f64 * PROTECTED_SHARE) as usize;
+        self.protected_max = ((self.capacity - self.window_max) as f64 * PROTECTED_SHARE) as usize;
     }
 
     /// Forgets every entry (the shard was emptied); the sketch, the ghost and the window
@@ -320,7 +319,11 @@ impl TinyLfu {
             while i != NIL {
                 assert!(list.len() < nodes.len(), "list {l} has a cycle");
                 assert_eq!(nodes[i as usize].prev, prev, "back link of slot {i}");
-                assert_eq!(usize::from(self.list[i as usize]), l, "list tag of slot {i}");
+                assert_eq!(
+                    usize::from(self.list[i as usize]),
+                    l,
+                    "list tag of slot {i}"
+                );
                 list.push(i);
                 prev = i;
                 i = nodes[i as usize].next;

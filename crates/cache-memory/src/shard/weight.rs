@@ -81,9 +81,7 @@ impl<V> Shard<V> {
         if u64::from(weight) > max {
             return false;
         }
-        let over = |s: &Self| {
-            s.weight() + u64::from(weight) > max || s.nodes.len() >= s.capacity
-        };
+        let over = |s: &Self| s.weight() + u64::from(weight) > max || s.nodes.len() >= s.capacity;
         if over(self) && !self.expiring.is_empty() {
             self.purge_expired(clock.now());
         }
