@@ -40,7 +40,10 @@ struct Trace {
 }
 
 fn zipf_keys(zipf: &Zipf, seed: u64, len: usize) -> Vec<u64> {
-    zipf.trace(seed, len).into_iter().map(|k| k as u64).collect()
+    zipf.trace(seed, len)
+        .into_iter()
+        .map(|k| k as u64)
+        .collect()
 }
 
 /// `base` with a scan of `2 × capacity` fresh keys after every `4 × capacity` requests,

@@ -183,7 +183,7 @@ impl TinyLfu {
     /// that a cache that never fills never pays for its whole capacity).
     fn grow_to(&mut self, entries: usize) {
         self.sketch.ensure_capacity(entries);
-        let slots = (entries.next_power_of_two() / 2).max(8);
+        let slots = (entries.next_power_of_two() / 4).max(8);
         if slots > self.ghost.len() {
             self.ghost = vec![0; slots];
             self.ghost_mask = (slots - 1) as u64;
