@@ -32,6 +32,17 @@
 //! Backends whose server expires entries natively (Redis) cannot observe expirations and report
 //! `expirations == 0`; `entries` is `None` where counting would not be cheap.
 //!
+//! **Eviction policies and removals.** LRU is the contract's eviction order and every bounded
+//! backend's default. A backend may offer other policies as an explicit choice (the memory
+//! backend's `Policy::TinyLfu`); under those, a full cache evicts the entry the policy picks
+//! (a new entry is still always stored), and the suite's exact-LRU cases do not apply. A backend
+//! with a removal listener reports each removal once with a [`RemovalCause`], and the counts by
+//! cause equal `evictions`, `expirations` and `deletes`; a value replaced by `set` is
+//! `Replaced` (or `Expired`, counted, when it had expired), and a `set` with a zero TTL ends
+//! the older value as `Replaced`. A weight bound (`max_weight`) is split between shards like
+//! `max_size`; a value heavier than its shard's share is not stored (`set` returns `false`),
+//! and the key's older value is gone.
+//!
 //! ```
 //! use cache_core::{Cache, CacheStats, Ttl};
 //! use std::time::Duration;

@@ -21,7 +21,7 @@
 pub use cache_core::*;
 
 #[cfg(feature = "memory")]
-pub use cache_memory::{InMemoryCache, InMemoryCacheBuilder};
+pub use cache_memory::{InMemoryCache, InMemoryCacheBuilder, Policy};
 
 #[cfg(feature = "file")]
 pub use cache_file::{FileBasedCache, FileBasedCacheBuilder};
