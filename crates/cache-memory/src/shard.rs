@@ -524,19 +524,23 @@ mod tests {
         order
     }
 
+    /// A small deterministic generator of 64-bit numbers (xorshift).
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
     /// Random operations on a small shard, against a plain recency list, with every invariant
     /// checked after each step.
     #[test]
     fn random_operations_keep_the_structure_and_the_lru_order() {
         let hasher = hashbrown::DefaultHashBuilder::default();
         let clock = MockClock::new();
-        let mut rng = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         for capacity in [1, 2, 3, 8] {
             let mut s = Shard::new(capacity);
             let mut model: Vec<String> = Vec::new(); // most recent first
@@ -650,13 +654,7 @@ mod tests {
     fn random_operations_keep_the_tinylfu_structure() {
         let hasher = hashbrown::DefaultHashBuilder::default();
         let clock = MockClock::new();
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         for capacity in [1, 2, 3, 8, 100] {
             let mut s = Shard::new(capacity).with_policy(Policy::TinyLfu);
             let mut last: HashMap<String, u64> = HashMap::new();

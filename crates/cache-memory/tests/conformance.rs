@@ -53,19 +53,24 @@ impl Harness for Memory {
     }
 }
 
+/// Replays the committed corpus of the `ops_memory` fuzz target under `policy`, without a
+/// fuzzer.
+fn replay_fuzz_corpus(policy: Policy) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus/ops_memory");
+    let n = cache_conformance::fuzz::replay_corpus(dir, |data| {
+        cache_conformance::fuzz::ops(&Memory(policy), data)
+    });
+    assert!(n >= 3, "only {n} corpus files");
+}
+
 mod lru {
     use super::*;
 
     cache_conformance::conformance_tests!(Memory(Policy::Lru));
 
-    /// The committed corpus of the `ops_memory` fuzz target, replayed without a fuzzer.
     #[test]
     fn fuzz_corpus_ops_memory_replays() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus/ops_memory");
-        let n = cache_conformance::fuzz::replay_corpus(dir, |data| {
-            cache_conformance::fuzz::ops(&Memory(Policy::Lru), data)
-        });
-        assert!(n >= 3, "only {n} corpus files");
+        replay_fuzz_corpus(Policy::Lru);
     }
 }
 
@@ -76,10 +81,6 @@ mod tinylfu {
 
     #[test]
     fn fuzz_corpus_ops_memory_replays() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus/ops_memory");
-        let n = cache_conformance::fuzz::replay_corpus(dir, |data| {
-            cache_conformance::fuzz::ops(&Memory(Policy::TinyLfu), data)
-        });
-        assert!(n >= 3, "only {n} corpus files");
+        replay_fuzz_corpus(Policy::TinyLfu);
     }
 }
