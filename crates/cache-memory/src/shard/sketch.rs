@@ -67,19 +67,19 @@ impl Sketch {
         self.sample_size = u32::try_from(words.saturating_mul(AGE)).unwrap_or(u32::MAX);
     }
 
-    /// The four counters of `hash`: (word index, shift) pairs, two per half of the block.
+    /// The key's block (one cache line) and its hash bits for the four counters.
     #[inline]
-    fn slots(&self, hash: u64) -> [(usize, u32); 4] {
+    fn block(&self, hash: u64) -> (usize, u64) {
         let h = rehash(hash);
-        let block = ((h >> 32) & self.block_mask) as usize * BLOCK;
-        let mut out = [(0, 0); 4];
-        for (i, slot) in out.iter_mut().enumerate() {
-            let bits = (h >> (i * 8)) as u32;
-            // Counter `i` lives in word 2i or 2i+1 of the block, at one of 16 nibbles.
-            let word = block + (i << 1) + (bits & 1) as usize;
-            *slot = (word, ((bits >> 1) & 15) << 2);
-        }
-        out
+        (((h >> 32) & self.block_mask) as usize * BLOCK, h)
+    }
+
+    /// Counter `i` (0..4) of hash bits `h`: its word in the block (word 2i or 2i+1) and the
+    /// shift of its nibble (one of 16).
+    #[inline]
+    fn counter(h: u64, i: usize) -> (usize, u32) {
+        let bits = (h >> (i * 8)) as u32;
+        ((i << 1) | (bits & 1) as usize, ((bits >> 1) & 15) << 2)
     }
 
     /// The estimated number of recent occurrences of `hash` (0 to 15).
@@ -88,11 +88,16 @@ impl Sketch {
         if self.table.is_empty() {
             return 0;
         }
-        self.slots(hash)
-            .iter()
-            .map(|&(w, s)| ((self.table[w] >> s) & 15) as u8)
-            .min()
-            .unwrap_or(0)
+        let (start, h) = self.block(hash);
+        let Ok(block) = <&[u64; BLOCK]>::try_from(&self.table[start..start + BLOCK]) else {
+            return 0;
+        };
+        let mut min = 15;
+        for i in 0..4 {
+            let (w, s) = Self::counter(h, i);
+            min = min.min((block[w] >> s) & 15);
+        }
+        min as u8
     }
 
     /// Counts one occurrence of `hash` (counters saturate at 15).
@@ -101,10 +106,15 @@ impl Sketch {
         if self.table.is_empty() {
             return;
         }
+        let (start, h) = self.block(hash);
+        let Ok(block) = <&mut [u64; BLOCK]>::try_from(&mut self.table[start..start + BLOCK]) else {
+            return;
+        };
         let mut added = false;
-        for (w, s) in self.slots(hash) {
-            if (self.table[w] >> s) & 15 != 15 {
-                self.table[w] += 1 << s;
+        for i in 0..4 {
+            let (w, s) = Self::counter(h, i);
+            if (block[w] >> s) & 15 != 15 {
+                block[w] += 1 << s;
                 added = true;
             }
         }
@@ -117,6 +127,7 @@ impl Sketch {
     }
 
     /// Halves every counter (the aging step).
+    #[cold]
     fn halve(&mut self) {
         for w in &mut self.table {
             *w = (*w >> 1) & 0x7777_7777_7777_7777;
