@@ -23,8 +23,8 @@ pub enum RemovalCause {
     /// The entry's TTL had run out (counted in `expirations`): found expired by an
     /// operation, purged, or overwritten after it expired.
     Expired,
-    /// A `set` stored a new value over this live one (also a `set` with a zero TTL, which
-    /// stores nothing but still ends the old value).
+    /// A `set` (or `incr`) stored a new value over this live one; also a `set` or a `touch`
+    /// with a zero TTL, which ends the live value without counting anything.
     Replaced,
     /// A `delete` or `delete_pattern` removed this live entry (counted in `deletes`).
     Deleted,

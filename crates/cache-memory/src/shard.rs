@@ -27,6 +27,9 @@ use tinylfu::TinyLfu;
 pub(crate) use weight::Weigher;
 use weight::Weighing;
 
+mod ops;
+pub(crate) use ops::CounterFault;
+
 /// No entry: the end of the list, or an empty list.
 const NIL: u32 = u32::MAX;
 

@@ -2,6 +2,7 @@
 //! eviction policy: the exact-LRU cases (`Harness::bounded`) only under `Policy::Lru`.
 
 use cache_conformance::{Harness, Removals, Setup, Time};
+use cache_core::Cache;
 use cache_memory::{InMemoryCache, InMemoryCacheBuilder, Policy};
 
 struct Memory(Policy);
@@ -50,6 +51,16 @@ impl Harness for Memory {
             .build()
             .expect("a valid configuration");
         Some(cache)
+    }
+
+    fn counters(&self, setup: Setup) -> Box<dyn Cache<i64>> {
+        let mut b = InMemoryCache::builder()
+            .clock(setup.clock.expect("a mock clock").shared())
+            .policy(self.0);
+        if let Some(ttl) = setup.default_ttl {
+            b = b.default_ttl(ttl);
+        }
+        Box::new(b.build().expect("a valid configuration"))
     }
 }
 

@@ -192,7 +192,8 @@ fn weigher_and_max_weight_come_together() {
     assert_eq!(plain.weight(), None);
 }
 
-/// Random traffic on small caches with TTLs, a weigher and both policies: the listener
+/// Random traffic (`add` and `touch` too) on small caches with TTLs, a weigher and both
+/// policies: the listener
 /// hears each value once (every value is unique; the run ends with `clear`), and its counts
 /// by cause equal the statistics.
 #[test]
@@ -235,9 +236,20 @@ fn the_listener_hears_every_removal_once_under_both_policies() {
                     8..=11 => {
                         cache.get(&key).unwrap();
                     }
-                    12 => {
-                        cache.exists(&key).unwrap();
-                    }
+                    12 => match (rng >> 8) % 3 {
+                        0 => {
+                            cache.exists(&key).unwrap();
+                        }
+                        1 => {
+                            if cache.add(&key, value, Ttl::Never).unwrap() {
+                                stored.push(value);
+                            }
+                        }
+                        _ => {
+                            let ttl = Duration::from_secs((rng >> 12) % 3);
+                            cache.touch(&key, Ttl::After(ttl)).unwrap();
+                        }
+                    },
                     13 => {
                         cache.delete(&key).unwrap();
                     }
