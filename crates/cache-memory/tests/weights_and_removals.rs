@@ -49,7 +49,7 @@ impl Model {
     }
 
     fn live(&self, e: &(u8, u8, Option<u64>)) -> bool {
-        e.2.map_or(true, |at| self.now < at)
+        !matches!(e.2, Some(at) if at <= self.now)
     }
 
     fn get(&mut self, key: u8) -> Option<u8> {
@@ -71,7 +71,8 @@ impl Model {
         }
         if self.weight() + u64::from(len) > MAX_WEIGHT {
             let now = self.now;
-            self.entries.retain(|e| e.2.map_or(true, |at| now < at));
+            self.entries
+                .retain(|e| !matches!(e.2, Some(at) if at <= now));
         }
         while self.weight() + u64::from(len) > MAX_WEIGHT {
             self.entries.remove(0);
