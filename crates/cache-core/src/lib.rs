@@ -69,6 +69,17 @@
 //! entry of another version can never be in it, and a setting that could change nothing
 //! would only suggest otherwise.
 //!
+//! **Eviction policies and removals.** LRU is the contract's eviction order and every bounded
+//! backend's default. A backend may offer other policies as an explicit choice (the memory
+//! backend's `Policy::TinyLfu`); under those, a full cache evicts the entry the policy picks
+//! (a new entry is still always stored), and the suite's exact-LRU cases do not apply. A backend
+//! with a removal listener reports each removal once with a [`RemovalCause`], and the counts by
+//! cause equal `evictions`, `expirations` and `deletes`; a value replaced by `set` is
+//! `Replaced` (or `Expired`, counted, when it had expired), and a `set` or `touch` with a
+//! zero TTL ends the live value as `Replaced`. A weight bound (`max_weight`) is split between
+//! shards like `max_size`; a value heavier than its shard's share is not stored (`set`
+//! returns `false`), and the key's older value is gone.
+//!
 //! ```
 //! use cache_core::{Cache, CacheStats, Ttl};
 //! use std::time::Duration;
@@ -96,6 +107,7 @@ pub mod codec;
 mod counter;
 mod error;
 mod pattern;
+mod removal;
 mod stats;
 mod ttl;
 
@@ -104,5 +116,6 @@ pub use clock::{Clock, MockClock, MonotonicClock, SharedClock, SystemClock};
 pub use counter::CounterValue;
 pub use error::CacheError;
 pub use pattern::Pattern;
+pub use removal::RemovalCause;
 pub use stats::{AtomicStats, CacheStats};
 pub use ttl::{Timestamp, Ttl};
