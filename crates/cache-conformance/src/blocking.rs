@@ -23,7 +23,9 @@ use std::sync::{mpsc, Arc};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 
-use cache_core::{AsyncCache, Cache, CacheError, CacheStats, Ttl};
+use std::time::Duration;
+
+use cache_core::{AsyncCache, Cache, CacheError, CacheStats, CounterValue, Ttl};
 
 /// Runs a future to completion, blocking the calling thread; callable from many threads at
 /// once.
@@ -185,6 +187,27 @@ where
     }
     fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
         self.executor.block_on(self.cache.delete_pattern(pattern))
+    }
+    fn add(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
+        self.executor.block_on(self.cache.add(key, value, ttl))
+    }
+    fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError>
+    where
+        V: CounterValue,
+    {
+        self.executor.block_on(self.cache.incr(key, delta))
+    }
+    fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError>
+    where
+        V: CounterValue,
+    {
+        self.executor.block_on(self.cache.decr(key, delta))
+    }
+    fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+        self.executor.block_on(self.cache.touch(key, ttl))
+    }
+    fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        self.executor.block_on(self.cache.ttl(key))
     }
     fn stats(&self) -> CacheStats {
         self.cache.stats()

@@ -26,6 +26,10 @@
 //! #     fn exists(&self, _: &str) -> Result<bool, CacheError> { unimplemented!() }
 //! #     fn delete_pattern(&self, _: &str) -> Result<u64, CacheError> { unimplemented!() }
 //! #     fn stats(&self) -> CacheStats { unimplemented!() }
+//! #     fn add(&self, _: &str, _: Vec<u8>, _: Ttl) -> Result<bool, CacheError> { unimplemented!() }
+//! #     fn incr(&self, _: &str, _: i64) -> Result<i64, CacheError> { unimplemented!() }
+//! #     fn touch(&self, _: &str, _: Ttl) -> Result<bool, CacheError> { unimplemented!() }
+//! #     fn ttl(&self, _: &str) -> Result<Option<Option<Duration>>, CacheError> { unimplemented!() }
 //! # }
 //!
 //! struct MapHarness;
@@ -37,6 +41,10 @@
 //!     }
 //!     fn create(&self, setup: Setup) -> MapCache {
 //!         MapCache { map: Mutex::default(), default_ttl: setup.default_ttl }
+//!     }
+//!     fn counters(&self, setup: Setup) -> Box<dyn Cache<i64>> {
+//!         // The same backend, holding i64 counters.
+//! #       unimplemented!()
 //!     }
 //! }
 //!
@@ -61,11 +69,36 @@ pub mod blocking;
 pub mod cases;
 pub mod fuzz;
 pub mod model;
+pub mod processes;
 pub mod reference;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cache_core::{Cache, MockClock};
+use cache_core::{Cache, MockClock, RemovalCause};
+
+/// `len` bytes that compress well, like a log or a JSON array of similar records (lz4 takes
+/// them to about a tenth), for tests of compression.
+///
+/// ```
+/// let v = cache_conformance::compressible(1 << 20);
+/// assert_eq!(v.len(), 1 << 20);
+/// ```
+pub fn compressible(len: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(len + 80);
+    let mut i = 0u32;
+    while v.len() < len {
+        let line = format!(
+            "{{\"id\":{},\"status\":\"active\",\"region\":\"eu-west-{}\",\"tier\":\"gold\"}}\n",
+            i % 50,
+            i % 3
+        );
+        v.extend_from_slice(line.as_bytes());
+        i += 1;
+    }
+    v.truncate(len);
+    v
+}
 
 /// How a backend keeps time, which decides how the suite makes time pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +141,11 @@ pub struct Setup {
 ///         if let Some(ttl) = setup.default_ttl { b = b.default_ttl(ttl); }
 ///         b.build().unwrap()
 ///     }
+///     fn counters(&self, setup: Setup) -> Box<dyn cache_core::Cache<i64>> {
+///         let mut b = InMemoryCache::builder().clock(setup.clock.expect("mock time").shared());
+///         if let Some(ttl) = setup.default_ttl { b = b.default_ttl(ttl); }
+///         Box::new(b.build().unwrap())
+///     }
 /// }
 /// cache_conformance::cases::set_then_get_returns_the_value(&Memory);
 /// ```
@@ -143,6 +181,59 @@ pub trait Harness: Sync {
     fn model_cases(&self) -> u32 {
         128
     }
+
+    /// A fresh, empty cache of `i64` values, for the counter cases (`incr`, `decr`), made as
+    /// [`Harness::create`] makes its caches. A backend that stores any serde type returns a
+    /// handle of the same type as `create`'s, viewed as a `Cache<i64>`.
+    fn counters(&self, setup: Setup) -> Box<dyn Cache<i64>>;
+
+    /// A fresh cache, as [`create`](Harness::create) makes it, whose removal listener
+    /// records into `removals`; `None` (the default) for a backend without one.
+    fn create_listening(&self, setup: Setup, removals: Removals) -> Option<Self::Cache> {
+        let _ = (setup, removals);
+        None
+    }
+}
+
+/// A log of the removals a cache's listener heard, for
+/// [`Harness::create_listening`]: a cheap handle, cloned into the listener.
+///
+/// ```
+/// use cache_conformance::Removals;
+/// use cache_core::RemovalCause;
+/// let log = Removals::default();
+/// let listener = {
+///     let log = log.clone();
+///     move |key: &str, value: &Vec<u8>, cause| log.record(key, value, cause)
+/// };
+/// listener("k", &b"v".to_vec(), RemovalCause::Deleted);
+/// assert_eq!(log.count(RemovalCause::Deleted), 1);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Removals(Arc<Mutex<Vec<Removal>>>);
+
+/// One removal a listener heard: key, value, cause.
+pub type Removal = (String, Vec<u8>, RemovalCause);
+
+impl Removals {
+    /// Records one removal.
+    pub fn record(&self, key: &str, value: &[u8], cause: RemovalCause) {
+        self.lock().push((key.to_owned(), value.to_vec(), cause));
+    }
+
+    /// The removals recorded so far, in order.
+    pub fn all(&self) -> Vec<Removal> {
+        self.lock().clone()
+    }
+
+    /// How many removals had `cause`.
+    pub fn count(&self, cause: RemovalCause) -> u64 {
+        self.lock().iter().filter(|r| r.2 == cause).count() as u64
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Removal>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// A [`Harness`] whose caches store any serde type, so that the same entry can be read back
@@ -152,6 +243,8 @@ pub trait TypedHarness: Harness {
     fn as_u64(&self, cache: &Self::Cache) -> Box<dyn Cache<u64>>;
     /// A handle on the same storage as `cache` that reads and writes `String` values.
     fn as_string(&self, cache: &Self::Cache) -> Box<dyn Cache<String>>;
+    /// A handle on the same storage as `cache` that reads and writes `i64` values (counters).
+    fn as_i64(&self, cache: &Self::Cache) -> Box<dyn Cache<i64>>;
 }
 
 /// Expands to one `#[test]` per case of the suite, each running on the harness value
@@ -166,6 +259,11 @@ pub trait TypedHarness: Harness {
 ///     fn time(&self) -> Time { Time::Mock }
 ///     fn create(&self, setup: Setup) -> Self::Cache {
 ///         InMemoryCache::builder().clock(setup.clock.unwrap().shared()).build().unwrap()
+///     }
+///     fn counters(&self, setup: Setup) -> Box<dyn cache_core::Cache<i64>> {
+///         let mut b = InMemoryCache::builder().clock(setup.clock.unwrap().shared());
+///         if let Some(ttl) = setup.default_ttl { b = b.default_ttl(ttl); }
+///         Box::new(b.build().unwrap())
 ///     }
 /// }
 /// cache_conformance::conformance_tests!(Memory);
@@ -186,6 +284,10 @@ macro_rules! typed_conformance_tests {
     ($harness:expr) => {
         $crate::__one_test!(value_read_as_another_type_is_a_miss, $harness);
         $crate::__one_test!(serde_values_round_trip, $harness);
+        $crate::__one_test!(
+            incr_of_another_type_is_an_error_that_changes_nothing,
+            $harness
+        );
     };
 }
 
@@ -220,6 +322,7 @@ macro_rules! __for_each_case {
             zero_ttl_removes_the_old_value
             expiry_boundary_is_exclusive
             expired_entry_counts_one_expiration
+            set_over_expired_entry_counts_no_expiration
             stats_follow_each_operation
             hit_rate_is_hits_over_gets
             delete_pattern_star
@@ -236,7 +339,17 @@ macro_rules! __for_each_case {
             lru_evicts_least_recently_used
             lru_drops_expired_entries_first
             concurrent_use_keeps_values_and_counts_exact
+            removal_listener_hears_each_removal_once
+            add_stores_only_when_no_live_entry
+            add_races_have_exactly_one_winner
+            incr_starts_at_zero_and_reads_back_as_i64
+            incr_keeps_the_ttl_and_new_counters_take_the_default
+            incr_overflow_is_an_error_that_changes_nothing
+            incr_under_contention_is_exact
+            touch_extends_live_entries_only
+            ttl_reports_the_time_left
             model_agrees_on_random_operations
+            model_agrees_on_counters
         );
     };
     (@each $m:path, $h:expr, $($case:ident)*) => {

@@ -4,8 +4,9 @@ use std::error::Error;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::{CacheError, CacheStats, Ttl};
+use crate::{CacheError, CacheStats, CounterValue, Ttl};
 
 /// The future every [`AsyncCache`] method returns: boxed, `Send`, borrowing the cache and its
 /// arguments for `'a`.
@@ -97,6 +98,44 @@ pub trait AsyncCache<V: Send>: Send + Sync {
     /// [`Cache::stats`](crate::Cache::stats): a snapshot of this instance's counters, kept in
     /// memory by every backend, so not a future.
     fn stats(&self) -> CacheStats;
+
+    /// [`Cache::add`](crate::Cache::add), asynchronously: stores only if no live entry exists.
+    fn add<'a>(
+        &'a self,
+        key: &'a str,
+        value: V,
+        ttl: Ttl,
+    ) -> BoxFuture<'a, Result<bool, CacheError>>;
+
+    /// [`Cache::incr`](crate::Cache::incr), asynchronously: on caches of `i64`
+    /// ([`CounterValue`]).
+    fn incr<'a>(&'a self, key: &'a str, delta: i64) -> BoxFuture<'a, Result<i64, CacheError>>
+    where
+        V: CounterValue;
+
+    /// [`Cache::decr`](crate::Cache::decr), asynchronously: [`AsyncCache::incr`] with `-delta`
+    /// (so `i64::MIN` is an overflow).
+    fn decr<'a>(&'a self, key: &'a str, delta: i64) -> BoxFuture<'a, Result<i64, CacheError>>
+    where
+        V: CounterValue,
+    {
+        match delta.checked_neg() {
+            Some(up) => self.incr(key, up),
+            None => Box::pin(std::future::ready(Err(CacheError::counter_overflow(
+                key, delta,
+            )))),
+        }
+    }
+
+    /// [`Cache::touch`](crate::Cache::touch), asynchronously: a new TTL for the live entry.
+    fn touch<'a>(&'a self, key: &'a str, ttl: Ttl) -> BoxFuture<'a, Result<bool, CacheError>>;
+
+    /// [`Cache::ttl`](crate::Cache::ttl), asynchronously: the time the live entry has left.
+    #[allow(clippy::type_complexity)]
+    fn ttl<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Option<Duration>>, CacheError>>;
 
     /// Same as [`AsyncCache::stats`], under the name some users know it by.
     fn get_stats(&self) -> CacheStats {
@@ -269,6 +308,47 @@ macro_rules! forward_async_cache {
             }
             fn stats(&self) -> CacheStats {
                 (**self).stats()
+            }
+            fn add<'a>(
+                &'a self,
+                key: &'a str,
+                value: V,
+                ttl: Ttl,
+            ) -> BoxFuture<'a, Result<bool, CacheError>> {
+                (**self).add(key, value, ttl)
+            }
+            fn incr<'a>(
+                &'a self,
+                key: &'a str,
+                delta: i64,
+            ) -> BoxFuture<'a, Result<i64, CacheError>>
+            where
+                V: CounterValue,
+            {
+                (**self).incr(key, delta)
+            }
+            fn decr<'a>(
+                &'a self,
+                key: &'a str,
+                delta: i64,
+            ) -> BoxFuture<'a, Result<i64, CacheError>>
+            where
+                V: CounterValue,
+            {
+                (**self).decr(key, delta)
+            }
+            fn touch<'a>(
+                &'a self,
+                key: &'a str,
+                ttl: Ttl,
+            ) -> BoxFuture<'a, Result<bool, CacheError>> {
+                (**self).touch(key, ttl)
+            }
+            fn ttl<'a>(
+                &'a self,
+                key: &'a str,
+            ) -> BoxFuture<'a, Result<Option<Option<Duration>>, CacheError>> {
+                (**self).ttl(key)
             }
             fn get_many<'a>(
                 &'a self,

@@ -1,7 +1,8 @@
 //! The small, stable core that every cache backend implements and every user programs against.
 //!
 //! - [`Cache`]: the object-safe trait (`get`, `set`, `delete`, `clear`, `exists`,
-//!   `delete_pattern`, `stats`, plus batch and get-or-compute helpers).
+//!   `delete_pattern`, `stats`, `add`, `incr`/`decr`, `touch`, `ttl`, plus batch and
+//!   get-or-compute helpers).
 //! - [`AsyncCache`]: the same operations as futures, object-safe and runtime-neutral, with
 //!   async loaders through [`AsyncCacheExt`].
 //! - [`Ttl`]: per-call expiry (the cache's default, never, or a duration), and [`Timestamp`].
@@ -23,13 +24,32 @@
 //! expiration, and then behaves as if the key were absent:
 //! - `get`: live → one hit; absent or expired → one miss (undecodable → one miss).
 //! - `exists`: no hit or miss, recency unchanged.
-//! - `set`: one set, always (a zero TTL included).
+//! - `set`: one set, always (a zero TTL included), and never an expiration: a set does not
+//!   read the entry it replaces, so an expired entry it overwrites (or removes, with a zero
+//!   TTL) goes uncounted. Expired entries of *other* keys that a bounded cache removes to
+//!   make room count as expirations (see `evictions`); those a backend sweeps proactively
+//!   as it writes (the file backend's sweep) are not counted.
 //! - `delete`: `true` and one delete iff a live entry was removed.
 //! - `delete_pattern`: returns, and counts as deletes, the live entries it removed.
 //! - `clear`: changes no counter; counters are never reset.
 //! - the batch methods count as their single-key counterparts, key by key.
+//! - `add`: one set when it stores (a zero TTL included, as `set`); nothing when a live entry
+//!   was there (a peek: recency unchanged).
+//! - `incr` / `decr`: one set when the counter is written, no hit or miss (it reads only to
+//!   add); an error (overflow, not a counter) counts nothing. Recency refreshed, as `set`.
+//! - `touch`: nothing (no set: the value is not written); recency refreshed on LRU backends.
+//!   A zero TTL removes the entry without counting a delete, as a zero-TTL `set` does.
+//! - `ttl`: nothing, recency unchanged (a peek, like `exists`).
 //! - `evictions`: entries removed to respect a size bound (live ones; expired entries removed
 //!   to make room count as expirations).
+//!
+//! **Counters.** `incr` and `decr` work on caches of `i64` ([`CounterValue`]). On the
+//! serializing backends a counter is simply the stored form of an `i64`: the file backend
+//! keeps the same envelope as `set::<i64>`, and Redis keeps every `i64` (written by `set` or
+//! `incr`) as a plain decimal string, the form `INCRBY` works on and `redis-cli GET` shows,
+//! which its `get::<i64>` decodes. So `set(k, 5i64)` then `incr(k, 1)` gives 6 everywhere, and
+//! a value of any other type under the key makes `incr` fail with
+//! [`CacheError::NotACounter`], leaving it unchanged.
 //!
 //! **Default TTL.** Every backend's constructor, builder and configuration takes its default
 //! TTL (the TTL of [`Ttl::Default`] writes) as `impl Into<Option<Duration>>`: a `Duration`,
@@ -39,6 +59,28 @@
 //!
 //! Backends whose server expires entries natively (Redis) cannot observe expirations and report
 //! `expirations == 0`; `entries` is `None` where counting would not be cheap.
+//!
+//! **Codecs and versions** (file and Redis; see [`codec`] with the feature `codec`). Each
+//! cache stores values through one codec chosen on its builder; with the default one a value
+//! read as a type of another serde structure is a miss, and the same structure in another
+//! crate or compiler reads back. A cache has a version (default 1): entries of another
+//! version are invisible to `get`, `exists`, `delete` and the batch methods, while `clear`,
+//! `delete_pattern` (even with a literal pattern) and their counts act on every version of
+//! the cache's keys, so that invalidation reaches instances of an older deploy too. The
+//! in-memory backend takes no version: it is never shared and dies with its process, so an
+//! entry of another version can never be in it, and a setting that could change nothing
+//! would only suggest otherwise.
+//!
+//! **Eviction policies and removals.** LRU is the contract's eviction order and every bounded
+//! backend's default. A backend may offer other policies as an explicit choice (the memory
+//! backend's `Policy::TinyLfu`); under those, a full cache evicts the entry the policy picks
+//! (a new entry is still always stored), and the suite's exact-LRU cases do not apply. A backend
+//! with a removal listener reports each removal once with a [`RemovalCause`], and the counts by
+//! cause equal `evictions`, `expirations` and `deletes`; a value replaced by `set` is
+//! `Replaced` (or `Expired`, counted, when it had expired), and a `set` or `touch` with a
+//! zero TTL ends the live value as `Replaced`. A weight bound (`max_weight`) is split between
+//! shards like `max_size`; a value heavier than its shard's share is not stored (`set`
+//! returns `false`), and the key's older value is gone.
 //!
 //! ```
 //! use cache_core::{Cache, CacheStats, Ttl};
@@ -65,15 +107,19 @@ mod clock;
 #[cfg(feature = "codec")]
 #[cfg_attr(docsrs, doc(cfg(feature = "codec")))]
 pub mod codec;
+mod counter;
 mod error;
 mod pattern;
+mod removal;
 mod stats;
 mod ttl;
 
 pub use async_cache::{AsyncCache, AsyncCacheExt, AsyncLoader, BoxFuture};
 pub use cache::Cache;
 pub use clock::{Clock, MockClock, MonotonicClock, SharedClock, SystemClock};
+pub use counter::CounterValue;
 pub use error::CacheError;
 pub use pattern::Pattern;
+pub use removal::RemovalCause;
 pub use stats::{AtomicStats, CacheStats};
 pub use ttl::{Timestamp, Ttl};

@@ -3,8 +3,10 @@
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
-use cache_core::{AsyncCache, BoxFuture, Cache, CacheError, CacheStats, Ttl};
+use cache_core::codec::{Codec, Postcard};
+use cache_core::{AsyncCache, BoxFuture, Cache, CacheError, CacheStats, CounterValue, Ttl};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -35,12 +37,14 @@ use crate::FileBasedCache;
 /// # Ok(())
 /// # }
 /// ```
+///
+/// It takes the codec of the `FileBasedCache` it wraps (`C`, [`Postcard`] by default).
 #[derive(Clone)]
-pub struct AsyncFileCache {
-    cache: FileBasedCache,
+pub struct AsyncFileCache<C = Postcard> {
+    cache: FileBasedCache<C>,
 }
 
-impl AsyncFileCache {
+impl<C: Codec> AsyncFileCache<C> {
     /// The async face of `cache` (a handle on the same instance).
     ///
     /// ```
@@ -49,7 +53,7 @@ impl AsyncFileCache {
     /// let cache = cache_file::AsyncFileCache::new(cache);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn new(cache: FileBasedCache) -> Self {
+    pub fn new(cache: FileBasedCache<C>) -> Self {
         AsyncFileCache { cache }
     }
 
@@ -62,14 +66,14 @@ impl AsyncFileCache {
     /// assert_eq!(cache.blocking().corruptions(), 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn blocking(&self) -> &FileBasedCache {
+    pub fn blocking(&self) -> &FileBasedCache<C> {
         &self.cache
     }
 
     /// Runs `op` on a clone of the blocking cache on the blocking pool.
     fn run<'a, T: Send + 'static>(
         &self,
-        op: impl FnOnce(FileBasedCache) -> Result<T, CacheError> + Send + 'static,
+        op: impl FnOnce(FileBasedCache<C>) -> Result<T, CacheError> + Send + 'static,
     ) -> BoxFuture<'a, Result<T, CacheError>> {
         let cache = self.cache.clone();
         Box::pin(async move {
@@ -86,13 +90,13 @@ impl AsyncFileCache {
     }
 }
 
-impl From<FileBasedCache> for AsyncFileCache {
-    fn from(cache: FileBasedCache) -> Self {
+impl<C: Codec> From<FileBasedCache<C>> for AsyncFileCache<C> {
+    fn from(cache: FileBasedCache<C>) -> Self {
         AsyncFileCache::new(cache)
     }
 }
 
-impl fmt::Debug for AsyncFileCache {
+impl<C: Codec> fmt::Debug for AsyncFileCache<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("AsyncFileCache").field(&self.cache).finish()
     }
@@ -106,9 +110,10 @@ fn borrowed(keys: &[String]) -> Vec<&str> {
     keys.iter().map(String::as_str).collect()
 }
 
-impl<V> AsyncCache<V> for AsyncFileCache
+impl<V, C> AsyncCache<V> for AsyncFileCache<C>
 where
     V: Serialize + DeserializeOwned + Send + Sync + 'static,
+    C: Codec,
 {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<V>, CacheError>> {
         let key = key.to_owned();
@@ -146,6 +151,37 @@ where
 
     fn stats(&self) -> CacheStats {
         Cache::<V>::stats(&self.cache)
+    }
+
+    fn add<'a>(
+        &'a self,
+        key: &'a str,
+        value: V,
+        ttl: Ttl,
+    ) -> BoxFuture<'a, Result<bool, CacheError>> {
+        let key = key.to_owned();
+        self.run(move |c| c.add(&key, value, ttl))
+    }
+
+    fn incr<'a>(&'a self, key: &'a str, delta: i64) -> BoxFuture<'a, Result<i64, CacheError>>
+    where
+        V: CounterValue,
+    {
+        let key = key.to_owned();
+        self.run(move |c| Cache::<V>::incr(&c, &key, delta))
+    }
+
+    fn touch<'a>(&'a self, key: &'a str, ttl: Ttl) -> BoxFuture<'a, Result<bool, CacheError>> {
+        let key = key.to_owned();
+        self.run(move |c| Cache::<V>::touch(&c, &key, ttl))
+    }
+
+    fn ttl<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Option<Duration>>, CacheError>> {
+        let key = key.to_owned();
+        self.run(move |c| Cache::<V>::ttl(&c, &key))
     }
 
     fn get_many<'a>(

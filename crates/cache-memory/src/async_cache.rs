@@ -19,8 +19,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
-use cache_core::{AsyncCache, AsyncLoader, BoxFuture, Cache, CacheError, CacheStats, Ttl};
+use cache_core::{
+    AsyncCache, AsyncLoader, BoxFuture, Cache, CacheError, CacheStats, CounterValue, Ttl,
+};
 
 use crate::InMemoryCache;
 
@@ -263,6 +266,33 @@ impl<V: Clone + Send + Sync + 'static> AsyncCache<V> for InMemoryCache<V> {
 
     fn stats(&self) -> CacheStats {
         Cache::stats(self)
+    }
+
+    fn add<'a>(
+        &'a self,
+        key: &'a str,
+        value: V,
+        ttl: Ttl,
+    ) -> BoxFuture<'a, Result<bool, CacheError>> {
+        Box::pin(async move { Cache::add(self, key, value, ttl) })
+    }
+
+    fn incr<'a>(&'a self, key: &'a str, delta: i64) -> BoxFuture<'a, Result<i64, CacheError>>
+    where
+        V: CounterValue,
+    {
+        Box::pin(async move { Cache::incr(self, key, delta) })
+    }
+
+    fn touch<'a>(&'a self, key: &'a str, ttl: Ttl) -> BoxFuture<'a, Result<bool, CacheError>> {
+        Box::pin(async move { Cache::touch(self, key, ttl) })
+    }
+
+    fn ttl<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Option<Duration>>, CacheError>> {
+        Box::pin(async move { Cache::ttl(self, key) })
     }
 
     fn get_many<'a>(

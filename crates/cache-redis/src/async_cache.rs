@@ -4,16 +4,21 @@ use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use cache_core::{codec, AsyncCache, AtomicStats, BoxFuture, CacheError, CacheStats, Pattern, Ttl};
-use redis::RedisResult;
+use cache_core::codec::{Codec, Encoding, Postcard};
+use cache_core::{
+    AsyncCache, AtomicStats, BoxFuture, CacheError, CacheStats, CounterValue, Pattern, Ttl,
+};
+use redis::{RedisResult, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::async_link::{AsyncLink, Scan};
 use crate::keys::{Expiry, KeySpace};
 use crate::link::{self, Timeouts};
-use crate::{connector, set_cmd, short, validate, RedisConfig};
+use crate::ops::{add_cmd, counted, incr_call, refused, time_left, touch_call};
+use crate::{connector, set_cmd, short, validate, value, RedisConfig};
 
 /// A cache on Redis or Redis Cluster for async code (tokio), for values of any serde type:
 /// the same keys, values, commands, counting and errors as [`RedisCache`](crate::RedisCache)
@@ -49,9 +54,13 @@ use crate::{connector, set_cmd, short, validate, RedisConfig};
 /// # Ok(())
 /// # }
 /// ```
+///
+/// Values go through the codec, version and compression of its [`RedisConfig`] (`C`,
+/// [`Postcard`] by default), `i64`s as decimal strings, as in `RedisCache`.
 #[derive(Clone)]
-pub struct AsyncRedisCache {
+pub struct AsyncRedisCache<C = Postcard> {
     inner: Arc<Inner>,
+    encoding: Encoding<C>,
 }
 
 struct Inner {
@@ -65,11 +74,12 @@ struct Inner {
     server: String,
 }
 
-impl fmt::Debug for AsyncRedisCache {
+impl<C: Codec> fmt::Debug for AsyncRedisCache<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncRedisCache")
             .field("server", &self.inner.server)
             .field("key_prefix", &self.inner.prefix)
+            .field("encoding", &self.encoding)
             .finish_non_exhaustive()
     }
 }
@@ -90,7 +100,9 @@ impl AsyncRedisCache {
     pub async fn open(url: &str) -> Result<Self, CacheError> {
         Self::new(RedisConfig::new(url)).await
     }
+}
 
+impl<C: Codec> AsyncRedisCache<C> {
     /// A cache as `config` says (its pool settings aside). Connects and sends `PING` once
     /// before returning, so that an unreachable server or a refused login is an error here.
     ///
@@ -107,7 +119,7 @@ impl AsyncRedisCache {
     /// assert!(err.to_string().contains("scan_count"), "{err}");
     /// # }
     /// ```
-    pub async fn new(config: RedisConfig) -> Result<Self, CacheError> {
+    pub async fn new(config: RedisConfig<C>) -> Result<Self, CacheError> {
         validate(&config)?;
         let timeouts = Timeouts {
             connect: config.connect_timeout,
@@ -126,13 +138,14 @@ impl AsyncRedisCache {
         Ok(AsyncRedisCache {
             inner: Arc::new(Inner {
                 link,
-                keys: KeySpace::new(&config.key_prefix),
+                keys: KeySpace::new(&config.key_prefix, config.version),
                 prefix: config.key_prefix,
                 default_ttl: config.default_ttl,
                 scan_count: config.scan_count,
                 stats: AtomicStats::default(),
                 server,
             }),
+            encoding: Encoding::new(config.codec).with_threshold(config.compress_above),
         })
     }
 
@@ -172,10 +185,13 @@ impl AsyncRedisCache {
         })
     }
 
-    async fn get_value<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>, CacheError> {
+    async fn get_value<V: DeserializeOwned + 'static>(
+        &self,
+        key: &str,
+    ) -> Result<Option<V>, CacheError> {
         let cmd = link::single("GET", &self.inner.keys.redis_key(key));
         let bytes: Option<Vec<u8>> = self.run("GET", Some(key), |l| l.query(&cmd)).await?;
-        let value = bytes.and_then(|b| codec::decode(&b));
+        let value = bytes.and_then(|b| value::decode(&self.encoding, &b));
         if value.is_some() {
             self.inner.stats.hit();
         } else {
@@ -184,7 +200,7 @@ impl AsyncRedisCache {
         Ok(value)
     }
 
-    async fn set_value<V: Serialize>(
+    async fn set_value<V: Serialize + DeserializeOwned + 'static>(
         &self,
         key: &str,
         value: V,
@@ -193,7 +209,7 @@ impl AsyncRedisCache {
         let rk = self.inner.keys.redis_key(key);
         let cmd = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
             Expiry::Gone => link::single("UNLINK", &rk),
-            expiry => set_cmd(&rk, codec::encode(key, &value)?, expiry),
+            expiry => set_cmd(&rk, value::encode(&self.encoding, key, &value)?, expiry),
         };
         self.run("SET", Some(key), |l| l.query::<()>(&cmd)).await?;
         self.inner.stats.set();
@@ -254,7 +270,7 @@ impl AsyncRedisCache {
         result.map(|()| removed)
     }
 
-    async fn get_values<V: DeserializeOwned>(
+    async fn get_values<V: DeserializeOwned + 'static>(
         &self,
         keys: &[&str],
     ) -> Result<Vec<Option<V>>, CacheError> {
@@ -265,7 +281,7 @@ impl AsyncRedisCache {
         let found = self.run("MGET", None, |l| l.get_many(&rks)).await?;
         let values: Vec<Option<V>> = found
             .into_iter()
-            .map(|b| b.and_then(|b| codec::decode(&b)))
+            .map(|b| b.and_then(|b| value::decode(&self.encoding, &b)))
             .collect();
         let hits = values.iter().filter(|v| v.is_some()).count() as u64;
         self.inner.stats.add_hits(hits);
@@ -273,7 +289,7 @@ impl AsyncRedisCache {
         Ok(values)
     }
 
-    async fn set_values<V: Serialize>(
+    async fn set_values<V: Serialize + DeserializeOwned + 'static>(
         &self,
         entries: Vec<(&str, V)>,
         ttl: Ttl,
@@ -292,7 +308,7 @@ impl AsyncRedisCache {
         } else {
             let mut cmds = Vec::with_capacity(entries.len());
             for ((k, v), rk) in entries.iter().zip(&rks) {
-                cmds.push(set_cmd(rk, codec::encode(k, v)?, expiry));
+                cmds.push(set_cmd(rk, value::encode(&self.encoding, k, v)?, expiry));
             }
             let (cmds, rks) = (&cmds, &rks);
             self.run("SET (pipeline)", None, |l| async move {
@@ -315,9 +331,98 @@ impl AsyncRedisCache {
     }
 }
 
-impl<V> AsyncCache<V> for AsyncRedisCache
+impl<C: Codec> AsyncRedisCache<C> {
+    async fn add_value<V: Serialize + DeserializeOwned + 'static>(
+        &self,
+        key: &str,
+        value: V,
+        ttl: Ttl,
+    ) -> Result<bool, CacheError> {
+        let rk = self.inner.keys.redis_key(key);
+        let stored = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
+            // Nothing to store: `true` iff nothing live was there, as for any `add`.
+            Expiry::Gone => !self.exists_key(key).await?,
+            expiry => {
+                let cmd = add_cmd(&rk, value::encode(&self.encoding, key, &value)?, expiry);
+                let reply: Value = self.run("SET NX", Some(key), |l| l.query(&cmd)).await?;
+                reply != Value::Nil
+            }
+        };
+        if stored {
+            self.inner.stats.set();
+        }
+        Ok(stored)
+    }
+
+    /// [`RedisCache::incr`](crate::RedisCache::incr), asynchronously: the same command or
+    /// script, the same errors.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), cache_core::CacheError> {
+    /// let cache = cache_redis::AsyncRedisCache::open("redis://127.0.0.1/").await?;
+    /// let visits = cache.incr("visits", 1).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        let call = incr_call(
+            &self.inner.keys.redis_key(key),
+            delta,
+            self.inner.default_ttl,
+        );
+        let call = &call;
+        let reply = self
+            .run(call.op, Some(key), |l| async move {
+                refused(call.query_async::<Value>(l).await)
+            })
+            .await?;
+        let count = counted(reply, key, delta, &self.inner.server)?;
+        self.inner.stats.set();
+        Ok(count)
+    }
+
+    /// [`RedisCache::touch`](crate::RedisCache::touch), asynchronously.
+    ///
+    /// ```no_run
+    /// use cache_core::Ttl;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), cache_core::CacheError> {
+    /// let cache = cache_redis::AsyncRedisCache::open("redis://127.0.0.1/").await?;
+    /// let extended = cache.touch("session:1", Ttl::Never).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+        let rk = self.inner.keys.redis_key(key);
+        let call = &touch_call(&rk, Expiry::of(ttl.resolve(self.inner.default_ttl)));
+        let n: u64 = self
+            .run(call.op, Some(key), |l| call.query_async(l))
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// [`RedisCache::ttl`](crate::RedisCache::ttl), asynchronously: `PTTL`.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), cache_core::CacheError> {
+    /// let cache = cache_redis::AsyncRedisCache::open("redis://127.0.0.1/").await?;
+    /// let left = cache.ttl("session:1").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        let cmd = link::single("PTTL", &self.inner.keys.redis_key(key));
+        let ms: i64 = self.run("PTTL", Some(key), |l| l.query(&cmd)).await?;
+        Ok(time_left(ms))
+    }
+}
+
+impl<V, C> AsyncCache<V> for AsyncRedisCache<C>
 where
     V: Serialize + DeserializeOwned + Send + Sync + 'static,
+    C: Codec,
 {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<V>, CacheError>> {
         Box::pin(self.get_value(key))
@@ -350,6 +455,33 @@ where
 
     fn stats(&self) -> CacheStats {
         self.inner.stats.snapshot(None)
+    }
+
+    fn add<'a>(
+        &'a self,
+        key: &'a str,
+        value: V,
+        ttl: Ttl,
+    ) -> BoxFuture<'a, Result<bool, CacheError>> {
+        Box::pin(self.add_value(key, value, ttl))
+    }
+
+    fn incr<'a>(&'a self, key: &'a str, delta: i64) -> BoxFuture<'a, Result<i64, CacheError>>
+    where
+        V: CounterValue,
+    {
+        Box::pin(AsyncRedisCache::incr(self, key, delta))
+    }
+
+    fn touch<'a>(&'a self, key: &'a str, ttl: Ttl) -> BoxFuture<'a, Result<bool, CacheError>> {
+        Box::pin(AsyncRedisCache::touch(self, key, ttl))
+    }
+
+    fn ttl<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Option<Duration>>, CacheError>> {
+        Box::pin(AsyncRedisCache::ttl(self, key))
     }
 
     fn get_many<'a>(

@@ -2,16 +2,18 @@
 //! each cache gets a key prefix of its own.
 
 use cache_conformance::{Harness, Setup, Time, TypedHarness};
+use cache_core::codec::{Codec, Postcard};
 use cache_core::Cache;
 use cache_redis::{RedisCache, RedisConfig};
 
-/// Builds caches from a base configuration (which names the server or the cluster).
-pub struct RedisHarness {
-    pub base: fn() -> RedisConfig,
+/// Builds caches from a base configuration (which names the server or the cluster, and may
+/// choose a codec, a version, compression).
+pub struct RedisHarness<C = Postcard> {
+    pub base: fn() -> RedisConfig<C>,
 }
 
-impl Harness for RedisHarness {
-    type Cache = RedisCache;
+impl<C: Codec> Harness for RedisHarness<C> {
+    type Cache = RedisCache<C>;
 
     fn time(&self) -> Time {
         Time::Real
@@ -21,7 +23,7 @@ impl Harness for RedisHarness {
         false
     }
 
-    fn create(&self, setup: Setup) -> RedisCache {
+    fn create(&self, setup: Setup) -> RedisCache<C> {
         let mut config = (self.base)()
             .key_prefix(redis_test_support::unique_prefix("conformance"))
             .pool_size(8)
@@ -29,14 +31,22 @@ impl Harness for RedisHarness {
         config.default_ttl = setup.default_ttl;
         RedisCache::new(config).expect("a cache on the test server")
     }
+
+    fn counters(&self, setup: Setup) -> Box<dyn Cache<i64>> {
+        Box::new(self.create(setup))
+    }
 }
 
-impl TypedHarness for RedisHarness {
-    fn as_u64(&self, cache: &RedisCache) -> Box<dyn Cache<u64>> {
+impl<C: Codec> TypedHarness for RedisHarness<C> {
+    fn as_u64(&self, cache: &RedisCache<C>) -> Box<dyn Cache<u64>> {
         Box::new(cache.clone())
     }
 
-    fn as_string(&self, cache: &RedisCache) -> Box<dyn Cache<String>> {
+    fn as_string(&self, cache: &RedisCache<C>) -> Box<dyn Cache<String>> {
+        Box::new(cache.clone())
+    }
+
+    fn as_i64(&self, cache: &RedisCache<C>) -> Box<dyn Cache<i64>> {
         Box::new(cache.clone())
     }
 }
@@ -44,8 +54,8 @@ impl TypedHarness for RedisHarness {
 /// The async twin of [`RedisHarness`]: `AsyncRedisCache`s, each call driven on one tokio
 /// runtime shared by the test binary, through the suite's blocking adapter.
 #[cfg(feature = "tokio")]
-pub struct AsyncRedisHarness {
-    pub base: fn() -> RedisConfig,
+pub struct AsyncRedisHarness<C = Postcard> {
+    pub base: fn() -> RedisConfig<C>,
 }
 
 /// The runtime every async cache of a test binary runs on.
@@ -63,9 +73,9 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 #[cfg(feature = "tokio")]
-impl Harness for AsyncRedisHarness {
+impl<C: Codec> Harness for AsyncRedisHarness<C> {
     type Cache = cache_conformance::blocking::OnRuntime<
-        cache_redis::AsyncRedisCache,
+        cache_redis::AsyncRedisCache<C>,
         tokio::runtime::Handle,
     >;
 
@@ -85,5 +95,9 @@ impl Harness for AsyncRedisHarness {
             .block_on(cache_redis::AsyncRedisCache::new(config))
             .expect("a cache on the test server");
         cache_conformance::blocking::OnRuntime::with_executor(cache, runtime().handle().clone())
+    }
+
+    fn counters(&self, setup: Setup) -> Box<dyn Cache<i64>> {
+        Box::new(self.create(setup))
     }
 }

@@ -1,0 +1,325 @@
+//! `add`, `incr`, `touch` and `ttl` on files. Each read-modify-write holds the entry's
+//! [`KeyLock`] (across processes); a new entry is created with [`CacheDir::create_new`], which
+//! fails rather than replace a file a concurrent `set` renamed into place meanwhile.
+//!
+//! `set` itself takes no lock (it stays one rename): a `set` that lands while an `incr` or a
+//! `touch` of the same key holds the lock, between its read and its write, is overwritten by
+//! it. `add` never overwrites a `set`.
+//!
+//! [`CacheDir::create_new`]: crate::dir::CacheDir::create_new
+
+use std::io;
+use std::time::Duration;
+
+use cache_core::codec::Codec;
+use cache_core::{CacheError, Ttl};
+
+use crate::dir::{EntryId, Opened, Replaced};
+use crate::format;
+use crate::keylock::KeyLock;
+use crate::{read_head, FileBasedCache, Inner, Verdict};
+
+/// How often `add` starts over when a concurrent writer keeps replacing what it found,
+/// before it gives up with an error.
+const MAX_ROUNDS: usize = 64;
+
+/// What is at an entry's path, from its header alone.
+enum Found {
+    Absent,
+    Live(format::EntryHeader),
+    /// Expired, corrupt, or another key's: in the way, to be removed.
+    InTheWay,
+}
+
+impl Inner {
+    fn lock(&self, key: &str, id: &EntryId) -> Result<KeyLock, CacheError> {
+        KeyLock::acquire(&self.dir, id).map_err(|e| self.io_err("locking", key, id, e))
+    }
+
+    /// Reads the header of the entry at `path`; an expired or corrupt file is removed (if
+    /// still the one read) and counted, as a `get` would. Another key's entry (an MD5
+    /// collision) is removed too when `claim` (a write will take its place), else left.
+    fn head_of(&self, key: &str, id: &EntryId, claim: bool) -> io::Result<Found> {
+        let (file, meta) = match self.dir.open_entry(id)? {
+            Opened::Absent => return Ok(Found::Absent),
+            Opened::NotAFile(fid, _open) => {
+                self.drop_corrupt(fid, id)?;
+                return Ok(Found::InTheWay);
+            }
+            Opened::File(f, m) => (f, m),
+        };
+        let fid = crate::dir::FileId::of(&meta);
+        let head = match read_head(&file, meta.len())? {
+            Verdict::Ok(head) => head,
+            Verdict::Corrupt => {
+                self.drop_corrupt(fid, id)?;
+                return Ok(Found::InTheWay);
+            }
+        };
+        if head.key != *self.name(key) {
+            if !claim {
+                return Ok(Found::Absent);
+            }
+            // Another key with the same MD5: `set` would replace it, and so does `add`.
+            if self.dir.remove_if_same(id, fid)? {
+                self.forget(id, fid.len);
+            }
+            return Ok(Found::InTheWay);
+        }
+        if !head.header.expires_at().is_live_at(self.now()) {
+            self.drop_expired(fid, id)?;
+            return Ok(Found::InTheWay);
+        }
+        Ok(Found::Live(head.header))
+    }
+
+    /// The error of an operation that found the entry replaced under it [`MAX_ROUNDS`] times.
+    fn restless(&self, what: &str, key: &str, id: &EntryId) -> CacheError {
+        let e = io::Error::other("the entry kept changing under concurrent writers");
+        self.io_err(what, key, id, e)
+    }
+
+    /// Creates the entry of `key` (written now, with `ttl`) unless a file is there; `false`
+    /// if one was. A zero TTL stores nothing and counts as created, as `set` counts it.
+    fn create(
+        &self,
+        key: &str,
+        id: EntryId,
+        ttl: Option<Duration>,
+        buf: &mut Vec<u8>,
+        encode: &dyn Fn(&mut Vec<u8>) -> Result<(), CacheError>,
+    ) -> Result<bool, CacheError> {
+        let now = self.now();
+        let expires = now.expiry(ttl);
+        if expires.is_live_at(now) {
+            format::encode_entry(buf, key, &self.name(key), now, ttl, encode)?;
+            let gate = self.usage.gate();
+            let created = self
+                .dir
+                .create_new(&id, buf)
+                .map_err(|e| self.io_err("writing", key, &id, e))?;
+            if !created {
+                return Ok(false);
+            }
+            self.written(id, buf.len() as u64, expires, Replaced::Nothing, gate, now)?;
+        }
+        self.stats.set();
+        Ok(true)
+    }
+
+    pub(crate) fn add_bytes(
+        &self,
+        key: &str,
+        ttl: Ttl,
+        encode: impl Fn(&mut Vec<u8>) -> Result<(), CacheError>,
+    ) -> Result<bool, CacheError> {
+        let id = self.entry_id(key);
+        let _lock = self.lock(key, &id)?;
+        let ttl = ttl.resolve(self.default_ttl);
+        let mut buf = Vec::new();
+        for _ in 0..MAX_ROUNDS {
+            let found = self
+                .head_of(key, &id, true)
+                .map_err(|e| self.io_err("reading", key, &id, e))?;
+            if let Found::Live(_) = found {
+                return Ok(false);
+            }
+            if self.create(key, id, ttl, &mut buf, &encode)? {
+                return Ok(true);
+            }
+            // A `set` got there first (or an expired file is still being removed): look again.
+        }
+        Err(self.restless("adding", key, &id))
+    }
+
+    /// `counter` stores and reads the count as the cache's codec does an `i64`.
+    fn incr(&self, key: &str, delta: i64, counter: &dyn Counter) -> Result<i64, CacheError> {
+        let id = self.entry_id(key);
+        let _lock = self.lock(key, &id)?;
+        let mut buf = Vec::new();
+        for _ in 0..MAX_ROUNDS {
+            let live = self
+                .lookup(key, &id)
+                .map_err(|e| self.io_err("reading", key, &id, e))?;
+            let Some(live) = live else {
+                let encode = |b: &mut Vec<u8>| counter.encode(b, delta);
+                if self.create(key, id, self.default_ttl, &mut buf, &encode)? {
+                    return Ok(delta);
+                }
+                continue; // a concurrent `set` created it: count on from its value
+            };
+            let header = live.header;
+            let count = counter
+                .decode(&live.bytes[header.payload_offset()..])
+                .ok_or_else(|| CacheError::not_a_counter(key))?;
+            let count = count
+                .checked_add(delta)
+                .ok_or_else(|| CacheError::counter_overflow(key, delta))?;
+            // The same written-at time and TTL: the counter keeps its expiry.
+            let name = self.name(key);
+            format::encode_entry(&mut buf, key, &name, header.written_at, header.ttl, |b| {
+                counter.encode(b, count)
+            })?;
+            let old = live.bytes.len() as u64;
+            drop(live);
+            let gate = self.usage.gate();
+            let replaced = self
+                .write_entry(&id, &buf, Some(old))
+                .map_err(|e| self.io_err("writing", key, &id, e))?;
+            self.stats.set();
+            let now = self.now();
+            self.written(
+                id,
+                buf.len() as u64,
+                header.expires_at(),
+                replaced,
+                gate,
+                now,
+            )?;
+            return Ok(count);
+        }
+        Err(self.restless("incrementing", key, &id))
+    }
+
+    fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+        let id = self.entry_id(key);
+        let _lock = self.lock(key, &id)?;
+        let live = self
+            .lookup(key, &id)
+            .map_err(|e| self.io_err("reading", key, &id, e))?;
+        let Some(live) = live else {
+            return Ok(false);
+        };
+        let now = self.now();
+        let ttl = ttl.resolve(self.default_ttl);
+        let expires = now.expiry(ttl);
+        if !expires.is_live_at(now) {
+            drop(live);
+            self.take(Some(key), &id)
+                .map_err(|e| self.io_err("removing", key, &id, e))?;
+            return Ok(true);
+        }
+        // The header says when the entry was written and for how long: a new file with the
+        // same key and payload, renamed into place like any write.
+        let mut buf = Vec::with_capacity(live.bytes.len());
+        let payload = &live.bytes[live.header.payload_offset()..];
+        format::encode_entry(&mut buf, key, &self.name(key), now, ttl, |b| {
+            b.extend_from_slice(payload);
+            Ok(())
+        })?;
+        let old = live.bytes.len() as u64;
+        drop(live);
+        let gate = self.usage.gate();
+        let replaced = self
+            .write_entry(&id, &buf, Some(old))
+            .map_err(|e| self.io_err("writing", key, &id, e))?;
+        self.written(id, buf.len() as u64, expires, replaced, gate, now)?;
+        Ok(true)
+    }
+
+    fn time_left(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        let id = self.entry_id(key);
+        let found = self
+            .head_of(key, &id, false)
+            .map_err(|e| self.io_err("reading", key, &id, e))?;
+        let Found::Live(h) = found else {
+            return Ok(None);
+        };
+        Ok(Some(
+            h.ttl.map(|_| h.expires_at().remaining_since(self.now())),
+        ))
+    }
+}
+
+/// How a count is stored: as the cache's codec (and compression) stores an `i64`. An object
+/// so that the one `incr` of [`Inner`] serves caches of every codec.
+trait Counter {
+    fn encode(&self, buf: &mut Vec<u8>, count: i64) -> Result<(), CacheError>;
+    fn decode(&self, bytes: &[u8]) -> Option<i64>;
+}
+
+/// The [`Counter`] of a cache, for the key being counted.
+struct CounterOf<'a, C> {
+    cache: &'a FileBasedCache<C>,
+    key: &'a str,
+}
+
+impl<C: Codec> Counter for CounterOf<'_, C> {
+    fn encode(&self, buf: &mut Vec<u8>, count: i64) -> Result<(), CacheError> {
+        self.cache.encoding.encode_into(buf, self.key, &count)
+    }
+    fn decode(&self, bytes: &[u8]) -> Option<i64> {
+        self.cache.encoding.decode(bytes)
+    }
+}
+
+impl<C: Codec> FileBasedCache<C> {
+    fn counter<'a>(&'a self, key: &'a str) -> CounterOf<'a, C> {
+        CounterOf { cache: self, key }
+    }
+
+    /// [`Cache::incr`](cache_core::Cache::incr) without naming a value type: adds `delta` to
+    /// the `i64` counter under `key` and returns the new count, atomically across threads and
+    /// processes (the entry's lock file is held across the read and the write). An absent key
+    /// starts at 0 with the default TTL; an existing counter keeps its TTL.
+    ///
+    /// ```
+    /// use cache_core::Cache;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// assert_eq!(cache.incr("visits", 1)?, 1);
+    /// assert_eq!(cache.incr("visits", 2)?, 3);
+    /// assert_eq!(Cache::<i64>::get(&cache, "visits")?, Some(3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        self.inner.incr(key, delta, &self.counter(key))
+    }
+
+    /// [`Cache::decr`](cache_core::Cache::decr) without naming a value type.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// assert_eq!(cache.decr("stock", 2)?, -2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        match delta.checked_neg() {
+            Some(up) => self.inner.incr(key, up, &self.counter(key)),
+            None => Err(CacheError::counter_overflow(key, delta)),
+        }
+    }
+
+    /// [`Cache::touch`](cache_core::Cache::touch) without naming a value type: gives the live
+    /// entry a new TTL, counted from now (the file is rewritten with a new header).
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// cache.set("k", 1u8, Ttl::Never)?;
+    /// assert!(cache.touch("k", Ttl::After(std::time::Duration::from_secs(60)))?);
+    /// assert!(!cache.touch("absent", Ttl::Never)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+        self.inner.touch(key, ttl)
+    }
+
+    /// [`Cache::ttl`](cache_core::Cache::ttl) without naming a value type: the time the live
+    /// entry has left, from its header (the payload is not read).
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// cache.set("k", 1u8, Ttl::Never)?;
+    /// assert_eq!(cache.ttl("k")?, Some(None));
+    /// assert_eq!(cache.ttl("absent")?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        self.inner.time_left(key)
+    }
+}
