@@ -55,7 +55,7 @@ mod ttl;
 
 pub use cache::Cache;
 pub use clock::{Clock, MockClock, MonotonicClock, SharedClock, SystemClock};
-pub use error::CacheError;
+pub use error::{BackendFailure, CacheError};
 pub use pattern::Pattern;
 pub use stats::{AtomicStats, CacheStats};
 pub use ttl::{Timestamp, Ttl};

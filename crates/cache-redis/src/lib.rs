@@ -61,6 +61,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod failure;
 mod keys;
 mod link;
 
@@ -71,12 +72,12 @@ use std::time::Duration;
 
 use cache_core::{codec, AtomicStats, Cache, CacheError, CacheStats, Pattern, Ttl};
 use r2d2::ManageConnection;
-use redis::cluster::ClusterClientBuilder;
-use redis::{IntoConnectionInfo, RedisResult};
+use redis::RedisResult;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use config::{RedisConfig, RedisTopology};
+pub use config::{RedisConfig, RedisTopology, SentinelTopology, TlsCertificates};
+pub use failure::RedisFailure;
 
 /// The `MATCH` pattern that `delete_pattern(pattern)` sends Redis on a cache whose key prefix
 /// is `prefix`: the prefix and the pattern's literal characters escaped, `?` widened to `*`
@@ -91,6 +92,7 @@ pub fn match_pattern(prefix: &str, pattern: &str) -> Vec<u8> {
     keys::KeySpace::new(prefix).match_superset(pattern)
 }
 
+#[cfg(test)]
 use config::redact;
 
 use keys::{Expiry, KeySpace};
@@ -173,45 +175,9 @@ impl RedisCache {
     /// ```
     pub fn new(config: RedisConfig) -> Result<Self, CacheError> {
         validate(&config)?;
-        let timeouts = Timeouts {
-            connect: config.connect_timeout,
-            read: config.read_timeout,
-            write: config.write_timeout,
-        };
-        let (connector, server) = match &config.topology {
-            RedisTopology::Standalone(url) => {
-                let client = redis::Client::open(url.as_str()).map_err(|e| {
-                    CacheError::config(format!("invalid Redis URL {}: {e}", redact(url)))
-                })?;
-                let server = format!("redis {}", client.get_connection_info().addr());
-                (Connector::Single(client), server)
-            }
-            RedisTopology::Cluster(nodes) => {
-                if nodes.is_empty() {
-                    return Err(CacheError::config(
-                        "a Redis cluster needs at least one node",
-                    ));
-                }
-                let mut addrs = Vec::with_capacity(nodes.len());
-                for node in nodes {
-                    let info = node.as_str().into_connection_info().map_err(|e| {
-                        CacheError::config(format!("invalid Redis URL {}: {e}", redact(node)))
-                    })?;
-                    addrs.push(info.addr().to_string());
-                }
-                let client = ClusterClientBuilder::new(nodes.iter().map(String::as_str))
-                    .connection_timeout(timeouts.connect)
-                    .response_timeout(timeouts.read)
-                    .retries(config.cluster_retries)
-                    .min_retry_wait(10)
-                    .max_retry_wait(100)
-                    .build()
-                    .map_err(|e| CacheError::config(format!("invalid Redis cluster: {e}")))?;
-                let server = format!("redis cluster {}", addrs.join(","));
-                (Connector::Cluster(client), server)
-            }
-        };
-        let cluster = matches!(connector, Connector::Cluster(_));
+        let timeouts = Timeouts::of(&config);
+        let (connector, server) = Connector::from_config(&config)?;
+        let cluster = connector.is_cluster();
         let manager = Manager {
             connector,
             timeouts,
@@ -222,7 +188,7 @@ impl RedisCache {
         manager
             .connect()
             .and_then(|mut conn| manager.is_valid(&mut conn))
-            .map_err(|e| CacheError::backend(format!("connecting to {server}"), e))?;
+            .map_err(|e| failure::backend(format!("connecting to {server}"), e))?;
         let pool = r2d2::Pool::builder()
             .max_size(config.pool_size)
             .min_idle(config.min_idle)
@@ -466,7 +432,7 @@ impl RedisCache {
         };
         let first = match inner.pool.get() {
             Ok(mut conn) => attempt(&mut conn, &mut f),
-            Err(e) => return Err(CacheError::backend(context(), e)),
+            Err(e) => return Err(failure::pool(context(), e)),
         };
         match first {
             Ok(v) => Ok(v),
@@ -474,8 +440,8 @@ impl RedisCache {
                 .manager
                 .connect()
                 .and_then(|mut fresh| attempt(&mut fresh, &mut f))
-                .map_err(|e| CacheError::backend(context(), e)),
-            Err(e) => Err(CacheError::backend(context(), e)),
+                .map_err(|e| failure::backend(context(), e)),
+            Err(e) => Err(failure::backend(context(), e)),
         }
     }
 }

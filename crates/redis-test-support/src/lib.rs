@@ -25,6 +25,8 @@
 
 pub mod glob;
 mod resp;
+mod sentinel;
+mod tls;
 
 use std::io::{self, Write};
 use std::net::{Ipv4Addr, TcpListener};
@@ -35,6 +37,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use resp::Reply;
+pub use sentinel::SentinelGroup;
+pub use tls::TestCertificates;
 
 /// What to do when the Redis binaries are missing.
 const MISSING: &str = "redis-server and redis-cli must be on PATH for these tests: run \
@@ -44,7 +48,7 @@ const MISSING: &str = "redis-server and redis-cli must be on PATH for these test
 const MAX_CLUSTER_PORT: u16 = 55_535;
 
 /// How long a server may take to answer its first PING, or a cluster to become healthy.
-const READY_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long the helpers wait for one answer of a running server.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -156,6 +160,7 @@ impl Process {
 /// ```
 pub struct RedisServer {
     port: u16,
+    tls_port: Option<u16>,
     args: Vec<String>,
     dir: tempfile::TempDir,
     process: Mutex<Option<Process>>,
@@ -170,38 +175,76 @@ impl RedisServer {
         Self::start_with(&[], false)
     }
 
+    /// Starts a server that also serves TLS (on [`RedisServer::tls_port`]) with the server
+    /// certificate of `certificates`; with `mutual`, TLS clients must present a certificate
+    /// signed by its CA. The plain port stays open for the helpers ([`RedisServer::query`]).
+    ///
+    /// ```no_run
+    /// use redis_test_support::{RedisServer, TestCertificates};
+    /// let certs = TestCertificates::generate();
+    /// let server = RedisServer::start_tls(&certs, true);
+    /// assert!(server.tls_url().starts_with("rediss://127.0.0.1:"));
+    /// ```
+    pub fn start_tls(certificates: &TestCertificates, mutual: bool) -> RedisServer {
+        Self::start_full(&Options {
+            tls: Some((certificates, mutual)),
+            ..Options::default()
+        })
+    }
+
     /// Starts a server with extra arguments; `cluster_port` keeps the port at most 55535 with
     /// `port + 10000` free too.
-    fn start_with(extra: &[&str], cluster_port: bool) -> RedisServer {
+    pub(crate) fn start_with(extra: &[&str], cluster_port: bool) -> RedisServer {
+        Self::start_full(&Options {
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            cluster_port,
+            ..Options::default()
+        })
+    }
+
+    pub(crate) fn start_full(options: &Options<'_>) -> RedisServer {
         let mut last_error = String::new();
         for _ in 0..5 {
-            let port = free_port(cluster_port);
+            let port = free_port(options.cluster_port);
             let dir = tempfile::Builder::new()
                 .prefix("redis-test-")
                 .tempdir()
                 .expect("cannot create a temporary directory");
-            let mut args: Vec<String> = [
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-                "--dir",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+            let mut args = Vec::new();
+            if let Some(config) = &options.config_file {
+                let path = dir.path().join("redis.conf");
+                std::fs::write(&path, config).expect("cannot write a configuration file");
+                args.push(path.display().to_string());
+            }
+            args.extend(
+                [
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                    "--dir",
+                ]
+                .iter()
+                .map(|s| s.to_string()),
+            );
             args.push(dir.path().display().to_string());
             args.push("--logfile".into());
             args.push(log_path(dir.path()).display().to_string());
-            args.extend(extra.iter().map(|s| s.to_string()));
+            args.extend(options.extra.iter().cloned());
+            let tls_port = options.tls.map(|(certificates, mutual)| {
+                let tls_port = free_port(false);
+                args.extend(certificates.server_args(tls_port, mutual));
+                tls_port
+            });
             let server = RedisServer {
                 port,
+                tls_port,
                 args,
                 dir,
                 process: Mutex::new(None),
@@ -258,6 +301,29 @@ impl RedisServer {
     /// ```
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The TLS port, for a server started with [`RedisServer::start_tls`].
+    ///
+    /// ```no_run
+    /// assert_eq!(redis_test_support::RedisServer::start().tls_port(), None);
+    /// ```
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
+    }
+
+    /// `rediss://127.0.0.1:tls_port/`.
+    ///
+    /// # Panics
+    /// When the server was not started with TLS.
+    ///
+    /// ```no_run
+    /// let certs = redis_test_support::TestCertificates::generate();
+    /// let url = redis_test_support::RedisServer::start_tls(&certs, false).tls_url();
+    /// ```
+    pub fn tls_url(&self) -> String {
+        let port = self.tls_port.expect("a server started with start_tls");
+        format!("rediss://127.0.0.1:{port}/")
     }
 
     /// `127.0.0.1:port`.
@@ -388,6 +454,19 @@ impl Drop for RedisServer {
     }
 }
 
+/// How to start a server.
+#[derive(Default)]
+pub(crate) struct Options<'a> {
+    /// Arguments after the defaults.
+    pub(crate) extra: Vec<String>,
+    /// A port that leaves `port + 10000` free for the cluster bus.
+    pub(crate) cluster_port: bool,
+    /// The contents of a configuration file given first (a sentinel needs one it can write).
+    pub(crate) config_file: Option<String>,
+    /// TLS with these certificates; `true`: mutual.
+    pub(crate) tls: Option<(&'a TestCertificates, bool)>,
+}
+
 fn log_path(dir: &Path) -> PathBuf {
     dir.join("redis.log")
 }
@@ -427,8 +506,22 @@ impl RedisCluster {
     /// # Panics
     /// When the binaries are missing or the cluster does not form.
     pub fn start(primaries: usize) -> RedisCluster {
+        Self::start_with_replicas(primaries, 0)
+    }
+
+    /// Starts `primaries` primaries (at least 3) with `replicas` replicas each; a replica
+    /// takes over when its primary has not answered for 2 s (`cluster-node-timeout`).
+    ///
+    /// # Panics
+    /// When the binaries are missing or the cluster does not form.
+    ///
+    /// ```no_run
+    /// let cluster = redis_test_support::RedisCluster::start_with_replicas(3, 1);
+    /// assert_eq!(cluster.nodes().len(), 6);
+    /// ```
+    pub fn start_with_replicas(primaries: usize, replicas: usize) -> RedisCluster {
         assert!(primaries >= 3, "a Redis cluster needs at least 3 primaries");
-        let nodes: Vec<RedisServer> = (0..primaries)
+        let nodes: Vec<RedisServer> = (0..primaries * (1 + replicas))
             .map(|_| {
                 RedisServer::start_with(
                     &[
@@ -450,7 +543,7 @@ impl RedisCluster {
         for n in &nodes {
             create.arg(n.addr());
         }
-        create.args(["--cluster-replicas", "0", "--cluster-yes"]);
+        create.args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"]);
         let output = match create.stdin(Stdio::null()).output() {
             Ok(o) => o,
             Err(e) if e.kind() == io::ErrorKind::NotFound => panic!("{MISSING}"),
@@ -514,6 +607,53 @@ impl RedisCluster {
             assert!(
                 Instant::now() < deadline,
                 "the cluster did not become healthy within {READY_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until every running node reports `cluster_state:ok` with every slot served by
+    /// a running node: after a primary was killed, until its replica was promoted.
+    ///
+    /// # Panics
+    /// When that takes longer than 30 s.
+    ///
+    /// ```no_run
+    /// let c = redis_test_support::RedisCluster::start_with_replicas(3, 1);
+    /// let primary = c.node_of_key(b"k");
+    /// c.nodes()[primary].kill();
+    /// c.wait_failover();
+    /// assert_ne!(c.node_of_key(b"k"), primary);
+    /// ```
+    pub fn wait_failover(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let running: Vec<&RedisServer> = self.nodes.iter().filter(|n| n.pid().is_some()).collect();
+        let down: Vec<i64> = self
+            .nodes
+            .iter()
+            .filter(|n| n.pid().is_none())
+            .map(|n| i64::from(n.port))
+            .collect();
+        loop {
+            let settled = running.iter().all(|n| {
+                let ok = n.try_query(&["CLUSTER", "INFO"]).is_ok_and(|r| {
+                    let info = r.text();
+                    info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")
+                });
+                ok && n.try_query(&["CLUSTER", "SLOTS"]).is_ok_and(|slots| {
+                    slots.items().iter().all(|range| {
+                        range.items()[2].items()[1]
+                            .int()
+                            .is_some_and(|port| !down.contains(&port))
+                    })
+                })
+            });
+            if settled {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no replica took over within 30 s"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
