@@ -3,7 +3,6 @@
 
 use std::error::Error;
 use std::fmt;
-use std::io;
 
 use cache_core::{BackendFailure, CacheError};
 use redis::{ErrorKind, RedisError, ServerErrorKind};
@@ -109,18 +108,11 @@ pub(crate) fn classify(e: &RedisError) -> BackendFailure {
             | ServerErrorKind::Moved
             | ServerErrorKind::Ask,
         ) => BackendFailure::Unavailable,
-        ErrorKind::Io => match e.source().and_then(|s| s.downcast_ref::<io::Error>()) {
-            // rustls reports a refused certificate or a broken handshake as invalid data.
-            Some(io)
-                if matches!(
-                    io.kind(),
-                    io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput
-                ) =>
-            {
-                BackendFailure::Other
-            }
-            _ => BackendFailure::Unavailable,
-        },
+        // Refused, reset or closed connections; not a refused certificate, a broken
+        // handshake or a name that does not resolve, which do not pass by themselves.
+        ErrorKind::Io if e.is_connection_dropped() || e.is_connection_refusal() => {
+            BackendFailure::Unavailable
+        }
         _ => BackendFailure::Other,
     }
 }
@@ -128,6 +120,7 @@ pub(crate) fn classify(e: &RedisError) -> BackendFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io;
 
     fn io(kind: io::ErrorKind) -> RedisError {
         io::Error::from(kind).into()
