@@ -577,8 +577,8 @@ impl RedisCluster {
         self.nodes.iter().map(RedisServer::url).collect()
     }
 
-    /// Waits until every running node reports `cluster_state:ok` and knows every node, for
-    /// example after a node was restarted.
+    /// Waits until every running node reports `cluster_state:ok` and knows every node, and
+    /// every replica is in sync with its primary; for example after a node was restarted.
     ///
     /// # Panics
     /// When that takes longer than 20 s.
@@ -599,6 +599,11 @@ impl RedisCluster {
                     info.contains("cluster_state:ok")
                         && info.contains("cluster_slots_ok:16384")
                         && info.contains(&want_nodes)
+                }) && n.try_query(&["INFO", "replication"]).is_ok_and(|r| {
+                    // A replica must be in sync, or it would refuse to take over (its data
+                    // would count as too old).
+                    let info = r.text();
+                    info.contains("role:master") || info.contains("master_link_status:up")
                 })
             });
             if healthy {
@@ -651,10 +656,14 @@ impl RedisCluster {
             if settled {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "no replica took over within 30 s"
-            );
+            if Instant::now() > deadline {
+                let nodes = running
+                    .first()
+                    .and_then(|n| n.try_query(&["CLUSTER", "NODES"]).ok())
+                    .map(|r| r.text())
+                    .unwrap_or_default();
+                panic!("no replica took over within 30 s; CLUSTER NODES:\n{nodes}");
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -695,4 +704,40 @@ impl RedisCluster {
         }
         panic!("no cluster node answered");
     }
+}
+
+/// The cluster slot of `key` (CRC16 of the key, or of its `{hash tag}`, modulo 16384), as
+/// Redis computes it; for tests that must reach every slot.
+///
+/// ```
+/// assert_eq!(redis_test_support::key_slot(b"foo"), 12182);
+/// assert_eq!(redis_test_support::key_slot(b"{user1000}.following"), redis_test_support::key_slot(b"user1000"));
+/// ```
+pub fn key_slot(key: &[u8]) -> u16 {
+    let tagged = key
+        .iter()
+        .position(|&b| b == b'{')
+        .and_then(|open| {
+            let rest = &key[open + 1..];
+            let close = rest.iter().position(|&b| b == b'}')?;
+            (close > 0).then(|| &rest[..close])
+        })
+        .unwrap_or(key);
+    crc16_xmodem(tagged) % 16384
+}
+
+/// CRC-16/XMODEM (polynomial 0x1021, initial value 0), the checksum of Redis Cluster.
+fn crc16_xmodem(bytes: &[u8]) -> u16 {
+    let mut crc = 0u16;
+    for &b in bytes {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
 }
