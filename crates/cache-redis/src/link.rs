@@ -12,6 +12,7 @@ use std::time::Duration;
 use cache_core::CacheError;
 use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConnection};
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo, Slot};
+use redis::io::tcp::TcpSettings;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
     Cmd, ConnectionAddr, ConnectionInfo, ConnectionLike, FromRedisValue, IntoConnectionInfo,
@@ -85,6 +86,7 @@ impl Connector {
                 }
                 let addrs: Vec<String> = infos.iter().map(|i| i.addr().to_string()).collect();
                 let mut builder = ClusterClientBuilder::new(infos)
+                    .tcp_settings(tcp_settings())
                     .connection_timeout(timeouts.connect)
                     .response_timeout(timeouts.read)
                     .retries(config.cluster_retries)
@@ -153,6 +155,8 @@ fn sentinel_client(
         SentinelServerType::Master,
     )
     .map_err(|e| invalid(first, e))?
+    .set_client_to_redis_tcp_settings(tcp_settings())
+    .set_client_to_sentinel_tcp_settings(tcp_settings())
     .set_client_to_redis_db(topology.primary_db);
     if let Some((username, password)) = login {
         if let Some(u) = username {
@@ -179,7 +183,14 @@ fn sentinel_client(
 }
 
 fn parse(url: &str) -> Result<ConnectionInfo, CacheError> {
-    url.into_connection_info().map_err(|e| invalid(url, e))
+    let info = url.into_connection_info().map_err(|e| invalid(url, e))?;
+    Ok(info.set_tcp_settings(tcp_settings()))
+}
+
+/// `TCP_NODELAY`: a request goes out at once. Without it, the several small writes of a
+/// TLS handshake wait on delayed acknowledgements (tens of milliseconds per connection).
+fn tcp_settings() -> TcpSettings {
+    TcpSettings::default().set_nodelay(true)
 }
 
 fn invalid(url: &str, e: RedisError) -> CacheError {

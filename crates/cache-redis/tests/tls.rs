@@ -1,7 +1,9 @@
 //! The conformance suite over TLS (`rediss://`), with certificates generated at test time:
 //! a server that only proves who it is, and one that also asks the client (mutual TLS).
 //! Clients that do not trust the server's CA, or that bring no certificate to a server that
-//! asks for one, fail with a clear error.
+//! asks for one, fail with a clear error. A cluster is reached over TLS on every node (the
+//! cluster code paths themselves are the plain cluster suite's: a TLS handshake in a debug
+//! build costs tens of milliseconds, so the suite is not run a third time).
 
 mod common;
 
@@ -12,7 +14,7 @@ use std::time::Duration;
 use cache_core::CacheError;
 use cache_redis::{RedisCache, RedisConfig, TlsCertificates};
 use common::RedisHarness;
-use redis_test_support::{RedisServer, TestCertificates};
+use redis_test_support::{RedisCluster, RedisServer, TestCertificates};
 
 fn certificates() -> &'static TestCertificates {
     static CERTS: OnceLock<TestCertificates> = OnceLock::new();
@@ -52,6 +54,17 @@ fn mutual_tls() -> RedisConfig {
         .connect_timeout(Duration::from_secs(5))
 }
 
+fn cluster() -> &'static RedisCluster {
+    static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| RedisCluster::start_tls(3, certificates()))
+}
+
+fn cluster_tls() -> RedisConfig {
+    RedisConfig::cluster(cluster().tls_urls())
+        .tls(trust_ca())
+        .connect_timeout(Duration::from_secs(5))
+}
+
 mod server_only {
     use super::*;
     cache_conformance::conformance_tests!(RedisHarness { base: server_tls });
@@ -77,6 +90,26 @@ fn the_traffic_is_encrypted_and_reaches_the_same_server() {
     assert_eq!(raw.int(), Some(1));
     let clients = server_only().query(&["CLIENT", "LIST"]).text();
     assert!(clients.contains("flags=N"), "{clients}");
+}
+
+#[test]
+fn every_cluster_node_is_reached_over_tls() {
+    use cache_core::{Cache, Ttl};
+    let cache = RedisCache::new(cluster_tls().key_prefix("tls-nodes:")).unwrap();
+    let keys: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
+    for k in &keys {
+        cache.set(k, k.clone(), Ttl::Never).unwrap();
+    }
+    // Every primary holds some of the keys, and each of them saw TLS clients only
+    // from the cache (its plain port serves only this test's helper queries).
+    for node in cluster().nodes() {
+        let keys = node.query(&["DBSIZE"]).int().unwrap();
+        assert!(keys > 0, "node {} holds no key", node.addr());
+    }
+    assert_eq!(cache.count().unwrap(), 100);
+    let err =
+        RedisCache::new(RedisConfig::cluster(cluster().tls_urls())).expect_err("system roots");
+    assert!(format!("{err:#}").contains("certificate"), "{err:#}");
 }
 
 #[test]

@@ -238,7 +238,8 @@ impl RedisServer {
             args.push(log_path(dir.path()).display().to_string());
             args.extend(options.extra.iter().cloned());
             let tls_port = options.tls.map(|(certificates, mutual)| {
-                let tls_port = free_port(false);
+                // With `tls-cluster yes` the cluster bus is on `tls_port + 10000`.
+                let tls_port = free_port(options.cluster_port);
                 args.extend(certificates.server_args(tls_port, mutual));
                 tls_port
             });
@@ -520,39 +521,100 @@ impl RedisCluster {
     /// assert_eq!(cluster.nodes().len(), 6);
     /// ```
     pub fn start_with_replicas(primaries: usize, replicas: usize) -> RedisCluster {
+        Self::start_full(primaries, replicas, None)
+    }
+
+    /// Starts `primaries` primaries (at least 3) that also serve TLS with the server
+    /// certificate of `certificates`, to clients ([`RedisCluster::tls_urls`]) and between
+    /// themselves (`tls-cluster yes`), so that `CLUSTER SLOTS` over TLS names TLS ports.
+    ///
+    /// ```no_run
+    /// let certs = redis_test_support::TestCertificates::generate();
+    /// let cluster = redis_test_support::RedisCluster::start_tls(3, &certs);
+    /// assert!(cluster.tls_urls()[0].starts_with("rediss://"));
+    /// ```
+    pub fn start_tls(primaries: usize, certificates: &TestCertificates) -> RedisCluster {
+        Self::start_full(primaries, 0, Some(certificates))
+    }
+
+    fn start_full(
+        primaries: usize,
+        replicas: usize,
+        tls: Option<&TestCertificates>,
+    ) -> RedisCluster {
         assert!(primaries >= 3, "a Redis cluster needs at least 3 primaries");
+        let mut extra: Vec<String> = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "2000",
+            "--cluster-require-full-coverage",
+            "no",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if tls.is_some() {
+            extra.extend(["--tls-cluster", "yes", "--tls-replication", "yes"].map(String::from));
+        }
         let nodes: Vec<RedisServer> = (0..primaries * (1 + replicas))
             .map(|_| {
-                RedisServer::start_with(
-                    &[
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        "nodes.conf",
-                        "--cluster-node-timeout",
-                        "2000",
-                        "--cluster-require-full-coverage",
-                        "no",
-                    ],
-                    true,
-                )
+                RedisServer::start_full(&Options {
+                    extra: extra.clone(),
+                    cluster_port: true,
+                    tls: tls.map(|c| (c, false)),
+                    ..Options::default()
+                })
             })
             .collect();
         let mut create = Command::new("redis-cli");
+        if let Some(certificates) = tls {
+            // Over TLS, so that the nodes' addresses it compares are their TLS ones.
+            create
+                .arg("--tls")
+                .arg("--cacert")
+                .arg(certificates.dir().join("ca.crt"));
+        }
         create.arg("--cluster").arg("create");
         for n in &nodes {
-            create.arg(n.addr());
+            match n.tls_port {
+                Some(port) => create.arg(format!("127.0.0.1:{port}")),
+                None => create.arg(n.addr()),
+            };
         }
         create.args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"]);
-        let output = match create.stdin(Stdio::null()).output() {
-            Ok(o) => o,
+        let output_dir = tempfile::tempdir().expect("a temporary directory");
+        let out_path = output_dir.path().join("out");
+        let out = std::fs::File::create(&out_path).expect("cannot create a file");
+        let mut child = match create
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("a file handle"))
+            .stderr(out)
+            .spawn()
+        {
+            Ok(c) => c,
             Err(e) if e.kind() == io::ErrorKind::NotFound => panic!("{MISSING}"),
             Err(e) => panic!("cannot run redis-cli: {e}"),
         };
-        if !output.status.success() {
-            let _ = io::stderr().write_all(&output.stdout);
-            let _ = io::stderr().write_all(&output.stderr);
-            panic!("redis-cli --cluster create failed ({})", output.status);
+        // It waits for the nodes to agree forever if they cannot talk to each other.
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("cannot wait for redis-cli") {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if !status.is_some_and(|s| s.success()) {
+            let output = std::fs::read_to_string(&out_path).unwrap_or_default();
+            let _ = io::stderr().write_all(output.as_bytes());
+            panic!("redis-cli --cluster create failed ({status:?})");
         }
         let cluster = RedisCluster { nodes };
         cluster.wait_healthy();
@@ -575,6 +637,16 @@ impl RedisCluster {
     /// ```
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// The nodes' `rediss://` URLs, for a cluster started with [`RedisCluster::start_tls`].
+    ///
+    /// ```no_run
+    /// let certs = redis_test_support::TestCertificates::generate();
+    /// let urls = redis_test_support::RedisCluster::start_tls(3, &certs).tls_urls();
+    /// ```
+    pub fn tls_urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::tls_url).collect()
     }
 
     /// Waits until every running node reports `cluster_state:ok` and knows every node, and
@@ -637,7 +709,9 @@ impl RedisCluster {
             .nodes
             .iter()
             .filter(|n| n.pid().is_none())
-            .map(|n| i64::from(n.port))
+            .flat_map(|n| [Some(n.port), n.tls_port])
+            .flatten()
+            .map(i64::from)
             .collect();
         loop {
             let settled = running.iter().all(|n| {
@@ -697,7 +771,9 @@ impl RedisCluster {
                     return self
                         .nodes
                         .iter()
-                        .position(|n| i64::from(n.port) == port)
+                        .position(|n| {
+                            i64::from(n.port) == port || n.tls_port.map(i64::from) == Some(port)
+                        })
                         .expect("a node of this cluster");
                 }
             }

@@ -41,10 +41,10 @@ impl TestCertificates {
         let ca_cert = ca.self_signed(&ca_key).expect("a CA certificate");
         let issuer = Issuer::new(ca, ca_key);
 
-        let leaf = |names: Vec<String>, usage: ExtendedKeyUsagePurpose, cn: &str| {
+        let leaf = |names: Vec<String>, usages: Vec<ExtendedKeyUsagePurpose>, cn: &str| {
             let key = KeyPair::generate().expect("a key");
             let mut params = CertificateParams::new(names).expect("certificate parameters");
-            params.extended_key_usages = vec![usage];
+            params.extended_key_usages = usages;
             params.distinguished_name.push(DnType::CommonName, cn);
             let cert = params
                 .signed_by(&key, &issuer)
@@ -53,12 +53,16 @@ impl TestCertificates {
         };
         let (server_cert, server_key) = leaf(
             vec!["127.0.0.1".into(), "::1".into(), "localhost".into()],
-            ExtendedKeyUsagePurpose::ServerAuth,
+            // Cluster nodes also present it to each other as clients, on the cluster bus.
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
             "redis-server",
         );
         let (client_cert, client_key) = leaf(
             Vec::new(),
-            ExtendedKeyUsagePurpose::ClientAuth,
+            vec![ExtendedKeyUsagePurpose::ClientAuth],
             "cache client",
         );
 
