@@ -53,8 +53,23 @@
 //!   `cache-core` say; `entries` is `None` since counting is a `SCAN`
 //!   ([`RedisCache::count`] does it on request).
 //!
+//! # TLS, Sentinel, failover
+//! - **TLS**: `rediss://` URLs (a server, every node of a cluster, sentinels) with the
+//!   `tls-rustls` feature (rustls on the `ring` provider, which needs no cmake);
+//!   [`RedisConfig::tls`] takes a CA certificate and a client certificate and key (mutual
+//!   TLS). Without the feature a `rediss://` URL is a configuration error naming it.
+//! - **Sentinel**: [`RedisConfig::sentinel`]; every new pooled connection asks the
+//!   sentinels for the current primary, and a connection to a primary that went away or
+//!   was demoted (`READONLY`) is dropped and the operation tried once more on a fresh one,
+//!   so the same instance follows a failover.
+//! - **Cluster failover**: a connection that fails is dropped, and a fresh one reads the
+//!   slot map again, so after a replica's promotion every slot works through the same
+//!   instance.
+//!
 //! # Retries and failures
-//! Every operation fails with [`CacheError::Backend`], naming the operation and the server,
+//! Every operation fails with [`CacheError::Backend`], of a kind a program can act on
+//! ([`CacheError::is_timeout`], [`CacheError::is_unavailable`], [`CacheError::is_auth`]),
+//! with the `redis` error as its cause ([`RedisFailure`]), naming the operation and the server,
 //! when the server is down, hung or unreachable: within the pool wait when no connection can
 //! be had, else within the connect plus read or write timeouts (on a cluster, per try). A
 //! retried delete whose first reply was lost may report the entry it removed as absent.

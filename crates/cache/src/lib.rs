@@ -6,6 +6,7 @@
 //! | `memory` (default) | [`InMemoryCache`]: sharded in-memory LRU with TTL | `cache-memory` |
 //! | `file` | `FileBasedCache`: crash-safe, multi-process file cache | `cache-file` |
 //! | `redis` | `RedisCache`: Redis and Redis Cluster, pooled, native TTL | `cache-redis` |
+//! | `redis-tls-rustls` | `rediss://` and certificates for `RedisCache` (rustls) | `cache-redis` |
 //!
 //! ```
 //! use cache::{Cache, InMemoryCache, Ttl};
@@ -26,7 +27,9 @@ pub use cache_memory::{InMemoryCache, InMemoryCacheBuilder};
 #[cfg(feature = "file")]
 pub use cache_file::{FileBasedCache, FileBasedCacheBuilder};
 #[cfg(feature = "redis")]
-pub use cache_redis::{RedisCache, RedisConfig, RedisTopology};
+pub use cache_redis::{
+    RedisCache, RedisConfig, RedisFailure, RedisTopology, SentinelTopology, TlsCertificates,
+};
 
 /// The README's examples, compiled and run as doctests so that the front door never lies.
 #[cfg(all(doctest, feature = "file", feature = "redis"))]

@@ -11,6 +11,30 @@
 //! When `redis-server` or `redis-cli` is not on `PATH`, starting a server panics with the
 //! command that installs them: tests never skip silently.
 //!
+//! Also: servers that serve TLS ([`RedisServer::start_tls`], [`RedisCluster::start_tls`])
+//! with certificates generated in-process ([`TestCertificates`], with `rcgen`), clusters with
+//! replicas ([`RedisCluster::start_with_replicas`], [`RedisCluster::wait_failover`]), and a
+//! primary with replicas and sentinels ([`SentinelGroup`]).
+//!
+//! # Why not the `redis-test` crate
+//! The redis-rs project's `redis-test` crate also starts servers, TLS servers, clusters and
+//! sentinel groups. It was considered and not taken, because for these tests it would do
+//! less, or do it worse:
+//! - its certificates are made by running the `openssl` command (one more binary on every
+//!   machine, and 4096-bit RSA keys that take seconds); here `rcgen` makes them in-process
+//!   in milliseconds;
+//! - whether its servers speak TLS is chosen by a process-wide environment variable
+//!   (`REDISRS_SERVER_TYPE`), not per test, and one binary here needs both kinds at once;
+//! - its processes are killed only on drop, so a server kept in a `static` (the shared
+//!   server and cluster here) would outlive the test binary; the watchdog here does not;
+//! - it has none of the faults the tests need (freeze/thaw with SIGSTOP/SIGCONT, kill, and
+//!   restart on the same port and directory), nor `node_of_key` or the waits for a
+//!   failover, which would have stayed here anyway;
+//! - it would tie this crate to its release cadence against the `redis` crate's versions.
+//!
+//! What it would have saved is about 300 lines (sentinel and TLS start-up); keeping one
+//! process manager for every topology, with one watchdog and one fault interface, costs less.
+//!
 //! ```no_run
 //! use redis_test_support::RedisServer;
 //!
