@@ -71,6 +71,18 @@ pub enum CacheError {
         /// What is wrong, in words.
         message: String,
     },
+    /// `incr`/`decr` found a live entry that is not a counter (not an `i64`); it is unchanged.
+    NotACounter {
+        /// The key of the entry.
+        key: String,
+    },
+    /// `incr`/`decr` would take the counter past the range of `i64`; it is unchanged.
+    CounterOverflow {
+        /// The key of the counter.
+        key: String,
+        /// The amount that could not be added.
+        delta: i64,
+    },
 }
 
 /// The kinds of [`CacheError::Backend`] failure a program can act on.
@@ -231,6 +243,33 @@ impl CacheError {
     }
 }
 
+impl CacheError {
+    /// A [`CacheError::NotACounter`] error.
+    ///
+    /// ```
+    /// let e = cache_core::CacheError::not_a_counter("hits");
+    /// assert!(e.to_string().contains("not a counter"));
+    /// ```
+    pub fn not_a_counter(key: &str) -> Self {
+        CacheError::NotACounter {
+            key: key.to_owned(),
+        }
+    }
+
+    /// A [`CacheError::CounterOverflow`] error.
+    ///
+    /// ```
+    /// let e = cache_core::CacheError::counter_overflow("hits", 1);
+    /// assert!(e.to_string().contains("overflow"));
+    /// ```
+    pub fn counter_overflow(key: &str, delta: i64) -> Self {
+        CacheError::CounterOverflow {
+            key: key.to_owned(),
+            delta,
+        }
+    }
+}
+
 /// `{}` prints this error's own text; `{:#}` appends every cause of the chain once.
 impl fmt::Display for CacheError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -244,6 +283,13 @@ impl fmt::Display for CacheError {
             }
             CacheError::Loader { key, .. } => write!(f, "the loader for key {key:?} failed")?,
             CacheError::InvalidInput { message } => write!(f, "invalid input: {message}")?,
+            CacheError::NotACounter { key } => {
+                write!(f, "the entry of key {key:?} is not a counter (an i64)")?
+            }
+            CacheError::CounterOverflow { key, delta } => write!(
+                f,
+                "adding {delta} to the counter of key {key:?} would overflow i64"
+            )?,
         }
         if f.alternate() {
             let mut cause = self.source();

@@ -32,15 +32,29 @@
 //! - **Removal is conditional**: an expired or corrupt file is moved aside and deleted only if
 //!   it is still the file that was read; a newer file a concurrent writer renamed into place
 //!   is put back.
+//! - **Atomic operations across processes**: `incr` and `touch` hold the entry's lock file
+//!   (`ab/<md5>.lock`, an `flock` the kernel drops if the holder dies; the holder removes the
+//!   file as it lets go) across their read and write; `add` creates the entry with `link()`,
+//!   which fails if a file is there, so it never overwrites a concurrent `set`, and holds the
+//!   lock against concurrent `add`s. `set` takes no lock: a `set` landing inside an `incr`
+//!   or `touch` of the same key may be overwritten by it.
 //! - **Symlinks planted in the cache directory are not followed**: entry files are opened
 //!   with `O_NOFOLLOW`, scans never descend into links, and a link in place of `tmp/` or of a
 //!   fan-out directory is removed at open (the README gives the one limit). Files and
 //!   directories are created private (0600 / 0700).
 #![forbid(unsafe_code)]
 
+/// This crate's README, compiled (and run, unless marked `no_run`) as doctests, so that its
+/// crates.io page never lies.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 mod dir;
 mod format;
 mod index;
+mod keylock;
+mod ops;
 
 use std::fmt;
 use std::fs::File;
@@ -139,9 +153,20 @@ pub struct FileBasedCacheBuilder {
 }
 
 impl FileBasedCacheBuilder {
-    /// The TTL of entries written with [`Ttl::Default`]. Default: none (never expire).
-    pub fn default_ttl(mut self, ttl: Duration) -> Self {
-        self.default_ttl = Some(ttl);
+    /// The TTL of entries written with [`Ttl::Default`]: a `Duration`, `Some(duration)` or
+    /// `None` (never expire, the default). Zero is an error at [`build`](Self::build).
+    ///
+    /// ```
+    /// use cache_file::FileBasedCache;
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let hour = FileBasedCache::builder(dir.path()).default_ttl(Duration::from_secs(3600)).build()?;
+    /// let never = FileBasedCache::builder(dir.path()).default_ttl(None).build()?;
+    /// assert!(FileBasedCache::builder(dir.path()).default_ttl(Duration::ZERO).build().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn default_ttl(mut self, ttl: impl Into<Option<Duration>>) -> Self {
+        self.default_ttl = ttl.into();
         self
     }
 
@@ -177,6 +202,7 @@ impl FileBasedCacheBuilder {
     /// Creates the directory (and its parents) if missing, checks that it is usable, removes
     /// the temporary files of dead writers, and (when bounded) indexes the entries present.
     pub fn build(self) -> Result<FileBasedCache, CacheError> {
+        let default_ttl = Ttl::check_default("FileBasedCache", self.default_ttl)?;
         if self.max_entries == Some(0) {
             return Err(CacheError::config(
                 "FileBasedCache max_entries must be at least 1",
@@ -204,7 +230,7 @@ impl FileBasedCacheBuilder {
         let bounded = self.max_entries.is_some() || self.max_bytes.is_some();
         let inner = Inner {
             dir,
-            default_ttl: self.default_ttl,
+            default_ttl,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             stats: AtomicStats::default(),
             corruptions: AtomicU64::new(0),
@@ -669,7 +695,8 @@ impl Inner {
 
 impl FileBasedCache {
     /// A cache in `cache_dir` (created with its parents if missing) whose [`Ttl::Default`] is
-    /// `default_ttl`. A path that is a file, or that cannot be created or written, is an error.
+    /// `default_ttl` (a `Duration`, `Some(duration)` or `None`: never expire). A path that is a
+    /// file, or that cannot be created or written, is an error, and so is a zero default TTL.
     ///
     /// ```
     /// use cache_file::FileBasedCache;
@@ -683,11 +710,9 @@ impl FileBasedCache {
     /// ```
     pub fn new(
         cache_dir: impl Into<PathBuf>,
-        default_ttl: Option<Duration>,
+        default_ttl: impl Into<Option<Duration>>,
     ) -> Result<Self, CacheError> {
-        let mut b = Self::builder(cache_dir);
-        b.default_ttl = default_ttl;
-        b.build()
+        Self::builder(cache_dir).default_ttl(default_ttl).build()
     }
 
     /// A builder for the less common settings (clock, durability, bounds).
@@ -877,6 +902,27 @@ impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for FileBasedCache 
 
     fn stats(&self) -> CacheStats {
         self.inner.stats.snapshot(self.entries())
+    }
+
+    fn add(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
+        self.inner
+            .add_bytes(key, ttl, |buf| codec::encode_into(buf, key, &value))
+    }
+
+    fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        FileBasedCache::incr(self, key, delta)
+    }
+
+    fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        FileBasedCache::decr(self, key, delta)
+    }
+
+    fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+        FileBasedCache::touch(self, key, ttl)
+    }
+
+    fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        FileBasedCache::ttl(self, key)
     }
 }
 

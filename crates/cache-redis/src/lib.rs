@@ -12,7 +12,8 @@
 //! assert_eq!(name.as_deref(), Some("alice"));
 //! assert_eq!(cache.delete_pattern("user:*")?, 1);
 //!
-//! // From a config, on a cluster:
+//! // From a config, on a cluster (with the `cluster` feature):
+//! # #[cfg(feature = "cluster")] {
 //! let sessions = RedisCache::new(
 //!     RedisConfig::cluster(["redis://cache-node-1:7000", "redis://cache-node-2:7000"])
 //!         .key_prefix("sessions:")
@@ -20,6 +21,7 @@
 //!         .timeouts(Duration::from_millis(500)),
 //! )?;
 //! sessions.set("abc", vec![1u8, 2, 3], Ttl::Default)?;
+//! # }
 //! # Ok::<(), cache_core::CacheError>(())
 //! ```
 //!
@@ -27,7 +29,15 @@
 //! - **Values** are [`cache_core::codec`] envelopes (a type tag, then `postcard`), so one
 //!   `RedisCache` stores any serde type, and a value read as another type is a miss.
 //!   `RedisCache` implements `Cache<V>` for every such `V`; the type is fixed at each call
-//!   (`let v: Option<User> = cache.get(k)?`, or a `&dyn Cache<User>`).
+//!   (`let v: Option<User> = cache.get(k)?`, or a `&dyn Cache<User>`). The one exception:
+//!   an `i64` is stored as a plain decimal string, the form `INCRBY` works on, so a counter
+//!   made by `incr` and an `i64` written by `set` are the same thing, `get::<i64>` reads both
+//!   (and envelopes of `i64` written before), and `redis-cli GET` shows the number.
+//! - **Atomic operations**, one command or one Lua script each (atomic on a cluster too: one
+//!   key each): `add` is `SET ... NX PX`; `incr` is `INCRBY` (a script `EXISTS`, `INCRBY`,
+//!   `PEXPIRE` when the cache has a default TTL, so that a new counter gets it and an existing
+//!   one keeps its own); `touch` is `PEXPIRE` (`PERSIST` for `Ttl::Never`); `ttl` is `PTTL`.
+//!   Scripts go by `EVALSHA`, then `EVAL` on a node that does not know them yet.
 //! - **Keys** are the key prefix followed by the key's UTF-8 bytes: any `&str` works, NUL
 //!   and newlines included. `clear` and `delete_pattern` touch only keys under the prefix,
 //!   found with `SCAN ... MATCH` (never `KEYS`, never `FLUSHDB`) and removed with `UNLINK`.
@@ -74,18 +84,27 @@
 //! be had, else within the connect plus read or write timeouts (on a cluster, per try). A
 //! retried delete whose first reply was lost may report the entry it removed as absent.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// This crate's README, compiled (and run, unless marked `no_run`) as doctests, so that its
+/// crates.io page never lies.
+#[cfg(all(doctest, feature = "cluster"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 mod config;
 mod failure;
 mod keys;
 mod link;
+mod ops;
+mod value;
 
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::{codec, AtomicStats, Cache, CacheError, CacheStats, Pattern, Ttl};
+use cache_core::{AtomicStats, Cache, CacheError, CacheStats, Pattern, Ttl};
 use r2d2::ManageConnection;
 use redis::RedisResult;
 use serde::de::DeserializeOwned;
@@ -179,8 +198,8 @@ impl RedisCache {
     /// unreachable server or a refused login is an error here.
     ///
     /// # Errors
-    /// [`CacheError::Config`] for a malformed URL or unusable settings (a zero pool size or
-    /// timeout); [`CacheError::Backend`] when the server cannot be reached or refuses the
+    /// [`CacheError::Config`] for a malformed URL or unusable settings (a zero pool size,
+    /// timeout or default TTL); [`CacheError::Backend`] when the server cannot be reached or refuses the
     /// login.
     ///
     /// ```
@@ -365,7 +384,7 @@ impl RedisCache {
     fn get_value<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>, CacheError> {
         let cmd = link::single("GET", &self.inner.keys.redis_key(key));
         let bytes: Option<Vec<u8>> = self.run("GET", Some(key), |l| l.query(&cmd))?;
-        let value = bytes.and_then(|b| codec::decode(&b));
+        let value = bytes.and_then(|b| value::decode(&b));
         self.count_read(value.is_some());
         Ok(value)
     }
@@ -374,7 +393,7 @@ impl RedisCache {
         let rk = self.inner.keys.redis_key(key);
         let cmd = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
             Expiry::Gone => link::single("UNLINK", &rk),
-            expiry => set_cmd(&rk, codec::encode(key, value)?, expiry),
+            expiry => set_cmd(&rk, value::encode(key, value)?, expiry),
         };
         self.run("SET", Some(key), |l| l.query::<()>(&cmd))?;
         self.inner.stats.set();
@@ -389,7 +408,7 @@ impl RedisCache {
         let found = self.run("MGET", None, |l| l.get_many(&rks))?;
         let values: Vec<Option<V>> = found
             .into_iter()
-            .map(|b| b.and_then(|b| codec::decode(&b)))
+            .map(|b| b.and_then(|b| value::decode(&b)))
             .collect();
         let hits = values.iter().filter(|v| v.is_some()).count() as u64;
         self.inner.stats.add_hits(hits);
@@ -413,7 +432,7 @@ impl RedisCache {
             for (k, v) in entries {
                 batch.add(set_cmd(
                     &self.inner.keys.redis_key(k),
-                    codec::encode(k, v)?,
+                    value::encode(k, v)?,
                     expiry,
                 ));
             }
@@ -495,6 +514,7 @@ fn validate(config: &RedisConfig) -> Result<(), CacheError> {
     if config.scan_count == 0 {
         return Err(CacheError::config("scan_count must be at least 1"));
     }
+    Ttl::check_default("RedisCache", config.default_ttl)?;
     for (name, t) in [
         ("connect_timeout", config.connect_timeout),
         ("read_timeout", config.read_timeout),
@@ -556,6 +576,26 @@ impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for RedisCache {
     fn delete_many(&self, keys: &[&str]) -> Result<u64, CacheError> {
         RedisCache::delete_many(self, keys)
     }
+
+    fn add(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
+        self.add_value(key, &value, ttl)
+    }
+
+    fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        RedisCache::incr(self, key, delta)
+    }
+
+    fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        RedisCache::decr(self, key, delta)
+    }
+
+    fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+        RedisCache::touch(self, key, ttl)
+    }
+
+    fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        RedisCache::ttl(self, key)
+    }
 }
 
 #[cfg(test)]
@@ -579,6 +619,18 @@ mod tests {
         assert_eq!(short(&long), format!("{}...", "é".repeat(64)));
     }
 
+    #[cfg(not(feature = "cluster"))]
+    #[test]
+    fn a_cluster_without_the_cluster_feature_is_a_config_error_naming_it() {
+        let config = RedisConfig {
+            topology: RedisTopology::Cluster(vec!["redis://127.0.0.1:1".into()]),
+            ..RedisConfig::new("redis://127.0.0.1:1/")
+        };
+        let err = RedisCache::new(config).unwrap_err();
+        assert!(matches!(err, CacheError::Config { .. }), "{err}");
+        assert!(err.to_string().contains("`cluster` feature"), "{err}");
+    }
+
     #[test]
     fn bad_configurations_are_errors() {
         let base = || RedisConfig::new("redis://127.0.0.1:1/");
@@ -589,8 +641,18 @@ mod tests {
             base().read_timeout(Duration::ZERO),
             RedisConfig::new("no scheme"),
             RedisConfig::new("redis://user:secret@[::1"),
-            RedisConfig::cluster(Vec::<String>::new()),
-            RedisConfig::cluster(["redis://127.0.0.1:1", "nonsense"]),
+            RedisConfig::new("redis://127.0.0.1:1/").default_ttl(Duration::ZERO),
+            RedisConfig {
+                topology: RedisTopology::Cluster(Vec::new()),
+                ..base()
+            },
+            RedisConfig {
+                topology: RedisTopology::Cluster(vec![
+                    "redis://127.0.0.1:1".into(),
+                    "nonsense".into(),
+                ]),
+                ..base()
+            },
         ] {
             let err = RedisCache::new(config).unwrap_err();
             assert!(matches!(err, CacheError::Config { .. }), "{err}");

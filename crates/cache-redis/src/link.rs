@@ -5,18 +5,23 @@
 //! clients (URLs, TLS certificates, sentinel lookup, cluster options): an async backend
 //! builds its connections from the same clients.
 
+#[cfg(feature = "cluster")]
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cache_core::CacheError;
+#[cfg(feature = "cluster")]
 use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConnection};
+#[cfg(feature = "cluster")]
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo, Slot};
 use redis::io::tcp::TcpSettings;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+#[cfg(feature = "cluster")]
+use redis::Value;
 use redis::{
     Cmd, ConnectionAddr, ConnectionInfo, ConnectionLike, FromRedisValue, IntoConnectionInfo,
-    RedisError, RedisResult, Value,
+    RedisError, RedisResult,
 };
 
 use crate::config::{redact, RedisConfig, RedisTopology, SentinelTopology, TlsCertificates};
@@ -41,9 +46,13 @@ impl Timeouts {
 
 /// What opens connections: a client for one server, for a cluster, or for the primary that
 /// sentinels name (asked again for every new connection, so a failover is followed).
+// One per cache, built once: the size of its largest variant (a client with TLS parameters)
+// costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub(crate) enum Connector {
     Single(redis::Client),
+    #[cfg(feature = "cluster")]
     Cluster(ClusterClient),
     Sentinel(Arc<Mutex<SentinelClient>>),
 }
@@ -56,7 +65,6 @@ impl Connector {
     /// [`CacheError::Config`] for a malformed URL, certificates that do not parse, TLS
     /// asked for without the `tls-rustls` feature, or certificates without `rediss://`.
     pub(crate) fn from_config(config: &RedisConfig) -> Result<(Connector, String), CacheError> {
-        let timeouts = Timeouts::of(config);
         match &config.topology {
             RedisTopology::Standalone(url) => {
                 let info = parse(url)?;
@@ -70,6 +78,12 @@ impl Connector {
                 .map_err(|e| invalid(url, e))?;
                 Ok((Connector::Single(client), server))
             }
+            #[cfg(not(feature = "cluster"))]
+            RedisTopology::Cluster(_) => Err(CacheError::config(
+                "a Redis cluster needs the `cluster` feature of cache-redis \
+                 (`redis-cluster` of the cache facade)",
+            )),
+            #[cfg(feature = "cluster")]
             RedisTopology::Cluster(nodes) => {
                 if nodes.is_empty() {
                     return Err(CacheError::config(
@@ -87,8 +101,8 @@ impl Connector {
                 let addrs: Vec<String> = infos.iter().map(|i| i.addr().to_string()).collect();
                 let mut builder = ClusterClientBuilder::new(infos)
                     .tcp_settings(tcp_settings())
-                    .connection_timeout(timeouts.connect)
-                    .response_timeout(timeouts.read)
+                    .connection_timeout(config.connect_timeout)
+                    .response_timeout(config.read_timeout)
                     .retries(config.cluster_retries)
                     .min_retry_wait(10)
                     .max_retry_wait(100);
@@ -109,7 +123,10 @@ impl Connector {
 
     /// Whether this connects to a cluster.
     pub(crate) fn is_cluster(&self) -> bool {
-        matches!(self, Connector::Cluster(_))
+        #[cfg(feature = "cluster")]
+        return matches!(self, Connector::Cluster(_));
+        #[cfg(not(feature = "cluster"))]
+        false
     }
 }
 
@@ -256,6 +273,7 @@ mod tls {
         }
     }
 
+    #[cfg(feature = "cluster")]
     pub(super) fn cluster(
         builder: ClusterClientBuilder,
         c: &TlsCertificates,
@@ -295,6 +313,7 @@ mod tls {
         )))
     }
 
+    #[cfg(feature = "cluster")]
     pub(super) fn cluster(
         _: ClusterClientBuilder,
         _: &TlsCertificates,
@@ -329,6 +348,7 @@ pub(crate) struct Tracked {
 /// One connection to a server, or one set of connections to every node of a cluster.
 pub(crate) enum Link {
     Single(redis::Connection),
+    #[cfg(feature = "cluster")]
     Cluster(Box<ClusterConnection>),
 }
 
@@ -347,6 +367,7 @@ impl r2d2::ManageConnection for Manager {
                 conn.set_write_timeout(Some(self.timeouts.write))?;
                 Link::Single(conn)
             }
+            #[cfg(feature = "cluster")]
             Connector::Cluster(client) => {
                 // The client carries the connect and response (read) timeouts itself.
                 let conn = client.get_connection()?;
@@ -380,6 +401,7 @@ impl r2d2::ManageConnection for Manager {
         conn.broken
             || match &conn.link {
                 Link::Single(c) => !c.is_open(),
+                #[cfg(feature = "cluster")]
                 Link::Cluster(c) => !c.is_open(),
             }
     }
@@ -407,16 +429,18 @@ fn is_read_only(e: &RedisError) -> bool {
 /// Commands sent in one round trip (per node, on a cluster).
 pub(crate) enum Batch {
     Single(redis::Pipeline),
+    #[cfg(feature = "cluster")]
     Cluster(redis::cluster::ClusterPipeline),
 }
 
 impl Batch {
     pub(crate) fn new(cluster: bool, capacity: usize) -> Self {
+        #[cfg(feature = "cluster")]
         if cluster {
-            Batch::Cluster(redis::cluster::ClusterPipeline::with_capacity(capacity))
-        } else {
-            Batch::Single(redis::Pipeline::with_capacity(capacity))
+            return Batch::Cluster(redis::cluster::ClusterPipeline::with_capacity(capacity));
         }
+        debug_assert!(!cluster, "a cluster link without the cluster feature");
+        Batch::Single(redis::Pipeline::with_capacity(capacity))
     }
 
     pub(crate) fn add(&mut self, cmd: Cmd) {
@@ -424,6 +448,7 @@ impl Batch {
             Batch::Single(p) => {
                 p.add_command(cmd);
             }
+            #[cfg(feature = "cluster")]
             Batch::Cluster(p) => {
                 p.add_command(cmd);
             }
@@ -437,6 +462,7 @@ impl Link {
     pub(crate) fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
         match self {
             Link::Single(c) => cmd.query(c),
+            #[cfg(feature = "cluster")]
             Link::Cluster(c) => cmd.query(c),
         }
     }
@@ -445,11 +471,14 @@ impl Link {
     pub(crate) fn run<T: FromRedisValue>(&mut self, batch: &Batch) -> RedisResult<Vec<T>> {
         match (self, batch) {
             (Link::Single(c), Batch::Single(p)) => p.query(c),
+            #[cfg(feature = "cluster")]
             (Link::Cluster(c), Batch::Cluster(p)) => p.query(c),
+            #[cfg(feature = "cluster")]
             _ => unreachable!("a batch is built for the topology of its cache"),
         }
     }
 
+    #[cfg(feature = "cluster")]
     fn is_cluster(&self) -> bool {
         matches!(self, Link::Cluster(_))
     }
@@ -460,6 +489,7 @@ impl Link {
     pub(crate) fn get_many(&mut self, keys: &[Vec<u8>]) -> RedisResult<Vec<Option<Vec<u8>>>> {
         match self {
             Link::Single(c) => redis::cmd("MGET").arg(keys).query(c),
+            #[cfg(feature = "cluster")]
             Link::Cluster(_) => {
                 let mut batch = Batch::new(true, keys.len());
                 for k in keys {
@@ -476,9 +506,16 @@ impl Link {
         if keys.is_empty() {
             return Ok(0);
         }
-        if !self.is_cluster() {
-            return self.query(redis::cmd("UNLINK").arg(keys));
+        #[cfg(feature = "cluster")]
+        if self.is_cluster() {
+            return self.unlink_by_slot(keys);
         }
+        self.query(redis::cmd("UNLINK").arg(keys))
+    }
+
+    /// [`Link::unlink`] on a cluster: one `UNLINK` per slot, in one pipeline.
+    #[cfg(feature = "cluster")]
+    fn unlink_by_slot(&mut self, keys: &[Vec<u8>]) -> RedisResult<u64> {
         let mut by_slot: HashMap<Slot, Cmd> = HashMap::new();
         for k in keys {
             by_slot
@@ -523,6 +560,7 @@ impl Link {
                     cursor = next;
                 }
             }
+            #[cfg(feature = "cluster")]
             Link::Cluster(c) => {
                 // `scan_match` refuses a cluster: start on every primary at once, then go on
                 // node by node, by address, until each cursor is back to 0.
@@ -558,6 +596,7 @@ pub(crate) fn single(name: &str, key: &[u8]) -> Cmd {
 }
 
 /// The route to a node given as `host:port`.
+#[cfg(feature = "cluster")]
 fn by_address(node: &str) -> RedisResult<RoutingInfo> {
     let bad = || {
         RedisError::from((

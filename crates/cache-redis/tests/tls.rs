@@ -14,7 +14,9 @@ use std::time::Duration;
 use cache_core::CacheError;
 use cache_redis::{RedisCache, RedisConfig, TlsCertificates};
 use common::RedisHarness;
-use redis_test_support::{RedisCluster, RedisServer, TestCertificates};
+#[cfg(feature = "cluster")]
+use redis_test_support::RedisCluster;
+use redis_test_support::{RedisServer, TestCertificates};
 
 fn certificates() -> &'static TestCertificates {
     static CERTS: OnceLock<TestCertificates> = OnceLock::new();
@@ -54,11 +56,13 @@ fn mutual_tls() -> RedisConfig {
         .connect_timeout(Duration::from_secs(5))
 }
 
+#[cfg(feature = "cluster")]
 fn cluster() -> &'static RedisCluster {
     static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
     CLUSTER.get_or_init(|| RedisCluster::start_tls(3, certificates()))
 }
 
+#[cfg(feature = "cluster")]
 fn cluster_tls() -> RedisConfig {
     RedisConfig::cluster(cluster().tls_urls())
         .tls(trust_ca())
@@ -92,6 +96,7 @@ fn the_traffic_is_encrypted_and_reaches_the_same_server() {
     assert!(clients.contains("flags=N"), "{clients}");
 }
 
+#[cfg(feature = "cluster")]
 #[test]
 fn every_cluster_node_is_reached_over_tls() {
     use cache_core::{Cache, Ttl};

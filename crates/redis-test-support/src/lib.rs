@@ -841,3 +841,36 @@ fn crc16_xmodem(bytes: &[u8]) -> u16 {
     }
     crc
 }
+
+/// Calls `op` every 100 ms until it succeeds and returns its value; panics with `what` and
+/// the last error when `limit` passes first. For tests that wait for a recovery.
+///
+/// ```
+/// use std::time::Duration;
+/// let mut tries = 0;
+/// let v = redis_test_support::succeeds_within(Duration::from_secs(5), "a flaky op", || {
+///     tries += 1;
+///     if tries < 3 { Err("not yet") } else { Ok(tries) }
+/// });
+/// assert_eq!(v, 3);
+/// ```
+#[track_caller]
+pub fn succeeds_within<T, E: std::fmt::Display>(
+    limit: Duration,
+    what: &str,
+    mut op: impl FnMut() -> Result<T, E>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        match op() {
+            Ok(v) => return v,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "{what}: still failing after {limit:?}: {e:#}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
