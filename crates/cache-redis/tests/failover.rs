@@ -89,3 +89,58 @@ fn sentinel_failover_is_followed_by_the_same_cache() {
     assert_eq!(primary.query(&["EXISTS", raw_key.as_str()]).int(), Some(1));
     assert!(cache.exists("after").unwrap());
 }
+
+#[test]
+fn connections_to_a_demoted_primary_are_replaced_at_once() {
+    let group = SentinelGroup::start(1, 1);
+    let cache = RedisCache::new(
+        config(RedisConfig::sentinel(
+            group.sentinel_urls(),
+            SentinelGroup::MASTER_NAME,
+        ))
+        .min_idle(Some(4)),
+    )
+    .expect("a cache on the sentinels' primary");
+    // Four threads at once: the pool holds four connections to the primary.
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let cache = &cache;
+            s.spawn(move || {
+                for i in 0..20 {
+                    cache.set(&format!("{t}:{i}"), i, Ttl::Never).unwrap();
+                }
+            });
+        }
+    });
+    let old = group.primary();
+    // A forced failover: the old primary lives on, as a replica of the new one.
+    // Refused (NOGOODSLAVE) until the sentinel has heard from the replica itself.
+    succeeds_within(RECOVERY, "SENTINEL FAILOVER", || {
+        let reply =
+            group.sentinels()[0].query(&["SENTINEL", "FAILOVER", SentinelGroup::MASTER_NAME]);
+        match reply.text() {
+            ok if ok == "OK" => Ok(()),
+            other => Err(other),
+        }
+    });
+    let new = group.wait_for_promotion(old);
+    assert_ne!(new, old);
+    succeeds_within(RECOVERY, "the old primary's demotion", || {
+        let role = group.servers()[old].query(&["ROLE"]);
+        match role.items().first().map(|r| r.text()) {
+            Some(r) if r == "slave" => Ok(()),
+            other => Err(format!("role {other:?}")),
+        }
+    });
+    // Every pooled connection went to the demoted server (which the sentinel also told to
+    // drop its clients): each write is retried on a fresh connection, to the new primary,
+    // and succeeds at the first call.
+    for i in 0..20 {
+        cache
+            .set(&format!("after:{i}"), i, Ttl::Never)
+            .expect("a write after the failover");
+    }
+    let raw_key = format!("{}after:0", cache.key_prefix());
+    let primary = &group.servers()[new];
+    assert_eq!(primary.query(&["EXISTS", raw_key.as_str()]).int(), Some(1));
+}
