@@ -9,15 +9,15 @@
 //! [`CacheDir::create_new`]: crate::dir::CacheDir::create_new
 
 use std::io;
-use std::path::Path;
 use std::time::Duration;
 
-use cache_core::{codec, CacheError, Timestamp, Ttl};
+use cache_core::codec::Codec;
+use cache_core::{CacheError, Ttl};
 
-use crate::dir::{open_entry, EntryId, Opened};
+use crate::dir::{EntryId, Opened, Replaced};
 use crate::format;
 use crate::keylock::KeyLock;
-use crate::{entry_id, read_head, FileBasedCache, Inner, Verdict};
+use crate::{read_head, FileBasedCache, Inner, Verdict};
 
 /// How often `add` starts over when a concurrent writer keeps replacing what it found,
 /// before it gives up with an error.
@@ -32,18 +32,18 @@ enum Found {
 }
 
 impl Inner {
-    fn lock(&self, key: &str, path: &Path) -> Result<KeyLock, CacheError> {
-        KeyLock::acquire(&self.dir, path).map_err(|e| self.io_err("locking", key, path, e))
+    fn lock(&self, key: &str, id: &EntryId) -> Result<KeyLock, CacheError> {
+        KeyLock::acquire(&self.dir, id).map_err(|e| self.io_err("locking", key, id, e))
     }
 
     /// Reads the header of the entry at `path`; an expired or corrupt file is removed (if
     /// still the one read) and counted, as a `get` would. Another key's entry (an MD5
     /// collision) is removed too when `claim` (a write will take its place), else left.
-    fn head_of(&self, key: &str, id: &EntryId, path: &Path, claim: bool) -> io::Result<Found> {
-        let (file, meta) = match open_entry(path)? {
+    fn head_of(&self, key: &str, id: &EntryId, claim: bool) -> io::Result<Found> {
+        let (file, meta) = match self.dir.open_entry(id)? {
             Opened::Absent => return Ok(Found::Absent),
             Opened::NotAFile(fid, _open) => {
-                self.drop_corrupt(path, fid, id)?;
+                self.drop_corrupt(fid, id)?;
                 return Ok(Found::InTheWay);
             }
             Opened::File(f, m) => (f, m),
@@ -52,48 +52,39 @@ impl Inner {
         let head = match read_head(&file, meta.len())? {
             Verdict::Ok(head) => head,
             Verdict::Corrupt => {
-                self.drop_corrupt(path, fid, id)?;
+                self.drop_corrupt(fid, id)?;
                 return Ok(Found::InTheWay);
             }
         };
-        if head.key != key.as_bytes() {
+        if head.key != *self.name(key) {
             if !claim {
                 return Ok(Found::Absent);
             }
             // Another key with the same MD5: `set` would replace it, and so does `add`.
-            self.dir.remove_if_same(path, fid)?;
-            self.forget(id);
+            if self.dir.remove_if_same(id, fid)? {
+                self.forget(id, fid.len);
+            }
             return Ok(Found::InTheWay);
         }
         if !head.header.expires_at().is_live_at(self.now()) {
-            self.drop_expired(path, fid, id)?;
+            self.drop_expired(fid, id)?;
             return Ok(Found::InTheWay);
         }
         Ok(Found::Live(head.header))
     }
 
     /// The error of an operation that found the entry replaced under it [`MAX_ROUNDS`] times.
-    fn restless(&self, what: &str, key: &str, path: &Path) -> CacheError {
+    fn restless(&self, what: &str, key: &str, id: &EntryId) -> CacheError {
         let e = io::Error::other("the entry kept changing under concurrent writers");
-        self.io_err(what, key, path, e)
+        self.io_err(what, key, id, e)
     }
 
-    /// Tells the bounds (if any) about an entry just written, and makes room.
-    fn written(&self, id: EntryId, len: usize, expires: Timestamp) -> Result<(), CacheError> {
-        if let Some(bounds) = &self.bounds {
-            bounds.touch(id, len as u64, expires);
-            self.cull(bounds, self.now(), &id)?;
-        }
-        Ok(())
-    }
-
-    /// Creates the entry of `key` (written now, with `ttl`) unless a file is at `path`;
-    /// `false` if one was. A zero TTL stores nothing and counts as created, as `set` counts it.
+    /// Creates the entry of `key` (written now, with `ttl`) unless a file is there; `false`
+    /// if one was. A zero TTL stores nothing and counts as created, as `set` counts it.
     fn create(
         &self,
         key: &str,
         id: EntryId,
-        path: &Path,
         ttl: Option<Duration>,
         buf: &mut Vec<u8>,
         encode: &dyn Fn(&mut Vec<u8>) -> Result<(), CacheError>,
@@ -101,15 +92,16 @@ impl Inner {
         let now = self.now();
         let expires = now.expiry(ttl);
         if expires.is_live_at(now) {
-            format::encode_entry(buf, key, now, ttl, encode)?;
+            format::encode_entry(buf, key, &self.name(key), now, ttl, encode)?;
+            let gate = self.usage.gate();
             let created = self
                 .dir
-                .create_new(path, buf)
-                .map_err(|e| self.io_err("writing", key, path, e))?;
+                .create_new(&id, buf)
+                .map_err(|e| self.io_err("writing", key, &id, e))?;
             if !created {
                 return Ok(false);
             }
-            self.written(id, buf.len(), expires)?;
+            self.written(id, buf.len() as u64, expires, Replaced::Nothing, gate, now)?;
         }
         self.stats.set();
         Ok(true)
@@ -121,70 +113,80 @@ impl Inner {
         ttl: Ttl,
         encode: impl Fn(&mut Vec<u8>) -> Result<(), CacheError>,
     ) -> Result<bool, CacheError> {
-        let id = entry_id(key);
-        let path = self.dir.entry_path(&id);
-        let _lock = self.lock(key, &path)?;
+        let id = self.entry_id(key);
+        let _lock = self.lock(key, &id)?;
         let ttl = ttl.resolve(self.default_ttl);
         let mut buf = Vec::new();
         for _ in 0..MAX_ROUNDS {
             let found = self
-                .head_of(key, &id, &path, true)
-                .map_err(|e| self.io_err("reading", key, &path, e))?;
+                .head_of(key, &id, true)
+                .map_err(|e| self.io_err("reading", key, &id, e))?;
             if let Found::Live(_) = found {
                 return Ok(false);
             }
-            if self.create(key, id, &path, ttl, &mut buf, &encode)? {
+            if self.create(key, id, ttl, &mut buf, &encode)? {
                 return Ok(true);
             }
             // A `set` got there first (or an expired file is still being removed): look again.
         }
-        Err(self.restless("adding", key, &path))
+        Err(self.restless("adding", key, &id))
     }
 
-    fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        let id = entry_id(key);
-        let path = self.dir.entry_path(&id);
-        let _lock = self.lock(key, &path)?;
+    /// `counter` stores and reads the count as the cache's codec does an `i64`.
+    fn incr(&self, key: &str, delta: i64, counter: &dyn Counter) -> Result<i64, CacheError> {
+        let id = self.entry_id(key);
+        let _lock = self.lock(key, &id)?;
         let mut buf = Vec::new();
         for _ in 0..MAX_ROUNDS {
             let live = self
-                .lookup(key, &id, &path)
-                .map_err(|e| self.io_err("reading", key, &path, e))?;
+                .lookup(key, &id)
+                .map_err(|e| self.io_err("reading", key, &id, e))?;
             let Some(live) = live else {
-                let encode = |b: &mut Vec<u8>| codec::encode_into(b, key, &delta);
-                if self.create(key, id, &path, self.default_ttl, &mut buf, &encode)? {
+                let encode = |b: &mut Vec<u8>| counter.encode(b, delta);
+                if self.create(key, id, self.default_ttl, &mut buf, &encode)? {
                     return Ok(delta);
                 }
                 continue; // a concurrent `set` created it: count on from its value
             };
             let header = live.header;
-            let count = codec::decode::<i64>(&live.bytes[header.payload_offset()..])
+            let count = counter
+                .decode(&live.bytes[header.payload_offset()..])
                 .ok_or_else(|| CacheError::not_a_counter(key))?;
             let count = count
                 .checked_add(delta)
                 .ok_or_else(|| CacheError::counter_overflow(key, delta))?;
             // The same written-at time and TTL: the counter keeps its expiry.
-            format::encode_entry(&mut buf, key, header.written_at, header.ttl, |b| {
-                codec::encode_into(b, key, &count)
+            let name = self.name(key);
+            format::encode_entry(&mut buf, key, &name, header.written_at, header.ttl, |b| {
+                counter.encode(b, count)
             })?;
+            let old = live.bytes.len() as u64;
             drop(live);
-            self.dir
-                .write_atomically(&path, &buf)
-                .map_err(|e| self.io_err("writing", key, &path, e))?;
+            let gate = self.usage.gate();
+            let replaced = self
+                .write_entry(&id, &buf, Some(old))
+                .map_err(|e| self.io_err("writing", key, &id, e))?;
             self.stats.set();
-            self.written(id, buf.len(), header.expires_at())?;
+            let now = self.now();
+            self.written(
+                id,
+                buf.len() as u64,
+                header.expires_at(),
+                replaced,
+                gate,
+                now,
+            )?;
             return Ok(count);
         }
-        Err(self.restless("incrementing", key, &path))
+        Err(self.restless("incrementing", key, &id))
     }
 
     fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
-        let id = entry_id(key);
-        let path = self.dir.entry_path(&id);
-        let _lock = self.lock(key, &path)?;
+        let id = self.entry_id(key);
+        let _lock = self.lock(key, &id)?;
         let live = self
-            .lookup(key, &id, &path)
-            .map_err(|e| self.io_err("reading", key, &path, e))?;
+            .lookup(key, &id)
+            .map_err(|e| self.io_err("reading", key, &id, e))?;
         let Some(live) = live else {
             return Ok(false);
         };
@@ -193,32 +195,33 @@ impl Inner {
         let expires = now.expiry(ttl);
         if !expires.is_live_at(now) {
             drop(live);
-            self.take(Some(key), &id, &path)
-                .map_err(|e| self.io_err("removing", key, &path, e))?;
+            self.take(Some(key), &id)
+                .map_err(|e| self.io_err("removing", key, &id, e))?;
             return Ok(true);
         }
         // The header says when the entry was written and for how long: a new file with the
         // same key and payload, renamed into place like any write.
         let mut buf = Vec::with_capacity(live.bytes.len());
         let payload = &live.bytes[live.header.payload_offset()..];
-        format::encode_entry(&mut buf, key, now, ttl, |b| {
+        format::encode_entry(&mut buf, key, &self.name(key), now, ttl, |b| {
             b.extend_from_slice(payload);
             Ok(())
         })?;
+        let old = live.bytes.len() as u64;
         drop(live);
-        self.dir
-            .write_atomically(&path, &buf)
-            .map_err(|e| self.io_err("writing", key, &path, e))?;
-        self.written(id, buf.len(), expires)?;
+        let gate = self.usage.gate();
+        let replaced = self
+            .write_entry(&id, &buf, Some(old))
+            .map_err(|e| self.io_err("writing", key, &id, e))?;
+        self.written(id, buf.len() as u64, expires, replaced, gate, now)?;
         Ok(true)
     }
 
     fn time_left(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
-        let id = entry_id(key);
-        let path = self.dir.entry_path(&id);
+        let id = self.entry_id(key);
         let found = self
-            .head_of(key, &id, &path, false)
-            .map_err(|e| self.io_err("reading", key, &path, e))?;
+            .head_of(key, &id, false)
+            .map_err(|e| self.io_err("reading", key, &id, e))?;
         let Found::Live(h) = found else {
             return Ok(None);
         };
@@ -228,7 +231,33 @@ impl Inner {
     }
 }
 
-impl FileBasedCache {
+/// How a count is stored: as the cache's codec (and compression) stores an `i64`. An object
+/// so that the one `incr` of [`Inner`] serves caches of every codec.
+trait Counter {
+    fn encode(&self, buf: &mut Vec<u8>, count: i64) -> Result<(), CacheError>;
+    fn decode(&self, bytes: &[u8]) -> Option<i64>;
+}
+
+/// The [`Counter`] of a cache, for the key being counted.
+struct CounterOf<'a, C> {
+    cache: &'a FileBasedCache<C>,
+    key: &'a str,
+}
+
+impl<C: Codec> Counter for CounterOf<'_, C> {
+    fn encode(&self, buf: &mut Vec<u8>, count: i64) -> Result<(), CacheError> {
+        self.cache.encoding.encode_into(buf, self.key, &count)
+    }
+    fn decode(&self, bytes: &[u8]) -> Option<i64> {
+        self.cache.encoding.decode(bytes)
+    }
+}
+
+impl<C: Codec> FileBasedCache<C> {
+    fn counter<'a>(&'a self, key: &'a str) -> CounterOf<'a, C> {
+        CounterOf { cache: self, key }
+    }
+
     /// [`Cache::incr`](cache_core::Cache::incr) without naming a value type: adds `delta` to
     /// the `i64` counter under `key` and returns the new count, atomically across threads and
     /// processes (the entry's lock file is held across the read and the write). An absent key
@@ -244,7 +273,7 @@ impl FileBasedCache {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        self.inner.incr(key, delta)
+        self.inner.incr(key, delta, &self.counter(key))
     }
 
     /// [`Cache::decr`](cache_core::Cache::decr) without naming a value type.
@@ -257,7 +286,7 @@ impl FileBasedCache {
     /// ```
     pub fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
         match delta.checked_neg() {
-            Some(up) => self.inner.incr(key, up),
+            Some(up) => self.inner.incr(key, up, &self.counter(key)),
             None => Err(CacheError::counter_overflow(key, delta)),
         }
     }
@@ -292,22 +321,5 @@ impl FileBasedCache {
     /// ```
     pub fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
         self.inner.time_left(key)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lock_files_sit_beside_the_entry_and_are_not_entries() {
-        let entry = Path::new("/c/ab/ab0123456789abcdef0123456789abcd");
-        let lock = crate::keylock::lock_path(entry);
-        assert_eq!(
-            lock,
-            Path::new("/c/ab/ab0123456789abcdef0123456789abcd.lock")
-        );
-        let name = lock.file_name().unwrap().to_str().unwrap();
-        assert_eq!(crate::dir::parse_file_name(name), None);
     }
 }

@@ -35,7 +35,7 @@ pub(crate) struct Timeouts {
 }
 
 impl Timeouts {
-    pub(crate) fn of(config: &RedisConfig) -> Self {
+    pub(crate) fn of<C>(config: &RedisConfig<C>) -> Self {
         Timeouts {
             connect: config.connect_timeout,
             read: config.read_timeout,
@@ -64,7 +64,9 @@ impl Connector {
     /// # Errors
     /// [`CacheError::Config`] for a malformed URL, certificates that do not parse, TLS
     /// asked for without the `tls-rustls` feature, or certificates without `rediss://`.
-    pub(crate) fn from_config(config: &RedisConfig) -> Result<(Connector, String), CacheError> {
+    pub(crate) fn from_config<C>(
+        config: &RedisConfig<C>,
+    ) -> Result<(Connector, String), CacheError> {
         match &config.topology {
             RedisTopology::Standalone(url) => {
                 let info = parse(url)?;
