@@ -118,7 +118,7 @@ pub use async_cache::{AsyncCache, AsyncCacheExt, AsyncLoader, BoxFuture};
 pub use cache::Cache;
 pub use clock::{Clock, MockClock, MonotonicClock, SharedClock, SystemClock};
 pub use counter::CounterValue;
-pub use error::CacheError;
+pub use error::{BackendFailure, CacheError};
 pub use pattern::Pattern;
 pub use removal::RemovalCause;
 pub use stats::{AtomicStats, CacheStats};

@@ -16,9 +16,9 @@ use serde::Serialize;
 
 use crate::async_link::{AsyncLink, Scan};
 use crate::keys::{Expiry, KeySpace};
-use crate::link::{self, Timeouts};
+use crate::link::{self, Connector, Timeouts};
 use crate::ops::{add_cmd, counted, incr_call, refused, time_left, touch_call};
-use crate::{connector, set_cmd, short, validate, value, RedisConfig};
+use crate::{failure, set_cmd, short, validate, value, RedisConfig};
 
 /// A cache on Redis or Redis Cluster for async code (tokio), for values of any serde type:
 /// the same keys, values, commands, counting and errors as [`RedisCache`](crate::RedisCache)
@@ -34,6 +34,10 @@ use crate::{connector, set_cmd, short, validate, value, RedisConfig};
 ///   [`RedisConfig`]'s pool settings do not apply.
 /// - **Cluster** (with the `cluster` feature): redis's async cluster client; batches are
 ///   split per slot and sent at once; `clear` and `delete_pattern` scan every primary.
+/// - **TLS and Sentinel**: connects through the same connector as `RedisCache`
+///   (`rediss://` and certificates with `tls-rustls`, sentinels). Through sentinels, the
+///   primary is looked up when the cache is built; the connection manager then reconnects
+///   to that address, so unlike `RedisCache` it does not follow a later failover.
 /// - `get_or_insert_with` is `get`, then the loader, then `set` (no single flight across
 ///   tasks or processes).
 /// - Must run inside a tokio runtime (with its time driver: `enable_all`).
@@ -121,12 +125,8 @@ impl<C: Codec> AsyncRedisCache<C> {
     /// ```
     pub async fn new(config: RedisConfig<C>) -> Result<Self, CacheError> {
         validate(&config)?;
-        let timeouts = Timeouts {
-            connect: config.connect_timeout,
-            read: config.read_timeout,
-            write: config.write_timeout,
-        };
-        let (connector, server) = connector(&config, timeouts)?;
+        let timeouts = Timeouts::of(&config);
+        let (connector, server) = Connector::from_config(&config)?;
         let connecting = async {
             let link = AsyncLink::open(&connector, timeouts).await?;
             link.clone().query::<()>(&redis::cmd("PING")).await?;
@@ -134,7 +134,7 @@ impl<C: Codec> AsyncRedisCache<C> {
         };
         let link = connecting
             .await
-            .map_err(|e| CacheError::backend(format!("connecting to {server}"), e))?;
+            .map_err(|e| failure::backend(format!("connecting to {server}"), e))?;
         Ok(AsyncRedisCache {
             inner: Arc::new(Inner {
                 link,
@@ -181,7 +181,7 @@ impl<C: Codec> AsyncRedisCache<C> {
                 Some(k) => format!("{op} of key {:?} on {}", short(k), inner.server),
                 None => format!("{op} on {}", inner.server),
             };
-            CacheError::backend(context, e)
+            failure::backend(context, e)
         })
     }
 

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -18,6 +19,16 @@ use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, Slot};
 use redis::{Cmd, FromRedisValue, RedisError, RedisResult};
 
 use crate::link::{scan_cmd, Connector, Timeouts};
+
+/// A connection manager on `client`'s server, with `timeouts`.
+async fn single(client: redis::Client, timeouts: Timeouts) -> RedisResult<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeouts.connect))
+        .set_response_timeout(Some(timeouts.read))
+        .set_min_delay(Duration::from_millis(10))
+        .set_max_delay(Duration::from_millis(500));
+    ConnectionManager::new_with_config(client, config).await
+}
 
 /// A connection handle (cheap to clone: every clone shares the one connection) and the
 /// bound on each request.
@@ -42,17 +53,29 @@ impl AsyncLink {
         let limit = timeouts.connect + timeouts.read + timeouts.write;
         let conn = match connector {
             Connector::Single(client) => {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(timeouts.connect))
-                    .set_response_timeout(Some(timeouts.read))
-                    .set_min_delay(Duration::from_millis(10))
-                    .set_max_delay(Duration::from_millis(500));
-                let manager = ConnectionManager::new_with_config(client.clone(), config);
-                Conn::Single(bounded(limit, manager).await?)
+                Conn::Single(bounded(limit, single(client.clone(), timeouts)).await?)
             }
             #[cfg(feature = "cluster")]
             Connector::Cluster(client) => {
                 Conn::Cluster(bounded(limit, client.get_async_connection()).await?)
+            }
+            Connector::Sentinel(sentinels) => {
+                // The sentinels name the primary once, here (the lookup is blocking, so on
+                // the blocking pool); the connection manager then reconnects to that address.
+                let sentinels = Arc::clone(sentinels);
+                let lookup = tokio::task::spawn_blocking(move || {
+                    sentinels
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_client()
+                });
+                let client = bounded(limit, async {
+                    lookup
+                        .await
+                        .map_err(|e| RedisError::from(io::Error::other(e)))?
+                })
+                .await?;
+                Conn::Single(bounded(limit, single(client, timeouts)).await?)
             }
         };
         Ok(AsyncLink { conn, limit })

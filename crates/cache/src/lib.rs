@@ -9,6 +9,7 @@
 //! | `redis` | [`RedisCache`]: Redis, pooled, native TTL | `cache-redis` |
 //! | `redis-cluster` | [`RedisCache`] on a Redis Cluster ([`RedisConfig::cluster`]) | `cache-redis` |
 //! | `tokio` | [`AsyncFileCache`] and [`AsyncRedisCache`] (with `file` / `redis`) | both |
+//! | `redis-tls-rustls` | `rediss://` and certificates for [`RedisCache`] (rustls) | `cache-redis` |
 //!
 //! **Async.** [`AsyncCache<V>`](AsyncCache) has every operation of `Cache<V>` as a future
 //! (object-safe: `Arc<dyn AsyncCache<V>>`), with async loaders through [`AsyncCacheExt`].
@@ -86,7 +87,9 @@ pub use cache_file::{FileBasedCache, FileBasedCacheBuilder};
 pub use cache_redis::AsyncRedisCache;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use cache_redis::{RedisCache, RedisConfig, RedisTopology};
+pub use cache_redis::{
+    RedisCache, RedisConfig, RedisFailure, RedisTopology, SentinelTopology, TlsCertificates,
+};
 
 /// This crate's README, compiled and run as doctests, so that its crates.io page never lies.
 #[cfg(all(doctest, feature = "file", feature = "redis-cluster"))]
