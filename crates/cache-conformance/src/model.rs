@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use cache_core::{Cache, CacheStats, Clock, MockClock, Pattern, Timestamp, Ttl};
+use cache_core::{Cache, CacheExt, CacheStats, Clock, MockClock, Pattern, Timestamp, Ttl};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
@@ -279,7 +279,7 @@ pub fn run_case<H: Harness>(
             }
             Op::GetOrInsert(k, b, t) => {
                 let got = cache
-                    .get_or_insert_with(KEYS[*k], ttl(*t), &mut || val(*b))
+                    .get_or_insert_with(KEYS[*k], ttl(*t), || val(*b))
                     .map_err(fail)?;
                 let want = match model.get(KEYS[*k], now()) {
                     Some(v) => v,

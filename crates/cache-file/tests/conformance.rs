@@ -19,6 +19,10 @@ fn files() -> Files {
 impl Harness for Files {
     type Cache = FileBasedCache;
 
+    fn single_flight(&self) -> bool {
+        true
+    }
+
     fn time(&self) -> Time {
         Time::Mock
     }

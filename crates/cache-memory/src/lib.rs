@@ -45,7 +45,9 @@ use cache_core::{
     Cache, CacheError, CacheStats, MonotonicClock, Pattern, SharedClock, Timestamp, Ttl,
 };
 
-use flight::{Flight, FlightOutcome};
+use cache_core::flight::{landed, load_unshared, Landing};
+use cache_core::Loader;
+use flight::Flight;
 use key::Probe;
 use shard::Shard;
 
@@ -79,6 +81,7 @@ pub struct InMemoryCache<V> {
     default_ttl: Option<Duration>,
     clock: SharedClock,
     max_size: usize,
+    single_flight: bool,
 }
 
 /// Keeps each shard's lock on its own cache lines, so two threads on two shards do not
@@ -108,6 +111,7 @@ pub struct InMemoryCacheBuilder<V> {
     default_ttl: Option<Duration>,
     clock: Option<SharedClock>,
     shards: Option<usize>,
+    single_flight: bool,
     _values: PhantomData<fn() -> V>,
 }
 
@@ -118,6 +122,7 @@ impl<V> std::fmt::Debug for InMemoryCacheBuilder<V> {
             .field("default_ttl", &self.default_ttl)
             .field("clock", &self.clock)
             .field("shards", &self.shards)
+            .field("single_flight", &self.single_flight)
             .finish()
     }
 }
@@ -147,6 +152,19 @@ impl<V> InMemoryCacheBuilder<V> {
     /// One shard gives an exact global LRU order.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
+        self
+    }
+
+    /// Whether `get_or_insert_with` runs the loader once per key when many threads miss at
+    /// the same time, the others waiting for its value or its error. Default: `true`. With
+    /// `false`, every caller that misses runs the loader (and the last to store wins).
+    ///
+    /// ```
+    /// let cache = cache_memory::InMemoryCache::<u8>::builder().single_flight(false).build()?;
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn single_flight(mut self, single_flight: bool) -> Self {
+        self.single_flight = single_flight;
         self
     }
 
@@ -192,6 +210,7 @@ impl<V> InMemoryCacheBuilder<V> {
                 .clock
                 .unwrap_or_else(|| Arc::new(MonotonicClock::new())),
             max_size: self.max_size,
+            single_flight: self.single_flight,
         })
     }
 }
@@ -229,6 +248,7 @@ impl<V> InMemoryCache<V> {
             default_ttl: None,
             clock: None,
             shards: None,
+            single_flight: true,
             _values: PhantomData,
         }
     }
@@ -390,14 +410,13 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
         total
     }
 
-    fn try_get_or_insert_with(
-        &self,
-        key: &str,
-        ttl: Ttl,
-        init: &mut dyn FnMut() -> Result<V, Box<dyn std::error::Error + Send + Sync>>,
-    ) -> Result<V, CacheError> {
+    fn get_or_load(&self, key: &str, ttl: Ttl, loader: Loader<'_, V>) -> Result<V, CacheError> {
+        if !self.single_flight {
+            return load_unshared(self, key, ttl, loader);
+        }
         let probe = self.probe(key);
         loop {
+            // One lookup, as `get` does; the flight table is consulted on a miss only.
             let flight = {
                 let mut shard = self.shard(probe);
                 if let Some(v) = shard.lookup(probe, &*self.clock) {
@@ -408,40 +427,62 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
                     None => Ok(shard.start_flight(key)),
                 }
             };
-            let flight = match flight {
-                Err(running) => match running.wait() {
-                    FlightOutcome::Done(v) => return Ok(v),
-                    // The loader failed or panicked: start over, perhaps as the loader.
-                    FlightOutcome::Abandoned => continue,
+            match flight {
+                Err(running) => match landed(key, running.wait()) {
+                    Some(result) => return result,
+                    // The loader panicked: start over, perhaps as the loader.
+                    None => continue,
                 },
-                Ok(mine) => mine,
-            };
-            // This thread loads. The guard ends the flight (as abandoned) if `init` panics.
-            let mut guard = FlightGuard {
-                cache: self,
-                key,
-                flight,
-                done: false,
-            };
-            let value = init().map_err(|source| CacheError::Loader {
-                key: key.to_owned(),
-                source,
-            })?;
-            let (expires, now) = self.expiry(ttl);
-            {
-                let mut shard = self.shard(probe);
-                shard.insert(probe, value.clone(), expires, now, &*self.clock);
-                shard.end_flight(key, &guard.flight);
+                Ok(mine) => return self.lead(probe, ttl, mine, loader),
             }
-            guard.flight.finish(FlightOutcome::Done(value.clone()));
-            guard.done = true;
-            return Ok(value);
         }
     }
 }
 
+impl<V: Clone + Send + Sync + 'static> InMemoryCache<V> {
+    /// Runs the loader of a flight this thread registered, stores its value and ends the
+    /// flight, with the value or the (shared) error, for the threads waiting on it.
+    fn lead(
+        &self,
+        probe: Probe<'_>,
+        ttl: Ttl,
+        flight: Arc<Flight<V>>,
+        loader: Loader<'_, V>,
+    ) -> Result<V, CacheError> {
+        let key = probe.key;
+        // The guard ends the flight (as abandoned) if the loader panics.
+        let mut guard = FlightGuard {
+            cache: self,
+            key,
+            flight,
+            done: false,
+        };
+        let loaded = loader.load();
+        let (landing, result) = {
+            let mut shard = self.shard(probe);
+            let ended = match loaded {
+                Ok(value) => {
+                    let (expires, now) = self.expiry(ttl);
+                    shard.insert(probe, value.clone(), expires, now, &*self.clock);
+                    (Landing::Value(value.clone()), Ok(value))
+                }
+                Err(e) => {
+                    let source: Arc<dyn std::error::Error + Send + Sync> = Arc::from(e);
+                    let err = CacheError::loader(key, Arc::clone(&source));
+                    (Landing::Failed(source), Err(err))
+                }
+            };
+            shard.end_flight(key, &guard.flight);
+            ended
+        };
+        guard.done = true;
+        guard.flight.finish(landing);
+        result
+    }
+}
+
 /// Ends a flight as abandoned unless it completed, so that waiters never wait forever on a
-/// loader that failed or panicked.
+/// loader that panicked.
 struct FlightGuard<'a, V: Clone + Send + Sync + 'static> {
     cache: &'a InMemoryCache<V>,
     key: &'a str,
@@ -454,7 +495,7 @@ impl<V: Clone + Send + Sync + 'static> Drop for FlightGuard<'_, V> {
         if !self.done {
             let probe = self.cache.probe(self.key);
             self.cache.shard(probe).end_flight(self.key, &self.flight);
-            self.flight.finish(FlightOutcome::Abandoned);
+            self.flight.finish(Landing::Abandoned);
         }
     }
 }

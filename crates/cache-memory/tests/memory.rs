@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::time::Duration;
 
-use cache_core::{Cache, CacheError, MockClock, Ttl};
+use cache_core::{Cache, CacheError, CacheExt, MockClock, Ttl};
 use cache_memory::InMemoryCache;
 
 #[test]
@@ -76,7 +76,7 @@ fn a_panicking_loader_poisons_nothing_and_waiters_recover() {
                 s.spawn(|| {
                     barrier.wait();
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        cache.get_or_insert_with("k", Ttl::Never, &mut || {
+                        cache.get_or_insert_with("k", Ttl::Never, || {
                             let n = calls.fetch_add(1, Ordering::SeqCst);
                             std::thread::sleep(Duration::from_millis(30));
                             if n == 0 {
@@ -111,42 +111,98 @@ fn a_panicking_loader_poisons_nothing_and_waiters_recover() {
     cache.set("other", "x".into(), Ttl::Never).unwrap();
     assert_eq!(cache.get("other").unwrap().as_deref(), Some("x"));
     let again = cache
-        .get_or_insert_with("k", Ttl::Never, &mut || unreachable!())
+        .get_or_insert_with("k", Ttl::Never, || unreachable!())
         .unwrap();
     assert!(again.starts_with("value-"));
 }
 
+/// The waiters of a failing load get its error, the very same one (one `Arc`), and the
+/// loader ran once; the next call after that flight runs the loader anew.
 #[test]
-fn waiters_retry_after_a_failing_loader() {
+fn waiters_of_a_failing_loader_share_its_error() {
     let cache = InMemoryCache::<u32>::new(100, None).unwrap();
     let calls = AtomicUsize::new(0);
-    let barrier = Barrier::new(3);
+    let threads = 8;
+    let barrier = Barrier::new(threads);
     let results: Vec<Result<u32, CacheError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..3)
+        let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
                     barrier.wait();
-                    cache.try_get_or_insert_with("k", Ttl::Never, &mut || {
-                        let n = calls.fetch_add(1, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(30));
-                        if n == 0 {
-                            Err("backend down".into())
-                        } else {
-                            Ok(7)
-                        }
+                    cache.try_get_or_insert_with("k", Ttl::Never, || {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(100));
+                        Err("backend down")
                     })
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let errors = results.iter().filter(|r| r.is_err()).count();
-    assert_eq!(errors, 1);
-    assert!(results
-        .iter()
-        .filter_map(|r| r.as_ref().ok())
-        .all(|&v| v == 7));
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the loader ran once");
+    let sources: Vec<_> = results
+        .into_iter()
+        .map(|r| match r {
+            Err(CacheError::Loader { key, source }) => {
+                assert_eq!(key, "k");
+                source
+            }
+            other => panic!("expected the loader's error, got {other:?}"),
+        })
+        .collect();
+    assert!(sources.iter().all(|s| s.to_string() == "backend down"));
+    assert!(
+        sources
+            .iter()
+            .all(|s| std::sync::Arc::ptr_eq(s, &sources[0])),
+        "every caller holds the same error"
+    );
+    assert_eq!(
+        cache
+            .try_get_or_insert_with("k", Ttl::Never, || Ok::<_, CacheError>(7))
+            .unwrap(),
+        7
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(cache.get("k").unwrap(), Some(7));
+}
+
+/// With `single_flight(false)` every caller that misses runs its own loader: two loaders
+/// meet inside their loads, which single flight would never allow.
+#[test]
+fn single_flight_off_runs_every_loader() {
+    let cache = InMemoryCache::<usize>::builder()
+        .single_flight(false)
+        .build()
+        .unwrap();
+    let (to_b, from_a) = std::sync::mpsc::channel::<()>();
+    let (to_a, from_b) = std::sync::mpsc::channel::<()>();
+    let meet = |tx: std::sync::mpsc::Sender<()>, rx: std::sync::mpsc::Receiver<()>| {
+        move || {
+            tx.send(()).unwrap();
+            rx.recv_timeout(Duration::from_secs(20))
+                .expect("the other loader never ran concurrently");
+        }
+    };
+    let (meet_a, meet_b) = (meet(to_b, from_b), meet(to_a, from_a));
+    let cache = &cache;
+    std::thread::scope(|s| {
+        let a = s.spawn(move || {
+            cache.get_or_insert_with("k", Ttl::Never, move || {
+                meet_a();
+                1
+            })
+        });
+        let b = s.spawn(move || {
+            cache.get_or_insert_with("k", Ttl::Never, move || {
+                meet_b();
+                2
+            })
+        });
+        let mut got = [a.join().unwrap().unwrap(), b.join().unwrap().unwrap()];
+        got.sort_unstable();
+        assert_eq!(got, [1, 2], "each caller got its own loader's value");
+    });
 }
 
 #[test]
@@ -166,20 +222,19 @@ fn different_keys_load_in_parallel() {
     let (meet_a, meet_b) = (rendezvous(to_b, from_b), rendezvous(to_a, from_a));
     std::thread::scope(|s| {
         let cache = &cache;
+        // The loaders are `FnOnce`: each moves its rendezvous in.
         s.spawn(move || {
-            let mut meet = Some(meet_a);
             cache
-                .get_or_insert_with("a", Ttl::Never, &mut || {
-                    meet.take().unwrap()();
+                .get_or_insert_with("a", Ttl::Never, move || {
+                    meet_a();
                     1
                 })
                 .unwrap()
         });
         s.spawn(move || {
-            let mut meet = Some(meet_b);
             cache
-                .get_or_insert_with("b", Ttl::Never, &mut || {
-                    meet.take().unwrap()();
+                .get_or_insert_with("b", Ttl::Never, move || {
+                    meet_b();
                     2
                 })
                 .unwrap()

@@ -13,6 +13,10 @@ pub struct RedisHarness {
 impl Harness for RedisHarness {
     type Cache = RedisCache;
 
+    fn single_flight(&self) -> bool {
+        true
+    }
+
     fn time(&self) -> Time {
         Time::Real
     }
