@@ -52,6 +52,7 @@
 pub mod cases;
 pub mod fuzz;
 pub mod model;
+pub mod processes;
 pub mod reference;
 
 use std::time::Duration;

@@ -361,6 +361,18 @@ impl RemoteLoaderError {
         }
     }
 
+    /// The [`CacheError::Loader`] of `key` with this error as its source: what a waiter in
+    /// another process returns.
+    ///
+    /// ```
+    /// let e = cache_core::flight::RemoteLoaderError::new("down").into_loader_error("k");
+    /// assert_eq!(e.to_string(), "the loader for key \"k\" failed: down");
+    /// ```
+    pub fn into_loader_error(self, key: &str) -> CacheError {
+        let source: Arc<dyn Error + Send + Sync> = Arc::new(self);
+        CacheError::loader(key, source)
+    }
+
     /// The message of the original error (its `Display`), possibly cut short.
     ///
     /// ```

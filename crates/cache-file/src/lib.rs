@@ -36,9 +36,14 @@
 //!   with `O_NOFOLLOW`, scans never descend into links, and a link in place of `tmp/` or of a
 //!   fan-out directory is removed at open (the README gives the one limit). Files and
 //!   directories are created private (0600 / 0700).
+//! - **Single flight**: `get_or_insert_with` runs its loader once per key across threads and
+//!   processes; a per-key lock file under `flights/`, held with `flock` while the loader
+//!   runs, makes the other processes wait (see
+//!   [`FileBasedCacheBuilder::single_flight`]).
 #![forbid(unsafe_code)]
 
 mod dir;
+mod flight;
 mod format;
 mod index;
 
@@ -51,6 +56,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cache_core::flight::{load_unshared, FlightGroup};
+use cache_core::Loader;
 use cache_core::{
     codec, AtomicStats, Cache, CacheError, CacheStats, Pattern, SharedClock, SystemClock,
     Timestamp, Ttl,
@@ -99,6 +106,9 @@ struct Inner {
     stats: AtomicStats,
     corruptions: AtomicU64,
     bounds: Option<Bounds>,
+    single_flight: bool,
+    /// This instance's `get_or_insert_with` loads in progress, by key (see `flight.rs`).
+    flights: FlightGroup<()>,
 }
 
 impl fmt::Debug for FileBasedCache {
@@ -136,6 +146,7 @@ pub struct FileBasedCacheBuilder {
     durable: bool,
     max_entries: Option<u64>,
     max_bytes: Option<u64>,
+    single_flight: bool,
 }
 
 impl FileBasedCacheBuilder {
@@ -174,6 +185,29 @@ impl FileBasedCacheBuilder {
         self
     }
 
+    /// Whether `get_or_insert_with` runs the loader once per key across the threads of this
+    /// instance and every process (and instance) on the same directory that miss together,
+    /// the others waiting for its value or its error. Default: `true`.
+    ///
+    /// Processes meet on a lock file per key, `flights/<md5 of the key>`, held with `flock`
+    /// while the loader runs: the kernel releases it when its holder dies, so a process
+    /// killed mid-load blocks no one (a waiter then loads). There is no lease: a loader
+    /// that hangs holds its key until it returns or its process dies. A loader's error
+    /// reaches waiting processes as a
+    /// [`RemoteLoaderError`](cache_core::flight::RemoteLoaderError) with its message, written
+    /// into the lock file just before it is unlinked and unlocked. With `false`, every
+    /// caller that misses runs the loader.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::builder(dir.path()).single_flight(false).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn single_flight(mut self, single_flight: bool) -> Self {
+        self.single_flight = single_flight;
+        self
+    }
+
     /// Creates the directory (and its parents) if missing, checks that it is usable, removes
     /// the temporary files of dead writers, and (when bounded) indexes the entries present.
     pub fn build(self) -> Result<FileBasedCache, CacheError> {
@@ -209,6 +243,8 @@ impl FileBasedCacheBuilder {
             stats: AtomicStats::default(),
             corruptions: AtomicU64::new(0),
             bounds: bounded.then(|| Bounds::new(self.max_entries, self.max_bytes)),
+            single_flight: self.single_flight,
+            flights: FlightGroup::new(),
         };
         if inner.bounds.is_some() {
             inner.load_index()?;
@@ -706,6 +742,7 @@ impl FileBasedCache {
             durable: false,
             max_entries: None,
             max_bytes: None,
+            single_flight: true,
         }
     }
 
@@ -877,6 +914,20 @@ impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for FileBasedCache 
 
     fn stats(&self) -> CacheStats {
         self.inner.stats.snapshot(self.entries())
+    }
+
+    fn get_or_load(&self, key: &str, ttl: Ttl, loader: Loader<'_, V>) -> Result<V, CacheError>
+    where
+        V: Clone,
+    {
+        if !self.inner.single_flight {
+            return load_unshared(self, key, ttl, loader);
+        }
+        // A hit costs what `get` costs; single flight is paid on a miss only.
+        if let Some(v) = Cache::<V>::get(self, key)? {
+            return Ok(v);
+        }
+        flight::load(self, key, ttl, loader)
     }
 }
 
