@@ -26,7 +26,7 @@ use std::error::Error;
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use crate::{Cache, CacheError, Loader, Ttl};
+use crate::{BoxError, Cache, CacheError, Loader, Ttl};
 
 /// How a flight ended.
 ///
@@ -297,6 +297,67 @@ impl<V: Clone> FlightGroup<V> {
             let result = lead();
             guard.land(landing_of(&result));
             return result;
+        }
+    }
+}
+
+impl FlightGroup<()> {
+    /// Single flight for a backend that stores values serialized (one instance, many value
+    /// types): the waiters of a flight do not receive the leader's value but `read` the entry
+    /// it stored. The caller has already missed `key`.
+    ///
+    /// One caller per key runs `lead` with the loader; `lead` stores the value and returns
+    /// it (or the loader's error, which the waiters share). A waiter whose `read` finds
+    /// nothing (the value was stored with a zero TTL, removed meanwhile, or is of another
+    /// type) leads a flight of its own.
+    ///
+    /// ```
+    /// use cache_core::{flight::FlightGroup, CacheError, Loader};
+    /// use std::sync::Mutex;
+    ///
+    /// let stored = Mutex::new(None::<String>);
+    /// let group = FlightGroup::new();
+    /// let mut slot = Some(|| Ok::<_, CacheError>("v".to_string()));
+    /// let v = group.lead_or_read(
+    ///     "k",
+    ///     Loader::new(&mut slot),
+    ///     || Ok(stored.lock().unwrap().clone()),
+    ///     |loader| {
+    ///         let v = loader.load().map_err(|e| CacheError::loader("k", e))?;
+    ///         *stored.lock().unwrap() = Some(v.clone());
+    ///         Ok(v)
+    ///     },
+    /// )?;
+    /// assert_eq!(v, "v");
+    /// # Ok::<(), CacheError>(())
+    /// ```
+    pub fn lead_or_read<'l, V>(
+        &self,
+        key: &str,
+        loader: Loader<'l, V>,
+        mut read: impl FnMut() -> Result<Option<V>, CacheError>,
+        lead: impl FnOnce(Loader<'l, V>) -> Result<V, CacheError>,
+    ) -> Result<V, CacheError> {
+        let mut leading = Some((lead, loader));
+        loop {
+            let mut led = None;
+            self.run(key, || {
+                // Only the first lead runs: leading ends this call.
+                let Some((lead, loader)) = leading.take() else {
+                    return Err(CacheError::loader(
+                        key,
+                        BoxError::from("the loader was already taken"),
+                    ));
+                };
+                led = Some(lead(loader)?);
+                Ok(())
+            })?;
+            if let Some(v) = led {
+                return Ok(v);
+            }
+            if let Some(v) = read()? {
+                return Ok(v);
+            }
         }
     }
 }

@@ -53,25 +53,16 @@ where
     V: Serialize + DeserializeOwned + Send + Sync + Clone,
 {
     let inner = &*cache.inner;
-    let mut loader = Some(loader);
-    loop {
-        let mut led = None;
-        inner.flights.run(key, || {
-            let v = across_processes(inner, key, &mut loader, |value| {
+    inner.flights.lead_or_read(
+        key,
+        loader,
+        || reread(inner, key),
+        |loader| {
+            across_processes(inner, key, loader, |value| {
                 Cache::<V>::set(cache, key, value.clone(), ttl)
-            })?;
-            led = Some(v);
-            Ok(())
-        })?;
-        if let Some(v) = led {
-            return Ok(v);
-        }
-        // Another thread of this instance loaded and stored the value: read it.
-        if let Some(v) = reread(inner, key)? {
-            return Ok(v);
-        }
-        // Stored with a zero TTL, already removed, or of another type: a flight of our own.
-    }
+            })
+        },
+    )
 }
 
 /// The live value of `key`, read without counting a hit or a miss.
@@ -95,7 +86,7 @@ fn reread<V: DeserializeOwned>(inner: &Inner, key: &str) -> Result<Option<V>, Ca
 fn across_processes<V: DeserializeOwned>(
     inner: &Inner,
     key: &str,
-    loader: &mut Option<Loader<'_, V>>,
+    loader: Loader<'_, V>,
     store: impl FnOnce(&V) -> Result<bool, CacheError>,
 ) -> Result<V, CacheError> {
     let dir = inner.dir.root().join(FLIGHTS_DIR);
@@ -132,12 +123,6 @@ fn across_processes<V: DeserializeOwned>(
         if meta.len() > 0 {
             file.set_len(0).map_err(|e| io_err("truncating", e))?;
         }
-        let Some(loader) = loader.take() else {
-            return Err(CacheError::loader(
-                key,
-                Box::from("the loader was already taken"),
-            ));
-        };
         let result = loader
             .load()
             .map_err(|e| CacheError::loader(key, e))

@@ -82,6 +82,24 @@ pub struct RedisConfig {
     pub cluster_retries: u32,
     /// The `COUNT` hint of the `SCAN`s behind `clear`, `delete_pattern` and `count`.
     pub scan_count: u32,
+    /// Whether `get_or_insert_with` runs the loader once per key across the threads of
+    /// this cache and every process (and instance) sharing its key prefix that miss
+    /// together, the others waiting for its value or its error. Default: `true`. With
+    /// `false`, every caller that misses runs the loader.
+    ///
+    /// Processes meet on a lock key, `<prefix>\xFFflight:<key>` (`SET NX PX` semantics,
+    /// released by a compare-and-delete script), which waiters poll (2 ms, doubling up to
+    /// 50 ms). A loader's error reaches waiting processes as a
+    /// [`RemoteLoaderError`](cache_core::flight::RemoteLoaderError) with its message: the
+    /// holder swaps its lock for a failure marker that the waiters of that flight read and
+    /// any later call overwrites. `clear` removes lock keys too.
+    pub single_flight: bool,
+    /// How long a flight's lock lasts (at least 1 ms; default 30 s): a holder that dies
+    /// mid-load blocks the others at most this long. A lease that runs out while its holder
+    /// is still loading lets one waiter take over and load too: the loader then runs twice,
+    /// both values are stored (the last wins), and the first holder's release is dropped.
+    /// Make it longer than the slowest load.
+    pub flight_lease: Duration,
 }
 
 impl fmt::Debug for RedisTopology {
@@ -157,6 +175,8 @@ impl RedisConfig {
             pool_timeout: Duration::from_secs(2),
             cluster_retries: 1,
             scan_count: 1000,
+            single_flight: true,
+            flight_lease: Duration::from_secs(30),
         }
     }
 
@@ -264,6 +284,24 @@ impl RedisConfig {
         /// assert_eq!(cache_redis::RedisConfig::cluster(["redis://127.0.0.1:7000"]).cluster_retries(3).cluster_retries, 3);
         /// ```
         cluster_retries: u32
+    }
+    setter! {
+        /// Sets [`RedisConfig::single_flight`].
+        ///
+        /// ```
+        /// assert!(!cache_redis::RedisConfig::new("redis://127.0.0.1/").single_flight(false).single_flight);
+        /// ```
+        single_flight: bool
+    }
+    setter! {
+        /// Sets [`RedisConfig::flight_lease`].
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// let c = cache_redis::RedisConfig::new("redis://127.0.0.1/").flight_lease(Duration::from_secs(5));
+        /// assert_eq!(c.flight_lease, Duration::from_secs(5));
+        /// ```
+        flight_lease: Duration
     }
     setter! {
         /// Sets [`RedisConfig::scan_count`].

@@ -49,6 +49,9 @@
 //!   spans two slots (no CROSSSLOT): `get_many` and `set_many` pipeline single-key commands
 //!   (one round trip per node), `delete_many` sends one `UNLINK` per slot. `clear`,
 //!   `delete_pattern` and [`RedisCache::count`] scan every primary.
+//! - **Single flight**: `get_or_insert_with` runs its loader once per key across threads and
+//!   processes sharing the prefix, through a lock key with a bounded lease (see
+//!   [`RedisConfig::single_flight`] and [`RedisConfig::flight_lease`]).
 //! - **Statistics** are per instance (shared by clones) and count as the crate docs of
 //!   `cache-core` say; `entries` is `None` since counting is a `SCAN`
 //!   ([`RedisCache::count`] does it on request).
@@ -61,6 +64,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod flight;
 mod keys;
 mod link;
 
@@ -69,7 +73,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::{codec, AtomicStats, Cache, CacheError, CacheStats, Pattern, Ttl};
+use cache_core::flight::{load_unshared, FlightGroup};
+use cache_core::{codec, AtomicStats, Cache, CacheError, CacheStats, Loader, Pattern, Ttl};
 use r2d2::ManageConnection;
 use redis::cluster::ClusterClientBuilder;
 use redis::{IntoConnectionInfo, RedisResult};
@@ -131,6 +136,10 @@ struct Inner {
     stats: AtomicStats,
     /// "redis host:port" or "redis cluster host:port,...", for error messages.
     server: String,
+    single_flight: bool,
+    flight_lease: Duration,
+    /// This instance's `get_or_insert_with` loads in progress, by key (see `flight.rs`).
+    flights: FlightGroup<()>,
 }
 
 impl fmt::Debug for RedisCache {
@@ -242,6 +251,9 @@ impl RedisCache {
                 scan_count: config.scan_count,
                 stats: AtomicStats::default(),
                 server,
+                single_flight: config.single_flight,
+                flight_lease: config.flight_lease,
+                flights: FlightGroup::new(),
             }),
         })
     }
@@ -519,6 +531,7 @@ fn validate(config: &RedisConfig) -> Result<(), CacheError> {
         ("read_timeout", config.read_timeout),
         ("write_timeout", config.write_timeout),
         ("pool_timeout", config.pool_timeout),
+        ("flight_lease", config.flight_lease),
     ] {
         if t.is_zero() {
             return Err(CacheError::config(format!("{name} must be positive")));
@@ -574,6 +587,20 @@ impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for RedisCache {
 
     fn delete_many(&self, keys: &[&str]) -> Result<u64, CacheError> {
         RedisCache::delete_many(self, keys)
+    }
+
+    fn get_or_load(&self, key: &str, ttl: Ttl, loader: Loader<'_, V>) -> Result<V, CacheError>
+    where
+        V: Clone,
+    {
+        if !self.inner.single_flight {
+            return load_unshared(self, key, ttl, loader);
+        }
+        // A hit costs what `get` costs; single flight is paid on a miss only.
+        if let Some(v) = self.get_value(key)? {
+            return Ok(v);
+        }
+        flight::load(self, key, ttl, loader)
     }
 }
 
