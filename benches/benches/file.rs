@@ -2,6 +2,7 @@
 //! misses, and set (overwriting, with new bytes each time so that content-addressed cacache
 //! cannot skip the write) for 100 B, 4 KiB and 1 MiB values; and `delete_pattern` removing
 //! 10% of 100,000 entries (cacache: `list_sync`, then `remove_sync` of the matching keys).
+//! `get_or_insert_with-hit-*` is `get_or_insert_with` on a hit, to set beside `get-hit-*`.
 //!
 //! `bare-fs` is no cache: the system calls that any one-file-per-entry, rename-into-place
 //! design must make, with nothing else (a set = create a temporary file, write, rename over
@@ -21,7 +22,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use cache_benches::{configure, quick};
-use cache_core::{Cache, Ttl};
+use cache_core::{Cache, CacheExt, Ttl};
 use cache_file::FileBasedCache;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_bytes::ByteBuf;
@@ -131,6 +132,30 @@ fn sizes(c: &mut Criterion) {
             b.iter(|| {
                 i = (i + 1) % keys.len();
                 black_box(cacache::read_sync(their_dir.path(), &keys[i]).expect("a hit"))
+            })
+        });
+        g.bench_function(BenchmarkId::from_parameter("bare-fs"), |b| {
+            b.iter(|| {
+                i = (i + 1) % keys.len();
+                black_box(bare.get(&keys[i]).expect("a hit"))
+            })
+        });
+        g.finish();
+
+        // `get_or_insert_with` on a hit: single flight must cost nothing there, so
+        // cache-file here should match its `get-hit` row.
+        let mut g = c.benchmark_group(format!("file/get_or_insert_with-hit-{label}"));
+        configure(&mut g);
+        g.throughput(Throughput::Elements(1));
+        g.bench_function(BenchmarkId::from_parameter("cache-file"), |b| {
+            b.iter(|| {
+                i = (i + 1) % keys.len();
+                let v: ByteBuf = ours
+                    .get_or_insert_with(&keys[i], Ttl::Never, || {
+                        unreachable!("every key is present")
+                    })
+                    .expect("get_or_insert_with");
+                black_box(v)
             })
         });
         g.bench_function(BenchmarkId::from_parameter("bare-fs"), |b| {

@@ -45,7 +45,7 @@ use cache_core::{
     Cache, CacheError, CacheStats, MonotonicClock, Pattern, SharedClock, Timestamp, Ttl,
 };
 
-use cache_core::flight::{landed, load_unshared, Landing};
+use cache_core::flight::{landed, Landing};
 use cache_core::Loader;
 use flight::Flight;
 use key::Probe;
@@ -411,35 +411,66 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
     }
 
     fn get_or_load(&self, key: &str, ttl: Ttl, loader: Loader<'_, V>) -> Result<V, CacheError> {
-        if !self.single_flight {
-            return load_unshared(self, key, ttl, loader);
-        }
+        // The hit path is `get`'s: one lookup under the shard lock. Everything else is out
+        // of line, so that it adds no work (not even a larger stack frame) to a hit.
         let probe = self.probe(key);
-        loop {
-            // One lookup, as `get` does; the flight table is consulted on a miss only.
-            let flight = {
-                let mut shard = self.shard(probe);
-                if let Some(v) = shard.lookup(probe, &*self.clock) {
-                    return Ok(v);
-                }
-                match shard.flight(key) {
-                    Some(running) => Err(running),
-                    None => Ok(shard.start_flight(key)),
-                }
-            };
-            match flight {
-                Err(running) => match landed(key, running.wait()) {
-                    Some(result) => return result,
-                    // The loader panicked: start over, perhaps as the loader.
-                    None => continue,
-                },
-                Ok(mine) => return self.lead(probe, ttl, mine, loader),
-            }
+        let mut shard = self.shard(probe);
+        if let Some(v) = shard.lookup(probe, &*self.clock) {
+            return Ok(v);
         }
+        self.load_after_miss(shard, probe, ttl, loader)
     }
 }
 
 impl<V: Clone + Send + Sync + 'static> InMemoryCache<V> {
+    /// `get_or_load` after its lookup missed, with the shard still locked: joins the key's
+    /// flight or starts one (under that lock, so two threads never both load), or, without
+    /// single flight, loads and stores.
+    #[cold]
+    #[inline(never)]
+    fn load_after_miss(
+        &self,
+        shard: MutexGuard<'_, Shard<V>>,
+        probe: Probe<'_>,
+        ttl: Ttl,
+        loader: Loader<'_, V>,
+    ) -> Result<V, CacheError> {
+        let key = probe.key;
+        if !self.single_flight {
+            drop(shard);
+            let value = loader.load().map_err(|e| CacheError::loader(key, e))?;
+            self.set(key, value.clone(), ttl)?;
+            return Ok(value);
+        }
+        let mut locked = Some(shard);
+        loop {
+            let mut shard = match locked.take() {
+                Some(shard) => shard,
+                None => {
+                    let mut shard = self.shard(probe);
+                    if let Some(v) = shard.lookup(probe, &*self.clock) {
+                        return Ok(v);
+                    }
+                    shard
+                }
+            };
+            match shard.flight(key) {
+                Some(running) => {
+                    drop(shard);
+                    match landed(key, running.wait()) {
+                        Some(result) => return result,
+                        // The loader panicked: start over, perhaps as the loader.
+                        None => continue,
+                    }
+                }
+                None => {
+                    let mine = shard.start_flight(key);
+                    drop(shard);
+                    return self.lead(probe, ttl, mine, loader);
+                }
+            }
+        }
+    }
     /// Runs the loader of a flight this thread registered, stores its value and ends the
     /// flight, with the value or the (shared) error, for the threads waiting on it.
     fn lead(
