@@ -410,7 +410,29 @@ pub struct RemoteLoaderError {
     message: String,
 }
 
+/// At most this many bytes of a loader's message are handed to other processes.
+pub const MAX_REMOTE_MESSAGE: usize = 4096;
+
 impl RemoteLoaderError {
+    /// What other processes are told of `error`: its `Display`, cut to at most
+    /// [`MAX_REMOTE_MESSAGE`] bytes (on a character boundary).
+    ///
+    /// ```
+    /// use cache_core::flight::{RemoteLoaderError, MAX_REMOTE_MESSAGE};
+    /// let long = std::io::Error::other("é".repeat(MAX_REMOTE_MESSAGE));
+    /// let m = RemoteLoaderError::message_for(&long);
+    /// assert!(m.len() <= MAX_REMOTE_MESSAGE && m.chars().all(|c| c == 'é'));
+    /// ```
+    pub fn message_for(error: &dyn Error) -> String {
+        let mut message = error.to_string();
+        let mut end = message.len().min(MAX_REMOTE_MESSAGE);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message
+    }
+
     /// An error with this message.
     ///
     /// ```

@@ -24,7 +24,7 @@ use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use cache_core::flight::RemoteLoaderError;
+use cache_core::flight::{RemoteLoaderError, MAX_REMOTE_MESSAGE};
 use cache_core::{codec, Cache, CacheError, Loader, Ttl};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -38,9 +38,6 @@ pub(crate) const FLIGHTS_DIR: &str = "flights";
 /// The start of a failure record in a lock file; the key's length, the key and the error's
 /// message follow.
 const FAILED: &[u8] = b"cache-file flight failed\n";
-
-/// At most this many bytes of a loader's message are recorded for other processes.
-const MAX_MESSAGE: usize = 4096;
 
 /// `get_or_load` with single flight: the caller has already missed.
 pub(crate) fn load<V>(
@@ -129,7 +126,7 @@ fn across_processes<V: DeserializeOwned>(
             .and_then(|v| store(&v).map(|_| v));
         if let Err(CacheError::Loader { source, .. }) = &result {
             // Best effort: without the record, waiters load again rather than fail.
-            let _ = write_failure(&file, key, &source.to_string());
+            let _ = write_failure(&file, key, &RemoteLoaderError::message_for(&**source));
         }
         // Unlinked before it is unlocked (closed): callers that open the path from now on
         // start a new flight, those blocked on this file see how this one ended.
@@ -199,17 +196,14 @@ fn unlink_if_ours(path: &PathBuf, file: &File) -> io::Result<()> {
     Ok(())
 }
 
-/// Records in the lock file that the loader of `key` failed with `message`.
+/// Records in the lock file that the loader of `key` failed with `message` (at most
+/// [`MAX_REMOTE_MESSAGE`] bytes).
 fn write_failure(file: &File, key: &str, message: &str) -> io::Result<()> {
-    let mut end = message.len().min(MAX_MESSAGE);
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut record = Vec::with_capacity(FAILED.len() + 24 + key.len() + end);
+    let mut record = Vec::with_capacity(FAILED.len() + 24 + key.len() + message.len());
     record.extend_from_slice(FAILED);
     record.extend_from_slice(format!("{}\n", key.len()).as_bytes());
     record.extend_from_slice(key.as_bytes());
-    record.extend_from_slice(&message.as_bytes()[..end]);
+    record.extend_from_slice(message.as_bytes());
     file.set_len(0)?;
     file.write_all_at(&record, 0)
 }
@@ -217,7 +211,7 @@ fn write_failure(file: &File, key: &str, message: &str) -> io::Result<()> {
 /// The message of a failure record of `key` in the lock file, if it holds one.
 fn read_failure(file: &File, key: &str) -> io::Result<Option<String>> {
     let len = file.metadata()?.len();
-    if len == 0 || len > (FAILED.len() + 24 + key.len() + MAX_MESSAGE) as u64 {
+    if len == 0 || len > (FAILED.len() + 24 + key.len() + MAX_REMOTE_MESSAGE) as u64 {
         return Ok(None);
     }
     let mut buf = vec![0u8; len as usize];
@@ -263,10 +257,9 @@ mod tests {
             Some("database down")
         );
         assert_eq!(read_failure(&file, "other").unwrap(), None);
-        let long = "é".repeat(MAX_MESSAGE);
+        let long = RemoteLoaderError::message_for(&std::io::Error::other("é".repeat(5000)));
         write_failure(&file, "k", &long).unwrap();
-        let got = read_failure(&file, "k").unwrap().unwrap();
-        assert!(got.len() <= MAX_MESSAGE && long.starts_with(&got));
+        assert_eq!(read_failure(&file, "k").unwrap(), Some(long));
         file.write_all_at(b"garbage", 0).unwrap();
         assert_eq!(read_failure(&file, "k").unwrap(), None);
     }

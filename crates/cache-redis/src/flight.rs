@@ -66,9 +66,6 @@ end
 return 0
 ";
 
-/// At most this many bytes of a loader's message go into a failure marker.
-const MAX_MESSAGE: usize = 4096;
-
 /// The first and the longest pause between two polls of a waiter.
 const FIRST_PAUSE: Duration = Duration::from_millis(2);
 const MAX_PAUSE: Duration = Duration::from_millis(50);
@@ -217,12 +214,7 @@ fn across_processes<V: DeserializeOwned>(
     // Best effort: a lock that cannot be released or marked ends with its lease.
     let end = match &result {
         Err(CacheError::Loader { source, .. }) => {
-            let message = source.to_string();
-            let mut cut = message.len().min(MAX_MESSAGE);
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            let marker = format!("F{token}\n{}", &message[..cut]);
+            let marker = format!("F{token}\n{}", RemoteLoaderError::message_for(&**source));
             eval(
                 FAIL,
                 &lock,
