@@ -9,6 +9,13 @@
 //! ```
 #![forbid(unsafe_code)]
 
+/// The workspace README's examples, compiled and run as doctests. They live here, in a crate
+/// that is never published, because that README belongs to no package (the facade has its
+/// own, tested by the facade).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct WorkspaceReadmeDoctests;
+
 /// A small, fast, deterministic generator (SplitMix64): the same seed gives the same trace
 /// on every machine, so runs compare.
 ///

@@ -1,9 +1,17 @@
 //! Project chores as Rust, so they run the same on every machine:
 //!
 //! - `cargo xtask test`: installs what the tests need (where it can), then runs every test of
-//!   the workspace. This is the README's test command.
-//! - `cargo xtask ci`: `cargo fmt --check`, clippy with `-D warnings`, `cargo doc` without
-//!   warnings, `bench --quick`, every fuzz target for 20 seconds, then `test`.
+//!   the workspace and every example. This is the README's test command.
+//! - `cargo xtask ci`: `cargo fmt --check`, `msrv`, clippy with `-D warnings` (all features,
+//!   and the default features of the crates that have optional code), `cargo doc` without
+//!   warnings, `bench --quick`, every fuzz target for 20 seconds, `package`, `examples`, then
+//!   the tests (the published crates' doctests ran from their packages).
+//! - `cargo xtask package`: `cargo package` of every publishable crate, in dependency order,
+//!   each built from its package; then their doctests, run from the packaged files only.
+//! - `cargo xtask examples`: runs the facade's examples (quickstart, file, redis against a
+//!   server started on a free loopback port, as `REDIS_URL`).
+//! - `cargo xtask msrv`: every publishable crate's `rust-version` against the `rust-version`
+//!   of every dependency it builds (from `cargo metadata` and `cargo tree`, as locked).
 //! - `cargo xtask bench [--quick] [--report-only]`: every backend against its peers; writes
 //!   `target/bench/report.md` and `target/bench/chart.svg` and prints the tables.
 //! - `cargo xtask fuzz list | run TARGET [--seconds N] | all [--seconds N]`: cargo-fuzz on
@@ -12,7 +20,10 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod examples;
 mod fuzz;
+mod msrv;
+mod package;
 
 use std::process::{Command, ExitCode};
 
@@ -21,10 +32,13 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("ci") => ci(),
+        Some("msrv") => msrv::main(),
+        Some("package") => package::main(),
+        Some("examples") => examples::main(),
         Some("fuzz") => fuzz::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|ci|bench|fuzz>");
+            eprintln!("usage: cargo xtask <test|ci|msrv|package|examples|bench|fuzz>");
             return ExitCode::from(2);
         }
     };
@@ -54,7 +68,7 @@ pub(crate) fn run(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result
     }
 }
 
-fn cargo(args: &[&str]) -> Result {
+pub(crate) fn cargo(args: &[&str]) -> Result {
     cargo_env(args, &[])
 }
 
@@ -64,34 +78,64 @@ pub(crate) fn cargo_env(args: &[&str], envs: &[(&str, &str)]) -> Result {
 }
 
 fn test() -> Result {
+    test_targets()?;
+    examples::main()?;
+    cargo(&["test", "--workspace", "--all-features", "--doc"])
+}
+
+/// Every test target of the workspace (doctests aside).
+fn test_targets() -> Result {
     ensure_redis()?;
     // `--all-targets` runs each criterion benchmark once as a test: with its small data.
     cargo_env(
         &["test", "--workspace", "--all-features", "--all-targets"],
         &[("CACHE_BENCH_QUICK", "1")],
-    )?;
-    cargo(&["test", "--workspace", "--all-features", "--doc"])
+    )
 }
 
 fn ci() -> Result {
     cargo(&["fmt", "--all", "--", "--check"])?;
-    cargo(&[
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--all-features",
-        "--",
-        "-D",
-        "warnings",
-    ])?;
+    msrv::main()?;
+    let clippy = ["clippy", "--all-targets", "--", "-D", "warnings"];
+    cargo(
+        &[
+            &clippy[..2],
+            &["--workspace", "--all-features"],
+            &clippy[2..],
+        ]
+        .concat(),
+    )?;
+    // The crates whose default features leave code out (cache-redis without `cluster`, the
+    // facade with `memory` only), as a user with the defaults builds them.
+    cargo(
+        &[
+            &clippy[..2],
+            &["-p", "cache-redis", "-p", "cache"],
+            &clippy[2..],
+        ]
+        .concat(),
+    )?;
     cargo_env(
         &["doc", "--workspace", "--all-features", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
     bench::main(&["--quick".to_owned()])?;
     fuzz::all(20)?;
+    // Every publishable crate packaged, built from its package, and its doctests run from
+    // it: the doctests of the published crates run there rather than twice.
+    package::main()?;
+    examples::main()?;
+    cargo(&[
+        "test",
+        "--doc",
+        "--all-features",
+        "-p",
+        "cache-benches",
+        "-p",
+        "redis-test-support",
+    ])?;
     // Last, so that the run closes on the test runner's own summary lines.
-    test()
+    test_targets()
 }
 
 /// The Redis backend's tests start their own `redis-server` processes (and a cluster, with

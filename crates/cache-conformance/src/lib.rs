@@ -49,6 +49,12 @@
 //! suite sleeps through short TTLs instead.
 #![forbid(unsafe_code)]
 
+/// This crate's README, compiled (and run, unless marked `no_run`) as doctests, so that its
+/// crates.io page never lies.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod cases;
 pub mod fuzz;
 pub mod model;

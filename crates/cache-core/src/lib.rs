@@ -30,7 +30,6 @@
 //! - the batch methods count as their single-key counterparts, key by key.
 //! - `evictions`: entries removed to respect a size bound (live ones; expired entries removed
 //!   to make room count as expirations).
-//!
 //! - `get_or_insert_with` / `try_get_or_insert_with`: one hit or one miss (the first look),
 //!   plus one set when the loaded value is stored; a caller that waited for another's load
 //!   counts only its miss (re-reading the entry after the wait counts nothing).
@@ -47,6 +46,12 @@
 //! then runs the loader). Waiting is paid only on a miss: on a hit `get_or_insert_with`
 //! costs what `get` costs.
 //!
+//! **Default TTL.** Every backend's constructor, builder and configuration takes its default
+//! TTL (the TTL of [`Ttl::Default`] writes) as `impl Into<Option<Duration>>`: a `Duration`,
+//! `Some(duration)`, or `None` for "never expire", the same way everywhere. A zero default is
+//! a configuration error when the cache is built ([`Ttl::check_default`]), since every
+//! `Ttl::Default` write would store nothing; a zero TTL on one write is allowed.
+//!
 //! Backends whose server expires entries natively (Redis) cannot observe expirations and report
 //! `expirations == 0`; `entries` is `None` where counting would not be cheap.
 //!
@@ -61,10 +66,18 @@
 //! }
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// This crate's README, compiled (and run, unless marked `no_run`) as doctests, so that its
+/// crates.io page never lies.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 mod cache;
 mod clock;
 #[cfg(feature = "codec")]
+#[cfg_attr(docsrs, doc(cfg(feature = "codec")))]
 pub mod codec;
 mod error;
 pub mod flight;

@@ -1,6 +1,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::CacheError;
+
 /// How long an entry written by one `set` lives.
 ///
 /// All three forms of the contract are expressible: the cache's default TTL, no expiry at
@@ -45,6 +47,35 @@ impl Ttl {
             Ttl::Never => None,
             Ttl::After(d) => Some(d),
         }
+    }
+
+    /// Checks a cache's default TTL when the cache is built, for the builder of the cache named
+    /// `cache`: `None` (entries written with [`Ttl::Default`] never expire) or a positive
+    /// duration. A zero default is a [`CacheError::Config`]: every `Ttl::Default` write would
+    /// store nothing. Every backend's builder and constructor takes its default TTL as
+    /// `impl Into<Option<Duration>>` and checks it with this.
+    ///
+    /// ```
+    /// use cache_core::Ttl;
+    /// use std::time::Duration;
+    /// let minute = Duration::from_secs(60);
+    /// assert_eq!(Ttl::check_default("MyCache", Some(minute))?, Some(minute));
+    /// assert_eq!(Ttl::check_default("MyCache", None)?, None);
+    /// let err = Ttl::check_default("MyCache", Some(Duration::ZERO)).unwrap_err();
+    /// assert!(err.to_string().contains("MyCache default_ttl"), "{err}");
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn check_default(
+        cache: &str,
+        default: Option<Duration>,
+    ) -> Result<Option<Duration>, CacheError> {
+        if default == Some(Duration::ZERO) {
+            return Err(CacheError::config(format!(
+                "{cache} default_ttl must be positive (or None, never expire): a zero default \
+                 would make every Ttl::Default write store nothing"
+            )));
+        }
+        Ok(default)
     }
 }
 

@@ -42,6 +42,12 @@
 //!   [`FileBasedCacheBuilder::single_flight`]).
 #![forbid(unsafe_code)]
 
+/// This crate's README, compiled (and run, unless marked `no_run`) as doctests, so that its
+/// crates.io page never lies.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 mod dir;
 mod flight;
 mod format;
@@ -150,9 +156,20 @@ pub struct FileBasedCacheBuilder {
 }
 
 impl FileBasedCacheBuilder {
-    /// The TTL of entries written with [`Ttl::Default`]. Default: none (never expire).
-    pub fn default_ttl(mut self, ttl: Duration) -> Self {
-        self.default_ttl = Some(ttl);
+    /// The TTL of entries written with [`Ttl::Default`]: a `Duration`, `Some(duration)` or
+    /// `None` (never expire, the default). Zero is an error at [`build`](Self::build).
+    ///
+    /// ```
+    /// use cache_file::FileBasedCache;
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let hour = FileBasedCache::builder(dir.path()).default_ttl(Duration::from_secs(3600)).build()?;
+    /// let never = FileBasedCache::builder(dir.path()).default_ttl(None).build()?;
+    /// assert!(FileBasedCache::builder(dir.path()).default_ttl(Duration::ZERO).build().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn default_ttl(mut self, ttl: impl Into<Option<Duration>>) -> Self {
+        self.default_ttl = ttl.into();
         self
     }
 
@@ -211,6 +228,7 @@ impl FileBasedCacheBuilder {
     /// Creates the directory (and its parents) if missing, checks that it is usable, removes
     /// the temporary files of dead writers, and (when bounded) indexes the entries present.
     pub fn build(self) -> Result<FileBasedCache, CacheError> {
+        let default_ttl = Ttl::check_default("FileBasedCache", self.default_ttl)?;
         if self.max_entries == Some(0) {
             return Err(CacheError::config(
                 "FileBasedCache max_entries must be at least 1",
@@ -238,7 +256,7 @@ impl FileBasedCacheBuilder {
         let bounded = self.max_entries.is_some() || self.max_bytes.is_some();
         let inner = Inner {
             dir,
-            default_ttl: self.default_ttl,
+            default_ttl,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             stats: AtomicStats::default(),
             corruptions: AtomicU64::new(0),
@@ -705,7 +723,8 @@ impl Inner {
 
 impl FileBasedCache {
     /// A cache in `cache_dir` (created with its parents if missing) whose [`Ttl::Default`] is
-    /// `default_ttl`. A path that is a file, or that cannot be created or written, is an error.
+    /// `default_ttl` (a `Duration`, `Some(duration)` or `None`: never expire). A path that is a
+    /// file, or that cannot be created or written, is an error, and so is a zero default TTL.
     ///
     /// ```
     /// use cache_file::FileBasedCache;
@@ -719,11 +738,9 @@ impl FileBasedCache {
     /// ```
     pub fn new(
         cache_dir: impl Into<PathBuf>,
-        default_ttl: Option<Duration>,
+        default_ttl: impl Into<Option<Duration>>,
     ) -> Result<Self, CacheError> {
-        let mut b = Self::builder(cache_dir);
-        b.default_ttl = default_ttl;
-        b.build()
+        Self::builder(cache_dir).default_ttl(default_ttl).build()
     }
 
     /// A builder for the less common settings (clock, durability, bounds).

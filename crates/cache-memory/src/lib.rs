@@ -31,6 +31,12 @@
 //! neighbours), and a steady-state insert allocates nothing for short keys.
 #![forbid(unsafe_code)]
 
+/// This crate's README, compiled (and run, unless marked `no_run`) as doctests, so that its
+/// crates.io page never lies.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 mod flight;
 mod key;
 mod shard;
@@ -135,9 +141,19 @@ impl<V> InMemoryCacheBuilder<V> {
         self
     }
 
-    /// The TTL of entries written with [`Ttl::Default`]. Default: none (never expire).
-    pub fn default_ttl(mut self, ttl: Duration) -> Self {
-        self.default_ttl = Some(ttl);
+    /// The TTL of entries written with [`Ttl::Default`]: a `Duration`, `Some(duration)` or
+    /// `None` (never expire, the default). Zero is an error at [`build`](Self::build).
+    ///
+    /// ```
+    /// use cache_memory::InMemoryCache;
+    /// use std::time::Duration;
+    /// let minute = InMemoryCache::<u8>::builder().default_ttl(Duration::from_secs(60)).build()?;
+    /// let never = InMemoryCache::<u8>::builder().default_ttl(None).build()?;
+    /// assert!(InMemoryCache::<u8>::builder().default_ttl(Duration::ZERO).build().is_err());
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn default_ttl(mut self, ttl: impl Into<Option<Duration>>) -> Self {
+        self.default_ttl = ttl.into();
         self
     }
 
@@ -168,8 +184,9 @@ impl<V> InMemoryCacheBuilder<V> {
         self
     }
 
-    /// Builds the cache; a zero `max_size` or a zero shard count is an error.
+    /// Builds the cache; a zero `max_size`, shard count or default TTL is an error.
     pub fn build(self) -> Result<InMemoryCache<V>, CacheError> {
+        let default_ttl = Ttl::check_default("InMemoryCache", self.default_ttl)?;
         if self.max_size == 0 {
             return Err(CacheError::config(
                 "InMemoryCache max_size must be at least 1",
@@ -205,7 +222,7 @@ impl<V> InMemoryCacheBuilder<V> {
             shards,
             shard_mask: (count - 1) as u64,
             hasher: hashbrown::DefaultHashBuilder::default(),
-            default_ttl: self.default_ttl,
+            default_ttl,
             clock: self
                 .clock
                 .unwrap_or_else(|| Arc::new(MonotonicClock::new())),
@@ -221,18 +238,26 @@ fn prev_power_of_two(n: usize) -> usize {
 }
 
 impl<V> InMemoryCache<V> {
-    /// A cache of at most `max_size` entries whose [`Ttl::Default`] is `default_ttl`.
+    /// A cache of at most `max_size` entries whose [`Ttl::Default`] is `default_ttl`: a
+    /// `Duration`, `Some(duration)` or `None` (never expire); zero is an error.
     ///
     /// ```
+    /// use std::time::Duration;
     /// let cache = cache_memory::InMemoryCache::<u64>::new(100, None)?;
     /// assert_eq!(cache.capacity(), 100);
+    /// let minute = cache_memory::InMemoryCache::<u64>::new(100, Duration::from_secs(60))?;
     /// assert!(cache_memory::InMemoryCache::<u64>::new(0, None).is_err());
+    /// assert!(cache_memory::InMemoryCache::<u64>::new(100, Duration::ZERO).is_err());
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
-    pub fn new(max_size: usize, default_ttl: Option<Duration>) -> Result<Self, CacheError> {
-        let mut b = Self::builder().max_size(max_size);
-        b.default_ttl = default_ttl;
-        b.build()
+    pub fn new(
+        max_size: usize,
+        default_ttl: impl Into<Option<Duration>>,
+    ) -> Result<Self, CacheError> {
+        Self::builder()
+            .max_size(max_size)
+            .default_ttl(default_ttl)
+            .build()
     }
 
     /// A builder for the less common settings (clock, shard count).

@@ -22,7 +22,9 @@ pub enum RedisTopology {
     /// `redis+unix:///path/to/socket`.
     Standalone(String),
     /// A Redis Cluster, by the URLs of some of its nodes; one reachable node is enough to
-    /// discover the others.
+    /// discover the others. Needs the `cluster` feature: without it,
+    /// [`RedisCache::new`](crate::RedisCache::new) refuses this topology with a
+    /// configuration error.
     Cluster(Vec<String>),
 }
 
@@ -57,7 +59,8 @@ pub struct RedisConfig {
     /// (`"app:"`), so that no other cache's prefix starts with it. It is not a hash tag:
     /// the keys of one cache spread over every primary of a cluster.
     pub key_prefix: String,
-    /// The TTL of `Ttl::Default`; `None` means never expire.
+    /// The TTL of `Ttl::Default`; `None` means never expire. Zero is refused by
+    /// [`RedisCache::new`](crate::RedisCache::new).
     pub default_ttl: Option<Duration>,
     /// The most connections the pool opens (for a cluster, connection sets: each holds one
     /// connection per node). At least 1.
@@ -148,12 +151,14 @@ impl RedisConfig {
         Self::with_topology(RedisTopology::Standalone(url.into()))
     }
 
-    /// The defaults, for a cluster reached through `nodes`.
+    /// The defaults, for a cluster reached through `nodes` (with the `cluster` feature).
     ///
     /// ```
     /// let config = cache_redis::RedisConfig::cluster(["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"]);
     /// assert!(matches!(config.topology, cache_redis::RedisTopology::Cluster(ref n) if n.len() == 2));
     /// ```
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
     pub fn cluster<S: Into<String>>(nodes: impl IntoIterator<Item = S>) -> Self {
         Self::with_topology(RedisTopology::Cluster(
             nodes.into_iter().map(Into::into).collect(),
@@ -192,16 +197,18 @@ impl RedisConfig {
         self
     }
 
-    /// Sets [`RedisConfig::default_ttl`].
+    /// Sets [`RedisConfig::default_ttl`]: a `Duration`, `Some(duration)` or `None` (never
+    /// expire, the default). Zero is an error at [`RedisCache::new`](crate::RedisCache::new).
     ///
     /// ```
     /// use std::time::Duration;
     /// let c = cache_redis::RedisConfig::new("redis://127.0.0.1/").default_ttl(Duration::from_secs(5));
     /// assert_eq!(c.default_ttl, Some(Duration::from_secs(5)));
+    /// assert_eq!(c.default_ttl(None).default_ttl, None);
     /// ```
     #[must_use]
-    pub fn default_ttl(mut self, ttl: Duration) -> Self {
-        self.default_ttl = Some(ttl);
+    pub fn default_ttl(mut self, ttl: impl Into<Option<Duration>>) -> Self {
+        self.default_ttl = ttl.into();
         self
     }
 
@@ -281,7 +288,7 @@ impl RedisConfig {
         /// Sets [`RedisConfig::cluster_retries`].
         ///
         /// ```
-        /// assert_eq!(cache_redis::RedisConfig::cluster(["redis://127.0.0.1:7000"]).cluster_retries(3).cluster_retries, 3);
+        /// assert_eq!(cache_redis::RedisConfig::new("redis://127.0.0.1/").cluster_retries(3).cluster_retries, 3);
         /// ```
         cluster_retries: u32
     }

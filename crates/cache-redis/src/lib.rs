@@ -12,7 +12,8 @@
 //! assert_eq!(name.as_deref(), Some("alice"));
 //! assert_eq!(cache.delete_pattern("user:*")?, 1);
 //!
-//! // From a config, on a cluster:
+//! // From a config, on a cluster (with the `cluster` feature):
+//! # #[cfg(feature = "cluster")] {
 //! let sessions = RedisCache::new(
 //!     RedisConfig::cluster(["redis://cache-node-1:7000", "redis://cache-node-2:7000"])
 //!         .key_prefix("sessions:")
@@ -20,6 +21,7 @@
 //!         .timeouts(Duration::from_millis(500)),
 //! )?;
 //! sessions.set("abc", vec![1u8, 2, 3], Ttl::Default)?;
+//! # }
 //! # Ok::<(), cache_core::CacheError>(())
 //! ```
 //!
@@ -62,6 +64,13 @@
 //! be had, else within the connect plus read or write timeouts (on a cluster, per try). A
 //! retried delete whose first reply was lost may report the entry it removed as absent.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// This crate's README, compiled (and run, unless marked `no_run`) as doctests, so that its
+/// crates.io page never lies.
+#[cfg(all(doctest, feature = "cluster"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 mod config;
 mod flight;
@@ -76,8 +85,11 @@ use std::time::Duration;
 use cache_core::flight::{load_unshared, FlightGroup};
 use cache_core::{codec, AtomicStats, Cache, CacheError, CacheStats, Loader, Pattern, Ttl};
 use r2d2::ManageConnection;
+#[cfg(feature = "cluster")]
 use redis::cluster::ClusterClientBuilder;
-use redis::{IntoConnectionInfo, RedisResult};
+#[cfg(feature = "cluster")]
+use redis::IntoConnectionInfo;
+use redis::RedisResult;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -171,8 +183,8 @@ impl RedisCache {
     /// unreachable server or a refused login is an error here.
     ///
     /// # Errors
-    /// [`CacheError::Config`] for a malformed URL or unusable settings (a zero pool size or
-    /// timeout); [`CacheError::Backend`] when the server cannot be reached or refuses the
+    /// [`CacheError::Config`] for a malformed URL or unusable settings (a zero pool size,
+    /// timeout or default TTL); [`CacheError::Backend`] when the server cannot be reached or refuses the
     /// login.
     ///
     /// ```
@@ -195,6 +207,14 @@ impl RedisCache {
                 let server = format!("redis {}", client.get_connection_info().addr());
                 (Connector::Single(client), server)
             }
+            #[cfg(not(feature = "cluster"))]
+            RedisTopology::Cluster(_) => {
+                return Err(CacheError::config(
+                    "a Redis cluster needs the `cluster` feature of cache-redis \
+                     (`redis-cluster` of the cache facade)",
+                ));
+            }
+            #[cfg(feature = "cluster")]
             RedisTopology::Cluster(nodes) => {
                 if nodes.is_empty() {
                     return Err(CacheError::config(
@@ -220,7 +240,7 @@ impl RedisCache {
                 (Connector::Cluster(client), server)
             }
         };
-        let cluster = matches!(connector, Connector::Cluster(_));
+        let cluster = matches!(config.topology, RedisTopology::Cluster(_));
         let manager = Manager {
             connector,
             timeouts,
@@ -526,6 +546,7 @@ fn validate(config: &RedisConfig) -> Result<(), CacheError> {
     if config.scan_count == 0 {
         return Err(CacheError::config("scan_count must be at least 1"));
     }
+    Ttl::check_default("RedisCache", config.default_ttl)?;
     for (name, t) in [
         ("connect_timeout", config.connect_timeout),
         ("read_timeout", config.read_timeout),
@@ -625,6 +646,18 @@ mod tests {
         assert_eq!(short(&long), format!("{}...", "é".repeat(64)));
     }
 
+    #[cfg(not(feature = "cluster"))]
+    #[test]
+    fn a_cluster_without_the_cluster_feature_is_a_config_error_naming_it() {
+        let config = RedisConfig {
+            topology: RedisTopology::Cluster(vec!["redis://127.0.0.1:1".into()]),
+            ..RedisConfig::new("redis://127.0.0.1:1/")
+        };
+        let err = RedisCache::new(config).unwrap_err();
+        assert!(matches!(err, CacheError::Config { .. }), "{err}");
+        assert!(err.to_string().contains("`cluster` feature"), "{err}");
+    }
+
     #[test]
     fn bad_configurations_are_errors() {
         let base = || RedisConfig::new("redis://127.0.0.1:1/");
@@ -635,8 +668,18 @@ mod tests {
             base().read_timeout(Duration::ZERO),
             RedisConfig::new("no scheme"),
             RedisConfig::new("redis://user:secret@[::1"),
-            RedisConfig::cluster(Vec::<String>::new()),
-            RedisConfig::cluster(["redis://127.0.0.1:1", "nonsense"]),
+            RedisConfig::new("redis://127.0.0.1:1/").default_ttl(Duration::ZERO),
+            RedisConfig {
+                topology: RedisTopology::Cluster(Vec::new()),
+                ..base()
+            },
+            RedisConfig {
+                topology: RedisTopology::Cluster(vec![
+                    "redis://127.0.0.1:1".into(),
+                    "nonsense".into(),
+                ]),
+                ..base()
+            },
         ] {
             let err = RedisCache::new(config).unwrap_err();
             assert!(matches!(err, CacheError::Config { .. }), "{err}");

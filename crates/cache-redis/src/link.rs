@@ -1,11 +1,16 @@
 //! Connections to one server or to a cluster, behind one interface, and their r2d2 manager.
 
+#[cfg(feature = "cluster")]
 use std::collections::HashMap;
 use std::time::Duration;
 
+#[cfg(feature = "cluster")]
 use redis::cluster::{ClusterClient, ClusterConnection};
+#[cfg(feature = "cluster")]
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo, Slot};
-use redis::{Cmd, ConnectionLike, FromRedisValue, RedisError, RedisResult, Value};
+#[cfg(feature = "cluster")]
+use redis::Value;
+use redis::{Cmd, ConnectionLike, FromRedisValue, RedisError, RedisResult};
 
 /// The timeouts every connection is opened with.
 #[derive(Debug, Clone, Copy)]
@@ -19,6 +24,7 @@ pub(crate) struct Timeouts {
 #[derive(Clone)]
 pub(crate) enum Connector {
     Single(redis::Client),
+    #[cfg(feature = "cluster")]
     Cluster(ClusterClient),
 }
 
@@ -41,6 +47,7 @@ pub(crate) struct Tracked {
 /// One connection to a server, or one set of connections to every node of a cluster.
 pub(crate) enum Link {
     Single(redis::Connection),
+    #[cfg(feature = "cluster")]
     Cluster(Box<ClusterConnection>),
 }
 
@@ -59,6 +66,7 @@ impl r2d2::ManageConnection for Manager {
                 conn.set_write_timeout(Some(self.timeouts.write))?;
                 Link::Single(conn)
             }
+            #[cfg(feature = "cluster")]
             Connector::Cluster(client) => {
                 // The client carries the connect and response (read) timeouts itself.
                 let conn = client.get_connection()?;
@@ -80,6 +88,7 @@ impl r2d2::ManageConnection for Manager {
         conn.broken
             || match &conn.link {
                 Link::Single(c) => !c.is_open(),
+                #[cfg(feature = "cluster")]
                 Link::Cluster(c) => !c.is_open(),
             }
     }
@@ -101,16 +110,18 @@ pub(crate) fn worth_retrying(e: &RedisError) -> bool {
 /// Commands sent in one round trip (per node, on a cluster).
 pub(crate) enum Batch {
     Single(redis::Pipeline),
+    #[cfg(feature = "cluster")]
     Cluster(redis::cluster::ClusterPipeline),
 }
 
 impl Batch {
     pub(crate) fn new(cluster: bool, capacity: usize) -> Self {
+        #[cfg(feature = "cluster")]
         if cluster {
-            Batch::Cluster(redis::cluster::ClusterPipeline::with_capacity(capacity))
-        } else {
-            Batch::Single(redis::Pipeline::with_capacity(capacity))
+            return Batch::Cluster(redis::cluster::ClusterPipeline::with_capacity(capacity));
         }
+        debug_assert!(!cluster, "a cluster link without the cluster feature");
+        Batch::Single(redis::Pipeline::with_capacity(capacity))
     }
 
     pub(crate) fn add(&mut self, cmd: Cmd) {
@@ -118,6 +129,7 @@ impl Batch {
             Batch::Single(p) => {
                 p.add_command(cmd);
             }
+            #[cfg(feature = "cluster")]
             Batch::Cluster(p) => {
                 p.add_command(cmd);
             }
@@ -131,6 +143,7 @@ impl Link {
     pub(crate) fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
         match self {
             Link::Single(c) => cmd.query(c),
+            #[cfg(feature = "cluster")]
             Link::Cluster(c) => cmd.query(c),
         }
     }
@@ -139,11 +152,14 @@ impl Link {
     pub(crate) fn run<T: FromRedisValue>(&mut self, batch: &Batch) -> RedisResult<Vec<T>> {
         match (self, batch) {
             (Link::Single(c), Batch::Single(p)) => p.query(c),
+            #[cfg(feature = "cluster")]
             (Link::Cluster(c), Batch::Cluster(p)) => p.query(c),
+            #[cfg(feature = "cluster")]
             _ => unreachable!("a batch is built for the topology of its cache"),
         }
     }
 
+    #[cfg(feature = "cluster")]
     fn is_cluster(&self) -> bool {
         matches!(self, Link::Cluster(_))
     }
@@ -154,6 +170,7 @@ impl Link {
     pub(crate) fn get_many(&mut self, keys: &[Vec<u8>]) -> RedisResult<Vec<Option<Vec<u8>>>> {
         match self {
             Link::Single(c) => redis::cmd("MGET").arg(keys).query(c),
+            #[cfg(feature = "cluster")]
             Link::Cluster(_) => {
                 let mut batch = Batch::new(true, keys.len());
                 for k in keys {
@@ -170,9 +187,16 @@ impl Link {
         if keys.is_empty() {
             return Ok(0);
         }
-        if !self.is_cluster() {
-            return self.query(redis::cmd("UNLINK").arg(keys));
+        #[cfg(feature = "cluster")]
+        if self.is_cluster() {
+            return self.unlink_by_slot(keys);
         }
+        self.query(redis::cmd("UNLINK").arg(keys))
+    }
+
+    /// [`Link::unlink`] on a cluster: one `UNLINK` per slot, in one pipeline.
+    #[cfg(feature = "cluster")]
+    fn unlink_by_slot(&mut self, keys: &[Vec<u8>]) -> RedisResult<u64> {
         let mut by_slot: HashMap<Slot, Cmd> = HashMap::new();
         for k in keys {
             by_slot
@@ -217,6 +241,7 @@ impl Link {
                     cursor = next;
                 }
             }
+            #[cfg(feature = "cluster")]
             Link::Cluster(c) => {
                 // `scan_match` refuses a cluster: start on every primary at once, then go on
                 // node by node, by address, until each cursor is back to 0.
@@ -252,6 +277,7 @@ pub(crate) fn single(name: &str, key: &[u8]) -> Cmd {
 }
 
 /// The route to a node given as `host:port`.
+#[cfg(feature = "cluster")]
 fn by_address(node: &str) -> RedisResult<RoutingInfo> {
     let bad = || {
         RedisError::from((
