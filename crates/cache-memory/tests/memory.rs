@@ -353,3 +353,37 @@ fn a_busy_bounded_cache_never_mixes_up_slots_and_counts_exactly() {
         }
     }
 }
+
+/// Through `Arc<dyn Cache>` and `Box<dyn Cache>` (the forwarding impls), `get_or_insert_with`
+/// is still the backend's: eight callers missing together run one loader, whose captured
+/// (non-`Clone`) value moves into the cache.
+#[test]
+fn single_flight_survives_arc_and_box_of_dyn_cache() {
+    struct NotClone(String);
+    let shared: std::sync::Arc<dyn Cache<String>> =
+        std::sync::Arc::new(InMemoryCache::<String>::new(100, None).unwrap());
+    let boxed: Box<dyn Cache<String>> = Box::new(std::sync::Arc::clone(&shared));
+    let calls = AtomicUsize::new(0);
+    let barrier = Barrier::new(8);
+    std::thread::scope(|s| {
+        for i in 0..8 {
+            let (shared, boxed, calls, barrier) = (&shared, &boxed, &calls, &barrier);
+            s.spawn(move || {
+                let captured = NotClone(format!("from-{i}"));
+                barrier.wait();
+                let load = move || {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(100));
+                    captured.0 // moved out of a value that cannot be cloned
+                };
+                let got = if i % 2 == 0 {
+                    shared.get_or_insert_with("k", Ttl::Never, load)
+                } else {
+                    boxed.get_or_insert_with("k", Ttl::Never, load)
+                };
+                assert!(got.unwrap().starts_with("from-"));
+            });
+        }
+    });
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
