@@ -75,6 +75,14 @@ fn ok<T>(r: Result<T, CacheError>) -> T {
     }
 }
 
+/// Polls `done` every millisecond, for at most a minute.
+fn wait_until(done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// The counters the contract pins down, in one comparable tuple.
 #[derive(Debug, PartialEq, Eq)]
 struct Counts {
@@ -618,14 +626,18 @@ pub fn get_or_insert_with_runs_loader_once_under_contention<H: Harness>(h: &H) {
     let c = Env::new(h).cache();
     let threads = 8;
     let calls = AtomicUsize::new(0);
+    let entered = AtomicUsize::new(0);
     let barrier = Barrier::new(threads);
     let results: Vec<Vec<u8>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
                     barrier.wait();
+                    entered.fetch_add(1, Ordering::SeqCst);
                     ok(c.get_or_insert_with("hot", Ttl::Never, || {
                         let n = calls.fetch_add(1, Ordering::SeqCst);
+                        // Every caller has started and had 50 ms to reach the flight.
+                        wait_until(|| entered.load(Ordering::SeqCst) == threads);
                         std::thread::sleep(Duration::from_millis(50));
                         format!("loaded-{n}").into_bytes()
                     }))
@@ -660,14 +672,19 @@ pub fn failing_loader_error_is_shared_by_its_waiters<H: Harness>(h: &H) {
     let c = Env::new(h).cache();
     let threads = 8;
     let calls = AtomicUsize::new(0);
+    let entered = AtomicUsize::new(0);
     let barrier = Barrier::new(threads);
     let results: Vec<Result<Vec<u8>, CacheError>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
                     barrier.wait();
+                    entered.fetch_add(1, Ordering::SeqCst);
                     c.try_get_or_insert_with("hot", Ttl::Never, || {
                         calls.fetch_add(1, Ordering::SeqCst);
+                        // Every caller has started its call (even on a busy machine) and
+                        // has had 200 ms to reach the flight before the loader fails.
+                        wait_until(|| entered.load(Ordering::SeqCst) == threads);
                         std::thread::sleep(Duration::from_millis(200));
                         Err::<Vec<u8>, _>("database down")
                     })

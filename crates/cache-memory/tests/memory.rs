@@ -122,6 +122,7 @@ fn a_panicking_loader_poisons_nothing_and_waiters_recover() {
 fn waiters_of_a_failing_loader_share_its_error() {
     let cache = InMemoryCache::<u32>::new(100, None).unwrap();
     let calls = AtomicUsize::new(0);
+    let entered = AtomicUsize::new(0);
     let threads = 8;
     let barrier = Barrier::new(threads);
     let results: Vec<Result<u32, CacheError>> = std::thread::scope(|s| {
@@ -129,8 +130,14 @@ fn waiters_of_a_failing_loader_share_its_error() {
             .map(|_| {
                 s.spawn(|| {
                     barrier.wait();
+                    entered.fetch_add(1, Ordering::SeqCst);
                     cache.try_get_or_insert_with("k", Ttl::Never, || {
                         calls.fetch_add(1, Ordering::SeqCst);
+                        // Every caller has started its call and had 100 ms to reach the
+                        // flight before the loader fails.
+                        while entered.load(Ordering::SeqCst) < threads {
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
                         std::thread::sleep(Duration::from_millis(100));
                         Err("backend down")
                     })
@@ -364,15 +371,21 @@ fn single_flight_survives_arc_and_box_of_dyn_cache() {
         std::sync::Arc::new(InMemoryCache::<String>::new(100, None).unwrap());
     let boxed: Box<dyn Cache<String>> = Box::new(std::sync::Arc::clone(&shared));
     let calls = AtomicUsize::new(0);
+    let entered = AtomicUsize::new(0);
     let barrier = Barrier::new(8);
     std::thread::scope(|s| {
         for i in 0..8 {
             let (shared, boxed, calls, barrier) = (&shared, &boxed, &calls, &barrier);
+            let entered = &entered;
             s.spawn(move || {
                 let captured = NotClone(format!("from-{i}"));
                 barrier.wait();
+                entered.fetch_add(1, Ordering::SeqCst);
                 let load = move || {
                     calls.fetch_add(1, Ordering::SeqCst);
+                    while entered.load(Ordering::SeqCst) < 8 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
                     std::thread::sleep(Duration::from_millis(100));
                     captured.0 // moved out of a value that cannot be cloned
                 };
