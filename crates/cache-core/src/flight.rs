@@ -35,6 +35,7 @@ use crate::{BoxError, Cache, CacheError, Loader, Ttl};
 /// let l: Landing<u8> = Landing::Value(1);
 /// assert!(matches!(l, Landing::Value(1)));
 /// ```
+#[non_exhaustive]
 pub enum Landing<V> {
     /// The loader produced this value (and the leader stored it).
     Value(V),

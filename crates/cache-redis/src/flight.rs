@@ -151,10 +151,11 @@ fn across_processes<V: DeserializeOwned>(
     let lock = lock_key(&inner.prefix, key);
     let token = new_token();
     let mine = format!("L{token}");
+    // Redis refuses a `PX` whose deadline overflows; a lease that long is "forever" anyway.
     let lease = inner
         .flight_lease
         .as_millis()
-        .clamp(1, u128::from(u64::MAX)) as u64;
+        .clamp(1, (i64::MAX / 4) as u128);
     let lease = lease.to_string();
     // The token of the flight this caller waits for.
     let mut watched = String::new();

@@ -168,3 +168,16 @@ fn flight_keys_are_invisible_to_patterns() {
         1
     );
 }
+
+/// A lease too long for Redis's `PX` is capped, not refused; a zero lease is a
+/// configuration error.
+#[test]
+fn lease_bounds() {
+    let prefix = unique_prefix("flight-lease-bounds");
+    let c = RedisCache::new(config(&shared_server().url(), &prefix).flight_lease(Duration::MAX))
+        .unwrap();
+    assert_eq!(c.get_or_insert_with("k", Ttl::Never, || 5u32).unwrap(), 5);
+    let err = RedisCache::new(config(&shared_server().url(), &prefix).flight_lease(Duration::ZERO))
+        .unwrap_err();
+    assert!(err.to_string().contains("flight_lease"), "{err}");
+}
