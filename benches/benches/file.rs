@@ -1,7 +1,8 @@
 //! `FileBasedCache` against `cacache` (its sync API), single thread: get that hits, get that
 //! misses, and set (overwriting, with new bytes each time so that content-addressed cacache
 //! cannot skip the write) for 100 B, 4 KiB and 1 MiB values; and `delete_pattern` removing
-//! 10% of 100,000 entries (cacache: `list_sync`, then `remove_sync` of the matching keys).
+//! 10% of 100,000 entries (cacache: `list_sync`, then `remove_sync` of the matching keys);
+//! `incr` and `add` against `bare-fs` only (cacache has neither).
 //! `get_or_insert_with-hit-*` is `get_or_insert_with` on a hit, to set beside `get-hit-*`.
 //!
 //! `bare-fs` is no cache: the system calls that any one-file-per-entry, rename-into-place
@@ -273,5 +274,89 @@ fn delete_pattern(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(file_benches, sizes, delete_pattern);
+/// `incr` and `add` of 1,000 keys, single thread. `bare-fs` is the ceiling of the same
+/// guarantees: for `incr`, a lock file locked across reading the number and renaming a new
+/// file over it (then removed); for `add`, a complete temporary file hard-linked into place
+/// (which fails if the name exists). Each `add` stores: the entry is removed beforehand,
+/// outside the timing.
+fn counters(c: &mut Criterion) {
+    let keys: Vec<String> = (0..1_000).map(|i| format!("bench:n:{i}")).collect();
+    let ours_dir = temp_dir();
+    let ours = FileBasedCache::new(ours_dir.path(), None).expect("a cache");
+    let bare_dir = temp_dir();
+    let bare = Bare::new(&ours, bare_dir.path());
+    for k in &keys {
+        ours.incr(k, 1).expect("incr");
+        bare.set(k, b"1");
+    }
+    let bare_incr = |key: &str| {
+        let path = bare.path_of(key);
+        let lock_path = path.with_extension("lock");
+        let lock = std::fs::File::create(&lock_path).expect("lock file");
+        lock.lock().expect("flock");
+        let n: i64 = std::str::from_utf8(&std::fs::read(&path).expect("read"))
+            .expect("text")
+            .parse()
+            .expect("a number");
+        bare.set(key, (n + 1).to_string().as_bytes());
+        std::fs::remove_file(&lock_path).expect("unlock");
+    };
+    let mut g = c.benchmark_group("file/incr");
+    configure(&mut g);
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    g.bench_function(BenchmarkId::from_parameter("cache-file"), |b| {
+        b.iter(|| {
+            i = (i + 1) % keys.len();
+            black_box(ours.incr(&keys[i], 1).expect("incr"))
+        })
+    });
+    g.bench_function(BenchmarkId::from_parameter("bare-fs"), |b| {
+        b.iter(|| {
+            i = (i + 1) % keys.len();
+            bare_incr(&keys[i])
+        })
+    });
+    g.finish();
+
+    let value = value(100, 1);
+    let bare_add = |key: &str| {
+        let path = bare.path_of(key);
+        let seq = bare.seq.get() + 1;
+        bare.seq.set(seq);
+        let tmp = bare.tmp.join(seq.to_string());
+        std::fs::write(&tmp, &value[..]).expect("write");
+        let stored = std::fs::hard_link(&tmp, &path).is_ok();
+        std::fs::remove_file(&tmp).expect("remove the temporary file");
+        stored
+    };
+    let mut g = c.benchmark_group("file/add");
+    configure(&mut g);
+    g.throughput(Throughput::Elements(1));
+    g.bench_function(BenchmarkId::from_parameter("cache-file"), |b| {
+        b.iter_batched(
+            || {
+                i = (i + 1) % keys.len();
+                Cache::<ByteBuf>::delete(&ours, &keys[i]).expect("delete");
+                i
+            },
+            |k| assert!(ours.add(&keys[k], value.clone(), Ttl::Never).expect("add")),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.bench_function(BenchmarkId::from_parameter("bare-fs"), |b| {
+        b.iter_batched(
+            || {
+                i = (i + 1) % keys.len();
+                let _ = std::fs::remove_file(bare.path_of(&keys[i]));
+                i
+            },
+            |k| assert!(bare_add(&keys[k])),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(file_benches, sizes, delete_pattern, counters);
 criterion_main!(file_benches);

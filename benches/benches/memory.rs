@@ -5,9 +5,11 @@
 //! 100,000, 64-byte values; 1 and 2 threads): 100% get, 75/25 get/set, get-or-set, 100% set
 //! over uniform keys, mixed per-entry TTLs, `delete_pattern` of 10% of 1,000,000 keys, and
 //! `get_or_insert_with` on a hit beside `get` of the same keys (`hit-*`, ours only).
+//! `incr` and `add` over Zipf keys against moka's `entry()` API.
 //! Hit ratios go to `target/bench/memory-hit-ratio.csv`. `CACHE_BENCH_QUICK=1` shrinks
 //! everything for a smoke run.
 
+use std::hint::black_box;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -496,5 +498,96 @@ fn hit_path(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, throughput, hit_path, ttl_mixed, delete_pattern);
+/// `incr` and `add` over Zipf keys, 1 and 2 threads: `InMemoryCache`'s own against moka's
+/// nearest equivalents, `entry().and_compute_with` (a per-key lock around read and write) and
+/// `entry().or_insert` (its `is_fresh()` says whether it stored).
+fn counters(c: &mut Criterion) {
+    let p = params();
+    let keys = keys(p.keys);
+    let zipf = Zipf::new(p.keys, 1.0);
+    let traces: Vec<Vec<u32>> = (0..2)
+        .map(|t| {
+            let trace = zipf.trace(t + 11, p.batch * 4);
+            trace.into_iter().map(|k| k as u32).collect()
+        })
+        .collect();
+    /// `batch` steps per thread from window `round` of each trace.
+    fn run(
+        traces: &[Vec<u32>],
+        threads: usize,
+        batch: usize,
+        round: usize,
+        op: &(dyn Fn(u32) + Sync),
+    ) {
+        let start = (round * batch) % (traces[0].len() - batch);
+        std::thread::scope(|s| {
+            for trace in &traces[..threads] {
+                s.spawn(move || trace[start..start + batch].iter().for_each(|&k| op(k)));
+            }
+        });
+    }
+    let value: Value = [7; 64];
+    for threads in [1, 2] {
+        let ours_incr: InMemoryCache<i64> = InMemoryCache::new(p.capacity, None).expect("valid");
+        let moka_incr: moka::sync::Cache<String, i64> = moka::sync::Cache::new(p.capacity as u64);
+        let ours_add: InMemoryCache<Value> = InMemoryCache::new(p.capacity, None).expect("valid");
+        let moka_add: moka::sync::Cache<String, Value> = moka::sync::Cache::new(p.capacity as u64);
+        let incr_ops: [(&str, &(dyn Fn(u32) + Sync)); 2] = [
+            ("cache-memory", &|k| {
+                Cache::incr(&ours_incr, &keys[k as usize], 1).expect("no overflow");
+            }),
+            ("moka", &|k| {
+                moka_incr
+                    .entry_by_ref(keys[k as usize].as_str())
+                    .and_compute_with(|e| {
+                        moka::ops::compute::Op::Put(e.map_or(0, |e| e.into_value()) + 1)
+                    });
+            }),
+        ];
+        let add_ops: [(&str, &(dyn Fn(u32) + Sync)); 2] = [
+            ("cache-memory", &|k| {
+                black_box(
+                    Cache::add(&ours_add, &keys[k as usize], value, Ttl::Never).expect("add"),
+                );
+            }),
+            ("moka", &|k| {
+                black_box(
+                    moka_add
+                        .entry_by_ref(keys[k as usize].as_str())
+                        .or_insert(value)
+                        .is_fresh(),
+                );
+            }),
+        ];
+        for (name, ops) in [("zipf-incr", incr_ops), ("zipf-add", add_ops)] {
+            let mut group = c.benchmark_group(format!("memory/{name}/{threads}t"));
+            group.throughput(Throughput::Elements((p.batch * threads) as u64));
+            configure(&mut group);
+            for (who, op) in ops {
+                run(&traces, threads, p.batch, 0, op);
+                let mut round = 1;
+                group.bench_function(BenchmarkId::from_parameter(who), |b| {
+                    b.iter_custom(|iters| {
+                        let started = Instant::now();
+                        for _ in 0..iters {
+                            round += 1;
+                            run(&traces, threads, p.batch, round, op);
+                        }
+                        started.elapsed()
+                    })
+                });
+            }
+            group.finish();
+        }
+    }
+}
+
+criterion_group!(
+    benches,
+    throughput,
+    hit_path,
+    ttl_mixed,
+    delete_pattern,
+    counters
+);
 criterion_main!(benches);

@@ -1,7 +1,8 @@
 //! `RedisCache` against a bare `redis` connection on the same servers (one standalone
 //! `redis-server`, one 3-primary cluster, both started here): single-key get and set, and
-//! `get_many` / `set_many` of 100 keys against a bare pipeline of the same commands, from 1
-//! and 2 threads (the cache through its pool, the bare side with one connection per thread).
+//! `get_many` / `set_many` of 100 keys against a bare pipeline of the same commands, `incr`
+//! against a bare `INCRBY` (and, as `cache-redis-default-ttl`, `incr` on a cache with a default
+//! TTL, which runs a Lua script), `add` against a bare `SET NX`, from 1 and 2 threads (the cache through its pool, the bare side with one connection per thread).
 //! Values are 64 bytes; the bare side moves the same bytes (the codec envelope).
 
 use std::sync::Mutex;
@@ -58,6 +59,8 @@ impl Bare {
 struct Setup {
     name: &'static str,
     cache: RedisCache,
+    /// The same server and prefix, with a default TTL: `incr` then runs its Lua script.
+    ttl_cache: RedisCache,
     bare: Bare,
 }
 
@@ -82,9 +85,11 @@ fn bench_setup(c: &mut Criterion, s: &Setup) {
         s.cache.set(k, value.clone(), Ttl::Never).unwrap();
         let _: () = s.bare.query(0, redis::cmd("SET").arg(bk).arg(&envelope));
     }
+    let counters: Vec<String> = (0..KEYS).map(|i| format!("n:{i}")).collect();
+    let bare_counters: Vec<String> = counters.iter().map(|k| format!("bare:{k}")).collect();
     let per_thread = if quick() { 50 } else { 200 };
     for threads in [1, 2] {
-        let single_ops: [(&str, &Op<'_>, &Op<'_>); 3] = [
+        let single_ops: [(&str, &Op<'_>, &Op<'_>); 5] = [
             (
                 "get",
                 &|_t, i| {
@@ -130,12 +135,48 @@ fn bench_setup(c: &mut Criterion, s: &Setup) {
                     );
                 },
             ),
+            (
+                "incr",
+                &|_t, i| {
+                    s.cache.incr(&counters[i % KEYS], 1).unwrap();
+                },
+                &|t, i| {
+                    let _: i64 = s
+                        .bare
+                        .query(t, redis::cmd("INCRBY").arg(&bare_counters[i % KEYS]).arg(1));
+                },
+            ),
+            (
+                // The keys exist: both sides answer "not stored", as most adds of a hot key do.
+                "add",
+                &|_t, i| {
+                    s.cache
+                        .add(&keys[i % KEYS], value.clone(), Ttl::Never)
+                        .unwrap();
+                },
+                &|t, i| {
+                    let _: Option<String> = s.bare.query(
+                        t,
+                        redis::cmd("SET")
+                            .arg(&bare_keys[i % KEYS])
+                            .arg(&envelope)
+                            .arg("NX"),
+                    );
+                },
+            ),
         ];
+        let incr_with_ttl: &Op<'_> = &|_t, i| {
+            s.ttl_cache.incr(&counters[i % KEYS], 1).unwrap();
+        };
         for (op, ours, bare) in single_ops {
             let mut group = c.benchmark_group(format!("redis/{}-{op}/{threads}t", s.name));
             configure(&mut group);
             group.throughput(Throughput::Elements((threads * per_thread) as u64));
-            for (who, f) in [("cache-redis", ours), ("bare-connection", bare)] {
+            let mut contenders = vec![("cache-redis", ours), ("bare-connection", bare)];
+            if op == "incr" {
+                contenders.push(("cache-redis-default-ttl", incr_with_ttl));
+            }
+            for (who, f) in contenders {
                 group.bench_function(BenchmarkId::from_parameter(who), |b| {
                     b.iter_custom(|iters| {
                         let t0 = Instant::now();
@@ -219,6 +260,12 @@ fn benches(c: &mut Criterion) {
     let standalone = Setup {
         name: "standalone",
         cache: RedisCache::new(RedisConfig::new(server.url()).key_prefix("bench:")).unwrap(),
+        ttl_cache: RedisCache::new(
+            RedisConfig::new(server.url())
+                .key_prefix("bench:")
+                .default_ttl(std::time::Duration::from_secs(3600)),
+        )
+        .unwrap(),
         bare: Bare::Single(
             (0..2)
                 .map(|_| {
@@ -241,6 +288,12 @@ fn benches(c: &mut Criterion) {
     let on_cluster = Setup {
         name: "cluster",
         cache: RedisCache::new(RedisConfig::cluster(cluster.urls()).key_prefix("bench:")).unwrap(),
+        ttl_cache: RedisCache::new(
+            RedisConfig::cluster(cluster.urls())
+                .key_prefix("bench:")
+                .default_ttl(std::time::Duration::from_secs(3600)),
+        )
+        .unwrap(),
         bare: Bare::Cluster(
             (0..2)
                 .map(|_| Mutex::new(client.get_connection().unwrap()))

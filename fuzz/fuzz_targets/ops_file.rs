@@ -22,6 +22,9 @@ impl Harness for Files {
         }
         b.build().expect("a usable directory")
     }
+    fn counters(&self, setup: Setup) -> Box<dyn cache_core::Cache<i64>> {
+        Box::new(self.create(setup))
+    }
 }
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| cache_conformance::fuzz::ops(&Files, data));

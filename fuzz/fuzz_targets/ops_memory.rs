@@ -24,6 +24,13 @@ impl Harness for Memory {
         }
         b.build().expect("valid configuration")
     }
+    fn counters(&self, setup: Setup) -> Box<dyn cache_core::Cache<i64>> {
+        let mut b = InMemoryCache::builder().clock(setup.clock.expect("mock time").shared());
+        if let Some(ttl) = setup.default_ttl {
+            b = b.default_ttl(ttl);
+        }
+        Box::new(b.build().expect("valid configuration"))
+    }
 }
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| cache_conformance::fuzz::ops(&Memory, data));

@@ -38,6 +38,15 @@ impl<'h, H: Harness> Env<'h, H> {
         })
     }
 
+    /// A fresh cache of counters, with `default_ttl`.
+    fn counters(&self, default_ttl: Option<Duration>) -> Box<dyn Cache<i64>> {
+        self.h.counters(Setup {
+            default_ttl,
+            max_size: None,
+            clock: self.clock.clone(),
+        })
+    }
+
     /// A TTL long enough to read an entry back before it expires, even on a busy machine.
     fn ttl(&self) -> Duration {
         match self.clock {
@@ -863,4 +872,260 @@ pub fn serde_values_round_trip<H: TypedHarness>(h: &H) {
         ok(as_string.set("s", s.to_string(), Ttl::Never));
         assert_eq!(ok(as_string.get("s")).as_deref(), Some(s));
     }
+}
+
+/// `add` stores only when no live entry exists (an expired one counts as absent), and counts
+/// a set only when it stores.
+pub fn add_stores_only_when_no_live_entry<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let c = env.cache();
+    assert!(ok(c.add("k", v("first"), Ttl::Never)));
+    assert!(!ok(c.add("k", v("second"), Ttl::Never)));
+    assert_eq!(ok(c.get("k")), Some(v("first")));
+    assert_counts(&c, 1, 0, 1, 0);
+    ok(c.set("short", v("old"), Ttl::After(env.ttl())));
+    assert!(!ok(c.add("short", v("new"), Ttl::Never)));
+    env.pass_beyond(env.ttl());
+    assert!(
+        ok(c.add("short", v("new"), Ttl::Never)),
+        "an expired entry is absent"
+    );
+    assert_eq!(ok(c.get("short")), Some(v("new")));
+    // A zero TTL stores nothing, like `set`, and still reports that nothing live was there.
+    assert!(ok(c.add("zero", v("x"), Ttl::After(Duration::ZERO))));
+    assert!(!ok(c.exists("zero")));
+    assert!(!ok(c.add("k", v("x"), Ttl::After(Duration::ZERO))));
+    assert_eq!(ok(c.get("k")), Some(v("first")));
+    assert_counts(&c, 3, 0, 4, 0);
+}
+
+/// Sixteen threads `add` one key at once: exactly one wins, and its value is stored.
+pub fn add_races_have_exactly_one_winner<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    for round in 0..3 {
+        let c = env.cache();
+        let key = format!("race{round}");
+        if round == 2 {
+            // An expired entry in the way: still exactly one winner.
+            ok(c.set(&key, v("stale"), Ttl::After(env.ttl())));
+            env.pass_beyond(env.ttl());
+        }
+        let threads = 16;
+        let barrier = Barrier::new(threads);
+        let won: Vec<bool> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (c, barrier, key) = (&c, &barrier, &key);
+                    s.spawn(move || {
+                        barrier.wait();
+                        ok(c.add(key, format!("thread-{t}").into_bytes(), Ttl::Never))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("no panic"))
+                .collect()
+        });
+        let winners: Vec<usize> = (0..threads).filter(|&t| won[t]).collect();
+        assert_eq!(winners.len(), 1, "winners: {winners:?}");
+        let stored = ok(c.get(&key));
+        assert_eq!(stored, Some(format!("thread-{}", winners[0]).into_bytes()));
+        assert_eq!(c.stats().sets, 1 + u64::from(round == 2));
+    }
+}
+
+/// `incr` on an absent key starts from 0; `decr` subtracts; `get` reads the count back as an
+/// `i64`, and a value written by `set` is a counter too. Each write counts one set.
+pub fn incr_starts_at_zero_and_reads_back_as_i64<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let c = env.counters(None);
+    assert_eq!(ok(c.incr("n", 1)), 1);
+    assert_eq!(ok(c.incr("n", 41)), 42);
+    assert_eq!(ok(c.get("n")), Some(42));
+    assert_eq!(ok(c.decr("n", 50)), -8);
+    assert_eq!(ok(c.incr("n", 0)), -8);
+    assert_eq!(ok(c.get("n")), Some(-8));
+    assert_eq!(ok(c.decr("fresh", 3)), -3);
+    ok(c.set("set", 5, Ttl::Never));
+    assert_eq!(ok(c.incr("set", 1)), 6);
+    assert_eq!(ok(c.get("set")), Some(6));
+    assert!(ok(c.add("added", 10, Ttl::Never)));
+    assert_eq!(ok(c.incr("added", -10)), 0);
+    let s = c.stats();
+    assert_eq!((s.hits, s.misses, s.sets), (3, 0, 9), "{s:?}");
+    assert_eq!(ok(c.ttl("n")), Some(None), "no default TTL: never expires");
+}
+
+/// A new counter takes the cache's default TTL; `incr` keeps an existing counter's TTL.
+pub fn incr_keeps_the_ttl_and_new_counters_take_the_default<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let c = env.counters(Some(env.ttl()));
+    ok(c.set("forever", 1, Ttl::Never));
+    assert_eq!(ok(c.incr("forever", 1)), 2);
+    assert_eq!(ok(c.incr("new", 1)), 1);
+    assert!(matches!(ok(c.ttl("new")), Some(Some(d)) if d <= env.ttl()));
+    ok(c.set("long", 1, Ttl::After(env.ttl() * 100)));
+    env.pass(env.ttl() / 4);
+    assert_eq!(ok(c.incr("new", 1)), 2, "still live");
+    env.pass_beyond(env.ttl());
+    assert_eq!(
+        ok(c.get("new")),
+        None,
+        "the TTL from the first incr was kept"
+    );
+    assert_eq!(ok(c.incr("long", 1)), 2);
+    assert!(
+        matches!(ok(c.ttl("long")), Some(Some(d)) if d > env.ttl() * 50),
+        "not reset to the default: {:?}",
+        ok(c.ttl("long"))
+    );
+    assert_eq!(ok(c.incr("forever", 1)), 3);
+    assert_eq!(ok(c.ttl("forever")), Some(None));
+    assert_eq!(
+        ok(c.incr("new", 5)),
+        5,
+        "an expired counter starts again from 0"
+    );
+}
+
+/// Overflow is an error that leaves the counter unchanged.
+pub fn incr_overflow_is_an_error_that_changes_nothing<H: Harness>(h: &H) {
+    let c = Env::new(h).counters(None);
+    ok(c.set("max", i64::MAX, Ttl::Never));
+    let err = c.incr("max", 1).expect_err("i64::MAX + 1 overflows");
+    assert!(matches!(err, CacheError::CounterOverflow { .. }), "{err:?}");
+    assert_eq!(ok(c.get("max")), Some(i64::MAX));
+    ok(c.set("min", i64::MIN, Ttl::Never));
+    let err = c.decr("min", 1).expect_err("i64::MIN - 1 overflows");
+    assert!(matches!(err, CacheError::CounterOverflow { .. }), "{err:?}");
+    assert_eq!(ok(c.get("min")), Some(i64::MIN));
+    let err = c.decr("zero", i64::MIN).expect_err("-i64::MIN overflows");
+    assert!(matches!(err, CacheError::CounterOverflow { .. }), "{err:?}");
+    assert!(!ok(c.exists("zero")));
+    assert_eq!(ok(c.incr("min", i64::MAX)), -1);
+    assert_eq!(c.stats().sets, 3, "errors count nothing");
+}
+
+/// Sixteen threads each `incr` one key 1,000 times: the count is exactly 16,000.
+pub fn incr_under_contention_is_exact<H: Harness>(h: &H) {
+    let c = Env::new(h).counters(None);
+    let (threads, rounds) = (16, 1_000);
+    let barrier = Barrier::new(threads);
+    let last_seen: Vec<i64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (c, barrier) = (&c, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    let mut prev = 0;
+                    for _ in 0..rounds {
+                        let n = ok(c.incr("hits", 1));
+                        assert!(n > prev, "a thread's counts only grow: {n} after {prev}");
+                        prev = n;
+                    }
+                    prev
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("no panic"))
+            .collect()
+    });
+    let total = (threads * rounds) as i64;
+    assert_eq!(ok(c.get("hits")), Some(total));
+    assert!(last_seen.contains(&total), "someone saw the final count");
+    assert_eq!(c.stats().sets, total as u64);
+}
+
+/// `touch` gives a live entry a new TTL and keeps its value; it fails on an absent or expired
+/// key, and counts nothing.
+pub fn touch_extends_live_entries_only<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let c = env.cache();
+    let ttl = env.ttl();
+    ok(c.set("k", v("x"), Ttl::After(ttl)));
+    env.pass(ttl / 2);
+    assert!(
+        ok(c.touch("k", Ttl::After(ttl * 2))),
+        "about to expire: extended"
+    );
+    env.pass_beyond(ttl);
+    assert_eq!(
+        ok(c.get("k")),
+        Some(v("x")),
+        "outlived its first TTL, value unchanged"
+    );
+    assert!(ok(c.touch("k", Ttl::Never)));
+    env.pass_beyond(ttl);
+    assert_eq!(ok(c.ttl("k")), Some(None));
+    assert!(ok(c.touch("k", Ttl::After(ttl))));
+    assert!(matches!(ok(c.ttl("k")), Some(Some(d)) if d <= ttl));
+    env.pass_beyond(ttl);
+    assert!(!ok(c.touch("k", Ttl::Never)), "expired: nothing to touch");
+    assert!(!ok(c.exists("k")));
+    assert!(!ok(c.touch("absent", Ttl::Never)));
+    assert!(!ok(c.exists("absent")), "touch creates nothing");
+    ok(c.set("gone", v("x"), Ttl::Never));
+    assert!(ok(c.touch("gone", Ttl::After(Duration::ZERO))));
+    assert!(!ok(c.exists("gone")), "a zero TTL removes the entry");
+    let with_default = env.with(Some(ttl), None);
+    ok(with_default.set("d", v("x"), Ttl::Never));
+    assert!(ok(with_default.touch("d", Ttl::Default)));
+    assert!(matches!(ok(with_default.ttl("d")), Some(Some(d)) if d <= ttl));
+    assert_counts(&c, 1, 0, 2, 0);
+}
+
+/// `ttl` reports the time a live entry has left, within its TTL and decreasing;
+/// `Some(None)` for an entry that never expires, `None` for none. It is a peek.
+pub fn ttl_reports_the_time_left<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let c = env.cache();
+    let ttl = env.ttl();
+    assert_eq!(ok(c.ttl("absent")), None);
+    ok(c.set("forever", v("x"), Ttl::Never));
+    assert_eq!(ok(c.ttl("forever")), Some(None));
+    ok(c.set("k", v("x"), Ttl::After(ttl)));
+    let first = ok(c.ttl("k")).expect("live").expect("expires");
+    assert!(first <= ttl && first > ttl / 2, "{first:?} of {ttl:?}");
+    env.pass(ttl / 4);
+    let later = ok(c.ttl("k")).expect("live").expect("expires");
+    assert!(later < first, "{later:?} after {first:?}");
+    if env.clock.is_some() {
+        assert_eq!(later, ttl - ttl / 4, "exact on a mock clock");
+    }
+    env.pass_beyond(ttl);
+    assert_eq!(ok(c.ttl("k")), None, "expired");
+    assert_counts(&c, 0, 0, 2, 0);
+}
+
+/// Random sequences of operations on counters (`incr`, `decr` with `set`, `add`, `touch`,
+/// `ttl`) give the same answers and counters as the reference model.
+pub fn model_agrees_on_counters<H: Harness>(h: &H) {
+    crate::model::check_counters(h);
+}
+
+/// `incr` on a live entry of another type is [`CacheError::NotACounter`] and leaves it as it
+/// was.
+pub fn incr_of_another_type_is_an_error_that_changes_nothing<H: TypedHarness>(h: &H) {
+    let c = Env::new(h).cache();
+    let as_i64 = h.as_i64(&c);
+    let as_string = h.as_string(&c);
+    ok(as_string.set("text", "12".to_string(), Ttl::Never));
+    let err = as_i64
+        .incr("text", 1)
+        .expect_err("a string is not a counter");
+    assert!(matches!(err, CacheError::NotACounter { .. }), "{err:?}");
+    assert_eq!(ok(as_string.get("text")).as_deref(), Some("12"));
+    ok(c.set("bytes", v("1"), Ttl::Never));
+    assert!(as_i64.incr("bytes", 1).is_err());
+    assert_eq!(ok(c.get("bytes")), Some(v("1")));
+    assert_eq!(ok(as_i64.incr("n", 2)), 2);
+    assert_eq!(
+        ok(h.as_u64(&c).get("n")),
+        None,
+        "a counter is an i64, not a u64"
+    );
+    assert_eq!(ok(as_i64.get("n")), Some(2));
 }

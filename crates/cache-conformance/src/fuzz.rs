@@ -59,7 +59,7 @@ pub fn decode_ops(data: &[u8]) -> (Option<usize>, bool, Vec<Op>) {
         .take(200)
         .map(|c| {
             let key = usize::from(c[1]) % KEYS.len();
-            match c[0] % 10 {
+            match c[0] % 13 {
                 0 => Op::Get(key),
                 1 => Op::Set(key, c[2], ttl(c[2] >> 3)),
                 2 => Op::Delete(key),
@@ -75,7 +75,10 @@ pub fn decode_ops(data: &[u8]) -> (Option<usize>, bool, Vec<Op>) {
                         .collect(),
                 ),
                 8 => Op::GetOrInsert(key, c[2], ttl(c[2] >> 3)),
-                _ => Op::Set(key, c[2], TtlChoice::Secs(u64::from(c[2] % 4) + 1)),
+                9 => Op::Set(key, c[2], TtlChoice::Secs(u64::from(c[2] % 4) + 1)),
+                10 => Op::Add(key, c[2], ttl(c[2] >> 3)),
+                11 => Op::Touch(key, ttl(c[2])),
+                _ => Op::TtlOf(key),
             }
         })
         .collect();
@@ -96,6 +99,9 @@ pub fn decode_ops(data: &[u8]) -> (Option<usize>, bool, Vec<Op>) {
 /// #     fn create(&self, setup: Setup) -> Self::Cache {
 /// #         InMemoryCache::builder().max_size(setup.max_size.unwrap_or(1000))
 /// #             .clock(setup.clock.unwrap().shared()).build().unwrap()
+/// #     }
+/// #     fn counters(&self, setup: Setup) -> Box<dyn cache_core::Cache<i64>> {
+/// #         Box::new(InMemoryCache::builder().clock(setup.clock.unwrap().shared()).build().unwrap())
 /// #     }
 /// # }
 /// cache_conformance::fuzz::ops(&Memory, &[1, 1, 0, 9, 0, 0, 0]);

@@ -25,6 +25,10 @@
 //! #     fn exists(&self, _: &str) -> Result<bool, CacheError> { unimplemented!() }
 //! #     fn delete_pattern(&self, _: &str) -> Result<u64, CacheError> { unimplemented!() }
 //! #     fn stats(&self) -> CacheStats { unimplemented!() }
+//! #     fn add(&self, _: &str, _: Vec<u8>, _: Ttl) -> Result<bool, CacheError> { unimplemented!() }
+//! #     fn incr(&self, _: &str, _: i64) -> Result<i64, CacheError> { unimplemented!() }
+//! #     fn touch(&self, _: &str, _: Ttl) -> Result<bool, CacheError> { unimplemented!() }
+//! #     fn ttl(&self, _: &str) -> Result<Option<Option<Duration>>, CacheError> { unimplemented!() }
 //! # }
 //!
 //! struct MapHarness;
@@ -36,6 +40,10 @@
 //!     }
 //!     fn create(&self, setup: Setup) -> MapCache {
 //!         MapCache { map: Mutex::default(), default_ttl: setup.default_ttl }
+//!     }
+//!     fn counters(&self, setup: Setup) -> Box<dyn Cache<i64>> {
+//!         // The same backend, holding i64 counters.
+//! #       unimplemented!()
 //!     }
 //! }
 //!
@@ -56,6 +64,7 @@
 pub struct ReadmeDoctests;
 
 pub mod cases;
+pub mod flights;
 pub mod fuzz;
 pub mod model;
 pub mod processes;
@@ -106,6 +115,11 @@ pub struct Setup {
 ///         if let Some(ttl) = setup.default_ttl { b = b.default_ttl(ttl); }
 ///         b.build().unwrap()
 ///     }
+///     fn counters(&self, setup: Setup) -> Box<dyn cache_core::Cache<i64>> {
+///         let mut b = InMemoryCache::builder().clock(setup.clock.expect("mock time").shared());
+///         if let Some(ttl) = setup.default_ttl { b = b.default_ttl(ttl); }
+///         Box::new(b.build().unwrap())
+///     }
 /// }
 /// cache_conformance::cases::set_then_get_returns_the_value(&Memory);
 /// ```
@@ -142,6 +156,11 @@ pub trait Harness: Sync {
     fn model_cases(&self) -> u32 {
         128
     }
+
+    /// A fresh, empty cache of `i64` values, for the counter cases (`incr`, `decr`), made as
+    /// [`Harness::create`] makes its caches. A backend that stores any serde type returns a
+    /// handle of the same type as `create`'s, viewed as a `Cache<i64>`.
+    fn counters(&self, setup: Setup) -> Box<dyn Cache<i64>>;
 }
 
 /// A [`Harness`] whose caches store any serde type, so that the same entry can be read back
@@ -151,6 +170,8 @@ pub trait TypedHarness: Harness {
     fn as_u64(&self, cache: &Self::Cache) -> Box<dyn Cache<u64>>;
     /// A handle on the same storage as `cache` that reads and writes `String` values.
     fn as_string(&self, cache: &Self::Cache) -> Box<dyn Cache<String>>;
+    /// A handle on the same storage as `cache` that reads and writes `i64` values (counters).
+    fn as_i64(&self, cache: &Self::Cache) -> Box<dyn Cache<i64>>;
 }
 
 /// Expands to one `#[test]` per case of the suite, each running on the harness value
@@ -165,6 +186,11 @@ pub trait TypedHarness: Harness {
 ///     fn time(&self) -> Time { Time::Mock }
 ///     fn create(&self, setup: Setup) -> Self::Cache {
 ///         InMemoryCache::builder().clock(setup.clock.unwrap().shared()).build().unwrap()
+///     }
+///     fn counters(&self, setup: Setup) -> Box<dyn cache_core::Cache<i64>> {
+///         let mut b = InMemoryCache::builder().clock(setup.clock.unwrap().shared());
+///         if let Some(ttl) = setup.default_ttl { b = b.default_ttl(ttl); }
+///         Box::new(b.build().unwrap())
 ///     }
 /// }
 /// cache_conformance::conformance_tests!(Memory);
@@ -185,6 +211,10 @@ macro_rules! typed_conformance_tests {
     ($harness:expr) => {
         $crate::__one_test!(value_read_as_another_type_is_a_miss, $harness);
         $crate::__one_test!(serde_values_round_trip, $harness);
+        $crate::__one_test!(
+            incr_of_another_type_is_an_error_that_changes_nothing,
+            $harness
+        );
     };
 }
 
@@ -236,7 +266,16 @@ macro_rules! __for_each_case {
             lru_evicts_least_recently_used
             lru_drops_expired_entries_first
             concurrent_use_keeps_values_and_counts_exact
+            add_stores_only_when_no_live_entry
+            add_races_have_exactly_one_winner
+            incr_starts_at_zero_and_reads_back_as_i64
+            incr_keeps_the_ttl_and_new_counters_take_the_default
+            incr_overflow_is_an_error_that_changes_nothing
+            incr_under_contention_is_exact
+            touch_extends_live_entries_only
+            ttl_reports_the_time_left
             model_agrees_on_random_operations
+            model_agrees_on_counters
         );
     };
     (@each $m:path, $h:expr, $($case:ident)*) => {

@@ -1,7 +1,8 @@
 use std::error::Error;
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::{CacheError, CacheStats, Ttl};
+use crate::{CacheError, CacheStats, CounterValue, Ttl};
 
 /// The interface every backend implements: a map from `&str` keys to values of type `V`
 /// with per-entry expiry, shared between threads.
@@ -52,6 +53,97 @@ pub trait Cache<V>: Send + Sync {
 
     /// A snapshot of this instance's counters.
     fn stats(&self) -> CacheStats;
+
+    /// Stores `value` under `key` only if no live entry exists there, atomically: of several
+    /// concurrent `add`s of one key (from any thread, or any process sharing the file
+    /// directory or Redis prefix) exactly one returns `true`, and a concurrent `set` is never
+    /// overwritten by an `add` that saw the key absent. An expired entry counts as absent.
+    ///
+    /// Counts one set when it stores; when a live entry exists it is a peek (nothing
+    /// counted, recency unchanged). A zero TTL stores nothing but still returns `true` when
+    /// no live entry existed, as `set` does.
+    ///
+    /// ```
+    /// use cache_core::{Cache, CacheError, Ttl};
+    ///
+    /// fn claim(cache: &dyn Cache<String>, job: &str, worker: &str) -> Result<bool, CacheError> {
+    ///     cache.add(&format!("lock:{job}"), worker.to_owned(), Ttl::Default)
+    /// }
+    /// ```
+    fn add(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError>;
+
+    /// Adds `delta` to the counter under `key` atomically and returns the new count. An
+    /// absent (or expired) key starts at 0 and takes the cache's default TTL; an existing
+    /// counter keeps its TTL. Counters are `i64` ([`CounterValue`]): `get` on the same cache
+    /// reads one back as an `i64`.
+    ///
+    /// # Errors
+    /// [`CacheError::CounterOverflow`] if the count would leave the range of `i64`, and
+    /// [`CacheError::NotACounter`] if the live entry is not an `i64` (another type written by
+    /// `set` on a serializing backend); either way the entry is unchanged.
+    ///
+    /// Counts one set when it writes (an error counts nothing); no hit or miss. Refreshes
+    /// recency like `set`.
+    ///
+    /// ```
+    /// use cache_core::{Cache, CacheError};
+    ///
+    /// fn count_visit(cache: &dyn Cache<i64>, page: &str) -> Result<i64, CacheError> {
+    ///     cache.incr(&format!("visits:{page}"), 1)
+    /// }
+    /// ```
+    fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError>
+    where
+        V: CounterValue;
+
+    /// Subtracts `delta` from the counter under `key`: [`Cache::incr`] with `-delta` (so
+    /// `i64::MIN` is an overflow).
+    ///
+    /// ```
+    /// use cache_core::{Cache, CacheError};
+    ///
+    /// fn release(cache: &dyn Cache<i64>, pool: &str) -> Result<i64, CacheError> {
+    ///     cache.decr(&format!("in-use:{pool}"), 1)
+    /// }
+    /// ```
+    fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError>
+    where
+        V: CounterValue,
+    {
+        match delta.checked_neg() {
+            Some(up) => self.incr(key, up),
+            None => Err(CacheError::counter_overflow(key, delta)),
+        }
+    }
+
+    /// Replaces the TTL of the live entry under `key` (counted from now) and leaves its value
+    /// unchanged; `true` iff a live entry was there. A zero TTL removes the entry (still
+    /// `true`, counted as nothing, as a zero-TTL `set` counts no delete).
+    ///
+    /// Counts nothing; marks the entry as used (recency) on LRU backends.
+    ///
+    /// ```
+    /// use cache_core::{Cache, CacheError, Ttl};
+    /// use std::time::Duration;
+    ///
+    /// fn keep_alive(cache: &dyn Cache<String>, session: &str) -> Result<bool, CacheError> {
+    ///     cache.touch(session, Ttl::After(Duration::from_secs(1800)))
+    /// }
+    /// ```
+    fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError>;
+
+    /// The time the live entry under `key` has left: `None` if there is no live entry,
+    /// `Some(None)` if it never expires. A peek, like `exists`: counts no hit or miss and
+    /// leaves recency unchanged.
+    ///
+    /// ```
+    /// use cache_core::{Cache, CacheError};
+    ///
+    /// fn expires_soon(cache: &dyn Cache<String>, key: &str) -> Result<bool, CacheError> {
+    ///     Ok(matches!(cache.ttl(key)?, Some(Some(left)) if left.as_secs() < 10))
+    /// }
+    /// ```
+    fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError>;
 
     /// Same as [`Cache::stats`], under the name some users know it by.
     fn get_stats(&self) -> CacheStats {
@@ -275,6 +367,27 @@ macro_rules! forward_cache {
             }
             fn stats(&self) -> CacheStats {
                 (**self).stats()
+            }
+            fn add(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
+                (**self).add(key, value, ttl)
+            }
+            fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError>
+            where
+                V: CounterValue,
+            {
+                (**self).incr(key, delta)
+            }
+            fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError>
+            where
+                V: CounterValue,
+            {
+                (**self).decr(key, delta)
+            }
+            fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+                (**self).touch(key, ttl)
+            }
+            fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+                (**self).ttl(key)
             }
             fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<V>>, CacheError> {
                 (**self).get_many(keys)

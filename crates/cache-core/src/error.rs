@@ -55,6 +55,18 @@ pub enum CacheError {
         /// What is wrong, in words.
         message: String,
     },
+    /// `incr`/`decr` found a live entry that is not a counter (not an `i64`); it is unchanged.
+    NotACounter {
+        /// The key of the entry.
+        key: String,
+    },
+    /// `incr`/`decr` would take the counter past the range of `i64`; it is unchanged.
+    CounterOverflow {
+        /// The key of the counter.
+        key: String,
+        /// The amount that could not be added.
+        delta: i64,
+    },
 }
 
 impl CacheError {
@@ -124,6 +136,33 @@ impl CacheError {
     }
 }
 
+impl CacheError {
+    /// A [`CacheError::NotACounter`] error.
+    ///
+    /// ```
+    /// let e = cache_core::CacheError::not_a_counter("hits");
+    /// assert!(e.to_string().contains("not a counter"));
+    /// ```
+    pub fn not_a_counter(key: &str) -> Self {
+        CacheError::NotACounter {
+            key: key.to_owned(),
+        }
+    }
+
+    /// A [`CacheError::CounterOverflow`] error.
+    ///
+    /// ```
+    /// let e = cache_core::CacheError::counter_overflow("hits", 1);
+    /// assert!(e.to_string().contains("overflow"));
+    /// ```
+    pub fn counter_overflow(key: &str, delta: i64) -> Self {
+        CacheError::CounterOverflow {
+            key: key.to_owned(),
+            delta,
+        }
+    }
+}
+
 impl fmt::Display for CacheError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -137,6 +176,15 @@ impl fmt::Display for CacheError {
                 write!(f, "the loader for key {key:?} failed: {source}")
             }
             CacheError::InvalidInput { message } => write!(f, "invalid input: {message}"),
+            CacheError::NotACounter { key } => {
+                write!(f, "the entry of key {key:?} is not a counter (an i64)")
+            }
+            CacheError::CounterOverflow { key, delta } => {
+                write!(
+                    f,
+                    "adding {delta} to the counter of key {key:?} would overflow i64"
+                )
+            }
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The small, stable core that every cache backend implements and every user programs against.
 //!
 //! - [`Cache`]: the object-safe trait (`get`, `set`, `delete`, `clear`, `exists`,
-//!   `delete_pattern`, `stats`, plus batch and get-or-compute helpers).
+//!   `delete_pattern`, `stats`, `add`, `incr`/`decr`, `touch`, `ttl`, plus batch and
+//!   get-or-compute helpers).
 //! - [`Ttl`]: per-call expiry (the cache's default, never, or a duration), and [`Timestamp`].
 //! - [`Clock`]: where backends that keep their own time read it; [`MockClock`] for tests.
 //! - [`CacheStats`]: the counters every backend reports.
@@ -28,6 +29,13 @@
 //! - `delete_pattern`: returns, and counts as deletes, the live entries it removed.
 //! - `clear`: changes no counter; counters are never reset.
 //! - the batch methods count as their single-key counterparts, key by key.
+//! - `add`: one set when it stores (a zero TTL included, as `set`); nothing when a live entry
+//!   was there (a peek: recency unchanged).
+//! - `incr` / `decr`: one set when the counter is written, no hit or miss (it reads only to
+//!   add); an error (overflow, not a counter) counts nothing. Recency refreshed, as `set`.
+//! - `touch`: nothing (no set: the value is not written); recency refreshed on LRU backends.
+//!   A zero TTL removes the entry without counting a delete, as a zero-TTL `set` does.
+//! - `ttl`: nothing, recency unchanged (a peek, like `exists`).
 //! - `evictions`: entries removed to respect a size bound (live ones; expired entries removed
 //!   to make room count as expirations).
 //! - `get_or_insert_with` / `try_get_or_insert_with`: one hit or one miss (the first look),
@@ -45,6 +53,14 @@
 //! Each backend's builder has `single_flight(false)` to opt out (every caller that misses
 //! then runs the loader). Waiting is paid only on a miss: on a hit `get_or_insert_with`
 //! costs what `get` costs.
+//!
+//! **Counters.** `incr` and `decr` work on caches of `i64` ([`CounterValue`]). On the
+//! serializing backends a counter is simply the stored form of an `i64`: the file backend
+//! keeps the same envelope as `set::<i64>`, and Redis keeps every `i64` (written by `set` or
+//! `incr`) as a plain decimal string, the form `INCRBY` works on and `redis-cli GET` shows,
+//! which its `get::<i64>` decodes. So `set(k, 5i64)` then `incr(k, 1)` gives 6 everywhere, and
+//! a value of any other type under the key makes `incr` fail with
+//! [`CacheError::NotACounter`], leaving it unchanged.
 //!
 //! **Default TTL.** Every backend's constructor, builder and configuration takes its default
 //! TTL (the TTL of [`Ttl::Default`] writes) as `impl Into<Option<Duration>>`: a `Duration`,
@@ -79,6 +95,7 @@ mod clock;
 #[cfg(feature = "codec")]
 #[cfg_attr(docsrs, doc(cfg(feature = "codec")))]
 pub mod codec;
+mod counter;
 mod error;
 pub mod flight;
 mod pattern;
@@ -87,6 +104,7 @@ mod ttl;
 
 pub use cache::{BoxError, Cache, CacheExt, Loader};
 pub use clock::{Clock, MockClock, MonotonicClock, SharedClock, SystemClock};
+pub use counter::CounterValue;
 pub use error::CacheError;
 pub use pattern::Pattern;
 pub use stats::{AtomicStats, CacheStats};

@@ -21,7 +21,7 @@ pub struct CacheStats {
     pub hits: u64,
     /// `get`s of an absent, expired or undecodable entry.
     pub misses: u64,
-    /// `set`s (a zero-TTL `set` included).
+    /// `set`s (a zero-TTL `set` included), `add`s that stored, and `incr`/`decr` writes.
     pub sets: u64,
     /// Live entries removed by `delete`, `delete_many` and `delete_pattern`.
     pub deletes: u64,

@@ -317,11 +317,7 @@ impl CacheDir {
     }
 
     fn write_temp_and_rename(&self, tmp: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
-        let mut file = self.create_temp(tmp)?;
-        file.write_all(bytes)?;
-        if self.durable {
-            file.sync_all()?;
-        }
+        self.write_temp(tmp, bytes)?;
         fs::rename(tmp, path)?;
         if self.durable {
             if let Some(parent) = path.parent() {
@@ -329,6 +325,58 @@ impl CacheDir {
             }
         }
         Ok(())
+    }
+
+    /// Writes `bytes` as the file at `path` only if nothing is there, atomically (a hard link
+    /// of a complete temporary file, which fails if the name exists): `false` if something
+    /// was. Readers see no file or the complete new one.
+    pub fn create_new(&self, path: &Path, bytes: &[u8]) -> io::Result<bool> {
+        let mut retried = false;
+        loop {
+            let tmp = self.temp_path();
+            let result = self
+                .write_temp(&tmp, bytes)
+                .and_then(|()| fs::hard_link(&tmp, path));
+            let _ = fs::remove_file(&tmp);
+            match result {
+                Ok(()) => {
+                    if self.durable {
+                        if let Some(parent) = path.parent() {
+                            File::open(parent)?.sync_all()?;
+                        }
+                    }
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !retried => {
+                    retried = true;
+                    ensure_dir(&self.tmp)?;
+                    ensure_dir(&self.own)?;
+                    if let Some(parent) = path.parent() {
+                        ensure_dir(parent)?;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn write_temp(&self, tmp: &Path, bytes: &[u8]) -> io::Result<()> {
+        let mut file = self.create_temp(tmp)?;
+        file.write_all(bytes)?;
+        if self.durable {
+            file.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// The directory an entry's lock file lives in (its fan-out directory), created if
+    /// missing.
+    pub fn ensure_parent(&self, path: &Path) -> io::Result<()> {
+        match path.parent() {
+            Some(parent) => ensure_dir(parent),
+            None => Ok(()),
+        }
     }
 
     /// Moves whatever is at `path` into the temporary directory, so that no one else sees it

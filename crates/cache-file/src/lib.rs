@@ -32,6 +32,12 @@
 //! - **Removal is conditional**: an expired or corrupt file is moved aside and deleted only if
 //!   it is still the file that was read; a newer file a concurrent writer renamed into place
 //!   is put back.
+//! - **Atomic operations across processes**: `incr` and `touch` hold the entry's lock file
+//!   (`ab/<md5>.lock`, an `flock` the kernel drops if the holder dies; the holder removes the
+//!   file as it lets go) across their read and write; `add` creates the entry with `link()`,
+//!   which fails if a file is there, so it never overwrites a concurrent `set`, and holds the
+//!   lock against concurrent `add`s. `set` takes no lock: a `set` landing inside an `incr`
+//!   or `touch` of the same key may be overwritten by it.
 //! - **Symlinks planted in the cache directory are not followed**: entry files are opened
 //!   with `O_NOFOLLOW`, scans never descend into links, and a link in place of `tmp/` or of a
 //!   fan-out directory is removed at open (the README gives the one limit). Files and
@@ -52,6 +58,8 @@ mod dir;
 mod flight;
 mod format;
 mod index;
+mod keylock;
+mod ops;
 
 use std::fmt;
 use std::fs::File;
@@ -931,6 +939,27 @@ impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for FileBasedCache 
 
     fn stats(&self) -> CacheStats {
         self.inner.stats.snapshot(self.entries())
+    }
+
+    fn add(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
+        self.inner
+            .add_bytes(key, ttl, |buf| codec::encode_into(buf, key, &value))
+    }
+
+    fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        FileBasedCache::incr(self, key, delta)
+    }
+
+    fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        FileBasedCache::decr(self, key, delta)
+    }
+
+    fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+        FileBasedCache::touch(self, key, ttl)
+    }
+
+    fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        FileBasedCache::ttl(self, key)
     }
 
     fn get_or_load(&self, key: &str, ttl: Ttl, loader: Loader<'_, V>) -> Result<V, CacheError>

@@ -41,6 +41,10 @@ impl Harness for Files {
         }
         b.build().expect("a usable directory")
     }
+
+    fn counters(&self, setup: Setup) -> Box<dyn Cache<i64>> {
+        Box::new(self.create(setup))
+    }
 }
 
 impl TypedHarness for Files {
@@ -49,6 +53,10 @@ impl TypedHarness for Files {
     }
 
     fn as_string(&self, cache: &FileBasedCache) -> Box<dyn Cache<String>> {
+        Box::new(cache.clone())
+    }
+
+    fn as_i64(&self, cache: &FileBasedCache) -> Box<dyn Cache<i64>> {
         Box::new(cache.clone())
     }
 }

@@ -1,10 +1,10 @@
 //! Single flight across processes on one directory: the test binary re-invokes itself (the
-//! `child` test does a child's part when `cache_conformance::processes` says so) and the
-//! checks live in `cache_conformance::processes`, shared with the Redis backend.
+//! `child` test does a child's part when `cache_conformance::flights` says so) and the
+//! checks live in `cache_conformance::flights`, shared with the Redis backend.
 
 use std::process::Command;
 
-use cache_conformance::processes;
+use cache_conformance::flights;
 use cache_core::{Cache, CacheError, CacheExt, Ttl};
 use cache_file::FileBasedCache;
 
@@ -22,10 +22,10 @@ fn spawner(dir: &std::path::Path) -> impl Fn() -> Command + '_ {
 /// The children's side; a no-op in an ordinary test run.
 #[test]
 fn child() {
-    if let Some((role, work)) = processes::child_role() {
+    if let Some((role, work)) = flights::child_role() {
         let dir = std::env::var(DIR_ENV).expect("the cache directory");
         let cache = FileBasedCache::new(dir, None).expect("open");
-        processes::run_child(&role, &work, &cache);
+        flights::run_child(&role, &work, &cache);
     }
 }
 
@@ -33,17 +33,17 @@ fn child() {
 fn two_processes_of_eight_threads_run_the_loader_once() {
     let dir = tempfile::tempdir().unwrap();
     let cache = FileBasedCache::new(dir.path(), None).unwrap();
-    processes::loader_runs_once_across_processes(&spawner(dir.path()), &cache);
+    flights::loader_runs_once_across_processes(&spawner(dir.path()), &cache);
 }
 
 #[test]
 fn a_failing_loader_runs_once_and_every_process_gets_its_error() {
     let dir = tempfile::tempdir().unwrap();
     let cache = FileBasedCache::new(dir.path(), None).unwrap();
-    processes::failing_loader_runs_once_across_processes(&spawner(dir.path()), &cache);
+    flights::failing_loader_runs_once_across_processes(&spawner(dir.path()), &cache);
     // The flight is over: its lock file is gone, and the next call loads anew.
     let got = cache
-        .try_get_or_insert_with(processes::KEY, Ttl::Never, || {
+        .try_get_or_insert_with(flights::KEY, Ttl::Never, || {
             Ok::<_, CacheError>("ok".to_string())
         })
         .unwrap();
@@ -60,7 +60,7 @@ fn a_failing_loader_runs_once_and_every_process_gets_its_error() {
 fn a_holder_killed_mid_load_releases_its_lock() {
     let dir = tempfile::tempdir().unwrap();
     let cache = FileBasedCache::new(dir.path(), None).unwrap();
-    processes::killed_holder_blocks_no_one(&spawner(dir.path()), &cache);
+    flights::killed_holder_blocks_no_one(&spawner(dir.path()), &cache);
 }
 
 /// With `single_flight(false)` two callers that miss together both load: their loaders meet.

@@ -32,6 +32,9 @@ impl Harness for Files {
         }
         b.build().expect("a usable directory")
     }
+    fn counters(&self, setup: Setup) -> Box<dyn cache_core::Cache<i64>> {
+        Box::new(self.create(setup))
+    }
 }
 
 #[test]

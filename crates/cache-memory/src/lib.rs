@@ -48,14 +48,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use cache_core::{
-    Cache, CacheError, CacheStats, MonotonicClock, Pattern, SharedClock, Timestamp, Ttl,
+    Cache, CacheError, CacheStats, CounterValue, MonotonicClock, Pattern, SharedClock, Timestamp,
+    Ttl,
 };
 
 use cache_core::flight::{landed, Landing};
 use cache_core::Loader;
 use flight::Flight;
 use key::Probe;
-use shard::Shard;
+use shard::{CounterFault, Shard};
 
 /// Shards are only split while each keeps at least this many entries, so small caches keep an
 /// exact LRU order.
@@ -435,6 +436,41 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
         total
     }
 
+    fn add(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
+        let (expires, now) = self.expiry(ttl);
+        let key = self.probe(key);
+        let mut shard = self.shard(key);
+        Ok(shard.add(key, value, expires, now, &*self.clock))
+    }
+
+    fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError>
+    where
+        V: CounterValue,
+    {
+        let (expires, now) = self.expiry(Ttl::Default);
+        let probe = self.probe(key);
+        let mut shard = self.shard(probe);
+        shard
+            .add_to_counter(probe, delta, expires, now, &*self.clock)
+            .map_err(|fault| match fault {
+                CounterFault::NotACounter => CacheError::not_a_counter(key),
+                CounterFault::Overflow => CacheError::counter_overflow(key, delta),
+            })
+    }
+
+    fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+        let (expires, now) = self.expiry(ttl);
+        let key = self.probe(key);
+        let mut shard = self.shard(key);
+        Ok(shard.retime(key, expires, now, &*self.clock))
+    }
+
+    fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        let key = self.probe(key);
+        let mut shard = self.shard(key);
+        Ok(shard.time_left(key, &*self.clock))
+    }
+
     fn get_or_load(&self, key: &str, ttl: Ttl, loader: Loader<'_, V>) -> Result<V, CacheError> {
         // The hit path is `get`'s: one lookup under the shard lock. Everything else is out
         // of line, so that it adds no work (not even a larger stack frame) to a hit.
@@ -496,6 +532,7 @@ impl<V: Clone + Send + Sync + 'static> InMemoryCache<V> {
             }
         }
     }
+
     /// Runs the loader of a flight this thread registered, stores its value and ends the
     /// flight, with the value or the (shared) error, for the threads waiting on it.
     fn lead(

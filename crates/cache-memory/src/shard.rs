@@ -16,6 +16,9 @@ use hashbrown::HashTable;
 use crate::flight::Flight;
 use crate::key::{KeyBytes, Probe};
 
+mod ops;
+pub(crate) use ops::CounterFault;
+
 /// No entry: the end of the list, or an empty list.
 const NIL: u32 = u32::MAX;
 

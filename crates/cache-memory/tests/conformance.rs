@@ -1,6 +1,7 @@
 //! The whole conformance suite on `InMemoryCache`, driven by a mock clock.
 
 use cache_conformance::{Harness, Setup, Time};
+use cache_core::Cache;
 use cache_memory::InMemoryCache;
 
 struct Memory;
@@ -32,6 +33,14 @@ impl Harness for Memory {
             b = b.default_ttl(ttl);
         }
         b.build().expect("a valid configuration")
+    }
+
+    fn counters(&self, setup: Setup) -> Box<dyn Cache<i64>> {
+        let mut b = InMemoryCache::builder().clock(setup.clock.expect("a mock clock").shared());
+        if let Some(ttl) = setup.default_ttl {
+            b = b.default_ttl(ttl);
+        }
+        Box::new(b.build().expect("a valid configuration"))
     }
 }
 

@@ -29,7 +29,15 @@
 //! - **Values** are [`cache_core::codec`] envelopes (a type tag, then `postcard`), so one
 //!   `RedisCache` stores any serde type, and a value read as another type is a miss.
 //!   `RedisCache` implements `Cache<V>` for every such `V`; the type is fixed at each call
-//!   (`let v: Option<User> = cache.get(k)?`, or a `&dyn Cache<User>`).
+//!   (`let v: Option<User> = cache.get(k)?`, or a `&dyn Cache<User>`). The one exception:
+//!   an `i64` is stored as a plain decimal string, the form `INCRBY` works on, so a counter
+//!   made by `incr` and an `i64` written by `set` are the same thing, `get::<i64>` reads both
+//!   (and envelopes of `i64` written before), and `redis-cli GET` shows the number.
+//! - **Atomic operations**, one command or one Lua script each (atomic on a cluster too: one
+//!   key each): `add` is `SET ... NX PX`; `incr` is `INCRBY` (a script `EXISTS`, `INCRBY`,
+//!   `PEXPIRE` when the cache has a default TTL, so that a new counter gets it and an existing
+//!   one keeps its own); `touch` is `PEXPIRE` (`PERSIST` for `Ttl::Never`); `ttl` is `PTTL`.
+//!   Scripts go by `EVALSHA`, then `EVAL` on a node that does not know them yet.
 //! - **Keys** are the key prefix followed by the key's UTF-8 bytes: any `&str` works, NUL
 //!   and newlines included. `clear` and `delete_pattern` touch only keys under the prefix,
 //!   found with `SCAN ... MATCH` (never `KEYS`, never `FLUSHDB`) and removed with `UNLINK`.
@@ -76,6 +84,8 @@ mod config;
 mod flight;
 mod keys;
 mod link;
+mod ops;
+mod value;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -83,7 +93,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::flight::{load_unshared, FlightGroup};
-use cache_core::{codec, AtomicStats, Cache, CacheError, CacheStats, Loader, Pattern, Ttl};
+use cache_core::{AtomicStats, Cache, CacheError, CacheStats, Loader, Pattern, Ttl};
 use r2d2::ManageConnection;
 #[cfg(feature = "cluster")]
 use redis::cluster::ClusterClientBuilder;
@@ -416,7 +426,7 @@ impl RedisCache {
     fn get_value<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>, CacheError> {
         let cmd = link::single("GET", &self.inner.keys.redis_key(key));
         let bytes: Option<Vec<u8>> = self.run("GET", Some(key), |l| l.query(&cmd))?;
-        let value = bytes.and_then(|b| codec::decode(&b));
+        let value = bytes.and_then(|b| value::decode(&b));
         self.count_read(value.is_some());
         Ok(value)
     }
@@ -425,7 +435,7 @@ impl RedisCache {
         let rk = self.inner.keys.redis_key(key);
         let cmd = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
             Expiry::Gone => link::single("UNLINK", &rk),
-            expiry => set_cmd(&rk, codec::encode(key, value)?, expiry),
+            expiry => set_cmd(&rk, value::encode(key, value)?, expiry),
         };
         self.run("SET", Some(key), |l| l.query::<()>(&cmd))?;
         self.inner.stats.set();
@@ -440,7 +450,7 @@ impl RedisCache {
         let found = self.run("MGET", None, |l| l.get_many(&rks))?;
         let values: Vec<Option<V>> = found
             .into_iter()
-            .map(|b| b.and_then(|b| codec::decode(&b)))
+            .map(|b| b.and_then(|b| value::decode(&b)))
             .collect();
         let hits = values.iter().filter(|v| v.is_some()).count() as u64;
         self.inner.stats.add_hits(hits);
@@ -464,7 +474,7 @@ impl RedisCache {
             for (k, v) in entries {
                 batch.add(set_cmd(
                     &self.inner.keys.redis_key(k),
-                    codec::encode(k, v)?,
+                    value::encode(k, v)?,
                     expiry,
                 ));
             }
@@ -608,6 +618,26 @@ impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for RedisCache {
 
     fn delete_many(&self, keys: &[&str]) -> Result<u64, CacheError> {
         RedisCache::delete_many(self, keys)
+    }
+
+    fn add(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
+        self.add_value(key, &value, ttl)
+    }
+
+    fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        RedisCache::incr(self, key, delta)
+    }
+
+    fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        RedisCache::decr(self, key, delta)
+    }
+
+    fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+        RedisCache::touch(self, key, ttl)
+    }
+
+    fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        RedisCache::ttl(self, key)
     }
 
     fn get_or_load(&self, key: &str, ttl: Ttl, loader: Loader<'_, V>) -> Result<V, CacheError>

@@ -1,12 +1,12 @@
 //! Single flight across processes on one Redis prefix: the test binary re-invokes itself
-//! (the `child` test does a child's part when `cache_conformance::processes` says so) and
-//! the checks live in `cache_conformance::processes`, shared with the file backend.
+//! (the `child` test does a child's part when `cache_conformance::flights` says so) and
+//! the checks live in `cache_conformance::flights`, shared with the file backend.
 
 use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use cache_conformance::processes;
+use cache_conformance::flights;
 use cache_core::{Cache, CacheError, CacheExt, Ttl};
 use cache_redis::{RedisCache, RedisConfig};
 use redis_test_support::{shared_server, unique_prefix};
@@ -34,7 +34,7 @@ fn spawner(prefix: &str) -> impl Fn() -> Command + '_ {
 /// The children's side; a no-op in an ordinary test run.
 #[test]
 fn child() {
-    if let Some((role, work)) = processes::child_role() {
+    if let Some((role, work)) = flights::child_role() {
         let spec = std::env::var(WHERE_ENV).expect("the server and prefix");
         let (url, prefix) = spec.split_once('\n').expect("url and prefix");
         let mut config = config(url, prefix);
@@ -42,7 +42,7 @@ fn child() {
             config = config.flight_lease(SHORT_LEASE);
         }
         let cache = RedisCache::new(config).expect("a cache on the test server");
-        processes::run_child(&role, &work, &cache);
+        flights::run_child(&role, &work, &cache);
     }
 }
 
@@ -53,17 +53,17 @@ fn cache(prefix: &str) -> RedisCache {
 #[test]
 fn two_processes_of_eight_threads_run_the_loader_once() {
     let prefix = unique_prefix("flight-ok");
-    processes::loader_runs_once_across_processes(&spawner(&prefix), &cache(&prefix));
+    flights::loader_runs_once_across_processes(&spawner(&prefix), &cache(&prefix));
 }
 
 #[test]
 fn a_failing_loader_runs_once_and_every_process_gets_its_error() {
     let prefix = unique_prefix("flight-fail");
     let c = cache(&prefix);
-    processes::failing_loader_runs_once_across_processes(&spawner(&prefix), &c);
+    flights::failing_loader_runs_once_across_processes(&spawner(&prefix), &c);
     // The next call after that flight loads anew, over the failure marker.
     let got = c
-        .try_get_or_insert_with(processes::KEY, Ttl::Never, || {
+        .try_get_or_insert_with(flights::KEY, Ttl::Never, || {
             Ok::<_, CacheError>("ok".to_string())
         })
         .unwrap();
@@ -73,7 +73,7 @@ fn a_failing_loader_runs_once_and_every_process_gets_its_error() {
 #[test]
 fn a_holder_killed_mid_load_blocks_others_for_its_lease_only() {
     let prefix = unique_prefix("flight-kill");
-    processes::killed_holder_blocks_no_one(&spawner(&prefix), &cache(&prefix));
+    flights::killed_holder_blocks_no_one(&spawner(&prefix), &cache(&prefix));
 }
 
 /// Two loaders that meet inside their loads: the proof that both ran at once.

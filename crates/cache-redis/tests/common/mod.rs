@@ -33,6 +33,10 @@ impl Harness for RedisHarness {
         config.default_ttl = setup.default_ttl;
         RedisCache::new(config).expect("a cache on the test server")
     }
+
+    fn counters(&self, setup: Setup) -> Box<dyn Cache<i64>> {
+        Box::new(self.create(setup))
+    }
 }
 
 impl TypedHarness for RedisHarness {
@@ -41,6 +45,10 @@ impl TypedHarness for RedisHarness {
     }
 
     fn as_string(&self, cache: &RedisCache) -> Box<dyn Cache<String>> {
+        Box::new(cache.clone())
+    }
+
+    fn as_i64(&self, cache: &RedisCache) -> Box<dyn Cache<i64>> {
         Box::new(cache.clone())
     }
 }

@@ -1,0 +1,313 @@
+//! `add`, `incr`, `touch` and `ttl` on files. Each read-modify-write holds the entry's
+//! [`KeyLock`] (across processes); a new entry is created with [`CacheDir::create_new`], which
+//! fails rather than replace a file a concurrent `set` renamed into place meanwhile.
+//!
+//! `set` itself takes no lock (it stays one rename): a `set` that lands while an `incr` or a
+//! `touch` of the same key holds the lock, between its read and its write, is overwritten by
+//! it. `add` never overwrites a `set`.
+//!
+//! [`CacheDir::create_new`]: crate::dir::CacheDir::create_new
+
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use cache_core::{codec, CacheError, Timestamp, Ttl};
+
+use crate::dir::{open_entry, EntryId, Opened};
+use crate::format;
+use crate::keylock::KeyLock;
+use crate::{entry_id, read_head, FileBasedCache, Inner, Verdict};
+
+/// How often `add` starts over when a concurrent writer keeps replacing what it found,
+/// before it gives up with an error.
+const MAX_ROUNDS: usize = 64;
+
+/// What is at an entry's path, from its header alone.
+enum Found {
+    Absent,
+    Live(format::EntryHeader),
+    /// Expired, corrupt, or another key's: in the way, to be removed.
+    InTheWay,
+}
+
+impl Inner {
+    fn lock(&self, key: &str, path: &Path) -> Result<KeyLock, CacheError> {
+        KeyLock::acquire(&self.dir, path).map_err(|e| self.io_err("locking", key, path, e))
+    }
+
+    /// Reads the header of the entry at `path`; an expired or corrupt file is removed (if
+    /// still the one read) and counted, as a `get` would. Another key's entry (an MD5
+    /// collision) is removed too when `claim` (a write will take its place), else left.
+    fn head_of(&self, key: &str, id: &EntryId, path: &Path, claim: bool) -> io::Result<Found> {
+        let (file, meta) = match open_entry(path)? {
+            Opened::Absent => return Ok(Found::Absent),
+            Opened::NotAFile(fid, _open) => {
+                self.drop_corrupt(path, fid, id)?;
+                return Ok(Found::InTheWay);
+            }
+            Opened::File(f, m) => (f, m),
+        };
+        let fid = crate::dir::FileId::of(&meta);
+        let head = match read_head(&file, meta.len())? {
+            Verdict::Ok(head) => head,
+            Verdict::Corrupt => {
+                self.drop_corrupt(path, fid, id)?;
+                return Ok(Found::InTheWay);
+            }
+        };
+        if head.key != key.as_bytes() {
+            if !claim {
+                return Ok(Found::Absent);
+            }
+            // Another key with the same MD5: `set` would replace it, and so does `add`.
+            self.dir.remove_if_same(path, fid)?;
+            self.forget(id);
+            return Ok(Found::InTheWay);
+        }
+        if !head.header.expires_at().is_live_at(self.now()) {
+            self.drop_expired(path, fid, id)?;
+            return Ok(Found::InTheWay);
+        }
+        Ok(Found::Live(head.header))
+    }
+
+    /// The error of an operation that found the entry replaced under it [`MAX_ROUNDS`] times.
+    fn restless(&self, what: &str, key: &str, path: &Path) -> CacheError {
+        let e = io::Error::other("the entry kept changing under concurrent writers");
+        self.io_err(what, key, path, e)
+    }
+
+    /// Tells the bounds (if any) about an entry just written, and makes room.
+    fn written(&self, id: EntryId, len: usize, expires: Timestamp) -> Result<(), CacheError> {
+        if let Some(bounds) = &self.bounds {
+            bounds.touch(id, len as u64, expires);
+            self.cull(bounds, self.now(), &id)?;
+        }
+        Ok(())
+    }
+
+    /// Creates the entry of `key` (written now, with `ttl`) unless a file is at `path`;
+    /// `false` if one was. A zero TTL stores nothing and counts as created, as `set` counts it.
+    fn create(
+        &self,
+        key: &str,
+        id: EntryId,
+        path: &Path,
+        ttl: Option<Duration>,
+        buf: &mut Vec<u8>,
+        encode: &dyn Fn(&mut Vec<u8>) -> Result<(), CacheError>,
+    ) -> Result<bool, CacheError> {
+        let now = self.now();
+        let expires = now.expiry(ttl);
+        if expires.is_live_at(now) {
+            format::encode_entry(buf, key, now, ttl, encode)?;
+            let created = self
+                .dir
+                .create_new(path, buf)
+                .map_err(|e| self.io_err("writing", key, path, e))?;
+            if !created {
+                return Ok(false);
+            }
+            self.written(id, buf.len(), expires)?;
+        }
+        self.stats.set();
+        Ok(true)
+    }
+
+    pub(crate) fn add_bytes(
+        &self,
+        key: &str,
+        ttl: Ttl,
+        encode: impl Fn(&mut Vec<u8>) -> Result<(), CacheError>,
+    ) -> Result<bool, CacheError> {
+        let id = entry_id(key);
+        let path = self.dir.entry_path(&id);
+        let _lock = self.lock(key, &path)?;
+        let ttl = ttl.resolve(self.default_ttl);
+        let mut buf = Vec::new();
+        for _ in 0..MAX_ROUNDS {
+            let found = self
+                .head_of(key, &id, &path, true)
+                .map_err(|e| self.io_err("reading", key, &path, e))?;
+            if let Found::Live(_) = found {
+                return Ok(false);
+            }
+            if self.create(key, id, &path, ttl, &mut buf, &encode)? {
+                return Ok(true);
+            }
+            // A `set` got there first (or an expired file is still being removed): look again.
+        }
+        Err(self.restless("adding", key, &path))
+    }
+
+    fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        let id = entry_id(key);
+        let path = self.dir.entry_path(&id);
+        let _lock = self.lock(key, &path)?;
+        let mut buf = Vec::new();
+        for _ in 0..MAX_ROUNDS {
+            let live = self
+                .lookup(key, &id, &path)
+                .map_err(|e| self.io_err("reading", key, &path, e))?;
+            let Some(live) = live else {
+                let encode = |b: &mut Vec<u8>| codec::encode_into(b, key, &delta);
+                if self.create(key, id, &path, self.default_ttl, &mut buf, &encode)? {
+                    return Ok(delta);
+                }
+                continue; // a concurrent `set` created it: count on from its value
+            };
+            let header = live.header;
+            let count = codec::decode::<i64>(&live.bytes[header.payload_offset()..])
+                .ok_or_else(|| CacheError::not_a_counter(key))?;
+            let count = count
+                .checked_add(delta)
+                .ok_or_else(|| CacheError::counter_overflow(key, delta))?;
+            // The same written-at time and TTL: the counter keeps its expiry.
+            format::encode_entry(&mut buf, key, header.written_at, header.ttl, |b| {
+                codec::encode_into(b, key, &count)
+            })?;
+            drop(live);
+            self.dir
+                .write_atomically(&path, &buf)
+                .map_err(|e| self.io_err("writing", key, &path, e))?;
+            self.stats.set();
+            self.written(id, buf.len(), header.expires_at())?;
+            return Ok(count);
+        }
+        Err(self.restless("incrementing", key, &path))
+    }
+
+    fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+        let id = entry_id(key);
+        let path = self.dir.entry_path(&id);
+        let _lock = self.lock(key, &path)?;
+        let live = self
+            .lookup(key, &id, &path)
+            .map_err(|e| self.io_err("reading", key, &path, e))?;
+        let Some(live) = live else {
+            return Ok(false);
+        };
+        let now = self.now();
+        let ttl = ttl.resolve(self.default_ttl);
+        let expires = now.expiry(ttl);
+        if !expires.is_live_at(now) {
+            drop(live);
+            self.take(Some(key), &id, &path)
+                .map_err(|e| self.io_err("removing", key, &path, e))?;
+            return Ok(true);
+        }
+        // The header says when the entry was written and for how long: a new file with the
+        // same key and payload, renamed into place like any write.
+        let mut buf = Vec::with_capacity(live.bytes.len());
+        let payload = &live.bytes[live.header.payload_offset()..];
+        format::encode_entry(&mut buf, key, now, ttl, |b| {
+            b.extend_from_slice(payload);
+            Ok(())
+        })?;
+        drop(live);
+        self.dir
+            .write_atomically(&path, &buf)
+            .map_err(|e| self.io_err("writing", key, &path, e))?;
+        self.written(id, buf.len(), expires)?;
+        Ok(true)
+    }
+
+    fn time_left(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        let id = entry_id(key);
+        let path = self.dir.entry_path(&id);
+        let found = self
+            .head_of(key, &id, &path, false)
+            .map_err(|e| self.io_err("reading", key, &path, e))?;
+        let Found::Live(h) = found else {
+            return Ok(None);
+        };
+        Ok(Some(
+            h.ttl.map(|_| h.expires_at().remaining_since(self.now())),
+        ))
+    }
+}
+
+impl FileBasedCache {
+    /// [`Cache::incr`](cache_core::Cache::incr) without naming a value type: adds `delta` to
+    /// the `i64` counter under `key` and returns the new count, atomically across threads and
+    /// processes (the entry's lock file is held across the read and the write). An absent key
+    /// starts at 0 with the default TTL; an existing counter keeps its TTL.
+    ///
+    /// ```
+    /// use cache_core::Cache;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// assert_eq!(cache.incr("visits", 1)?, 1);
+    /// assert_eq!(cache.incr("visits", 2)?, 3);
+    /// assert_eq!(Cache::<i64>::get(&cache, "visits")?, Some(3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        self.inner.incr(key, delta)
+    }
+
+    /// [`Cache::decr`](cache_core::Cache::decr) without naming a value type.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// assert_eq!(cache.decr("stock", 2)?, -2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        match delta.checked_neg() {
+            Some(up) => self.inner.incr(key, up),
+            None => Err(CacheError::counter_overflow(key, delta)),
+        }
+    }
+
+    /// [`Cache::touch`](cache_core::Cache::touch) without naming a value type: gives the live
+    /// entry a new TTL, counted from now (the file is rewritten with a new header).
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// cache.set("k", 1u8, Ttl::Never)?;
+    /// assert!(cache.touch("k", Ttl::After(std::time::Duration::from_secs(60)))?);
+    /// assert!(!cache.touch("absent", Ttl::Never)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+        self.inner.touch(key, ttl)
+    }
+
+    /// [`Cache::ttl`](cache_core::Cache::ttl) without naming a value type: the time the live
+    /// entry has left, from its header (the payload is not read).
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// cache.set("k", 1u8, Ttl::Never)?;
+    /// assert_eq!(cache.ttl("k")?, Some(None));
+    /// assert_eq!(cache.ttl("absent")?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        self.inner.time_left(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_files_sit_beside_the_entry_and_are_not_entries() {
+        let entry = Path::new("/c/ab/ab0123456789abcdef0123456789abcd");
+        let lock = crate::keylock::lock_path(entry);
+        assert_eq!(
+            lock,
+            Path::new("/c/ab/ab0123456789abcdef0123456789abcd.lock")
+        );
+        let name = lock.file_name().unwrap().to_str().unwrap();
+        assert_eq!(crate::dir::parse_file_name(name), None);
+    }
+}
