@@ -76,7 +76,7 @@ pub fn parse_file_name(name: &str) -> Option<EntryId> {
 
 /// Creates `path` as a private directory, or checks that it is one; something else planted
 /// under that name (a symlink, a file) is removed first, so it is never followed.
-pub fn ensure_dir(path: &Path) -> io::Result<()> {
+fn ensure_dir(path: &Path) -> io::Result<()> {
     match fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => return Ok(()),
         Ok(_) => remove_any(path)?,

@@ -1,39 +1,37 @@
 //! Single flight across threads and processes for `get_or_insert_with`.
 //!
-//! Inside one instance, a [`FlightGroup`] lets one thread per key lead; the others wait and
-//! then read the entry it stored (or share its error). Across processes, the leading thread
-//! takes the key's lock file, `flights/<md5 of the key>`, with `flock`:
+//! Inside one instance, a [`FlightGroup`](cache_core::flight::FlightGroup) lets one thread
+//! per key lead; the others wait and then read the entry it stored (or share its error).
+//! Across processes, the leading thread takes the key's flight lock, `ab/<md5>.flight` beside
+//! the entry, with the per-key lock of [`KeyLock`] (an `flock`ed file that its holder
+//! removes as it lets go):
 //!
-//! 1. open (creating it, private, never through a symlink) and `flock` it, blocking while
-//!    another process loads;
-//! 2. read the entry: a live one is the answer (the flight that held the lock stored it);
-//! 3. if the locked file was unlinked meanwhile, the flight that held it is over: a failure
-//!    record in the file is that flight's error, returned as is; otherwise start over;
-//! 4. otherwise this process loads: it runs the loader, stores the value (or writes the
-//!    failure record into the lock file), unlinks the lock file and closes it, which wakes
-//!    the processes waiting on it.
+//! 1. wait for the lock (blocking while another process loads);
+//! 2. if the file locked was removed by its holder meanwhile, that flight is over: its
+//!    entry, or else the failure record it wrote into the file, is the answer;
+//! 3. otherwise read the entry (the flight before may have stored it), or load: run the
+//!    loader, store the value (or write the failure record into the lock file), and let go
+//!    (the file is removed, then closed), which wakes the processes waiting on it.
 //!
 //! The kernel releases an `flock` when its holder dies, so a process killed mid-load blocks
-//! no one: a waiter gets the lock, finds the file still linked and no entry, and loads. A
-//! failure record is believed only in an unlinked file (its writer finished), so one left by
-//! a killed process is ignored. Unlinking at the end of each flight keeps the directory
-//! nearly empty, and makes the next call after a flight start a new one.
+//! no one: a waiter gets the lock of a file still in place, finds no entry, and loads. A
+//! failure record is read only from a file its holder removed (its writer finished), so one
+//! left by a killed process is ignored and truncated by the next holder.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::FileExt;
 
 use cache_core::flight::{RemoteLoaderError, MAX_REMOTE_MESSAGE};
 use cache_core::{codec, Cache, CacheError, Loader, Ttl};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::dir::{self, file_name};
+use crate::keylock::{Acquired, KeyLock};
 use crate::{entry_id, key_ctx, FileBasedCache, Inner};
 
-/// The directory of the lock files, under the cache directory.
-pub(crate) const FLIGHTS_DIR: &str = "flights";
+/// The extension of a flight's lock file, beside the entry (`ab/<md5>.flight`).
+const EXTENSION: &str = "flight";
 
 /// The start of a failure record in a lock file; the key's length, the key and the error's
 /// message follow.
@@ -78,16 +76,18 @@ fn reread<V: DeserializeOwned>(inner: &Inner, key: &str) -> Result<Option<V>, Ca
     }))
 }
 
-/// The cross-process part of a flight this thread leads: wait for the key's lock file, then
-/// return what the flight before found, or load and `store`.
+/// The cross-process part of a flight this thread leads: wait for the key's flight lock,
+/// then return what the flight before stored or failed with, or load and `store`.
 fn across_processes<V: DeserializeOwned>(
     inner: &Inner,
     key: &str,
     loader: Loader<'_, V>,
     store: impl FnOnce(&V) -> Result<bool, CacheError>,
 ) -> Result<V, CacheError> {
-    let dir = inner.dir.root().join(FLIGHTS_DIR);
-    let path = dir.join(file_name(&entry_id(key)));
+    let path = inner
+        .dir
+        .entry_path(&entry_id(key))
+        .with_extension(EXTENSION);
     let io_err = |what: &str, e: io::Error| {
         CacheError::io(
             format!(
@@ -98,102 +98,40 @@ fn across_processes<V: DeserializeOwned>(
             e,
         )
     };
-    loop {
-        let file = open_lock(&dir, &path).map_err(|e| io_err("opening", e))?;
-        file.lock().map_err(|e| io_err("locking", e))?;
-        if let Some(v) = reread(inner, key)? {
-            unlink_if_ours(&path, &file).map_err(|e| io_err("removing", e))?;
-            return Ok(v);
+    // The flight before ended while we waited: its value, or its error.
+    let ended = |file: &File| -> io::Result<Option<Result<V, CacheError>>> {
+        match reread(inner, key) {
+            Ok(Some(v)) => Ok(Some(Ok(v))),
+            Err(e) => Ok(Some(Err(e))),
+            Ok(None) => Ok(read_failure(file, key)?
+                .map(|message| Err(RemoteLoaderError::new(message).into_loader_error(key)))),
         }
-        let meta = file.metadata().map_err(|e| io_err("reading", e))?;
-        if meta.nlink() == 0 {
-            // The flight that held this file is over.
-            match read_failure(&file, key).map_err(|e| io_err("reading", e))? {
-                Some(message) => return Err(RemoteLoaderError::new(message).into_loader_error(key)),
-                None => continue,
-            }
-        }
-        if !names(&path, &meta).map_err(|e| io_err("reading", e))? {
-            continue; // replaced after we opened it: lock the current one
-        }
-        // This process loads. A failure record left by a killed process goes first.
-        if meta.len() > 0 {
-            file.set_len(0).map_err(|e| io_err("truncating", e))?;
-        }
-        let result = loader
-            .load()
-            .map_err(|e| CacheError::loader(key, e))
-            .and_then(|v| store(&v).map(|_| v));
-        if let Err(CacheError::Loader { source, .. }) = &result {
-            // Best effort: without the record, waiters load again rather than fail.
-            let _ = write_failure(&file, key, &RemoteLoaderError::message_for(&**source));
-        }
-        // Unlinked before it is unlocked (closed): callers that open the path from now on
-        // start a new flight, those blocked on this file see how this one ended.
-        let _ = fs::remove_file(&path);
-        drop(file);
-        return result;
+    };
+    let lock = match KeyLock::acquire_at(&inner.dir, path.clone(), ended) {
+        Ok(Acquired::Held(lock)) => lock,
+        Ok(Acquired::Ended(result)) => return result,
+        Err(e) => return Err(io_err("locking", e)),
+    };
+    if let Some(v) = reread(inner, key)? {
+        return Ok(v); // stored just before we got the lock
     }
-}
-
-/// Opens (creating if needed) the lock file at `path`, never through a symlink; whatever
-/// else was planted under its name is removed.
-fn open_lock(dir: &Path, path: &Path) -> io::Result<File> {
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let opened = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(path);
-        match opened {
-            Ok(f) if f.metadata()?.is_file() => return Ok(f),
-            Ok(_) => dir::remove_any(path)?, // a FIFO or device planted there
-            Err(e) if tries > 3 => return Err(e),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => dir::ensure_dir(dir)?,
-            Err(e) if planted(&e) => dir::remove_any(path)?,
-            Err(e) => return Err(e),
-        }
-        if tries > 3 {
-            return Err(io::Error::other(
-                "the flight lock file keeps being replaced",
-            ));
-        }
+    // This process loads. A failure record left by a killed process goes first.
+    let file = lock.file();
+    if file.metadata().map_err(|e| io_err("reading", e))?.len() > 0 {
+        file.set_len(0).map_err(|e| io_err("truncating", e))?;
     }
-}
-
-/// Whether opening failed because something other than a regular file sits at the path
-/// (a symlink, a directory, a FIFO without a reader).
-fn planted(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::ELOOP | libc::EISDIR | libc::ENXIO)
-    )
-}
-
-/// Whether `path` still names the file whose metadata is `meta`.
-fn names(path: &Path, meta: &fs::Metadata) -> io::Result<bool> {
-    match fs::symlink_metadata(path) {
-        Ok(m) => Ok(m.dev() == meta.dev() && m.ino() == meta.ino()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
+    let result = loader
+        .load()
+        .map_err(|e| CacheError::loader(key, e))
+        .and_then(|v| store(&v).map(|_| v));
+    if let Err(CacheError::Loader { source, .. }) = &result {
+        // Best effort: without the record, waiters load again rather than fail.
+        let _ = write_failure(file, key, &RemoteLoaderError::message_for(&**source));
     }
-}
-
-/// Unlinks `path` if it names `file`, whose lock the caller holds (so no one else can have
-/// unlinked and replaced it).
-fn unlink_if_ours(path: &PathBuf, file: &File) -> io::Result<()> {
-    let meta = file.metadata()?;
-    if meta.nlink() > 0 && names(path, &meta)? {
-        match fs::remove_file(path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-    }
-    Ok(())
+    // Removed before it is unlocked (closed): callers that come later start a new flight,
+    // those blocked on this file see how this one ended.
+    drop(lock);
+    result
 }
 
 /// Records in the lock file that the loader of `key` failed with `message` (at most
@@ -235,21 +173,14 @@ fn read_failure(file: &File, key: &str) -> io::Result<Option<String>> {
     }
 }
 
-/// The lock file of an entry id, for tests.
-#[cfg(test)]
-pub(crate) fn lock_path(root: &Path, id: &crate::dir::EntryId) -> PathBuf {
-    root.join(FLIGHTS_DIR).join(file_name(id))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cache_core::CacheExt;
 
     #[test]
     fn failure_records_round_trip_and_belong_to_their_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = lock_path(dir.path(), &[7; 16]);
-        let file = open_lock(&dir.path().join(FLIGHTS_DIR), &path).unwrap();
+        let file = tempfile::tempfile().unwrap();
         assert_eq!(read_failure(&file, "k").unwrap(), None, "an empty file");
         write_failure(&file, "k", "database down").unwrap();
         assert_eq!(
@@ -264,18 +195,23 @@ mod tests {
         assert_eq!(read_failure(&file, "k").unwrap(), None);
     }
 
+    /// A symlink planted under a flight lock's name is removed, never followed; the lock
+    /// file is gone once the flight is over.
     #[test]
     fn a_planted_symlink_is_replaced_not_followed() {
         let dir = tempfile::tempdir().unwrap();
-        let flights = dir.path().join(FLIGHTS_DIR);
-        fs::create_dir(&flights).unwrap();
+        let cache = FileBasedCache::new(dir.path().join("c"), None).unwrap();
+        let lock = cache.entry_path("k").with_extension(EXTENSION);
+        std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
         let target = dir.path().join("target");
-        fs::write(&target, b"precious").unwrap();
-        let path = flights.join("x");
-        std::os::unix::fs::symlink(&target, &path).unwrap();
-        let file = open_lock(&flights, &path).unwrap();
-        assert!(file.metadata().unwrap().is_file());
-        assert!(!fs::symlink_metadata(&path).unwrap().is_symlink());
-        assert_eq!(fs::read(&target).unwrap(), b"precious");
+        std::fs::write(&target, b"precious").unwrap();
+        std::os::unix::fs::symlink(&target, &lock).unwrap();
+        let v = cache.get_or_insert_with("k", Ttl::Never, || 7u32).unwrap();
+        assert_eq!(v, 7);
+        assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+        assert!(
+            std::fs::symlink_metadata(&lock).is_err(),
+            "no lock file is left"
+        );
     }
 }

@@ -13,7 +13,13 @@ use crate::dir::{remove_any, CacheDir, FileId};
 /// An exclusive lock on one entry, held until dropped.
 pub(crate) struct KeyLock {
     path: PathBuf,
-    _file: File,
+    file: File,
+}
+
+/// What waiting for a lock gave: the lock, or what the holder before left in its file.
+pub(crate) enum Acquired<T> {
+    Held(KeyLock),
+    Ended(T),
 }
 
 /// The lock file of the entry at `entry`: the same name with `.lock` appended, which no scan
@@ -25,7 +31,22 @@ pub(crate) fn lock_path(entry: &Path) -> PathBuf {
 impl KeyLock {
     /// Blocks until this process holds the lock of the entry at `entry`.
     pub(crate) fn acquire(dir: &CacheDir, entry: &Path) -> io::Result<KeyLock> {
-        let path = lock_path(entry);
+        match Self::acquire_at(dir, lock_path(entry), |_| {
+            Ok(None::<std::convert::Infallible>)
+        })? {
+            Acquired::Held(lock) => Ok(lock),
+            Acquired::Ended(never) => match never {},
+        }
+    }
+
+    /// Blocks until this process holds the lock file at `path`. When the lock it gets is
+    /// that of a file its holder removed as it let go, `ended` reads what that holder left in
+    /// it: `Some` ends the wait with that, `None` goes on to the file now at `path`.
+    pub(crate) fn acquire_at<T>(
+        dir: &CacheDir,
+        path: PathBuf,
+        mut ended: impl FnMut(&File) -> io::Result<Option<T>>,
+    ) -> io::Result<Acquired<T>> {
         let mut retried = false;
         loop {
             let opened = OpenOptions::new()
@@ -55,13 +76,23 @@ impl KeyLock {
             let held = FileId::of(&file.metadata()?);
             match fs::symlink_metadata(&path) {
                 Ok(m) if FileId::of(&m) == held => {
-                    return Ok(KeyLock { path, _file: file });
+                    return Ok(Acquired::Held(KeyLock { path, file }));
                 }
-                Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
+            if let Some(t) = ended(&file)? {
+                return Ok(Acquired::Ended(t));
+            }
         }
+    }
+}
+
+impl KeyLock {
+    /// The locked file, for what its holder leaves to the next one.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
     }
 }
 

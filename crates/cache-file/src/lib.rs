@@ -43,8 +43,8 @@
 //!   fan-out directory is removed at open (the README gives the one limit). Files and
 //!   directories are created private (0600 / 0700).
 //! - **Single flight**: `get_or_insert_with` runs its loader once per key across threads and
-//!   processes; a per-key lock file under `flights/`, held with `flock` while the loader
-//!   runs, makes the other processes wait (see
+//!   processes; a per-key lock file beside the entry (`ab/<md5>.flight`), held with `flock`
+//!   while the loader runs, makes the other processes wait (see
 //!   [`FileBasedCacheBuilder::single_flight`]).
 #![forbid(unsafe_code)]
 
@@ -214,7 +214,7 @@ impl FileBasedCacheBuilder {
     /// instance and every process (and instance) on the same directory that miss together,
     /// the others waiting for its value or its error. Default: `true`.
     ///
-    /// Processes meet on a lock file per key, `flights/<md5 of the key>`, held with `flock`
+    /// Processes meet on a lock file per key, `ab/<md5 of the key>.flight`, held with `flock`
     /// while the loader runs: the kernel releases it when its holder dies, so a process
     /// killed mid-load blocks no one (a waiter then loads). There is no lease: a loader
     /// that hangs holds its key until it returns or its process dies. A loader's error
