@@ -316,3 +316,46 @@ pub fn killed_holder_blocks_no_one(spawn: &dyn Fn() -> Command, cache: &dyn Cach
     );
     let _ = fs::remove_dir_all(&work);
 }
+
+/// Two loaders that each announce themselves and wait (up to 20 s) for the other: they
+/// return only if both run at the same time.
+fn meeting_loaders() -> (impl FnOnce() -> u32, impl FnOnce() -> u32) {
+    use std::sync::mpsc;
+    let (to_b, from_a) = mpsc::channel::<()>();
+    let (to_a, from_b) = mpsc::channel::<()>();
+    let meet = |tx: mpsc::Sender<()>, rx: mpsc::Receiver<()>, v: u32| {
+        move || {
+            tx.send(()).expect("the other loader is there");
+            rx.recv_timeout(Duration::from_secs(20))
+                .expect("the other loader never ran concurrently");
+            v
+        }
+    };
+    (meet(to_b, from_b, 1), meet(to_a, from_a, 2))
+}
+
+/// `first` and `second` (handles on one cache or on two caches of the same storage) miss
+/// the same key together, and their loaders meet inside their loads: what a cache built with
+/// `single_flight(false)` allows, and single flight never does. Each caller gets its own
+/// loader's value, and one of them is stored.
+///
+/// ```
+/// use cache_memory::InMemoryCache;
+/// let cache = InMemoryCache::<u32>::builder().single_flight(false).build().unwrap();
+/// cache_conformance::flights::loaders_meet(&cache, &cache);
+/// ```
+pub fn loaders_meet(first: &dyn Cache<u32>, second: &dyn Cache<u32>) {
+    let (a, b) = meeting_loaders();
+    std::thread::scope(|s| {
+        let a = s.spawn(|| first.get_or_insert_with("meet", Ttl::Never, a));
+        let b = s.spawn(|| second.get_or_insert_with("meet", Ttl::Never, b));
+        let mut got = [
+            a.join().expect("no panic").expect("a value"),
+            b.join().expect("no panic").expect("a value"),
+        ];
+        got.sort_unstable();
+        assert_eq!(got, [1, 2], "each caller got its own loader's value");
+    });
+    let stored = first.get("meet").expect("reading");
+    assert!(matches!(stored, Some(1 | 2)), "{stored:?}");
+}

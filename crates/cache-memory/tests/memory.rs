@@ -174,42 +174,14 @@ fn waiters_of_a_failing_loader_share_its_error() {
     assert_eq!(cache.get("k").unwrap(), Some(7));
 }
 
-/// With `single_flight(false)` every caller that misses runs its own loader: two loaders
-/// meet inside their loads, which single flight would never allow.
+/// With `single_flight(false)` every caller that misses runs its own loader.
 #[test]
 fn single_flight_off_runs_every_loader() {
-    let cache = InMemoryCache::<usize>::builder()
+    let cache = InMemoryCache::<u32>::builder()
         .single_flight(false)
         .build()
         .unwrap();
-    let (to_b, from_a) = std::sync::mpsc::channel::<()>();
-    let (to_a, from_b) = std::sync::mpsc::channel::<()>();
-    let meet = |tx: std::sync::mpsc::Sender<()>, rx: std::sync::mpsc::Receiver<()>| {
-        move || {
-            tx.send(()).unwrap();
-            rx.recv_timeout(Duration::from_secs(20))
-                .expect("the other loader never ran concurrently");
-        }
-    };
-    let (meet_a, meet_b) = (meet(to_b, from_b), meet(to_a, from_a));
-    let cache = &cache;
-    std::thread::scope(|s| {
-        let a = s.spawn(move || {
-            cache.get_or_insert_with("k", Ttl::Never, move || {
-                meet_a();
-                1
-            })
-        });
-        let b = s.spawn(move || {
-            cache.get_or_insert_with("k", Ttl::Never, move || {
-                meet_b();
-                2
-            })
-        });
-        let mut got = [a.join().unwrap().unwrap(), b.join().unwrap().unwrap()];
-        got.sort_unstable();
-        assert_eq!(got, [1, 2], "each caller got its own loader's value");
-    });
+    cache_conformance::flights::loaders_meet(&cache, &cache);
 }
 
 #[test]

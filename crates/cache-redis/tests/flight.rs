@@ -3,7 +3,6 @@
 //! the checks live in `cache_conformance::flights`, shared with the file backend.
 
 use std::process::Command;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use cache_conformance::flights;
@@ -76,21 +75,6 @@ fn a_holder_killed_mid_load_blocks_others_for_its_lease_only() {
     flights::killed_holder_blocks_no_one(&spawner(&prefix), &cache(&prefix));
 }
 
-/// Two loaders that meet inside their loads: the proof that both ran at once.
-fn meeting_loaders(a_value: u32, b_value: u32) -> (impl FnOnce() -> u32, impl FnOnce() -> u32) {
-    let (to_b, from_a) = mpsc::channel::<()>();
-    let (to_a, from_b) = mpsc::channel::<()>();
-    let meet = |tx: mpsc::Sender<()>, rx: mpsc::Receiver<()>, v: u32| {
-        move || {
-            tx.send(()).unwrap();
-            rx.recv_timeout(Duration::from_secs(20))
-                .expect("the other loader never ran concurrently");
-            v
-        }
-    };
-    (meet(to_b, from_b, a_value), meet(to_a, from_a, b_value))
-}
-
 /// A lease that runs out mid-load lets a waiter (here another instance, as another process
 /// would) take the lock and load too, as the rustdoc of `flight_lease` says; both callers
 /// get a value, one of them is stored, and no lock is left behind.
@@ -103,18 +87,8 @@ fn a_lease_that_expires_mid_load_lets_one_waiter_load_too() {
         )
         .unwrap()
     };
-    let (one, two) = (short(), short());
-    let (a, b) = meeting_loaders(1, 2);
-    std::thread::scope(|s| {
-        let a = s.spawn(|| one.get_or_insert_with("k", Ttl::Never, a));
-        let b = s.spawn(|| two.get_or_insert_with("k", Ttl::Never, b));
-        let mut got = [a.join().unwrap().unwrap(), b.join().unwrap().unwrap()];
-        got.sort_unstable();
-        assert_eq!(got, [1, 2]);
-    });
-    let stored: Option<u32> = one.get("k").unwrap();
-    assert!(matches!(stored, Some(1 | 2)), "{stored:?}");
-    let lock = [prefix.as_bytes(), b"\xFFflight:k"].concat();
+    flights::loaders_meet(&short(), &short());
+    let lock = [prefix.as_bytes(), b"\xFFflight:meet"].concat();
     assert_eq!(
         shared_server()
             .query(&[b"EXISTS".as_slice(), &lock])
@@ -130,14 +104,7 @@ fn a_lease_that_expires_mid_load_lets_one_waiter_load_too() {
 fn single_flight_off_runs_every_loader() {
     let prefix = unique_prefix("flight-off");
     let c = RedisCache::new(config(&shared_server().url(), &prefix).single_flight(false)).unwrap();
-    let (a, b) = meeting_loaders(1, 2);
-    std::thread::scope(|s| {
-        let a = s.spawn(|| c.get_or_insert_with("k", Ttl::Never, a));
-        let b = s.spawn(|| c.get_or_insert_with("k", Ttl::Never, b));
-        let mut got = [a.join().unwrap().unwrap(), b.join().unwrap().unwrap()];
-        got.sort_unstable();
-        assert_eq!(got, [1, 2]);
-    });
+    flights::loaders_meet(&c, &c);
 }
 
 /// Lock keys and failure markers live under the prefix but are no cache key: a pattern
