@@ -116,64 +116,6 @@ fn a_panicking_loader_poisons_nothing_and_waiters_recover() {
     assert!(again.starts_with("value-"));
 }
 
-/// The waiters of a failing load get its error, the very same one (one `Arc`), and the
-/// loader ran once; the next call after that flight runs the loader anew.
-#[test]
-fn waiters_of_a_failing_loader_share_its_error() {
-    let cache = InMemoryCache::<u32>::new(100, None).unwrap();
-    let calls = AtomicUsize::new(0);
-    let entered = AtomicUsize::new(0);
-    let threads = 8;
-    let barrier = Barrier::new(threads);
-    let results: Vec<Result<u32, CacheError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    entered.fetch_add(1, Ordering::SeqCst);
-                    cache.try_get_or_insert_with("k", Ttl::Never, || {
-                        calls.fetch_add(1, Ordering::SeqCst);
-                        // Every caller has started its call and had 100 ms to reach the
-                        // flight before the loader fails.
-                        while entered.load(Ordering::SeqCst) < threads {
-                            std::thread::sleep(Duration::from_millis(1));
-                        }
-                        std::thread::sleep(Duration::from_millis(100));
-                        Err("backend down")
-                    })
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "the loader ran once");
-    let sources: Vec<_> = results
-        .into_iter()
-        .map(|r| match r {
-            Err(CacheError::Loader { key, source }) => {
-                assert_eq!(key, "k");
-                source
-            }
-            other => panic!("expected the loader's error, got {other:?}"),
-        })
-        .collect();
-    assert!(sources.iter().all(|s| s.to_string() == "backend down"));
-    assert!(
-        sources
-            .iter()
-            .all(|s| std::sync::Arc::ptr_eq(s, &sources[0])),
-        "every caller holds the same error"
-    );
-    assert_eq!(
-        cache
-            .try_get_or_insert_with("k", Ttl::Never, || Ok::<_, CacheError>(7))
-            .unwrap(),
-        7
-    );
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
-    assert_eq!(cache.get("k").unwrap(), Some(7));
-}
-
 /// With `single_flight(false)` every caller that misses runs its own loader.
 #[test]
 fn single_flight_off_runs_every_loader() {
