@@ -150,3 +150,49 @@ pub fn configure(group: &mut criterion::BenchmarkGroup<'_, criterion::measuremen
         group.measurement_time(std::time::Duration::from_secs(3));
     }
 }
+
+/// The value envelope before the structural type tag (an 8-byte FNV-1a of
+/// `std::any::type_name`, computed on every call, then postcard), kept so that the codec
+/// benchmarks and `envelope_cost` measure the new default against it.
+pub mod envelope_v1 {
+    use serde::de::DeserializeOwned;
+    use serde::Serialize;
+
+    fn tag<V: ?Sized>() -> u64 {
+        std::any::type_name::<V>()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            })
+    }
+
+    /// Appends the old envelope of `value` to `buf`.
+    ///
+    /// ```
+    /// let mut buf = Vec::new();
+    /// cache_benches::envelope_v1::encode(&mut buf, &7u32);
+    /// assert_eq!(buf.len(), 9);
+    /// assert_eq!(cache_benches::envelope_v1::decode::<u32>(&buf), Some(7));
+    /// assert_eq!(cache_benches::envelope_v1::decode::<u64>(&buf), None);
+    /// ```
+    pub fn encode<V: Serialize>(buf: &mut Vec<u8>, value: &V) {
+        buf.extend_from_slice(&tag::<V>().to_le_bytes());
+        postcard::to_io(value, &mut *buf).expect("a value postcard encodes");
+    }
+
+    /// The value in an old envelope, or `None` (another tag, bad payload, bytes left over).
+    ///
+    /// ```
+    /// assert_eq!(cache_benches::envelope_v1::decode::<u32>(&[]), None);
+    /// ```
+    pub fn decode<V: DeserializeOwned>(bytes: &[u8]) -> Option<V> {
+        let (t, payload) = bytes.split_first_chunk::<8>()?;
+        if u64::from_le_bytes(*t) != tag::<V>() {
+            return None;
+        }
+        match postcard::take_from_bytes::<V>(payload) {
+            Ok((value, [])) => Some(value),
+            _ => None,
+        }
+    }
+}

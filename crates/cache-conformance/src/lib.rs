@@ -74,6 +74,29 @@ use std::time::Duration;
 
 use cache_core::{Cache, MockClock};
 
+/// `len` bytes that compress well, like a log or a JSON array of similar records (lz4 takes
+/// them to about a tenth), for tests of compression.
+///
+/// ```
+/// let v = cache_conformance::compressible(1 << 20);
+/// assert_eq!(v.len(), 1 << 20);
+/// ```
+pub fn compressible(len: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(len + 80);
+    let mut i = 0u32;
+    while v.len() < len {
+        let line = format!(
+            "{{\"id\":{},\"status\":\"active\",\"region\":\"eu-west-{}\",\"tier\":\"gold\"}}\n",
+            i % 50,
+            i % 3
+        );
+        v.extend_from_slice(line.as_bytes());
+        i += 1;
+    }
+    v.truncate(len);
+    v
+}
+
 /// How a backend keeps time, which decides how the suite makes time pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Time {

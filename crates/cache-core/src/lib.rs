@@ -71,6 +71,17 @@
 //! Backends whose server expires entries natively (Redis) cannot observe expirations and report
 //! `expirations == 0`; `entries` is `None` where counting would not be cheap.
 //!
+//! **Codecs and versions** (file and Redis; see [`codec`] with the feature `codec`). Each
+//! cache stores values through one codec chosen on its builder; with the default one a value
+//! read as a type of another serde structure is a miss, and the same structure in another
+//! crate or compiler reads back. A cache has a version (default 1): entries of another
+//! version are invisible to `get`, `exists`, `delete` and the batch methods, while `clear`,
+//! `delete_pattern` (even with a literal pattern) and their counts act on every version of
+//! the cache's keys, so that invalidation reaches instances of an older deploy too. The
+//! in-memory backend takes no version: it is never shared and dies with its process, so an
+//! entry of another version can never be in it, and a setting that could change nothing
+//! would only suggest otherwise.
+//!
 //! ```
 //! use cache_core::{Cache, CacheStats, Ttl};
 //! use std::time::Duration;

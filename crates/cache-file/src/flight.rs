@@ -22,13 +22,14 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
+use cache_core::codec::Codec;
 use cache_core::flight::{RemoteLoaderError, MAX_REMOTE_MESSAGE};
-use cache_core::{codec, Cache, CacheError, Loader, Ttl};
+use cache_core::{Cache, CacheError, Loader, Ttl};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::keylock::{Acquired, KeyLock};
-use crate::{entry_id, key_ctx, FileBasedCache, Inner};
+use crate::{key_ctx, FileBasedCache};
 
 /// The extension of a flight's lock file, beside the entry (`ab/<md5>.flight`).
 const EXTENSION: &str = "flight";
@@ -38,22 +39,21 @@ const EXTENSION: &str = "flight";
 const FAILED: &[u8] = b"cache-file flight failed\n";
 
 /// `get_or_load` with single flight: the caller has already missed.
-pub(crate) fn load<V>(
-    cache: &FileBasedCache,
+pub(crate) fn load<V, C: Codec>(
+    cache: &FileBasedCache<C>,
     key: &str,
     ttl: Ttl,
     loader: Loader<'_, V>,
 ) -> Result<V, CacheError>
 where
-    V: Serialize + DeserializeOwned + Send + Sync + Clone,
+    V: Serialize + DeserializeOwned + Send + Sync + Clone + 'static,
 {
-    let inner = &*cache.inner;
-    inner.flights.lead_or_read(
+    cache.inner.flights.lead_or_read(
         key,
         loader,
-        || reread(inner, key),
+        || reread(cache, key),
         |loader| {
-            across_processes(inner, key, loader, |value| {
+            across_processes(cache, key, loader, |value| {
                 Cache::<V>::set(cache, key, value.clone(), ttl)
             })
         },
@@ -61,14 +61,20 @@ where
 }
 
 /// The live value of `key`, read without counting a hit or a miss.
-fn reread<V: DeserializeOwned>(inner: &Inner, key: &str) -> Result<Option<V>, CacheError> {
-    let id = entry_id(key);
+fn reread<V: DeserializeOwned + 'static, C: Codec>(
+    cache: &FileBasedCache<C>,
+    key: &str,
+) -> Result<Option<V>, CacheError> {
+    let inner = &*cache.inner;
+    let id = inner.entry_id(key);
     let path = inner.dir.entry_path(&id);
     let live = inner
         .lookup(key, &id, &path)
         .map_err(|e| inner.io_err("reading", key, &path, e))?;
     Ok(live.and_then(|live| {
-        let v = codec::decode::<V>(&live.bytes[live.header.payload_offset()..])?;
+        let v = cache
+            .encoding
+            .decode::<V>(&live.bytes[live.header.payload_offset()..])?;
         if let Some(b) = &inner.bounds {
             b.touch(id, live.bytes.len() as u64, live.header.expires_at());
         }
@@ -78,15 +84,16 @@ fn reread<V: DeserializeOwned>(inner: &Inner, key: &str) -> Result<Option<V>, Ca
 
 /// The cross-process part of a flight this thread leads: wait for the key's flight lock,
 /// then return what the flight before stored or failed with, or load and `store`.
-fn across_processes<V: DeserializeOwned>(
-    inner: &Inner,
+fn across_processes<V: DeserializeOwned + 'static, C: Codec>(
+    cache: &FileBasedCache<C>,
     key: &str,
     loader: Loader<'_, V>,
     store: impl FnOnce(&V) -> Result<bool, CacheError>,
 ) -> Result<V, CacheError> {
+    let inner = &*cache.inner;
     let path = inner
         .dir
-        .entry_path(&entry_id(key))
+        .entry_path(&inner.entry_id(key))
         .with_extension(EXTENSION);
     let io_err = |what: &str, e: io::Error| {
         CacheError::io(
@@ -100,7 +107,7 @@ fn across_processes<V: DeserializeOwned>(
     };
     // The flight before ended while we waited: its value, or its error.
     let ended = |file: &File| -> io::Result<Option<Result<V, CacheError>>> {
-        match reread(inner, key) {
+        match reread(cache, key) {
             Ok(Some(v)) => Ok(Some(Ok(v))),
             Err(e) => Ok(Some(Err(e))),
             Ok(None) => Ok(read_failure(file, key)?
@@ -112,7 +119,7 @@ fn across_processes<V: DeserializeOwned>(
         Ok(Acquired::Ended(result)) => return result,
         Err(e) => return Err(io_err("locking", e)),
     };
-    if let Some(v) = reread(inner, key)? {
+    if let Some(v) = reread(cache, key)? {
         return Ok(v); // stored just before we got the lock
     }
     // This process loads. A failure record left by a killed process goes first.

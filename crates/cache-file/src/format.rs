@@ -1,19 +1,23 @@
-//! The entry file format: a fixed 48-byte header, the key, then the payload (a
-//! [`cache_core::codec`] envelope). All integers are little-endian.
+//! The entry file format (version 2): a fixed 48-byte header, the key's stored name, then
+//! the payload (the value as the cache's [`cache_core::codec::Encoding`] stores it). All
+//! integers are little-endian.
 //!
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 8 | magic `FBCACHE\0` |
-//! | 8 | 2 | format version (1) |
+//! | 8 | 2 | format version (2) |
 //! | 10 | 2 | reserved, 0 |
-//! | 12 | 4 | key length in bytes |
+//! | 12 | 4 | name length in bytes |
 //! | 16 | 8 | written at, ns since the Unix epoch |
 //! | 24 | 8 | TTL in ns, `u64::MAX` = never expires |
 //! | 32 | 8 | payload length in bytes |
 //! | 40 | 4 | CRC-32 of the payload |
-//! | 44 | 4 | CRC-32 of bytes 0..44 and the key |
-//! | 48 | key length | the key, UTF-8 |
-//! | 48 + key length | payload length | the payload |
+//! | 44 | 4 | CRC-32 of bytes 0..44 and the name |
+//! | 48 | name length | the name: the key (UTF-8), then for versions other than 1 `0xFF` and the version in decimal ([`cache_core::codec::versioned_name`]) |
+//! | 48 + name length | payload length | the payload: the codec's bytes, or their compressed frame |
+//!
+//! Version 1 files (the same header, a version-1 envelope as payload) read as corrupt: a miss,
+//! and removed.
 //!
 //! The header checksum covers the key, so a scan (`delete_pattern`, `purge_expired`) can trust
 //! a key without reading the payload; the payload checksum catches torn and corrupted values.
@@ -25,7 +29,7 @@ use cache_core::{CacheError, Timestamp};
 /// The first eight bytes of every entry file.
 pub const MAGIC: [u8; 8] = *b"FBCACHE\0";
 /// The format version this crate writes and reads.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Bytes of the fixed header before the key.
 pub const HEADER_LEN: usize = 48;
 /// The stored TTL that means "never expires".
@@ -156,16 +160,17 @@ impl EntryHeader {
     }
 }
 
-/// Writes a whole entry file image into `buf` (cleared first): header, key, and the payload
-/// that `payload` appends.
+/// Writes a whole entry file image into `buf` (cleared first): header, `name` (the stored
+/// name of `key`, which only names it in errors), and the payload that `payload` appends.
 pub fn encode_entry(
     buf: &mut Vec<u8>,
     key: &str,
+    name: &[u8],
     written_at: Timestamp,
     ttl: Option<Duration>,
     payload: impl FnOnce(&mut Vec<u8>) -> Result<(), CacheError>,
 ) -> Result<(), CacheError> {
-    let key_len = u32::try_from(key.len()).map_err(|_| {
+    let key_len = u32::try_from(name.len()).map_err(|_| {
         CacheError::invalid_input(format!(
             "a key of {} bytes is longer than the file format's 4 GiB limit",
             key.len()
@@ -173,7 +178,7 @@ pub fn encode_entry(
     })?;
     buf.clear();
     buf.resize(HEADER_LEN, 0);
-    buf.extend_from_slice(key.as_bytes());
+    buf.extend_from_slice(name);
     let payload_at = buf.len();
     payload(buf)?;
     let payload_crc = crc32fast::hash(&buf[payload_at..]);
@@ -188,7 +193,7 @@ pub fn encode_entry(
     head[24..32].copy_from_slice(&ttl_nanos.to_le_bytes());
     head[32..40].copy_from_slice(&payload_len.to_le_bytes());
     head[40..44].copy_from_slice(&payload_crc.to_le_bytes());
-    let crc = header_crc(head, &rest[..key.len()]);
+    let crc = header_crc(head, &rest[..name.len()]);
     head[44..48].copy_from_slice(&crc.to_le_bytes());
     Ok(())
 }
@@ -199,10 +204,17 @@ mod tests {
 
     fn entry(key: &str, payload: &[u8], ttl: Option<Duration>) -> Vec<u8> {
         let mut buf = Vec::new();
-        encode_entry(&mut buf, key, Timestamp::from_nanos(7), ttl, |b| {
-            b.extend_from_slice(payload);
-            Ok(())
-        })
+        encode_entry(
+            &mut buf,
+            key,
+            key.as_bytes(),
+            Timestamp::from_nanos(7),
+            ttl,
+            |b| {
+                b.extend_from_slice(payload);
+                Ok(())
+            },
+        )
         .unwrap();
         buf
     }
@@ -234,7 +246,7 @@ mod tests {
         bad[0] ^= 1;
         assert_eq!(EntryHeader::parse(&bad, len), Err(Corruption::BadMagic));
         let mut bad = good.clone();
-        bad[8] = 2;
+        bad[8] = 1;
         assert_eq!(
             EntryHeader::parse(&bad, len),
             Err(Corruption::UnknownVersion)

@@ -19,9 +19,14 @@
 //! # Design
 //! - **One file per entry**, named by the MD5 of its key, in one of 256 fan-out
 //!   subdirectories chosen by the first byte of the MD5 (`ab/ab12...`).
-//! - **Format**: a 48-byte header (magic, version, key length, written-at time, TTL, payload
-//!   length, payload CRC-32, header CRC-32), then the key, then the value as a
-//!   [`cache_core::codec`] envelope. See the crate README for the byte offsets.
+//! - **Format** (version 2): a 48-byte header (magic, version, name length, written-at
+//!   time, TTL, payload length, payload CRC-32, header CRC-32), then the key's stored name
+//!   (the key, plus `0xFF` and the cache's version for versions other than 1), then the
+//!   value as the cache's codec stores it ([`FileBasedCacheBuilder::codec`], optionally
+//!   compressed: [`cache_core::codec::Encoding`]). See the crate README for the byte offsets.
+//! - **Versions**: the file of a key is named by the MD5 of its stored name, so each version
+//!   of a key has a file of its own, and reads compare the whole name
+//!   ([`FileBasedCacheBuilder::version`]).
 //! - **Writes** go to a temporary file in the instance's own directory under `tmp/` (locked
 //!   for the instance's lifetime, so cleanups tell live instances from dead ones) and are
 //!   renamed into place, so a reader opens either the old file or the new one;
@@ -70,11 +75,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cache_core::codec::{self, Codec, Encoding, Postcard};
 use cache_core::flight::{load_unshared, FlightGroup};
 use cache_core::Loader;
 use cache_core::{
-    codec, AtomicStats, Cache, CacheError, CacheStats, Pattern, SharedClock, SystemClock,
-    Timestamp, Ttl,
+    AtomicStats, Cache, CacheError, CacheStats, Pattern, SharedClock, SystemClock, Timestamp, Ttl,
 };
 use md5::{Digest, Md5};
 use serde::de::DeserializeOwned;
@@ -109,8 +114,10 @@ pub use dir::TMP_DIR;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
-pub struct FileBasedCache {
+pub struct FileBasedCache<C = Postcard> {
     inner: Arc<Inner>,
+    /// The codec and compression of values (see [`FileBasedCacheBuilder::codec`]).
+    encoding: Encoding<C>,
 }
 
 struct Inner {
@@ -120,17 +127,21 @@ struct Inner {
     stats: AtomicStats,
     corruptions: AtomicU64,
     bounds: Option<Bounds>,
+    /// Entries of other versions are invisible (see [`FileBasedCacheBuilder::version`]).
+    version: u32,
     single_flight: bool,
     /// This instance's `get_or_insert_with` loads in progress, by key (see `flight.rs`).
     flights: FlightGroup<()>,
 }
 
-impl fmt::Debug for FileBasedCache {
+impl<C: Codec> fmt::Debug for FileBasedCache<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FileBasedCache")
             .field("dir", &self.inner.dir.root())
             .field("default_ttl", &self.inner.default_ttl)
             .field("bounds", &self.inner.bounds)
+            .field("version", &self.inner.version)
+            .field("encoding", &self.encoding)
             .finish_non_exhaustive()
     }
 }
@@ -153,17 +164,103 @@ impl fmt::Debug for FileBasedCache {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct FileBasedCacheBuilder {
+pub struct FileBasedCacheBuilder<C = Postcard> {
     dir: PathBuf,
     default_ttl: Option<Duration>,
     clock: Option<SharedClock>,
     durable: bool,
     max_entries: Option<u64>,
     max_bytes: Option<u64>,
+    version: u32,
+    encoding: Encoding<C>,
     single_flight: bool,
 }
 
-impl FileBasedCacheBuilder {
+impl<C: Codec> FileBasedCacheBuilder<C> {
+    /// How values are stored: [`Postcard`] (the default: compact, type-checked by the
+    /// structure of the type), [`Json`](codec::Json) (text any language reads),
+    /// [`Raw`](codec::Raw) (the exact bytes of strings and byte values), or a [`Codec`] of
+    /// your own. Every instance and process sharing a directory should use the same codec
+    /// (a value another codec wrote is a miss, or for `Raw` its bytes).
+    ///
+    /// ```
+    /// use cache_core::{codec::Json, Cache, Ttl};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::builder(dir.path()).codec(Json).build()?;
+    /// cache.set("k", vec![1u32, 2], Ttl::Never)?;
+    /// let file = std::fs::read(cache.entry_path("k"))?;
+    /// assert!(file.ends_with(b"[1,2]"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn codec<D: Codec>(self, codec: D) -> FileBasedCacheBuilder<D> {
+        let FileBasedCacheBuilder {
+            dir,
+            default_ttl,
+            clock,
+            durable,
+            max_entries,
+            max_bytes,
+            version,
+            encoding,
+            single_flight,
+        } = self;
+        FileBasedCacheBuilder {
+            dir,
+            default_ttl,
+            clock,
+            durable,
+            max_entries,
+            max_bytes,
+            version,
+            single_flight,
+            encoding: Encoding::new(codec).with_threshold(encoding.compression_threshold()),
+        }
+    }
+
+    /// The cache's version (Django's `VERSION`; default
+    /// [`DEFAULT_VERSION`](codec::DEFAULT_VERSION), 1): entries written under another version
+    /// are invisible to this instance (`get` misses, `exists` is `false`, `delete` and `set`
+    /// leave them alone), so a deploy that changes a value type can start from a clean cache
+    /// without a flush. `clear`, `delete_pattern` and `purge_expired` act on the entries of
+    /// every version in the directory.
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// use cache_file::FileBasedCache;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let v1 = FileBasedCache::builder(dir.path()).build()?;
+    /// let v2 = FileBasedCache::builder(dir.path()).version(2).build()?;
+    /// v1.set("k", 1u8, Ttl::Never)?;
+    /// assert_eq!(Cache::<u8>::get(&v2, "k")?, None);
+    /// v2.set("k", 2u8, Ttl::Never)?;
+    /// assert_eq!(Cache::<u8>::get(&v1, "k")?, Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn version(mut self, version: u32) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Compresses values (lz4) whose encoded size is over `bytes`, when that makes them
+    /// smaller. Default: no compression. A compressed value is marked, so every instance
+    /// reads it whatever its own setting.
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::builder(dir.path()).compress_above(4096).build()?;
+    /// cache.set("k", "ab".repeat(100_000), Ttl::Never)?;
+    /// assert!(std::fs::metadata(cache.entry_path("k"))?.len() < 10_000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn compress_above(mut self, bytes: usize) -> Self {
+        self.encoding = self.encoding.compress_above(bytes);
+        self
+    }
+
     /// The TTL of entries written with [`Ttl::Default`]: a `Duration`, `Some(duration)` or
     /// `None` (never expire, the default). Zero is an error at [`build`](Self::build).
     ///
@@ -235,7 +332,7 @@ impl FileBasedCacheBuilder {
 
     /// Creates the directory (and its parents) if missing, checks that it is usable, removes
     /// the temporary files of dead writers, and (when bounded) indexes the entries present.
-    pub fn build(self) -> Result<FileBasedCache, CacheError> {
+    pub fn build(self) -> Result<FileBasedCache<C>, CacheError> {
         let default_ttl = Ttl::check_default("FileBasedCache", self.default_ttl)?;
         if self.max_entries == Some(0) {
             return Err(CacheError::config(
@@ -269,6 +366,7 @@ impl FileBasedCacheBuilder {
             stats: AtomicStats::default(),
             corruptions: AtomicU64::new(0),
             bounds: bounded.then(|| Bounds::new(self.max_entries, self.max_bytes)),
+            version: self.version,
             single_flight: self.single_flight,
             flights: FlightGroup::new(),
         };
@@ -277,13 +375,9 @@ impl FileBasedCacheBuilder {
         }
         Ok(FileBasedCache {
             inner: Arc::new(inner),
+            encoding: self.encoding,
         })
     }
-}
-
-/// The MD5 of a key: its entry's id.
-fn entry_id(key: &str) -> EntryId {
-    Md5::digest(key.as_bytes()).into()
 }
 
 /// A key as error messages show it: quoted, and cut short when long.
@@ -459,6 +553,17 @@ impl Inner {
         self.clock.now()
     }
 
+    /// The name `key` is stored under in this cache's version: the key itself for the
+    /// default version (so its file is where it always was), else key, `0xFF`, version.
+    fn name<'k>(&self, key: &'k str) -> std::borrow::Cow<'k, [u8]> {
+        codec::versioned_name(key, self.version)
+    }
+
+    /// The MD5 of the key's name in this cache's version: its entry's id.
+    fn entry_id(&self, key: &str) -> EntryId {
+        Md5::digest(&*self.name(key)).into()
+    }
+
     fn io_err(&self, what: &str, key: &str, path: &Path, e: io::Error) -> CacheError {
         CacheError::io(
             format!(
@@ -529,8 +634,8 @@ impl Inner {
                 Ok(None)
             }
             Verdict::Ok(live) => {
-                if &live.bytes[HEADER_LEN..live.header.payload_offset()] != key.as_bytes() {
-                    return Ok(None); // another key with the same MD5
+                if live.bytes[HEADER_LEN..live.header.payload_offset()] != *self.name(key) {
+                    return Ok(None); // another key (or version) with the same MD5
                 }
                 if !live.header.expires_at().is_live_at(self.now()) {
                     let fid = file_id(&file, meta)?;
@@ -554,7 +659,7 @@ impl Inner {
             Opened::NotAFile(..) => Taken::Corrupt,
             Opened::File(f, m) => match read_head(&f, m.len())? {
                 Verdict::Corrupt => Taken::Corrupt,
-                Verdict::Ok(head) if key.is_some_and(|k| k.as_bytes() != head.key) => Taken::Other,
+                Verdict::Ok(head) if key.is_some_and(|k| *self.name(k) != head.key) => Taken::Other,
                 Verdict::Ok(head) if !head.header.expires_at().is_live_at(self.now()) => {
                     Taken::Expired
                 }
@@ -587,14 +692,16 @@ impl Inner {
                 .ok()
                 .filter(|h| {
                     let stored = &bytes[HEADER_LEN..h.payload_offset()];
-                    stored == key.as_bytes() && h.check_key(&bytes, stored).is_ok()
+                    *stored == *self.name(key) && h.check_key(&bytes, stored).is_ok()
                 });
             recycle(bytes);
             return Ok(header);
         }
         let m = file.metadata()?;
         match read_head(&file, m.len())? {
-            Verdict::Ok(head) if m.is_file() && head.key == key.as_bytes() => Ok(Some(head.header)),
+            Verdict::Ok(head) if m.is_file() && head.key == *self.name(key) => {
+                Ok(Some(head.header))
+            }
             _ => Ok(None),
         }
     }
@@ -607,7 +714,7 @@ impl Inner {
     ) -> Result<bool, CacheError> {
         let now = self.now();
         let ttl = ttl.resolve(self.default_ttl);
-        let id = entry_id(key);
+        let id = self.entry_id(key);
         let path = self.dir.entry_path(&id);
         let expires = now.expiry(ttl);
         if !expires.is_live_at(now) {
@@ -618,7 +725,7 @@ impl Inner {
             return Ok(true);
         }
         let mut buf = Vec::with_capacity(HEADER_LEN + key.len() + 64);
-        format::encode_entry(&mut buf, key, now, ttl, encode)?;
+        format::encode_entry(&mut buf, key, &self.name(key), now, ttl, encode)?;
         let old = self
             .peek(key, &path)
             .map_err(|e| self.io_err("reading", key, &path, e))?;
@@ -706,7 +813,8 @@ impl Inner {
                     Verdict::Ok(head) => head,
                     Verdict::Corrupt => return self.drop_corrupt(&path, fid, &id),
                 };
-                let Ok(key) = std::str::from_utf8(&head.key) else {
+                // Every version's entries: the name's key, whatever its version.
+                let Some((key, _version)) = codec::split_versioned_name(&head.key) else {
                     return self.drop_corrupt(&path, fid, &id);
                 };
                 let is_live = head.header.expires_at().is_live_at(now);
@@ -767,10 +875,14 @@ impl FileBasedCache {
             durable: false,
             max_entries: None,
             max_bytes: None,
+            version: codec::DEFAULT_VERSION,
+            encoding: Encoding::default(),
             single_flight: true,
         }
     }
+}
 
+impl<C: Codec> FileBasedCache<C> {
     /// The cache directory.
     ///
     /// ```
@@ -798,7 +910,7 @@ impl FileBasedCache {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn entry_path(&self, key: &str) -> PathBuf {
-        self.inner.dir.entry_path(&entry_id(key))
+        self.inner.dir.entry_path(&self.inner.entry_id(key))
     }
 
     /// Removes every expired entry (reading headers only) and returns how many; each is
@@ -858,16 +970,20 @@ impl FileBasedCache {
     }
 }
 
-impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for FileBasedCache {
+impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
+    for FileBasedCache<C>
+{
     fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
         let inner = &*self.inner;
-        let id = entry_id(key);
+        let id = inner.entry_id(key);
         let path = inner.dir.entry_path(&id);
         let live = inner
             .lookup(key, &id, &path)
             .map_err(|e| inner.io_err("reading", key, &path, e))?;
         let value = live.and_then(|live| {
-            let v = codec::decode::<V>(&live.bytes[live.header.payload_offset()..])?;
+            let v = self
+                .encoding
+                .decode::<V>(&live.bytes[live.header.payload_offset()..])?;
             if let Some(b) = &inner.bounds {
                 b.touch(id, live.bytes.len() as u64, live.header.expires_at());
             }
@@ -882,12 +998,12 @@ impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for FileBasedCache 
 
     fn set(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
         self.inner
-            .set_bytes(key, ttl, |buf| codec::encode_into(buf, key, &value))
+            .set_bytes(key, ttl, |buf| self.encoding.encode_into(buf, key, &value))
     }
 
     fn delete(&self, key: &str) -> Result<bool, CacheError> {
         let inner = &*self.inner;
-        let id = entry_id(key);
+        let id = inner.entry_id(key);
         let path = inner.dir.entry_path(&id);
         let taken = inner
             .take(Some(key), &id, &path)
@@ -916,7 +1032,7 @@ impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for FileBasedCache 
 
     fn exists(&self, key: &str) -> Result<bool, CacheError> {
         let inner = &*self.inner;
-        let id = entry_id(key);
+        let id = inner.entry_id(key);
         let path = inner.dir.entry_path(&id);
         let live = inner
             .lookup(key, &id, &path)
@@ -927,14 +1043,10 @@ impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for FileBasedCache 
     fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
         let inner = &*self.inner;
         let p = Pattern::new(pattern);
-        let removed = if p.is_literal() {
-            u64::from(Cache::<V>::delete(self, p.as_str())?)
-        } else {
-            let (live, _) = inner.sweep("deleting by pattern in", |k| p.matches(k), true)?;
-            inner.stats.add_deletes(live);
-            live
-        };
-        Ok(removed)
+        // A literal pattern sweeps too: its key may have entries under other versions.
+        let (live, _) = inner.sweep("deleting by pattern in", |k| p.matches(k), true)?;
+        inner.stats.add_deletes(live);
+        Ok(live)
     }
 
     fn stats(&self) -> CacheStats {
@@ -943,7 +1055,7 @@ impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for FileBasedCache 
 
     fn add(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
         self.inner
-            .add_bytes(key, ttl, |buf| codec::encode_into(buf, key, &value))
+            .add_bytes(key, ttl, |buf| self.encoding.encode_into(buf, key, &value))
     }
 
     fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {

@@ -12,12 +12,13 @@ use std::io;
 use std::path::Path;
 use std::time::Duration;
 
-use cache_core::{codec, CacheError, Timestamp, Ttl};
+use cache_core::codec::Codec;
+use cache_core::{CacheError, Timestamp, Ttl};
 
 use crate::dir::{open_entry, EntryId, Opened};
 use crate::format;
 use crate::keylock::KeyLock;
-use crate::{entry_id, read_head, FileBasedCache, Inner, Verdict};
+use crate::{read_head, FileBasedCache, Inner, Verdict};
 
 /// How often `add` starts over when a concurrent writer keeps replacing what it found,
 /// before it gives up with an error.
@@ -56,7 +57,7 @@ impl Inner {
                 return Ok(Found::InTheWay);
             }
         };
-        if head.key != key.as_bytes() {
+        if head.key != *self.name(key) {
             if !claim {
                 return Ok(Found::Absent);
             }
@@ -101,7 +102,7 @@ impl Inner {
         let now = self.now();
         let expires = now.expiry(ttl);
         if expires.is_live_at(now) {
-            format::encode_entry(buf, key, now, ttl, encode)?;
+            format::encode_entry(buf, key, &self.name(key), now, ttl, encode)?;
             let created = self
                 .dir
                 .create_new(path, buf)
@@ -121,7 +122,7 @@ impl Inner {
         ttl: Ttl,
         encode: impl Fn(&mut Vec<u8>) -> Result<(), CacheError>,
     ) -> Result<bool, CacheError> {
-        let id = entry_id(key);
+        let id = self.entry_id(key);
         let path = self.dir.entry_path(&id);
         let _lock = self.lock(key, &path)?;
         let ttl = ttl.resolve(self.default_ttl);
@@ -141,8 +142,9 @@ impl Inner {
         Err(self.restless("adding", key, &path))
     }
 
-    fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        let id = entry_id(key);
+    /// `counter` stores and reads the count as the cache's codec does an `i64`.
+    fn incr(&self, key: &str, delta: i64, counter: &dyn Counter) -> Result<i64, CacheError> {
+        let id = self.entry_id(key);
         let path = self.dir.entry_path(&id);
         let _lock = self.lock(key, &path)?;
         let mut buf = Vec::new();
@@ -151,21 +153,23 @@ impl Inner {
                 .lookup(key, &id, &path)
                 .map_err(|e| self.io_err("reading", key, &path, e))?;
             let Some(live) = live else {
-                let encode = |b: &mut Vec<u8>| codec::encode_into(b, key, &delta);
+                let encode = |b: &mut Vec<u8>| counter.encode(b, delta);
                 if self.create(key, id, &path, self.default_ttl, &mut buf, &encode)? {
                     return Ok(delta);
                 }
                 continue; // a concurrent `set` created it: count on from its value
             };
             let header = live.header;
-            let count = codec::decode::<i64>(&live.bytes[header.payload_offset()..])
+            let count = counter
+                .decode(&live.bytes[header.payload_offset()..])
                 .ok_or_else(|| CacheError::not_a_counter(key))?;
             let count = count
                 .checked_add(delta)
                 .ok_or_else(|| CacheError::counter_overflow(key, delta))?;
             // The same written-at time and TTL: the counter keeps its expiry.
-            format::encode_entry(&mut buf, key, header.written_at, header.ttl, |b| {
-                codec::encode_into(b, key, &count)
+            let name = self.name(key);
+            format::encode_entry(&mut buf, key, &name, header.written_at, header.ttl, |b| {
+                counter.encode(b, count)
             })?;
             drop(live);
             self.dir
@@ -179,7 +183,7 @@ impl Inner {
     }
 
     fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
-        let id = entry_id(key);
+        let id = self.entry_id(key);
         let path = self.dir.entry_path(&id);
         let _lock = self.lock(key, &path)?;
         let live = self
@@ -201,7 +205,7 @@ impl Inner {
         // same key and payload, renamed into place like any write.
         let mut buf = Vec::with_capacity(live.bytes.len());
         let payload = &live.bytes[live.header.payload_offset()..];
-        format::encode_entry(&mut buf, key, now, ttl, |b| {
+        format::encode_entry(&mut buf, key, &self.name(key), now, ttl, |b| {
             b.extend_from_slice(payload);
             Ok(())
         })?;
@@ -214,7 +218,7 @@ impl Inner {
     }
 
     fn time_left(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
-        let id = entry_id(key);
+        let id = self.entry_id(key);
         let path = self.dir.entry_path(&id);
         let found = self
             .head_of(key, &id, &path, false)
@@ -228,7 +232,33 @@ impl Inner {
     }
 }
 
-impl FileBasedCache {
+/// How a count is stored: as the cache's codec (and compression) stores an `i64`. An object
+/// so that the one `incr` of [`Inner`] serves caches of every codec.
+trait Counter {
+    fn encode(&self, buf: &mut Vec<u8>, count: i64) -> Result<(), CacheError>;
+    fn decode(&self, bytes: &[u8]) -> Option<i64>;
+}
+
+/// The [`Counter`] of a cache, for the key being counted.
+struct CounterOf<'a, C> {
+    cache: &'a FileBasedCache<C>,
+    key: &'a str,
+}
+
+impl<C: Codec> Counter for CounterOf<'_, C> {
+    fn encode(&self, buf: &mut Vec<u8>, count: i64) -> Result<(), CacheError> {
+        self.cache.encoding.encode_into(buf, self.key, &count)
+    }
+    fn decode(&self, bytes: &[u8]) -> Option<i64> {
+        self.cache.encoding.decode(bytes)
+    }
+}
+
+impl<C: Codec> FileBasedCache<C> {
+    fn counter<'a>(&'a self, key: &'a str) -> CounterOf<'a, C> {
+        CounterOf { cache: self, key }
+    }
+
     /// [`Cache::incr`](cache_core::Cache::incr) without naming a value type: adds `delta` to
     /// the `i64` counter under `key` and returns the new count, atomically across threads and
     /// processes (the entry's lock file is held across the read and the write). An absent key
@@ -244,7 +274,7 @@ impl FileBasedCache {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        self.inner.incr(key, delta)
+        self.inner.incr(key, delta, &self.counter(key))
     }
 
     /// [`Cache::decr`](cache_core::Cache::decr) without naming a value type.
@@ -257,7 +287,7 @@ impl FileBasedCache {
     /// ```
     pub fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
         match delta.checked_neg() {
-            Some(up) => self.inner.incr(key, up),
+            Some(up) => self.inner.incr(key, up, &self.counter(key)),
             None => Err(CacheError::counter_overflow(key, delta)),
         }
     }

@@ -98,6 +98,10 @@ struct Padded<T>(T);
 
 /// Settings for an [`InMemoryCache`]; start from [`InMemoryCache::builder`].
 ///
+/// There is no `version` (the file and Redis builders have one): an in-memory cache is never
+/// shared and dies with its process, so it can never hold an entry of another version (see
+/// the crate docs of `cache-core`). Nor a codec: values are kept as they are.
+///
 /// ```
 /// use cache_memory::InMemoryCache;
 /// use cache_core::MockClock;

@@ -1,6 +1,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use cache_core::codec::{self, Codec, Postcard};
+
 /// Where a [`RedisCache`](crate::RedisCache) keeps its entries.
 ///
 /// ```
@@ -51,7 +53,7 @@ pub enum RedisTopology {
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct RedisConfig {
+pub struct RedisConfig<C = Postcard> {
     /// The server or cluster.
     pub topology: RedisTopology,
     /// Prepended to every key, so that several caches share one Redis: `clear()` and
@@ -85,6 +87,18 @@ pub struct RedisConfig {
     pub cluster_retries: u32,
     /// The `COUNT` hint of the `SCAN`s behind `clear`, `delete_pattern` and `count`.
     pub scan_count: u32,
+    /// The cache's version (default [`DEFAULT_VERSION`](codec::DEFAULT_VERSION), 1): entries
+    /// of other versions are invisible. The key of a version other than 1 is the prefix, the
+    /// key, `0xFF` and the version in decimal (`cache:user:1\xff2`); version 1 keys are the
+    /// prefix and the key, so other clients use them as they are. `clear`, `delete_pattern`
+    /// and `count` act on every version under the prefix.
+    pub version: u32,
+    /// Values whose encoded size is over this many bytes are stored lz4-compressed (when
+    /// that is smaller); `None` (the default): never. Compressed values are marked, so every
+    /// instance reads them whatever its own setting.
+    pub compress_above: Option<usize>,
+    /// How values become bytes: [`Postcard`] by default (see [`RedisConfig::codec`]).
+    pub codec: C,
     /// Whether `get_or_insert_with` runs the loader once per key across the threads of
     /// this cache and every process (and instance) sharing its key prefix that miss
     /// together, the others waiting for its value or its error. Default: `true`. With
@@ -180,9 +194,91 @@ impl RedisConfig {
             pool_timeout: Duration::from_secs(2),
             cluster_retries: 1,
             scan_count: 1000,
+            version: codec::DEFAULT_VERSION,
+            compress_above: None,
+            codec: Postcard,
             single_flight: true,
             flight_lease: Duration::from_secs(30),
         }
+    }
+}
+
+impl<C: Codec> RedisConfig<C> {
+    /// How values are stored: [`Postcard`] (the default: compact, type-checked by the
+    /// structure of the type), [`Json`](codec::Json) (JSON text: `redis-cli` and other
+    /// languages read and write it), [`Raw`](codec::Raw) (the exact bytes of strings and byte
+    /// values, so anything any client `SET` reads back), or a [`Codec`] of your own. Every
+    /// program sharing a prefix should use the same codec.
+    ///
+    /// ```
+    /// use cache_core::codec::Json;
+    /// let config = cache_redis::RedisConfig::new("redis://127.0.0.1/").codec(Json);
+    /// assert_eq!(config.codec, Json);
+    /// ```
+    pub fn codec<D: Codec>(self, codec: D) -> RedisConfig<D> {
+        let RedisConfig {
+            topology,
+            key_prefix,
+            default_ttl,
+            pool_size,
+            min_idle,
+            idle_timeout,
+            max_lifetime,
+            connect_timeout,
+            read_timeout,
+            write_timeout,
+            pool_timeout,
+            cluster_retries,
+            scan_count,
+            version,
+            compress_above,
+            codec: _,
+            single_flight,
+            flight_lease,
+        } = self;
+        RedisConfig {
+            topology,
+            key_prefix,
+            default_ttl,
+            pool_size,
+            min_idle,
+            idle_timeout,
+            max_lifetime,
+            connect_timeout,
+            read_timeout,
+            write_timeout,
+            pool_timeout,
+            cluster_retries,
+            scan_count,
+            version,
+            compress_above,
+            codec,
+            single_flight,
+            flight_lease,
+        }
+    }
+
+    /// Sets [`RedisConfig::version`].
+    ///
+    /// ```
+    /// assert_eq!(cache_redis::RedisConfig::new("redis://127.0.0.1/").version(3).version, 3);
+    /// ```
+    #[must_use]
+    pub fn version(mut self, version: u32) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Sets [`RedisConfig::compress_above`].
+    ///
+    /// ```
+    /// let c = cache_redis::RedisConfig::new("redis://127.0.0.1/").compress_above(4096);
+    /// assert_eq!(c.compress_above, Some(4096));
+    /// ```
+    #[must_use]
+    pub fn compress_above(mut self, bytes: usize) -> Self {
+        self.compress_above = Some(bytes);
+        self
     }
 
     /// Sets [`RedisConfig::key_prefix`].

@@ -26,13 +26,14 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use cache_core::codec::Codec;
 use cache_core::flight::RemoteLoaderError;
-use cache_core::{codec, CacheError, Loader, Ttl};
+use cache_core::{CacheError, Loader, Ttl};
 use redis::Value;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::{link, Cache, RedisCache};
+use crate::{link, value, Cache, RedisCache};
 
 /// Takes the lock (`KEYS[1]`) as `ARGV[1]` for `ARGV[2]` ms, unless a holder is loading
 /// (then returns its value) or the failure marker of the flight `ARGV[3]` ended it (then
@@ -70,14 +71,12 @@ return 0
 const FIRST_PAUSE: Duration = Duration::from_millis(2);
 const MAX_PAUSE: Duration = Duration::from_millis(50);
 
-/// The lock key of `key` in the cache with prefix `prefix`.
-pub(crate) fn lock_key(prefix: &str, key: &str) -> Vec<u8> {
+/// The lock key of the Redis key `redis_key` (the prefix, `prefix_len` bytes, then the key's
+/// name in the cache's version): the prefix, `\xFFflight:`, then that name.
+pub(crate) fn lock_key(prefix_len: usize, redis_key: &[u8]) -> Vec<u8> {
     const TAG: &[u8] = b"\xFFflight:";
-    let mut k = Vec::with_capacity(prefix.len() + TAG.len() + key.len());
-    k.extend_from_slice(prefix.as_bytes());
-    k.extend_from_slice(TAG);
-    k.extend_from_slice(key.as_bytes());
-    k
+    let (prefix, name) = redis_key.split_at(prefix_len.min(redis_key.len()));
+    [prefix, TAG, name].concat()
 }
 
 /// A token no other flight uses: 32 hex digits from the process id, the time, a counter and
@@ -111,14 +110,14 @@ fn eval(script: &str, key: &[u8], args: &[&[u8]]) -> redis::Cmd {
 }
 
 /// `get_or_load` with single flight: the caller has already missed.
-pub(crate) fn load<V>(
-    cache: &RedisCache,
+pub(crate) fn load<V, C: Codec>(
+    cache: &RedisCache<C>,
     key: &str,
     ttl: Ttl,
     loader: Loader<'_, V>,
 ) -> Result<V, CacheError>
 where
-    V: Serialize + DeserializeOwned + Send + Sync + Clone,
+    V: Serialize + DeserializeOwned + Send + Sync + Clone + 'static,
 {
     cache.inner.flights.lead_or_read(
         key,
@@ -133,22 +132,25 @@ where
 }
 
 /// The value of `key`, read without counting a hit or a miss.
-fn reread<V: DeserializeOwned>(cache: &RedisCache, key: &str) -> Result<Option<V>, CacheError> {
+fn reread<V: DeserializeOwned + 'static, C: Codec>(
+    cache: &RedisCache<C>,
+    key: &str,
+) -> Result<Option<V>, CacheError> {
     let cmd = link::single("GET", &cache.inner.keys.redis_key(key));
     let bytes: Option<Vec<u8>> = cache.run("GET", Some(key), |l| l.query(&cmd))?;
-    Ok(bytes.and_then(|b| codec::decode(&b)))
+    Ok(bytes.and_then(|b| value::decode(&cache.encoding, &b)))
 }
 
 /// The cross-process part of a flight this thread leads: wait for the key's lock, then
 /// return what the flight before stored or failed with, or load and `store`.
-fn across_processes<V: DeserializeOwned>(
-    cache: &RedisCache,
+fn across_processes<V: DeserializeOwned + 'static, C: Codec>(
+    cache: &RedisCache<C>,
     key: &str,
     loader: Loader<'_, V>,
     store: impl FnOnce(&V) -> Result<bool, CacheError>,
 ) -> Result<V, CacheError> {
     let inner = &*cache.inner;
-    let lock = lock_key(&inner.prefix, key);
+    let lock = lock_key(inner.prefix.len(), &inner.keys.redis_key(key));
     let token = new_token();
     let mine = format!("L{token}");
     // Redis refuses a `PX` whose deadline overflows; a lease that long is "forever" anyway.
@@ -239,8 +241,9 @@ mod tests {
         let a = new_token();
         assert_eq!(a.len(), 32);
         assert_ne!(a, new_token());
-        let k = lock_key("app:", "user:1");
-        assert!(k.starts_with(b"app:"));
-        assert!(std::str::from_utf8(&k).is_err(), "no cache key maps to it");
+        let k = lock_key(4, b"app:user:1");
+        assert_eq!(k, b"app:\xFFflight:user:1");
+        let keys = crate::keys::KeySpace::new("app:", 1);
+        assert_eq!(keys.cache_key(&k), None, "no cache key maps to it");
     }
 }

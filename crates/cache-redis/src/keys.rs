@@ -2,43 +2,47 @@
 
 use std::time::Duration;
 
-use cache_core::Pattern;
+use cache_core::{codec, Pattern};
 
 /// The most stars a `MATCH` pattern this backend sends has.
 pub(crate) const MAX_MATCH_STARS: usize = 32;
 
-/// The Redis keys of one cache: its prefix followed by the key's UTF-8 bytes.
+/// The Redis keys of one cache: its prefix followed by the key's name in the cache's version
+/// (the key's UTF-8 bytes, then for versions other than 1 `0xFF` and the version).
 #[derive(Debug, Clone)]
 pub(crate) struct KeySpace {
     prefix: Box<[u8]>,
     /// The prefix with the characters `MATCH` interprets escaped.
     match_prefix: Box<[u8]>,
+    version: u32,
 }
 
 impl KeySpace {
-    pub(crate) fn new(prefix: &str) -> Self {
+    pub(crate) fn new(prefix: &str, version: u32) -> Self {
         let mut match_prefix = Vec::with_capacity(prefix.len() + 4);
         escape_into(&mut match_prefix, prefix.as_bytes());
         KeySpace {
             prefix: prefix.as_bytes().into(),
             match_prefix: match_prefix.into(),
+            version,
         }
     }
 
-    /// The Redis key of `key`.
+    /// The Redis key of `key` in this cache's version.
     #[inline]
     pub(crate) fn redis_key(&self, key: &str) -> Vec<u8> {
-        let mut k = Vec::with_capacity(self.prefix.len() + key.len());
+        let name = codec::versioned_name(key, self.version);
+        let mut k = Vec::with_capacity(self.prefix.len() + name.len());
         k.extend_from_slice(&self.prefix);
-        k.extend_from_slice(key.as_bytes());
+        k.extend_from_slice(&name);
         k
     }
 
-    /// The cache key of a Redis key of this cache; `None` for a key outside the prefix or
-    /// not UTF-8 (no cache key maps to it).
+    /// The cache key of a Redis key of this cache, in any version; `None` for a key outside
+    /// the prefix or that no cache key maps to (not UTF-8, a malformed version).
     pub(crate) fn cache_key<'a>(&self, redis_key: &'a [u8]) -> Option<&'a str> {
         let rest = redis_key.strip_prefix(&*self.prefix)?;
-        std::str::from_utf8(rest).ok()
+        codec::split_versioned_name(rest).map(|(key, _version)| key)
     }
 
     /// A `MATCH` pattern for every key of this cache.
@@ -56,6 +60,9 @@ impl KeySpace {
     /// Redis gives up on patterns with many stars (a guard against abusive patterns that
     /// reports no match), so past [`MAX_MATCH_STARS`] the pattern is cut at its first
     /// wildcard: `prefix` + the literal start + `*`, still a superset.
+    ///
+    /// It ends with `*`, so that the keys of every version (which carry their version after
+    /// the key) are found too.
     pub(crate) fn match_superset(&self, pattern: &str) -> Vec<u8> {
         let mut m = self.match_prefix.to_vec();
         m.reserve(pattern.len());
@@ -76,6 +83,9 @@ impl KeySpace {
                 }
                 _ => escape_into(&mut m, &[b]),
             }
+        }
+        if m.last() != Some(&b'*') || ends_escaped(&m) {
+            m.push(b'*');
         }
         m
     }
@@ -136,28 +146,35 @@ mod tests {
 
     #[test]
     fn keys_are_prefix_then_key() {
-        let ks = KeySpace::new("app:");
+        let ks = KeySpace::new("app:", 1);
         assert_eq!(ks.redis_key("a\0b"), b"app:a\0b");
         assert_eq!(ks.cache_key(b"app:x"), Some("x"));
         assert_eq!(ks.cache_key(b"app:"), Some(""));
         assert_eq!(ks.cache_key(b"other:x"), None);
         assert_eq!(ks.cache_key(b"app:\xff"), None);
+        let v7 = KeySpace::new("app:", 7);
+        assert_eq!(v7.redis_key("x"), b"app:x\xff7");
+        // Both versions' keys are this cache's keys.
+        assert_eq!(ks.cache_key(b"app:x\xff7"), Some("x"));
+        assert_eq!(v7.cache_key(b"app:x"), Some("x"));
+        assert_eq!(v7.cache_key(b"app:x\xff01"), None);
     }
 
     #[test]
     fn prefix_glob_characters_are_escaped() {
-        let ks = KeySpace::new("a*?[]\\:");
+        let ks = KeySpace::new("a*?[]\\:", 1);
         assert_eq!(ks.match_all(), b"a\\*\\?\\[\\]\\\\:*");
     }
 
     #[test]
     fn pattern_superset_widens_question_marks_and_escapes_literals() {
-        let ks = KeySpace::new("p:");
+        let ks = KeySpace::new("p:", 1);
         assert_eq!(ks.match_superset("caf?"), b"p:caf*");
-        assert_eq!(ks.match_superset("[ab]"), b"p:\\[ab\\]");
+        assert_eq!(ks.match_superset("[ab]"), b"p:\\[ab\\]*");
         assert_eq!(ks.match_superset("\\*"), b"p:\\\\*");
-        assert_eq!(ks.match_superset("a**?*b"), b"p:a*b");
-        assert_eq!(ks.match_superset(""), b"p:");
+        assert_eq!(ks.match_superset("a**?*b"), b"p:a*b*");
+        assert_eq!(ks.match_superset(""), b"p:*");
+        assert_eq!(ks.match_superset("\\"), b"p:\\\\*");
         // Too many stars: cut at the first wildcard.
         let many = "ab?".to_owned() + &"x*".repeat(MAX_MATCH_STARS);
         assert_eq!(ks.match_superset(&many), b"p:ab*");
@@ -167,7 +184,7 @@ mod tests {
             [b"p:", enough.as_bytes()].concat()
         );
         // An escaped star in the prefix is not a run to collapse into.
-        let ks = KeySpace::new("*");
+        let ks = KeySpace::new("*", 1);
         assert_eq!(ks.match_superset("*"), b"\\**");
     }
 

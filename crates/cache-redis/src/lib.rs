@@ -26,8 +26,13 @@
 //! ```
 //!
 //! # Design
-//! - **Values** are [`cache_core::codec`] envelopes (a type tag, then `postcard`), so one
+//! - **Values** are stored by the cache's codec ([`RedisConfig::codec`]; by default
+//!   [`cache_core::codec`] envelopes: a version byte, a structural type tag, then
+//!   `postcard`), optionally lz4-compressed ([`RedisConfig::compress_above`]), so one
 //!   `RedisCache` stores any serde type, and a value read as another type is a miss.
+//! - **Versions** ([`RedisConfig::version`]): a key of a version other than 1 is the prefix,
+//!   the key, `0xFF` and the version; `clear`, `delete_pattern` and `count` reach every
+//!   version.
 //!   `RedisCache` implements `Cache<V>` for every such `V`; the type is fixed at each call
 //!   (`let v: Option<User> = cache.get(k)?`, or a `&dyn Cache<User>`). The one exception:
 //!   an `i64` is stored as a plain decimal string, the form `INCRBY` works on, so a counter
@@ -92,6 +97,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cache_core::codec::{self, Codec, Encoding, Postcard};
 use cache_core::flight::{load_unshared, FlightGroup};
 use cache_core::{AtomicStats, Cache, CacheError, CacheStats, Loader, Pattern, Ttl};
 use r2d2::ManageConnection;
@@ -115,7 +121,7 @@ pub use config::{RedisConfig, RedisTopology};
 /// assert_eq!(cache_redis::match_pattern("app[1]:", "user:caf?"), b"app\\[1\\]:user:caf*");
 /// ```
 pub fn match_pattern(prefix: &str, pattern: &str) -> Vec<u8> {
-    keys::KeySpace::new(prefix).match_superset(pattern)
+    keys::KeySpace::new(prefix, codec::DEFAULT_VERSION).match_superset(pattern)
 }
 
 use config::redact;
@@ -142,8 +148,10 @@ use link::{Batch, Connector, Link, Manager, Timeouts, Tracked};
 /// # Ok::<(), cache_core::CacheError>(())
 /// ```
 #[derive(Clone)]
-pub struct RedisCache {
+pub struct RedisCache<C = Postcard> {
     inner: Arc<Inner>,
+    /// The codec and compression of values (see [`RedisConfig::codec`]).
+    encoding: Encoding<C>,
 }
 
 struct Inner {
@@ -164,11 +172,12 @@ struct Inner {
     flights: FlightGroup<()>,
 }
 
-impl fmt::Debug for RedisCache {
+impl<C: Codec> fmt::Debug for RedisCache<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisCache")
             .field("server", &self.inner.server)
             .field("key_prefix", &self.inner.prefix)
+            .field("encoding", &self.encoding)
             .finish_non_exhaustive()
     }
 }
@@ -188,7 +197,9 @@ impl RedisCache {
     pub fn open(url: &str) -> Result<Self, CacheError> {
         Self::new(RedisConfig::new(url))
     }
+}
 
+impl<C: Codec> RedisCache<C> {
     /// A cache as `config` says. Connects and sends `PING` once before returning, so that an
     /// unreachable server or a refused login is an error here.
     ///
@@ -202,7 +213,7 @@ impl RedisCache {
     /// let err = RedisCache::new(RedisConfig::new("redis://127.0.0.1/").pool_size(0)).unwrap_err();
     /// assert!(err.to_string().contains("pool_size"), "{err}");
     /// ```
-    pub fn new(config: RedisConfig) -> Result<Self, CacheError> {
+    pub fn new(config: RedisConfig<C>) -> Result<Self, CacheError> {
         validate(&config)?;
         let timeouts = Timeouts {
             connect: config.connect_timeout,
@@ -274,7 +285,7 @@ impl RedisCache {
             inner: Arc::new(Inner {
                 pool,
                 manager,
-                keys: KeySpace::new(&config.key_prefix),
+                keys: KeySpace::new(&config.key_prefix, config.version),
                 prefix: config.key_prefix,
                 cluster,
                 default_ttl: config.default_ttl,
@@ -285,6 +296,7 @@ impl RedisCache {
                 flight_lease: config.flight_lease,
                 flights: FlightGroup::new(),
             }),
+            encoding: Encoding::new(config.codec).with_threshold(config.compress_above),
         })
     }
 
@@ -364,10 +376,8 @@ impl RedisCache {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
+        // A literal pattern scans too: its key may have entries under other versions.
         let glob = Pattern::new(pattern);
-        if glob.is_literal() {
-            return Ok(u64::from(self.delete(pattern)?));
-        }
         let inner = &*self.inner;
         let superset = inner.keys.match_superset(pattern);
         let mut removed = 0;
@@ -423,26 +433,34 @@ impl RedisCache {
         Ok(seen.len() as u64)
     }
 
-    fn get_value<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>, CacheError> {
+    fn get_value<V: DeserializeOwned + 'static>(&self, key: &str) -> Result<Option<V>, CacheError> {
         let cmd = link::single("GET", &self.inner.keys.redis_key(key));
         let bytes: Option<Vec<u8>> = self.run("GET", Some(key), |l| l.query(&cmd))?;
-        let value = bytes.and_then(|b| value::decode(&b));
+        let value = bytes.and_then(|b| value::decode(&self.encoding, &b));
         self.count_read(value.is_some());
         Ok(value)
     }
 
-    fn set_value<V: Serialize>(&self, key: &str, value: &V, ttl: Ttl) -> Result<bool, CacheError> {
+    fn set_value<V: Serialize + DeserializeOwned + 'static>(
+        &self,
+        key: &str,
+        value: &V,
+        ttl: Ttl,
+    ) -> Result<bool, CacheError> {
         let rk = self.inner.keys.redis_key(key);
         let cmd = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
             Expiry::Gone => link::single("UNLINK", &rk),
-            expiry => set_cmd(&rk, value::encode(key, value)?, expiry),
+            expiry => set_cmd(&rk, value::encode(&self.encoding, key, value)?, expiry),
         };
         self.run("SET", Some(key), |l| l.query::<()>(&cmd))?;
         self.inner.stats.set();
         Ok(true)
     }
 
-    fn get_values<V: DeserializeOwned>(&self, keys: &[&str]) -> Result<Vec<Option<V>>, CacheError> {
+    fn get_values<V: DeserializeOwned + 'static>(
+        &self,
+        keys: &[&str],
+    ) -> Result<Vec<Option<V>>, CacheError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -450,7 +468,7 @@ impl RedisCache {
         let found = self.run("MGET", None, |l| l.get_many(&rks))?;
         let values: Vec<Option<V>> = found
             .into_iter()
-            .map(|b| b.and_then(|b| value::decode(&b)))
+            .map(|b| b.and_then(|b| value::decode(&self.encoding, &b)))
             .collect();
         let hits = values.iter().filter(|v| v.is_some()).count() as u64;
         self.inner.stats.add_hits(hits);
@@ -458,7 +476,11 @@ impl RedisCache {
         Ok(values)
     }
 
-    fn set_values<V: Serialize>(&self, entries: &[(&str, V)], ttl: Ttl) -> Result<(), CacheError> {
+    fn set_values<V: Serialize + DeserializeOwned + 'static>(
+        &self,
+        entries: &[(&str, V)],
+        ttl: Ttl,
+    ) -> Result<(), CacheError> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -474,7 +496,7 @@ impl RedisCache {
             for (k, v) in entries {
                 batch.add(set_cmd(
                     &self.inner.keys.redis_key(k),
-                    value::encode(k, v)?,
+                    value::encode(&self.encoding, k, v)?,
                     expiry,
                 ));
             }
@@ -546,7 +568,7 @@ fn set_cmd(key: &[u8], value: Vec<u8>, expiry: Expiry) -> redis::Cmd {
     cmd
 }
 
-fn validate(config: &RedisConfig) -> Result<(), CacheError> {
+fn validate<C>(config: &RedisConfig<C>) -> Result<(), CacheError> {
     if config.pool_size == 0 {
         return Err(CacheError::config("pool_size must be at least 1"));
     }
@@ -579,7 +601,7 @@ fn short(key: &str) -> String {
     }
 }
 
-impl<V: Serialize + DeserializeOwned + Send + Sync> Cache<V> for RedisCache {
+impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V> for RedisCache<C> {
     fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
         self.get_value(key)
     }

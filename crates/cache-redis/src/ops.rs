@@ -5,8 +5,10 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use cache_core::codec::Codec;
 use cache_core::{CacheError, Ttl};
 use redis::{ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::keys::Expiry;
@@ -101,8 +103,8 @@ fn counter_error(key: &str, delta: i64, e: RedisError, server: &str) -> CacheErr
     }
 }
 
-impl RedisCache {
-    pub(crate) fn add_value<V: Serialize>(
+impl<C: Codec> RedisCache<C> {
+    pub(crate) fn add_value<V: Serialize + DeserializeOwned + 'static>(
         &self,
         key: &str,
         value: &V,
@@ -113,7 +115,7 @@ impl RedisCache {
             // Nothing to store: `true` iff nothing live was there, as for any `add`.
             Expiry::Gone => !self.exists(key)?,
             expiry => {
-                let mut cmd = set_cmd(&rk, value::encode(key, value)?, expiry);
+                let mut cmd = set_cmd(&rk, value::encode(&self.encoding, key, value)?, expiry);
                 cmd.arg("NX");
                 let reply: Value = self.run("SET NX", Some(key), |l| l.query(&cmd))?;
                 reply != Value::Nil

@@ -1,36 +1,41 @@
-//! How values are stored: [`codec`] envelopes, except `i64`s, which are stored as plain
-//! decimal strings. That is the form `INCRBY` reads and writes, so a counter made by `incr` and
+//! How values are stored: by the cache's codec ([`cache_core::codec`]), except `i64`s,
+//! which are stored as plain decimal strings whatever the codec. That is the form `INCRBY` reads and writes, so a counter made by `incr` and
 //! an `i64` written by `set` are the same thing, `get::<i64>` reads both, and `redis-cli GET`
 //! shows the number.
 
-use cache_core::{codec, CacheError};
+use std::any::{Any, TypeId};
+
+use cache_core::codec::{Codec, Encoding};
+use cache_core::CacheError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-fn is_i64<V: ?Sized>() -> bool {
-    codec::type_tag::<V>() == codec::type_tag::<i64>()
-}
-
-/// The stored form of `value`.
-pub(crate) fn encode<V: Serialize>(key: &str, value: &V) -> Result<Vec<u8>, CacheError> {
-    let envelope = codec::encode(key, value)?;
-    if is_i64::<V>() {
-        if let Some(n) = codec::decode::<i64>(&envelope) {
-            return Ok(n.to_string().into_bytes());
-        }
+/// The stored form of `value`: a decimal integer for an `i64` (whatever the codec), else
+/// what the cache's codec (and compression) makes of it.
+pub(crate) fn encode<C: Codec, V: Serialize + DeserializeOwned + 'static>(
+    encoding: &Encoding<C>,
+    key: &str,
+    value: &V,
+) -> Result<Vec<u8>, CacheError> {
+    match (value as &dyn Any).downcast_ref::<i64>() {
+        Some(n) => Ok(n.to_string().into_bytes()),
+        None => encoding.encode(key, value),
     }
-    Ok(envelope)
 }
 
-/// The value stored as `bytes`, if it is a `V`: an envelope of `V`, or, for `V = i64`, a
-/// decimal integer as Redis writes them.
-pub(crate) fn decode<V: DeserializeOwned>(bytes: &[u8]) -> Option<V> {
-    if is_i64::<V>() {
+/// The value stored as `bytes`, if it is a `V`: for `V = i64`, a decimal integer as Redis
+/// writes them; else (or failing that) what the cache's codec reads.
+pub(crate) fn decode<C: Codec, V: DeserializeOwned + 'static>(
+    encoding: &Encoding<C>,
+    bytes: &[u8],
+) -> Option<V> {
+    if TypeId::of::<V>() == TypeId::of::<i64>() {
         if let Some(n) = parse_counter(bytes) {
-            return codec::decode(&codec::encode("", &n).ok()?);
+            let n: Box<dyn Any> = Box::new(n);
+            return n.downcast::<V>().ok().map(|v| *v);
         }
     }
-    codec::decode(bytes)
+    encoding.decode(bytes)
 }
 
 /// A decimal integer in the one form Redis writes: an optional `-`, digits, no leading zero.
@@ -45,6 +50,27 @@ pub(crate) fn parse_counter(bytes: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cache_core::codec::{self, Json, Postcard};
+
+    fn encode<V: Serialize + DeserializeOwned + 'static>(
+        key: &str,
+        value: &V,
+    ) -> Result<Vec<u8>, CacheError> {
+        super::encode(&Encoding::new(Postcard), key, value)
+    }
+
+    fn decode<V: DeserializeOwned + 'static>(bytes: &[u8]) -> Option<V> {
+        super::decode(&Encoding::new(Postcard), bytes)
+    }
+
+    #[test]
+    fn i64_values_are_decimal_whatever_the_codec() {
+        let json = Encoding::new(Json);
+        assert_eq!(super::encode(&json, "k", &-5i64).unwrap(), b"-5");
+        assert_eq!(super::decode::<_, i64>(&json, b"-5"), Some(-5));
+        assert_eq!(super::encode(&json, "k", &5u64).unwrap(), b"5");
+        assert_eq!(super::decode::<_, u64>(&json, b"5"), Some(5));
+    }
 
     #[test]
     fn i64_values_are_decimal_and_others_are_envelopes() {

@@ -2,16 +2,18 @@
 //! each cache gets a key prefix of its own.
 
 use cache_conformance::{Harness, Setup, Time, TypedHarness};
+use cache_core::codec::{Codec, Postcard};
 use cache_core::Cache;
 use cache_redis::{RedisCache, RedisConfig};
 
-/// Builds caches from a base configuration (which names the server or the cluster).
-pub struct RedisHarness {
-    pub base: fn() -> RedisConfig,
+/// Builds caches from a base configuration (which names the server or the cluster, and may
+/// choose a codec, a version, compression).
+pub struct RedisHarness<C = Postcard> {
+    pub base: fn() -> RedisConfig<C>,
 }
 
-impl Harness for RedisHarness {
-    type Cache = RedisCache;
+impl<C: Codec> Harness for RedisHarness<C> {
+    type Cache = RedisCache<C>;
 
     fn single_flight(&self) -> bool {
         true
@@ -25,7 +27,7 @@ impl Harness for RedisHarness {
         false
     }
 
-    fn create(&self, setup: Setup) -> RedisCache {
+    fn create(&self, setup: Setup) -> RedisCache<C> {
         let mut config = (self.base)()
             .key_prefix(redis_test_support::unique_prefix("conformance"))
             .pool_size(8)
@@ -39,16 +41,16 @@ impl Harness for RedisHarness {
     }
 }
 
-impl TypedHarness for RedisHarness {
-    fn as_u64(&self, cache: &RedisCache) -> Box<dyn Cache<u64>> {
+impl<C: Codec> TypedHarness for RedisHarness<C> {
+    fn as_u64(&self, cache: &RedisCache<C>) -> Box<dyn Cache<u64>> {
         Box::new(cache.clone())
     }
 
-    fn as_string(&self, cache: &RedisCache) -> Box<dyn Cache<String>> {
+    fn as_string(&self, cache: &RedisCache<C>) -> Box<dyn Cache<String>> {
         Box::new(cache.clone())
     }
 
-    fn as_i64(&self, cache: &RedisCache) -> Box<dyn Cache<i64>> {
+    fn as_i64(&self, cache: &RedisCache<C>) -> Box<dyn Cache<i64>> {
         Box::new(cache.clone())
     }
 }
