@@ -1,4 +1,5 @@
-//! In-memory backends side by side: `InMemoryCache` against `moka::sync::Cache`,
+//! In-memory backends side by side: `InMemoryCache` (`cache-memory`: exact LRU, the default;
+//! `cache-memory-tinylfu`: `Policy::TinyLfu`) against `moka::sync::Cache`,
 //! `quick_cache::sync::Cache` and `Mutex<lru::LruCache>` (per-entry TTL: moka only).
 //!
 //! Workloads (keys and traces pre-generated; Zipf s = 1.0 over 1,000,000 keys, capacity
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use cache_benches::{configure, keys, quick, write_metric, SplitMix64, Zipf};
 use cache_core::{Cache, CacheExt, Ttl};
-use cache_memory::InMemoryCache;
+use cache_memory::{InMemoryCache, Policy};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 type Value = [u8; 64];
@@ -73,6 +74,28 @@ impl MemCache for InMemoryCache<Value> {
     }
     fn set(&self, key: &str, value: &Value) {
         Cache::set(self, key, *value, Ttl::Never).expect("infallible");
+    }
+}
+
+/// `InMemoryCache` under `Policy::TinyLfu`.
+struct TinyLfu(InMemoryCache<Value>);
+
+impl MemCache for TinyLfu {
+    const NAME: &'static str = "cache-memory-tinylfu";
+    fn build(capacity: usize) -> Self {
+        TinyLfu(
+            InMemoryCache::builder()
+                .max_size(capacity)
+                .policy(Policy::TinyLfu)
+                .build()
+                .expect("valid"),
+        )
+    }
+    fn get(&self, key: &str) -> bool {
+        MemCache::get(&self.0, key)
+    }
+    fn set(&self, key: &str, value: &Value) {
+        MemCache::set(&self.0, key, value);
     }
 }
 
@@ -256,6 +279,7 @@ fn hit_ratio<C: MemCache>(w: &Workload) -> f64 {
 
 fn for_each_cache(c: &mut Criterion, w: &Workload, name: &str, mix: Mix, threads: usize) {
     bench_mix::<InMemoryCache<Value>>(c, w, name, mix, threads);
+    bench_mix::<TinyLfu>(c, w, name, mix, threads);
     bench_mix::<moka::sync::Cache<String, Value>>(c, w, name, mix, threads);
     bench_mix::<quick_cache::sync::Cache<String, Value>>(c, w, name, mix, threads);
     bench_mix::<Mutex<lru::LruCache<String, Value>>>(c, w, name, mix, threads);
@@ -268,6 +292,7 @@ fn throughput(c: &mut Criterion) {
             InMemoryCache::<Value>::NAME,
             hit_ratio::<InMemoryCache<Value>>(&w),
         ),
+        (TinyLfu::NAME, hit_ratio::<TinyLfu>(&w)),
         (
             <moka::sync::Cache<String, Value>>::NAME,
             hit_ratio::<moka::sync::Cache<String, Value>>(&w),

@@ -1,6 +1,7 @@
 //! Bytes of memory per entry for 1,000,000 `u64 -> u64` entries in one cache, measured as the
 //! growth of this process's resident set (Linux `/proc/self/statm`). One cache per process:
-//! `cargo run --release -p cache-benches --example mem_per_entry -- <cache>`, with `<cache>` one of `cache-memory`, `moka`, `quick_cache`,
+//! `cargo run --release -p cache-benches --example mem_per_entry -- <cache>`, with `<cache>` one of `cache-memory`,
+//! `cache-memory-tinylfu`, `moka`, `quick_cache`,
 //! `mutex-lru` (and `*-string` for the peers keyed by the same decimal strings that
 //! `cache-memory`, whose keys are `&str`, stores). Prints `<cache>,<bytes per entry>`.
 
@@ -9,7 +10,7 @@ use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
 use cache_core::{Cache, Ttl};
-use cache_memory::InMemoryCache;
+use cache_memory::{InMemoryCache, Policy};
 
 const N: u64 = 1_000_000;
 
@@ -65,9 +66,17 @@ fn main() {
     let name = std::env::args()
         .nth(1)
         .expect("usage: mem_per_entry <cache>");
+    let policy = match name.as_str() {
+        "cache-memory-tinylfu" => Policy::TinyLfu,
+        _ => Policy::Lru,
+    };
     let bytes = match name.as_str() {
-        "cache-memory" => measure(|| {
-            let c = InMemoryCache::<u64>::new(N as usize * 2, None).expect("valid");
+        "cache-memory" | "cache-memory-tinylfu" => measure(|| {
+            let c = InMemoryCache::<u64>::builder()
+                .max_size(N as usize * 2)
+                .policy(policy)
+                .build()
+                .expect("valid");
             (0..N).for_each(|i| {
                 c.set(&i.to_string(), i, Ttl::Never).expect("infallible");
             });

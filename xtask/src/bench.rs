@@ -128,6 +128,7 @@ fn memory_per_entry(root: &Path) -> Result<Vec<(String, String)>> {
     let mut rows = Vec::new();
     for cache in [
         "cache-memory",
+        "cache-memory-tinylfu",
         "moka",
         "quick_cache",
         "mutex-lru",
@@ -228,9 +229,16 @@ fn render(
             let _ = write!(header, " {c} |");
             rule.push_str("---:|");
         }
-        for p in &peers {
-            let _ = write!(header, " ratio vs {p} |");
-            rule.push_str("---:|");
+        // One ratio column per (ours, peer); named after ours too when there are several.
+        for o in &ours {
+            for p in &peers {
+                if ours.len() > 1 {
+                    let _ = write!(header, " {o} / {p} |");
+                } else {
+                    let _ = write!(header, " ratio vs {p} |");
+                }
+                rule.push_str("---:|");
+            }
         }
         let _ = writeln!(md, "{header}\n{rule}");
         for (workload, measured) in workloads {
@@ -244,13 +252,14 @@ fn render(
             for c in &caches {
                 let _ = write!(row, " {} |", find(c).map(human).unwrap_or_default());
             }
-            let mine = ours.first().and_then(|o| find(o));
-            for p in &peers {
-                let cell = match (mine, find(p)) {
-                    (Some(a), Some(b)) => format!("{:.2}x", a / b),
-                    _ => String::new(),
-                };
-                let _ = write!(row, " {cell} |");
+            for o in &ours {
+                for p in &peers {
+                    let cell = match (find(o), find(p)) {
+                        (Some(a), Some(b)) => format!("{:.2}x", a / b),
+                        _ => String::new(),
+                    };
+                    let _ = write!(row, " {cell} |");
+                }
             }
             let _ = writeln!(md, "{row}");
         }
@@ -263,6 +272,21 @@ fn render(
                 if let Some((c, r)) = line.split_once(',') {
                     let r: f64 = r.parse().unwrap_or(f64::NAN);
                     let _ = writeln!(md, "| {c} | {:.2}% |", r * 100.0);
+                }
+            }
+            md.push('\n');
+        }
+        let storage_file = out.join(format!("{backend}-storage.csv"));
+        if let Ok(csv) = std::fs::read_to_string(&storage_file) {
+            let _ = writeln!(
+                md,
+                "Storage (the first part of each workload names where it ran):\n"
+            );
+            let _ = writeln!(md, "| storage | directory | file system |\n|---|---|---|");
+            for line in csv.lines().skip(1) {
+                let cells: Vec<&str> = line.splitn(3, ',').collect();
+                if let [storage, fs, dir] = cells[..] {
+                    let _ = writeln!(md, "| {storage} | `{dir}` | {fs} |");
                 }
             }
             md.push('\n');
@@ -281,7 +305,66 @@ fn render(
             md.push('\n');
         }
     }
+    hit_ratio_table(&mut md, out);
     Ok(md)
+}
+
+/// The table of `target/bench/hit-ratio.csv` (from `benches/benches/hit_ratio.rs`): one row
+/// per workload and capacity, one column per cache, the best of each row in bold.
+fn hit_ratio_table(md: &mut String, out: &Path) {
+    let Ok(csv) = std::fs::read_to_string(out.join("hit-ratio.csv")) else {
+        return;
+    };
+    // (workload, capacity) in file order -> cache -> ratio.
+    let mut rows: Vec<((String, String), BTreeMap<String, f64>)> = Vec::new();
+    let mut caches: Vec<String> = Vec::new();
+    for line in csv.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        let [workload, capacity, cache, ratio] = fields[..] else {
+            continue;
+        };
+        let Ok(ratio) = ratio.parse::<f64>() else {
+            continue;
+        };
+        let key = (workload.to_owned(), capacity.to_owned());
+        match rows.iter_mut().find(|r| r.0 == key) {
+            Some(r) => {
+                r.1.insert(cache.to_owned(), ratio);
+            }
+            None => rows.push((key, BTreeMap::from([(cache.to_owned(), ratio)]))),
+        }
+        if !caches.iter().any(|c| c == cache) {
+            caches.push(cache.to_owned());
+        }
+    }
+    let _ = writeln!(
+        md,
+        "## hit ratio
+
+One thread, get then set on a miss, the requests after the warm-up          counted (`benches/benches/hit_ratio.rs`); the best of each row in bold.
+"
+    );
+    let mut header = String::from("| workload | capacity |");
+    let mut rule = String::from("|---|---:|");
+    for c in &caches {
+        let _ = write!(header, " {c} |");
+        rule.push_str("---:|");
+    }
+    let _ = writeln!(md, "{header}\n{rule}");
+    for ((workload, capacity), ratios) in &rows {
+        let best = ratios.values().copied().fold(f64::MIN, f64::max);
+        let mut row = format!("| {workload} | {capacity} |");
+        for c in &caches {
+            let cell = match ratios.get(c) {
+                Some(&r) if r == best => format!("**{:.1}%**", r * 100.0),
+                Some(&r) => format!("{:.1}%", r * 100.0),
+                None => String::new(),
+            };
+            let _ = write!(row, " {cell} |");
+        }
+        let _ = writeln!(md, "{row}");
+    }
+    md.push('\n');
 }
 
 /// A horizontal bar chart, one panel per backend, bars scaled per workload to its fastest
@@ -349,4 +432,27 @@ fn chart(results: &Results) -> String {
     svg.push_str(&body);
     svg.push_str("</svg>\n");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hit_ratio_table_has_a_row_per_workload_and_capacity_and_bolds_the_best() {
+        let dir = std::env::temp_dir().join(format!("xtask-hit-ratio-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("hit-ratio.csv"),
+            "workload,capacity,cache,hit_ratio\nloop,10000,a,0.5\nloop,10000,b,0.25\n\
+             zipf,10000,a,0.1\nzipf,10000,b,0.2\n",
+        )
+        .unwrap();
+        let mut md = String::new();
+        hit_ratio_table(&mut md, &dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(md.contains("| workload | capacity | a | b |"), "{md}");
+        assert!(md.contains("| loop | 10000 | **50.0%** | 25.0% |"), "{md}");
+        assert!(md.contains("| zipf | 10000 | 10.0% | **20.0%** |"), "{md}");
+    }
 }

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::time::Duration;
 
-use cache_core::{Cache, CacheError, CacheExt, CacheStats, MockClock, Ttl};
+use cache_core::{Cache, CacheError, CacheExt, CacheStats, MockClock, RemovalCause, Ttl};
 
-use crate::{Harness, Setup, Time, TypedHarness};
+use crate::{Harness, Removals, Setup, Time, TypedHarness};
 
 /// The suite's view of one backend: how to build caches and how to let time pass.
 struct Env<'h, H: Harness> {
@@ -335,6 +335,24 @@ pub fn expired_entry_counts_one_expiration<H: Harness>(h: &H) {
     if let Some(n) = s.entries {
         assert_eq!(n, 0);
     }
+}
+
+/// A `set` over an expired entry, overwriting it or removing it with a zero TTL, counts no
+/// expiration: a set does not read the entry it replaces.
+pub fn set_over_expired_entry_counts_no_expiration<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let c = env.cache();
+    ok(c.set("a", v("x"), Ttl::After(env.ttl())));
+    ok(c.set("b", v("x"), Ttl::After(env.ttl())));
+    env.pass_beyond(env.ttl());
+    ok(c.set("a", v("new"), Ttl::Never));
+    ok(c.set("b", v("new"), Ttl::After(Duration::ZERO)));
+    let s = c.stats();
+    assert_eq!((s.sets, s.expirations), (4, 0), "{s:?}");
+    assert_eq!(ok(c.get("a")), Some(v("new")));
+    assert_eq!(ok(c.get("b")), None);
+    let s = c.stats();
+    assert_eq!((s.hits, s.misses, s.expirations), (1, 1, 0), "{s:?}");
 }
 
 /// Each operation moves exactly the counters the contract names.
@@ -833,6 +851,78 @@ pub fn concurrent_use_keeps_values_and_counts_exact<H: Harness>(h: &H) {
             assert!(ok(c.exists(&format!("t{t}:{r}"))));
         }
     }
+}
+
+/// A removal listener hears every removal once, with its cause, and its counts by cause
+/// equal the statistics (`evictions`, `expirations`, `deletes`). Every value written is
+/// heard exactly once by the end (the run ends with `clear`). A backend without a listener
+/// runs the same operations and its `deletes` must still add up.
+pub fn removal_listener_hears_each_removal_once<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let removals = Removals::default();
+    let setup = Setup {
+        default_ttl: None,
+        max_size: h.bounded().then_some(3),
+        clock: env.clock.clone(),
+    };
+    let listening = h.create_listening(setup.clone(), removals.clone());
+    let has_listener = listening.is_some();
+    let c = listening.unwrap_or_else(|| h.create(setup));
+    let mut written = Vec::new();
+    let mut set = |key: &str, ttl: Ttl| {
+        let value = format!("{key}#{}", written.len()).into_bytes();
+        written.push(value.clone());
+        ok(c.set(key, value, ttl));
+    };
+    set("a", Ttl::Never);
+    set("b", Ttl::Never);
+    set("c", Ttl::After(env.ttl()));
+    set("a", Ttl::Never); // replaces a#0
+    assert!(ok(c.delete("b")));
+    env.pass_beyond(env.ttl());
+    assert_eq!(ok(c.get("c")), None); // expired
+    for k in ["d", "e", "f", "g"] {
+        set(k, Ttl::Never); // a bounded cache evicts
+    }
+    let matched = ok(c.delete_pattern("*"));
+    set("h", Ttl::Never);
+    set("i", Ttl::After(env.ttl()));
+    set("i", Ttl::After(Duration::ZERO)); // ends i#10 (a zero TTL stores nothing)
+    ok(c.clear());
+    let s = c.stats();
+    assert_eq!(s.deletes, 1 + matched, "{s:?}");
+    if !has_listener {
+        return;
+    }
+    assert_eq!(removals.count(RemovalCause::Evicted), s.evictions, "{s:?}");
+    assert_eq!(
+        removals.count(RemovalCause::Expired),
+        s.expirations,
+        "{s:?}"
+    );
+    assert_eq!(removals.count(RemovalCause::Deleted), s.deletes, "{s:?}");
+    assert_eq!(removals.count(RemovalCause::Replaced), 2);
+    assert_eq!(removals.count(RemovalCause::Cleared), 1);
+    if h.bounded() {
+        assert_eq!(s.evictions, 2, "{s:?}"); // a#3 and d#4
+    }
+    let all = removals.all();
+    for (key, value, cause) in &all {
+        let text = String::from_utf8(value.clone()).expect("a written value");
+        assert!(
+            text.starts_with(&format!("{key}#")),
+            "{key} heard with {text}"
+        );
+        if *cause == RemovalCause::Expired {
+            assert_eq!(text, "c#2");
+        }
+    }
+    let mut heard: Vec<Vec<u8>> = all.into_iter().map(|r| r.1).collect();
+    heard.sort();
+    // Every value but the zero-TTL one, which was never stored, exactly once.
+    written.retain(|v| v != b"i#10");
+    written.sort();
+    assert_eq!(heard, written);
 }
 
 /// Random sequences of operations give the same answers and counters as a reference model.

@@ -70,9 +70,10 @@ pub mod model;
 pub mod processes;
 pub mod reference;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cache_core::{Cache, MockClock};
+use cache_core::{Cache, MockClock, RemovalCause};
 
 /// `len` bytes that compress well, like a log or a JSON array of similar records (lz4 takes
 /// them to about a tenth), for tests of compression.
@@ -184,6 +185,54 @@ pub trait Harness: Sync {
     /// [`Harness::create`] makes its caches. A backend that stores any serde type returns a
     /// handle of the same type as `create`'s, viewed as a `Cache<i64>`.
     fn counters(&self, setup: Setup) -> Box<dyn Cache<i64>>;
+
+    /// A fresh cache, as [`create`](Harness::create) makes it, whose removal listener
+    /// records into `removals`; `None` (the default) for a backend without one.
+    fn create_listening(&self, setup: Setup, removals: Removals) -> Option<Self::Cache> {
+        let _ = (setup, removals);
+        None
+    }
+}
+
+/// A log of the removals a cache's listener heard, for
+/// [`Harness::create_listening`]: a cheap handle, cloned into the listener.
+///
+/// ```
+/// use cache_conformance::Removals;
+/// use cache_core::RemovalCause;
+/// let log = Removals::default();
+/// let listener = {
+///     let log = log.clone();
+///     move |key: &str, value: &Vec<u8>, cause| log.record(key, value, cause)
+/// };
+/// listener("k", &b"v".to_vec(), RemovalCause::Deleted);
+/// assert_eq!(log.count(RemovalCause::Deleted), 1);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Removals(Arc<Mutex<Vec<Removal>>>);
+
+/// One removal a listener heard: key, value, cause.
+pub type Removal = (String, Vec<u8>, RemovalCause);
+
+impl Removals {
+    /// Records one removal.
+    pub fn record(&self, key: &str, value: &[u8], cause: RemovalCause) {
+        self.lock().push((key.to_owned(), value.to_vec(), cause));
+    }
+
+    /// The removals recorded so far, in order.
+    pub fn all(&self) -> Vec<Removal> {
+        self.lock().clone()
+    }
+
+    /// How many removals had `cause`.
+    pub fn count(&self, cause: RemovalCause) -> u64 {
+        self.lock().iter().filter(|r| r.2 == cause).count() as u64
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Removal>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// A [`Harness`] whose caches store any serde type, so that the same entry can be read back
@@ -272,6 +321,7 @@ macro_rules! __for_each_case {
             zero_ttl_removes_the_old_value
             expiry_boundary_is_exclusive
             expired_entry_counts_one_expiration
+            set_over_expired_entry_counts_no_expiration
             stats_follow_each_operation
             hit_rate_is_hits_over_gets
             delete_pattern_star
@@ -289,6 +339,7 @@ macro_rules! __for_each_case {
             lru_evicts_least_recently_used
             lru_drops_expired_entries_first
             concurrent_use_keeps_values_and_counts_exact
+            removal_listener_hears_each_removal_once
             add_stores_only_when_no_live_entry
             add_races_have_exactly_one_winner
             incr_starts_at_zero_and_reads_back_as_i64

@@ -214,9 +214,8 @@ impl<V: ModelValue> Model<V> {
     fn set(&mut self, key: &str, value: V, ttl: Ttl, now: Timestamp) {
         self.stats.sets += 1;
         let expires = now.expiry(ttl.resolve(self.default_ttl));
-        if let Some(i) = self.find(key, now) {
-            self.entries.remove(i);
-        }
+        // The replaced entry goes uncounted, expired or not: a set never counts an expiration.
+        self.entries.retain(|e| e.0 != key);
         if !expires.is_live_at(now) {
             return;
         }

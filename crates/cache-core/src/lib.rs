@@ -24,7 +24,11 @@
 //! expiration, and then behaves as if the key were absent:
 //! - `get`: live → one hit; absent or expired → one miss (undecodable → one miss).
 //! - `exists`: no hit or miss, recency unchanged.
-//! - `set`: one set, always (a zero TTL included).
+//! - `set`: one set, always (a zero TTL included), and never an expiration: a set does not
+//!   read the entry it replaces, so an expired entry it overwrites (or removes, with a zero
+//!   TTL) goes uncounted. Expired entries of *other* keys that a bounded cache removes to
+//!   make room count as expirations (see `evictions`); those a backend sweeps proactively
+//!   as it writes (the file backend's sweep) are not counted.
 //! - `delete`: `true` and one delete iff a live entry was removed.
 //! - `delete_pattern`: returns, and counts as deletes, the live entries it removed.
 //! - `clear`: changes no counter; counters are never reset.
@@ -82,6 +86,17 @@
 //! entry of another version can never be in it, and a setting that could change nothing
 //! would only suggest otherwise.
 //!
+//! **Eviction policies and removals.** LRU is the contract's eviction order and every bounded
+//! backend's default. A backend may offer other policies as an explicit choice (the memory
+//! backend's `Policy::TinyLfu`); under those, a full cache evicts the entry the policy picks
+//! (a new entry is still always stored), and the suite's exact-LRU cases do not apply. A backend
+//! with a removal listener reports each removal once with a [`RemovalCause`], and the counts by
+//! cause equal `evictions`, `expirations` and `deletes`; a value replaced by `set` is
+//! `Replaced` (or `Expired`, counted, when it had expired), and a `set` or `touch` with a
+//! zero TTL ends the live value as `Replaced`. A weight bound (`max_weight`) is split between
+//! shards like `max_size`; a value heavier than its shard's share is not stored (`set`
+//! returns `false`), and the key's older value is gone.
+//!
 //! ```
 //! use cache_core::{Cache, CacheStats, Ttl};
 //! use std::time::Duration;
@@ -110,6 +125,7 @@ mod counter;
 mod error;
 pub mod flight;
 mod pattern;
+mod removal;
 mod stats;
 mod ttl;
 
@@ -118,5 +134,6 @@ pub use clock::{Clock, MockClock, MonotonicClock, SharedClock, SystemClock};
 pub use counter::CounterValue;
 pub use error::CacheError;
 pub use pattern::Pattern;
+pub use removal::RemovalCause;
 pub use stats::{AtomicStats, CacheStats};
 pub use ttl::{Timestamp, Ttl};

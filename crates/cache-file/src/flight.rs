@@ -67,10 +67,9 @@ fn reread<V: DeserializeOwned + 'static, C: Codec>(
 ) -> Result<Option<V>, CacheError> {
     let inner = &*cache.inner;
     let id = inner.entry_id(key);
-    let path = inner.dir.entry_path(&id);
     let live = inner
-        .lookup(key, &id, &path)
-        .map_err(|e| inner.io_err("reading", key, &path, e))?;
+        .lookup(key, &id)
+        .map_err(|e| inner.io_err("reading", key, &id, e))?;
     Ok(live.and_then(|live| {
         let v = cache
             .encoding
@@ -91,10 +90,8 @@ fn across_processes<V: DeserializeOwned + 'static, C: Codec>(
     store: impl FnOnce(&V) -> Result<bool, CacheError>,
 ) -> Result<V, CacheError> {
     let inner = &*cache.inner;
-    let path = inner
-        .dir
-        .entry_path(&inner.entry_id(key))
-        .with_extension(EXTENSION);
+    let id = inner.entry_id(key);
+    let path = cache.entry_path(key).with_extension(EXTENSION);
     let io_err = |what: &str, e: io::Error| {
         CacheError::io(
             format!(
@@ -114,7 +111,7 @@ fn across_processes<V: DeserializeOwned + 'static, C: Codec>(
                 .map(|message| Err(RemoteLoaderError::new(message).into_loader_error(key)))),
         }
     };
-    let lock = match KeyLock::acquire_at(&inner.dir, path.clone(), ended) {
+    let lock = match KeyLock::acquire_at(&inner.dir, &id, EXTENSION, ended) {
         Ok(Acquired::Held(lock)) => lock,
         Ok(Acquired::Ended(result)) => return result,
         Err(e) => return Err(io_err("locking", e)),

@@ -81,6 +81,17 @@ impl Bounds {
         ix.recency.put(id, Slot { bytes, expires });
     }
 
+    /// The size of `id`'s file if known (written or read by this instance, or found by
+    /// the recount).
+    pub fn known_size(&self, id: &EntryId) -> Option<u64> {
+        self.lock().recency.peek(id).map(|s| s.bytes)
+    }
+
+    /// The byte bound.
+    pub fn max_bytes(&self) -> Option<u64> {
+        self.max_bytes
+    }
+
     /// Forgets `id` (removed from disk).
     pub fn forget(&self, id: &EntryId) {
         self.lock().remove(id);
@@ -94,54 +105,73 @@ impl Bounds {
         ix.bytes = 0;
     }
 
-    /// Entries known to the index (expired ones not yet removed included).
-    pub fn len(&self) -> u64 {
-        self.lock().recency.len() as u64
-    }
-
     /// Bytes of the entries known to the index.
     #[cfg(test)]
     pub fn bytes(&self) -> u64 {
         self.lock().bytes
     }
 
-    /// Takes out of the index the entries to remove so that it fits its bounds again: every
-    /// expired entry first, then the least recently used, never `keep` (the entry just
-    /// written, which stays even when it alone exceeds `max_bytes`).
-    pub fn cull(&self, now: Timestamp, keep: &EntryId) -> Vec<(EntryId, Cull)> {
+    /// Records `id`, if not known yet, as the least recently used entry: an entry found on
+    /// disk (by the recount), whose last use this process cannot know.
+    pub fn learn(&self, id: EntryId, bytes: u64, expires: Timestamp) {
         let mut ix = self.lock();
-        let over = |ix: &Index| {
-            self.max_entries
-                .is_some_and(|m| ix.recency.len() as u64 > m)
-                || self.max_bytes.is_some_and(|m| ix.bytes > m)
-        };
-        let mut culled = Vec::new();
-        if !over(&ix) {
-            return culled;
+        if ix.recency.contains(&id) {
+            return;
         }
+        ix.bytes += bytes;
+        if expires != Timestamp::MAX {
+            ix.expiring.insert((expires, id));
+        }
+        ix.recency.put(id, Slot { bytes, expires });
+        ix.recency.demote(&id);
+    }
+
+    /// How far `entries` and `bytes` (the directory's) are over the bounds.
+    pub fn excess(&self, entries: u64, bytes: u64) -> (u64, u64) {
+        (
+            self.max_entries.map_or(0, |m| entries.saturating_sub(m)),
+            self.max_bytes.map_or(0, |m| bytes.saturating_sub(m)),
+        )
+    }
+
+    /// Takes out of the index the entries to remove so that the directory, `entries` and
+    /// `bytes` over its bounds, fits them again: every expired entry first, then the least
+    /// recently used, never `keep`. Only entries this index knows can be chosen.
+    pub fn cull_excess(
+        &self,
+        now: Timestamp,
+        keep: &EntryId,
+        entries: u64,
+        bytes: u64,
+    ) -> Vec<(EntryId, Cull)> {
+        let mut ix = self.lock();
+        let mut culled = Vec::new();
+        let (mut e, mut b) = (0u64, 0u64);
         while let Some(&(expires, id)) = ix.expiring.first() {
             if expires.is_live_at(now) {
                 break;
             }
-            ix.remove(&id);
+            if let Some(slot) = ix.remove(&id) {
+                e += 1;
+                b += slot.bytes;
+            }
             culled.push((id, Cull::Expired));
         }
-        while over(&ix) {
+        while e < entries || b < bytes {
             let Some((&id, _)) = ix.recency.peek_lru() else {
                 break;
             };
             if id == *keep {
-                // The newest entry is the only one left.
-                let Some(slot) = ix.recency.pop(&id) else {
-                    break;
-                };
-                ix.recency.put(id, slot);
                 if ix.recency.len() == 1 {
                     break;
                 }
+                ix.recency.promote(&id);
                 continue;
             }
-            ix.remove(&id);
+            if let Some(slot) = ix.remove(&id) {
+                e += 1;
+                b += slot.bytes;
+            }
             culled.push((id, Cull::LeastRecentlyUsed));
         }
         culled
@@ -164,12 +194,23 @@ mod tests {
         b.touch(id(2), 10, Timestamp::from_nanos(50));
         b.touch(id(3), 10, Timestamp::MAX);
         b.touch(id(1), 10, Timestamp::MAX); // 1 is now the most recent
-        assert!(b.cull(t, &id(1)).is_empty());
+        assert_eq!(b.excess(3, 30), (0, 0));
         b.touch(id(4), 10, Timestamp::MAX);
-        assert_eq!(b.cull(t, &id(4)), vec![(id(2), Cull::Expired)]);
+        assert_eq!(b.excess(4, 40), (1, 0));
+        assert_eq!(b.cull_excess(t, &id(4), 1, 0), vec![(id(2), Cull::Expired)]);
         b.touch(id(5), 10, Timestamp::MAX);
-        assert_eq!(b.cull(t, &id(5)), vec![(id(3), Cull::LeastRecentlyUsed)]);
-        assert_eq!((b.len(), b.bytes()), (3, 30));
+        assert_eq!(
+            b.cull_excess(t, &id(5), 1, 0),
+            vec![(id(3), Cull::LeastRecentlyUsed)]
+        );
+        assert_eq!(b.bytes(), 30);
+        // Entries found on disk are the least recently used.
+        b.learn(id(6), 10, Timestamp::MAX);
+        b.learn(id(1), 99, Timestamp::MAX); // known: unchanged
+        assert_eq!(
+            b.cull_excess(t, &id(5), 1, 0),
+            vec![(id(6), Cull::LeastRecentlyUsed)]
+        );
     }
 
     #[test]
@@ -177,17 +218,18 @@ mod tests {
         let b = Bounds::new(None, Some(100));
         b.touch(id(1), 60, Timestamp::MAX);
         b.touch(id(2), 60, Timestamp::MAX);
+        assert_eq!(b.excess(2, 120), (0, 20));
         assert_eq!(
-            b.cull(Timestamp::ZERO, &id(2)),
+            b.cull_excess(Timestamp::ZERO, &id(2), 0, 20),
             vec![(id(1), Cull::LeastRecentlyUsed)]
         );
         b.touch(id(3), 500, Timestamp::MAX);
         assert_eq!(
-            b.cull(Timestamp::ZERO, &id(3)),
+            b.cull_excess(Timestamp::ZERO, &id(3), 0, 460),
             vec![(id(2), Cull::LeastRecentlyUsed)]
         );
-        assert_eq!(b.len(), 1);
+        assert!(b.cull_excess(Timestamp::ZERO, &id(3), 0, 400).is_empty());
         b.forget(&id(3));
-        assert_eq!((b.len(), b.bytes()), (0, 0));
+        assert_eq!(b.bytes(), 0);
     }
 }

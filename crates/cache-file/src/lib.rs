@@ -12,7 +12,10 @@
 //! assert_eq!(cache.get("user:1")?, Some("alice".to_string()));
 //! // One directory serves every value type; reading as another type is a miss.
 //! assert_eq!(Cache::<u64>::get(&cache, "user:1")?, None);
-//! assert_eq!(Cache::<String>::delete_pattern(&cache, "user:*")?, 1);
+//! // Operations that involve no value need no type: `delete`, `clear`, `exists`,
+//! // `delete_pattern` and `stats` are inherent methods too.
+//! assert!(cache.exists("user:1")?);
+//! assert_eq!(cache.delete_pattern("user:*")?, 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -43,15 +46,30 @@
 //!   which fails if a file is there, so it never overwrites a concurrent `set`, and holds the
 //!   lock against concurrent `add`s. `set` takes no lock: a `set` landing inside an `incr`
 //!   or `touch` of the same key may be overwritten by it.
-//! - **Symlinks planted in the cache directory are not followed**: entry files are opened
-//!   with `O_NOFOLLOW`, scans never descend into links, and a link in place of `tmp/` or of a
-//!   fan-out directory is removed at open (the README gives the one limit). Files and
-//!   directories are created private (0600 / 0700).
+//! - **No symlink in the cache directory is ever followed**, even one swapped in while the
+//!   cache is open: every file is reached through directory descriptors the instance holds,
+//!   with `*at` calls of one name each, and directories are opened with `openat2`
+//!   (`RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`) or, where the kernel lacks it, a checked
+//!   `O_NOFOLLOW` walk. Files and directories are created private (0600 / 0700).
+//! - **A directory removed under a running cache** is recreated by its next write (and by
+//!   `clear`); reads of it miss meanwhile.
 //! - **Single flight**: `get_or_insert_with` runs its loader once per key across threads and
 //!   processes; a per-key lock file beside the entry (`ab/<md5>.flight`), held with `flock`
 //!   while the loader runs, makes the other processes wait (see
 //!   [`FileBasedCacheBuilder::single_flight`]).
+//!
+//! # Platforms
+//! Unix only (Linux, macOS, the BSDs): the crate relies on `rename` over an existing file,
+//! `flock`, `O_NOFOLLOW` and directory file descriptors, and fails to build elsewhere with
+//! a `compile_error!` that says so. Windows is not supported (its rename-over and locking
+//! differ enough to need a port of their own).
 #![forbid(unsafe_code)]
+
+#[cfg(not(unix))]
+compile_error!(
+    "cache-file supports Unix only (Linux, macOS, the BSDs): it relies on rename over an \
+     existing file, flock, O_NOFOLLOW and directory file descriptors"
+);
 
 /// This crate's README, compiled (and run, unless marked `no_run`) as doctests, so that its
 /// crates.io page never lies.
@@ -59,12 +77,15 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+mod beneath;
 mod dir;
 mod flight;
 mod format;
 mod index;
 mod keylock;
 mod ops;
+mod sweep;
+mod usage;
 
 use std::fmt;
 use std::fs::File;
@@ -85,21 +106,50 @@ use md5::{Digest, Md5};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use dir::{open_entry, open_quick, CacheDir, EntryId, FileId, Opened};
+use dir::{CacheDir, EntryId, FileId, Opened, Replaced};
 use format::{EntryHeader, HEADER_LEN};
 use index::Bounds;
+use sweep::Hand;
+use usage::Usage;
 
 pub use dir::TMP_DIR;
+pub use usage::USAGE_FILE;
+
+/// The bound of a cache built without one: 1 GiB of entry files (see
+/// [`FileBasedCacheBuilder::unbounded`]).
+pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 
 /// A cache of serde values in a directory, safe to share between threads and between
 /// processes. Clones are handles on the same instance (same counters).
 ///
-/// Without bounds, [`CacheStats::entries`] is `None` (counting would need a directory scan).
-/// With `max_entries` or `max_bytes`, the instance keeps an index of the entries it knows
-/// (those on disk when it opened, those it wrote or read since), evicts the least recently
-/// used of them after expired ones, and reports their number; entries other processes write
-/// meanwhile are not counted until this instance reads them, so with several writers the
-/// bound is approximate.
+/// # Bounds
+/// A cache is bounded by [`DEFAULT_MAX_BYTES`] (1 GiB of entry files) unless the builder
+/// sets `max_entries` / `max_bytes` or opts out with `unbounded()`. The bounds are the
+/// directory's, shared by every process that uses it: the entries and bytes they hold are
+/// kept in `DIR/usage` (one slot per fan-out directory, updated under an `flock`; each
+/// instance writes its changes out every 64 writes, and at every write once the directory
+/// may be over a bound), so two processes bounded to 100 entries hold about 100 between
+/// them. A write that takes the directory over a bound removes expired entries, then the
+/// least recently used, among the entries this instance knows: those it wrote or read, and
+/// those the recount at open found (oldest file first, as the least recently used). What a
+/// process cannot see: reads in other processes (their recency), and entries other
+/// processes wrote after its open, which it never chooses; they are bounded by the writers.
+/// [`CacheStats::entries`] is the directory's count (`None` for an unbounded cache, which
+/// keeps no counts). Each flush and the recount at open set the file right after killed
+/// processes or hand removals; between them it may be off by the writes of a process that
+/// died before it wrote them out.
+///
+/// # Expired entries
+/// Each write removes a few expired entries of the directory (any process's), found by a
+/// moving hand over the fan-out directories where the accounting says something expired;
+/// a cache whose entries do not expire pays nothing for it (see
+/// [`FileBasedCacheBuilder::sweep_on_write`]). [`FileBasedCache::purge_expired`] removes
+/// every expired entry at once.
+///
+/// # Opening
+/// Opening never scans the directory: the recount runs in a background thread
+/// ([`FileBasedCache::wait_for_recount`] waits for it); until it is done the accounting is
+/// what the file says.
 ///
 /// ```
 /// use cache_file::FileBasedCache;
@@ -113,11 +163,31 @@ pub use dir::TMP_DIR;
 /// assert_eq!(again.get("answer")?, Some(42u32));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone)]
 pub struct FileBasedCache<C = Postcard> {
     inner: Arc<Inner>,
     /// The codec and compression of values (see [`FileBasedCacheBuilder::codec`]).
     encoding: Encoding<C>,
+}
+
+impl<C: Clone> Clone for FileBasedCache<C> {
+    fn clone(&self) -> Self {
+        self.inner.handles.fetch_add(1, Ordering::Relaxed);
+        FileBasedCache {
+            inner: Arc::clone(&self.inner),
+            encoding: self.encoding.clone(),
+        }
+    }
+}
+
+impl<C> Drop for FileBasedCache<C> {
+    fn drop(&mut self) {
+        // The last handle: the background recount stops, so that the instance is gone
+        // (its temporary directory removed, its accounting written) when this returns.
+        if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.inner.stop.store(true, Ordering::Relaxed);
+            self.inner.wait_for_recount();
+        }
+    }
 }
 
 struct Inner {
@@ -132,6 +202,40 @@ struct Inner {
     single_flight: bool,
     /// This instance's `get_or_insert_with` loads in progress, by key (see `flight.rs`).
     flights: FlightGroup<()>,
+    /// The accounting shared by every process on the directory.
+    usage: Usage,
+    /// [`CacheDir::renewals`] when `usage`'s file was opened.
+    usage_gen: AtomicU64,
+    /// The sweep of expired entries, a little on each write.
+    hand: std::sync::Mutex<Hand>,
+    /// Whether writes sweep.
+    sweeps: bool,
+    /// Handles (clones of `FileBasedCache`) alive; the recount thread is not one.
+    handles: std::sync::atomic::AtomicUsize,
+    /// Tells the recount thread to stop.
+    stop: std::sync::atomic::AtomicBool,
+    /// The background recount started at open.
+    recount: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Inner {
+    fn wait_for_recount(&self) {
+        let handle = self
+            .recount
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // This instance's changes not yet written out: other processes count on them.
+        let _ = self.usage.flush();
+    }
 }
 
 impl<C: Codec> fmt::Debug for FileBasedCache<C> {
@@ -171,6 +275,8 @@ pub struct FileBasedCacheBuilder<C = Postcard> {
     durable: bool,
     max_entries: Option<u64>,
     max_bytes: Option<u64>,
+    unbounded: bool,
+    sweep_on_write: bool,
     version: u32,
     encoding: Encoding<C>,
     single_flight: bool,
@@ -201,6 +307,8 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
             durable,
             max_entries,
             max_bytes,
+            unbounded,
+            sweep_on_write,
             version,
             encoding,
             single_flight,
@@ -212,6 +320,8 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
             durable,
             max_entries,
             max_bytes,
+            unbounded,
+            sweep_on_write,
             version,
             single_flight,
             encoding: Encoding::new(codec).with_threshold(encoding.compression_threshold()),
@@ -293,15 +403,17 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
         self
     }
 
-    /// At most this many entries (at least 1); see [`FileBasedCache`] for how the bound is
-    /// kept. Default: unbounded.
+    /// At most this many entries in the directory (at least 1), across every process that
+    /// uses it; see [`FileBasedCache`] for how the bound is kept. Default: no entry bound
+    /// (only the default byte bound, [`DEFAULT_MAX_BYTES`]).
     pub fn max_entries(mut self, max_entries: u64) -> Self {
         self.max_entries = Some(max_entries);
         self
     }
 
-    /// At most this many bytes of entry files (headers and keys included; at least 1).
-    /// Default: unbounded.
+    /// At most this many bytes of entry files in the directory (headers and keys included;
+    /// at least 1), across every process that uses it. Default: [`DEFAULT_MAX_BYTES`]
+    /// (1 GiB) when no bound is set.
     pub fn max_bytes(mut self, max_bytes: u64) -> Self {
         self.max_bytes = Some(max_bytes);
         self
@@ -327,6 +439,43 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
     /// ```
     pub fn single_flight(mut self, single_flight: bool) -> Self {
         self.single_flight = single_flight;
+        self
+    }
+
+    /// No bound at all: without one, a cache is bounded by [`DEFAULT_MAX_BYTES`]; this opts
+    /// out (and overrides `max_entries` and `max_bytes`). Expired entries are still swept
+    /// as the cache writes.
+    ///
+    /// ```
+    /// use cache_core::Cache;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::builder(dir.path()).unbounded().build()?;
+    /// assert_eq!(cache.stats().entries, None);
+    /// let bounded = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// assert_eq!(bounded.max_bytes(), Some(cache_file::DEFAULT_MAX_BYTES));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn unbounded(mut self) -> Self {
+        self.unbounded = true;
+        self
+    }
+
+    /// Whether each write removes a few expired entries of the directory (any process's),
+    /// found by a moving hand over the fan-out directories where the shared accounting says
+    /// something has expired, so that a cache that writes short-lived entries stays near its
+    /// live size. Entries removed so are not counted as expirations (a `set` counts none).
+    /// Default: `true`; off, expired entries go when touched or by
+    /// [`FileBasedCache::purge_expired`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::builder(dir.path())
+    ///     .sweep_on_write(false)
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sweep_on_write(mut self, sweep: bool) -> Self {
+        self.sweep_on_write = sweep;
         self
     }
 
@@ -358,23 +507,39 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
                 e,
             )
         })?;
-        let bounded = self.max_entries.is_some() || self.max_bytes.is_some();
-        let inner = Inner {
+        let max_bytes = match (self.max_entries, self.max_bytes) {
+            (None, None) => Some(DEFAULT_MAX_BYTES),
+            (_, b) => b,
+        };
+        let open_err = |e| {
+            CacheError::io(
+                format!("opening the accounting file of {}", self.dir.display()),
+                e,
+            )
+        };
+        let usage =
+            Usage::new(dir.open_root_file(USAGE_FILE).map_err(open_err)?).map_err(open_err)?;
+        let inner = Arc::new(Inner {
+            usage_gen: AtomicU64::new(dir.renewals()),
             dir,
             default_ttl,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             stats: AtomicStats::default(),
             corruptions: AtomicU64::new(0),
-            bounds: bounded.then(|| Bounds::new(self.max_entries, self.max_bytes)),
+            bounds: (!self.unbounded).then(|| Bounds::new(self.max_entries, max_bytes)),
+            usage,
+            hand: std::sync::Mutex::new(Hand::default()),
+            sweeps: self.sweep_on_write,
+            handles: std::sync::atomic::AtomicUsize::new(1),
+            stop: std::sync::atomic::AtomicBool::new(false),
+            recount: std::sync::Mutex::new(None),
             version: self.version,
             single_flight: self.single_flight,
             flights: FlightGroup::new(),
-        };
-        if inner.bounds.is_some() {
-            inner.load_index()?;
-        }
+        });
+        sweep::start_recount(&inner);
         Ok(FileBasedCache {
-            inner: Arc::new(inner),
+            inner,
             encoding: self.encoding,
         })
     }
@@ -442,25 +607,87 @@ fn short_read<T>(e: io::Error) -> io::Result<Verdict<T>> {
     }
 }
 
-/// Bytes read at once before asking a file its size: an entry this small (the common case)
-/// costs one `open`, one `read` and one `close`.
-const QUICK_READ: usize = 4096;
+/// Bytes read at once before asking a file its size: an entry this small (the common case,
+/// 4 KiB values included) costs one `open`, one `read` and one `close`.
+const QUICK_READ: usize = 16 << 10;
 
-/// The whole of a small file in one `read`; `None` when it may be larger or the read failed
-/// (the caller then asks `fstat`). A short read of a regular file is its end; where that
-/// does not hold, the entry fails verification and is read again the careful way.
-fn read_small(file: &mut File) -> Option<Vec<u8>> {
-    let mut buf = take_buffer(QUICK_READ);
-    match file.read(&mut buf) {
-        Ok(n) if n < QUICK_READ => {
-            buf.truncate(n);
-            Some(buf)
-        }
-        _ => {
-            recycle(buf);
-            None
+/// What the first `read` of an entry file gave.
+enum First {
+    /// A short read: the whole file, if it is a regular file.
+    Whole(Vec<u8>),
+    /// `QUICK_READ` bytes, then stale bytes of an earlier read: there may be more.
+    Part(Vec<u8>),
+    /// The read failed (a directory, a FIFO opened non-blocking, ...).
+    Failed,
+}
+
+/// Up to `QUICK_READ` bytes from the start of `file`, read into a per-thread buffer zeroed
+/// once and copied out (copying what was read costs less than zeroing a fresh buffer).
+/// A short read of a regular file is its end; where that does not hold, the entry fails
+/// verification and is read again the careful way.
+fn read_first(file: &mut File) -> First {
+    let mut out = spare_buffer();
+    let first = QUICK
+        .try_with(|q| {
+            let mut q = q.borrow_mut();
+            if q.len() < QUICK_READ {
+                q.resize(QUICK_READ, 0);
+            }
+            match file.read(&mut q[..]) {
+                Ok(n) if n < QUICK_READ => {
+                    out.clear();
+                    out.extend_from_slice(&q[..n]);
+                    Some(true)
+                }
+                Ok(_) => {
+                    // Grown (zeroed) only past what earlier reads initialized; the rest of
+                    // its stale bytes are overwritten by `read_rest` before anyone reads.
+                    if out.len() < QUICK_READ {
+                        out.resize(QUICK_READ, 0);
+                    }
+                    out[..QUICK_READ].copy_from_slice(&q[..]);
+                    Some(false)
+                }
+                Err(_) => None,
+            }
+        })
+        .ok()
+        .flatten();
+    match first {
+        Some(true) => First::Whole(out),
+        Some(false) => First::Part(out),
+        None => {
+            recycle(out);
+            First::Failed
         }
     }
+}
+
+/// The rest of a file whose first `QUICK_READ` bytes start `bytes`, up to the size `fstat`
+/// gave, read from where the first read stopped into the buffer an earlier read of an entry
+/// this size left initialized (so that reading large entries neither zeroes a buffer nor
+/// reads a byte twice).
+fn read_rest(
+    file: &File,
+    meta: &std::fs::Metadata,
+    mut bytes: Vec<u8>,
+) -> io::Result<Verdict<Live>> {
+    let size = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+    if !meta.is_file() || size < QUICK_READ || size == usize::MAX {
+        recycle(bytes);
+        return Ok(Verdict::Corrupt);
+    }
+    if bytes.len() < size {
+        bytes.resize(size, 0);
+    } else {
+        bytes.truncate(size);
+    }
+    let mut file = file;
+    if let Err(e) = file.read_exact(&mut bytes[QUICK_READ..]) {
+        recycle(bytes);
+        return short_read(e);
+    }
+    Ok(verify_entry(bytes))
 }
 
 /// Read buffers up to this size are kept, one per thread, for the next read.
@@ -471,13 +698,22 @@ thread_local! {
     /// allocator's fresh pages (a page fault per 4 KiB: reading 1 MiB entries ran 4x slower
     /// when the allocator handed out new pages for every read).
     static SPARE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+
+    /// The calling thread's buffer for first reads, `QUICK_READ` bytes once used.
+    static QUICK: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The thread's spare buffer as it was left: stale bytes of an earlier read, to be
+/// overwritten before anything reads them.
+fn spare_buffer() -> Vec<u8> {
+    SPARE
+        .try_with(|s| std::mem::take(&mut *s.borrow_mut()))
+        .unwrap_or_default()
 }
 
 /// A zeroed buffer of `len` bytes, the thread's spare one if it has one.
 fn take_buffer(len: usize) -> Vec<u8> {
-    let mut buf = SPARE
-        .try_with(|s| std::mem::take(&mut *s.borrow_mut()))
-        .unwrap_or_default();
+    let mut buf = spare_buffer();
     buf.clear();
     buf.resize(len, 0);
     buf
@@ -564,55 +800,68 @@ impl Inner {
         Md5::digest(&*self.name(key)).into()
     }
 
-    fn io_err(&self, what: &str, key: &str, path: &Path, e: io::Error) -> CacheError {
+    fn io_err(&self, what: &str, key: &str, id: &EntryId, e: io::Error) -> CacheError {
         CacheError::io(
             format!(
                 "{what} the entry of key {} at {}",
                 key_ctx(key),
-                path.display()
+                self.dir.entry_path(id).display()
             ),
             e,
         )
     }
 
     /// Removes a corrupt file if it is still the one that was read, and counts it.
-    fn drop_corrupt(&self, path: &Path, file: FileId, id: &EntryId) -> io::Result<()> {
-        if self.dir.remove_if_same(path, file)? {
+    fn drop_corrupt(&self, file: FileId, id: &EntryId) -> io::Result<()> {
+        if self.dir.remove_if_same(id, file)? {
             self.corruptions.fetch_add(1, Ordering::Relaxed);
-            self.forget(id);
+            self.forget(id, file.len);
         }
         Ok(())
     }
 
     /// Removes an expired file if it is still the one that was read, and counts it.
-    fn drop_expired(&self, path: &Path, file: FileId, id: &EntryId) -> io::Result<()> {
-        if self.dir.remove_if_same(path, file)? {
+    fn drop_expired(&self, file: FileId, id: &EntryId) -> io::Result<()> {
+        if self.dir.remove_if_same(id, file)? {
             self.stats.expiration();
-            self.forget(id);
+            self.forget(id, file.len);
         }
         Ok(())
     }
 
-    fn forget(&self, id: &EntryId) {
+    /// Notes the removal of the entry `id`, a file of `len` bytes.
+    fn forget(&self, id: &EntryId, len: u64) {
         if let Some(b) = &self.bounds {
             b.forget(id);
+            // Only bounded instances keep the counts: an unbounded one does not learn what
+            // its writes replace (a plain rename), so it leaves counts to the others.
+            self.usage.record(id[0], -1, -(len as i64), u64::MAX);
         }
     }
 
     /// The live entry of `key`, read whole and verified; expired and corrupt files on the way
     /// are removed and counted.
-    fn lookup(&self, key: &str, id: &EntryId, path: &Path) -> io::Result<Option<Live>> {
-        let mut file = match open_quick(path)? {
+    fn lookup(&self, key: &str, id: &EntryId) -> io::Result<Option<Live>> {
+        let mut file = match self.dir.open_quick(id)? {
             None => return Ok(None),
             Some(Err(link)) => {
-                self.drop_corrupt(path, link, id)?;
+                self.drop_corrupt(link, id)?;
                 return Ok(None);
             }
             Some(Ok(f)) => f,
         };
         let mut meta = None;
-        let mut verdict = read_small(&mut file).map_or(Verdict::Corrupt, verify_entry);
-        if let Verdict::Corrupt = verdict {
+        let mut verdict = match read_first(&mut file) {
+            First::Whole(bytes) => verify_entry(bytes),
+            First::Part(bytes) => {
+                let m = file.metadata()?;
+                let v = read_rest(&file, &m, bytes)?;
+                meta = Some(m);
+                v
+            }
+            First::Failed => Verdict::Corrupt,
+        };
+        if let (Verdict::Corrupt, None) = (&verdict, &meta) {
             let m = file.metadata()?;
             verdict = read_whole(&file, &m)?;
             meta = Some(m);
@@ -629,7 +878,7 @@ impl Inner {
         match verdict {
             Verdict::Corrupt => {
                 let fid = file_id(&file, meta)?;
-                self.drop_corrupt(path, fid, id)?;
+                self.drop_corrupt(fid, id)?;
                 drop(file);
                 Ok(None)
             }
@@ -639,7 +888,7 @@ impl Inner {
                 }
                 if !live.header.expires_at().is_live_at(self.now()) {
                     let fid = file_id(&file, meta)?;
-                    self.drop_expired(path, fid, id)?;
+                    self.drop_expired(fid, id)?;
                     drop(file);
                     return Ok(None);
                 }
@@ -649,15 +898,23 @@ impl Inner {
     }
 
     /// Moves the entry at `path` aside, tells what it was, and deletes it (or, if it is another
-    /// key's, puts it back). `key` `None` takes any entry at `path`.
-    fn take(&self, key: Option<&str>, id: &EntryId, path: &Path) -> io::Result<Taken> {
-        let Some(grabbed) = self.dir.grab(path)? else {
+    /// key's, puts it back). `key` `None` takes any entry at `path`. Counts a corrupt file;
+    /// an expired one is left to the caller to count.
+    fn take(&self, key: Option<&str>, id: &EntryId) -> io::Result<Taken> {
+        let Some(grabbed) = self.dir.grab(id)? else {
             return Ok(Taken::Absent);
         };
-        let taken = match open_entry(&grabbed)? {
+        let len;
+        let taken = match self.dir.open_grabbed(&grabbed)? {
             Opened::Absent => return Ok(Taken::Absent),
-            Opened::NotAFile(..) => Taken::Corrupt,
-            Opened::File(f, m) => match read_head(&f, m.len())? {
+            Opened::NotAFile(fid, _) => {
+                len = fid.len;
+                Taken::Corrupt
+            }
+            Opened::File(f, m) => match read_head(&f, {
+                len = m.len();
+                len
+            })? {
                 Verdict::Corrupt => Taken::Corrupt,
                 Verdict::Ok(head) if key.is_some_and(|k| *self.name(k) != head.key) => Taken::Other,
                 Verdict::Ok(head) if !head.header.expires_at().is_live_at(self.now()) => {
@@ -667,43 +924,16 @@ impl Inner {
             },
         };
         if taken == Taken::Other {
-            self.dir.restore(&grabbed, path)?;
+            self.dir.restore(&grabbed, id)?;
             return Ok(taken);
         }
         self.dir.discard(&grabbed)?;
-        self.forget(id);
-        match taken {
-            Taken::Expired => self.stats.expiration(),
-            Taken::Corrupt => {
-                self.corruptions.fetch_add(1, Ordering::Relaxed);
-            }
-            _ => {}
+        self.forget(id, len);
+        // An expired entry is the caller's to count: a `set` never counts one.
+        if taken == Taken::Corrupt {
+            self.corruptions.fetch_add(1, Ordering::Relaxed);
         }
         Ok(taken)
-    }
-
-    /// The header of the entry of `key` at `path`, if there is one (no payload read).
-    fn peek(&self, key: &str, path: &Path) -> io::Result<Option<EntryHeader>> {
-        let Some(Ok(mut file)) = open_quick(path)? else {
-            return Ok(None);
-        };
-        if let Some(bytes) = read_small(&mut file) {
-            let header = EntryHeader::parse(&bytes, bytes.len() as u64)
-                .ok()
-                .filter(|h| {
-                    let stored = &bytes[HEADER_LEN..h.payload_offset()];
-                    *stored == *self.name(key) && h.check_key(&bytes, stored).is_ok()
-                });
-            recycle(bytes);
-            return Ok(header);
-        }
-        let m = file.metadata()?;
-        match read_head(&file, m.len())? {
-            Verdict::Ok(head) if m.is_file() && head.key == *self.name(key) => {
-                Ok(Some(head.header))
-            }
-            _ => Ok(None),
-        }
     }
 
     fn set_bytes(
@@ -715,71 +945,130 @@ impl Inner {
         let now = self.now();
         let ttl = ttl.resolve(self.default_ttl);
         let id = self.entry_id(key);
-        let path = self.dir.entry_path(&id);
         let expires = now.expiry(ttl);
         if !expires.is_live_at(now) {
             // A zero TTL stores nothing and removes the old value.
-            self.take(Some(key), &id, &path)
-                .map_err(|e| self.io_err("removing", key, &path, e))?;
+            self.take(Some(key), &id)
+                .map_err(|e| self.io_err("removing", key, &id, e))?;
             self.stats.set();
             return Ok(true);
         }
         let mut buf = Vec::with_capacity(HEADER_LEN + key.len() + 64);
         format::encode_entry(&mut buf, key, &self.name(key), now, ttl, encode)?;
-        let old = self
-            .peek(key, &path)
-            .map_err(|e| self.io_err("reading", key, &path, e))?;
-        self.dir
-            .write_atomically(&path, &buf)
-            .map_err(|e| self.io_err("writing", key, &path, e))?;
-        if old.is_some_and(|h| !h.expires_at().is_live_at(now)) {
-            self.stats.expiration();
-        }
+        // The old entry is not read: a set never counts an expiration.
+        let gate = self.usage.gate();
+        let replaced = self
+            .write_entry(&id, &buf, None)
+            .map_err(|e| self.io_err("writing", key, &id, e))?;
         self.stats.set();
-        if let Some(bounds) = &self.bounds {
-            bounds.touch(id, buf.len() as u64, expires);
-            self.cull(bounds, now, &id)?;
-        }
+        self.written(id, buf.len() as u64, expires, replaced, gate, now)?;
         Ok(true)
     }
 
-    /// Removes what the bounds say must go to make room.
-    fn cull(&self, bounds: &Bounds, now: Timestamp, keep: &EntryId) -> Result<(), CacheError> {
-        for (id, _why) in bounds.cull(now, keep) {
-            let path = self.dir.entry_path(&id);
-            let taken = self.take(None, &id, &path).map_err(|e| {
-                CacheError::io(format!("evicting the entry at {}", path.display()), e)
-            })?;
-            // What was on disk decides the count, not why the index chose it: another
-            // instance may have rewritten an entry this one saw expire.
-            if taken == Taken::Live {
-                self.stats.eviction();
+    /// Writes `buf` as the entry `id`; a bounded instance learns what it replaced (`known`:
+    /// the old file's size if the caller read it, else the size this instance last saw,
+    /// which spares reading the old file's; another process's rewrite meanwhile is set
+    /// right by the next recount).
+    fn write_entry(&self, id: &EntryId, buf: &[u8], known: Option<u64>) -> io::Result<Replaced> {
+        match &self.bounds {
+            Some(b) => self
+                .dir
+                .write_counted(id, buf, known.or_else(|| b.known_size(id))),
+            None => self
+                .dir
+                .write_atomically(id, buf)
+                .map(|()| Replaced::Unknown),
+        }
+    }
+
+    /// After a write of `len` bytes that replaced `replaced`: records it in the accounting
+    /// (then lets the recount `gate` go), makes room if the directory is over a bound, and
+    /// takes a step of the sweep.
+    fn written(
+        &self,
+        id: EntryId,
+        len: u64,
+        expires: Timestamp,
+        replaced: Replaced,
+        gate: std::sync::RwLockReadGuard<'_, ()>,
+        now: Timestamp,
+    ) -> Result<(), CacheError> {
+        let (entries, bytes) = match replaced {
+            Replaced::Nothing => (1, len as i64),
+            Replaced::Old(old) => (0, len as i64 - old as i64),
+            Replaced::Unknown => (0, 0),
+        };
+        let (entries, bytes) = if self.bounds.is_some() {
+            (entries, bytes)
+        } else {
+            (0, 0)
+        };
+        let due = self.usage.record(id[0], entries, bytes, expires.as_nanos());
+        drop(gate);
+        if let Some(bounds) = &self.bounds {
+            bounds.touch(id, len, expires);
+            let (e, b) = self.usage.estimate();
+            let over = bounds.excess(e, b) != (0, 0);
+            if due || over {
+                let t = self
+                    .flush_usage()
+                    .map_err(|e| self.scan_err("accounting", e))?;
+                let (e, b) = bounds.excess(t.entries, t.bytes);
+                if (e, b) != (0, 0) {
+                    self.cull(bounds, now, &id, e, b)?;
+                }
             }
+        } else if due {
+            self.flush_usage()
+                .map_err(|e| self.scan_err("accounting", e))?;
+        }
+        if self.sweeps {
+            self.sweep_step(now)
+                .map_err(|e| self.scan_err("sweeping", e))?;
         }
         Ok(())
     }
 
-    /// Indexes the entries present, oldest file first, for the bounds.
-    fn load_index(&self) -> Result<(), CacheError> {
-        let Some(bounds) = &self.bounds else {
-            return Ok(());
-        };
-        let mut found = Vec::new();
-        self.dir
-            .scan(|path, id| -> io::Result<()> {
-                if let Opened::File(f, m) = open_entry(&path)? {
-                    if let Verdict::Ok(head) = read_head(&f, m.len())? {
-                        let mtime = m.modified().unwrap_or(std::time::UNIX_EPOCH);
-                        found.push((mtime, id, m.len(), head.header.expires_at()));
-                    }
-                }
-                Ok(())
-            })
-            .map_err(|e| self.scan_err("indexing", e))?;
-        found.sort_by_key(|f| f.0);
-        for (_, id, bytes, expires) in found {
-            bounds.touch(id, bytes, expires);
+    /// Writes this instance's accounting out and reads the directory's, in the accounting
+    /// file of the directory as it is now (made again if it was removed).
+    fn flush_usage(&self) -> io::Result<usage::Totals> {
+        let gen = self.dir.renewals();
+        if self.usage_gen.swap(gen, Ordering::Relaxed) != gen {
+            self.usage
+                .replace_file(self.dir.open_root_file(USAGE_FILE)?);
         }
+        let t = self.usage.flush()?;
+        if self.usage_gen.load(Ordering::Relaxed) != self.dir.renewals() {
+            return self.flush_usage();
+        }
+        Ok(t)
+    }
+
+    /// Removes what the bounds say must go to make room, the directory being `entries` and
+    /// `bytes` over them; then writes the accounting out.
+    fn cull(
+        &self,
+        bounds: &Bounds,
+        now: Timestamp,
+        keep: &EntryId,
+        entries: u64,
+        bytes: u64,
+    ) -> Result<(), CacheError> {
+        for (id, _why) in bounds.cull_excess(now, keep, entries, bytes) {
+            let taken = self.take(None, &id).map_err(|e| {
+                let path = self.dir.entry_path(&id);
+                CacheError::io(format!("evicting the entry at {}", path.display()), e)
+            })?;
+            // What was on disk decides the count, not why the index chose it: another
+            // instance may have rewritten an entry this one saw expire.
+            match taken {
+                Taken::Live => self.stats.eviction(),
+                Taken::Expired => self.stats.expiration(),
+                _ => {}
+            }
+        }
+        self.flush_usage()
+            .map_err(|e| self.scan_err("accounting", e))?;
         Ok(())
     }
 
@@ -788,6 +1077,28 @@ impl Inner {
             format!("{what} the cache directory {}", self.dir.root().display()),
             e,
         )
+    }
+
+    /// The header and key of the entry `id` (never its payload), with the file's id and
+    /// the open file (which keeps its inode number from being reused while it is held);
+    /// `None` if absent or corrupt (a corrupt file is removed and counted).
+    fn read_entry_head(&self, id: &EntryId) -> io::Result<Option<(FileId, Head, File)>> {
+        let (f, m) = match self.dir.open_entry(id)? {
+            Opened::Absent => return Ok(None),
+            Opened::NotAFile(fid, _open) => {
+                self.drop_corrupt(fid, id)?;
+                return Ok(None);
+            }
+            Opened::File(f, m) => (f, m),
+        };
+        let fid = FileId::of(&m);
+        match read_head(&f, m.len())? {
+            Verdict::Ok(head) => Ok(Some((fid, head, f))),
+            Verdict::Corrupt => {
+                self.drop_corrupt(fid, id)?;
+                Ok(None)
+            }
+        }
     }
 
     /// Reads every entry's header (never a payload) and removes those `doomed` picks, if
@@ -802,27 +1113,20 @@ impl Inner {
         let now = self.now();
         let (mut live, mut expired) = (0, 0);
         self.dir
-            .scan(|path, id| -> io::Result<()> {
-                let (f, m) = match open_entry(&path)? {
-                    Opened::Absent => return Ok(()),
-                    Opened::NotAFile(fid, _open) => return self.drop_corrupt(&path, fid, &id),
-                    Opened::File(f, m) => (f, m),
-                };
-                let fid = FileId::of(&m);
-                let head = match read_head(&f, m.len())? {
-                    Verdict::Ok(head) => head,
-                    Verdict::Corrupt => return self.drop_corrupt(&path, fid, &id),
+            .scan(|id| -> io::Result<()> {
+                let Some((fid, head, _open)) = self.read_entry_head(&id)? else {
+                    return Ok(());
                 };
                 // Every version's entries: the name's key, whatever its version.
                 let Some((key, _version)) = codec::split_versioned_name(&head.key) else {
-                    return self.drop_corrupt(&path, fid, &id);
+                    return self.drop_corrupt(fid, &id);
                 };
                 let is_live = head.header.expires_at().is_live_at(now);
                 if (is_live && !live_too) || !doomed(key) {
                     return Ok(());
                 }
-                if self.dir.remove_if_same(&path, fid)? {
-                    self.forget(&id);
+                if self.dir.remove_if_same(&id, fid)? {
+                    self.forget(&id, fid.len);
                     if is_live {
                         live += 1;
                     } else {
@@ -875,6 +1179,8 @@ impl FileBasedCache {
             durable: false,
             max_entries: None,
             max_bytes: None,
+            unbounded: false,
+            sweep_on_write: true,
             version: codec::DEFAULT_VERSION,
             encoding: Encoding::default(),
             single_flight: true,
@@ -928,7 +1234,7 @@ impl<C: Codec> FileBasedCache<C> {
     /// cache.set("long", 2u8, Ttl::Never)?;
     /// clock.advance(Duration::from_secs(1));
     /// assert_eq!(cache.purge_expired()?, 1);
-    /// assert_eq!(Cache::<u8>::stats(&cache).expirations, 1);
+    /// assert_eq!(cache.stats().expirations, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn purge_expired(&self) -> Result<u64, CacheError> {
@@ -965,8 +1271,181 @@ impl<C: Codec> FileBasedCache<C> {
             .map_err(|e| self.inner.scan_err("cleaning temporary files of", e))
     }
 
+    /// Removes the entry of `key`; `true` iff a live entry was removed. The same as
+    /// [`Cache::delete`], without naming a value type.
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// cache.set("k", 1u8, Ttl::Never)?;
+    /// assert!(cache.delete("k")?);
+    /// assert!(!cache.delete("k")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        let inner = &*self.inner;
+        let id = inner.entry_id(key);
+        let taken = inner
+            .take(Some(key), &id)
+            .map_err(|e| inner.io_err("deleting", key, &id, e))?;
+        match taken {
+            Taken::Live => inner.stats.delete(),
+            Taken::Expired => inner.stats.expiration(),
+            _ => {}
+        }
+        Ok(taken == Taken::Live)
+    }
+
+    /// Removes every entry of this cache's directory (and the temporary files of dead
+    /// instances); counters are kept. The same as [`Cache::clear`].
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// cache.set("k", 1u8, Ttl::Never)?;
+    /// cache.clear()?;
+    /// assert!(!cache.exists("k")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn clear(&self) -> Result<(), CacheError> {
+        let inner = &*self.inner;
+        // A directory removed from under the cache is made again, then cleared.
+        inner
+            .dir
+            .repair()
+            .map_err(|e| inner.scan_err("repairing", e))?;
+        inner
+            .dir
+            .scan(|id| inner.dir.remove_entry(&id))
+            .map_err(|e| inner.scan_err("clearing", e))?;
+        if let Some(b) = &inner.bounds {
+            b.clear();
+        }
+        inner
+            .usage
+            .reset()
+            .map_err(|e| inner.scan_err("accounting", e))?;
+        inner
+            .dir
+            .remove_dead_temps()
+            .map_err(|e| inner.scan_err("cleaning temporary files of", e))?;
+        Ok(())
+    }
+
+    /// Whether a live entry of `key` exists, whatever its value type: a peek, no hit or miss
+    /// counted. The same as [`Cache::exists`].
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// cache.set("k", "v".to_string(), Ttl::Never)?;
+    /// assert!(cache.exists("k")?);
+    /// assert!(!cache.exists("other")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn exists(&self, key: &str) -> Result<bool, CacheError> {
+        let inner = &*self.inner;
+        let id = inner.entry_id(key);
+        let live = inner
+            .lookup(key, &id)
+            .map_err(|e| inner.io_err("reading", key, &id, e))?;
+        Ok(live.is_some())
+    }
+
+    /// Removes the live entries whose key matches the glob `pattern` (see
+    /// [`cache_core::Pattern`]) and returns how many. The same as [`Cache::delete_pattern`].
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// cache.set("user:1", 1u8, Ttl::Never)?;
+    /// cache.set("user:2", 2u8, Ttl::Never)?;
+    /// cache.set("team:1", 3u8, Ttl::Never)?;
+    /// assert_eq!(cache.delete_pattern("user:*")?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
+        let inner = &*self.inner;
+        let p = Pattern::new(pattern);
+        // A literal pattern sweeps too: its key may have entries under other versions.
+        let (live, _) = inner.sweep("deleting by pattern in", |k| p.matches(k), true)?;
+        inner.stats.add_deletes(live);
+        Ok(live)
+    }
+
+    /// This instance's counters. The same as [`Cache::stats`].
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// cache.set("k", 1u8, Ttl::Never)?;
+    /// assert_eq!(cache.stats().sets, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stats(&self) -> CacheStats {
+        self.inner.stats.snapshot(self.entries())
+    }
+
+    /// The directory's entries, as the shared accounting last knew them (bounded
+    /// instances only: an unbounded one does not keep the counts).
     fn entries(&self) -> Option<u64> {
-        self.inner.bounds.as_ref().map(Bounds::len)
+        self.inner
+            .bounds
+            .as_ref()
+            .map(|_| self.inner.usage.estimate().0)
+    }
+
+    /// The byte bound of this cache, if it has one: [`DEFAULT_MAX_BYTES`] unless the
+    /// builder set another or none.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::builder(dir.path()).max_entries(5).build()?;
+    /// assert_eq!(cache.max_bytes(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_bytes(&self) -> Option<u64> {
+        self.inner.bounds.as_ref().and_then(Bounds::max_bytes)
+    }
+
+    /// The entries and bytes of entry files in the directory, as every process that uses
+    /// it has accounted for them (this instance's changes written out first). Right after
+    /// an open, until the background recount is done ([`FileBasedCache::wait_for_recount`]),
+    /// this is the accounting file as the processes left it.
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// cache.wait_for_recount();
+    /// cache.set("k", 1u8, Ttl::Never)?;
+    /// assert_eq!(cache.directory_usage()?.0, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn directory_usage(&self) -> Result<(u64, u64), CacheError> {
+        let t = self
+            .inner
+            .flush_usage()
+            .map_err(|e| self.inner.scan_err("accounting", e))?;
+        Ok((t.entries, t.bytes))
+    }
+
+    /// Waits until the recount of the directory that opening started in the background is
+    /// done (opening itself never scans the directory).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// cache.wait_for_recount();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for_recount(&self) {
+        self.inner.wait_for_recount();
     }
 }
 
@@ -976,10 +1455,9 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
     fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
         let inner = &*self.inner;
         let id = inner.entry_id(key);
-        let path = inner.dir.entry_path(&id);
         let live = inner
-            .lookup(key, &id, &path)
-            .map_err(|e| inner.io_err("reading", key, &path, e))?;
+            .lookup(key, &id)
+            .map_err(|e| inner.io_err("reading", key, &id, e))?;
         let value = live.and_then(|live| {
             let v = self
                 .encoding
@@ -1002,55 +1480,23 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
     }
 
     fn delete(&self, key: &str) -> Result<bool, CacheError> {
-        let inner = &*self.inner;
-        let id = inner.entry_id(key);
-        let path = inner.dir.entry_path(&id);
-        let taken = inner
-            .take(Some(key), &id, &path)
-            .map_err(|e| inner.io_err("deleting", key, &path, e))?;
-        if taken == Taken::Live {
-            inner.stats.delete();
-        }
-        Ok(taken == Taken::Live)
+        FileBasedCache::delete(self, key)
     }
 
     fn clear(&self) -> Result<(), CacheError> {
-        let inner = &*self.inner;
-        inner
-            .dir
-            .scan(|path, _| dir::remove_any(&path))
-            .map_err(|e| inner.scan_err("clearing", e))?;
-        if let Some(b) = &inner.bounds {
-            b.clear();
-        }
-        inner
-            .dir
-            .remove_dead_temps()
-            .map_err(|e| inner.scan_err("cleaning temporary files of", e))?;
-        Ok(())
+        FileBasedCache::clear(self)
     }
 
     fn exists(&self, key: &str) -> Result<bool, CacheError> {
-        let inner = &*self.inner;
-        let id = inner.entry_id(key);
-        let path = inner.dir.entry_path(&id);
-        let live = inner
-            .lookup(key, &id, &path)
-            .map_err(|e| inner.io_err("reading", key, &path, e))?;
-        Ok(live.is_some())
+        FileBasedCache::exists(self, key)
     }
 
     fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
-        let inner = &*self.inner;
-        let p = Pattern::new(pattern);
-        // A literal pattern sweeps too: its key may have entries under other versions.
-        let (live, _) = inner.sweep("deleting by pattern in", |k| p.matches(k), true)?;
-        inner.stats.add_deletes(live);
-        Ok(live)
+        FileBasedCache::delete_pattern(self, pattern)
     }
 
     fn stats(&self) -> CacheStats {
-        self.inner.stats.snapshot(self.entries())
+        FileBasedCache::stats(self)
     }
 
     fn add(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {

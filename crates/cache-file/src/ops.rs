@@ -9,13 +9,12 @@
 //! [`CacheDir::create_new`]: crate::dir::CacheDir::create_new
 
 use std::io;
-use std::path::Path;
 use std::time::Duration;
 
 use cache_core::codec::Codec;
-use cache_core::{CacheError, Timestamp, Ttl};
+use cache_core::{CacheError, Ttl};
 
-use crate::dir::{open_entry, EntryId, Opened};
+use crate::dir::{EntryId, Opened, Replaced};
 use crate::format;
 use crate::keylock::KeyLock;
 use crate::{read_head, FileBasedCache, Inner, Verdict};
@@ -33,18 +32,18 @@ enum Found {
 }
 
 impl Inner {
-    fn lock(&self, key: &str, path: &Path) -> Result<KeyLock, CacheError> {
-        KeyLock::acquire(&self.dir, path).map_err(|e| self.io_err("locking", key, path, e))
+    fn lock(&self, key: &str, id: &EntryId) -> Result<KeyLock, CacheError> {
+        KeyLock::acquire(&self.dir, id).map_err(|e| self.io_err("locking", key, id, e))
     }
 
     /// Reads the header of the entry at `path`; an expired or corrupt file is removed (if
     /// still the one read) and counted, as a `get` would. Another key's entry (an MD5
     /// collision) is removed too when `claim` (a write will take its place), else left.
-    fn head_of(&self, key: &str, id: &EntryId, path: &Path, claim: bool) -> io::Result<Found> {
-        let (file, meta) = match open_entry(path)? {
+    fn head_of(&self, key: &str, id: &EntryId, claim: bool) -> io::Result<Found> {
+        let (file, meta) = match self.dir.open_entry(id)? {
             Opened::Absent => return Ok(Found::Absent),
             Opened::NotAFile(fid, _open) => {
-                self.drop_corrupt(path, fid, id)?;
+                self.drop_corrupt(fid, id)?;
                 return Ok(Found::InTheWay);
             }
             Opened::File(f, m) => (f, m),
@@ -53,7 +52,7 @@ impl Inner {
         let head = match read_head(&file, meta.len())? {
             Verdict::Ok(head) => head,
             Verdict::Corrupt => {
-                self.drop_corrupt(path, fid, id)?;
+                self.drop_corrupt(fid, id)?;
                 return Ok(Found::InTheWay);
             }
         };
@@ -62,39 +61,30 @@ impl Inner {
                 return Ok(Found::Absent);
             }
             // Another key with the same MD5: `set` would replace it, and so does `add`.
-            self.dir.remove_if_same(path, fid)?;
-            self.forget(id);
+            if self.dir.remove_if_same(id, fid)? {
+                self.forget(id, fid.len);
+            }
             return Ok(Found::InTheWay);
         }
         if !head.header.expires_at().is_live_at(self.now()) {
-            self.drop_expired(path, fid, id)?;
+            self.drop_expired(fid, id)?;
             return Ok(Found::InTheWay);
         }
         Ok(Found::Live(head.header))
     }
 
     /// The error of an operation that found the entry replaced under it [`MAX_ROUNDS`] times.
-    fn restless(&self, what: &str, key: &str, path: &Path) -> CacheError {
+    fn restless(&self, what: &str, key: &str, id: &EntryId) -> CacheError {
         let e = io::Error::other("the entry kept changing under concurrent writers");
-        self.io_err(what, key, path, e)
+        self.io_err(what, key, id, e)
     }
 
-    /// Tells the bounds (if any) about an entry just written, and makes room.
-    fn written(&self, id: EntryId, len: usize, expires: Timestamp) -> Result<(), CacheError> {
-        if let Some(bounds) = &self.bounds {
-            bounds.touch(id, len as u64, expires);
-            self.cull(bounds, self.now(), &id)?;
-        }
-        Ok(())
-    }
-
-    /// Creates the entry of `key` (written now, with `ttl`) unless a file is at `path`;
-    /// `false` if one was. A zero TTL stores nothing and counts as created, as `set` counts it.
+    /// Creates the entry of `key` (written now, with `ttl`) unless a file is there; `false`
+    /// if one was. A zero TTL stores nothing and counts as created, as `set` counts it.
     fn create(
         &self,
         key: &str,
         id: EntryId,
-        path: &Path,
         ttl: Option<Duration>,
         buf: &mut Vec<u8>,
         encode: &dyn Fn(&mut Vec<u8>) -> Result<(), CacheError>,
@@ -103,14 +93,15 @@ impl Inner {
         let expires = now.expiry(ttl);
         if expires.is_live_at(now) {
             format::encode_entry(buf, key, &self.name(key), now, ttl, encode)?;
+            let gate = self.usage.gate();
             let created = self
                 .dir
-                .create_new(path, buf)
-                .map_err(|e| self.io_err("writing", key, path, e))?;
+                .create_new(&id, buf)
+                .map_err(|e| self.io_err("writing", key, &id, e))?;
             if !created {
                 return Ok(false);
             }
-            self.written(id, buf.len(), expires)?;
+            self.written(id, buf.len() as u64, expires, Replaced::Nothing, gate, now)?;
         }
         self.stats.set();
         Ok(true)
@@ -123,38 +114,36 @@ impl Inner {
         encode: impl Fn(&mut Vec<u8>) -> Result<(), CacheError>,
     ) -> Result<bool, CacheError> {
         let id = self.entry_id(key);
-        let path = self.dir.entry_path(&id);
-        let _lock = self.lock(key, &path)?;
+        let _lock = self.lock(key, &id)?;
         let ttl = ttl.resolve(self.default_ttl);
         let mut buf = Vec::new();
         for _ in 0..MAX_ROUNDS {
             let found = self
-                .head_of(key, &id, &path, true)
-                .map_err(|e| self.io_err("reading", key, &path, e))?;
+                .head_of(key, &id, true)
+                .map_err(|e| self.io_err("reading", key, &id, e))?;
             if let Found::Live(_) = found {
                 return Ok(false);
             }
-            if self.create(key, id, &path, ttl, &mut buf, &encode)? {
+            if self.create(key, id, ttl, &mut buf, &encode)? {
                 return Ok(true);
             }
             // A `set` got there first (or an expired file is still being removed): look again.
         }
-        Err(self.restless("adding", key, &path))
+        Err(self.restless("adding", key, &id))
     }
 
     /// `counter` stores and reads the count as the cache's codec does an `i64`.
     fn incr(&self, key: &str, delta: i64, counter: &dyn Counter) -> Result<i64, CacheError> {
         let id = self.entry_id(key);
-        let path = self.dir.entry_path(&id);
-        let _lock = self.lock(key, &path)?;
+        let _lock = self.lock(key, &id)?;
         let mut buf = Vec::new();
         for _ in 0..MAX_ROUNDS {
             let live = self
-                .lookup(key, &id, &path)
-                .map_err(|e| self.io_err("reading", key, &path, e))?;
+                .lookup(key, &id)
+                .map_err(|e| self.io_err("reading", key, &id, e))?;
             let Some(live) = live else {
                 let encode = |b: &mut Vec<u8>| counter.encode(b, delta);
-                if self.create(key, id, &path, self.default_ttl, &mut buf, &encode)? {
+                if self.create(key, id, self.default_ttl, &mut buf, &encode)? {
                     return Ok(delta);
                 }
                 continue; // a concurrent `set` created it: count on from its value
@@ -171,24 +160,33 @@ impl Inner {
             format::encode_entry(&mut buf, key, &name, header.written_at, header.ttl, |b| {
                 counter.encode(b, count)
             })?;
+            let old = live.bytes.len() as u64;
             drop(live);
-            self.dir
-                .write_atomically(&path, &buf)
-                .map_err(|e| self.io_err("writing", key, &path, e))?;
+            let gate = self.usage.gate();
+            let replaced = self
+                .write_entry(&id, &buf, Some(old))
+                .map_err(|e| self.io_err("writing", key, &id, e))?;
             self.stats.set();
-            self.written(id, buf.len(), header.expires_at())?;
+            let now = self.now();
+            self.written(
+                id,
+                buf.len() as u64,
+                header.expires_at(),
+                replaced,
+                gate,
+                now,
+            )?;
             return Ok(count);
         }
-        Err(self.restless("incrementing", key, &path))
+        Err(self.restless("incrementing", key, &id))
     }
 
     fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
         let id = self.entry_id(key);
-        let path = self.dir.entry_path(&id);
-        let _lock = self.lock(key, &path)?;
+        let _lock = self.lock(key, &id)?;
         let live = self
-            .lookup(key, &id, &path)
-            .map_err(|e| self.io_err("reading", key, &path, e))?;
+            .lookup(key, &id)
+            .map_err(|e| self.io_err("reading", key, &id, e))?;
         let Some(live) = live else {
             return Ok(false);
         };
@@ -197,8 +195,8 @@ impl Inner {
         let expires = now.expiry(ttl);
         if !expires.is_live_at(now) {
             drop(live);
-            self.take(Some(key), &id, &path)
-                .map_err(|e| self.io_err("removing", key, &path, e))?;
+            self.take(Some(key), &id)
+                .map_err(|e| self.io_err("removing", key, &id, e))?;
             return Ok(true);
         }
         // The header says when the entry was written and for how long: a new file with the
@@ -209,20 +207,21 @@ impl Inner {
             b.extend_from_slice(payload);
             Ok(())
         })?;
+        let old = live.bytes.len() as u64;
         drop(live);
-        self.dir
-            .write_atomically(&path, &buf)
-            .map_err(|e| self.io_err("writing", key, &path, e))?;
-        self.written(id, buf.len(), expires)?;
+        let gate = self.usage.gate();
+        let replaced = self
+            .write_entry(&id, &buf, Some(old))
+            .map_err(|e| self.io_err("writing", key, &id, e))?;
+        self.written(id, buf.len() as u64, expires, replaced, gate, now)?;
         Ok(true)
     }
 
     fn time_left(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
         let id = self.entry_id(key);
-        let path = self.dir.entry_path(&id);
         let found = self
-            .head_of(key, &id, &path, false)
-            .map_err(|e| self.io_err("reading", key, &path, e))?;
+            .head_of(key, &id, false)
+            .map_err(|e| self.io_err("reading", key, &id, e))?;
         let Found::Live(h) = found else {
             return Ok(None);
         };
@@ -322,22 +321,5 @@ impl<C: Codec> FileBasedCache<C> {
     /// ```
     pub fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
         self.inner.time_left(key)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lock_files_sit_beside_the_entry_and_are_not_entries() {
-        let entry = Path::new("/c/ab/ab0123456789abcdef0123456789abcd");
-        let lock = crate::keylock::lock_path(entry);
-        assert_eq!(
-            lock,
-            Path::new("/c/ab/ab0123456789abcdef0123456789abcd.lock")
-        );
-        let name = lock.file_name().unwrap().to_str().unwrap();
-        assert_eq!(crate::dir::parse_file_name(name), None);
     }
 }

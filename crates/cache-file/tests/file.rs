@@ -25,7 +25,7 @@ fn set(c: &FileBasedCache, key: &str, value: &[u8], ttl: Ttl) {
 }
 
 fn misses(c: &FileBasedCache) -> u64 {
-    Cache::<Vec<u8>>::stats(c).misses
+    c.stats().misses
 }
 
 /// The entry path of `key`, with its fan-out directory created, to plant a file there.
@@ -241,7 +241,7 @@ fn payload_that_does_not_decode_is_a_miss_and_kept() {
     assert_eq!((misses(&c), c.corruptions()), (1, 0));
     // Another writer's type, not damage: the file stays.
     assert!(path.exists());
-    assert!(Cache::<Vec<u8>>::exists(&c, "k").unwrap());
+    assert!(c.exists("k").unwrap());
 }
 
 #[test]
@@ -252,8 +252,8 @@ fn an_md5_collision_is_a_miss_not_a_wrong_value() {
     // Pretend "mine" hashes where "other" does: its file holds another key.
     fs::copy(c.entry_path("other"), plant_path(&c, "mine")).unwrap();
     assert_eq!(get(&c, "mine"), None);
-    assert!(!Cache::<Vec<u8>>::exists(&c, "mine").unwrap());
-    assert!(!Cache::<Vec<u8>>::delete(&c, "mine").unwrap());
+    assert!(!c.exists("mine").unwrap());
+    assert!(!c.delete("mine").unwrap());
     assert!(
         c.entry_path("mine").exists(),
         "the other key's entry is kept"
@@ -288,14 +288,130 @@ fn symlinks_planted_in_the_directory_are_never_followed() {
     assert_eq!(get(&c, "k1"), None);
     fs::remove_file(c.entry_path("k2")).unwrap();
     symlink(outside.path().join("precious"), plant_path(&c, "k2")).unwrap();
-    assert_eq!(Cache::<Vec<u8>>::delete_pattern(&c, "k*").unwrap(), 298);
+    assert_eq!(c.delete_pattern("k*").unwrap(), 298);
     symlink(outside.path().join("precious"), plant_path(&c, "k3")).unwrap();
-    Cache::<Vec<u8>>::clear(&c).unwrap();
+    c.clear().unwrap();
     assert_eq!(
         fs::read(outside.path().join("precious")).unwrap(),
         b"keep me"
     );
     assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 1);
+}
+
+/// Everything under `dir`, as (relative path, contents) pairs, to tell that nothing changed.
+fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if fs::symlink_metadata(&p).unwrap().is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_path_buf();
+                out.push((rel, fs::read(&p).unwrap_or_default()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A fan-out directory swapped for a symlink while the cache is open (removed and replaced,
+/// or moved away and replaced): no read reaches the link's target (which holds a valid
+/// entry for the key, so following it would be a hit), and no write, removal or clear
+/// changes anything there.
+#[test]
+fn a_fan_out_directory_swapped_for_a_symlink_under_a_live_cache_is_never_followed() {
+    for moved in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let c = FileBasedCache::new(dir.path(), None).unwrap();
+        for i in 0..300 {
+            set(&c, &format!("k{i}"), b"inside", Ttl::Never);
+        }
+        // The target holds what the fan-out directory of k1 would hold, with "outside" values.
+        let path = c.entry_path("k1");
+        let fan = path.parent().unwrap().to_path_buf();
+        let bait = FileBasedCache::new(dir.path().join("bait"), None).unwrap();
+        for i in 0..300 {
+            let key = format!("k{i}");
+            if c.entry_path(&key).parent() == Some(&fan) {
+                set(&bait, &key, b"outside", Ttl::Never);
+                let from = bait.entry_path(&key);
+                fs::copy(&from, outside.path().join(from.file_name().unwrap())).unwrap();
+            }
+        }
+        drop(bait);
+        let before = snapshot(outside.path());
+        if moved {
+            fs::rename(&fan, dir.path().join("moved-away")).unwrap();
+        } else {
+            fs::remove_dir_all(&fan).unwrap();
+        }
+        symlink(outside.path(), &fan).unwrap();
+
+        assert_ne!(get(&c, "k1"), Some(b"outside".to_vec()), "moved: {moved}");
+        assert!(!c.exists("k1").unwrap() || get(&c, "k1") == Some(b"inside".to_vec()));
+        // A write either lands in a real directory of the cache or fails; never outside.
+        if c.set("k1", b"new".to_vec(), Ttl::Never).is_ok() {
+            assert_eq!(get(&c, "k1"), Some(b"new".to_vec()));
+        }
+        let _ = c.delete("k1");
+        let _ = c.delete_pattern("k*");
+        let _ = c.purge_expired();
+        c.clear().unwrap();
+        let again = FileBasedCache::new(dir.path(), None).unwrap();
+        assert_eq!(get(&again, "k1"), None);
+        set(&again, "k1", b"again", Ttl::Never);
+        assert_eq!(get(&again, "k1"), Some(b"again".to_vec()));
+        assert!(!fs::symlink_metadata(&fan).unwrap().file_type().is_symlink());
+        assert_eq!(snapshot(outside.path()), before, "moved: {moved}");
+    }
+}
+
+/// `rm -rf` of the whole cache directory under a live cache: reads miss, the next write
+/// recreates the directory (private, with its `tmp/`) and stores; another instance that
+/// was open on the old directory finds the new one at its next write (or within a second
+/// of its reads); `clear` repairs too.
+#[test]
+fn a_directory_removed_under_a_live_cache_comes_back_on_the_next_write() {
+    let base = tempfile::tempdir().unwrap();
+    let root = base.path().join("cache");
+    let c = FileBasedCache::builder(&root)
+        .max_entries(100)
+        .build()
+        .unwrap();
+    let other = FileBasedCache::new(&root, None).unwrap();
+    for i in 0..50 {
+        set(&c, &format!("k{i}"), b"v", Ttl::Never);
+    }
+    fs::remove_dir_all(&root).unwrap();
+    assert_eq!(get(&c, "k1"), None);
+    assert!(!c.exists("k2").unwrap());
+    set(&c, "after", b"back", Ttl::Never);
+    assert_eq!(get(&c, "after"), Some(b"back".to_vec()));
+    assert_eq!(
+        fs::metadata(&root).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    assert!(root.join(TMP_DIR).is_dir());
+    assert_eq!(tmp_files(&root), 0);
+    // The other instance writes into the new directory and then reads what c wrote.
+    set(&other, "other", b"too", Ttl::Never);
+    assert_eq!(get(&other, "after"), Some(b"back".to_vec()));
+    assert_eq!(get(&c, "other"), Some(b"too".to_vec()));
+    // A fresh instance sees both.
+    let fresh = FileBasedCache::new(&root, None).unwrap();
+    assert_eq!(get(&fresh, "after"), Some(b"back".to_vec()));
+    assert_eq!(get(&fresh, "other"), Some(b"too".to_vec()));
+    // Removed again, then cleared: the directory is back, empty.
+    fs::remove_dir_all(&root).unwrap();
+    c.clear().unwrap();
+    assert!(root.join(TMP_DIR).is_dir());
+    set(&c, "third", b"time", Ttl::Never);
+    set(&fresh, "x", b"y", Ttl::Never);
+    assert_eq!(get(&fresh, "third"), Some(b"time".to_vec()));
 }
 
 #[test]
@@ -322,7 +438,7 @@ fn dead_writers_temporary_files_are_removed_live_ones_kept() {
     );
     drop(live);
     fs::write(tmp.join("stray"), b"partial").unwrap();
-    Cache::<Vec<u8>>::clear(&c).unwrap();
+    c.clear().unwrap();
     assert_eq!(tmp_files(dir.path()), 0, "clear removes them too");
     fs::write(tmp.join("stray"), b"partial").unwrap();
     assert_eq!(c.remove_dead_temps().unwrap(), 1);
@@ -352,7 +468,7 @@ fn purge_expired_sweeps_what_no_one_read() {
     assert_eq!(c.corruptions(), 1, "corrupt files go on the way");
     clock.advance(Duration::from_secs(5));
     assert_eq!(c.purge_expired().unwrap(), 10);
-    let s = Cache::<Vec<u8>>::stats(&c);
+    let s = c.stats();
     assert_eq!((s.expirations, s.misses, s.hits), (10, 0, 0));
     assert!((0..20).all(|i| c.entry_path(&format!("k{i}")).exists() == (i % 2 == 1)));
 }
@@ -369,7 +485,7 @@ fn delete_pattern_reads_headers_only() {
     let mut b = fs::read(&path).unwrap();
     *b.last_mut().unwrap() ^= 1;
     fs::write(&path, b).unwrap();
-    assert_eq!(Cache::<Vec<u8>>::delete_pattern(&c, "p:*").unwrap(), 2);
+    assert_eq!(c.delete_pattern("p:*").unwrap(), 2);
     assert_eq!(c.corruptions(), 0);
     assert_eq!(get(&c, "q:1").as_deref(), Some(&b"value"[..]));
 }
@@ -381,7 +497,7 @@ fn long_and_odd_keys_live_in_the_header() {
     let huge = "é\0\n/..".repeat(100_000); // 700 KB
     set(&c, &huge, b"v", Ttl::Never);
     assert_eq!(get(&c, &huge).as_deref(), Some(&b"v"[..]));
-    assert_eq!(Cache::<Vec<u8>>::delete_pattern(&c, "é*").unwrap(), 1);
+    assert_eq!(c.delete_pattern("é*").unwrap(), 1);
 }
 
 #[test]
@@ -404,33 +520,35 @@ fn max_entries_culls_expired_first_then_least_recently_used() {
         .max_entries(3)
         .build()
         .unwrap();
+    c.wait_for_recount();
     set(&c, "a", b"1", Ttl::Never);
     set(&c, "b", b"2", Ttl::After(Duration::from_secs(1)));
     set(&c, "c", b"3", Ttl::Never);
-    assert_eq!(Cache::<Vec<u8>>::stats(&c).entries, Some(3));
+    assert_eq!(c.stats().entries, Some(3));
     clock.advance(Duration::from_secs(1));
     set(&c, "d", b"4", Ttl::Never); // b expired: it goes, not a
-    let s = Cache::<Vec<u8>>::stats(&c);
+    let s = c.stats();
     assert_eq!((s.evictions, s.expirations, s.entries), (0, 1, Some(3)));
     get(&c, "a"); // order, oldest first: c d a
     set(&c, "e", b"5", Ttl::Never); // evicts c
     let left: Vec<_> = ["a", "b", "c", "d", "e"]
         .into_iter()
-        .filter(|k| Cache::<Vec<u8>>::exists(&c, k).unwrap())
+        .filter(|k| c.exists(k).unwrap())
         .collect();
     assert_eq!(left, ["a", "d", "e"]);
-    assert_eq!(Cache::<Vec<u8>>::stats(&c).evictions, 1);
-    // A reopened cache indexes what is on disk.
+    assert_eq!(c.stats().evictions, 1);
+    // A reopened cache counts and indexes what is on disk (in the background).
     let again = FileBasedCache::builder(dir.path())
         .max_entries(2)
         .build()
         .unwrap();
-    assert_eq!(Cache::<Vec<u8>>::stats(&again).entries, Some(3));
+    again.wait_for_recount();
+    assert_eq!(again.stats().entries, Some(3));
     set(&again, "f", b"6", Ttl::Never);
-    assert_eq!(Cache::<Vec<u8>>::stats(&again).entries, Some(2));
-    assert_eq!(Cache::<Vec<u8>>::stats(&again).evictions, 2);
-    Cache::<Vec<u8>>::clear(&again).unwrap();
-    assert_eq!(Cache::<Vec<u8>>::stats(&again).entries, Some(0));
+    assert_eq!(again.stats().entries, Some(2));
+    assert_eq!(again.stats().evictions, 2);
+    again.clear().unwrap();
+    assert_eq!(again.stats().entries, Some(0));
 }
 
 #[test]
@@ -440,6 +558,7 @@ fn max_bytes_bounds_the_files_sizes() {
         .max_bytes(10_000)
         .build()
         .unwrap();
+    c.wait_for_recount();
     for i in 0..50 {
         set(&c, &format!("k{i}"), &[7u8; 1_000], Ttl::Never);
     }
@@ -448,14 +567,14 @@ fn max_bytes_bounds_the_files_sizes() {
         .map(|m| m.len())
         .sum();
     assert!(on_disk <= 10_000, "{on_disk} bytes");
-    assert!(Cache::<Vec<u8>>::exists(&c, "k49").unwrap());
-    assert!(!Cache::<Vec<u8>>::exists(&c, "k0").unwrap());
-    let s = Cache::<Vec<u8>>::stats(&c);
+    assert!(c.exists("k49").unwrap());
+    assert!(!c.exists("k0").unwrap());
+    let s = c.stats();
     assert_eq!(s.evictions + s.entries.unwrap(), 50);
     // One entry larger than the bound is kept alone.
     set(&c, "huge", &[1u8; 20_000], Ttl::Never);
-    assert_eq!(Cache::<Vec<u8>>::stats(&c).entries, Some(1));
-    assert!(Cache::<Vec<u8>>::exists(&c, "huge").unwrap());
+    assert_eq!(c.stats().entries, Some(1));
+    assert!(c.exists("huge").unwrap());
 }
 
 #[test]
@@ -476,7 +595,7 @@ fn a_serialization_error_stores_nothing() {
     let err = c.set("k", Fails, Ttl::Never).expect_err("cannot serialize");
     assert!(matches!(err, CacheError::Serialize { .. }), "{err:?}");
     assert!(!c.entry_path("k").exists());
-    assert_eq!(Cache::<Fails>::stats(&c).sets, 0);
+    assert_eq!(c.stats().sets, 0);
 }
 
 /// The expiry rule under a race: readers that find an entry expired remove it only if the

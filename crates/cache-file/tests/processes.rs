@@ -1,5 +1,6 @@
 //! Several processes on one directory: concurrent writers and readers, writers killed with
-//! SIGKILL, and a writer that runs out of space. The test binary re-invokes itself: the
+//! SIGKILL (in the middle of writes and of the sweep of expired entries), and a writer that
+//! runs out of space. The test binary re-invokes itself: the
 //! `child` test does the child's part when `CACHE_FILE_CHILD` says so, and nothing otherwise.
 
 use std::io::{BufRead, BufReader};
@@ -126,10 +127,10 @@ fn child() {
                     check(&v);
                 }
                 if rng.below(50) == 0 {
-                    Cache::<Vec<u8>>::delete(&cache, &key).expect("delete");
+                    cache.delete(&key).expect("delete");
                 }
                 if rng.below(200) == 0 {
-                    Cache::<Vec<u8>>::delete_pattern(&cache, "k1?").expect("delete_pattern");
+                    cache.delete_pattern("k1?").expect("delete_pattern");
                 }
             }
             eprintln!("writer {writer}: {rounds} rounds");
@@ -143,6 +144,14 @@ fn child() {
                 let len = rng.below(256 * 1024) as usize;
                 cache
                     .set(&key, value(1, round, len), Ttl::Never)
+                    .expect("set");
+                // Short-lived entries, so that the sweep on writes runs when the kill comes.
+                cache
+                    .set(
+                        &format!("short{round}"),
+                        value(1, round, 16),
+                        Ttl::After(Duration::from_millis(1)),
+                    )
                     .expect("set");
             }
         }

@@ -39,7 +39,10 @@ pub struct ReadmeDoctests;
 
 mod flight;
 mod key;
+mod policy;
 mod shard;
+
+pub use policy::Policy;
 
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
@@ -48,15 +51,18 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use cache_core::{
-    Cache, CacheError, CacheStats, CounterValue, MonotonicClock, Pattern, SharedClock, Timestamp,
-    Ttl,
+    Cache, CacheError, CacheStats, CounterValue, MonotonicClock, Pattern, RemovalCause,
+    SharedClock, Timestamp, Ttl,
 };
 
 use cache_core::flight::{landed, Landing};
 use cache_core::Loader;
 use flight::Flight;
 use key::Probe;
-use shard::{CounterFault, Shard};
+use shard::{CounterFault, Removed, Shard, Weigher};
+
+/// A removal listener: called with each removed entry's key, value and cause.
+type Listener<V> = Arc<dyn Fn(&str, &V, RemovalCause) + Send + Sync>;
 
 /// Shards are only split while each keeps at least this many entries, so small caches keep an
 /// exact LRU order.
@@ -89,6 +95,9 @@ pub struct InMemoryCache<V> {
     clock: SharedClock,
     max_size: usize,
     single_flight: bool,
+    policy: Policy,
+    max_weight: Option<u64>,
+    listener: Option<Listener<V>>,
 }
 
 /// Keeps each shard's lock on its own cache lines, so two threads on two shards do not
@@ -123,6 +132,10 @@ pub struct InMemoryCacheBuilder<V> {
     clock: Option<SharedClock>,
     shards: Option<usize>,
     single_flight: bool,
+    policy: Policy,
+    weigher: Option<Weigher<V>>,
+    max_weight: Option<u64>,
+    listener: Option<Listener<V>>,
     _values: PhantomData<fn() -> V>,
 }
 
@@ -134,6 +147,10 @@ impl<V> std::fmt::Debug for InMemoryCacheBuilder<V> {
             .field("clock", &self.clock)
             .field("shards", &self.shards)
             .field("single_flight", &self.single_flight)
+            .field("policy", &self.policy)
+            .field("weigher", &self.weigher.is_some())
+            .field("max_weight", &self.max_weight)
+            .field("on_removal", &self.listener.is_some())
             .finish()
     }
 }
@@ -189,6 +206,101 @@ impl<V> InMemoryCacheBuilder<V> {
         self
     }
 
+    /// The eviction policy of every shard. Default: [`Policy::Lru`].
+    ///
+    /// ```
+    /// use cache_memory::{InMemoryCache, Policy};
+    /// let cache = InMemoryCache::<u64>::builder().policy(Policy::TinyLfu).build()?;
+    /// assert_eq!(cache.policy(), Policy::TinyLfu);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Bounds the cache by the total weight of its entries as `weigher` measures them
+    /// (bytes, for example), with [`max_weight`](Self::max_weight), on top of `max_size`
+    /// (raise `max_size` when entries are small). The weigher runs under the shard's lock on
+    /// every `set`; it must be fast and give the same weight for the same entry.
+    ///
+    /// ```
+    /// use cache_memory::InMemoryCache;
+    /// use cache_core::{Cache, Ttl};
+    ///
+    /// let cache = InMemoryCache::<String>::builder()
+    ///     .max_size(1_000)
+    ///     .weigher(|key, value: &String| (key.len() + value.len()) as u32)
+    ///     .max_weight(10)
+    ///     .build()?;
+    /// cache.set("a", "1234".into(), Ttl::Never)?; // weight 5
+    /// cache.set("b", "1234".into(), Ttl::Never)?; // weight 5: 10 in all
+    /// cache.set("c", "1".into(), Ttl::Never)?;    // weight 2: evicts "a"
+    /// assert_eq!(cache.get("a")?, None);
+    /// assert_eq!(cache.weight(), Some(7));
+    /// // Heavier than the whole bound: not stored.
+    /// assert!(!cache.set("d", "0123456789".into(), Ttl::Never)?);
+    /// assert_eq!(cache.get("d")?, None);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn weigher(mut self, weigher: impl Fn(&str, &V) -> u32 + Send + Sync + 'static) -> Self {
+        self.weigher = Some(Arc::new(weigher));
+        self
+    }
+
+    /// The bound on the total weight of the entries (needs a [`weigher`](Self::weigher)).
+    /// Like `max_size`, it is split evenly between the shards: an entry heavier than its
+    /// shard's share (`max_weight / shard_count()`) is not stored (`set` returns `false` and
+    /// the key's older value is gone). Use `.shards(1)` for one exact bound.
+    pub fn max_weight(mut self, max_weight: u64) -> Self {
+        self.max_weight = Some(max_weight);
+        self
+    }
+
+    /// Calls `listener` with the key, the value and the [`RemovalCause`] of every entry that
+    /// leaves the cache: evicted, expired (found expired, purged, or overwritten after it
+    /// expired), replaced by a `set`, deleted, or cleared. It runs after the shard's lock is
+    /// released, on the thread whose operation removed the entry (or, rarely, on the next
+    /// one to use that shard), once per removal; the
+    /// counts by cause equal the [`CacheStats`] counters (`evictions`, `expirations`,
+    /// `deletes`). A listener that panics makes that operation panic; the cache stays
+    /// consistent, and the rest of that operation's removals go unreported.
+    ///
+    /// ```
+    /// use cache_memory::InMemoryCache;
+    /// use cache_core::{Cache, RemovalCause, Ttl};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let heard = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&heard);
+    /// let cache = InMemoryCache::builder()
+    ///     .max_size(1)
+    ///     .on_removal(move |key, value: &u32, cause| {
+    ///         log.lock().unwrap().push((key.to_owned(), *value, cause));
+    ///     })
+    ///     .build()?;
+    /// cache.set("a", 1, Ttl::Never)?;
+    /// cache.set("a", 2, Ttl::Never)?; // replaces 1
+    /// cache.set("b", 3, Ttl::Never)?; // evicts "a"
+    /// cache.delete("b")?;
+    /// assert_eq!(
+    ///     *heard.lock().unwrap(),
+    ///     [
+    ///         ("a".to_owned(), 1, RemovalCause::Replaced),
+    ///         ("a".to_owned(), 2, RemovalCause::Evicted),
+    ///         ("b".to_owned(), 3, RemovalCause::Deleted),
+    ///     ]
+    /// );
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn on_removal(
+        mut self,
+        listener: impl Fn(&str, &V, RemovalCause) + Send + Sync + 'static,
+    ) -> Self {
+        self.listener = Some(Arc::new(listener));
+        self
+    }
+
     /// Builds the cache; a zero `max_size`, shard count or default TTL is an error.
     pub fn build(self) -> Result<InMemoryCache<V>, CacheError> {
         let default_ttl = Ttl::check_default("InMemoryCache", self.default_ttl)?;
@@ -217,10 +329,33 @@ impl<V> InMemoryCacheBuilder<V> {
                 shard::MAX_SHARD_CAPACITY
             )));
         }
+        let weighing = match (&self.weigher, self.max_weight) {
+            (Some(w), Some(max)) => Some((w, max)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(CacheError::config(
+                    "InMemoryCache weigher needs a max_weight",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(CacheError::config(
+                    "InMemoryCache max_weight needs a weigher",
+                ))
+            }
+        };
         let shards = (0..count)
             .map(|i| {
                 let cap = self.max_size / count + usize::from(i < self.max_size % count);
-                Padded(Mutex::new(Shard::new(cap)))
+                let mut shard = Shard::new(cap).with_policy(self.policy);
+                if let Some((weigher, max)) = weighing {
+                    let n = count as u64;
+                    let share = max / n + u64::from((i as u64) < max % n);
+                    shard = shard.with_weigher(Arc::clone(weigher), share);
+                }
+                if self.listener.is_some() {
+                    shard = shard.listen();
+                }
+                Padded(Mutex::new(shard))
             })
             .collect();
         Ok(InMemoryCache {
@@ -233,6 +368,9 @@ impl<V> InMemoryCacheBuilder<V> {
                 .unwrap_or_else(|| Arc::new(MonotonicClock::new())),
             max_size: self.max_size,
             single_flight: self.single_flight,
+            policy: self.policy,
+            max_weight: self.max_weight,
+            listener: self.listener,
         })
     }
 }
@@ -279,6 +417,10 @@ impl<V> InMemoryCache<V> {
             clock: None,
             shards: None,
             single_flight: true,
+            policy: Policy::Lru,
+            weigher: None,
+            max_weight: None,
+            listener: None,
             _values: PhantomData,
         }
     }
@@ -291,6 +433,35 @@ impl<V> InMemoryCache<V> {
     /// ```
     pub fn capacity(&self) -> usize {
         self.max_size
+    }
+
+    /// The eviction policy.
+    ///
+    /// ```
+    /// use cache_memory::{InMemoryCache, Policy};
+    /// assert_eq!(InMemoryCache::<u8>::new(5, None)?.policy(), Policy::Lru);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// The total weight of the stored entries (expired ones not yet removed included), with
+    /// a [weigher](InMemoryCacheBuilder::weigher); `None` without one.
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// let cache = cache_memory::InMemoryCache::<Vec<u8>>::builder()
+    ///     .weigher(|_, v| v.len() as u32)
+    ///     .max_weight(1 << 20)
+    ///     .build()?;
+    /// cache.set("k", vec![0; 100], Ttl::Never)?;
+    /// assert_eq!(cache.weight(), Some(100));
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn weight(&self) -> Option<u64> {
+        self.max_weight?;
+        Some(self.shards.iter().map(|s| lock(&s.0).weight()).sum())
     }
 
     /// The number of shards the keys are spread over.
@@ -344,8 +515,31 @@ impl<V> InMemoryCache<V> {
         let now = self.clock.now();
         self.shards
             .iter()
-            .map(|s| lock(&s.0).purge_expired(now))
+            .map(|s| {
+                let mut shard = lock(&s.0);
+                let purged = shard.purge_expired(now);
+                self.notify(shard);
+                purged
+            })
             .sum()
+    }
+
+    /// Releases `shard` and tells the removal listener, if any, what the operation just
+    /// made under that lock removed.
+    #[inline]
+    fn notify(&self, mut shard: MutexGuard<'_, Shard<V>>) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        let removed = shard.take_removed();
+        drop(shard);
+        self.tell(listener, removed);
+    }
+
+    fn tell(&self, listener: &Listener<V>, removed: impl IntoIterator<Item = Removed<V>>) {
+        for r in removed {
+            listener(r.key(), &r.value, r.cause);
+        }
     }
 
     /// The key with its hash, computed once: it picks the shard (bits 32 and up) and the
@@ -386,28 +580,37 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
     fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
         let key = self.probe(key);
-        Ok(self.shard(key).lookup(key, &*self.clock))
+        let mut shard = self.shard(key);
+        let value = shard.lookup(key, &*self.clock);
+        self.notify(shard);
+        Ok(value)
     }
 
     fn set(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
         let (expires, now) = self.expiry(ttl);
         let key = self.probe(key);
         let mut shard = self.shard(key);
-        shard.insert(key, value, expires, now, &*self.clock);
-        Ok(true)
+        let stored = shard.insert(key, value, expires, now, &*self.clock);
+        self.notify(shard);
+        Ok(stored)
     }
 
     fn delete(&self, key: &str) -> Result<bool, CacheError> {
         let key = self.probe(key);
         let mut shard = self.shard(key);
-        Ok(shard.remove(key, &*self.clock))
+        let removed = shard.remove(key, &*self.clock);
+        self.notify(shard);
+        Ok(removed)
     }
 
     fn clear(&self) -> Result<(), CacheError> {
         for s in self.shards.iter() {
             // Drop the old entries outside the lock: V::drop may be slow.
             let old = lock(&s.0).take_all();
-            drop(old);
+            match &self.listener {
+                Some(listener) => self.tell(listener, old.into_removed()),
+                None => drop(old),
+            }
         }
         Ok(())
     }
@@ -415,7 +618,9 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
     fn exists(&self, key: &str) -> Result<bool, CacheError> {
         let key = self.probe(key);
         let mut shard = self.shard(key);
-        Ok(shard.peek_live(key, &*self.clock))
+        let live = shard.peek_live(key, &*self.clock);
+        self.notify(shard);
+        Ok(live)
     }
 
     fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
@@ -427,7 +632,12 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
         Ok(self
             .shards
             .iter()
-            .map(|s| lock(&s.0).remove_matching(&pattern, now))
+            .map(|s| {
+                let mut shard = lock(&s.0);
+                let removed = shard.remove_matching(&pattern, now);
+                self.notify(shard);
+                removed
+            })
             .sum())
     }
 
@@ -444,7 +654,9 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
         let (expires, now) = self.expiry(ttl);
         let key = self.probe(key);
         let mut shard = self.shard(key);
-        Ok(shard.add(key, value, expires, now, &*self.clock))
+        let stored = shard.add(key, value, expires, now, &*self.clock);
+        self.notify(shard);
+        Ok(stored)
     }
 
     fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError>
@@ -454,25 +666,29 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
         let (expires, now) = self.expiry(Ttl::Default);
         let probe = self.probe(key);
         let mut shard = self.shard(probe);
-        shard
-            .add_to_counter(probe, delta, expires, now, &*self.clock)
-            .map_err(|fault| match fault {
-                CounterFault::NotACounter => CacheError::not_a_counter(key),
-                CounterFault::Overflow => CacheError::counter_overflow(key, delta),
-            })
+        let count = shard.add_to_counter(probe, delta, expires, now, &*self.clock);
+        self.notify(shard);
+        count.map_err(|fault| match fault {
+            CounterFault::NotACounter => CacheError::not_a_counter(key),
+            CounterFault::Overflow => CacheError::counter_overflow(key, delta),
+        })
     }
 
     fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
         let (expires, now) = self.expiry(ttl);
         let key = self.probe(key);
         let mut shard = self.shard(key);
-        Ok(shard.retime(key, expires, now, &*self.clock))
+        let live = shard.retime(key, expires, now, &*self.clock);
+        self.notify(shard);
+        Ok(live)
     }
 
     fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
         let key = self.probe(key);
         let mut shard = self.shard(key);
-        Ok(shard.time_left(key, &*self.clock))
+        let left = shard.time_left(key, &*self.clock);
+        self.notify(shard);
+        Ok(left)
     }
 
     fn get_or_load(&self, key: &str, ttl: Ttl, loader: Loader<'_, V>) -> Result<V, CacheError> {
@@ -481,6 +697,7 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
         let probe = self.probe(key);
         let mut shard = self.shard(probe);
         if let Some(v) = shard.lookup(probe, &*self.clock) {
+            self.notify(shard);
             return Ok(v);
         }
         self.load_after_miss(shard, probe, ttl, loader)
@@ -502,7 +719,7 @@ impl<V: Clone + Send + Sync + 'static> InMemoryCache<V> {
     ) -> Result<V, CacheError> {
         let key = probe.key;
         if !self.single_flight {
-            drop(shard);
+            self.notify(shard);
             let value = loader.load().map_err(|e| CacheError::loader(key, e))?;
             self.set(key, value.clone(), ttl)?;
             return Ok(value);
@@ -514,6 +731,7 @@ impl<V: Clone + Send + Sync + 'static> InMemoryCache<V> {
                 None => {
                     let mut shard = self.shard(probe);
                     if let Some(v) = shard.lookup(probe, &*self.clock) {
+                        self.notify(shard);
                         return Ok(v);
                     }
                     shard
@@ -521,7 +739,7 @@ impl<V: Clone + Send + Sync + 'static> InMemoryCache<V> {
             };
             match shard.flight(key) {
                 Some(running) => {
-                    drop(shard);
+                    self.notify(shard);
                     match landed(key, running.wait()) {
                         Some(result) => return result,
                         // The loader panicked: start over, perhaps as the loader.
@@ -530,7 +748,7 @@ impl<V: Clone + Send + Sync + 'static> InMemoryCache<V> {
                 }
                 None => {
                     let mine = shard.start_flight(key);
-                    drop(shard);
+                    self.notify(shard);
                     return self.lead(probe, ttl, mine, loader);
                 }
             }
@@ -570,6 +788,7 @@ impl<V: Clone + Send + Sync + 'static> InMemoryCache<V> {
                 }
             };
             shard.end_flight(key, &guard.flight);
+            self.notify(shard);
             ended
         };
         guard.done = true;
@@ -603,6 +822,7 @@ impl<V> std::fmt::Debug for InMemoryCache<V> {
             .field("max_size", &self.max_size)
             .field("shards", &self.shards.len())
             .field("default_ttl", &self.default_ttl)
+            .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }

@@ -10,11 +10,22 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use cache_core::{CacheStats, Clock, Pattern, Timestamp};
+use cache_core::{CacheStats, Clock, Pattern, RemovalCause, Timestamp};
 use hashbrown::HashTable;
 
 use crate::flight::Flight;
 use crate::key::{KeyBytes, Probe};
+use crate::Policy;
+
+mod removal;
+mod sketch;
+mod tinylfu;
+mod weight;
+
+pub(crate) use removal::Removed;
+use tinylfu::TinyLfu;
+pub(crate) use weight::Weigher;
+use weight::Weighing;
 
 mod ops;
 pub(crate) use ops::CounterFault;
@@ -71,6 +82,15 @@ pub(crate) struct Shard<V> {
     counters: Counters,
     /// Keys whose value a `get_or_insert_with` loader is computing right now.
     flights: HashMap<Box<str>, Arc<Flight<V>>>,
+    /// `Some` under [`Policy::TinyLfu`]: it then owns the entries' links (and `head` and
+    /// `tail` above are unused).
+    tlfu: Option<TinyLfu>,
+    /// Whether removed entries are kept in `removed` for a removal listener.
+    listening: bool,
+    /// What left the shard since the owner last took it (only while `listening`).
+    removed: Vec<Removed<V>>,
+    /// `Some` with a weigher: entry weights and the shard's weight bound.
+    weighing: Option<Weighing<V>>,
 }
 
 impl<V> Shard<V> {
@@ -87,6 +107,28 @@ impl<V> Shard<V> {
             capacity: capacity.clamp(1, MAX_SHARD_CAPACITY),
             counters: Counters::default(),
             flights: HashMap::new(),
+            tlfu: None,
+            listening: false,
+            removed: Vec::new(),
+            weighing: None,
+        }
+    }
+
+    /// The shard under `policy`; call on a new, empty shard.
+    pub(crate) fn with_policy(mut self, policy: Policy) -> Self {
+        self.tlfu = match policy {
+            Policy::Lru => None,
+            Policy::TinyLfu => Some(TinyLfu::new(self.capacity)),
+        };
+        self
+    }
+
+    /// The slot to evict from this full shard for one new entry.
+    #[inline]
+    fn victim(&mut self) -> u32 {
+        match &mut self.tlfu {
+            Some(p) => p.victim(&mut self.nodes),
+            None => self.tail,
         }
     }
 
@@ -108,6 +150,9 @@ impl<V> Shard<V> {
     /// Takes entry `i` out of the recency list.
     #[inline]
     fn unlink(&mut self, i: u32) {
+        if let Some(p) = &mut self.tlfu {
+            return p.unlink(&mut self.nodes, i);
+        }
         let (prev, next) = {
             let n = &self.nodes[i as usize];
             (n.prev, n.next)
@@ -139,6 +184,9 @@ impl<V> Shard<V> {
     /// Marks entry `i` as the most recently used.
     #[inline]
     fn touch(&mut self, i: u32) {
+        if let Some(p) = &mut self.tlfu {
+            return p.on_access(&mut self.nodes, i);
+        }
         if self.head != i {
             self.unlink(i);
             self.push_front(i);
@@ -166,6 +214,12 @@ impl<V> Shard<V> {
         self.detach(i);
         let last = (self.nodes.len() - 1) as u32;
         let node = self.nodes.swap_remove(i as usize);
+        if let Some(p) = &mut self.tlfu {
+            p.on_move(i, last);
+        }
+        if let Some(w) = &mut self.weighing {
+            w.on_move(i);
+        }
         if i != last {
             // The entry that was last now lives at `i`: repoint whatever pointed at `last`.
             let (hash, expires, prev, next) = {
@@ -201,11 +255,12 @@ impl<V> Shard<V> {
         }
         let old = self.remove_at(i);
         self.counters.expirations += 1;
-        drop(old);
+        self.retire(old, RemovalCause::Expired);
         false
     }
 
-    /// `set`. `now` is the time the expiry was computed from, when it was needed.
+    /// `set`. `now` is the time the expiry was computed from, when it was needed. `false`
+    /// when a weighted shard refused a value heavier than its whole bound.
     pub(crate) fn insert(
         &mut self,
         key: Probe<'_>,
@@ -213,30 +268,31 @@ impl<V> Shard<V> {
         expires: Timestamp,
         now: Option<Timestamp>,
         clock: &dyn Clock,
-    ) {
+    ) -> bool {
         self.counters.sets += 1;
         if let Some(now) = now {
             if !expires.is_live_at(now) {
                 // A zero TTL: nothing is stored and the older value is gone.
+                // Expired or not, the old entry is not an expiration: a set never counts one.
                 if let Some(i) = self.find(key) {
+                    // Not an expiration, and so not one to the listener either: replaced.
                     let old = self.remove_at(i);
-                    if !old.expires.is_live_at(now) {
-                        self.counters.expirations += 1;
-                    }
-                    drop(old);
+                    self.retire(old, RemovalCause::Replaced);
                 }
-                return;
+                return true;
             }
+        }
+        if self.weighing.is_some() && !self.make_room_for(key, &value, now, clock) {
+            return false;
         }
         if let Some(i) = self.find(key) {
             let n = &mut self.nodes[i as usize];
             let old_expires = std::mem::replace(&mut n.expires, expires);
             let old_value = std::mem::replace(&mut n.value, value);
+            // An expired entry overwritten is not counted (a set never counts an expiration),
+            // and the listener hears it replaced, as it hears every counted cause.
+            let cause = RemovalCause::Replaced;
             if old_expires != Timestamp::MAX {
-                let now = now.unwrap_or_else(|| clock.now());
-                if !old_expires.is_live_at(now) {
-                    self.counters.expirations += 1;
-                }
                 self.expiring.remove(&(old_expires, i));
             }
             if expires != Timestamp::MAX {
@@ -244,8 +300,8 @@ impl<V> Shard<V> {
             }
             self.touch(i);
             // The old value drops once the shard is consistent (`V::drop` may panic).
-            drop(old_value);
-            return;
+            self.retire_value(key.key, old_value, cause);
+            return true;
         }
         if self.nodes.len() >= self.capacity && !self.expiring.is_empty() {
             // A full shard drops its expired entries before it evicts a live one.
@@ -253,7 +309,7 @@ impl<V> Shard<V> {
         }
         if self.nodes.len() >= self.capacity {
             // Evict the least recently used entry and reuse its slot in place.
-            let t = self.tail;
+            let t = self.victim();
             self.detach(t);
             let n = &mut self.nodes[t as usize];
             n.hash = key.hash;
@@ -262,9 +318,8 @@ impl<V> Shard<V> {
             let old_value = std::mem::replace(&mut n.value, value);
             self.link_new(t, key.hash, expires);
             self.counters.evictions += 1;
-            drop(old_key);
-            drop(old_value);
-            return;
+            self.retire_parts(old_key, old_value, RemovalCause::Evicted);
+            return true;
         }
         if self.nodes.len() == self.nodes.capacity() {
             // Grow by doubling, but never past the shard's capacity.
@@ -285,6 +340,7 @@ impl<V> Shard<V> {
             next: NIL,
         });
         self.link_new(i, key.hash, expires);
+        true
     }
 
     /// Enters the entry just written at slot `i` in the table, the list and the expiry index.
@@ -292,7 +348,10 @@ impl<V> Shard<V> {
         let nodes = &self.nodes;
         self.table
             .insert_unique(hash, i, |&j| nodes[j as usize].hash);
-        self.push_front(i);
+        match &mut self.tlfu {
+            Some(p) => p.on_insert(&mut self.nodes, i),
+            None => self.push_front(i),
+        }
         if expires != Timestamp::MAX {
             self.expiring.insert((expires, i));
         }
@@ -310,7 +369,7 @@ impl<V> Shard<V> {
         } else {
             self.counters.expirations += 1;
         }
-        drop(old);
+        self.retire(old, removal::by_liveness(live));
         live
     }
 
@@ -323,13 +382,14 @@ impl<V> Shard<V> {
                 continue;
             }
             let old = self.remove_at(i);
-            if old.expires.is_live_at(now) {
+            let live = old.expires.is_live_at(now);
+            if live {
                 removed += 1;
                 self.counters.deletes += 1;
             } else {
                 self.counters.expirations += 1;
             }
-            drop(old);
+            self.retire(old, removal::by_liveness(live));
         }
         removed
     }
@@ -344,7 +404,7 @@ impl<V> Shard<V> {
             let old = self.remove_at(i);
             purged += 1;
             self.counters.expirations += 1;
-            drop(old);
+            self.retire(old, RemovalCause::Expired);
         }
         purged
     }
@@ -355,6 +415,12 @@ impl<V> Shard<V> {
         self.expiring.clear();
         self.head = NIL;
         self.tail = NIL;
+        if let Some(p) = &mut self.tlfu {
+            p.clear();
+        }
+        if let Some(w) = &mut self.weighing {
+            w.clear();
+        }
         Contents(std::mem::take(&mut self.nodes))
     }
 
@@ -408,7 +474,7 @@ impl<V: Clone> Shard<V> {
         let old = self.remove_at(i);
         self.counters.expirations += 1;
         self.counters.misses += 1;
-        drop(old);
+        self.retire(old, RemovalCause::Expired);
         None
     }
 }
@@ -455,19 +521,23 @@ mod tests {
         order
     }
 
+    /// A small deterministic generator of 64-bit numbers (xorshift).
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
     /// Random operations on a small shard, against a plain recency list, with every invariant
     /// checked after each step.
     #[test]
     fn random_operations_keep_the_structure_and_the_lru_order() {
         let hasher = hashbrown::DefaultHashBuilder::default();
         let clock = MockClock::new();
-        let mut rng = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         for capacity in [1, 2, 3, 8] {
             let mut s = Shard::new(capacity);
             let mut model: Vec<String> = Vec::new(); // most recent first
@@ -547,5 +617,127 @@ mod tests {
         assert_eq!(s.purge_expired(clock.now()), 2);
         assert_eq!(check(&s), Vec::<String>::new());
         assert_eq!(s.counters.expirations, 4);
+    }
+    /// Under TinyLFU: every slot is in exactly one of the three lists, the table and the
+    /// expiry index are exact, and the shard never holds more than its capacity.
+    fn check_tinylfu<V>(s: &Shard<V>) {
+        let p = s.tlfu.as_ref().expect("a TinyLFU shard");
+        let lists = p.lists(&s.nodes);
+        let mut seen: Vec<u32> = lists.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..s.nodes.len() as u32).collect::<Vec<_>>());
+        assert!(s.nodes.len() <= s.capacity);
+        assert!(p.window_max() >= 1 && p.window_max() <= s.capacity);
+        assert_eq!(s.table.len(), s.nodes.len());
+        for (i, node) in s.nodes.iter().enumerate() {
+            let probe = Probe {
+                hash: node.hash,
+                key: node.key.as_str(),
+            };
+            assert_eq!(s.find(probe), Some(i as u32));
+        }
+        let with_ttl = s
+            .nodes
+            .iter()
+            .filter(|node| node.expires != Timestamp::MAX)
+            .count();
+        assert_eq!(s.expiring.len(), with_ttl);
+    }
+
+    /// Random operations on small TinyLFU shards: the structure holds after every step, a
+    /// key just set is found with its value, a found key has the last value set for it, and
+    /// a deleted key is gone.
+    #[test]
+    fn random_operations_keep_the_tinylfu_structure() {
+        let hasher = hashbrown::DefaultHashBuilder::default();
+        let clock = MockClock::new();
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
+        for capacity in [1, 2, 3, 8, 100] {
+            let mut s = Shard::new(capacity).with_policy(Policy::TinyLfu);
+            let mut last: HashMap<String, u64> = HashMap::new();
+            for step in 0..6_000u64 {
+                let r = next();
+                // Skewed keys, so that the sketch has favourites to protect.
+                let key = format!("k{}", (r % 64) * (r >> 6) % 64 % (4 * capacity as u64 + 3));
+                let p = Probe {
+                    hash: hasher.hash_one(key.as_str()),
+                    key: &key,
+                };
+                match (r >> 20) % 8 {
+                    0..=3 => {
+                        if let Some(v) = s.lookup(p, &clock) {
+                            assert_eq!(Some(&v), last.get(&key), "{key}");
+                        }
+                    }
+                    4..=6 => {
+                        let ttl = (r >> 30) % 4 == 0;
+                        let expires = if ttl {
+                            clock.now().expiry(Some(std::time::Duration::from_secs(50)))
+                        } else {
+                            Timestamp::MAX
+                        };
+                        s.insert(p, step, expires, ttl.then(|| clock.now()), &clock);
+                        last.insert(key.clone(), step);
+                        assert_eq!(s.lookup(p, &clock), Some(step));
+                    }
+                    _ => {
+                        s.remove(p, &clock);
+                        assert_eq!(s.lookup(p, &clock), None);
+                    }
+                }
+                if step % 500 == 0 {
+                    clock.advance(std::time::Duration::from_secs(20));
+                }
+                if step % 1_999 == 0 {
+                    drop(s.take_all());
+                }
+                check_tinylfu(&s);
+            }
+        }
+    }
+
+    /// A loop over more keys than a TinyLFU shard holds keeps most of the shard's entries
+    /// (where an LRU hits nothing), and a key requested often survives a scan of new keys.
+    #[test]
+    fn tinylfu_resists_loops_and_scans() {
+        let hasher = hashbrown::DefaultHashBuilder::default();
+        let clock = MockClock::new();
+        let access = |s: &mut Shard<u64>, key: &str| {
+            let p = Probe {
+                hash: hasher.hash_one(key),
+                key,
+            };
+            s.lookup(p, &clock).is_some() || {
+                s.insert(p, 0, Timestamp::MAX, None, &clock);
+                false
+            }
+        };
+        for policy in [Policy::Lru, Policy::TinyLfu] {
+            let mut s = Shard::new(1_000).with_policy(policy);
+            let keys: Vec<String> = (0..1_200).map(|i| format!("loop{i}")).collect();
+            let mut hits = 0;
+            for round in 0..10 {
+                for k in &keys {
+                    let hit = access(&mut s, k);
+                    if round >= 5 {
+                        hits += usize::from(hit);
+                    }
+                }
+            }
+            let ratio = hits as f64 / (5.0 * 1_200.0);
+            match policy {
+                Policy::Lru => assert_eq!(hits, 0),
+                _ => assert!(ratio > 0.7, "{ratio}"),
+            }
+            let mut s = Shard::new(100).with_policy(policy);
+            for _ in 0..20 {
+                access(&mut s, "hot");
+            }
+            for i in 0..1_000 {
+                access(&mut s, &format!("scan{i}"));
+            }
+            let survived = access(&mut s, "hot");
+            assert_eq!(survived, policy == Policy::TinyLfu, "{policy:?}");
+        }
     }
 }

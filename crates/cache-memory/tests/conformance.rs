@@ -1,10 +1,24 @@
-//! The whole conformance suite on `InMemoryCache`, driven by a mock clock.
+//! The whole conformance suite on `InMemoryCache`, driven by a mock clock, once per
+//! eviction policy: the exact-LRU cases (`Harness::bounded`) only under `Policy::Lru`.
 
-use cache_conformance::{Harness, Setup, Time};
+use cache_conformance::{Harness, Removals, Setup, Time};
 use cache_core::Cache;
-use cache_memory::InMemoryCache;
+use cache_memory::{InMemoryCache, InMemoryCacheBuilder, Policy};
 
-struct Memory;
+struct Memory(Policy);
+
+impl Memory {
+    fn builder(&self, setup: Setup) -> InMemoryCacheBuilder<Vec<u8>> {
+        let mut b = InMemoryCache::builder()
+            .max_size(setup.max_size.unwrap_or(1_000_000))
+            .clock(setup.clock.expect("a mock clock").shared())
+            .policy(self.0);
+        if let Some(ttl) = setup.default_ttl {
+            b = b.default_ttl(ttl);
+        }
+        b
+    }
+}
 
 impl Harness for Memory {
     type Cache = InMemoryCache<Vec<u8>>;
@@ -13,8 +27,9 @@ impl Harness for Memory {
         Time::Mock
     }
 
+    /// Exact LRU eviction: only the LRU policy promises it.
     fn bounded(&self) -> bool {
-        true
+        self.0 == Policy::Lru
     }
 
     fn single_flight(&self) -> bool {
@@ -26,17 +41,22 @@ impl Harness for Memory {
     }
 
     fn create(&self, setup: Setup) -> Self::Cache {
-        let mut b = InMemoryCache::builder()
-            .max_size(setup.max_size.unwrap_or(1_000_000))
-            .clock(setup.clock.expect("a mock clock").shared());
-        if let Some(ttl) = setup.default_ttl {
-            b = b.default_ttl(ttl);
-        }
-        b.build().expect("a valid configuration")
+        self.builder(setup).build().expect("a valid configuration")
+    }
+
+    fn create_listening(&self, setup: Setup, removals: Removals) -> Option<Self::Cache> {
+        let cache = self
+            .builder(setup)
+            .on_removal(move |key, value, cause| removals.record(key, value, cause))
+            .build()
+            .expect("a valid configuration");
+        Some(cache)
     }
 
     fn counters(&self, setup: Setup) -> Box<dyn Cache<i64>> {
-        let mut b = InMemoryCache::builder().clock(setup.clock.expect("a mock clock").shared());
+        let mut b = InMemoryCache::builder()
+            .clock(setup.clock.expect("a mock clock").shared())
+            .policy(self.0);
         if let Some(ttl) = setup.default_ttl {
             b = b.default_ttl(ttl);
         }
@@ -44,14 +64,34 @@ impl Harness for Memory {
     }
 }
 
-cache_conformance::conformance_tests!(Memory);
-
-/// The committed corpus of the `ops_memory` fuzz target, replayed without a fuzzer.
-#[test]
-fn fuzz_corpus_ops_memory_replays() {
+/// Replays the committed corpus of the `ops_memory` fuzz target under `policy`, without a
+/// fuzzer.
+fn replay_fuzz_corpus(policy: Policy) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus/ops_memory");
     let n = cache_conformance::fuzz::replay_corpus(dir, |data| {
-        cache_conformance::fuzz::ops(&Memory, data)
+        cache_conformance::fuzz::ops(&Memory(policy), data)
     });
     assert!(n >= 3, "only {n} corpus files");
+}
+
+mod lru {
+    use super::*;
+
+    cache_conformance::conformance_tests!(Memory(Policy::Lru));
+
+    #[test]
+    fn fuzz_corpus_ops_memory_replays() {
+        replay_fuzz_corpus(Policy::Lru);
+    }
+}
+
+mod tinylfu {
+    use super::*;
+
+    cache_conformance::conformance_tests!(Memory(Policy::TinyLfu));
+
+    #[test]
+    fn fuzz_corpus_ops_memory_replays() {
+        replay_fuzz_corpus(Policy::TinyLfu);
+    }
 }

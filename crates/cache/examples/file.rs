@@ -48,11 +48,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("greeting as u64    -> {wrong:?}");
     assert_eq!(wrong, None);
 
-    let removed = Cache::<String>::delete_pattern(&cache, "user:*")?;
+    let removed = cache.delete_pattern("user:*")?; // no value type needed
     println!("delete_pattern     -> {removed} removed");
     assert_eq!(removed, 1);
     cache.purge_expired()?;
-    println!("stats              -> {:?}", Cache::<String>::stats(&cache));
+    println!("stats              -> {:?}", cache.stats());
 
     if temporary {
         std::fs::remove_dir_all(&dir)?;

@@ -62,7 +62,7 @@ pub use cache_core::*;
 
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
-pub use cache_memory::{InMemoryCache, InMemoryCacheBuilder};
+pub use cache_memory::{InMemoryCache, InMemoryCacheBuilder, Policy};
 
 #[cfg(feature = "file")]
 #[cfg_attr(docsrs, doc(cfg(feature = "file")))]

@@ -79,7 +79,9 @@ impl<V> Shard<V> {
             return false;
         };
         if now.is_some_and(|now| !expires.is_live_at(now)) {
-            drop(self.remove_at(i));
+            // Like a `set` with a zero TTL: the value ends, uncounted, as replaced.
+            let old = self.remove_at(i);
+            self.retire(old, cache_core::RemovalCause::Replaced);
             return true;
         }
         let old = std::mem::replace(&mut self.nodes[i as usize].expires, expires);

@@ -1,0 +1,33 @@
+//! The eviction policies a cache can run: [`Policy`].
+
+/// Which entry a full shard gives up for a new one; chosen with
+/// [`InMemoryCacheBuilder::policy`](crate::InMemoryCacheBuilder::policy).
+///
+/// ```
+/// use cache_memory::{InMemoryCache, Policy};
+/// use cache_core::{Cache, Ttl};
+///
+/// let cache = InMemoryCache::builder()
+///     .max_size(10_000)
+///     .policy(Policy::TinyLfu)
+///     .build()?;
+/// cache.set("k", 1u32, Ttl::Never)?;
+/// assert_eq!(cache.get("k")?, Some(1));
+/// # Ok::<(), cache_core::CacheError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Policy {
+    /// Exact LRU per shard (the default, and the contract's order): the least recently used
+    /// entry goes. Best when recency is all that predicts reuse (a hot set that moves);
+    /// defenceless against scans and loops a little larger than the cache.
+    #[default]
+    Lru,
+    /// Adaptive W-TinyLFU per shard: new entries pass a small LRU window, then enter the main
+    /// space only if a frequency sketch rates them above the entry they would replace; a hill
+    /// climber resizes the window from the observed hit ratio. Scan- and loop-resistant, and
+    /// close to LRU where recency wins. A new entry is always stored (in the window), so a
+    /// `get` right after a `set` hits; which older entry a full shard evicts is the policy's
+    /// choice, not the least recently used one.
+    TinyLfu,
+}

@@ -1,0 +1,212 @@
+//! A count-min sketch of 4-bit counters: the popularity of keys seen recently, for the
+//! TinyLFU admission of [`super::tinylfu`].
+//!
+//! The counters of one key all live in one 64-byte block (eight `u64` words of sixteen 4-bit
+//! counters), so an increment or an estimate touches one cache line. The table grows with the
+//! shard (one word per entry, rounded up to a power of two) and ages: after six increments
+//! per word, every counter is halved, so that yesterday's favourites fade.
+
+/// Words per block: 8 × 8 bytes = one cache line.
+const BLOCK: usize = 8;
+
+pub(super) struct Sketch {
+    table: Vec<u64>,
+    /// `table.len() / BLOCK - 1`.
+    block_mask: u64,
+    /// Increments since the last halving.
+    additions: u32,
+    /// Increments between two halvings.
+    sample_size: u32,
+}
+
+/// Increments per word between two halvings (Caffeine uses 10; fewer forget a moved hot set
+/// sooner, at a small cost on stationary traffic).
+const AGE: usize = 6;
+
+/// A fresh 64-bit mix of the key's hash, so that the sketch's bits are independent of the
+/// bits that picked the shard and the table slot.
+#[inline]
+fn rehash(hash: u64) -> u64 {
+    let x = hash.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^ (x >> 29)
+}
+
+impl Sketch {
+    pub(super) fn new() -> Self {
+        Sketch {
+            table: Vec::new(),
+            block_mask: 0,
+            additions: 0,
+            sample_size: 0,
+        }
+    }
+
+    /// The words in use (the sketch's memory is eight bytes each).
+    #[cfg(test)]
+    pub(super) fn words(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Makes room for about `entries` keys (one word each, at least a block). The counts
+    /// survive growth: a key's block index gains high bits as the table doubles, so each
+    /// doubling copies the table after itself and every key finds its counters again.
+    pub(super) fn ensure_capacity(&mut self, entries: usize) {
+        let words = entries.max(BLOCK).next_power_of_two();
+        if words <= self.table.len() {
+            return;
+        }
+        if self.table.is_empty() {
+            self.table = vec![0; words];
+        } else {
+            self.table.reserve_exact(words - self.table.len());
+            while self.table.len() < words {
+                self.table.extend_from_within(..);
+            }
+        }
+        self.block_mask = (words / BLOCK - 1) as u64;
+        self.sample_size = u32::try_from(words.saturating_mul(AGE)).unwrap_or(u32::MAX);
+    }
+
+    /// The key's block (one cache line) and its hash bits for the four counters.
+    #[inline]
+    fn block(&self, hash: u64) -> (usize, u64) {
+        let h = rehash(hash);
+        (((h >> 32) & self.block_mask) as usize * BLOCK, h)
+    }
+
+    /// Counter `i` (0..4) of hash bits `h`: its word in the block (word 2i or 2i+1) and the
+    /// shift of its nibble (one of 16).
+    #[inline]
+    fn counter(h: u64, i: usize) -> (usize, u32) {
+        let bits = (h >> (i * 8)) as u32;
+        ((i << 1) | (bits & 1) as usize, ((bits >> 1) & 15) << 2)
+    }
+
+    /// The estimated number of recent occurrences of `hash` (0 to 15).
+    #[inline]
+    pub(super) fn frequency(&self, hash: u64) -> u8 {
+        if self.table.is_empty() {
+            return 0;
+        }
+        let (start, h) = self.block(hash);
+        let Ok(block) = <&[u64; BLOCK]>::try_from(&self.table[start..start + BLOCK]) else {
+            return 0;
+        };
+        let mut min = 15;
+        for i in 0..4 {
+            let (w, s) = Self::counter(h, i);
+            min = min.min((block[w] >> s) & 15);
+        }
+        min as u8
+    }
+
+    /// Counts one occurrence of `hash` (counters saturate at 15).
+    #[inline]
+    pub(super) fn increment(&mut self, hash: u64) {
+        if self.table.is_empty() {
+            return;
+        }
+        let (start, h) = self.block(hash);
+        let Ok(block) = <&mut [u64; BLOCK]>::try_from(&mut self.table[start..start + BLOCK]) else {
+            return;
+        };
+        let mut added = false;
+        for i in 0..4 {
+            let (w, s) = Self::counter(h, i);
+            if (block[w] >> s) & 15 != 15 {
+                block[w] += 1 << s;
+                added = true;
+            }
+        }
+        if added {
+            self.additions += 1;
+            if self.additions >= self.sample_size {
+                self.halve();
+            }
+        }
+    }
+
+    /// Halves every counter (the aging step).
+    #[cold]
+    fn halve(&mut self) {
+        for w in &mut self.table {
+            *w = (*w >> 1) & 0x7777_7777_7777_7777;
+        }
+        self.additions /= 2;
+    }
+
+    /// The number of increments between two halvings.
+    #[cfg(test)]
+    pub(super) fn sample_size(&self) -> u32 {
+        self.sample_size
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_survive_growth() {
+        let mut s = Sketch::new();
+        s.ensure_capacity(8);
+        let keys: Vec<u64> = (0..50u64)
+            .map(|k| k.wrapping_mul(0x2545_f491_4f6c_dd1d))
+            .collect();
+        for (n, &k) in keys.iter().enumerate() {
+            for _ in 0..n % 5 {
+                s.increment(k);
+            }
+        }
+        let before: Vec<u8> = keys.iter().map(|&k| s.frequency(k)).collect();
+        s.ensure_capacity(1_000);
+        assert_eq!(s.words(), 1_024);
+        let after: Vec<u8> = keys.iter().map(|&k| s.frequency(k)).collect();
+        assert_eq!(before, after);
+    }
+
+    #[test]
+    fn counts_saturate_at_fifteen_and_age_by_halving() {
+        let mut s = Sketch::new();
+        s.ensure_capacity(64);
+        assert_eq!(s.frequency(42), 0);
+        for n in 1..=20u8 {
+            s.increment(42);
+            assert_eq!(s.frequency(42), n.min(15));
+        }
+        s.halve();
+        assert_eq!(s.frequency(42), 7);
+        s.halve();
+        assert_eq!(s.frequency(42), 3);
+    }
+
+    #[test]
+    fn popular_keys_outrank_rare_ones() {
+        let mut s = Sketch::new();
+        s.ensure_capacity(1_024);
+        for k in 0..1_000u64 {
+            let hash = k.wrapping_mul(0x2545_f491_4f6c_dd1d);
+            for _ in 0..(if k < 10 { 8 } else { 1 }) {
+                s.increment(hash);
+            }
+        }
+        let freq = |k: u64| s.frequency(k.wrapping_mul(0x2545_f491_4f6c_dd1d));
+        assert!((0..10).all(|k| freq(k) >= 8));
+        let rare_high = (10..1_000).filter(|&k| freq(k) >= 4).count();
+        assert!(rare_high < 20, "{rare_high} rare keys look popular");
+    }
+
+    #[test]
+    fn the_table_ages_after_six_increments_per_word() {
+        let mut s = Sketch::new();
+        s.ensure_capacity(8);
+        assert_eq!(s.words(), 8);
+        assert_eq!(s.sample_size(), 48);
+        for k in 0..47u64 {
+            s.increment(k.wrapping_mul(0x9e37_79b9));
+        }
+        assert_eq!(s.additions, 47);
+        s.increment(1 << 40);
+        assert!(s.additions < 47);
+    }
+}

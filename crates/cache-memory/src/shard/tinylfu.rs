@@ -1,0 +1,347 @@
+//! The adaptive W-TinyLFU policy of a shard ([`crate::Policy::TinyLfu`]): three LRU lists
+//! threaded through the shard's slab with the same `u32` links the exact LRU uses, a
+//! frequency [`Sketch`], and a ghost of recently evicted keys that sizes the window.
+//!
+//! - A new entry enters the **window**, a small LRU that absorbs bursts and recency.
+//! - The window's oldest entry leaves it as a *candidate* for the main space: it is admitted
+//!   (into **probation**) only if the sketch estimates it more popular than the main space's
+//!   *victim* (the probation list's oldest entry); otherwise the candidate is evicted. A scan
+//!   of keys seen once therefore passes through the window without evicting popular entries,
+//!   and a loop a little larger than the cache keeps most of its keys in the main space.
+//! - A hit in probation promotes the entry to **protected** (80% of the main space); the
+//!   protected list's overflow goes back to probation.
+//! - Adaptation: the ghost remembers (by a 12-bit fingerprint, in a direct-mapped table of
+//!   a quarter slot per entry) the candidates the filter rejected and the victims it evicted,
+//!   each with the time of its eviction; a rejected candidate may not push a victim still
+//!   within reach out of its slot (rejections far outnumber evictions from the main space). A new key found there is a miss one side could have
+//!   turned into a hit with more room: a rejected candidate back within an eighth of the
+//!   capacity's insertions says a larger window would have kept it (the window grows by one
+//!   entry), an evicted victim back within an eighth of the capacity's main-space evictions
+//!   says a larger main space would have (the window shrinks by one). Traffic that rewards
+//!   recency (a hot set that moves) grows the window toward an LRU; traffic that rewards
+//!   frequency (Zipf, loops, scans) keeps it small. Unlike a hill climber on the hit ratio,
+//!   the signal does not need a stationary trace, and it arrives per miss, not per period.
+//!
+//! Compared with Caffeine's W-TinyLFU: no random admission of popular candidates (keys are
+//! hashed with a per-process random seed, so an attacker cannot aim collisions at the
+//! sketch, and random admissions cost a loop over 1.2 × capacity ~5 points of hit ratio), the
+//! sketch ages after 6 increments per word instead of 10 (faster forgetting of a moved hot
+//! set), and the ghost replaces the hill climber (per-shard hit-ratio samples of a few
+//! thousand requests were too noisy to climb on: measured with `benches/benches/hit_ratio.rs`).
+//!
+//! The shard owns the slab and calls the hooks below; the policy only relinks entries and
+//! picks the slot to evict. Memory: one byte per entry (its list), the sketch's 8 to 16 bytes
+//! and the ghost's 1 to 2 (`mem_per_entry`: 81.3 bytes per entry against the LRU's 68.7).
+
+use super::sketch::Sketch;
+use super::{Node, NIL};
+
+const WINDOW: usize = 0;
+const PROBATION: usize = 1;
+const PROTECTED: usize = 2;
+
+/// The share of the main space kept for protected entries.
+const PROTECTED_SHARE: f64 = 0.8;
+/// The initial window, as a share of the capacity.
+const INITIAL_WINDOW: f64 = 0.01;
+/// A ghost hit counts when the key comes back within this share of the capacity (in
+/// insertions for a rejected candidate, in main-space evictions for a victim).
+const GHOST_REACH: usize = 8;
+/// Ghost entries: a 12-bit fingerprint, a bit for "victim", and a 19-bit time.
+const TIME_BITS: u32 = 19;
+const TIME_MASK: u32 = (1 << TIME_BITS) - 1;
+const VICTIM_BIT: u32 = 1 << TIME_BITS;
+const FINGERPRINT_SHIFT: u32 = TIME_BITS + 1;
+
+pub(super) struct TinyLfu {
+    sketch: Sketch,
+    /// The list of each slot (`WINDOW`, `PROBATION`, `PROTECTED`), parallel to the slab.
+    list: Vec<u8>,
+    head: [u32; 3],
+    tail: [u32; 3],
+    len: [usize; 3],
+    capacity: usize,
+    window_max: usize,
+    protected_max: usize,
+    /// Recently evicted keys (0: empty slot); see the module docs.
+    ghost: Vec<u32>,
+    ghost_mask: u64,
+    /// Clocks of the two kinds of ghost entries.
+    insertions: u32,
+    main_evictions: u32,
+}
+
+impl TinyLfu {
+    pub(super) fn new(capacity: usize) -> Self {
+        let mut p = TinyLfu {
+            sketch: Sketch::new(),
+            list: Vec::new(),
+            head: [NIL; 3],
+            tail: [NIL; 3],
+            len: [0; 3],
+            capacity,
+            window_max: 0,
+            protected_max: 0,
+            ghost: Vec::new(),
+            ghost_mask: 0,
+            insertions: 0,
+            main_evictions: 0,
+        };
+        p.set_window((capacity as f64 * INITIAL_WINDOW) as usize);
+        p
+    }
+
+    /// Sets the window's size (at least one entry, at most the capacity) and the protected
+    /// list's share of the rest.
+    fn set_window(&mut self, window: usize) {
+        self.window_max = window.clamp(1, self.capacity);
+        self.protected_max = ((self.capacity - self.window_max) as f64 * PROTECTED_SHARE) as usize;
+    }
+
+    /// Forgets every entry (the shard was emptied); the sketch, the ghost and the window
+    /// size stay.
+    pub(super) fn clear(&mut self) {
+        self.list.clear();
+        self.head = [NIL; 3];
+        self.tail = [NIL; 3];
+        self.len = [0; 3];
+    }
+
+    /// Takes slot `i` out of its list.
+    #[inline]
+    pub(super) fn unlink<V>(&mut self, nodes: &mut [Node<V>], i: u32) {
+        let l = usize::from(self.list[i as usize]);
+        let (prev, next) = {
+            let n = &nodes[i as usize];
+            (n.prev, n.next)
+        };
+        match prev {
+            NIL => self.head[l] = next,
+            p => nodes[p as usize].next = next,
+        }
+        match next {
+            NIL => self.tail[l] = prev,
+            n => nodes[n as usize].prev = prev,
+        }
+        self.len[l] -= 1;
+    }
+
+    /// Puts slot `i` (in no list) at the most recently used end of list `l`.
+    #[inline]
+    fn push_front<V>(&mut self, nodes: &mut [Node<V>], i: u32, l: usize) {
+        let old_head = self.head[l];
+        let n = &mut nodes[i as usize];
+        n.prev = NIL;
+        n.next = old_head;
+        match old_head {
+            NIL => self.tail[l] = i,
+            h => nodes[h as usize].prev = i,
+        }
+        self.head[l] = i;
+        self.list[i as usize] = l as u8;
+        self.len[l] += 1;
+    }
+
+    #[inline]
+    fn move_to<V>(&mut self, nodes: &mut [Node<V>], i: u32, l: usize) {
+        self.unlink(nodes, i);
+        self.push_front(nodes, i, l);
+    }
+
+    /// A hit (or an overwrite) of slot `i`.
+    #[inline]
+    pub(super) fn on_access<V>(&mut self, nodes: &mut [Node<V>], i: u32) {
+        self.sketch.increment(nodes[i as usize].hash);
+        match usize::from(self.list[i as usize]) {
+            PROBATION => {
+                self.move_to(nodes, i, PROTECTED);
+                self.demote_protected_overflow(nodes);
+            }
+            l => {
+                if self.head[l] != i {
+                    self.move_to(nodes, i, l);
+                }
+            }
+        }
+    }
+
+    /// Slot `i` holds a new entry: it enters the window; the window's overflow moves on to
+    /// probation (when the shard is full, [`TinyLfu::victim`] already made room).
+    pub(super) fn on_insert<V>(&mut self, nodes: &mut [Node<V>], i: u32) {
+        if i as usize == self.list.len() {
+            self.list.push(WINDOW as u8);
+            self.grow_to(self.list.len());
+        }
+        let hash = nodes[i as usize].hash;
+        self.sketch.increment(hash);
+        self.insertions = self.insertions.wrapping_add(1);
+        self.ghost_hit(hash, nodes);
+        self.push_front(nodes, i, WINDOW);
+        self.shrink_window_to_max(nodes);
+    }
+
+    /// Sizes the sketch and the ghost for `entries` entries (they grow with the shard, so
+    /// that a cache that never fills never pays for its whole capacity).
+    fn grow_to(&mut self, entries: usize) {
+        self.sketch.ensure_capacity(entries);
+        let slots = (entries.next_power_of_two() / 4).max(8);
+        if slots > self.ghost.len() {
+            self.ghost = vec![0; slots];
+            self.ghost_mask = (slots - 1) as u64;
+        }
+    }
+
+    /// Slot `last` was moved into the freed slot `i` (the slab's swap-remove); its
+    /// neighbours' links were already repointed.
+    pub(super) fn on_move(&mut self, i: u32, last: u32) {
+        self.list.swap_remove(i as usize);
+        if i != last {
+            let l = usize::from(self.list[i as usize]);
+            if self.head[l] == last {
+                self.head[l] = i;
+            }
+            if self.tail[l] == last {
+                self.tail[l] = i;
+            }
+        }
+    }
+
+    /// The slot to evict from a full shard to make room for one new entry. The window's
+    /// oldest entry (the candidate) either takes the main space's victim's place, in which
+    /// case the victim is returned, or is returned itself.
+    pub(super) fn victim<V>(&mut self, nodes: &mut [Node<V>]) -> u32 {
+        let candidate = if self.len[WINDOW] >= self.window_max {
+            self.tail[WINDOW]
+        } else {
+            NIL
+        };
+        let victim = match self.tail[PROBATION] {
+            NIL => self.tail[PROTECTED],
+            v => v,
+        };
+        match (candidate, victim) {
+            (NIL, NIL) => self.tail[WINDOW],
+            (NIL, v) => {
+                self.remember(nodes[v as usize].hash, true);
+                v
+            }
+            (c, NIL) => c,
+            (c, v) => {
+                if self.admit(nodes[c as usize].hash, nodes[v as usize].hash) {
+                    self.move_to(nodes, c, PROBATION);
+                    self.remember(nodes[v as usize].hash, true);
+                    v
+                } else {
+                    self.remember(nodes[c as usize].hash, false);
+                    c
+                }
+            }
+        }
+    }
+
+    /// The ghost slot and fingerprint of a key.
+    #[inline]
+    fn ghost_slot(&self, hash: u64) -> (usize, u32) {
+        let h = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        (((h >> 20) & self.ghost_mask) as usize, (h >> 52) as u32)
+    }
+
+    /// Remembers an evicted key: a rejected candidate, or a victim of the main space.
+    fn remember(&mut self, hash: u64, victim: bool) {
+        let (slot, fingerprint) = self.ghost_slot(hash);
+        let held = self.ghost[slot];
+        if !victim && held & VICTIM_BIT != 0 {
+            // Rejected candidates far outnumber victims: they may not push out a victim
+            // still within reach, or the window would only ever grow.
+            let age = self.main_evictions.wrapping_sub(held) & TIME_MASK;
+            if (age as usize) <= self.capacity / GHOST_REACH {
+                return;
+            }
+        }
+        let (kind, time) = if victim {
+            self.main_evictions = self.main_evictions.wrapping_add(1);
+            (VICTIM_BIT, self.main_evictions)
+        } else {
+            (0, self.insertions)
+        };
+        self.ghost[slot] = fingerprint << FINGERPRINT_SHIFT | kind | (time & TIME_MASK);
+    }
+
+    /// A new key that the ghost remembers moves the window by one entry (module docs).
+    fn ghost_hit<V>(&mut self, hash: u64, nodes: &mut [Node<V>]) {
+        let (slot, fingerprint) = self.ghost_slot(hash);
+        let g = self.ghost[slot];
+        if g == 0 || g >> FINGERPRINT_SHIFT != fingerprint {
+            return;
+        }
+        self.ghost[slot] = 0;
+        let victim = g & VICTIM_BIT != 0;
+        let now = if victim {
+            self.main_evictions
+        } else {
+            self.insertions
+        };
+        let distance = (now.wrapping_sub(g) & TIME_MASK) as usize;
+        if distance > self.capacity / GHOST_REACH {
+            return;
+        }
+        if !victim && self.window_max < self.capacity {
+            self.set_window(self.window_max + 1);
+            self.demote_protected_overflow(nodes);
+        } else if victim && self.window_max > 1 {
+            self.set_window(self.window_max - 1);
+            self.shrink_window_to_max(nodes);
+        }
+    }
+
+    /// Whether the sketch rates the candidate above the victim (ties keep the victim: the
+    /// main space is not churned by keys that are merely as popular).
+    fn admit(&self, candidate: u64, victim: u64) -> bool {
+        self.sketch.frequency(candidate) > self.sketch.frequency(victim)
+    }
+
+    fn shrink_window_to_max<V>(&mut self, nodes: &mut [Node<V>]) {
+        while self.len[WINDOW] > self.window_max {
+            let t = self.tail[WINDOW];
+            self.move_to(nodes, t, PROBATION);
+        }
+    }
+
+    fn demote_protected_overflow<V>(&mut self, nodes: &mut [Node<V>]) {
+        while self.len[PROTECTED] > self.protected_max {
+            let t = self.tail[PROTECTED];
+            self.move_to(nodes, t, PROBATION);
+        }
+    }
+
+    /// The window's current size limit (for tests and debugging).
+    #[cfg(test)]
+    pub(super) fn window_max(&self) -> usize {
+        self.window_max
+    }
+
+    /// Each list's slots from most to least recently used (for the shard's tests).
+    #[cfg(test)]
+    pub(super) fn lists<V>(&self, nodes: &[Node<V>]) -> [Vec<u32>; 3] {
+        let mut out: [Vec<u32>; 3] = Default::default();
+        for (l, list) in out.iter_mut().enumerate() {
+            let (mut i, mut prev) = (self.head[l], NIL);
+            while i != NIL {
+                assert!(list.len() < nodes.len(), "list {l} has a cycle");
+                assert_eq!(nodes[i as usize].prev, prev, "back link of slot {i}");
+                assert_eq!(
+                    usize::from(self.list[i as usize]),
+                    l,
+                    "list tag of slot {i}"
+                );
+                list.push(i);
+                prev = i;
+                i = nodes[i as usize].next;
+            }
+            assert_eq!(self.tail[l], prev, "tail of list {l}");
+            assert_eq!(self.len[l], list.len(), "length of list {l}");
+        }
+        assert_eq!(self.list.len(), nodes.len());
+        out
+    }
+}
