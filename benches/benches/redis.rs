@@ -4,6 +4,9 @@
 //! against a bare `INCRBY` (and, as `cache-redis-default-ttl`, `incr` on a cache with a default
 //! TTL, which runs a Lua script), `add` against a bare `SET NX`, from 1 and 2 threads (the cache through its pool, the bare side with one connection per thread).
 //! Values are 64 bytes; the bare side moves the same bytes (the codec envelope).
+//!
+//! `redis/tls-get/1t`: the same `RedisCache` get over plaintext and over TLS (`rediss://`,
+//! a CA generated here), to one server that serves both: what TLS costs per get on loopback.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -13,7 +16,7 @@ use cache_core::{codec, Cache, CacheExt, Ttl};
 use cache_redis::{RedisCache, RedisConfig};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use redis::ConnectionLike;
-use redis_test_support::{RedisCluster, RedisServer};
+use redis_test_support::{RedisCluster, RedisServer, TestCertificates};
 
 const BATCH: usize = 100;
 const KEYS: usize = 1_000;
@@ -255,7 +258,46 @@ fn bench_setup(c: &mut Criterion, s: &Setup) {
     }
 }
 
+/// Gets through a plaintext and a TLS cache on one server, one thread.
+fn bench_tls(c: &mut Criterion) {
+    let certificates = TestCertificates::generate();
+    let server = RedisServer::start_tls(&certificates, false);
+    let tls = cache_redis::TlsCertificates::default().ca_cert(certificates.ca_pem.clone());
+    let plain = RedisCache::new(RedisConfig::new(server.url()).key_prefix("bench:")).unwrap();
+    let secure = RedisCache::new(
+        RedisConfig::new(server.tls_url())
+            .tls(tls)
+            .key_prefix("bench:"),
+    )
+    .unwrap();
+    let value = vec![7u8; 64];
+    let keys: Vec<String> = (0..KEYS).map(|i| format!("key:{i}")).collect();
+    for k in &keys {
+        plain.set(k, value.clone(), Ttl::Never).unwrap();
+    }
+    let per_iter = if quick() { 50 } else { 200 };
+    let mut group = c.benchmark_group("redis/tls-get/1t");
+    configure(&mut group);
+    group.throughput(Throughput::Elements(per_iter as u64));
+    for (who, cache) in [("cache-redis-plain", &plain), ("cache-redis-tls", &secure)] {
+        group.bench_function(BenchmarkId::from_parameter(who), |b| {
+            b.iter_custom(|iters| {
+                let t0 = Instant::now();
+                for _ in 0..iters {
+                    for k in &keys[..per_iter] {
+                        let v: Option<Vec<u8>> = cache.get(k).unwrap();
+                        assert!(v.is_some());
+                    }
+                }
+                t0.elapsed()
+            })
+        });
+    }
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
+    bench_tls(c);
     let server = RedisServer::start();
     let standalone = Setup {
         name: "standalone",

@@ -6,11 +6,28 @@ use std::sync::Arc;
 /// Everything a cache operation can fail with. Each variant says what failed and where
 /// (which key, which path, which server).
 ///
+/// # Messages state their cause once
+/// `Display` (`{}`) prints what this error adds: what was being done and where. The cause,
+/// when there is one, is not repeated in it: [`Error::source`] returns it, so that a report
+/// that walks the chain (`anyhow`'s `{:#}`, `eyre`, a logger) prints each cause exactly once.
+/// The alternate form `{:#}` prints the whole chain itself, `context: cause: cause ...`.
+///
+/// # Errors a program can act on
+/// [`CacheError::is_timeout`], [`CacheError::is_unavailable`] and [`CacheError::is_auth`]
+/// tell the failures of a backing service apart, so that a program can, for example, treat
+/// an outage as a miss but a refused login as a bug to report.
+///
 /// ```
-/// use cache_core::CacheError;
+/// use cache_core::{BackendFailure, CacheError};
 ///
 /// let err = CacheError::config("max_size must be at least 1");
 /// assert_eq!(err.to_string(), "invalid cache configuration: max_size must be at least 1");
+///
+/// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+/// let err = CacheError::backend_failure(BackendFailure::Unavailable, "GET on redis 10.0.0.1:6379", io);
+/// assert_eq!(err.to_string(), "GET on redis 10.0.0.1:6379");
+/// assert_eq!(format!("{err:#}"), "GET on redis 10.0.0.1:6379: connection refused");
+/// assert!(err.is_unavailable() && !err.is_timeout() && !err.is_auth());
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
@@ -36,6 +53,8 @@ pub enum CacheError {
     },
     /// The backing service failed, timed out or could not be reached.
     Backend {
+        /// What kind of failure, for programs that act on it.
+        failure: BackendFailure,
         /// What was being done, and against which server.
         context: String,
         /// The underlying error.
@@ -69,6 +88,31 @@ pub enum CacheError {
     },
 }
 
+/// The kinds of [`CacheError::Backend`] failure a program can act on.
+///
+/// ```
+/// use cache_core::{BackendFailure, CacheError};
+/// let err = CacheError::backend_failure(BackendFailure::Timeout, "GET on redis 10.0.0.1:6379", "timed out");
+/// assert!(err.is_timeout());
+/// assert_eq!(err.backend_failure_kind(), Some(BackendFailure::Timeout));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BackendFailure {
+    /// The service did not answer in time: it is hung, overloaded or unreachable without a
+    /// refusal. Retrying at once may wait as long again.
+    Timeout,
+    /// The service cannot serve now: the connection was refused or reset, no pooled
+    /// connection could be had, a cluster has no node for the key, a failover is under way.
+    /// Usually passes by itself.
+    Unavailable,
+    /// The service refused the credentials, or they lack a permission. Does not pass by
+    /// itself: the configuration is wrong.
+    Auth,
+    /// Anything else (an unexpected reply, a command the server refused).
+    Other,
+}
+
 impl CacheError {
     /// A [`CacheError::Config`] error.
     ///
@@ -94,17 +138,34 @@ impl CacheError {
         }
     }
 
-    /// A [`CacheError::Backend`] error.
+    /// A [`CacheError::Backend`] error of kind [`BackendFailure::Other`].
     ///
     /// ```
-    /// let e = cache_core::CacheError::backend("GET on 127.0.0.1:6379", "timed out");
+    /// let e = cache_core::CacheError::backend("GET on 127.0.0.1:6379", "unexpected reply");
     /// assert!(e.to_string().contains("127.0.0.1:6379"));
+    /// assert!(!e.is_timeout() && !e.is_unavailable() && !e.is_auth());
     /// ```
     pub fn backend(
         context: impl Into<String>,
         source: impl Into<Box<dyn Error + Send + Sync>>,
     ) -> Self {
+        Self::backend_failure(BackendFailure::Other, context, source)
+    }
+
+    /// A [`CacheError::Backend`] error of the given kind.
+    ///
+    /// ```
+    /// use cache_core::{BackendFailure, CacheError};
+    /// let e = CacheError::backend_failure(BackendFailure::Auth, "connecting to redis 10.0.0.1:6379", "WRONGPASS");
+    /// assert!(e.is_auth());
+    /// ```
+    pub fn backend_failure(
+        failure: BackendFailure,
+        context: impl Into<String>,
+        source: impl Into<Box<dyn Error + Send + Sync>>,
+    ) -> Self {
         CacheError::Backend {
+            failure,
             context: context.into(),
             source: source.into(),
         }
@@ -114,13 +175,76 @@ impl CacheError {
     ///
     /// ```
     /// let e = cache_core::CacheError::loader("user:1", Box::<dyn std::error::Error + Send + Sync>::from("db down"));
-    /// assert_eq!(e.to_string(), "the loader for key \"user:1\" failed: db down");
+    /// assert_eq!(e.to_string(), "the loader for key \"user:1\" failed");
+    /// assert_eq!(format!("{e:#}"), "the loader for key \"user:1\" failed: db down");
     /// ```
     pub fn loader(key: &str, source: impl Into<Arc<dyn Error + Send + Sync>>) -> Self {
         CacheError::Loader {
             key: key.to_owned(),
             source: source.into(),
         }
+    }
+
+    /// The kind of a [`CacheError::Backend`] failure; `None` for the other variants.
+    ///
+    /// ```
+    /// assert_eq!(cache_core::CacheError::config("x").backend_failure_kind(), None);
+    /// ```
+    pub fn backend_failure_kind(&self) -> Option<BackendFailure> {
+        match self {
+            CacheError::Backend { failure, .. } => Some(*failure),
+            _ => None,
+        }
+    }
+
+    /// Whether the backing service (or the file system) did not answer in time.
+    ///
+    /// ```
+    /// use cache_core::{BackendFailure, CacheError};
+    /// assert!(CacheError::backend_failure(BackendFailure::Timeout, "GET", "timed out").is_timeout());
+    /// let io = std::io::Error::from(std::io::ErrorKind::TimedOut);
+    /// assert!(CacheError::io("reading /mnt/nfs/cache/ab/cd", io).is_timeout());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            CacheError::Backend { failure, .. } => *failure == BackendFailure::Timeout,
+            CacheError::Io { source, .. } => source.kind() == io::ErrorKind::TimedOut,
+            _ => false,
+        }
+    }
+
+    /// Whether the backing service cannot serve now (refused, reset, no pooled connection,
+    /// cluster down, failover under way): an outage a program may treat as a miss.
+    ///
+    /// ```
+    /// use cache_core::{BackendFailure, CacheError};
+    /// assert!(CacheError::backend_failure(BackendFailure::Unavailable, "GET", "refused").is_unavailable());
+    /// assert!(!CacheError::config("x").is_unavailable());
+    /// ```
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            CacheError::Backend {
+                failure: BackendFailure::Unavailable,
+                ..
+            }
+        )
+    }
+
+    /// Whether the backing service refused the credentials (or they lack a permission).
+    ///
+    /// ```
+    /// use cache_core::{BackendFailure, CacheError};
+    /// assert!(CacheError::backend_failure(BackendFailure::Auth, "AUTH", "WRONGPASS").is_auth());
+    /// ```
+    pub fn is_auth(&self) -> bool {
+        matches!(
+            self,
+            CacheError::Backend {
+                failure: BackendFailure::Auth,
+                ..
+            }
+        )
     }
 
     /// A [`CacheError::InvalidInput`] error.
@@ -163,29 +287,35 @@ impl CacheError {
     }
 }
 
+/// `{}` prints this error's own text; `{:#}` appends every cause of the chain once.
 impl fmt::Display for CacheError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CacheError::Config { message } => write!(f, "invalid cache configuration: {message}"),
-            CacheError::Io { context, source } => write!(f, "{context}: {source}"),
+            CacheError::Config { message } => write!(f, "invalid cache configuration: {message}")?,
+            CacheError::Io { context, .. } | CacheError::Backend { context, .. } => {
+                f.write_str(context)?
+            }
             CacheError::Serialize { key, message } => {
-                write!(f, "cannot serialize the value for key {key:?}: {message}")
+                write!(f, "cannot serialize the value for key {key:?}: {message}")?
             }
-            CacheError::Backend { context, source } => write!(f, "{context}: {source}"),
-            CacheError::Loader { key, source } => {
-                write!(f, "the loader for key {key:?} failed: {source}")
-            }
-            CacheError::InvalidInput { message } => write!(f, "invalid input: {message}"),
+            CacheError::Loader { key, .. } => write!(f, "the loader for key {key:?} failed")?,
+            CacheError::InvalidInput { message } => write!(f, "invalid input: {message}")?,
             CacheError::NotACounter { key } => {
-                write!(f, "the entry of key {key:?} is not a counter (an i64)")
+                write!(f, "the entry of key {key:?} is not a counter (an i64)")?
             }
-            CacheError::CounterOverflow { key, delta } => {
-                write!(
-                    f,
-                    "adding {delta} to the counter of key {key:?} would overflow i64"
-                )
+            CacheError::CounterOverflow { key, delta } => write!(
+                f,
+                "adding {delta} to the counter of key {key:?} would overflow i64"
+            )?,
+        }
+        if f.alternate() {
+            let mut cause = self.source();
+            while let Some(e) = cause {
+                write!(f, ": {e}")?;
+                cause = e.source();
             }
         }
+        Ok(())
     }
 }
 
@@ -197,5 +327,82 @@ impl Error for CacheError {
             CacheError::Loader { source, .. } => Some(source.as_ref()),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error whose text is its own and whose cause is another error.
+    #[derive(Debug)]
+    struct Wrapper(io::Error);
+
+    impl fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("server said no")
+        }
+    }
+
+    impl Error for Wrapper {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    fn chain(e: &dyn Error) -> String {
+        let mut parts = vec![e.to_string()];
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            parts.push(c.to_string());
+            cause = c.source();
+        }
+        parts.join(": ")
+    }
+
+    #[test]
+    fn every_variant_states_its_cause_once() {
+        let io = || io::Error::other("NOAUTH Authentication required");
+        let errors = [
+            CacheError::io("reading /x", io()),
+            CacheError::backend("GET on redis h:1", Wrapper(io())),
+            CacheError::backend_failure(BackendFailure::Auth, "GET on redis h:1", io()),
+            CacheError::Loader {
+                key: "k".into(),
+                source: std::sync::Arc::new(io()),
+            },
+        ];
+        for err in errors {
+            let walked = chain(&err);
+            assert_eq!(walked.matches("NOAUTH").count(), 1, "{walked}");
+            assert_eq!(format!("{err:#}"), walked);
+            assert!(!err.to_string().contains("NOAUTH"), "{err}");
+        }
+        let plain = CacheError::config("pool_size must be at least 1");
+        assert_eq!(format!("{plain:#}"), plain.to_string());
+        assert!(plain.source().is_none());
+    }
+
+    #[test]
+    fn kinds_are_told_apart() {
+        let kinds = [
+            BackendFailure::Timeout,
+            BackendFailure::Unavailable,
+            BackendFailure::Auth,
+            BackendFailure::Other,
+        ];
+        for kind in kinds {
+            let e = CacheError::backend_failure(kind, "op", "cause");
+            assert_eq!(
+                (e.is_timeout(), e.is_unavailable(), e.is_auth()),
+                (
+                    kind == BackendFailure::Timeout,
+                    kind == BackendFailure::Unavailable,
+                    kind == BackendFailure::Auth
+                )
+            );
+            assert_eq!(e.backend_failure_kind(), Some(kind));
+        }
+        assert!(!CacheError::io("x", io::ErrorKind::NotFound.into()).is_timeout());
     }
 }

@@ -450,7 +450,7 @@ impl RemoteLoaderError {
     ///
     /// ```
     /// let e = cache_core::flight::RemoteLoaderError::new("down").into_loader_error("k");
-    /// assert_eq!(e.to_string(), "the loader for key \"k\" failed: down");
+    /// assert_eq!(format!("{e:#}"), "the loader for key \"k\" failed: down");
     /// ```
     pub fn into_loader_error(self, key: &str) -> CacheError {
         let source: Arc<dyn Error + Send + Sync> = Arc::new(self);

@@ -132,7 +132,7 @@ mod ttl;
 pub use cache::{BoxError, Cache, CacheExt, Loader};
 pub use clock::{Clock, MockClock, MonotonicClock, SharedClock, SystemClock};
 pub use counter::CounterValue;
-pub use error::CacheError;
+pub use error::{BackendFailure, CacheError};
 pub use pattern::Pattern;
 pub use removal::RemovalCause;
 pub use stats::{AtomicStats, CacheStats};

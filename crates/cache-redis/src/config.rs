@@ -20,14 +20,194 @@ use cache_core::codec::{self, Codec, Postcard};
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub enum RedisTopology {
-    /// One server, by URL: `redis://[user:password@]host[:port][/db]`, or
-    /// `redis+unix:///path/to/socket`.
+    /// One server, by URL: `redis://[user:password@]host[:port][/db]`,
+    /// `rediss://...` (TLS, with the `tls-rustls` feature), or `redis+unix:///path/to/socket`.
     Standalone(String),
     /// A Redis Cluster, by the URLs of some of its nodes; one reachable node is enough to
-    /// discover the others. Needs the `cluster` feature: without it,
-    /// [`RedisCache::new`](crate::RedisCache::new) refuses this topology with a
-    /// configuration error.
+    /// discover the others. `rediss://` URLs reach every node over TLS. Needs the `cluster`
+    /// feature: without it, [`RedisCache::new`](crate::RedisCache::new) refuses this
+    /// topology with a configuration error.
     Cluster(Vec<String>),
+    /// A primary (and its replicas) watched by Redis Sentinel: every new connection asks the
+    /// sentinels for the current primary, so the cache follows a failover.
+    Sentinel(SentinelTopology),
+}
+
+/// The sentinels that watch a primary, and how to log in to that primary.
+///
+/// The sentinels are given by URL (`redis://[user:password@]host:port`, the login being the
+/// sentinels' own); with `rediss://` URLs both the sentinels and the primary are reached
+/// over TLS, with the certificates of [`RedisConfig::tls`]. The `redis` crate has no URL
+/// form for a sentinel setup (`redis+sentinel://` is not parsed), so there is none here.
+///
+/// ```
+/// use cache_redis::{RedisConfig, SentinelTopology};
+///
+/// let topology = SentinelTopology::new(["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"], "cache")
+///     .primary_login(Some("app"), "hunter2")
+///     .primary_db(2);
+/// let config = RedisConfig::from_topology(topology.into());
+/// assert!(!format!("{config:?}").contains("hunter2"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SentinelTopology {
+    /// The sentinels' URLs; one that answers is enough.
+    pub nodes: Vec<String>,
+    /// The name the sentinels know the primary by (`sentinel monitor <name> ...`).
+    pub master_name: String,
+    /// The user name for the primary (ACL); `None` for the default user.
+    pub primary_username: Option<String>,
+    /// The password for the primary; `None` when it needs none.
+    pub primary_password: Option<String>,
+    /// The database number on the primary.
+    pub primary_db: i64,
+}
+
+impl SentinelTopology {
+    /// The sentinels at `nodes` watching the primary named `master_name`; no login, db 0.
+    ///
+    /// ```
+    /// let t = cache_redis::SentinelTopology::new(["redis://127.0.0.1:26379"], "mymaster");
+    /// assert_eq!((t.master_name.as_str(), t.primary_db), ("mymaster", 0));
+    /// ```
+    pub fn new<S: Into<String>>(
+        nodes: impl IntoIterator<Item = S>,
+        master_name: impl Into<String>,
+    ) -> Self {
+        SentinelTopology {
+            nodes: nodes.into_iter().map(Into::into).collect(),
+            master_name: master_name.into(),
+            primary_username: None,
+            primary_password: None,
+            primary_db: 0,
+        }
+    }
+
+    /// Sets the login for the primary.
+    ///
+    /// ```
+    /// let t = cache_redis::SentinelTopology::new(["redis://127.0.0.1:26379"], "m").primary_login(None, "pw");
+    /// assert_eq!(t.primary_password.as_deref(), Some("pw"));
+    /// ```
+    #[must_use]
+    pub fn primary_login(mut self, username: Option<&str>, password: &str) -> Self {
+        self.primary_username = username.map(str::to_owned);
+        self.primary_password = Some(password.to_owned());
+        self
+    }
+
+    /// Sets the database number on the primary.
+    ///
+    /// ```
+    /// assert_eq!(cache_redis::SentinelTopology::new(["redis://127.0.0.1:26379"], "m").primary_db(3).primary_db, 3);
+    /// ```
+    #[must_use]
+    pub fn primary_db(mut self, db: i64) -> Self {
+        self.primary_db = db;
+        self
+    }
+}
+
+impl From<SentinelTopology> for RedisTopology {
+    fn from(t: SentinelTopology) -> Self {
+        RedisTopology::Sentinel(t)
+    }
+}
+
+impl fmt::Debug for SentinelTopology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SentinelTopology")
+            .field(
+                "nodes",
+                &self.nodes.iter().map(|n| redact(n)).collect::<Vec<_>>(),
+            )
+            .field("master_name", &self.master_name)
+            .field("primary_username", &self.primary_username)
+            .field(
+                "primary_password",
+                &self.primary_password.as_ref().map(|_| "***"),
+            )
+            .field("primary_db", &self.primary_db)
+            .finish()
+    }
+}
+
+/// Certificates for TLS connections (`rediss://` URLs). TLS itself is chosen by the URL's
+/// scheme; these say whom to trust and who the client is. PEM bytes, read by the caller
+/// (from files, a secret store...).
+///
+/// - `ca_cert_pem`: the certificate(s) of the authority that signed the server's
+///   certificate, trusted instead of the system's roots (for a private CA); `None` trusts
+///   the system's roots.
+/// - `client_cert_pem` + `client_key_pem`: the client's certificate chain and private key,
+///   for servers that require mutual TLS (`tls-auth-clients yes`).
+///
+/// ```
+/// use cache_redis::TlsCertificates;
+/// let tls = TlsCertificates::default()
+///     .ca_cert(b"-----BEGIN CERTIFICATE-----...".to_vec())
+///     .client_cert(b"-----BEGIN CERTIFICATE-----...".to_vec(), b"-----BEGIN PRIVATE KEY-----secret".to_vec());
+/// assert!(!format!("{tls:?}").contains("secret"));
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsCertificates {
+    /// PEM certificate(s) of the CA to trust; `None`: the system's roots.
+    pub ca_cert_pem: Option<Vec<u8>>,
+    /// PEM certificate chain of the client, for mutual TLS.
+    pub client_cert_pem: Option<Vec<u8>>,
+    /// PEM private key of the client, for mutual TLS.
+    pub client_key_pem: Option<Vec<u8>>,
+}
+
+impl TlsCertificates {
+    /// Trusts the CA certificate(s) in `pem` instead of the system's roots.
+    ///
+    /// ```
+    /// let t = cache_redis::TlsCertificates::default().ca_cert(b"pem".to_vec());
+    /// assert!(t.ca_cert_pem.is_some());
+    /// ```
+    #[must_use]
+    pub fn ca_cert(mut self, pem: Vec<u8>) -> Self {
+        self.ca_cert_pem = Some(pem);
+        self
+    }
+
+    /// Presents this certificate chain and key to the server (mutual TLS).
+    ///
+    /// ```
+    /// let t = cache_redis::TlsCertificates::default().client_cert(b"cert".to_vec(), b"key".to_vec());
+    /// assert!(t.client_cert_pem.is_some() && t.client_key_pem.is_some());
+    /// ```
+    #[must_use]
+    pub fn client_cert(mut self, cert_pem: Vec<u8>, key_pem: Vec<u8>) -> Self {
+        self.client_cert_pem = Some(cert_pem);
+        self.client_key_pem = Some(key_pem);
+        self
+    }
+
+    /// Whether nothing is set (the system's roots, no client certificate).
+    ///
+    /// ```
+    /// assert!(cache_redis::TlsCertificates::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.ca_cert_pem.is_none()
+            && self.client_cert_pem.is_none()
+            && self.client_key_pem.is_none()
+    }
+}
+
+impl fmt::Debug for TlsCertificates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = |v: &Option<Vec<u8>>| if v.is_some() { "<set>" } else { "<none>" };
+        f.debug_struct("TlsCertificates")
+            .field("ca_cert_pem", &set(&self.ca_cert_pem))
+            .field("client_cert_pem", &set(&self.client_cert_pem))
+            .field("client_key_pem", &set(&self.client_key_pem))
+            .finish()
+    }
 }
 
 /// Everything a [`RedisCache`](crate::RedisCache) is built from. Start from
@@ -87,6 +267,9 @@ pub struct RedisConfig<C = Postcard> {
     pub cluster_retries: u32,
     /// The `COUNT` hint of the `SCAN`s behind `clear`, `delete_pattern` and `count`.
     pub scan_count: u32,
+    /// Certificates for `rediss://` connections (all nodes of a cluster, the sentinels and
+    /// the primary of a sentinel setup); needs the `tls-rustls` feature.
+    pub tls: TlsCertificates,
     /// The cache's version (default [`DEFAULT_VERSION`](codec::DEFAULT_VERSION), 1): entries
     /// of other versions are invisible. The key of a version other than 1 is the prefix, the
     /// key, `0xFF` and the version in decimal (`cache:user:1\xff2`); version 1 keys are the
@@ -129,6 +312,7 @@ impl fmt::Debug for RedisTopology {
                 .debug_tuple("Cluster")
                 .field(&nodes.iter().map(|n| redact(n)).collect::<Vec<_>>())
                 .finish(),
+            RedisTopology::Sentinel(s) => f.debug_tuple("Sentinel").field(s).finish(),
         }
     }
 }
@@ -162,7 +346,7 @@ impl RedisConfig {
     /// assert_eq!(config.key_prefix, "cache:");
     /// ```
     pub fn new(url: impl Into<String>) -> Self {
-        Self::with_topology(RedisTopology::Standalone(url.into()))
+        Self::from_topology(RedisTopology::Standalone(url.into()))
     }
 
     /// The defaults, for a cluster reached through `nodes` (with the `cluster` feature).
@@ -174,12 +358,33 @@ impl RedisConfig {
     #[cfg(feature = "cluster")]
     #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
     pub fn cluster<S: Into<String>>(nodes: impl IntoIterator<Item = S>) -> Self {
-        Self::with_topology(RedisTopology::Cluster(
+        Self::from_topology(RedisTopology::Cluster(
             nodes.into_iter().map(Into::into).collect(),
         ))
     }
 
-    fn with_topology(topology: RedisTopology) -> Self {
+    /// The defaults, for the primary that the sentinels at `sentinel_nodes` know as
+    /// `master_name` (see [`SentinelTopology`] for a login or a database on the primary).
+    ///
+    /// ```
+    /// let config = cache_redis::RedisConfig::sentinel(["redis://127.0.0.1:26379"], "mymaster");
+    /// assert!(matches!(config.topology, cache_redis::RedisTopology::Sentinel(ref s) if s.master_name == "mymaster"));
+    /// ```
+    pub fn sentinel<S: Into<String>>(
+        sentinel_nodes: impl IntoIterator<Item = S>,
+        master_name: impl Into<String>,
+    ) -> Self {
+        Self::from_topology(SentinelTopology::new(sentinel_nodes, master_name).into())
+    }
+
+    /// The defaults, for any topology.
+    ///
+    /// ```
+    /// use cache_redis::{RedisConfig, RedisTopology};
+    /// let config = RedisConfig::from_topology(RedisTopology::Standalone("redis://127.0.0.1/".into()));
+    /// assert_eq!(config.pool_size, 16);
+    /// ```
+    pub fn from_topology(topology: RedisTopology) -> Self {
         RedisConfig {
             topology,
             key_prefix: "cache:".to_owned(),
@@ -194,6 +399,7 @@ impl RedisConfig {
             pool_timeout: Duration::from_secs(2),
             cluster_retries: 1,
             scan_count: 1000,
+            tls: TlsCertificates::default(),
             version: codec::DEFAULT_VERSION,
             compress_above: None,
             codec: Postcard,
@@ -230,6 +436,7 @@ impl<C: Codec> RedisConfig<C> {
             pool_timeout,
             cluster_retries,
             scan_count,
+            tls,
             version,
             compress_above,
             codec: _,
@@ -250,6 +457,7 @@ impl<C: Codec> RedisConfig<C> {
             pool_timeout,
             cluster_retries,
             scan_count,
+            tls,
             version,
             compress_above,
             codec,
@@ -405,6 +613,16 @@ impl<C: Codec> RedisConfig<C> {
         /// assert_eq!(c.flight_lease, Duration::from_secs(5));
         /// ```
         flight_lease: Duration
+    }
+    setter! {
+        /// Sets [`RedisConfig::tls`].
+        ///
+        /// ```
+        /// use cache_redis::{RedisConfig, TlsCertificates};
+        /// let c = RedisConfig::new("rediss://127.0.0.1/").tls(TlsCertificates::default().ca_cert(b"pem".to_vec()));
+        /// assert!(c.tls.ca_cert_pem.is_some());
+        /// ```
+        tls: TlsCertificates
     }
     setter! {
         /// Sets [`RedisConfig::scan_count`].

@@ -71,8 +71,23 @@
 //!   `cache-core` say; `entries` is `None` since counting is a `SCAN`
 //!   ([`RedisCache::count`] does it on request).
 //!
+//! # TLS, Sentinel, failover
+//! - **TLS**: `rediss://` URLs (a server, every node of a cluster, sentinels) with the
+//!   `tls-rustls` feature (rustls on the `ring` provider, which needs no cmake);
+//!   [`RedisConfig::tls`] takes a CA certificate and a client certificate and key (mutual
+//!   TLS). Without the feature a `rediss://` URL is a configuration error naming it.
+//! - **Sentinel**: [`RedisConfig::sentinel`]; every new pooled connection asks the
+//!   sentinels for the current primary, and a connection to a primary that went away or
+//!   was demoted (`READONLY`) is dropped and the operation tried once more on a fresh one,
+//!   so the same instance follows a failover.
+//! - **Cluster failover**: a connection that fails is dropped, and a fresh one reads the
+//!   slot map again, so after a replica's promotion every slot works through the same
+//!   instance.
+//!
 //! # Retries and failures
-//! Every operation fails with [`CacheError::Backend`], naming the operation and the server,
+//! Every operation fails with [`CacheError::Backend`], of a kind a program can act on
+//! ([`CacheError::is_timeout`], [`CacheError::is_unavailable`], [`CacheError::is_auth`]),
+//! with the `redis` error as its cause ([`RedisFailure`]), naming the operation and the server,
 //! when the server is down, hung or unreachable: within the pool wait when no connection can
 //! be had, else within the connect plus read or write timeouts (on a cluster, per try). A
 //! retried delete whose first reply was lost may report the entry it removed as absent.
@@ -86,6 +101,7 @@
 pub struct ReadmeDoctests;
 
 mod config;
+mod failure;
 mod flight;
 mod keys;
 mod link;
@@ -101,15 +117,12 @@ use cache_core::codec::{self, Codec, Encoding, Postcard};
 use cache_core::flight::{load_unshared, FlightGroup};
 use cache_core::{AtomicStats, Cache, CacheError, CacheStats, Loader, Pattern, Ttl};
 use r2d2::ManageConnection;
-#[cfg(feature = "cluster")]
-use redis::cluster::ClusterClientBuilder;
-#[cfg(feature = "cluster")]
-use redis::IntoConnectionInfo;
 use redis::RedisResult;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use config::{RedisConfig, RedisTopology};
+pub use config::{RedisConfig, RedisTopology, SentinelTopology, TlsCertificates};
+pub use failure::RedisFailure;
 
 /// The `MATCH` pattern that `delete_pattern(pattern)` sends Redis on a cache whose key prefix
 /// is `prefix`: the prefix and the pattern's literal characters escaped, `?` widened to `*`
@@ -124,6 +137,7 @@ pub fn match_pattern(prefix: &str, pattern: &str) -> Vec<u8> {
     keys::KeySpace::new(prefix, codec::DEFAULT_VERSION).match_superset(pattern)
 }
 
+#[cfg(test)]
 use config::redact;
 
 use keys::{Expiry, KeySpace};
@@ -215,53 +229,9 @@ impl<C: Codec> RedisCache<C> {
     /// ```
     pub fn new(config: RedisConfig<C>) -> Result<Self, CacheError> {
         validate(&config)?;
-        let timeouts = Timeouts {
-            connect: config.connect_timeout,
-            read: config.read_timeout,
-            write: config.write_timeout,
-        };
-        let (connector, server) = match &config.topology {
-            RedisTopology::Standalone(url) => {
-                let client = redis::Client::open(url.as_str()).map_err(|e| {
-                    CacheError::config(format!("invalid Redis URL {}: {e}", redact(url)))
-                })?;
-                let server = format!("redis {}", client.get_connection_info().addr());
-                (Connector::Single(client), server)
-            }
-            #[cfg(not(feature = "cluster"))]
-            RedisTopology::Cluster(_) => {
-                return Err(CacheError::config(
-                    "a Redis cluster needs the `cluster` feature of cache-redis \
-                     (`redis-cluster` of the cache facade)",
-                ));
-            }
-            #[cfg(feature = "cluster")]
-            RedisTopology::Cluster(nodes) => {
-                if nodes.is_empty() {
-                    return Err(CacheError::config(
-                        "a Redis cluster needs at least one node",
-                    ));
-                }
-                let mut addrs = Vec::with_capacity(nodes.len());
-                for node in nodes {
-                    let info = node.as_str().into_connection_info().map_err(|e| {
-                        CacheError::config(format!("invalid Redis URL {}: {e}", redact(node)))
-                    })?;
-                    addrs.push(info.addr().to_string());
-                }
-                let client = ClusterClientBuilder::new(nodes.iter().map(String::as_str))
-                    .connection_timeout(timeouts.connect)
-                    .response_timeout(timeouts.read)
-                    .retries(config.cluster_retries)
-                    .min_retry_wait(10)
-                    .max_retry_wait(100)
-                    .build()
-                    .map_err(|e| CacheError::config(format!("invalid Redis cluster: {e}")))?;
-                let server = format!("redis cluster {}", addrs.join(","));
-                (Connector::Cluster(client), server)
-            }
-        };
-        let cluster = matches!(config.topology, RedisTopology::Cluster(_));
+        let timeouts = Timeouts::of(&config);
+        let (connector, server) = Connector::from_config(&config)?;
+        let cluster = connector.is_cluster();
         let manager = Manager {
             connector,
             timeouts,
@@ -272,7 +242,7 @@ impl<C: Codec> RedisCache<C> {
         manager
             .connect()
             .and_then(|mut conn| manager.is_valid(&mut conn))
-            .map_err(|e| CacheError::backend(format!("connecting to {server}"), e))?;
+            .map_err(|e| failure::backend(format!("connecting to {server}"), e))?;
         let pool = r2d2::Pool::builder()
             .max_size(config.pool_size)
             .min_idle(config.min_idle)
@@ -530,7 +500,7 @@ impl<C: Codec> RedisCache<C> {
         };
         let first = match inner.pool.get() {
             Ok(mut conn) => attempt(&mut conn, &mut f),
-            Err(e) => return Err(CacheError::backend(context(), e)),
+            Err(e) => return Err(failure::pool(context(), e)),
         };
         match first {
             Ok(v) => Ok(v),
@@ -538,8 +508,8 @@ impl<C: Codec> RedisCache<C> {
                 .manager
                 .connect()
                 .and_then(|mut fresh| attempt(&mut fresh, &mut f))
-                .map_err(|e| CacheError::backend(context(), e)),
-            Err(e) => Err(CacheError::backend(context(), e)),
+                .map_err(|e| failure::backend(context(), e)),
+            Err(e) => Err(failure::backend(context(), e)),
         }
     }
 }

@@ -1,16 +1,30 @@
-//! Connections to one server or to a cluster, behind one interface, and their r2d2 manager.
+//! Connections to one server, a cluster or a sentinel-watched primary, behind one
+//! interface, and their r2d2 manager.
+//!
+//! [`Connector::from_config`] is the one place where a [`RedisConfig`] becomes `redis`
+//! clients (URLs, TLS certificates, sentinel lookup, cluster options): an async backend
+//! builds its connections from the same clients.
 
 #[cfg(feature = "cluster")]
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cache_core::CacheError;
 #[cfg(feature = "cluster")]
-use redis::cluster::{ClusterClient, ClusterConnection};
+use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConnection};
 #[cfg(feature = "cluster")]
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo, Slot};
+use redis::io::tcp::TcpSettings;
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 #[cfg(feature = "cluster")]
 use redis::Value;
-use redis::{Cmd, ConnectionLike, FromRedisValue, RedisError, RedisResult};
+use redis::{
+    Cmd, ConnectionAddr, ConnectionInfo, ConnectionLike, FromRedisValue, IntoConnectionInfo,
+    RedisError, RedisResult,
+};
+
+use crate::config::{redact, RedisConfig, RedisTopology, SentinelTopology, TlsCertificates};
 
 /// The timeouts every connection is opened with.
 #[derive(Debug, Clone, Copy)]
@@ -20,12 +34,301 @@ pub(crate) struct Timeouts {
     pub(crate) write: Duration,
 }
 
-/// What opens connections: a client for one server or for a cluster.
+impl Timeouts {
+    pub(crate) fn of<C>(config: &RedisConfig<C>) -> Self {
+        Timeouts {
+            connect: config.connect_timeout,
+            read: config.read_timeout,
+            write: config.write_timeout,
+        }
+    }
+}
+
+/// What opens connections: a client for one server, for a cluster, or for the primary that
+/// sentinels name (asked again for every new connection, so a failover is followed).
+// One per cache, built once: the size of its largest variant (a client with TLS parameters)
+// costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub(crate) enum Connector {
     Single(redis::Client),
     #[cfg(feature = "cluster")]
     Cluster(ClusterClient),
+    Sentinel(Arc<Mutex<SentinelClient>>),
+}
+
+impl Connector {
+    /// The clients `config` describes, and a name of the server(s) for messages ("redis
+    /// host:port", "redis cluster host:port,...", "redis sentinel NAME via host:port,...").
+    ///
+    /// # Errors
+    /// [`CacheError::Config`] for a malformed URL, certificates that do not parse, TLS
+    /// asked for without the `tls-rustls` feature, or certificates without `rediss://`.
+    pub(crate) fn from_config<C>(
+        config: &RedisConfig<C>,
+    ) -> Result<(Connector, String), CacheError> {
+        match &config.topology {
+            RedisTopology::Standalone(url) => {
+                let info = parse(url)?;
+                let server = format!("redis {}", info.addr());
+                let client = if is_tls(info.addr()) {
+                    tls::client(info, &config.tls)
+                } else {
+                    no_certificates(&config.tls, url)?;
+                    redis::Client::open(info)
+                }
+                .map_err(|e| invalid(url, e))?;
+                Ok((Connector::Single(client), server))
+            }
+            #[cfg(not(feature = "cluster"))]
+            RedisTopology::Cluster(_) => Err(CacheError::config(
+                "a Redis cluster needs the `cluster` feature of cache-redis \
+                 (`redis-cluster` of the cache facade)",
+            )),
+            #[cfg(feature = "cluster")]
+            RedisTopology::Cluster(nodes) => {
+                if nodes.is_empty() {
+                    return Err(CacheError::config(
+                        "a Redis cluster needs at least one node",
+                    ));
+                }
+                let infos = nodes
+                    .iter()
+                    .map(|n| parse(n))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let tls = infos.iter().any(|i| is_tls(i.addr()));
+                if !tls {
+                    no_certificates(&config.tls, &nodes[0])?;
+                }
+                let addrs: Vec<String> = infos.iter().map(|i| i.addr().to_string()).collect();
+                let mut builder = ClusterClientBuilder::new(infos)
+                    .tcp_settings(tcp_settings())
+                    .connection_timeout(config.connect_timeout)
+                    .response_timeout(config.read_timeout)
+                    .retries(config.cluster_retries)
+                    .min_retry_wait(10)
+                    .max_retry_wait(100);
+                if tls {
+                    builder = tls::cluster(builder, &config.tls)?;
+                }
+                let client = builder
+                    .build()
+                    .map_err(|e| CacheError::config(format!("invalid Redis cluster: {e}")))?;
+                Ok((
+                    Connector::Cluster(client),
+                    format!("redis cluster {}", addrs.join(",")),
+                ))
+            }
+            RedisTopology::Sentinel(sentinel) => sentinel_client(sentinel, &config.tls),
+        }
+    }
+
+    /// Whether this connects to a cluster.
+    pub(crate) fn is_cluster(&self) -> bool {
+        #[cfg(feature = "cluster")]
+        return matches!(self, Connector::Cluster(_));
+        #[cfg(not(feature = "cluster"))]
+        false
+    }
+}
+
+fn sentinel_client(
+    topology: &SentinelTopology,
+    certificates: &TlsCertificates,
+) -> Result<(Connector, String), CacheError> {
+    let name = &topology.master_name;
+    let Some(first) = topology.nodes.first() else {
+        return Err(CacheError::config(
+            "Redis Sentinel needs at least one sentinel",
+        ));
+    };
+    if name.is_empty() {
+        return Err(CacheError::config(
+            "Redis Sentinel needs the primary's name",
+        ));
+    }
+    let infos = topology
+        .nodes
+        .iter()
+        .map(|n| parse(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tls = infos.iter().any(|i| is_tls(i.addr()));
+    if !tls {
+        no_certificates(certificates, first)?;
+    }
+    let addrs: Vec<String> = infos.iter().map(|i| i.addr().to_string()).collect();
+    // The sentinels' own login comes from their URLs (the first one that has one).
+    let login = infos
+        .iter()
+        .map(ConnectionInfo::redis_settings)
+        .find(|r| r.password().is_some());
+    let login = login.map(|r| {
+        (
+            r.username().map(str::to_owned),
+            r.password().map(str::to_owned),
+        )
+    });
+    let mut builder = SentinelClientBuilder::new(
+        infos.into_iter().map(|i| i.addr().clone()),
+        name,
+        SentinelServerType::Master,
+    )
+    .map_err(|e| invalid(first, e))?
+    .set_client_to_redis_tcp_settings(tcp_settings())
+    .set_client_to_sentinel_tcp_settings(tcp_settings())
+    .set_client_to_redis_db(topology.primary_db);
+    if let Some((username, password)) = login {
+        if let Some(u) = username {
+            builder = builder.set_client_to_sentinel_username(u);
+        }
+        if let Some(p) = password {
+            builder = builder.set_client_to_sentinel_password(p);
+        }
+    }
+    if let Some(u) = &topology.primary_username {
+        builder = builder.set_client_to_redis_username(u);
+    }
+    if let Some(p) = &topology.primary_password {
+        builder = builder.set_client_to_redis_password(p);
+    }
+    if tls {
+        builder = tls::sentinel(builder, certificates)?;
+    }
+    let client = builder.build().map_err(|e| invalid(first, e))?;
+    Ok((
+        Connector::Sentinel(Arc::new(Mutex::new(client))),
+        format!("redis sentinel {name} via {}", addrs.join(",")),
+    ))
+}
+
+fn parse(url: &str) -> Result<ConnectionInfo, CacheError> {
+    let info = url.into_connection_info().map_err(|e| invalid(url, e))?;
+    Ok(info.set_tcp_settings(tcp_settings()))
+}
+
+/// `TCP_NODELAY`: a request goes out at once. Without it, the several small writes of a
+/// TLS handshake wait on delayed acknowledgements (tens of milliseconds per connection).
+fn tcp_settings() -> TcpSettings {
+    TcpSettings::default().set_nodelay(true)
+}
+
+fn invalid(url: &str, e: RedisError) -> CacheError {
+    CacheError::config(format!("invalid Redis URL {}: {e}", redact(url)))
+}
+
+fn is_tls(addr: &ConnectionAddr) -> bool {
+    matches!(addr, ConnectionAddr::TcpTls { .. })
+}
+
+/// Certificates are only for `rediss://`: given with a plain URL, they are a mistake that
+/// would otherwise go unnoticed (and the traffic unencrypted).
+fn no_certificates(certificates: &TlsCertificates, url: &str) -> Result<(), CacheError> {
+    if certificates.is_empty() {
+        Ok(())
+    } else {
+        Err(CacheError::config(format!(
+            "TLS certificates are set but {} is not a rediss:// URL",
+            redact(url)
+        )))
+    }
+}
+
+/// TLS through rustls (the `tls-rustls` feature).
+#[cfg(feature = "tls-rustls")]
+mod tls {
+    use super::*;
+
+    /// The certificates in the form the `redis` crate takes; also installs rustls's `ring`
+    /// provider as the process default if no provider was installed yet (the `redis` crate
+    /// builds its TLS configurations from the process default).
+    pub(super) fn certificates(c: &TlsCertificates) -> Result<redis::TlsCertificates, CacheError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client_tls = match (&c.client_cert_pem, &c.client_key_pem) {
+            (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+                client_cert: cert.clone(),
+                client_key: key.clone(),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(CacheError::config(
+                    "a client certificate needs its private key, and a key its certificate",
+                ))
+            }
+        };
+        Ok(redis::TlsCertificates {
+            client_tls,
+            root_cert: c.ca_cert_pem.clone(),
+        })
+    }
+
+    pub(super) fn client(
+        info: ConnectionInfo,
+        c: &TlsCertificates,
+    ) -> Result<redis::Client, RedisError> {
+        match certificates(c) {
+            Ok(certs) => redis::Client::build_with_tls(info, certs),
+            Err(e) => Err(RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "invalid TLS certificates",
+                e.to_string(),
+            ))),
+        }
+    }
+
+    #[cfg(feature = "cluster")]
+    pub(super) fn cluster(
+        builder: ClusterClientBuilder,
+        c: &TlsCertificates,
+    ) -> Result<ClusterClientBuilder, CacheError> {
+        Ok(builder.tls(redis::TlsMode::Secure).certs(certificates(c)?))
+    }
+
+    pub(super) fn sentinel(
+        builder: SentinelClientBuilder,
+        c: &TlsCertificates,
+    ) -> Result<SentinelClientBuilder, CacheError> {
+        let certs = certificates(c)?;
+        Ok(builder
+            .set_client_to_sentinel_tls_mode(redis::TlsMode::Secure)
+            .set_client_to_sentinel_certificates(certs.clone())
+            .set_client_to_redis_tls_mode(redis::TlsMode::Secure)
+            .set_client_to_redis_certificates(certs))
+    }
+}
+
+/// Without the `tls-rustls` feature, a `rediss://` URL is a configuration error that says
+/// which feature to enable.
+#[cfg(not(feature = "tls-rustls"))]
+mod tls {
+    use super::*;
+
+    const DISABLED: &str = "rediss:// (TLS) needs the `tls-rustls` feature of cache-redis \
+        (`redis-tls-rustls` of the cache crate)";
+
+    pub(super) fn client(
+        _: ConnectionInfo,
+        _: &TlsCertificates,
+    ) -> Result<redis::Client, RedisError> {
+        Err(RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            DISABLED,
+        )))
+    }
+
+    #[cfg(feature = "cluster")]
+    pub(super) fn cluster(
+        _: ClusterClientBuilder,
+        _: &TlsCertificates,
+    ) -> Result<ClusterClientBuilder, CacheError> {
+        Err(CacheError::config(DISABLED))
+    }
+
+    pub(super) fn sentinel(
+        _: SentinelClientBuilder,
+        _: &TlsCertificates,
+    ) -> Result<SentinelClientBuilder, CacheError> {
+        Err(CacheError::config(DISABLED))
+    }
 }
 
 /// The r2d2 manager. Unlike the one redis-rs ships, it bounds connecting with the connect
@@ -73,6 +376,18 @@ impl r2d2::ManageConnection for Manager {
                 conn.set_write_timeout(Some(self.timeouts.write))?;
                 Link::Cluster(Box::new(conn))
             }
+            Connector::Sentinel(sentinels) => {
+                // Ask the sentinels for the current primary (they check that it says it is
+                // one) on every new connection; only the lookup holds the lock.
+                let client = sentinels
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_client()?;
+                let conn = client.get_connection_with_timeout(self.timeouts.connect)?;
+                conn.set_read_timeout(Some(self.timeouts.read))?;
+                conn.set_write_timeout(Some(self.timeouts.write))?;
+                Link::Single(conn)
+            }
         };
         Ok(Tracked {
             link,
@@ -94,17 +409,23 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
-/// Whether an error leaves the connection it happened on suspect.
+/// Whether an error leaves the connection it happened on suspect. `READONLY` counts: the
+/// server was a primary and is now a replica (a failover demoted it), so the connection
+/// must go and its replacement find the new primary.
 pub(crate) fn breaks_connection(e: &RedisError) -> bool {
-    e.is_io_error() || e.is_unrecoverable_error()
+    e.is_io_error() || e.is_unrecoverable_error() || is_read_only(e)
 }
 
 /// Whether an operation that failed with `e` is worth one more try on a fresh connection:
 /// the connection was dropped or refused (a pooled connection that went stale when the
-/// server restarted), but not a timeout (a hung server would only make the caller wait
-/// twice as long).
+/// server restarted), or its server was demoted to a replica, but not a timeout (a hung
+/// server would only make the caller wait twice as long).
 pub(crate) fn worth_retrying(e: &RedisError) -> bool {
-    e.is_io_error() && !e.is_timeout()
+    (e.is_io_error() && !e.is_timeout()) || is_read_only(e)
+}
+
+fn is_read_only(e: &RedisError) -> bool {
+    e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
 }
 
 /// Commands sent in one round trip (per node, on a cluster).

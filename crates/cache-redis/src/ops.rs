@@ -99,7 +99,7 @@ fn counter_error(key: &str, delta: i64, e: RedisError, server: &str) -> CacheErr
     } else if text.contains("not an integer") || e.code() == Some("WRONGTYPE") {
         CacheError::not_a_counter(key)
     } else {
-        CacheError::backend(format!("INCRBY of key {key:?} on {server}"), e)
+        crate::failure::backend(format!("INCRBY of key {key:?} on {server}"), e)
     }
 }
 

@@ -116,7 +116,7 @@ fn flight_keys_are_invisible_to_patterns() {
     let err = c
         .try_get_or_insert_with("k", Ttl::Never, || Err::<u32, _>("down"))
         .unwrap_err();
-    assert!(err.to_string().contains("down"), "{err}");
+    assert!(format!("{err:#}").contains("down"), "{err:#}");
     let marker = [prefix.as_bytes(), b"\xFFflight:k"].concat();
     assert_eq!(
         shared_server()

@@ -8,6 +8,7 @@
 //! | `file` | [`FileBasedCache`]: crash-safe, multi-process file cache | `cache-file` |
 //! | `redis` | [`RedisCache`]: Redis, pooled, native TTL | `cache-redis` |
 //! | `redis-cluster` | [`RedisCache`] on a Redis Cluster ([`RedisConfig::cluster`]) | `cache-redis` |
+//! | `redis-tls-rustls` | `rediss://` and certificates for [`RedisCache`] (rustls) | `cache-redis` |
 //!
 //! Every backend implements the object-safe [`Cache<V>`](Cache) and passes the same
 //! conformance suite (`cache-conformance`); code written against `&dyn Cache<V>` works with
@@ -69,7 +70,9 @@ pub use cache_memory::{InMemoryCache, InMemoryCacheBuilder, Policy};
 pub use cache_file::{FileBasedCache, FileBasedCacheBuilder};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use cache_redis::{RedisCache, RedisConfig, RedisTopology};
+pub use cache_redis::{
+    RedisCache, RedisConfig, RedisFailure, RedisTopology, SentinelTopology, TlsCertificates,
+};
 
 /// This crate's README, compiled and run as doctests, so that its crates.io page never lies.
 #[cfg(all(doctest, feature = "file", feature = "redis-cluster"))]

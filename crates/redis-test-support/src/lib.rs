@@ -11,6 +11,30 @@
 //! When `redis-server` or `redis-cli` is not on `PATH`, starting a server panics with the
 //! command that installs them: tests never skip silently.
 //!
+//! Also: servers that serve TLS ([`RedisServer::start_tls`], [`RedisCluster::start_tls`])
+//! with certificates generated in-process ([`TestCertificates`], with `rcgen`), clusters with
+//! replicas ([`RedisCluster::start_with_replicas`], [`RedisCluster::wait_failover`]), and a
+//! primary with replicas and sentinels ([`SentinelGroup`]).
+//!
+//! # Why not the `redis-test` crate
+//! The redis-rs project's `redis-test` crate also starts servers, TLS servers, clusters and
+//! sentinel groups. It was considered and not taken, because for these tests it would do
+//! less, or do it worse:
+//! - its certificates are made by running the `openssl` command (one more binary on every
+//!   machine, and 4096-bit RSA keys that take seconds); here `rcgen` makes them in-process
+//!   in milliseconds;
+//! - whether its servers speak TLS is chosen by a process-wide environment variable
+//!   (`REDISRS_SERVER_TYPE`), not per test, and one binary here needs both kinds at once;
+//! - its processes are killed only on drop, so a server kept in a `static` (the shared
+//!   server and cluster here) would outlive the test binary; the watchdog here does not;
+//! - it has none of the faults the tests need (freeze/thaw with SIGSTOP/SIGCONT, kill, and
+//!   restart on the same port and directory), nor `node_of_key` or the waits for a
+//!   failover, which would have stayed here anyway;
+//! - it would tie this crate to its release cadence against the `redis` crate's versions.
+//!
+//! What it would have saved is about 300 lines (sentinel and TLS start-up); keeping one
+//! process manager for every topology, with one watchdog and one fault interface, costs less.
+//!
 //! ```no_run
 //! use redis_test_support::RedisServer;
 //!
@@ -25,6 +49,8 @@
 
 pub mod glob;
 mod resp;
+mod sentinel;
+mod tls;
 
 use std::io::{self, Write};
 use std::net::{Ipv4Addr, TcpListener};
@@ -35,6 +61,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use resp::Reply;
+pub use sentinel::SentinelGroup;
+pub use tls::TestCertificates;
 
 /// What to do when the Redis binaries are missing.
 const MISSING: &str = "redis-server and redis-cli must be on PATH for these tests: run \
@@ -44,7 +72,7 @@ const MISSING: &str = "redis-server and redis-cli must be on PATH for these test
 const MAX_CLUSTER_PORT: u16 = 55_535;
 
 /// How long a server may take to answer its first PING, or a cluster to become healthy.
-const READY_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long the helpers wait for one answer of a running server.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -156,6 +184,7 @@ impl Process {
 /// ```
 pub struct RedisServer {
     port: u16,
+    tls_port: Option<u16>,
     args: Vec<String>,
     dir: tempfile::TempDir,
     process: Mutex<Option<Process>>,
@@ -170,38 +199,77 @@ impl RedisServer {
         Self::start_with(&[], false)
     }
 
+    /// Starts a server that also serves TLS (on [`RedisServer::tls_port`]) with the server
+    /// certificate of `certificates`; with `mutual`, TLS clients must present a certificate
+    /// signed by its CA. The plain port stays open for the helpers ([`RedisServer::query`]).
+    ///
+    /// ```no_run
+    /// use redis_test_support::{RedisServer, TestCertificates};
+    /// let certs = TestCertificates::generate();
+    /// let server = RedisServer::start_tls(&certs, true);
+    /// assert!(server.tls_url().starts_with("rediss://127.0.0.1:"));
+    /// ```
+    pub fn start_tls(certificates: &TestCertificates, mutual: bool) -> RedisServer {
+        Self::start_full(&Options {
+            tls: Some((certificates, mutual)),
+            ..Options::default()
+        })
+    }
+
     /// Starts a server with extra arguments; `cluster_port` keeps the port at most 55535 with
     /// `port + 10000` free too.
-    fn start_with(extra: &[&str], cluster_port: bool) -> RedisServer {
+    pub(crate) fn start_with(extra: &[&str], cluster_port: bool) -> RedisServer {
+        Self::start_full(&Options {
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            cluster_port,
+            ..Options::default()
+        })
+    }
+
+    pub(crate) fn start_full(options: &Options<'_>) -> RedisServer {
         let mut last_error = String::new();
         for _ in 0..5 {
-            let port = free_port(cluster_port);
+            let port = free_port(options.cluster_port);
             let dir = tempfile::Builder::new()
                 .prefix("redis-test-")
                 .tempdir()
                 .expect("cannot create a temporary directory");
-            let mut args: Vec<String> = [
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-                "--dir",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+            let mut args = Vec::new();
+            if let Some(config) = &options.config_file {
+                let path = dir.path().join("redis.conf");
+                std::fs::write(&path, config).expect("cannot write a configuration file");
+                args.push(path.display().to_string());
+            }
+            args.extend(
+                [
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                    "--dir",
+                ]
+                .iter()
+                .map(|s| s.to_string()),
+            );
             args.push(dir.path().display().to_string());
             args.push("--logfile".into());
             args.push(log_path(dir.path()).display().to_string());
-            args.extend(extra.iter().map(|s| s.to_string()));
+            args.extend(options.extra.iter().cloned());
+            let tls_port = options.tls.map(|(certificates, mutual)| {
+                // With `tls-cluster yes` the cluster bus is on `tls_port + 10000`.
+                let tls_port = free_port(options.cluster_port);
+                args.extend(certificates.server_args(tls_port, mutual));
+                tls_port
+            });
             let server = RedisServer {
                 port,
+                tls_port,
                 args,
                 dir,
                 process: Mutex::new(None),
@@ -258,6 +326,29 @@ impl RedisServer {
     /// ```
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The TLS port, for a server started with [`RedisServer::start_tls`].
+    ///
+    /// ```no_run
+    /// assert_eq!(redis_test_support::RedisServer::start().tls_port(), None);
+    /// ```
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
+    }
+
+    /// `rediss://127.0.0.1:tls_port/`.
+    ///
+    /// # Panics
+    /// When the server was not started with TLS.
+    ///
+    /// ```no_run
+    /// let certs = redis_test_support::TestCertificates::generate();
+    /// let url = redis_test_support::RedisServer::start_tls(&certs, false).tls_url();
+    /// ```
+    pub fn tls_url(&self) -> String {
+        let port = self.tls_port.expect("a server started with start_tls");
+        format!("rediss://127.0.0.1:{port}/")
     }
 
     /// `127.0.0.1:port`.
@@ -388,6 +479,19 @@ impl Drop for RedisServer {
     }
 }
 
+/// How to start a server.
+#[derive(Default)]
+pub(crate) struct Options<'a> {
+    /// Arguments after the defaults.
+    pub(crate) extra: Vec<String>,
+    /// A port that leaves `port + 10000` free for the cluster bus.
+    pub(crate) cluster_port: bool,
+    /// The contents of a configuration file given first (a sentinel needs one it can write).
+    pub(crate) config_file: Option<String>,
+    /// TLS with these certificates; `true`: mutual.
+    pub(crate) tls: Option<(&'a TestCertificates, bool)>,
+}
+
 fn log_path(dir: &Path) -> PathBuf {
     dir.join("redis.log")
 }
@@ -427,39 +531,114 @@ impl RedisCluster {
     /// # Panics
     /// When the binaries are missing or the cluster does not form.
     pub fn start(primaries: usize) -> RedisCluster {
+        Self::start_with_replicas(primaries, 0)
+    }
+
+    /// Starts `primaries` primaries (at least 3) with `replicas` replicas each; a replica
+    /// takes over when its primary has not answered for 2 s (`cluster-node-timeout`).
+    ///
+    /// # Panics
+    /// When the binaries are missing or the cluster does not form.
+    ///
+    /// ```no_run
+    /// let cluster = redis_test_support::RedisCluster::start_with_replicas(3, 1);
+    /// assert_eq!(cluster.nodes().len(), 6);
+    /// ```
+    pub fn start_with_replicas(primaries: usize, replicas: usize) -> RedisCluster {
+        Self::start_full(primaries, replicas, None)
+    }
+
+    /// Starts `primaries` primaries (at least 3) that also serve TLS with the server
+    /// certificate of `certificates`, to clients ([`RedisCluster::tls_urls`]) and between
+    /// themselves (`tls-cluster yes`), so that `CLUSTER SLOTS` over TLS names TLS ports.
+    ///
+    /// ```no_run
+    /// let certs = redis_test_support::TestCertificates::generate();
+    /// let cluster = redis_test_support::RedisCluster::start_tls(3, &certs);
+    /// assert!(cluster.tls_urls()[0].starts_with("rediss://"));
+    /// ```
+    pub fn start_tls(primaries: usize, certificates: &TestCertificates) -> RedisCluster {
+        Self::start_full(primaries, 0, Some(certificates))
+    }
+
+    fn start_full(
+        primaries: usize,
+        replicas: usize,
+        tls: Option<&TestCertificates>,
+    ) -> RedisCluster {
         assert!(primaries >= 3, "a Redis cluster needs at least 3 primaries");
-        let nodes: Vec<RedisServer> = (0..primaries)
+        let mut extra: Vec<String> = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "2000",
+            "--cluster-require-full-coverage",
+            "no",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if tls.is_some() {
+            extra.extend(["--tls-cluster", "yes", "--tls-replication", "yes"].map(String::from));
+        }
+        let nodes: Vec<RedisServer> = (0..primaries * (1 + replicas))
             .map(|_| {
-                RedisServer::start_with(
-                    &[
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        "nodes.conf",
-                        "--cluster-node-timeout",
-                        "2000",
-                        "--cluster-require-full-coverage",
-                        "no",
-                    ],
-                    true,
-                )
+                RedisServer::start_full(&Options {
+                    extra: extra.clone(),
+                    cluster_port: true,
+                    tls: tls.map(|c| (c, false)),
+                    ..Options::default()
+                })
             })
             .collect();
         let mut create = Command::new("redis-cli");
+        if let Some(certificates) = tls {
+            // Over TLS, so that the nodes' addresses it compares are their TLS ones.
+            create
+                .arg("--tls")
+                .arg("--cacert")
+                .arg(certificates.dir().join("ca.crt"));
+        }
         create.arg("--cluster").arg("create");
         for n in &nodes {
-            create.arg(n.addr());
+            match n.tls_port {
+                Some(port) => create.arg(format!("127.0.0.1:{port}")),
+                None => create.arg(n.addr()),
+            };
         }
-        create.args(["--cluster-replicas", "0", "--cluster-yes"]);
-        let output = match create.stdin(Stdio::null()).output() {
-            Ok(o) => o,
+        create.args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"]);
+        let output_dir = tempfile::tempdir().expect("a temporary directory");
+        let out_path = output_dir.path().join("out");
+        let out = std::fs::File::create(&out_path).expect("cannot create a file");
+        let mut child = match create
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("a file handle"))
+            .stderr(out)
+            .spawn()
+        {
+            Ok(c) => c,
             Err(e) if e.kind() == io::ErrorKind::NotFound => panic!("{MISSING}"),
             Err(e) => panic!("cannot run redis-cli: {e}"),
         };
-        if !output.status.success() {
-            let _ = io::stderr().write_all(&output.stdout);
-            let _ = io::stderr().write_all(&output.stderr);
-            panic!("redis-cli --cluster create failed ({})", output.status);
+        // It waits for the nodes to agree forever if they cannot talk to each other.
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("cannot wait for redis-cli") {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if !status.is_some_and(|s| s.success()) {
+            let output = std::fs::read_to_string(&out_path).unwrap_or_default();
+            let _ = io::stderr().write_all(output.as_bytes());
+            panic!("redis-cli --cluster create failed ({status:?})");
         }
         let cluster = RedisCluster { nodes };
         cluster.wait_healthy();
@@ -484,8 +663,18 @@ impl RedisCluster {
         self.nodes.iter().map(RedisServer::url).collect()
     }
 
-    /// Waits until every running node reports `cluster_state:ok` and knows every node, for
-    /// example after a node was restarted.
+    /// The nodes' `rediss://` URLs, for a cluster started with [`RedisCluster::start_tls`].
+    ///
+    /// ```no_run
+    /// let certs = redis_test_support::TestCertificates::generate();
+    /// let urls = redis_test_support::RedisCluster::start_tls(3, &certs).tls_urls();
+    /// ```
+    pub fn tls_urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::tls_url).collect()
+    }
+
+    /// Waits until every running node reports `cluster_state:ok` and knows every node, and
+    /// every replica is in sync with its primary; for example after a node was restarted.
     ///
     /// # Panics
     /// When that takes longer than 20 s.
@@ -506,6 +695,11 @@ impl RedisCluster {
                     info.contains("cluster_state:ok")
                         && info.contains("cluster_slots_ok:16384")
                         && info.contains(&want_nodes)
+                }) && n.try_query(&["INFO", "replication"]).is_ok_and(|r| {
+                    // A replica must be in sync, or it would refuse to take over (its data
+                    // would count as too old).
+                    let info = r.text();
+                    info.contains("role:master") || info.contains("master_link_status:up")
                 })
             });
             if healthy {
@@ -515,6 +709,59 @@ impl RedisCluster {
                 Instant::now() < deadline,
                 "the cluster did not become healthy within {READY_TIMEOUT:?}"
             );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until every running node reports `cluster_state:ok` with every slot served by
+    /// a running node: after a primary was killed, until its replica was promoted.
+    ///
+    /// # Panics
+    /// When that takes longer than 30 s.
+    ///
+    /// ```no_run
+    /// let c = redis_test_support::RedisCluster::start_with_replicas(3, 1);
+    /// let primary = c.node_of_key(b"k");
+    /// c.nodes()[primary].kill();
+    /// c.wait_failover();
+    /// assert_ne!(c.node_of_key(b"k"), primary);
+    /// ```
+    pub fn wait_failover(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let running: Vec<&RedisServer> = self.nodes.iter().filter(|n| n.pid().is_some()).collect();
+        let down: Vec<i64> = self
+            .nodes
+            .iter()
+            .filter(|n| n.pid().is_none())
+            .flat_map(|n| [Some(n.port), n.tls_port])
+            .flatten()
+            .map(i64::from)
+            .collect();
+        loop {
+            let settled = running.iter().all(|n| {
+                let ok = n.try_query(&["CLUSTER", "INFO"]).is_ok_and(|r| {
+                    let info = r.text();
+                    info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")
+                });
+                ok && n.try_query(&["CLUSTER", "SLOTS"]).is_ok_and(|slots| {
+                    slots.items().iter().all(|range| {
+                        range.items()[2].items()[1]
+                            .int()
+                            .is_some_and(|port| !down.contains(&port))
+                    })
+                })
+            });
+            if settled {
+                return;
+            }
+            if Instant::now() > deadline {
+                let nodes = running
+                    .first()
+                    .and_then(|n| n.try_query(&["CLUSTER", "NODES"]).ok())
+                    .map(|r| r.text())
+                    .unwrap_or_default();
+                panic!("no replica took over within 30 s; CLUSTER NODES:\n{nodes}");
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -548,11 +795,82 @@ impl RedisCluster {
                     return self
                         .nodes
                         .iter()
-                        .position(|n| i64::from(n.port) == port)
+                        .position(|n| {
+                            i64::from(n.port) == port || n.tls_port.map(i64::from) == Some(port)
+                        })
                         .expect("a node of this cluster");
                 }
             }
         }
         panic!("no cluster node answered");
+    }
+}
+
+/// The cluster slot of `key` (CRC16 of the key, or of its `{hash tag}`, modulo 16384), as
+/// Redis computes it; for tests that must reach every slot.
+///
+/// ```
+/// assert_eq!(redis_test_support::key_slot(b"foo"), 12182);
+/// assert_eq!(redis_test_support::key_slot(b"{user1000}.following"), redis_test_support::key_slot(b"user1000"));
+/// ```
+pub fn key_slot(key: &[u8]) -> u16 {
+    let tagged = key
+        .iter()
+        .position(|&b| b == b'{')
+        .and_then(|open| {
+            let rest = &key[open + 1..];
+            let close = rest.iter().position(|&b| b == b'}')?;
+            (close > 0).then(|| &rest[..close])
+        })
+        .unwrap_or(key);
+    crc16_xmodem(tagged) % 16384
+}
+
+/// CRC-16/XMODEM (polynomial 0x1021, initial value 0), the checksum of Redis Cluster.
+fn crc16_xmodem(bytes: &[u8]) -> u16 {
+    let mut crc = 0u16;
+    for &b in bytes {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+/// Calls `op` every 100 ms until it succeeds and returns its value; panics with `what` and
+/// the last error when `limit` passes first. For tests that wait for a recovery.
+///
+/// ```
+/// use std::time::Duration;
+/// let mut tries = 0;
+/// let v = redis_test_support::succeeds_within(Duration::from_secs(5), "a flaky op", || {
+///     tries += 1;
+///     if tries < 3 { Err("not yet") } else { Ok(tries) }
+/// });
+/// assert_eq!(v, 3);
+/// ```
+#[track_caller]
+pub fn succeeds_within<T, E: std::fmt::Display>(
+    limit: Duration,
+    what: &str,
+    mut op: impl FnMut() -> Result<T, E>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        match op() {
+            Ok(v) => return v,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "{what}: still failing after {limit:?}: {e:#}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
     }
 }

@@ -1,0 +1,172 @@
+//! What a failed Redis call becomes: a [`CacheError::Backend`] with the kind a program can
+//! act on ([`BackendFailure`]) and the Redis error as its single cause.
+
+use std::error::Error;
+use std::fmt;
+
+use cache_core::{BackendFailure, CacheError};
+use redis::{ErrorKind, RedisError, ServerErrorKind};
+
+/// The cause of a [`CacheError::Backend`] from a [`RedisCache`](crate::RedisCache): the
+/// error of the `redis` crate, whose text it shows.
+///
+/// Its `source()` is `None` on purpose: a `redis::RedisError` shows the text of its own
+/// cause and returns that cause again, so a report walking the chain would print it twice.
+/// The original is still there, through [`RedisFailure::redis_error`].
+///
+/// ```
+/// use cache_redis::RedisFailure;
+/// use std::error::Error;
+///
+/// let err = cache_core::CacheError::config("x");
+/// assert!(err.source().and_then(|s| s.downcast_ref::<RedisFailure>()).is_none());
+/// ```
+#[derive(Debug, Clone)]
+pub struct RedisFailure(RedisError);
+
+impl RedisFailure {
+    /// The error of the `redis` crate (its kind, its server error code...).
+    ///
+    /// ```no_run
+    /// use cache_redis::{RedisCache, RedisFailure};
+    /// use std::error::Error;
+    ///
+    /// let err = RedisCache::open("redis://127.0.0.1:1/").unwrap_err();
+    /// let redis = err.source().and_then(|s| s.downcast_ref::<RedisFailure>()).unwrap();
+    /// println!("{:?}", redis.redis_error().kind());
+    /// ```
+    pub fn redis_error(&self) -> &RedisError {
+        &self.0
+    }
+}
+
+impl fmt::Display for RedisFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl Error for RedisFailure {}
+
+/// A failed pool checkout: every connection busy, or none could be opened, within the
+/// pool wait. r2d2's text (with the last connection error) is kept as text.
+#[derive(Debug)]
+struct PoolExhausted(String);
+
+impl fmt::Display for PoolExhausted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Error for PoolExhausted {}
+
+/// `e`, which happened while doing `context`, as a cache error of the right kind.
+pub(crate) fn backend(context: String, e: RedisError) -> CacheError {
+    CacheError::backend_failure(classify(&e), context, RedisFailure(e))
+}
+
+/// A pool checkout that failed: the service is unavailable (or this process asks more of
+/// it than `pool_size` allows).
+pub(crate) fn pool(context: String, e: r2d2::Error) -> CacheError {
+    CacheError::backend_failure(
+        BackendFailure::Unavailable,
+        context,
+        PoolExhausted(e.to_string()),
+    )
+}
+
+/// The kind of failure `e` is.
+///
+/// - timeout: a read, write or connect that timed out;
+/// - auth: a refused login (`WRONGPASS`, `NOAUTH`) or a missing permission (`NOPERM`);
+/// - unavailable: refused, reset or closed connections, no node for a slot, a cluster that
+///   is down or reconfiguring (`CLUSTERDOWN`, `TRYAGAIN`, `MASTERDOWN`), a server loading
+///   its data, a demoted primary (`READONLY`), no primary known to the sentinels;
+/// - other: the rest, TLS handshake failures among them (a certificate that is not trusted
+///   does not pass by itself).
+pub(crate) fn classify(e: &RedisError) -> BackendFailure {
+    if e.is_timeout() {
+        return BackendFailure::Timeout;
+    }
+    if matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM")) {
+        return BackendFailure::Auth;
+    }
+    match e.kind() {
+        ErrorKind::AuthenticationFailed | ErrorKind::Server(ServerErrorKind::NoPerm) => {
+            BackendFailure::Auth
+        }
+        ErrorKind::ClusterConnectionNotFound
+        | ErrorKind::MasterNameNotFoundBySentinel
+        | ErrorKind::NoValidReplicasFoundBySentinel
+        | ErrorKind::Server(
+            ServerErrorKind::ClusterDown
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::BusyLoading
+            | ServerErrorKind::ReadOnly
+            | ServerErrorKind::Moved
+            | ServerErrorKind::Ask,
+        ) => BackendFailure::Unavailable,
+        // Refused, reset or closed connections; not a refused certificate, a broken
+        // handshake or a name that does not resolve, which do not pass by themselves.
+        ErrorKind::Io if e.is_connection_dropped() || e.is_connection_refusal() => {
+            BackendFailure::Unavailable
+        }
+        _ => BackendFailure::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    fn io(kind: io::ErrorKind) -> RedisError {
+        io::Error::from(kind).into()
+    }
+
+    #[test]
+    fn kinds_of_redis_errors() {
+        assert_eq!(
+            classify(&io(io::ErrorKind::TimedOut)),
+            BackendFailure::Timeout
+        );
+        assert_eq!(
+            classify(&io(io::ErrorKind::WouldBlock)),
+            BackendFailure::Timeout
+        );
+        for kind in [
+            io::ErrorKind::ConnectionRefused,
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::BrokenPipe,
+            io::ErrorKind::UnexpectedEof,
+        ] {
+            assert_eq!(classify(&io(kind)), BackendFailure::Unavailable, "{kind:?}");
+        }
+        assert_eq!(
+            classify(&io(io::ErrorKind::InvalidData)),
+            BackendFailure::Other
+        );
+        let auth = RedisError::from((
+            ErrorKind::AuthenticationFailed,
+            "Password authentication failed",
+        ));
+        assert_eq!(classify(&auth), BackendFailure::Auth);
+        let down = RedisError::from((ErrorKind::ClusterConnectionNotFound, "no node"));
+        assert_eq!(classify(&down), BackendFailure::Unavailable);
+        let other = RedisError::from((ErrorKind::UnexpectedReturnType, "odd"));
+        assert_eq!(classify(&other), BackendFailure::Other);
+    }
+
+    #[test]
+    fn the_cause_is_shown_once() {
+        let e = backend(
+            "GET on redis h:1".into(),
+            io(io::ErrorKind::ConnectionRefused),
+        );
+        let cause = e.source().expect("a cause");
+        assert!(cause.source().is_none());
+        assert_eq!(format!("{e:#}"), format!("GET on redis h:1: {cause}"));
+    }
+}
