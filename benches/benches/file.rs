@@ -20,6 +20,9 @@
 //! shape as `cache-file`'s. Its rates are the ceiling of that design on this machine, so
 //! `bare-fs / cacache` is the most any such cache can be ahead of cacache.
 //!
+//! `get_or_insert_with-hit-*` is `get_or_insert_with` on a hit, to set beside `get-hit-*`
+//! (single flight must cost nothing on a hit).
+//!
 //! Values are `serde_bytes::ByteBuf`: serde encodes a `Vec<u8>` element by element (about
 //! 30 times slower for a 1 MiB value), so blobs belong in `ByteBuf`.
 
@@ -28,7 +31,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use cache_benches::{configure, quick};
-use cache_core::{Cache, Ttl};
+use cache_core::{Cache, CacheExt, Ttl};
 use cache_file::FileBasedCache;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_bytes::ByteBuf;
@@ -202,6 +205,29 @@ fn sizes_on(c: &mut Criterion, storage: &Storage, label: &str, len: usize) {
         b.iter(|| {
             i = (i + 1) % keys.len();
             black_box(cacache::read_sync(their_dir.path(), &keys[i]).expect("a hit"))
+        })
+    });
+    g.bench_function(BenchmarkId::from_parameter("bare-fs"), |b| {
+        b.iter(|| {
+            i = (i + 1) % keys.len();
+            black_box(bare.get(&keys[i]).expect("a hit"))
+        })
+    });
+    g.finish();
+
+    // `get_or_insert_with` on a hit: cache-file here should match its `get-hit` row.
+    let mut g = c.benchmark_group(format!("file/{at}/get_or_insert_with-hit-{label}"));
+    configure(&mut g);
+    g.throughput(Throughput::Elements(1));
+    g.bench_function(BenchmarkId::from_parameter("cache-file"), |b| {
+        b.iter(|| {
+            i = (i + 1) % keys.len();
+            let v: ByteBuf = ours
+                .get_or_insert_with(&keys[i], Ttl::Never, || {
+                    unreachable!("every key is present")
+                })
+                .expect("get_or_insert_with");
+            black_box(v)
         })
     });
     g.bench_function(BenchmarkId::from_parameter("bare-fs"), |b| {

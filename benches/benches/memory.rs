@@ -4,7 +4,8 @@
 //!
 //! Workloads (keys and traces pre-generated; Zipf s = 1.0 over 1,000,000 keys, capacity
 //! 100,000, 64-byte values; 1 and 2 threads): 100% get, 75/25 get/set, get-or-set, 100% set
-//! over uniform keys, mixed per-entry TTLs, and `delete_pattern` of 10% of 1,000,000 keys.
+//! over uniform keys, mixed per-entry TTLs, `delete_pattern` of 10% of 1,000,000 keys, and
+//! `get_or_insert_with` on a hit beside `get` of the same keys (`hit-*`, ours only).
 //! `incr` and `add` over Zipf keys against moka's `entry()` API.
 //! Hit ratios go to `target/bench/memory-hit-ratio.csv`. `CACHE_BENCH_QUICK=1` shrinks
 //! everything for a smoke run.
@@ -15,7 +16,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use cache_benches::{configure, keys, quick, write_metric, SplitMix64, Zipf};
-use cache_core::{Cache, Ttl};
+use cache_core::{Cache, CacheExt, Ttl};
 use cache_memory::{InMemoryCache, Policy};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -477,6 +478,51 @@ fn delete_pattern(c: &mut Criterion) {
     group.finish();
 }
 
+/// `get_or_insert_with` on a hit against a plain `get` of the same keys: single flight must
+/// cost nothing on a hit (target: within 5% of `get`). Every key of the trace is present.
+fn hit_path(c: &mut Criterion) {
+    let p = params();
+    let n = p.capacity / 2;
+    let cache = InMemoryCache::<Value>::new(p.capacity, None).expect("valid");
+    let names = keys(n);
+    for k in &names {
+        Cache::set(&cache, k, [7; 64], Ttl::Never).expect("infallible");
+    }
+    let mut rng = SplitMix64(7);
+    let trace: Vec<u32> = (0..p.batch)
+        .map(|_| (rng.next_u64() % n as u64) as u32)
+        .collect();
+    let get = |k: &str| Cache::get(&cache, k).expect("infallible").expect("a hit");
+    let get_or_insert = |k: &str| {
+        cache
+            .get_or_insert_with(k, Ttl::Never, || unreachable!("every key is present"))
+            .expect("infallible")
+    };
+    for (name, op) in [
+        ("hit-get", &get as &dyn Fn(&str) -> Value),
+        ("hit-get_or_insert_with", &get_or_insert),
+    ] {
+        let mut group = c.benchmark_group(format!("memory/{name}/1t"));
+        group.throughput(Throughput::Elements(p.batch as u64));
+        configure(&mut group);
+        group.bench_function(
+            BenchmarkId::from_parameter(<InMemoryCache<Value>>::NAME),
+            |b| {
+                b.iter_custom(|iters| {
+                    let started = Instant::now();
+                    for _ in 0..iters {
+                        for &k in &trace {
+                            std::hint::black_box(op(&names[k as usize]));
+                        }
+                    }
+                    started.elapsed()
+                })
+            },
+        );
+        group.finish();
+    }
+}
+
 /// `incr` and `add` over Zipf keys, 1 and 2 threads: `InMemoryCache`'s own against moka's
 /// nearest equivalents, `entry().and_compute_with` (a per-key lock around read and write) and
 /// `entry().or_insert` (its `is_fresh()` says whether it stored).
@@ -561,5 +607,12 @@ fn counters(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, throughput, ttl_mixed, delete_pattern, counters);
+criterion_group!(
+    benches,
+    throughput,
+    hit_path,
+    ttl_mixed,
+    delete_pattern,
+    counters
+);
 criterion_main!(benches);

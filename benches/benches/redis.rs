@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use cache_benches::{configure, quick};
-use cache_core::{codec, Cache, Ttl};
+use cache_core::{codec, Cache, CacheExt, Ttl};
 use cache_redis::{RedisCache, RedisConfig};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use redis::ConnectionLike;
@@ -92,12 +92,31 @@ fn bench_setup(c: &mut Criterion, s: &Setup) {
     let bare_counters: Vec<String> = counters.iter().map(|k| format!("bare:{k}")).collect();
     let per_thread = if quick() { 50 } else { 200 };
     for threads in [1, 2] {
-        let single_ops: [(&str, &Op<'_>, &Op<'_>); 4] = [
+        let single_ops: [(&str, &Op<'_>, &Op<'_>); 5] = [
             (
                 "get",
                 &|_t, i| {
                     let v: Option<Vec<u8>> = s.cache.get(&keys[i % KEYS]).unwrap();
                     assert!(v.is_some());
+                },
+                &|t, i| {
+                    let v: Option<Vec<u8>> =
+                        s.bare.query(t, redis::cmd("GET").arg(&bare_keys[i % KEYS]));
+                    assert!(v.is_some());
+                },
+            ),
+            (
+                // On a hit (every key is present): single flight must cost nothing there,
+                // so this row should match the `get` row.
+                "get_or_insert_with",
+                &|_t, i| {
+                    let v: Vec<u8> = s
+                        .cache
+                        .get_or_insert_with(&keys[i % KEYS], Ttl::Never, || {
+                            unreachable!("every key is present")
+                        })
+                        .unwrap();
+                    assert!(!v.is_empty());
                 },
                 &|t, i| {
                     let v: Option<Vec<u8>> =

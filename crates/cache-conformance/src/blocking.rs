@@ -17,7 +17,6 @@
 //! # Ok::<(), cache_core::CacheError>(())
 //! ```
 
-use std::error::Error;
 use std::future::Future;
 use std::sync::{mpsc, Arc};
 use std::task::{Context, Poll, Wake, Waker};
@@ -25,7 +24,7 @@ use std::thread::Thread;
 
 use std::time::Duration;
 
-use cache_core::{AsyncCache, Cache, CacheError, CacheStats, CounterValue, Ttl};
+use cache_core::{AsyncCache, Cache, CacheError, CacheStats, CounterValue, Loader, Ttl};
 
 /// Runs a future to completion, blocking the calling thread; callable from many threads at
 /// once.
@@ -225,17 +224,12 @@ where
         self.executor.block_on(self.cache.delete_many(keys))
     }
 
-    fn try_get_or_insert_with(
-        &self,
-        key: &str,
-        ttl: Ttl,
-        init: &mut dyn FnMut() -> Result<V, Box<dyn Error + Send + Sync>>,
-    ) -> Result<V, CacheError>
+    fn get_or_load(&self, key: &str, ttl: Ttl, loader: Loader<'_, V>) -> Result<V, CacheError>
     where
         V: Clone,
     {
         std::thread::scope(|s| {
-            // The loader asks this thread to run `init` and waits for the answer (blocking
+            // The async loader asks this thread to run `loader` and waits for the answer (blocking
             // only the helper thread that drives the future).
             let (ask, asked) = mpsc::channel::<()>();
             let (answer, answered) = mpsc::sync_channel(1);
@@ -253,7 +247,7 @@ where
             });
             if asked.recv().is_ok() {
                 answer
-                    .send(init())
+                    .send(loader.load())
                     .expect("the loader waits for its answer");
             }
             loading

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::time::Duration;
 
-use cache_core::{Cache, CacheError, CacheStats, MockClock, RemovalCause, Ttl};
+use cache_core::{Cache, CacheError, CacheExt, CacheStats, MockClock, RemovalCause, Ttl};
 
 use crate::{Harness, Removals, Setup, Time, TypedHarness};
 
@@ -81,6 +81,14 @@ fn ok<T>(r: Result<T, CacheError>) -> T {
     match r {
         Ok(t) => t,
         Err(e) => panic!("cache operation failed: {e}"),
+    }
+}
+
+/// Polls `done` every millisecond, for at most a minute.
+fn wait_until(done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -603,15 +611,18 @@ pub fn batch_operations<H: Harness>(h: &H) {
 }
 
 /// `get_or_insert_with` computes and stores a missing value, and returns a stored one as is.
+/// The loader is a `FnOnce` (what it captures moves into the value), also through `dyn Cache`.
 pub fn get_or_insert_with_computes_on_miss<H: Harness>(h: &H) {
     let c = Env::new(h).cache();
     let mut calls = 0;
-    let first = ok(c.get_or_insert_with("k", Ttl::Never, &mut || {
+    let owned = v("computed");
+    let first = ok(c.get_or_insert_with("k", Ttl::Never, || {
         calls += 1;
-        v("computed")
+        owned // moved, not cloned
     }));
     assert_eq!(first, v("computed"));
-    let second = ok(c.get_or_insert_with("k", Ttl::Never, &mut || {
+    let dyn_cache: &dyn Cache<Vec<u8>> = &c;
+    let second = ok(dyn_cache.get_or_insert_with("k", Ttl::Never, || {
         calls += 1;
         v("again")
     }));
@@ -626,13 +637,13 @@ pub fn get_or_insert_with_computes_on_miss<H: Harness>(h: &H) {
 pub fn try_get_or_insert_with_stores_nothing_on_error<H: Harness>(h: &H) {
     let c = Env::new(h).cache();
     let err = c
-        .try_get_or_insert_with("k", Ttl::Never, &mut || Err("database down".into()))
+        .try_get_or_insert_with("k", Ttl::Never, || Err::<Vec<u8>, _>("database down"))
         .expect_err("the loader failed");
     assert!(matches!(err, CacheError::Loader { .. }), "{err:?}");
     // The loader's error is the cause: in the chain, once.
     assert!(format!("{err:#}").contains("database down"), "{err:#}");
     assert!(!ok(c.exists("k")));
-    let got = ok(c.try_get_or_insert_with("k", Ttl::Never, &mut || Ok(v("ok"))));
+    let got = ok(c.try_get_or_insert_with("k", Ttl::Never, || Ok::<_, CacheError>(v("ok"))));
     assert_eq!(got, v("ok"));
     assert_eq!(ok(c.get("k")), Some(v("ok")));
 }
@@ -643,14 +654,18 @@ pub fn get_or_insert_with_runs_loader_once_under_contention<H: Harness>(h: &H) {
     let c = Env::new(h).cache();
     let threads = 8;
     let calls = AtomicUsize::new(0);
+    let entered = AtomicUsize::new(0);
     let barrier = Barrier::new(threads);
     let results: Vec<Vec<u8>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
                     barrier.wait();
-                    ok(c.get_or_insert_with("hot", Ttl::Never, &mut || {
+                    entered.fetch_add(1, Ordering::SeqCst);
+                    ok(c.get_or_insert_with("hot", Ttl::Never, || {
                         let n = calls.fetch_add(1, Ordering::SeqCst);
+                        // Every caller has started and had 50 ms to reach the flight.
+                        wait_until(|| entered.load(Ordering::SeqCst) == threads);
                         std::thread::sleep(Duration::from_millis(50));
                         format!("loaded-{n}").into_bytes()
                     }))
@@ -675,6 +690,76 @@ pub fn get_or_insert_with_runs_loader_once_under_contention<H: Harness>(h: &H) {
         assert_eq!(n, 1, "the loader ran {n} times");
         assert!(results.iter().all(|r| r == &stored));
     }
+}
+
+/// Eight callers miss one key whose loader fails after a while: on a single-flight backend
+/// the loader runs once and all eight get its error, the same one (one shared source); on
+/// any backend every caller gets a loader error and nothing is stored. The next call after
+/// that flight runs the loader anew.
+pub fn failing_loader_error_is_shared_by_its_waiters<H: Harness>(h: &H) {
+    let c = Env::new(h).cache();
+    let threads = 8;
+    let calls = AtomicUsize::new(0);
+    let entered = AtomicUsize::new(0);
+    let barrier = Barrier::new(threads);
+    let results: Vec<Result<Vec<u8>, CacheError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    entered.fetch_add(1, Ordering::SeqCst);
+                    c.try_get_or_insert_with("hot", Ttl::Never, || {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        // Every caller has started its call (even on a busy machine) and
+                        // has had 200 ms to reach the flight before the loader fails.
+                        wait_until(|| entered.load(Ordering::SeqCst) == threads);
+                        std::thread::sleep(Duration::from_millis(200));
+                        Err::<Vec<u8>, _>("database down")
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("no panic"))
+            .collect()
+    });
+    let sources: Vec<_> = results
+        .into_iter()
+        .map(|r| match r {
+            Err(CacheError::Loader { key, source }) => {
+                assert_eq!(key, "hot");
+                source
+            }
+            other => panic!("expected the loader's error, got {other:?}"),
+        })
+        .collect();
+    assert!(
+        sources.iter().all(|e| e.to_string() == "database down"),
+        "{sources:?}"
+    );
+    assert!(!ok(c.exists("hot")), "a failed load stores nothing");
+    if h.single_flight() {
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "the loader ran once");
+        assert!(
+            sources
+                .iter()
+                .all(|e| std::sync::Arc::ptr_eq(e, &sources[0])),
+            "the waiters share the loader's error"
+        );
+    }
+    let before = calls.load(Ordering::SeqCst);
+    let got = ok(c.try_get_or_insert_with("hot", Ttl::Never, || {
+        calls.fetch_add(1, Ordering::SeqCst);
+        Ok::<_, CacheError>(v("recovered"))
+    }));
+    assert_eq!(got, v("recovered"));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        before + 1,
+        "a new flight loads anew"
+    );
+    assert_eq!(ok(c.get("hot")), Some(v("recovered")));
 }
 
 /// A bounded cache evicts the least recently used entry; `get` and `set` refresh recency,

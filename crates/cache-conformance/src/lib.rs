@@ -67,6 +67,7 @@ pub struct ReadmeDoctests;
 
 pub mod blocking;
 pub mod cases;
+pub mod flights;
 pub mod fuzz;
 pub mod model;
 pub mod processes;
@@ -172,7 +173,8 @@ pub trait Harness: Sync {
         true
     }
 
-    /// Whether `get_or_insert_with` runs the loader once when many threads miss at once.
+    /// Whether `get_or_insert_with` runs the loader once when many threads miss at once, and
+    /// the callers that waited for a failing loader all get its error (one shared source).
     fn single_flight(&self) -> bool {
         false
     }
@@ -336,6 +338,7 @@ macro_rules! __for_each_case {
             get_or_insert_with_computes_on_miss
             try_get_or_insert_with_stores_nothing_on_error
             get_or_insert_with_runs_loader_once_under_contention
+            failing_loader_error_is_shared_by_its_waiters
             lru_evicts_least_recently_used
             lru_drops_expired_entries_first
             concurrent_use_keeps_values_and_counts_exact

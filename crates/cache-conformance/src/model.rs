@@ -5,7 +5,9 @@
 use std::fmt::Debug;
 use std::time::Duration;
 
-use cache_core::{Cache, CacheError, CacheStats, Clock, MockClock, Pattern, Timestamp, Ttl};
+use cache_core::{
+    Cache, CacheError, CacheExt, CacheStats, Clock, MockClock, Pattern, Timestamp, Ttl,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
@@ -453,7 +455,7 @@ fn run_ops<H: Harness, V: ModelValue>(
             }
             Op::GetOrInsert(k, b, t) => {
                 let got = cache
-                    .get_or_insert_with(KEYS[*k], ttl(*t), &mut || val(*b))
+                    .get_or_insert_with(KEYS[*k], ttl(*t), || val(*b))
                     .map_err(fail)?;
                 let want = match model.get(KEYS[*k], now()) {
                     Some(v) => v,

@@ -1,12 +1,11 @@
 //! [`AsyncCache`]: every operation of [`Cache`](crate::Cache) as a future, for async services.
 
-use std::error::Error;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{CacheError, CacheStats, CounterValue, Ttl};
+use crate::{BoxError, CacheError, CacheStats, CounterValue, Ttl};
 
 /// The future every [`AsyncCache`] method returns: boxed, `Send`, borrowing the cache and its
 /// arguments for `'a`.
@@ -35,8 +34,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// let loader: AsyncLoader<'_, u32> = Box::new(|| Box::pin(async { Ok(42) }));
 /// # let _ = loader;
 /// ```
-pub type AsyncLoader<'a, V> =
-    Box<dyn FnOnce() -> BoxFuture<'a, Result<V, Box<dyn Error + Send + Sync>>> + Send + 'a>;
+pub type AsyncLoader<'a, V> = Box<dyn FnOnce() -> BoxFuture<'a, Result<V, BoxError>> + Send + 'a>;
 
 /// [`Cache`](crate::Cache), asynchronous: the same operations with the same behaviour,
 /// counting and errors (see the [crate docs](crate)), each returning a [`BoxFuture`].
@@ -206,10 +204,9 @@ pub trait AsyncCache<V: Send>: Send + Sync {
             if let Some(v) = self.get(key).await? {
                 return Ok(v);
             }
-            let value = loader().await.map_err(|source| CacheError::Loader {
-                key: key.to_owned(),
-                source,
-            })?;
+            let value = loader()
+                .await
+                .map_err(|source| CacheError::loader(key, source))?;
             self.set(key, value.clone(), ttl).await?;
             Ok(value)
         })
@@ -263,7 +260,7 @@ pub trait AsyncCacheExt<V: Send>: AsyncCache<V> {
         V: Clone + 'a,
         F: FnOnce() -> Fut + Send + 'a,
         Fut: Future<Output = Result<V, E>> + Send + 'a,
-        E: Into<Box<dyn Error + Send + Sync>>,
+        E: Into<BoxError>,
     {
         self.get_or_load(
             key,

@@ -10,17 +10,19 @@ use crate::{CacheError, CacheStats, CounterValue, Ttl};
 /// The trait is object-safe, so code can hold a `Box<dyn Cache<V>>` or `Arc<dyn Cache<V>>`
 /// and switch backends without edits. The batch methods and the get-or-compute helpers have
 /// provided implementations in terms of the single-key methods; a backend overrides them
-/// where it can do better (one round trip, no stampede).
+/// where it can do better (one round trip, no stampede). The get-or-compute methods with a
+/// `FnOnce` loader are on [`CacheExt`], implemented for every cache (`dyn Cache` too); the
+/// trait itself has their object-safe form, [`Cache::get_or_load`].
 ///
 /// What each method returns and counts is spelled out in the [crate docs](crate).
 ///
 /// ```
-/// use cache_core::{Cache, CacheError, Ttl};
+/// use cache_core::{Cache, CacheError, CacheExt, Ttl};
 /// use std::time::Duration;
 ///
 /// fn session_token(cache: &dyn Cache<String>, user: &str) -> Result<String, CacheError> {
 ///     let key = format!("token:{user}");
-///     cache.get_or_insert_with(&key, Ttl::After(Duration::from_secs(300)), &mut || {
+///     cache.get_or_insert_with(&key, Ttl::After(Duration::from_secs(300)), || {
 ///         format!("fresh-token-for-{user}")
 ///     })
 /// }
@@ -170,43 +172,175 @@ pub trait Cache<V>: Send + Sync {
         Ok(removed)
     }
 
-    /// The live value under `key`, or else the value `init` computes, stored with `ttl` and
-    /// returned. Backends that can (the in-memory one) run `init` once per key even when many
-    /// threads miss at the same time.
-    fn get_or_insert_with(
-        &self,
-        key: &str,
-        ttl: Ttl,
-        init: &mut dyn FnMut() -> V,
-    ) -> Result<V, CacheError>
+    /// The object-safe form of [`CacheExt::get_or_insert_with`] and
+    /// [`CacheExt::try_get_or_insert_with`], which most code calls instead: the live value
+    /// under `key`, or else the value `loader` produces, stored with `ttl` and returned. A
+    /// loader error is returned as [`CacheError::Loader`] and nothing is stored.
+    ///
+    /// A backend overrides this method to run the loader once per key however many
+    /// callers miss at the same time (*single flight*, see the [crate docs](crate)). This
+    /// provided form does not: it is a `get`, then the loader, then a `set`.
+    ///
+    /// Counting: one hit or one miss (the first look), plus one set when the loaded value
+    /// is stored. A caller that waits for another caller's load and receives its value or
+    /// its error counts only its miss.
+    ///
+    /// ```
+    /// use cache_core::{Cache, Loader, Ttl};
+    ///
+    /// fn cached_len(cache: &dyn Cache<usize>, text: String) -> Result<usize, cache_core::CacheError> {
+    ///     // `text` moves into the loader: it is called at most once.
+    ///     let mut slot = Some(move || Ok::<_, std::io::Error>(text.len()));
+    ///     cache.get_or_load("len", Ttl::Never, Loader::new(&mut slot))
+    /// }
+    /// ```
+    fn get_or_load(&self, key: &str, ttl: Ttl, loader: Loader<'_, V>) -> Result<V, CacheError>
     where
         V: Clone,
     {
-        self.try_get_or_insert_with(key, ttl, &mut || Ok(init()))
-    }
-
-    /// Like [`Cache::get_or_insert_with`] with a fallible loader: a loader error is returned
-    /// as [`CacheError::Loader`] and nothing is stored.
-    fn try_get_or_insert_with(
-        &self,
-        key: &str,
-        ttl: Ttl,
-        init: &mut dyn FnMut() -> Result<V, Box<dyn Error + Send + Sync>>,
-    ) -> Result<V, CacheError>
-    where
-        V: Clone,
-    {
-        if let Some(v) = self.get(key)? {
-            return Ok(v);
-        }
-        let value = init().map_err(|source| CacheError::Loader {
-            key: key.to_owned(),
-            source,
-        })?;
-        self.set(key, value.clone(), ttl)?;
-        Ok(value)
+        crate::flight::load_unshared(self, key, ttl, loader)
     }
 }
+
+/// The error a loader returns.
+pub type BoxError = Box<dyn Error + Send + Sync>;
+
+/// A loader, called at most once: the object-safe handle on a `FnOnce` that
+/// [`Cache::get_or_load`] takes. It borrows an `Option` holding the closure, so building one
+/// allocates nothing; [`Loader::load`] takes the closure out and calls it.
+///
+/// ```
+/// use cache_core::Loader;
+///
+/// let name = String::from("alice");
+/// let mut slot = Some(move || Ok::<_, std::fmt::Error>(name)); // `name` is moved, not cloned
+/// let loader: Loader<'_, String> = Loader::new(&mut slot);
+/// assert_eq!(loader.load().unwrap(), "alice");
+/// assert!(slot.is_none(), "the closure was taken");
+/// ```
+pub struct Loader<'a, V> {
+    slot: &'a mut dyn LoadOnce<V>,
+}
+
+/// A closure in an `Option`, taken out by the first call.
+trait LoadOnce<V> {
+    fn load_once(&mut self) -> Option<Result<V, BoxError>>;
+}
+
+impl<V, E, F> LoadOnce<V> for Option<F>
+where
+    F: FnOnce() -> Result<V, E>,
+    E: Into<BoxError>,
+{
+    fn load_once(&mut self) -> Option<Result<V, BoxError>> {
+        self.take().map(|f| f().map_err(Into::into))
+    }
+}
+
+impl<'a, V> Loader<'a, V> {
+    /// A loader that takes the closure out of `slot` when it runs.
+    ///
+    /// ```
+    /// let mut slot = Some(|| Ok::<u8, std::io::Error>(7));
+    /// let loader = cache_core::Loader::new(&mut slot);
+    /// assert_eq!(loader.load().unwrap(), 7);
+    /// ```
+    pub fn new<F, E>(slot: &'a mut Option<F>) -> Self
+    where
+        F: FnOnce() -> Result<V, E> + 'a,
+        E: Into<BoxError> + 'a,
+        V: 'a,
+    {
+        Loader { slot }
+    }
+
+    /// Runs the loader. An empty slot (the closure was already taken) is an error, not a
+    /// panic.
+    ///
+    /// ```
+    /// let mut slot: Option<fn() -> Result<u8, std::io::Error>> = None;
+    /// assert!(cache_core::Loader::new(&mut slot).load().is_err());
+    /// ```
+    pub fn load(self) -> Result<V, BoxError> {
+        self.slot
+            .load_once()
+            .unwrap_or_else(|| Err("the loader was already taken".into()))
+    }
+}
+
+impl<V> std::fmt::Debug for Loader<'_, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loader").finish_non_exhaustive()
+    }
+}
+
+/// The get-or-compute methods of every [`Cache`], `dyn Cache` included, with a `FnOnce`
+/// loader: what it captures can be moved into the value, never cloned. Implemented for every
+/// cache; bring it into scope (`use cache_core::CacheExt`) to call its methods.
+///
+/// Both forward to [`Cache::get_or_load`], the trait's object-safe form, which is where a
+/// backend implements single flight. On a hit they cost what `get` costs: the loader is
+/// wrapped on the stack, nothing is allocated or locked beyond the `get`.
+///
+/// ```
+/// use cache_core::{Cache, CacheError, CacheExt, Ttl};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// fn session_token(cache: &Arc<dyn Cache<String>>, user: String) -> Result<String, CacheError> {
+///     let key = format!("token:{user}");
+///     cache.get_or_insert_with(&key, Ttl::After(Duration::from_secs(300)), move || {
+///         format!("fresh-token-for-{user}") // `user` moved in
+///     })
+/// }
+/// ```
+pub trait CacheExt<V>: Cache<V> {
+    /// The live value under `key`, or else the value `init` computes, stored with `ttl` and
+    /// returned. On a single-flight backend (all of this project's, by default) `init` runs
+    /// once per key however many threads, and for the file and Redis backends processes,
+    /// miss at the same time; the others wait and receive its value.
+    ///
+    /// ```
+    /// use cache_core::{Cache, CacheExt, Ttl};
+    /// fn cached(cache: &dyn Cache<Vec<u8>>, bytes: Vec<u8>) -> Result<Vec<u8>, cache_core::CacheError> {
+    ///     cache.get_or_insert_with("k", Ttl::Never, move || bytes)
+    /// }
+    /// ```
+    fn get_or_insert_with<F>(&self, key: &str, ttl: Ttl, init: F) -> Result<V, CacheError>
+    where
+        F: FnOnce() -> V,
+        V: Clone,
+    {
+        let mut slot = Some(move || Ok::<V, std::convert::Infallible>(init()));
+        self.get_or_load(key, ttl, Loader::new(&mut slot))
+    }
+
+    /// Like [`CacheExt::get_or_insert_with`] with a fallible loader. An error is returned as
+    /// [`CacheError::Loader`] (its source shared, behind an `Arc`) and nothing is stored.
+    /// On a single-flight backend, every caller that was waiting for that load gets the
+    /// same error rather than running the loader again; the next call after it runs the
+    /// loader anew.
+    ///
+    /// ```
+    /// use cache_core::{Cache, CacheError, CacheExt, Ttl};
+    /// fn user(cache: &dyn Cache<String>, id: u32) -> Result<String, CacheError> {
+    ///     cache.try_get_or_insert_with(&format!("user:{id}"), Ttl::Default, || {
+    ///         if id == 0 { Err("no user 0") } else { Ok(format!("user-{id}")) }
+    ///     })
+    /// }
+    /// ```
+    fn try_get_or_insert_with<F, E>(&self, key: &str, ttl: Ttl, init: F) -> Result<V, CacheError>
+    where
+        F: FnOnce() -> Result<V, E>,
+        E: Into<BoxError>,
+        V: Clone,
+    {
+        let mut slot = Some(init);
+        self.get_or_load(key, ttl, Loader::new(&mut slot))
+    }
+}
+
+impl<V, C: Cache<V> + ?Sized> CacheExt<V> for C {}
 
 macro_rules! forward_cache {
     ($ptr:ident) => {
@@ -264,16 +398,16 @@ macro_rules! forward_cache {
             fn delete_many(&self, keys: &[&str]) -> Result<u64, CacheError> {
                 (**self).delete_many(keys)
             }
-            fn try_get_or_insert_with(
+            fn get_or_load(
                 &self,
                 key: &str,
                 ttl: Ttl,
-                init: &mut dyn FnMut() -> Result<V, Box<dyn Error + Send + Sync>>,
+                loader: Loader<'_, V>,
             ) -> Result<V, CacheError>
             where
                 V: Clone,
             {
-                (**self).try_get_or_insert_with(key, ttl, init)
+                (**self).get_or_load(key, ttl, loader)
             }
         }
     };

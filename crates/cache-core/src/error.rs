@@ -1,6 +1,7 @@
 use std::error::Error;
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 
 /// Everything a cache operation can fail with. Each variant says what failed and where
 /// (which key, which path, which server).
@@ -59,12 +60,14 @@ pub enum CacheError {
         /// The underlying error.
         source: Box<dyn Error + Send + Sync>,
     },
-    /// The loader of `try_get_or_insert_with` failed; nothing was stored.
+    /// The loader of `try_get_or_insert_with` failed; nothing was stored. Every caller that
+    /// waited for that load gets the same `source` (one `Arc`); a caller in another process
+    /// gets a [`RemoteLoaderError`](crate::flight::RemoteLoaderError) with its message.
     Loader {
         /// The key being loaded.
         key: String,
-        /// The loader's error.
-        source: Box<dyn Error + Send + Sync>,
+        /// The loader's error, shared by the callers of one flight.
+        source: Arc<dyn Error + Send + Sync>,
     },
     /// The input cannot be handled by this backend (for example a key too large for it).
     InvalidInput {
@@ -164,6 +167,20 @@ impl CacheError {
         CacheError::Backend {
             failure,
             context: context.into(),
+            source: source.into(),
+        }
+    }
+
+    /// A [`CacheError::Loader`] error for `key`.
+    ///
+    /// ```
+    /// let e = cache_core::CacheError::loader("user:1", Box::<dyn std::error::Error + Send + Sync>::from("db down"));
+    /// assert_eq!(e.to_string(), "the loader for key \"user:1\" failed");
+    /// assert_eq!(format!("{e:#}"), "the loader for key \"user:1\" failed: db down");
+    /// ```
+    pub fn loader(key: &str, source: impl Into<Arc<dyn Error + Send + Sync>>) -> Self {
+        CacheError::Loader {
+            key: key.to_owned(),
             source: source.into(),
         }
     }
@@ -306,9 +323,8 @@ impl Error for CacheError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             CacheError::Io { source, .. } => Some(source),
-            CacheError::Backend { source, .. } | CacheError::Loader { source, .. } => {
-                Some(source.as_ref())
-            }
+            CacheError::Backend { source, .. } => Some(source.as_ref()),
+            CacheError::Loader { source, .. } => Some(source.as_ref()),
             _ => None,
         }
     }
@@ -353,7 +369,7 @@ mod tests {
             CacheError::backend_failure(BackendFailure::Auth, "GET on redis h:1", io()),
             CacheError::Loader {
                 key: "k".into(),
-                source: Box::new(io()),
+                source: std::sync::Arc::new(io()),
             },
         ];
         for err in errors {

@@ -10,6 +10,8 @@
 //! - [`CacheStats`]: the counters every backend reports.
 //! - [`CacheError`]: what failed and where.
 //! - [`Pattern`]: the glob matcher behind `delete_pattern`, the same for every backend.
+//! - [`CacheExt`]: `get_or_insert_with` and `try_get_or_insert_with` with a `FnOnce` loader,
+//!   for every cache; [`flight`]: the single-flight pieces backends build them from.
 //!
 //! # The contract, where it needed deciding
 //!
@@ -42,6 +44,21 @@
 //! - `ttl`: nothing, recency unchanged (a peek, like `exists`).
 //! - `evictions`: entries removed to respect a size bound (live ones; expired entries removed
 //!   to make room count as expirations).
+//! - `get_or_insert_with` / `try_get_or_insert_with`: one hit or one miss (the first look),
+//!   plus one set when the loaded value is stored; a caller that waited for another's load
+//!   counts only its miss (re-reading the entry after the wait counts nothing).
+//!
+//! **Single flight.** `get_or_insert_with` runs the loader once per key across the callers
+//! that miss together: every thread of a process for every backend, and every process
+//! sharing the directory (file) or the key prefix (Redis). The others wait and receive its
+//! value. If the loader fails, the callers that waited for it receive the same error
+//! ([`CacheError::Loader`], its source one shared `Arc`; in another process a
+//! [`flight::RemoteLoaderError`] with the message) instead of running it again; the next
+//! call after that flight runs the loader anew. A loader that panics abandons its flight:
+//! the panic reaches its own caller only, and the waiters start over (one of them loads).
+//! Each backend's builder has `single_flight(false)` to opt out (every caller that misses
+//! then runs the loader). Waiting is paid only on a miss: on a hit `get_or_insert_with`
+//! costs what `get` costs.
 //!
 //! **Counters.** `incr` and `decr` work on caches of `i64` ([`CounterValue`]). On the
 //! serializing backends a counter is simply the stored form of an `i64`: the file backend
@@ -109,13 +126,14 @@ mod clock;
 pub mod codec;
 mod counter;
 mod error;
+pub mod flight;
 mod pattern;
 mod removal;
 mod stats;
 mod ttl;
 
 pub use async_cache::{AsyncCache, AsyncCacheExt, AsyncLoader, BoxFuture};
-pub use cache::Cache;
+pub use cache::{BoxError, Cache, CacheExt, Loader};
 pub use clock::{Clock, MockClock, MonotonicClock, SharedClock, SystemClock};
 pub use counter::CounterValue;
 pub use error::{BackendFailure, CacheError};

@@ -384,7 +384,7 @@ pub struct Grabbed {
     name: String,
 }
 
-/// An entry's lock file, open (see [`CacheDir::open_lock`]).
+/// An entry's lock file, open (see [`CacheDir::open_lock_as`]).
 pub struct LockFile {
     tree: Arc<Tree>,
     name: String,
@@ -875,10 +875,11 @@ impl CacheDir {
         })
     }
 
-    /// Opens (creating it, 0600) the lock file of entry `id`, `ab/<md5>.lock` beside the
-    /// entry, never through a symlink (one planted there is removed).
-    pub fn open_lock(&self, id: &EntryId) -> io::Result<LockFile> {
-        let name = format!("{}.lock", file_name(id));
+    /// Opens (creating it, 0600) a lock file of entry `id`, `ab/<md5>.<extension>` beside
+    /// the entry (`lock` for the key's lock, `flight` for its loads), never through a
+    /// symlink (one planted there is removed).
+    pub fn open_lock_as(&self, id: &EntryId, extension: &str) -> io::Result<LockFile> {
+        let name = format!("{}.{extension}", file_name(id));
         let mut tree = self.tree();
         let mut renewed = false;
         for _ in 0..8 {

@@ -3,6 +3,7 @@
 //! killed process blocks no one; the holder removes the file when it is done, so lock files
 //! do not pile up.
 
+use std::fs::File;
 use std::io;
 
 use crate::dir::{CacheDir, EntryId, LockFile};
@@ -12,18 +13,49 @@ pub(crate) struct KeyLock {
     file: LockFile,
 }
 
+/// What waiting for a lock gave: the lock, or what the holder before left in its file.
+pub(crate) enum Acquired<T> {
+    Held(KeyLock),
+    Ended(T),
+}
+
 impl KeyLock {
     /// Blocks until this process holds the lock of the entry `id`.
     pub(crate) fn acquire(dir: &CacheDir, id: &EntryId) -> io::Result<KeyLock> {
+        let nothing = |_: &File| Ok(None::<std::convert::Infallible>);
+        match Self::acquire_at(dir, id, "lock", nothing)? {
+            Acquired::Held(lock) => Ok(lock),
+            Acquired::Ended(never) => match never {},
+        }
+    }
+
+    /// Blocks until this process holds the lock file `ab/<md5>.<extension>` of entry `id`.
+    /// When the lock it gets is that of a file its holder removed as it let go, `ended`
+    /// reads what that holder left in it: `Some` ends the wait with that, `None` goes on to
+    /// the file now under that name.
+    pub(crate) fn acquire_at<T>(
+        dir: &CacheDir,
+        id: &EntryId,
+        extension: &str,
+        mut ended: impl FnMut(&File) -> io::Result<Option<T>>,
+    ) -> io::Result<Acquired<T>> {
         loop {
-            let file = dir.open_lock(id)?;
+            let file = dir.open_lock_as(id, extension)?;
             file.file.lock()?;
             // The holder before us removes the file as it lets go: if the name now names
             // another file (or none), our lock guards nothing, so take the current one.
             if file.is_current()? {
-                return Ok(KeyLock { file });
+                return Ok(Acquired::Held(KeyLock { file }));
+            }
+            if let Some(t) = ended(&file.file)? {
+                return Ok(Acquired::Ended(t));
             }
         }
+    }
+
+    /// The locked file, for what its holder leaves to the next one.
+    pub(crate) fn file(&self) -> &File {
+        &self.file.file
     }
 }
 

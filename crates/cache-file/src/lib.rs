@@ -53,6 +53,10 @@
 //!   `O_NOFOLLOW` walk. Files and directories are created private (0600 / 0700).
 //! - **A directory removed under a running cache** is recreated by its next write (and by
 //!   `clear`); reads of it miss meanwhile.
+//! - **Single flight**: `get_or_insert_with` runs its loader once per key across threads and
+//!   processes; a per-key lock file beside the entry (`ab/<md5>.flight`), held with `flock`
+//!   while the loader runs, makes the other processes wait (see
+//!   [`FileBasedCacheBuilder::single_flight`]).
 //!
 //! # Platforms
 //! Unix only (Linux, macOS, the BSDs): the crate relies on `rename` over an existing file,
@@ -77,6 +81,7 @@ pub struct ReadmeDoctests;
 mod async_cache;
 mod beneath;
 mod dir;
+mod flight;
 mod format;
 mod index;
 mod keylock;
@@ -94,6 +99,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::codec::{self, Codec, Encoding, Postcard};
+use cache_core::flight::{load_unshared, FlightGroup};
+use cache_core::Loader;
 use cache_core::{
     AtomicStats, Cache, CacheError, CacheStats, Pattern, SharedClock, SystemClock, Timestamp, Ttl,
 };
@@ -197,6 +204,9 @@ struct Inner {
     bounds: Option<Bounds>,
     /// Entries of other versions are invisible (see [`FileBasedCacheBuilder::version`]).
     version: u32,
+    single_flight: bool,
+    /// This instance's `get_or_insert_with` loads in progress, by key (see `flight.rs`).
+    flights: FlightGroup<()>,
     /// The accounting shared by every process on the directory.
     usage: Usage,
     /// [`CacheDir::renewals`] when `usage`'s file was opened.
@@ -274,6 +284,7 @@ pub struct FileBasedCacheBuilder<C = Postcard> {
     sweep_on_write: bool,
     version: u32,
     encoding: Encoding<C>,
+    single_flight: bool,
 }
 
 impl<C: Codec> FileBasedCacheBuilder<C> {
@@ -305,6 +316,7 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
             sweep_on_write,
             version,
             encoding,
+            single_flight,
         } = self;
         FileBasedCacheBuilder {
             dir,
@@ -316,6 +328,7 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
             unbounded,
             sweep_on_write,
             version,
+            single_flight,
             encoding: Encoding::new(codec).with_threshold(encoding.compression_threshold()),
         }
     }
@@ -411,6 +424,29 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
         self
     }
 
+    /// Whether `get_or_insert_with` runs the loader once per key across the threads of this
+    /// instance and every process (and instance) on the same directory that miss together,
+    /// the others waiting for its value or its error. Default: `true`.
+    ///
+    /// Processes meet on a lock file per key, `ab/<md5 of the key>.flight`, held with `flock`
+    /// while the loader runs: the kernel releases it when its holder dies, so a process
+    /// killed mid-load blocks no one (a waiter then loads). There is no lease: a loader
+    /// that hangs holds its key until it returns or its process dies. A loader's error
+    /// reaches waiting processes as a
+    /// [`RemoteLoaderError`](cache_core::flight::RemoteLoaderError) with its message, written
+    /// into the lock file just before it is unlinked and unlocked. With `false`, every
+    /// caller that misses runs the loader.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::builder(dir.path()).single_flight(false).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn single_flight(mut self, single_flight: bool) -> Self {
+        self.single_flight = single_flight;
+        self
+    }
+
     /// No bound at all: without one, a cache is bounded by [`DEFAULT_MAX_BYTES`]; this opts
     /// out (and overrides `max_entries` and `max_bytes`). Expired entries are still swept
     /// as the cache writes.
@@ -503,6 +539,8 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
             stop: std::sync::atomic::AtomicBool::new(false),
             recount: std::sync::Mutex::new(None),
             version: self.version,
+            single_flight: self.single_flight,
+            flights: FlightGroup::new(),
         });
         sweep::start_recount(&inner);
         Ok(FileBasedCache {
@@ -1150,6 +1188,7 @@ impl FileBasedCache {
             sweep_on_write: true,
             version: codec::DEFAULT_VERSION,
             encoding: Encoding::default(),
+            single_flight: true,
         }
     }
 }
@@ -1484,6 +1523,20 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
 
     fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
         FileBasedCache::ttl(self, key)
+    }
+
+    fn get_or_load(&self, key: &str, ttl: Ttl, loader: Loader<'_, V>) -> Result<V, CacheError>
+    where
+        V: Clone,
+    {
+        if !self.inner.single_flight {
+            return load_unshared(self, key, ttl, loader);
+        }
+        // A hit costs what `get` costs; single flight is paid on a miss only.
+        if let Some(v) = Cache::<V>::get(self, key)? {
+            return Ok(v);
+        }
+        flight::load(self, key, ttl, loader)
     }
 }
 

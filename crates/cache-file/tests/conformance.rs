@@ -29,6 +29,10 @@ fn files<C: Codec>(
 impl<C: Codec> Harness for Files<C> {
     type Cache = FileBasedCache<C>;
 
+    fn single_flight(&self) -> bool {
+        true
+    }
+
     fn time(&self) -> Time {
         Time::Mock
     }

@@ -7,20 +7,21 @@
 //! same lock, so no miss can slip between a finished load and its stored value.
 //!
 //! A flight ends in one of three ways: the value (waiters return a clone of it), the loader's
-//! error (waiters return it too, see [`SharedLoaderError`]), or abandoned, when the loading
+//! error (waiters return the same `Arc` in their [`CacheError::Loader`], as the blocking
+//! flights do), or abandoned, when the loading
 //! future was dropped before it finished (the task was cancelled or timed out): the waiters
 //! wake, and the first to take the table lock loads with its own loader while the others
 //! wait for it.
 
 use std::collections::HashMap;
 use std::error::Error;
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use cache_core::flight::{landed, Landing};
 use cache_core::{
     AsyncCache, AsyncLoader, BoxFuture, Cache, CacheError, CacheStats, CounterValue, Ttl,
 };
@@ -50,15 +51,9 @@ struct Flight<V> {
 }
 
 struct FlightState<V> {
-    outcome: Option<Outcome<V>>,
+    outcome: Option<Landing<V>>,
     /// One slot per waiter (`None` once that waiter went away).
     wakers: Vec<Option<Waker>>,
-}
-
-enum Outcome<V> {
-    Done(V),
-    Failed(SharedLoaderError),
-    Abandoned,
 }
 
 impl<V> Flight<V> {
@@ -71,7 +66,7 @@ impl<V> Flight<V> {
         }
     }
 
-    fn finish(&self, outcome: Outcome<V>) {
+    fn finish(&self, outcome: Landing<V>) {
         let wakers = {
             let mut state = crate::lock(&self.state);
             state.outcome = Some(outcome);
@@ -90,15 +85,12 @@ struct Wait<'f, V> {
 }
 
 impl<V: Clone> Future for Wait<'_, V> {
-    type Output = Outcome<V>;
+    type Output = Landing<V>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<V>> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Landing<V>> {
         let mut state = crate::lock(&self.flight.state);
-        match &state.outcome {
-            Some(Outcome::Done(v)) => return Poll::Ready(Outcome::Done(v.clone())),
-            Some(Outcome::Failed(e)) => return Poll::Ready(Outcome::Failed(e.clone())),
-            Some(Outcome::Abandoned) => return Poll::Ready(Outcome::Abandoned),
-            None => {}
+        if let Some(landing) = &state.outcome {
+            return Poll::Ready(landing.clone());
         }
         match self.slot {
             Some(i) => match &mut state.wakers[i] {
@@ -154,52 +146,8 @@ impl<V> Drop for LoadGuard<'_, V> {
     fn drop(&mut self) {
         if !self.done {
             self.leave(|| {});
-            self.flight.finish(Outcome::Abandoned);
+            self.flight.finish(Landing::Abandoned);
         }
-    }
-}
-
-/// The source of the [`CacheError::Loader`] that an async `get_or_load` returns when the
-/// loader failed: to the call that ran the loader and to every call that awaited that load
-/// alike. It displays as the loader's error, which is its [`Error::source`] and
-/// [`SharedLoaderError::error`].
-#[derive(Clone)]
-pub struct SharedLoaderError(Arc<dyn Error + Send + Sync>);
-
-impl SharedLoaderError {
-    /// The loader's error.
-    ///
-    /// ```
-    /// # use cache_core::{AsyncCacheExt, CacheError, Ttl};
-    /// # use cache_memory::{InMemoryCache, SharedLoaderError};
-    /// # fn inspect(err: CacheError) {
-    /// if let CacheError::Loader { source, .. } = err {
-    ///     if let Some(shared) = source.downcast_ref::<SharedLoaderError>() {
-    ///         println!("another task's loader failed: {}", shared.error());
-    ///     }
-    /// }
-    /// # }
-    /// ```
-    pub fn error(&self) -> &(dyn Error + Send + Sync + 'static) {
-        &*self.0
-    }
-}
-
-impl fmt::Debug for SharedLoaderError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
-
-impl fmt::Display for SharedLoaderError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl Error for SharedLoaderError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        Some(&*self.0)
     }
 }
 
@@ -326,7 +274,20 @@ impl<V: Clone + Send + Sync + 'static> AsyncCache<V> for InMemoryCache<V> {
     where
         V: Clone + 'a,
     {
-        Box::pin(self.load_once(key, ttl, loader))
+        Box::pin(async move {
+            if self.single_flight {
+                return self.load_once(key, ttl, loader).await;
+            }
+            // `single_flight(false)`: each call loads on its own, as the blocking one does.
+            if let Some(v) = Cache::get(self, key)? {
+                return Ok(v);
+            }
+            let value = loader()
+                .await
+                .map_err(|source| CacheError::loader(key, source))?;
+            Cache::set(self, key, value.clone(), ttl)?;
+            Ok(value)
+        })
     }
 }
 
@@ -362,16 +323,10 @@ impl<V: Clone + Send + Sync + 'static> InMemoryCache<V> {
                         flight: &flight,
                         slot: None,
                     };
-                    match wait.await {
-                        Outcome::Done(v) => return Ok(v),
-                        Outcome::Failed(e) => {
-                            return Err(CacheError::Loader {
-                                key: key.to_owned(),
-                                source: Box::new(e),
-                            })
-                        }
+                    match landed(key, wait.await) {
+                        Some(result) => return result,
                         // The loading task went away: start over, perhaps as the loader.
-                        Outcome::Abandoned => continue,
+                        None => continue,
                     }
                 }
                 Ok(flight) => flight,
@@ -389,19 +344,16 @@ impl<V: Clone + Send + Sync + 'static> InMemoryCache<V> {
                     let mut stored = Ok(true);
                     guard.leave(|| stored = Cache::set(self, key, value.clone(), ttl));
                     match stored {
-                        Ok(_) => guard.flight.finish(Outcome::Done(value.clone())),
-                        Err(_) => guard.flight.finish(Outcome::Abandoned),
+                        Ok(_) => guard.flight.finish(Landing::Value(value.clone())),
+                        Err(_) => guard.flight.finish(Landing::Abandoned),
                     }
                     stored.map(|_| value)
                 }
                 Err(source) => {
                     guard.leave(|| {});
-                    let shared = SharedLoaderError(Arc::from(source));
-                    guard.flight.finish(Outcome::Failed(shared.clone()));
-                    Err(CacheError::Loader {
-                        key: key.to_owned(),
-                        source: Box::new(shared),
-                    })
+                    let source: Arc<dyn Error + Send + Sync> = Arc::from(source);
+                    guard.flight.finish(Landing::Failed(Arc::clone(&source)));
+                    Err(CacheError::loader(key, source))
                 }
             };
         }

@@ -56,8 +56,9 @@ use cache_core::{
     SharedClock, Timestamp, Ttl,
 };
 
-pub use async_cache::SharedLoaderError;
-use flight::{Flight, FlightOutcome};
+use cache_core::flight::{landed, Landing};
+use cache_core::Loader;
+use flight::Flight;
 use key::Probe;
 use shard::{CounterFault, Removed, Shard, Weigher};
 
@@ -96,6 +97,7 @@ pub struct InMemoryCache<V> {
     max_size: usize,
     /// The async `get_or_load` calls in progress (see `async_cache.rs`).
     async_flights: async_cache::Flights<V>,
+    single_flight: bool,
     policy: Policy,
     max_weight: Option<u64>,
     listener: Option<Listener<V>>,
@@ -132,6 +134,7 @@ pub struct InMemoryCacheBuilder<V> {
     default_ttl: Option<Duration>,
     clock: Option<SharedClock>,
     shards: Option<usize>,
+    single_flight: bool,
     policy: Policy,
     weigher: Option<Weigher<V>>,
     max_weight: Option<u64>,
@@ -146,6 +149,7 @@ impl<V> std::fmt::Debug for InMemoryCacheBuilder<V> {
             .field("default_ttl", &self.default_ttl)
             .field("clock", &self.clock)
             .field("shards", &self.shards)
+            .field("single_flight", &self.single_flight)
             .field("policy", &self.policy)
             .field("weigher", &self.weigher.is_some())
             .field("max_weight", &self.max_weight)
@@ -189,6 +193,19 @@ impl<V> InMemoryCacheBuilder<V> {
     /// One shard gives an exact global LRU order.
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = Some(shards);
+        self
+    }
+
+    /// Whether `get_or_insert_with` runs the loader once per key when many threads miss at
+    /// the same time, the others waiting for its value or its error. Default: `true`. With
+    /// `false`, every caller that misses runs the loader (and the last to store wins).
+    ///
+    /// ```
+    /// let cache = cache_memory::InMemoryCache::<u8>::builder().single_flight(false).build()?;
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn single_flight(mut self, single_flight: bool) -> Self {
+        self.single_flight = single_flight;
         self
     }
 
@@ -354,6 +371,7 @@ impl<V> InMemoryCacheBuilder<V> {
                 .unwrap_or_else(|| Arc::new(MonotonicClock::new())),
             max_size: self.max_size,
             async_flights: async_cache::Flights::new(),
+            single_flight: self.single_flight,
             policy: self.policy,
             max_weight: self.max_weight,
             listener: self.listener,
@@ -402,6 +420,7 @@ impl<V> InMemoryCache<V> {
             default_ttl: None,
             clock: None,
             shards: None,
+            single_flight: true,
             policy: Policy::Lru,
             weigher: None,
             max_weight: None,
@@ -519,14 +538,6 @@ impl<V> InMemoryCache<V> {
         let removed = shard.take_removed();
         drop(shard);
         self.tell(listener, removed);
-    }
-
-    /// Reports what is left in `key`'s shard for the listener (after the steps of
-    /// `get_or_insert_with`, whose locked sections end in other ways).
-    fn flush_removals(&self, key: Probe<'_>) {
-        if self.listener.is_some() {
-            self.notify(self.shard(key));
-        }
     }
 
     fn tell(&self, listener: &Listener<V>, removed: impl IntoIterator<Item = Removed<V>>) {
@@ -684,60 +695,114 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
         Ok(left)
     }
 
-    fn try_get_or_insert_with(
-        &self,
-        key: &str,
-        ttl: Ttl,
-        init: &mut dyn FnMut() -> Result<V, Box<dyn std::error::Error + Send + Sync>>,
-    ) -> Result<V, CacheError> {
+    fn get_or_load(&self, key: &str, ttl: Ttl, loader: Loader<'_, V>) -> Result<V, CacheError> {
+        // The hit path is `get`'s: one lookup under the shard lock. Everything else is out
+        // of line, so that it adds no work (not even a larger stack frame) to a hit.
         let probe = self.probe(key);
-        loop {
-            let flight = {
-                let mut shard = self.shard(probe);
-                if let Some(v) = shard.lookup(probe, &*self.clock) {
-                    return Ok(v);
-                }
-                match shard.flight(key) {
-                    Some(running) => Err(running),
-                    None => Ok(shard.start_flight(key)),
-                }
-            };
-            self.flush_removals(probe);
-            let flight = match flight {
-                Err(running) => match running.wait() {
-                    FlightOutcome::Done(v) => return Ok(v),
-                    // The loader failed or panicked: start over, perhaps as the loader.
-                    FlightOutcome::Abandoned => continue,
-                },
-                Ok(mine) => mine,
-            };
-            // This thread loads. The guard ends the flight (as abandoned) if `init` panics.
-            let mut guard = FlightGuard {
-                cache: self,
-                key,
-                flight,
-                done: false,
-            };
-            let value = init().map_err(|source| CacheError::Loader {
-                key: key.to_owned(),
-                source,
-            })?;
-            let (expires, now) = self.expiry(ttl);
-            {
-                let mut shard = self.shard(probe);
-                shard.insert(probe, value.clone(), expires, now, &*self.clock);
-                shard.end_flight(key, &guard.flight);
-            }
-            self.flush_removals(probe);
-            guard.flight.finish(FlightOutcome::Done(value.clone()));
-            guard.done = true;
+        let mut shard = self.shard(probe);
+        if let Some(v) = shard.lookup(probe, &*self.clock) {
+            self.notify(shard);
+            return Ok(v);
+        }
+        self.load_after_miss(shard, probe, ttl, loader)
+    }
+}
+
+impl<V: Clone + Send + Sync + 'static> InMemoryCache<V> {
+    /// `get_or_load` after its lookup missed, with the shard still locked: joins the key's
+    /// flight or starts one (under that lock, so two threads never both load), or, without
+    /// single flight, loads and stores.
+    #[cold]
+    #[inline(never)]
+    fn load_after_miss(
+        &self,
+        shard: MutexGuard<'_, Shard<V>>,
+        probe: Probe<'_>,
+        ttl: Ttl,
+        loader: Loader<'_, V>,
+    ) -> Result<V, CacheError> {
+        let key = probe.key;
+        if !self.single_flight {
+            self.notify(shard);
+            let value = loader.load().map_err(|e| CacheError::loader(key, e))?;
+            self.set(key, value.clone(), ttl)?;
             return Ok(value);
         }
+        let mut locked = Some(shard);
+        loop {
+            let mut shard = match locked.take() {
+                Some(shard) => shard,
+                None => {
+                    let mut shard = self.shard(probe);
+                    if let Some(v) = shard.lookup(probe, &*self.clock) {
+                        self.notify(shard);
+                        return Ok(v);
+                    }
+                    shard
+                }
+            };
+            match shard.flight(key) {
+                Some(running) => {
+                    self.notify(shard);
+                    match landed(key, running.wait()) {
+                        Some(result) => return result,
+                        // The loader panicked: start over, perhaps as the loader.
+                        None => continue,
+                    }
+                }
+                None => {
+                    let mine = shard.start_flight(key);
+                    self.notify(shard);
+                    return self.lead(probe, ttl, mine, loader);
+                }
+            }
+        }
+    }
+
+    /// Runs the loader of a flight this thread registered, stores its value and ends the
+    /// flight, with the value or the (shared) error, for the threads waiting on it.
+    fn lead(
+        &self,
+        probe: Probe<'_>,
+        ttl: Ttl,
+        flight: Arc<Flight<V>>,
+        loader: Loader<'_, V>,
+    ) -> Result<V, CacheError> {
+        let key = probe.key;
+        // The guard ends the flight (as abandoned) if the loader panics.
+        let mut guard = FlightGuard {
+            cache: self,
+            key,
+            flight,
+            done: false,
+        };
+        let loaded = loader.load();
+        let (landing, result) = {
+            let mut shard = self.shard(probe);
+            let ended = match loaded {
+                Ok(value) => {
+                    let (expires, now) = self.expiry(ttl);
+                    shard.insert(probe, value.clone(), expires, now, &*self.clock);
+                    (Landing::Value(value.clone()), Ok(value))
+                }
+                Err(e) => {
+                    let source: Arc<dyn std::error::Error + Send + Sync> = Arc::from(e);
+                    let err = CacheError::loader(key, Arc::clone(&source));
+                    (Landing::Failed(source), Err(err))
+                }
+            };
+            shard.end_flight(key, &guard.flight);
+            self.notify(shard);
+            ended
+        };
+        guard.done = true;
+        guard.flight.finish(landing);
+        result
     }
 }
 
 /// Ends a flight as abandoned unless it completed, so that waiters never wait forever on a
-/// loader that failed or panicked.
+/// loader that panicked.
 struct FlightGuard<'a, V: Clone + Send + Sync + 'static> {
     cache: &'a InMemoryCache<V>,
     key: &'a str,
@@ -750,7 +815,7 @@ impl<V: Clone + Send + Sync + 'static> Drop for FlightGuard<'_, V> {
         if !self.done {
             let probe = self.cache.probe(self.key);
             self.cache.shard(probe).end_flight(self.key, &self.flight);
-            self.flight.finish(FlightOutcome::Abandoned);
+            self.flight.finish(Landing::Abandoned);
         }
     }
 }

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::time::Duration;
 
-use cache_core::{Cache, CacheError, MockClock, Ttl};
+use cache_core::{Cache, CacheError, CacheExt, MockClock, Ttl};
 use cache_memory::InMemoryCache;
 
 #[test]
@@ -76,7 +76,7 @@ fn a_panicking_loader_poisons_nothing_and_waiters_recover() {
                 s.spawn(|| {
                     barrier.wait();
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        cache.get_or_insert_with("k", Ttl::Never, &mut || {
+                        cache.get_or_insert_with("k", Ttl::Never, || {
                             let n = calls.fetch_add(1, Ordering::SeqCst);
                             std::thread::sleep(Duration::from_millis(30));
                             if n == 0 {
@@ -111,42 +111,19 @@ fn a_panicking_loader_poisons_nothing_and_waiters_recover() {
     cache.set("other", "x".into(), Ttl::Never).unwrap();
     assert_eq!(cache.get("other").unwrap().as_deref(), Some("x"));
     let again = cache
-        .get_or_insert_with("k", Ttl::Never, &mut || unreachable!())
+        .get_or_insert_with("k", Ttl::Never, || unreachable!())
         .unwrap();
     assert!(again.starts_with("value-"));
 }
 
+/// With `single_flight(false)` every caller that misses runs its own loader.
 #[test]
-fn waiters_retry_after_a_failing_loader() {
-    let cache = InMemoryCache::<u32>::new(100, None).unwrap();
-    let calls = AtomicUsize::new(0);
-    let barrier = Barrier::new(3);
-    let results: Vec<Result<u32, CacheError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..3)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    cache.try_get_or_insert_with("k", Ttl::Never, &mut || {
-                        let n = calls.fetch_add(1, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(30));
-                        if n == 0 {
-                            Err("backend down".into())
-                        } else {
-                            Ok(7)
-                        }
-                    })
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let errors = results.iter().filter(|r| r.is_err()).count();
-    assert_eq!(errors, 1);
-    assert!(results
-        .iter()
-        .filter_map(|r| r.as_ref().ok())
-        .all(|&v| v == 7));
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
+fn single_flight_off_runs_every_loader() {
+    let cache = InMemoryCache::<u32>::builder()
+        .single_flight(false)
+        .build()
+        .unwrap();
+    cache_conformance::flights::loaders_meet(&cache, &cache);
 }
 
 #[test]
@@ -166,20 +143,19 @@ fn different_keys_load_in_parallel() {
     let (meet_a, meet_b) = (rendezvous(to_b, from_b), rendezvous(to_a, from_a));
     std::thread::scope(|s| {
         let cache = &cache;
+        // The loaders are `FnOnce`: each moves its rendezvous in.
         s.spawn(move || {
-            let mut meet = Some(meet_a);
             cache
-                .get_or_insert_with("a", Ttl::Never, &mut || {
-                    meet.take().unwrap()();
+                .get_or_insert_with("a", Ttl::Never, move || {
+                    meet_a();
                     1
                 })
                 .unwrap()
         });
         s.spawn(move || {
-            let mut meet = Some(meet_b);
             cache
-                .get_or_insert_with("b", Ttl::Never, &mut || {
-                    meet.take().unwrap()();
+                .get_or_insert_with("b", Ttl::Never, move || {
+                    meet_b();
                     2
                 })
                 .unwrap()
@@ -297,4 +273,44 @@ fn a_busy_bounded_cache_never_mixes_up_slots_and_counts_exactly() {
             assert_eq!(k, key);
         }
     }
+}
+
+/// Through `Arc<dyn Cache>` and `Box<dyn Cache>` (the forwarding impls), `get_or_insert_with`
+/// is still the backend's: eight callers missing together run one loader, whose captured
+/// (non-`Clone`) value moves into the cache.
+#[test]
+fn single_flight_survives_arc_and_box_of_dyn_cache() {
+    struct NotClone(String);
+    let shared: std::sync::Arc<dyn Cache<String>> =
+        std::sync::Arc::new(InMemoryCache::<String>::new(100, None).unwrap());
+    let boxed: Box<dyn Cache<String>> = Box::new(std::sync::Arc::clone(&shared));
+    let calls = AtomicUsize::new(0);
+    let entered = AtomicUsize::new(0);
+    let barrier = Barrier::new(8);
+    std::thread::scope(|s| {
+        for i in 0..8 {
+            let (shared, boxed, calls, barrier) = (&shared, &boxed, &calls, &barrier);
+            let entered = &entered;
+            s.spawn(move || {
+                let captured = NotClone(format!("from-{i}"));
+                barrier.wait();
+                entered.fetch_add(1, Ordering::SeqCst);
+                let load = move || {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    while entered.load(Ordering::SeqCst) < 8 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                    captured.0 // moved out of a value that cannot be cloned
+                };
+                let got = if i % 2 == 0 {
+                    shared.get_or_insert_with("k", Ttl::Never, load)
+                } else {
+                    boxed.get_or_insert_with("k", Ttl::Never, load)
+                };
+                assert!(got.unwrap().starts_with("from-"));
+            });
+        }
+    });
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
 }

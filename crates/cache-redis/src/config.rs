@@ -282,6 +282,24 @@ pub struct RedisConfig<C = Postcard> {
     pub compress_above: Option<usize>,
     /// How values become bytes: [`Postcard`] by default (see [`RedisConfig::codec`]).
     pub codec: C,
+    /// Whether `get_or_insert_with` runs the loader once per key across the threads of
+    /// this cache and every process (and instance) sharing its key prefix that miss
+    /// together, the others waiting for its value or its error. Default: `true`. With
+    /// `false`, every caller that misses runs the loader.
+    ///
+    /// Processes meet on a lock key, `<prefix>\xFFflight:<key>` (`SET NX PX` semantics,
+    /// released by a compare-and-delete script), which waiters poll (2 ms, doubling up to
+    /// 50 ms). A loader's error reaches waiting processes as a
+    /// [`RemoteLoaderError`](cache_core::flight::RemoteLoaderError) with its message: the
+    /// holder swaps its lock for a failure marker that the waiters of that flight read and
+    /// any later call overwrites. `clear` removes lock keys too.
+    pub single_flight: bool,
+    /// How long a flight's lock lasts (at least 1 ms; default 30 s): a holder that dies
+    /// mid-load blocks the others at most this long. A lease that runs out while its holder
+    /// is still loading lets one waiter take over and load too: the loader then runs twice,
+    /// both values are stored (the last wins), and the first holder's release is dropped.
+    /// Make it longer than the slowest load.
+    pub flight_lease: Duration,
 }
 
 impl fmt::Debug for RedisTopology {
@@ -385,6 +403,8 @@ impl RedisConfig {
             version: codec::DEFAULT_VERSION,
             compress_above: None,
             codec: Postcard,
+            single_flight: true,
+            flight_lease: Duration::from_secs(30),
         }
     }
 }
@@ -420,6 +440,8 @@ impl<C: Codec> RedisConfig<C> {
             version,
             compress_above,
             codec: _,
+            single_flight,
+            flight_lease,
         } = self;
         RedisConfig {
             topology,
@@ -439,6 +461,8 @@ impl<C: Codec> RedisConfig<C> {
             version,
             compress_above,
             codec,
+            single_flight,
+            flight_lease,
         }
     }
 
@@ -571,6 +595,24 @@ impl<C: Codec> RedisConfig<C> {
         /// assert_eq!(cache_redis::RedisConfig::new("redis://127.0.0.1/").cluster_retries(3).cluster_retries, 3);
         /// ```
         cluster_retries: u32
+    }
+    setter! {
+        /// Sets [`RedisConfig::single_flight`].
+        ///
+        /// ```
+        /// assert!(!cache_redis::RedisConfig::new("redis://127.0.0.1/").single_flight(false).single_flight);
+        /// ```
+        single_flight: bool
+    }
+    setter! {
+        /// Sets [`RedisConfig::flight_lease`].
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// let c = cache_redis::RedisConfig::new("redis://127.0.0.1/").flight_lease(Duration::from_secs(5));
+        /// assert_eq!(c.flight_lease, Duration::from_secs(5));
+        /// ```
+        flight_lease: Duration
     }
     setter! {
         /// Sets [`RedisConfig::tls`].

@@ -64,6 +64,9 @@
 //!   spans two slots (no CROSSSLOT): `get_many` and `set_many` pipeline single-key commands
 //!   (one round trip per node), `delete_many` sends one `UNLINK` per slot. `clear`,
 //!   `delete_pattern` and [`RedisCache::count`] scan every primary.
+//! - **Single flight**: `get_or_insert_with` runs its loader once per key across threads and
+//!   processes sharing the prefix, through a lock key with a bounded lease (see
+//!   [`RedisConfig::single_flight`] and [`RedisConfig::flight_lease`]).
 //! - **Statistics** are per instance (shared by clones) and count as the crate docs of
 //!   `cache-core` say; `entries` is `None` since counting is a `SCAN`
 //!   ([`RedisCache::count`] does it on request).
@@ -103,6 +106,7 @@ mod async_cache;
 mod async_link;
 mod config;
 mod failure;
+mod flight;
 mod keys;
 mod link;
 mod ops;
@@ -114,7 +118,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::codec::{self, Codec, Encoding, Postcard};
-use cache_core::{AtomicStats, Cache, CacheError, CacheStats, Pattern, Ttl};
+use cache_core::flight::{load_unshared, FlightGroup};
+use cache_core::{AtomicStats, Cache, CacheError, CacheStats, Loader, Pattern, Ttl};
 use r2d2::ManageConnection;
 use redis::RedisResult;
 use serde::de::DeserializeOwned;
@@ -182,6 +187,10 @@ struct Inner {
     stats: AtomicStats,
     /// "redis host:port" or "redis cluster host:port,...", for error messages.
     server: String,
+    single_flight: bool,
+    flight_lease: Duration,
+    /// This instance's `get_or_insert_with` loads in progress, by key (see `flight.rs`).
+    flights: FlightGroup<()>,
 }
 
 impl<C: Codec> fmt::Debug for RedisCache<C> {
@@ -260,6 +269,9 @@ impl<C: Codec> RedisCache<C> {
                 scan_count: config.scan_count,
                 stats: AtomicStats::default(),
                 server,
+                single_flight: config.single_flight,
+                flight_lease: config.flight_lease,
+                flights: FlightGroup::new(),
             }),
             encoding: Encoding::new(config.codec).with_threshold(config.compress_above),
         })
@@ -549,6 +561,7 @@ fn validate<C>(config: &RedisConfig<C>) -> Result<(), CacheError> {
         ("read_timeout", config.read_timeout),
         ("write_timeout", config.write_timeout),
         ("pool_timeout", config.pool_timeout),
+        ("flight_lease", config.flight_lease),
     ] {
         if t.is_zero() {
             return Err(CacheError::config(format!("{name} must be positive")));
@@ -624,6 +637,20 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
 
     fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
         RedisCache::ttl(self, key)
+    }
+
+    fn get_or_load(&self, key: &str, ttl: Ttl, loader: Loader<'_, V>) -> Result<V, CacheError>
+    where
+        V: Clone,
+    {
+        if !self.inner.single_flight {
+            return load_unshared(self, key, ttl, loader);
+        }
+        // A hit costs what `get` costs; single flight is paid on a miss only.
+        if let Some(v) = self.get_value(key)? {
+            return Ok(v);
+        }
+        flight::load(self, key, ttl, loader)
     }
 }
 

@@ -74,7 +74,7 @@ pub use cache_core::*;
 
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
-pub use cache_memory::{InMemoryCache, InMemoryCacheBuilder, Policy, SharedLoaderError};
+pub use cache_memory::{InMemoryCache, InMemoryCacheBuilder, Policy};
 
 #[cfg(all(feature = "file", feature = "tokio"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "file", feature = "tokio"))))]

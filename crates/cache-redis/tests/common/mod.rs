@@ -15,6 +15,10 @@ pub struct RedisHarness<C = Postcard> {
 impl<C: Codec> Harness for RedisHarness<C> {
     type Cache = RedisCache<C>;
 
+    fn single_flight(&self) -> bool {
+        true
+    }
+
     fn time(&self) -> Time {
         Time::Real
     }

@@ -1,0 +1,500 @@
+//! Single flight: the pieces backends build `get_or_load` from, so that a loader runs once per
+//! key however many callers miss at the same time, and the callers that waited share its
+//! value or its error.
+//!
+//! - [`Flight`]: one load in progress that other threads wait on, and how it ended
+//!   ([`Landing`]).
+//! - [`FlightGroup`]: the flights of one cache instance, by key, for backends without a lock
+//!   of their own to register them under (the in-memory cache registers its flights under
+//!   its shard locks instead).
+//! - [`RemoteLoaderError`]: a loader error that another process reported, by its message.
+//! - [`load_unshared`]: `get`, load, `set`, with no single flight (what `single_flight(false)`
+//!   and the provided [`Cache::get_or_load`] do).
+//!
+//! ```
+//! use cache_core::flight::FlightGroup;
+//!
+//! let group = FlightGroup::<u32>::new();
+//! // One caller leads the flight of "k"; callers arriving meanwhile would wait for its result.
+//! let v = group.run("k", || Ok(42))?;
+//! assert_eq!(v, 42);
+//! # Ok::<(), cache_core::CacheError>(())
+//! ```
+
+use std::collections::HashMap;
+use std::error::Error;
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use crate::{BoxError, Cache, CacheError, Loader, Ttl};
+
+/// How a flight ended.
+///
+/// ```
+/// use cache_core::flight::Landing;
+/// let l: Landing<u8> = Landing::Value(1);
+/// assert!(matches!(l, Landing::Value(1)));
+/// ```
+#[non_exhaustive]
+pub enum Landing<V> {
+    /// The loader produced this value (and the leader stored it).
+    Value(V),
+    /// The loader failed with this error; the waiters return it.
+    Failed(Arc<dyn Error + Send + Sync>),
+    /// The leader gave up without a loader result (it panicked, or failed before or after
+    /// the loader, as when reading or storing failed): the waiters start over, and one of
+    /// them leads the next flight.
+    Abandoned,
+}
+
+impl<V: Clone> Clone for Landing<V> {
+    fn clone(&self) -> Self {
+        match self {
+            Landing::Value(v) => Landing::Value(v.clone()),
+            Landing::Failed(e) => Landing::Failed(Arc::clone(e)),
+            Landing::Abandoned => Landing::Abandoned,
+        }
+    }
+}
+
+impl<V> fmt::Debug for Landing<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Landing::Value(_) => f.write_str("Value(..)"),
+            Landing::Failed(e) => write!(f, "Failed({e})"),
+            Landing::Abandoned => f.write_str("Abandoned"),
+        }
+    }
+}
+
+/// One load in progress: the thread that runs it [`finish`](Flight::finish)es it, the
+/// threads that found it running [`wait`](Flight::wait) for how it ended.
+///
+/// ```
+/// use cache_core::flight::{Flight, Landing};
+/// use std::sync::Arc;
+///
+/// let flight = Arc::new(Flight::<String>::new());
+/// let waiter = {
+///     let flight = Arc::clone(&flight);
+///     std::thread::spawn(move || flight.wait())
+/// };
+/// flight.finish(Landing::Value("loaded".to_string()));
+/// assert!(matches!(waiter.join().unwrap(), Landing::Value(v) if v == "loaded"));
+/// ```
+pub struct Flight<V> {
+    landing: Mutex<Option<Landing<V>>>,
+    finished: Condvar,
+}
+
+impl<V> Default for Flight<V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<V> fmt::Debug for Flight<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Flight")
+            .field("landing", &*lock(&self.landing))
+            .finish()
+    }
+}
+
+/// Locks a mutex, ignoring poison: no critical section here runs user code.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<V> Flight<V> {
+    /// A flight in progress.
+    ///
+    /// ```
+    /// let flight = cache_core::flight::Flight::<u8>::new();
+    /// flight.finish(cache_core::flight::Landing::Abandoned);
+    /// ```
+    pub fn new() -> Self {
+        Flight {
+            landing: Mutex::new(None),
+            finished: Condvar::new(),
+        }
+    }
+
+    /// Ends the flight and wakes its waiters. Only the first call counts.
+    ///
+    /// ```
+    /// use cache_core::flight::{Flight, Landing};
+    /// let flight = Flight::new();
+    /// flight.finish(Landing::Value(1u8));
+    /// flight.finish(Landing::Value(2u8)); // ignored
+    /// assert!(matches!(flight.wait(), Landing::Value(1)));
+    /// ```
+    pub fn finish(&self, landing: Landing<V>) {
+        let mut slot = lock(&self.landing);
+        if slot.is_none() {
+            *slot = Some(landing);
+        }
+        drop(slot);
+        self.finished.notify_all();
+    }
+}
+
+impl<V: Clone> Flight<V> {
+    /// Blocks until the flight ends and returns how it ended.
+    ///
+    /// ```
+    /// use cache_core::flight::{Flight, Landing};
+    /// let flight = Flight::<u8>::new();
+    /// flight.finish(Landing::Failed(std::sync::Arc::new(std::fmt::Error)));
+    /// assert!(matches!(flight.wait(), Landing::Failed(_)));
+    /// ```
+    pub fn wait(&self) -> Landing<V> {
+        let mut landing = lock(&self.landing);
+        loop {
+            if let Some(l) = &*landing {
+                return l.clone();
+            }
+            landing = self
+                .finished
+                .wait(landing)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+}
+
+/// What a waiter returns for a landing: the value, the shared error, or `None` to start over.
+///
+/// ```
+/// use cache_core::flight::{landed, Landing};
+/// assert_eq!(landed("k", Landing::Value(3u8)).unwrap().unwrap(), 3);
+/// assert!(landed::<u8>("k", Landing::Abandoned).is_none());
+/// ```
+pub fn landed<V>(key: &str, landing: Landing<V>) -> Option<Result<V, CacheError>> {
+    match landing {
+        Landing::Value(v) => Some(Ok(v)),
+        Landing::Failed(source) => Some(Err(CacheError::Loader {
+            key: key.to_owned(),
+            source,
+        })),
+        Landing::Abandoned => None,
+    }
+}
+
+/// How a leader's result ends its flight for the waiters: a value is shared, a loader error
+/// is shared, any other error (reading or storing failed) abandons the flight.
+///
+/// ```
+/// use cache_core::{flight::{landing_of, Landing}, CacheError};
+/// assert!(matches!(landing_of(&Ok::<u8, CacheError>(1)), Landing::Value(1)));
+/// let io = CacheError::io("x", std::io::ErrorKind::Other.into());
+/// assert!(matches!(landing_of::<u8>(&Err(io)), Landing::Abandoned));
+/// ```
+pub fn landing_of<V: Clone>(result: &Result<V, CacheError>) -> Landing<V> {
+    match result {
+        Ok(v) => Landing::Value(v.clone()),
+        Err(CacheError::Loader { source, .. }) => Landing::Failed(Arc::clone(source)),
+        Err(_) => Landing::Abandoned,
+    }
+}
+
+/// The flights in progress of one cache instance, by key: [`FlightGroup::run`] lets one
+/// caller per key lead and makes the others wait for its result.
+///
+/// ```
+/// use cache_core::flight::FlightGroup;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+///
+/// let group = FlightGroup::<String>::new();
+/// let runs = AtomicUsize::new(0);
+/// std::thread::scope(|s| {
+///     for _ in 0..4 {
+///         s.spawn(|| {
+///             group.run("k", || {
+///                 runs.fetch_add(1, Ordering::SeqCst);
+///                 Ok("v".to_string())
+///             })
+///         });
+///     }
+/// });
+/// // Each run led a flight of its own or shared one: never more runs than callers.
+/// assert!(runs.load(Ordering::SeqCst) <= 4);
+/// ```
+pub struct FlightGroup<V> {
+    flights: Mutex<HashMap<Box<str>, Arc<Flight<V>>>>,
+}
+
+impl<V> Default for FlightGroup<V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<V> fmt::Debug for FlightGroup<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlightGroup")
+            .field("in_flight", &lock(&self.flights).len())
+            .finish()
+    }
+}
+
+impl<V> FlightGroup<V> {
+    /// An empty group.
+    ///
+    /// ```
+    /// let group = cache_core::flight::FlightGroup::<u8>::new();
+    /// ```
+    pub fn new() -> Self {
+        FlightGroup {
+            flights: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<V: Clone> FlightGroup<V> {
+    /// Runs `lead` as the flight of `key`, unless another caller's flight of `key` is in
+    /// progress: then waits for it and returns its value or its loader error (shared).
+    /// When that flight is abandoned (its leader panicked, or failed other than in the
+    /// loader), the waiters start over and one of them leads. `lead` runs with no lock
+    /// held; the flight ends (it leaves the group) before its waiters wake, so a call that
+    /// starts after it leads a new one.
+    ///
+    /// ```
+    /// use cache_core::{flight::FlightGroup, CacheError};
+    /// let group = FlightGroup::<u8>::new();
+    /// let err = group.run("k", || Err(CacheError::loader("k", Box::<dyn std::error::Error + Send + Sync>::from("down"))));
+    /// assert!(err.is_err());
+    /// assert_eq!(group.run("k", || Ok(1))?, 1, "the next call runs anew");
+    /// # Ok::<(), CacheError>(())
+    /// ```
+    pub fn run(
+        &self,
+        key: &str,
+        lead: impl FnOnce() -> Result<V, CacheError>,
+    ) -> Result<V, CacheError> {
+        loop {
+            let (flight, leader) = {
+                let mut flights = lock(&self.flights);
+                match flights.get(key) {
+                    Some(f) => (Arc::clone(f), false),
+                    None => {
+                        let f = Arc::new(Flight::new());
+                        flights.insert(key.into(), Arc::clone(&f));
+                        (f, true)
+                    }
+                }
+            };
+            if !leader {
+                match landed(key, flight.wait()) {
+                    Some(result) => return result,
+                    None => continue,
+                }
+            }
+            let mut guard = Leading {
+                group: self,
+                key,
+                flight,
+                landed: false,
+            };
+            let result = lead();
+            guard.land(landing_of(&result));
+            return result;
+        }
+    }
+}
+
+impl FlightGroup<()> {
+    /// Single flight for a backend that stores values serialized (one instance, many value
+    /// types): the waiters of a flight do not receive the leader's value but `read` the entry
+    /// it stored. The caller has already missed `key`.
+    ///
+    /// One caller per key runs `lead` with the loader; `lead` stores the value and returns
+    /// it (or the loader's error, which the waiters share). A waiter whose `read` finds
+    /// nothing (the value was stored with a zero TTL, removed meanwhile, or is of another
+    /// type) leads a flight of its own.
+    ///
+    /// ```
+    /// use cache_core::{flight::FlightGroup, CacheError, Loader};
+    /// use std::sync::Mutex;
+    ///
+    /// let stored = Mutex::new(None::<String>);
+    /// let group = FlightGroup::new();
+    /// let mut slot = Some(|| Ok::<_, CacheError>("v".to_string()));
+    /// let v = group.lead_or_read(
+    ///     "k",
+    ///     Loader::new(&mut slot),
+    ///     || Ok(stored.lock().unwrap().clone()),
+    ///     |loader| {
+    ///         let v = loader.load().map_err(|e| CacheError::loader("k", e))?;
+    ///         *stored.lock().unwrap() = Some(v.clone());
+    ///         Ok(v)
+    ///     },
+    /// )?;
+    /// assert_eq!(v, "v");
+    /// # Ok::<(), CacheError>(())
+    /// ```
+    pub fn lead_or_read<'l, V>(
+        &self,
+        key: &str,
+        loader: Loader<'l, V>,
+        mut read: impl FnMut() -> Result<Option<V>, CacheError>,
+        lead: impl FnOnce(Loader<'l, V>) -> Result<V, CacheError>,
+    ) -> Result<V, CacheError> {
+        let mut leading = Some((lead, loader));
+        loop {
+            let mut led = None;
+            self.run(key, || {
+                // Only the first lead runs: leading ends this call.
+                let Some((lead, loader)) = leading.take() else {
+                    return Err(CacheError::loader(
+                        key,
+                        BoxError::from("the loader was already taken"),
+                    ));
+                };
+                led = Some(lead(loader)?);
+                Ok(())
+            })?;
+            if let Some(v) = led {
+                return Ok(v);
+            }
+            if let Some(v) = read()? {
+                return Ok(v);
+            }
+        }
+    }
+}
+
+/// The leader's hold on its flight: it ends the flight as [`Landing::Abandoned`] if the
+/// leader unwinds, so that waiters never wait forever.
+struct Leading<'a, V> {
+    group: &'a FlightGroup<V>,
+    key: &'a str,
+    flight: Arc<Flight<V>>,
+    landed: bool,
+}
+
+impl<V> Leading<'_, V> {
+    fn land(&mut self, landing: Landing<V>) {
+        {
+            let mut flights = lock(&self.group.flights);
+            if flights
+                .get(self.key)
+                .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+            {
+                flights.remove(self.key);
+            }
+        }
+        self.flight.finish(landing);
+        self.landed = true;
+    }
+}
+
+impl<V> Drop for Leading<'_, V> {
+    fn drop(&mut self) {
+        if !self.landed {
+            self.land(Landing::Abandoned);
+        }
+    }
+}
+
+/// The error of a loader that ran in another process (or, for a shared server, on another
+/// machine), known only by its message: what the waiters of that flight in other processes
+/// receive as the source of [`CacheError::Loader`].
+///
+/// ```
+/// use cache_core::flight::RemoteLoaderError;
+/// let e = RemoteLoaderError::new("database down");
+/// assert_eq!(e.to_string(), "database down");
+/// assert_eq!(e.message(), "database down");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteLoaderError {
+    message: String,
+}
+
+/// At most this many bytes of a loader's message are handed to other processes.
+pub const MAX_REMOTE_MESSAGE: usize = 4096;
+
+impl RemoteLoaderError {
+    /// What other processes are told of `error`: its `Display`, cut to at most
+    /// [`MAX_REMOTE_MESSAGE`] bytes (on a character boundary).
+    ///
+    /// ```
+    /// use cache_core::flight::{RemoteLoaderError, MAX_REMOTE_MESSAGE};
+    /// let long = std::io::Error::other("é".repeat(MAX_REMOTE_MESSAGE));
+    /// let m = RemoteLoaderError::message_for(&long);
+    /// assert!(m.len() <= MAX_REMOTE_MESSAGE && m.chars().all(|c| c == 'é'));
+    /// ```
+    pub fn message_for(error: &dyn Error) -> String {
+        let mut message = error.to_string();
+        let mut end = message.len().min(MAX_REMOTE_MESSAGE);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message
+    }
+
+    /// An error with this message.
+    ///
+    /// ```
+    /// let e = cache_core::flight::RemoteLoaderError::new("x");
+    /// ```
+    pub fn new(message: impl Into<String>) -> Self {
+        RemoteLoaderError {
+            message: message.into(),
+        }
+    }
+
+    /// The [`CacheError::Loader`] of `key` with this error as its source: what a waiter in
+    /// another process returns.
+    ///
+    /// ```
+    /// let e = cache_core::flight::RemoteLoaderError::new("down").into_loader_error("k");
+    /// assert_eq!(format!("{e:#}"), "the loader for key \"k\" failed: down");
+    /// ```
+    pub fn into_loader_error(self, key: &str) -> CacheError {
+        let source: Arc<dyn Error + Send + Sync> = Arc::new(self);
+        CacheError::loader(key, source)
+    }
+
+    /// The message of the original error (its `Display`), possibly cut short.
+    ///
+    /// ```
+    /// assert_eq!(cache_core::flight::RemoteLoaderError::new("x").message(), "x");
+    /// ```
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for RemoteLoaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Error for RemoteLoaderError {}
+
+/// `get`, then the loader, then `set`: get-or-load with no single flight. The provided
+/// [`Cache::get_or_load`] is this; backends call it when built with `single_flight(false)`.
+///
+/// ```
+/// use cache_core::{flight::load_unshared, Cache, Loader, Ttl};
+/// fn plain(cache: &dyn Cache<u8>) -> Result<u8, cache_core::CacheError> {
+///     let mut slot = Some(|| Ok::<u8, std::io::Error>(1));
+///     load_unshared(cache, "k", Ttl::Never, Loader::new(&mut slot))
+/// }
+/// ```
+pub fn load_unshared<V: Clone, C: Cache<V> + ?Sized>(
+    cache: &C,
+    key: &str,
+    ttl: Ttl,
+    loader: Loader<'_, V>,
+) -> Result<V, CacheError> {
+    if let Some(v) = cache.get(key)? {
+        return Ok(v);
+    }
+    let value = loader.load().map_err(|e| CacheError::loader(key, e))?;
+    cache.set(key, value.clone(), ttl)?;
+    Ok(value)
+}

@@ -1,0 +1,221 @@
+//! Single flight across threads and processes for `get_or_insert_with`.
+//!
+//! Inside one instance, a [`FlightGroup`](cache_core::flight::FlightGroup) lets one thread
+//! per key lead; the others wait and then read the entry it stored (or share its error).
+//! Across processes, the leading thread takes the key's flight lock, `ab/<md5>.flight` beside
+//! the entry, with the per-key lock of [`KeyLock`] (an `flock`ed file that its holder
+//! removes as it lets go):
+//!
+//! 1. wait for the lock (blocking while another process loads);
+//! 2. if the file locked was removed by its holder meanwhile, that flight is over: its
+//!    entry, or else the failure record it wrote into the file, is the answer;
+//! 3. otherwise read the entry (the flight before may have stored it), or load: run the
+//!    loader, store the value (or write the failure record into the lock file), and let go
+//!    (the file is removed, then closed), which wakes the processes waiting on it.
+//!
+//! The kernel releases an `flock` when its holder dies, so a process killed mid-load blocks
+//! no one: a waiter gets the lock of a file still in place, finds no entry, and loads. A
+//! failure record is read only from a file its holder removed (its writer finished), so one
+//! left by a killed process is ignored and truncated by the next holder.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+use cache_core::codec::Codec;
+use cache_core::flight::{RemoteLoaderError, MAX_REMOTE_MESSAGE};
+use cache_core::{Cache, CacheError, Loader, Ttl};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::keylock::{Acquired, KeyLock};
+use crate::{key_ctx, FileBasedCache};
+
+/// The extension of a flight's lock file, beside the entry (`ab/<md5>.flight`).
+const EXTENSION: &str = "flight";
+
+/// The start of a failure record in a lock file; the key's length, the key and the error's
+/// message follow.
+const FAILED: &[u8] = b"cache-file flight failed\n";
+
+/// `get_or_load` with single flight: the caller has already missed.
+pub(crate) fn load<V, C: Codec>(
+    cache: &FileBasedCache<C>,
+    key: &str,
+    ttl: Ttl,
+    loader: Loader<'_, V>,
+) -> Result<V, CacheError>
+where
+    V: Serialize + DeserializeOwned + Send + Sync + Clone + 'static,
+{
+    cache.inner.flights.lead_or_read(
+        key,
+        loader,
+        || reread(cache, key),
+        |loader| {
+            across_processes(cache, key, loader, |value| {
+                Cache::<V>::set(cache, key, value.clone(), ttl)
+            })
+        },
+    )
+}
+
+/// The live value of `key`, read without counting a hit or a miss.
+fn reread<V: DeserializeOwned + 'static, C: Codec>(
+    cache: &FileBasedCache<C>,
+    key: &str,
+) -> Result<Option<V>, CacheError> {
+    let inner = &*cache.inner;
+    let id = inner.entry_id(key);
+    let live = inner
+        .lookup(key, &id)
+        .map_err(|e| inner.io_err("reading", key, &id, e))?;
+    Ok(live.and_then(|live| {
+        let v = cache
+            .encoding
+            .decode::<V>(&live.bytes[live.header.payload_offset()..])?;
+        if let Some(b) = &inner.bounds {
+            b.touch(id, live.bytes.len() as u64, live.header.expires_at());
+        }
+        Some(v)
+    }))
+}
+
+/// The cross-process part of a flight this thread leads: wait for the key's flight lock,
+/// then return what the flight before stored or failed with, or load and `store`.
+fn across_processes<V: DeserializeOwned + 'static, C: Codec>(
+    cache: &FileBasedCache<C>,
+    key: &str,
+    loader: Loader<'_, V>,
+    store: impl FnOnce(&V) -> Result<bool, CacheError>,
+) -> Result<V, CacheError> {
+    let inner = &*cache.inner;
+    let id = inner.entry_id(key);
+    let path = cache.entry_path(key).with_extension(EXTENSION);
+    let io_err = |what: &str, e: io::Error| {
+        CacheError::io(
+            format!(
+                "{what} the flight lock of key {} at {}",
+                key_ctx(key),
+                path.display()
+            ),
+            e,
+        )
+    };
+    // The flight before ended while we waited: its value, or its error.
+    let ended = |file: &File| -> io::Result<Option<Result<V, CacheError>>> {
+        match reread(cache, key) {
+            Ok(Some(v)) => Ok(Some(Ok(v))),
+            Err(e) => Ok(Some(Err(e))),
+            Ok(None) => Ok(read_failure(file, key)?
+                .map(|message| Err(RemoteLoaderError::new(message).into_loader_error(key)))),
+        }
+    };
+    let lock = match KeyLock::acquire_at(&inner.dir, &id, EXTENSION, ended) {
+        Ok(Acquired::Held(lock)) => lock,
+        Ok(Acquired::Ended(result)) => return result,
+        Err(e) => return Err(io_err("locking", e)),
+    };
+    if let Some(v) = reread(cache, key)? {
+        return Ok(v); // stored just before we got the lock
+    }
+    // This process loads. A failure record left by a killed process goes first.
+    let file = lock.file();
+    if file.metadata().map_err(|e| io_err("reading", e))?.len() > 0 {
+        file.set_len(0).map_err(|e| io_err("truncating", e))?;
+    }
+    let result = loader
+        .load()
+        .map_err(|e| CacheError::loader(key, e))
+        .and_then(|v| store(&v).map(|_| v));
+    if let Err(CacheError::Loader { source, .. }) = &result {
+        // Best effort: without the record, waiters load again rather than fail.
+        let _ = write_failure(file, key, &RemoteLoaderError::message_for(&**source));
+    }
+    // Removed before it is unlocked (closed): callers that come later start a new flight,
+    // those blocked on this file see how this one ended.
+    drop(lock);
+    result
+}
+
+/// Records in the lock file that the loader of `key` failed with `message` (at most
+/// [`MAX_REMOTE_MESSAGE`] bytes).
+fn write_failure(file: &File, key: &str, message: &str) -> io::Result<()> {
+    let mut record = Vec::with_capacity(FAILED.len() + 24 + key.len() + message.len());
+    record.extend_from_slice(FAILED);
+    record.extend_from_slice(format!("{}\n", key.len()).as_bytes());
+    record.extend_from_slice(key.as_bytes());
+    record.extend_from_slice(message.as_bytes());
+    file.set_len(0)?;
+    file.write_all_at(&record, 0)
+}
+
+/// The message of a failure record of `key` in the lock file, if it holds one.
+fn read_failure(file: &File, key: &str) -> io::Result<Option<String>> {
+    let len = file.metadata()?.len();
+    if len == 0 || len > (FAILED.len() + 24 + key.len() + MAX_REMOTE_MESSAGE) as u64 {
+        return Ok(None);
+    }
+    let mut buf = vec![0u8; len as usize];
+    file.read_exact_at(&mut buf, 0)?;
+    let Some(rest) = buf.strip_prefix(FAILED) else {
+        return Ok(None);
+    };
+    let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+        return Ok(None);
+    };
+    let stored_len = std::str::from_utf8(&rest[..nl])
+        .ok()
+        .and_then(|s| s.parse::<usize>().ok());
+    let rest = &rest[nl + 1..];
+    match stored_len {
+        Some(n) if n == key.len() && rest.get(..n) == Some(key.as_bytes()) => {
+            Ok(Some(String::from_utf8_lossy(&rest[n..]).into_owned()))
+        }
+        // Another key's record (an MD5 collision) or a damaged one: not this flight's.
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cache_core::CacheExt;
+
+    #[test]
+    fn failure_records_round_trip_and_belong_to_their_key() {
+        let file = tempfile::tempfile().unwrap();
+        assert_eq!(read_failure(&file, "k").unwrap(), None, "an empty file");
+        write_failure(&file, "k", "database down").unwrap();
+        assert_eq!(
+            read_failure(&file, "k").unwrap().as_deref(),
+            Some("database down")
+        );
+        assert_eq!(read_failure(&file, "other").unwrap(), None);
+        let long = RemoteLoaderError::message_for(&std::io::Error::other("é".repeat(5000)));
+        write_failure(&file, "k", &long).unwrap();
+        assert_eq!(read_failure(&file, "k").unwrap(), Some(long));
+        file.write_all_at(b"garbage", 0).unwrap();
+        assert_eq!(read_failure(&file, "k").unwrap(), None);
+    }
+
+    /// A symlink planted under a flight lock's name is removed, never followed; the lock
+    /// file is gone once the flight is over.
+    #[test]
+    fn a_planted_symlink_is_replaced_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FileBasedCache::new(dir.path().join("c"), None).unwrap();
+        let lock = cache.entry_path("k").with_extension(EXTENSION);
+        std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"precious").unwrap();
+        std::os::unix::fs::symlink(&target, &lock).unwrap();
+        let v = cache.get_or_insert_with("k", Ttl::Never, || 7u32).unwrap();
+        assert_eq!(v, 7);
+        assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+        assert!(
+            std::fs::symlink_metadata(&lock).is_err(),
+            "no lock file is left"
+        );
+    }
+}
