@@ -98,18 +98,18 @@ impl Executor for tokio::runtime::Handle {
 /// A blocking [`Cache`] over the [`AsyncCache`] `C`, each call driven on the executor `R`.
 ///
 /// Every method is one line: the async method's future, run to completion. A loader of
-/// `get_or_insert_with` runs on the calling thread (it need not be `Send`) while the future
+/// `get_or_load` (and so `get_or_insert_with`) runs on the calling thread (it need not be `Send`) while the future
 /// runs on a helper thread, so single flight is the async implementation's own.
 ///
 /// ```
 /// # #[cfg(feature = "tokio")] {
 /// use cache_conformance::blocking::OnRuntime;
-/// use cache_core::{Cache, Ttl};
+/// use cache_core::{CacheExt, Ttl};
 /// use cache_memory::InMemoryCache;
 ///
 /// let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
 /// let cache = OnRuntime::with_executor(InMemoryCache::<u32>::new(100, None)?, runtime);
-/// assert_eq!(cache.get_or_insert_with("a", Ttl::Never, &mut || 7)?, 7);
+/// assert_eq!(cache.get_or_insert_with("a", Ttl::Never, || 7)?, 7);
 /// # }
 /// # Ok::<(), cache_core::CacheError>(())
 /// ```

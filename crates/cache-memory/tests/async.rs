@@ -199,3 +199,44 @@ async fn every_operation_through_a_box_dyn() {
     let s = cache.get_stats();
     assert_eq!((s.hits, s.misses, s.sets, s.deletes), (2, 2, 4, 3));
 }
+
+/// `single_flight(false)` holds for the async API too: two tasks that miss at the same time
+/// both run their loader (the second starts while the first is still loading).
+#[tokio::test(flavor = "current_thread")]
+async fn without_single_flight_every_missing_task_loads() {
+    let cache = Arc::new(
+        InMemoryCache::<u64>::builder()
+            .single_flight(false)
+            .build()
+            .unwrap(),
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (release, released) = tokio::sync::watch::channel(false);
+    let tasks: Vec<_> = (0..2)
+        .map(|i| {
+            let (cache, calls, mut released) = (cache.clone(), calls.clone(), released.clone());
+            tokio::spawn(async move {
+                cache
+                    .get_or_insert_with("k", Ttl::Never, || async move {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        let _ = released.wait_for(|r| *r).await;
+                        i
+                    })
+                    .await
+            })
+        })
+        .collect();
+    // Both tasks get to run (a single flight would keep the second waiting, not loading).
+    for _ in 0..1_000 {
+        if calls.load(Ordering::SeqCst) == 2 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    release.send(true).unwrap();
+    for t in tasks {
+        t.await.expect("no panic").expect("a value");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert!(cache.exists("k").await.unwrap());
+}
