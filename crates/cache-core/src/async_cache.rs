@@ -200,16 +200,7 @@ pub trait AsyncCache<V: Send>: Send + Sync {
     where
         V: Clone + 'a,
     {
-        Box::pin(async move {
-            if let Some(v) = self.get(key).await? {
-                return Ok(v);
-            }
-            let value = loader()
-                .await
-                .map_err(|source| CacheError::loader(key, source))?;
-            self.set(key, value.clone(), ttl).await?;
-            Ok(value)
-        })
+        Box::pin(crate::flight::load_unshared_async(self, key, ttl, loader))
     }
 }
 

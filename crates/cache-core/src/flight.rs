@@ -498,3 +498,31 @@ pub fn load_unshared<V: Clone, C: Cache<V> + ?Sized>(
     cache.set(key, value.clone(), ttl)?;
     Ok(value)
 }
+
+/// [`load_unshared`] for an [`AsyncCache`](crate::AsyncCache): `get`, then the async loader,
+/// then `set`. The provided [`AsyncCache::get_or_load`](crate::AsyncCache::get_or_load) is
+/// this; the in-memory backend calls it when built with `single_flight(false)`.
+///
+/// ```
+/// use cache_core::{flight::load_unshared_async, AsyncCache, CacheError, Ttl};
+/// async fn plain(cache: &dyn AsyncCache<u8>) -> Result<u8, CacheError> {
+///     load_unshared_async(cache, "k", Ttl::Never, Box::new(|| Box::pin(async { Ok(1) }))).await
+/// }
+/// ```
+pub async fn load_unshared_async<V, C>(
+    cache: &C,
+    key: &str,
+    ttl: Ttl,
+    loader: crate::AsyncLoader<'_, V>,
+) -> Result<V, CacheError>
+where
+    V: Clone + Send,
+    C: crate::AsyncCache<V> + ?Sized,
+{
+    if let Some(v) = cache.get(key).await? {
+        return Ok(v);
+    }
+    let value = loader().await.map_err(|e| CacheError::loader(key, e))?;
+    cache.set(key, value.clone(), ttl).await?;
+    Ok(value)
+}

@@ -279,14 +279,7 @@ impl<V: Clone + Send + Sync + 'static> AsyncCache<V> for InMemoryCache<V> {
                 return self.load_once(key, ttl, loader).await;
             }
             // `single_flight(false)`: each call loads on its own, as the blocking one does.
-            if let Some(v) = Cache::get(self, key)? {
-                return Ok(v);
-            }
-            let value = loader()
-                .await
-                .map_err(|source| CacheError::loader(key, source))?;
-            Cache::set(self, key, value.clone(), ttl)?;
-            Ok(value)
+            cache_core::flight::load_unshared_async(self, key, ttl, loader).await
         })
     }
 }
