@@ -135,6 +135,10 @@ impl<C: Codec> AsyncRedisCache<C> {
         let link = connecting
             .await
             .map_err(|e| failure::backend(format!("connecting to {server}"), e))?;
+        #[cfg(feature = "cluster")]
+        let link = link
+            .route_by_slot(link::NodeClients::of(&config)?, timeouts)
+            .await;
         Ok(AsyncRedisCache {
             inner: Arc::new(Inner {
                 link,
@@ -161,6 +165,18 @@ impl<C: Codec> AsyncRedisCache<C> {
     /// ```
     pub fn key_prefix(&self) -> &str {
         &self.inner.prefix
+    }
+
+    /// Whether single-key commands go straight to their slot's primary now (a cluster).
+    #[cfg(all(test, feature = "cluster"))]
+    pub(crate) fn routes_directly(&self) -> bool {
+        self.inner.link.routes_directly()
+    }
+
+    /// The slot router of a cluster cache.
+    #[cfg(all(test, feature = "cluster"))]
+    pub(crate) fn inner_router(&self) -> Arc<crate::async_route::SlotRouter> {
+        self.inner.link.router().expect("a cluster cache")
     }
 
     /// Runs `f` on the link; if it fails because the connection was dropped or refused,

@@ -38,6 +38,10 @@ pub(crate) struct AsyncLink {
     /// Bounds each request, reconnecting included: the connect timeout plus the read and
     /// write timeouts. redis's own response timeout normally answers first.
     limit: Duration,
+    /// On a cluster, single-key commands straight to their slot's primary (see
+    /// `async_route.rs`); the cluster client sends the rest.
+    #[cfg(feature = "cluster")]
+    router: Option<Arc<crate::async_route::SlotRouter>>,
 }
 
 #[derive(Clone)]
@@ -78,11 +82,48 @@ impl AsyncLink {
                 Conn::Single(bounded(limit, single(client, timeouts)).await?)
             }
         };
-        Ok(AsyncLink { conn, limit })
+        Ok(AsyncLink {
+            conn,
+            limit,
+            #[cfg(feature = "cluster")]
+            router: None,
+        })
+    }
+
+    /// On a cluster, this link with single-key commands sent straight to the primary of
+    /// their slot, connecting to the nodes through `clients` (see `async_route.rs`).
+    #[cfg(feature = "cluster")]
+    pub(crate) async fn route_by_slot(
+        mut self,
+        clients: Option<crate::link::NodeClients>,
+        timeouts: Timeouts,
+    ) -> Self {
+        if let (Conn::Cluster(c), Some(clients)) = (&self.conn, clients) {
+            let router = crate::async_route::SlotRouter::new(c.clone(), clients, timeouts);
+            self.router = Some(router.await);
+        }
+        self
+    }
+
+    /// Whether single-key commands go straight to their slot's primary now.
+    #[cfg(all(test, feature = "cluster"))]
+    pub(crate) fn routes_directly(&self) -> bool {
+        self.router.as_ref().is_some_and(|r| r.has_routes())
+    }
+
+    #[cfg(all(test, feature = "cluster"))]
+    pub(crate) fn router(&self) -> Option<Arc<crate::async_route::SlotRouter>> {
+        self.router.clone()
     }
 
     /// Sends one command and converts its reply.
     pub(crate) async fn query<T: FromRedisValue>(self, cmd: &Cmd) -> RedisResult<T> {
+        #[cfg(feature = "cluster")]
+        if let Some(router) = &self.router {
+            if let Some(reply) = router.query(cmd).await {
+                return reply;
+            }
+        }
         match self.conn {
             Conn::Single(mut c) => bounded(self.limit, cmd.query_async(&mut c)).await,
             #[cfg(feature = "cluster")]

@@ -104,6 +104,8 @@ pub struct ReadmeDoctests;
 mod async_cache;
 #[cfg(feature = "tokio")]
 mod async_link;
+#[cfg(all(feature = "tokio", feature = "cluster"))]
+mod async_route;
 mod config;
 mod failure;
 mod flight;

@@ -132,6 +132,51 @@ impl Connector {
     }
 }
 
+/// What opens a connection to one node of a cluster, found by address in its slot map: the
+/// first node's URL (login, database, TLS mode) with that address, and the certificates, as
+/// redis's cluster client does for the nodes it discovers. The async cache routes
+/// single-key commands to the nodes itself through these (see `async_route.rs`).
+#[cfg(all(feature = "cluster", feature = "tokio"))]
+#[derive(Clone)]
+pub(crate) struct NodeClients {
+    first: ConnectionInfo,
+    certificates: TlsCertificates,
+}
+
+#[cfg(all(feature = "cluster", feature = "tokio"))]
+impl NodeClients {
+    /// The node clients of `config`'s cluster; `None` for another topology.
+    pub(crate) fn of<C>(config: &RedisConfig<C>) -> Result<Option<Self>, CacheError> {
+        match &config.topology {
+            RedisTopology::Cluster(nodes) => match nodes.first() {
+                Some(first) => Ok(Some(NodeClients {
+                    first: parse(first)?,
+                    certificates: config.tls.clone(),
+                })),
+                None => Ok(None),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    /// A client for the node at `host:port`.
+    pub(crate) fn client(&self, host: &str, port: u16) -> RedisResult<redis::Client> {
+        let host = host.to_owned();
+        match self.first.addr() {
+            ConnectionAddr::TcpTls { insecure, .. } => {
+                let addr = ConnectionAddr::TcpTls {
+                    host,
+                    port,
+                    insecure: *insecure,
+                    tls_params: None,
+                };
+                tls::client(self.first.clone().set_addr(addr), &self.certificates)
+            }
+            _ => redis::Client::open(self.first.clone().set_addr(ConnectionAddr::Tcp(host, port))),
+        }
+    }
+}
+
 fn sentinel_client(
     topology: &SentinelTopology,
     certificates: &TlsCertificates,

@@ -74,3 +74,56 @@ fn cluster_failover_is_followed_by_the_same_cache_on_every_slot() {
     cache.clear().unwrap();
     assert_eq!(cache.count().unwrap(), 0);
 }
+
+/// The async cache sends single-key commands straight to the primary of their slot (its own
+/// slot map): after a failover, that map is read again and every slot works through the
+/// same instance, by single-key commands as by batches.
+#[cfg(feature = "tokio")]
+#[test]
+fn async_cluster_failover_is_followed_by_single_key_commands_on_every_slot() {
+    use cache_core::AsyncCache;
+    use cache_redis::AsyncRedisCache;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cluster = RedisCluster::start_with_replicas(3, 1);
+    let cache = rt
+        .block_on(AsyncRedisCache::new(config(RedisConfig::cluster(
+            cluster.urls(),
+        ))))
+        .expect("a cluster cache");
+    let keys = one_key_per_slot(cache.key_prefix());
+    // A key in every 61st slot: a few hundred single-key commands, on every primary.
+    let sample: Vec<&str> = keys.iter().step_by(61).map(String::as_str).collect();
+    let write_all = |value: &'static str| {
+        rt.block_on(async {
+            for k in &sample {
+                cache.set(k, value.to_string(), Ttl::Never).await?;
+                let read: Option<String> = cache.get(k).await?;
+                assert_eq!(read.as_deref(), Some(value), "{k}");
+            }
+            Ok::<_, cache_core::CacheError>(())
+        })
+    };
+    write_all("before").unwrap();
+
+    let victim = cluster.node_of_key(format!("{}{}", cache.key_prefix(), keys[0]).as_bytes());
+    cluster.nodes()[victim].kill();
+    cluster.wait_failover();
+
+    succeeds_within(
+        RECOVERY,
+        "single-key writes and reads on every slot",
+        || write_all("after"),
+    );
+    for k in &sample {
+        let n = rt.block_on(cache.incr(&format!("{k}:n"), 2)).unwrap();
+        assert_eq!(n, 2, "{k}");
+    }
+    let values: Vec<Option<String>> = rt.block_on(cache.get_many(&sample)).unwrap();
+    assert!(values.iter().all(|v| v.as_deref() == Some("after")));
+    rt.block_on(AsyncCache::<String>::clear(&cache)).unwrap();
+}
