@@ -32,8 +32,11 @@ use crate::{failure, set_cmd, short, validate, value, RedisConfig};
 ///   timeout), and at the latest within connect + read + write timeouts, reconnecting
 ///   included, so a frozen server makes calls fail in time while the runtime goes on.
 ///   [`RedisConfig`]'s pool settings do not apply.
-/// - **Cluster** (with the `cluster` feature): redis's async cluster client; batches are
-///   split per slot and sent at once; `clear` and `delete_pattern` scan every primary.
+/// - **Cluster** (with the `cluster` feature): single-key commands go straight to the
+///   primary of their slot, on one multiplexed connection per primary (the slot map is
+///   read at start, and again after a redirection or a failed connection); the rest goes
+///   through redis's async cluster client: batches are split per slot and sent at once;
+///   `clear` and `delete_pattern` scan every primary.
 /// - **TLS and Sentinel**: connects through the same connector as `RedisCache`
 ///   (`rediss://` and certificates with `tls-rustls`, sentinels). Through sentinels, the
 ///   primary is looked up when the cache is built; the connection manager then reconnects

@@ -537,9 +537,11 @@ fn attempt<T>(
     result
 }
 
-/// `SET key value [PX ms]`; a plain `SET` also clears an older TTL.
+/// `SET key value [PX ms]`; a plain `SET` also clears an older TTL. Built at its size (with
+/// room for the `NX` of `add`), without growing.
 fn set_cmd(key: &[u8], value: Vec<u8>, expiry: Expiry) -> redis::Cmd {
-    let mut cmd = redis::cmd("SET");
+    // "PX", up to 20 digits, "NX".
+    let mut cmd = link::command("SET", 5, key.len() + value.len() + 24);
     cmd.arg(key).arg(value);
     if let Expiry::Millis(ms) = expiry {
         cmd.arg("PX").arg(ms);

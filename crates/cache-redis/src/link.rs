@@ -640,8 +640,17 @@ pub(crate) fn scan_cmd(cursor: &str, pattern: &[u8], count: u32) -> Cmd {
 /// A command with one key argument.
 #[inline]
 pub(crate) fn single(name: &str, key: &[u8]) -> Cmd {
-    let mut cmd = redis::cmd(name);
+    let mut cmd = command(name, 1, key.len());
     cmd.arg(key);
+    cmd
+}
+
+/// The command `name`, with room for `args` more arguments of `bytes` bytes in all, so that
+/// adding them does not grow its buffers (what `redis::cmd` does, from empty ones).
+#[inline]
+pub(crate) fn command(name: &str, args: usize, bytes: usize) -> Cmd {
+    let mut cmd = Cmd::with_capacity(1 + args, name.len() + bytes);
+    cmd.arg(name);
     cmd
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use cache_core::codec::Codec;
 use cache_core::{CacheError, Ttl};
-use redis::{Cmd, ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
+use redis::{Arg, Cmd, ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -49,21 +49,31 @@ impl Lua {
         }
     }
 
-    /// The call of this script on `key` with `args`.
-    fn call(&self, op: &'static str, key: &[u8], args: &[&[u8]]) -> Call {
-        let cmd = |name: &str, body: &str| {
-            let mut cmd = redis::cmd(name);
-            cmd.arg(body).arg(1).arg(key);
-            for a in args {
-                cmd.arg(*a);
-            }
-            cmd
-        };
+    /// The call of this script on `key` with `args` (by its hash: see [`Call`]).
+    fn call(&'static self, op: &'static str, key: &[u8], args: &[&[u8]]) -> Call {
+        let bytes = self.hash.len() + key.len() + args.iter().map(|a| a.len()).sum::<usize>();
+        let mut cmd = link::command("EVALSHA", 3 + args.len(), bytes + 1);
+        cmd.arg(&self.hash).arg(1).arg(key);
+        for a in args {
+            cmd.arg(*a);
+        }
         Call {
             op,
-            first: cmd("EVALSHA", &self.hash),
-            unknown_script: Some(cmd("EVAL", self.source)),
+            first: cmd,
+            script: Some(self),
         }
+    }
+
+    /// The `EVAL` of this script with the keys and arguments of `evalsha`, its call by hash.
+    fn eval_of(&self, evalsha: &Cmd) -> Cmd {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(self.source);
+        for arg in evalsha.args_iter().skip(2) {
+            if let Arg::Simple(a) = arg {
+                cmd.arg(a);
+            }
+        }
+        cmd
     }
 }
 
@@ -76,8 +86,9 @@ pub(crate) struct Call {
     /// The operation's name in error messages.
     pub(crate) op: &'static str,
     first: Cmd,
-    /// `EVAL` of the script, sent when the `EVALSHA` of `first` finds no script.
-    unknown_script: Option<Cmd>,
+    /// The script that `first` calls by its hash (`EVALSHA`): sent in full (`EVAL`, built
+    /// then, so that the common call does not build it) to a node that does not know it.
+    script: Option<&'static Lua>,
 }
 
 impl Call {
@@ -85,21 +96,22 @@ impl Call {
         Call {
             op,
             first: cmd,
-            unknown_script: None,
+            script: None,
         }
     }
 
     /// The command to send after `first` failed with `e`, if any.
-    fn then(&self, e: &RedisError) -> Option<&Cmd> {
+    fn then(&self, e: &RedisError) -> Option<Cmd> {
         let no_script = e.kind() == ErrorKind::Server(ServerErrorKind::NoScript);
-        self.unknown_script.as_ref().filter(|_| no_script)
+        let lua = self.script.filter(|_| no_script)?;
+        Some(lua.eval_of(&self.first))
     }
 
     /// Sends the call on a blocking link.
     pub(crate) fn query<T: redis::FromRedisValue>(&self, link: &mut Link) -> RedisResult<T> {
         match link.query(&self.first) {
             Err(e) => match self.then(&e) {
-                Some(eval) => link.query(eval),
+                Some(eval) => link.query(&eval),
                 None => Err(e),
             },
             ok => ok,
@@ -114,7 +126,7 @@ impl Call {
     ) -> RedisResult<T> {
         match link.clone().query(&self.first).await {
             Err(e) => match self.then(&e) {
-                Some(eval) => link.query(eval).await,
+                Some(eval) => link.query(&eval).await,
                 None => Err(e),
             },
             ok => ok,
@@ -135,7 +147,11 @@ pub(crate) fn add_cmd(rk: &[u8], bytes: Vec<u8>, expiry: Expiry) -> Cmd {
 /// [`counted`].
 pub(crate) fn incr_call(rk: &[u8], delta: i64, default_ttl: Option<Duration>) -> Call {
     match Expiry::of(default_ttl) {
-        Expiry::Never => Call::plain("INCRBY", redis::cmd("INCRBY").arg(rk).arg(delta).to_owned()),
+        Expiry::Never => {
+            let mut cmd = link::command("INCRBY", 2, rk.len() + 20);
+            cmd.arg(rk).arg(delta);
+            Call::plain("INCRBY", cmd)
+        }
         expiry => {
             let ms = if let Expiry::Millis(ms) = expiry {
                 ms

@@ -160,6 +160,31 @@ fn new_counters_take_the_default_ttl_and_keep_it() {
     assert_eq!((s.hits, s.misses, s.sets), (0, 0, 4), "{s:?}");
 }
 
+/// Scripts go by their hash (`EVALSHA`); a server that does not know them (never loaded, or
+/// after `SCRIPT FLUSH`) gets them in full (`EVAL`), with the same keys and arguments.
+#[test]
+fn scripts_unknown_to_the_server_are_sent_in_full() {
+    let server = redis_test_support::RedisServer::start();
+    let c = RedisCache::new(
+        RedisConfig::new(server.url())
+            .key_prefix("scripts:")
+            .default_ttl(Duration::from_secs(60)),
+    )
+    .unwrap();
+    for round in 1..=3 {
+        server.query(&["SCRIPT", "FLUSH"]);
+        assert_eq!(c.incr("n", 5).unwrap(), 5, "a new counter");
+        assert!((59_000..=60_000).contains(&server.query(&["PTTL", "scripts:n"]).int().unwrap()));
+        server.query(&["SCRIPT", "FLUSH"]);
+        assert!(c.touch("n", Ttl::Never).unwrap());
+        assert_eq!(server.query(&["PTTL", "scripts:n"]).int(), Some(-1));
+        assert!(!c.touch("absent", Ttl::Never).unwrap());
+        // Loaded now: by hash.
+        assert_eq!(c.incr("m", -1).unwrap(), -round);
+        server.query(&["DEL", "scripts:n"]);
+    }
+}
+
 /// `add` is `SET NX`: it never replaces a value, and stores with the TTL asked.
 #[test]
 fn add_is_set_nx_with_its_ttl() {
