@@ -5,7 +5,8 @@
 //! deadpool-redis: a pool of multiplexed connections), all on the same servers and moving the
 //! same bytes (the codec envelope of a 64-byte value). `redis-benchmark` runs on the same
 //! servers with the same value size and as many clients as tasks; its requests per second go
-//! to `target/bench/async-redis-benchmark.csv` (criterion cannot time a foreign process).
+//! to `target/bench/async-redis-benchmark.csv` (criterion cannot time a foreign process),
+//! which `cargo xtask bench` puts in the `async-redis` table as a `redis-benchmark` column.
 
 use std::future::Future;
 use std::process::Command;

@@ -37,7 +37,8 @@ pub(crate) fn main(args: &[String]) -> Result {
         )?;
     }
     let per_entry = memory_per_entry(&root)?;
-    let results = read_criterion(&criterion)?;
+    let mut results = read_criterion(&criterion)?;
+    add_redis_benchmark(&mut results, &out);
     let report = render(&results, &out, &per_entry, quick)?;
     std::fs::write(out.join("report.md"), &report).map_err(|e| e.to_string())?;
     std::fs::write(out.join("chart.svg"), chart(&results)).map_err(|e| e.to_string())?;
@@ -105,6 +106,35 @@ fn read_criterion(dir: &Path) -> Result<Results> {
         }
     }
     Ok(results)
+}
+
+/// The `redis-benchmark` runs of `benches/benches/async.rs` (`async-redis-benchmark.csv`:
+/// topology, test, clients, requests per second) as a `redis-benchmark` column of the
+/// `async-redis` rows they match (`cluster-get/64tasks`: GET with 64 clients on the cluster),
+/// so that the table gives ours / redis-benchmark beside ours / the async peers.
+fn add_redis_benchmark(results: &mut Results, out: &Path) {
+    let Ok(csv) = std::fs::read_to_string(out.join("async-redis-benchmark.csv")) else {
+        return;
+    };
+    for line in csv.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let [topology, test, clients, rps] = cells[..] else {
+            continue;
+        };
+        let Ok(ops_per_sec) = rps.parse::<f64>() else {
+            continue;
+        };
+        let workload = format!("{topology}-{}/{clients}tasks", test.to_lowercase());
+        results
+            .entry("async-redis".to_owned())
+            .or_default()
+            .entry(workload)
+            .or_default()
+            .push(Measured {
+                cache: "redis-benchmark".to_owned(),
+                ops_per_sec,
+            });
+    }
 }
 
 fn read_json(path: &Path) -> Result<Value> {
@@ -437,6 +467,47 @@ fn chart(results: &Results) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redis_benchmark_rates_join_the_async_redis_rows_with_a_ratio_column() {
+        let dir =
+            std::env::temp_dir().join(format!("xtask-redis-benchmark-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("async-redis-benchmark.csv"),
+            "topology,test,clients,requests_per_second\ncluster,GET,64,200000\n\
+             standalone,SET,1,garbage\n",
+        )
+        .unwrap();
+        let mut results = Results::new();
+        results
+            .entry("async-redis".to_owned())
+            .or_default()
+            .entry("cluster-get/64tasks".to_owned())
+            .or_default()
+            .push(Measured {
+                cache: "cache-redis-async".to_owned(),
+                ops_per_sec: 100_000.0,
+            });
+        add_redis_benchmark(&mut results, &dir);
+        let md = render(&results, &dir, &[], true).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            results["async-redis"].len(),
+            1,
+            "the unparsable line is skipped"
+        );
+        assert!(
+            md.contains(
+                "| workload | cache-redis-async | redis-benchmark | ratio vs redis-benchmark |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| cluster-get/64tasks | 100.0 k/s | 200.0 k/s | 0.50x |"),
+            "{md}"
+        );
+    }
 
     #[test]
     fn the_hit_ratio_table_has_a_row_per_workload_and_capacity_and_bolds_the_best() {
