@@ -18,6 +18,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, Slot};
 use redis::{Cmd, FromRedisValue, RedisError, RedisResult};
 
+use crate::coalesce::Coalescer;
 use crate::link::{scan_cmd, Connector, Timeouts};
 
 /// A connection manager on `client`'s server, with `timeouts`.
@@ -38,6 +39,9 @@ pub(crate) struct AsyncLink {
     /// Bounds each request, reconnecting included: the connect timeout plus the read and
     /// write timeouts. redis's own response timeout normally answers first.
     limit: Duration,
+    /// On one server, single commands gathered in rounds on the connection (see
+    /// `coalesce.rs`).
+    rounds: Option<Arc<Coalescer<ConnectionManager>>>,
     /// On a cluster, single-key commands straight to their slot's primary (see
     /// `async_route.rs`); the cluster client sends the rest.
     #[cfg(feature = "cluster")]
@@ -82,9 +86,15 @@ impl AsyncLink {
                 Conn::Single(bounded(limit, single(client, timeouts)).await?)
             }
         };
+        let rounds = match &conn {
+            Conn::Single(c) => Some(Coalescer::new(c.clone())),
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(_) => None,
+        };
         Ok(AsyncLink {
             conn,
             limit,
+            rounds,
             #[cfg(feature = "cluster")]
             router: None,
         })
@@ -123,6 +133,9 @@ impl AsyncLink {
             if let Some(reply) = router.query(cmd).await {
                 return reply;
             }
+        }
+        if let Some(rounds) = &self.rounds {
+            return bounded(self.limit, rounds.query(cmd)).await;
         }
         match self.conn {
             Conn::Single(mut c) => bounded(self.limit, cmd.query_async(&mut c)).await,

@@ -106,6 +106,8 @@ mod async_cache;
 mod async_link;
 #[cfg(all(feature = "tokio", feature = "cluster"))]
 mod async_route;
+#[cfg(feature = "tokio")]
+mod coalesce;
 mod config;
 mod failure;
 mod flight;
