@@ -25,7 +25,9 @@ use crate::{failure, set_cmd, short, validate, value, RedisConfig};
 /// (the two read each other's entries), without blocking a runtime worker.
 ///
 /// - **One multiplexed connection** per instance (clones share it): every task's commands
-///   go out on it at once and pipeline, so there is no pool to size. redis's connection
+///   go out on it at once and pipeline, so there is no pool to size. While it is busy, the
+///   commands of concurrent tasks are gathered and sent together (one write, one pipeline),
+///   each task getting its own reply. redis's connection
 ///   manager reconnects when it drops (a server restart); an operation that failed because
 ///   the connection was dropped or refused is tried once more, on the new connection.
 /// - **Timeouts**: each request fails within the configured read timeout (redis's response

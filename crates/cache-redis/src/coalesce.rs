@@ -27,6 +27,9 @@ pub(crate) struct Coalescer<C> {
     round: Mutex<Vec<Waiting>>,
     /// Requests sent and not answered yet (single commands and rounds).
     in_flight: AtomicUsize,
+    /// The most commands a round has sent.
+    #[cfg(test)]
+    largest_round: AtomicUsize,
 }
 
 /// Counts a request in flight until dropped (answered, or its caller gone).
@@ -51,6 +54,8 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Coalescer<C> {
             conn,
             round: Mutex::new(Vec::new()),
             in_flight: AtomicUsize::new(0),
+            #[cfg(test)]
+            largest_round: AtomicUsize::new(0),
         })
     }
 
@@ -92,6 +97,8 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Coalescer<C> {
         let _sending = Sending::new(&self.in_flight);
         let round = std::mem::take(&mut *self.round.lock().unwrap_or_else(PoisonError::into_inner));
         let mut conn = self.conn.clone();
+        #[cfg(test)]
+        self.largest_round.fetch_max(round.len(), Ordering::Relaxed);
         if let [_] = &round[..] {
             let Some(Waiting { cmd, reply }) = round.into_iter().next() else {
                 return;
@@ -127,5 +134,78 @@ impl<C: ConnectionLike + Clone + Send + Sync + 'static> Coalescer<C> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redis_test_support::RedisServer;
+
+    /// Hundreds of tasks at once on one connection (rounds of many commands): each gets its
+    /// own reply, a command the server refuses fails alone, and callers dropped before
+    /// their reply leave the others unharmed.
+    #[test]
+    fn each_command_of_a_round_gets_its_own_reply_or_error() {
+        let server = RedisServer::start();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let client = redis::Client::open(server.url()).unwrap();
+            let conn = client.get_multiplexed_async_connection().await.unwrap();
+            let rounds = Coalescer::new(conn);
+            let _: () = rounds
+                .query(redis::cmd("SET").arg("text").arg("abc"))
+                .await
+                .unwrap();
+            let tasks: Vec<_> = (0..600)
+                .map(|i| {
+                    let rounds = Arc::clone(&rounds);
+                    tokio::spawn(async move {
+                        match i % 3 {
+                            0 => {
+                                let n: i64 = rounds
+                                    .query(redis::cmd("INCRBY").arg(format!("n{i}")).arg(i))
+                                    .await
+                                    .unwrap();
+                                assert_eq!(n, i);
+                            }
+                            1 => {
+                                let e = rounds
+                                    .query::<i64>(redis::cmd("INCRBY").arg("text").arg(1))
+                                    .await
+                                    .unwrap_err();
+                                assert!(e.to_string().contains("not an integer"), "{e}");
+                            }
+                            _ => {
+                                // Gone before its reply: the round goes out without it.
+                                let mut incr = redis::cmd("INCR");
+                                incr.arg("dropped");
+                                let dropped = rounds.query::<i64>(&incr);
+                                let _ =
+                                    tokio::time::timeout(std::time::Duration::ZERO, dropped).await;
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            let largest = rounds.largest_round.load(Ordering::Relaxed);
+            assert!(largest > 1, "commands went out together: {largest}");
+            let text: String = rounds.query(redis::cmd("GET").arg("text")).await.unwrap();
+            assert_eq!(text, "abc");
+            for i in (0..600).step_by(3) {
+                let n: i64 = rounds
+                    .query(redis::cmd("GET").arg(format!("n{i}")))
+                    .await
+                    .unwrap();
+                assert_eq!(n, i);
+            }
+        });
     }
 }
