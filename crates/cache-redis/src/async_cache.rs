@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::codec::{Codec, Encoding, Postcard};
+use cache_core::flight::{load_unshared_async, FlightGroup};
 use cache_core::{
-    AsyncCache, AtomicStats, BoxFuture, CacheError, CacheStats, CounterValue, Pattern, Ttl,
+    AsyncCache, AsyncLoader, AtomicStats, BoxFuture, CacheError, CacheStats, CounterValue, Pattern,
+    Ttl,
 };
 use redis::{RedisResult, Value};
 use serde::de::DeserializeOwned;
@@ -38,8 +40,13 @@ use crate::{failure, set_cmd, short, validate, value, RedisConfig};
 ///   (`rediss://` and certificates with `tls-rustls`, sentinels). Through sentinels, the
 ///   primary is looked up when the cache is built; the connection manager then reconnects
 ///   to that address, so unlike `RedisCache` it does not follow a later failover.
-/// - `get_or_insert_with` is `get`, then the loader, then `set` (no single flight across
-///   tasks or processes).
+/// - **Single flight**: `get_or_insert_with` runs its loader once per key across the tasks
+///   of every process on the prefix (blocking `RedisCache`s included): one task per process
+///   polls the key's flight lock (the lock key, lease and failure marker of `RedisCache`,
+///   with tokio's timer between polls), the others await it. A loader error reaches every
+///   waiter of that flight. A leading task that is cancelled releases the lock from a task
+///   it spawns (its lease ends it otherwise), so a waiter loads instead.
+///   [`RedisConfig::single_flight`]`(false)` makes it `get`, the loader, then `set`.
 /// - Must run inside a tokio runtime (with its time driver: `enable_all`).
 ///
 /// ```no_run
@@ -63,19 +70,23 @@ use crate::{failure, set_cmd, short, validate, value, RedisConfig};
 /// [`Postcard`] by default), `i64`s as decimal strings, as in `RedisCache`.
 #[derive(Clone)]
 pub struct AsyncRedisCache<C = Postcard> {
-    inner: Arc<Inner>,
-    encoding: Encoding<C>,
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) encoding: Encoding<C>,
 }
 
-struct Inner {
-    link: AsyncLink,
-    keys: KeySpace,
-    prefix: String,
+pub(crate) struct Inner {
+    pub(crate) link: AsyncLink,
+    pub(crate) keys: KeySpace,
+    pub(crate) prefix: String,
     default_ttl: Option<std::time::Duration>,
     scan_count: u32,
     stats: AtomicStats,
     /// "redis host:port" or "redis cluster host:port,...", for error messages.
     server: String,
+    single_flight: bool,
+    pub(crate) flight_lease: Duration,
+    /// This instance's `get_or_insert_with` loads in progress, by key (see `flight.rs`).
+    pub(crate) flights: FlightGroup<()>,
 }
 
 impl<C: Codec> fmt::Debug for AsyncRedisCache<C> {
@@ -144,6 +155,9 @@ impl<C: Codec> AsyncRedisCache<C> {
                 scan_count: config.scan_count,
                 stats: AtomicStats::default(),
                 server,
+                single_flight: config.single_flight,
+                flight_lease: config.flight_lease,
+                flights: FlightGroup::new(),
             }),
             encoding: Encoding::new(config.codec).with_threshold(config.compress_above),
         })
@@ -166,7 +180,12 @@ impl<C: Codec> AsyncRedisCache<C> {
     /// Runs `f` on the link; if it fails because the connection was dropped or refused,
     /// once more (on the connection the manager opens meanwhile). Errors name the
     /// operation, the key and the server, as the blocking cache's do.
-    async fn run<T, F, Fut>(&self, op: &str, key: Option<&str>, f: F) -> Result<T, CacheError>
+    pub(crate) async fn run<T, F, Fut>(
+        &self,
+        op: &str,
+        key: Option<&str>,
+        f: F,
+    ) -> Result<T, CacheError>
     where
         F: Fn(AsyncLink) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
@@ -504,5 +523,26 @@ where
 
     fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<u64, CacheError>> {
         Box::pin(self.delete_keys(keys))
+    }
+
+    fn get_or_load<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Ttl,
+        loader: AsyncLoader<'a, V>,
+    ) -> BoxFuture<'a, Result<V, CacheError>>
+    where
+        V: Clone + 'a,
+    {
+        Box::pin(async move {
+            if !self.inner.single_flight {
+                return load_unshared_async(self, key, ttl, loader).await;
+            }
+            // A hit costs what `get` costs; single flight is paid on a miss only.
+            if let Some(v) = self.get_value(key).await? {
+                return Ok(v);
+            }
+            crate::flight::tasks::load(self, key, ttl, loader).await
+        })
     }
 }
