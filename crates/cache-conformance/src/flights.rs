@@ -42,9 +42,9 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use cache_core::{Cache, CacheError, CacheExt, Ttl};
 #[cfg(feature = "tokio")]
 use cache_core::{AsyncCache, AsyncCacheExt};
+use cache_core::{Cache, CacheError, CacheExt, Ttl};
 
 /// The environment variable that makes a test binary a child: `role`, a newline, and the
 /// work directory (where the loader counts its runs).
@@ -598,7 +598,9 @@ pub async fn thousand_tasks_run_the_loader_once(cache: std::sync::Arc<dyn AsyncC
 /// ```
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-pub async fn failing_loader_error_reaches_every_task(cache: std::sync::Arc<dyn AsyncCache<String>>) {
+pub async fn failing_loader_error_reaches_every_task(
+    cache: std::sync::Arc<dyn AsyncCache<String>>,
+) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let calls = std::sync::Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..9)
@@ -629,7 +631,9 @@ pub async fn failing_loader_error_reaches_every_task(cache: std::sync::Arc<dyn A
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the loader ran once");
     assert!(sources.iter().all(|s| s.to_string() == "database down"));
     assert!(
-        sources.iter().all(|s| std::sync::Arc::ptr_eq(s, &sources[0])),
+        sources
+            .iter()
+            .all(|s| std::sync::Arc::ptr_eq(s, &sources[0])),
         "the tasks share the loader's error"
     );
     assert!(!cache.exists(HOT).await.expect("exists"), "nothing stored");
@@ -714,7 +718,10 @@ pub async fn cancelled_leader_lets_a_waiter_load(cache: std::sync::Arc<dyn Async
     assert_eq!(calls.load(Ordering::SeqCst), 2, "one waiter took over");
     assert!(values.iter().all(|v| v == &values[0]), "{values:?}");
     assert!(values[0].starts_with("from-waiter-"), "{values:?}");
-    assert_eq!(cache.get(HOT).await.expect("reading"), Some(values[0].clone()));
+    assert_eq!(
+        cache.get(HOT).await.expect("reading"),
+        Some(values[0].clone())
+    );
 
     // A cancelled leader that no one waited for.
     cache.delete(HOT).await.expect("delete");
@@ -760,7 +767,9 @@ pub fn blocking_and_async_callers_share_one_flight(
         let leader = s.spawn(|| {
             blocking.get_or_insert_with("shared-a", Ttl::Never, move || {
                 started.send(()).expect("the case waits");
-                released.recv_timeout(HANG).expect("the case releases the load");
+                released
+                    .recv_timeout(HANG)
+                    .expect("the case releases the load");
                 "from-blocking".to_string()
             })
         });
@@ -787,7 +796,10 @@ pub fn blocking_and_async_callers_share_one_flight(
             }
             values
         });
-        assert_eq!(leader.join().expect("no panic").expect("a value"), "from-blocking");
+        assert_eq!(
+            leader.join().expect("no panic").expect("a value"),
+            "from-blocking"
+        );
         assert!(values.iter().all(|v| v == "from-blocking"), "{values:?}");
     });
     assert_eq!(others.load(Ordering::SeqCst), 0, "no task loaded");
@@ -828,7 +840,10 @@ pub fn blocking_and_async_callers_share_one_flight(
             .map(|t| t.join().expect("no panic").expect("a value"))
             .collect()
     });
-    let led = runtime.block_on(leader).expect("no panic").expect("a value");
+    let led = runtime
+        .block_on(leader)
+        .expect("no panic")
+        .expect("a value");
     assert_eq!(led, "from-async");
     assert!(values.iter().all(|v| v == "from-async"), "{values:?}");
     assert_eq!(others.load(Ordering::SeqCst), 0, "no thread loaded");

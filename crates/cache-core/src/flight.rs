@@ -797,7 +797,7 @@ pub fn load_unshared<V: Clone, C: Cache<V> + ?Sized>(
 
 /// [`load_unshared`] for an [`AsyncCache`](crate::AsyncCache): `get`, then the async loader,
 /// then `set`. The provided [`AsyncCache::get_or_load`](crate::AsyncCache::get_or_load) is
-/// this; the in-memory backend calls it when built with `single_flight(false)`.
+/// this; the backends call it when built with `single_flight(false)`.
 ///
 /// ```
 /// use cache_core::{flight::load_unshared_async, AsyncCache, CacheError, Ttl};

@@ -20,7 +20,8 @@ use crate::FileBasedCache;
 /// a runtime worker. Same directory, same entries, same counters as the `FileBasedCache` it
 /// wraps (and as every clone of it).
 ///
-/// Its futures must be polled inside a tokio runtime. An operation starts when its future is
+/// Its futures must be polled inside a tokio runtime, with its time driver (`enable_all`;
+/// a task waiting for another process's load awaits tokio's timer). An operation starts when its future is
 /// first polled and then runs to the end even if the future is dropped (a blocking call
 /// cannot be interrupted), so a dropped `set` may still store its value.
 ///

@@ -282,10 +282,11 @@ pub struct RedisConfig<C = Postcard> {
     pub compress_above: Option<usize>,
     /// How values become bytes: [`Postcard`] by default (see [`RedisConfig::codec`]).
     pub codec: C,
-    /// Whether `get_or_insert_with` runs the loader once per key across the threads of
-    /// this cache and every process (and instance) sharing its key prefix that miss
-    /// together, the others waiting for its value or its error. Default: `true`. With
-    /// `false`, every caller that misses runs the loader.
+    /// Whether `get_or_insert_with` runs the loader once per key across the threads (or, for
+    /// an `AsyncRedisCache`, the tasks) of this cache and every process (and instance,
+    /// blocking or async) sharing its key prefix that miss together, the others waiting for
+    /// its value or its error. Default: `true`. With `false`, every caller that misses runs
+    /// the loader.
     ///
     /// Processes meet on a lock key, `<prefix>\xFFflight:<key>` (`SET NX PX` semantics,
     /// released by a compare-and-delete script), which waiters poll (2 ms, doubling up to
@@ -298,7 +299,9 @@ pub struct RedisConfig<C = Postcard> {
     /// mid-load blocks the others at most this long. A lease that runs out while its holder
     /// is still loading lets one waiter take over and load too: the loader then runs twice,
     /// both values are stored (the last wins), and the first holder's release is dropped.
-    /// Make it longer than the slowest load.
+    /// Make it longer than the slowest load. An `AsyncRedisCache` task that holds the lock
+    /// and is cancelled deletes it from a task it spawns; only if that fails does the lease
+    /// end it.
     pub flight_lease: Duration,
 }
 

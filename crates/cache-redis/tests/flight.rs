@@ -234,7 +234,11 @@ mod async_api {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let prefix = unique_prefix("aflight-mixed");
         let cache = runtime.block_on(async_cache(config(&shared_server().url(), &prefix)));
-        flights::blocking_and_async_callers_share_one_flight(&super::cache(&prefix), cache, &runtime);
+        flights::blocking_and_async_callers_share_one_flight(
+            &super::cache(&prefix),
+            cache,
+            &runtime,
+        );
         no_lock_is_left(&prefix, "shared-a");
         no_lock_is_left(&prefix, "shared-b");
     }
