@@ -10,10 +10,10 @@
 //! variables). Each `pub fn` here is then one test.
 //!
 //! With the `tokio` feature, a child may call through a backend's async API instead
-//! ([`Api::Tasks`]: many tasks on one runtime, see [`run_child_tasks`]), so that the same
+//! ([`Api::Tasks`]: many tasks on one runtime, see `run_child_tasks`), so that the same
 //! checks cover async single flight across processes, and a blocking process and an async
 //! one sharing one flight. The `async` functions at the end are single flight across the
-//! tasks of one process, for any [`AsyncCache`](cache_core::AsyncCache).
+//! tasks of one process, for any [`cache_core::AsyncCache`].
 //!
 //! ```no_run
 //! use cache_conformance::flights;
@@ -60,12 +60,12 @@ pub const THREADS: usize = 8;
 pub const TASKS: usize = 100;
 
 /// How a child process calls its cache: [`THREADS`] threads on a blocking [`Cache`], or
-/// [`TASKS`] tasks of one tokio runtime on an `AsyncCache` ([`run_child_tasks`]).
+/// [`TASKS`] tasks of one tokio runtime on an `AsyncCache` (`run_child_tasks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Api {
     /// [`run_child`]: threads, on the blocking API.
     Threads,
-    /// [`run_child_tasks`]: tasks, on the async API.
+    /// `run_child_tasks`: tasks, on the async API.
     Tasks,
 }
 
@@ -93,7 +93,7 @@ pub fn child_role() -> Option<(String, PathBuf)> {
     Some((role.to_owned(), PathBuf::from(work)))
 }
 
-/// The role to play through the async API ([`run_child_tasks`]), if the parent asked for
+/// The role to play through the async API (`run_child_tasks`), if the parent asked for
 /// [`Api::Tasks`]; `None` for a role of [`run_child`].
 ///
 /// ```
@@ -403,7 +403,7 @@ pub fn loader_runs_once_across_processes(spawn: &dyn Fn() -> Command, check: &dy
 /// [`loader_runs_once_across_processes`] with each child calling through its [`Api`]:
 /// `[Api::Tasks; 2]` is two processes of [`TASKS`] tasks on the async API, and
 /// `[Api::Threads, Api::Tasks]` a blocking process and an async one sharing one flight.
-/// A child of [`Api::Tasks`] plays its role through [`run_child_tasks`].
+/// A child of [`Api::Tasks`] plays its role through `run_child_tasks`.
 pub fn loader_runs_once_across_processes_through(
     spawn: &dyn Fn() -> Command,
     check: &dyn Cache<String>,
