@@ -3,7 +3,7 @@
 //! killed process blocks no one; the holder removes the file when it is done, so lock files
 //! do not pile up.
 
-use std::fs::{File, TryLockError};
+use std::fs::File;
 use std::io;
 
 use crate::dir::{CacheDir, EntryId, LockFile};
@@ -20,6 +20,7 @@ pub(crate) enum Acquired<T> {
 }
 
 /// What one try without blocking gave ([`KeyLock::try_acquire_at`]).
+#[cfg(feature = "tokio")]
 pub(crate) enum Attempt<T> {
     Done(Acquired<T>),
     /// Someone else holds the lock: try again later on this file (`None`: on the file now
@@ -60,6 +61,7 @@ impl KeyLock {
     /// wait in the kernel (async tasks, which poll with a timer in between): on `file` (kept
     /// open from the previous try, so that a holder's removal of it is seen) or, when
     /// `None`, on the file now under the name.
+    #[cfg(feature = "tokio")]
     pub(crate) fn try_acquire_at<T>(
         dir: &CacheDir,
         id: &EntryId,
@@ -76,8 +78,8 @@ impl KeyLock {
                 Some(acquired) => Attempt::Done(acquired),
                 None => Attempt::Busy(None),
             }),
-            Err(TryLockError::WouldBlock) => Ok(Attempt::Busy(Some(file))),
-            Err(TryLockError::Error(e)) => Err(e),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(Attempt::Busy(Some(file))),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
         }
     }
 
