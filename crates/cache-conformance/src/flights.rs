@@ -621,8 +621,14 @@ pub async fn failing_loader_error_reaches_every_task(
     let mut sources = Vec::new();
     for task in tasks {
         match task.await.expect("no panic") {
-            Err(CacheError::Loader { key, source }) => {
-                assert_eq!(key, HOT);
+            Err(err @ CacheError::Loader { .. }) => {
+                assert_eq!(
+                    format!("{err:#}"),
+                    "the loader for key \"hot\" failed: database down"
+                );
+                let CacheError::Loader { source, .. } = err else {
+                    unreachable!()
+                };
                 sources.push(source);
             }
             other => panic!("expected the loader's error, got {other:?}"),
