@@ -822,3 +822,94 @@ where
     cache.set(key, value.clone(), ttl).await?;
     Ok(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::task::Wake;
+
+    /// Drives `future` on this thread, parking it while the future waits.
+    fn block_on<F: Future>(future: F) -> F::Output {
+        struct Unpark(std::thread::Thread);
+        impl Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut future = std::pin::pin!(future);
+        loop {
+            if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+                return v;
+            }
+            std::thread::park();
+        }
+    }
+
+    /// Polls `future` once.
+    fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+        struct Nobody;
+        impl Wake for Nobody {
+            fn wake(self: Arc<Self>) {}
+        }
+        let waker = Waker::from(Arc::new(Nobody));
+        future.poll(&mut Context::from_waker(&waker))
+    }
+
+    /// A thread leads; a task awaits its value without loading.
+    #[test]
+    fn a_task_awaits_the_flight_of_a_thread() {
+        let group = FlightGroup::<u32>::new();
+        let (started, is_started) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let group = &group;
+        std::thread::scope(|s| {
+            let leader = s.spawn(move || {
+                group.run("k", || {
+                    started.send(()).unwrap();
+                    released.recv().unwrap();
+                    Ok(1)
+                })
+            });
+            is_started.recv().unwrap();
+            let mut waiter = Box::pin(group.run_async("k", || async { Ok(2) }));
+            assert!(poll_once(waiter.as_mut()).is_pending(), "the task waits");
+            release.send(()).unwrap();
+            assert_eq!(leader.join().unwrap().unwrap(), 1);
+            assert_eq!(block_on(waiter).unwrap(), 1, "the task shared the value");
+        });
+    }
+
+    /// A task that leads and is dropped mid-load abandons its flight: a waiting task then
+    /// leads with its own loader, and the group is empty afterwards.
+    #[test]
+    fn a_dropped_async_leader_abandons_its_flight() {
+        let group = FlightGroup::<u32>::new();
+        let mut leading = Box::pin(group.run_async("k", || std::future::pending()));
+        assert!(poll_once(leading.as_mut()).is_pending());
+        let mut waiter = Box::pin(group.run_async("k", || async { Ok(2) }));
+        assert!(poll_once(waiter.as_mut()).is_pending(), "the task waits");
+        drop(leading);
+        assert_eq!(
+            block_on(waiter).unwrap(),
+            2,
+            "the waiter led the next flight"
+        );
+        assert_eq!(lock(&group.flights).len(), 0);
+    }
+
+    /// A waiting task that goes away leaves no waker behind to be woken.
+    #[test]
+    fn a_dropped_arrival_forgets_its_waker() {
+        let flight = Flight::<u8>::new();
+        let mut arrival = Box::pin(flight.landing());
+        assert!(poll_once(arrival.as_mut()).is_pending());
+        assert_eq!(lock(&flight.state).wakers.iter().flatten().count(), 1);
+        drop(arrival);
+        assert_eq!(lock(&flight.state).wakers.iter().flatten().count(), 0);
+        flight.finish(Landing::Value(1));
+        assert!(matches!(block_on(flight.landing()), Landing::Value(1)));
+    }
+}
