@@ -241,15 +241,18 @@ pub(crate) mod tasks {
             }
         };
         let k = key.to_owned();
-        let (lock, found) = blocking(cache.clone(), move |c| {
-            let found = take_over::<V, C>(&c, &k, &lock)?;
-            Ok((lock, found))
+        let taken = blocking(cache.clone(), move |c| {
+            // A value stored just before we got the lock: the lock goes here, on the pool.
+            Ok(match take_over::<V, C>(&c, &k, &lock)? {
+                Some(v) => Err(v),
+                None => Ok(lock),
+            })
         })
         .await?;
-        if let Some(v) = found {
-            // `lock` goes here (unlinked and closed: two quick system calls).
-            return Ok(v);
-        }
+        let lock = match taken {
+            Ok(lock) => lock,
+            Err(stored) => return Ok(stored),
+        };
         // If this task is cancelled while it loads, `held` lets go of the lock.
         let held = Held(Some(lock));
         let result = loader().await.map_err(|e| CacheError::loader(key, e));
