@@ -17,6 +17,11 @@
 //! no one: a waiter gets the lock of a file still in place, finds no entry, and loads. A
 //! failure record is read only from a file its holder removed (its writer finished), so one
 //! left by a killed process is ignored and truncated by the next holder.
+//!
+//! `AsyncFileCache` runs the same steps (`tasks`, feature `tokio`): its tasks share the
+//! instance's flights with its threads, and the one task that leads tries the lock file
+//! without blocking, awaiting tokio's timer between tries, so blocking and async callers of
+//! one directory meet on the same lock file.
 
 use std::fs::File;
 use std::io;
