@@ -887,7 +887,7 @@ mod tests {
     #[test]
     fn a_dropped_async_leader_abandons_its_flight() {
         let group = FlightGroup::<u32>::new();
-        let mut leading = Box::pin(group.run_async("k", || std::future::pending()));
+        let mut leading = Box::pin(group.run_async("k", std::future::pending));
         assert!(poll_once(leading.as_mut()).is_pending());
         let mut waiter = Box::pin(group.run_async("k", || async { Ok(2) }));
         assert!(poll_once(waiter.as_mut()).is_pending(), "the task waits");
