@@ -14,7 +14,7 @@ use redis::{RedisResult, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::async_link::{AsyncLink, Scan};
+use crate::async_link::{AsyncLink, Links, Scan};
 use crate::keys::{Expiry, KeySpace};
 use crate::link::{self, Connector, Timeouts};
 use crate::ops::{add_cmd, counted, incr_call, refused, time_left, touch_call};
@@ -68,7 +68,7 @@ pub struct AsyncRedisCache<C = Postcard> {
 }
 
 struct Inner {
-    link: AsyncLink,
+    links: Links,
     keys: KeySpace,
     prefix: String,
     default_ttl: Option<std::time::Duration>,
@@ -128,16 +128,16 @@ impl<C: Codec> AsyncRedisCache<C> {
         let timeouts = Timeouts::of(&config);
         let (connector, server) = Connector::from_config(&config)?;
         let connecting = async {
-            let link = AsyncLink::open(&connector, timeouts).await?;
-            link.clone().query::<()>(&redis::cmd("PING")).await?;
-            Ok::<_, redis::RedisError>(link)
+            let links = Links::open(connector, timeouts).await?;
+            links.current().0.query::<()>(&redis::cmd("PING")).await?;
+            Ok::<_, redis::RedisError>(links)
         };
-        let link = connecting
+        let links = connecting
             .await
             .map_err(|e| failure::backend(format!("connecting to {server}"), e))?;
         Ok(AsyncRedisCache {
             inner: Arc::new(Inner {
-                link,
+                links,
                 keys: KeySpace::new(&config.key_prefix, config.version),
                 prefix: config.key_prefix,
                 default_ttl: config.default_ttl,
@@ -163,8 +163,9 @@ impl<C: Codec> AsyncRedisCache<C> {
         &self.inner.prefix
     }
 
-    /// Runs `f` on the link; if it fails because the connection was dropped or refused,
-    /// once more (on the connection the manager opens meanwhile). Errors name the
+    /// Runs `f` on the link; if it fails because the connection was dropped or refused, or
+    /// its server was demoted, once more (on the connection the manager opens meanwhile, or
+    /// on the primary the sentinels name now: [`Links::recover`]). Errors name the
     /// operation, the key and the server, as the blocking cache's do.
     async fn run<T, F, Fut>(&self, op: &str, key: Option<&str>, f: F) -> Result<T, CacheError>
     where
@@ -172,8 +173,9 @@ impl<C: Codec> AsyncRedisCache<C> {
         Fut: Future<Output = RedisResult<T>>,
     {
         let inner = &*self.inner;
-        let result = match f(inner.link.clone()).await {
-            Err(e) if link::worth_retrying(&e) => f(inner.link.clone()).await,
+        let (current, ticket) = inner.links.current();
+        let result = match f(current).await {
+            Err(e) if inner.links.recover(ticket, &e).await => f(inner.links.current().0).await,
             other => other,
         };
         result.map_err(|e| {
