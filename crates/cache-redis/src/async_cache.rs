@@ -27,17 +27,31 @@ use crate::{failure, set_cmd, short, validate, value, RedisConfig};
 /// - **One multiplexed connection** per instance (clones share it): every task's commands
 ///   go out on it at once and pipeline, so there is no pool to size. redis's connection
 ///   manager reconnects when it drops (a server restart); an operation that failed because
-///   the connection was dropped or refused is tried once more, on the new connection.
-/// - **Timeouts**: each request fails within the configured read timeout (redis's response
-///   timeout), and at the latest within connect + read + write timeouts, reconnecting
-///   included, so a frozen server makes calls fail in time while the runtime goes on.
-///   [`RedisConfig`]'s pool settings do not apply.
+///   the connection was dropped or refused, or because its server was demoted to a replica
+///   (`READONLY`), is tried once more, on the new connection. A timeout is not retried.
+/// - **Settings**: of [`RedisConfig`], the timeouts apply: `connect_timeout` bounds opening
+///   a connection, `read_timeout` is redis's response timeout (each request fails within
+///   it), and every request, reconnecting included, ends within connect + read + write
+///   timeouts, so a frozen server makes calls fail in time while the runtime goes on.
+///   `cluster_retries`, the key prefix, TTL, codec, version, compression and scan count
+///   apply as in `RedisCache`. The pool settings (`pool_size`, `min_idle`, `idle_timeout`,
+///   `max_lifetime`, `pool_timeout`) are ignored: the multiplexed connection replaces the
+///   pool (no connection to wait for, none idle to close), so that one configuration can
+///   build both caches.
 /// - **Cluster** (with the `cluster` feature): redis's async cluster client; batches are
-///   split per slot and sent at once; `clear` and `delete_pattern` scan every primary.
+///   split per slot and sent at once; `clear` and `delete_pattern` scan every primary; the
+///   client follows the cluster's own failovers (a promoted replica).
 /// - **TLS and Sentinel**: connects through the same connector as `RedisCache`
 ///   (`rediss://` and certificates with `tls-rustls`, sentinels). Through sentinels, the
-///   primary is looked up when the cache is built; the connection manager then reconnects
-///   to that address, so unlike `RedisCache` it does not follow a later failover.
+///   cache **follows a failover** as `RedisCache` does: when the primary's connection
+///   fails (dropped, refused, or `READONLY` from a demoted primary), the sentinels are
+///   asked again (asynchronously: no worker blocks), a connection to the primary they name
+///   replaces the old one, and the operation is tried once more on it. One task asks at a
+///   time: the tasks that failed meanwhile wait for its answer and share it, so a wave of
+///   failures asks the sentinels once. While the sentinels still name the dead primary
+///   (before the promotion), operations fail with the original error, and the next failure
+///   asks again. After a timeout, the sentinels are asked in the background, for the
+///   operations that come next.
 /// - `get_or_insert_with` is `get`, then the loader, then `set` (no single flight across
 ///   tasks or processes).
 /// - Must run inside a tokio runtime (with its time driver: `enable_all`).
@@ -107,8 +121,9 @@ impl AsyncRedisCache {
 }
 
 impl<C: Codec> AsyncRedisCache<C> {
-    /// A cache as `config` says (its pool settings aside). Connects and sends `PING` once
-    /// before returning, so that an unreachable server or a refused login is an error here.
+    /// A cache as `config` says (its pool settings aside: see [`AsyncRedisCache`]). Connects
+    /// (through sentinels: asks them for the primary) and sends `PING` once before
+    /// returning, so that an unreachable server or a refused login is an error here.
     ///
     /// # Errors
     /// [`CacheError::Config`] for a malformed URL or unusable settings;

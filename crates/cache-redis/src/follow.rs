@@ -109,15 +109,13 @@ mod tests {
     impl Lookup for Counting {
         type Link = u32;
 
-        fn lookup(&mut self) -> impl Future<Output = RedisResult<u32>> + Send + '_ {
-            async move {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                let n = self.lookups.fetch_add(1, Ordering::SeqCst) + 1;
-                if self.down {
-                    Err(redis::RedisError::from((redis::ErrorKind::Io, "down")))
-                } else {
-                    Ok(n)
-                }
+        async fn lookup(&mut self) -> RedisResult<u32> {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let n = self.lookups.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.down {
+                Err(redis::RedisError::from((redis::ErrorKind::Io, "down")))
+            } else {
+                Ok(n)
             }
         }
     }
