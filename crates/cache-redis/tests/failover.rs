@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use cache_core::{Cache, Ttl};
 use cache_redis::{RedisCache, RedisConfig};
-use redis_test_support::{succeeds_within, unique_prefix, SentinelGroup};
+use redis_test_support::{succeeds_within, unique_prefix, RedisServer, SentinelGroup};
 
 /// How soon after the promotion the cache must work again.
 const RECOVERY: Duration = Duration::from_secs(15);
@@ -26,10 +26,16 @@ trait Under: Cache<u64> + Cache<String> + Sync {}
 
 impl<C: Cache<u64> + Cache<String> + Sync> Under for C {}
 
-/// The primary is killed (SIGKILL) while a writer writes and a reader checks: within
-/// [`RECOVERY`] of the promotion the same `cache` (on `group`, with key prefix `prefix`)
-/// reads and writes again, and no read ever returned a value that was not written.
-fn follows_a_killed_primary(group: &SentinelGroup, cache: &impl Under, prefix: &str) {
+/// The primary fails by `fault` (SIGKILL, SIGSTOP) while a writer writes and a reader
+/// checks: within [`RECOVERY`] of the promotion the same `cache` (on `group`, with key
+/// prefix `prefix`) reads and writes again, and no read ever returned a value that was not
+/// written.
+fn follows_a_failed_primary(
+    group: &SentinelGroup,
+    cache: &impl Under,
+    prefix: &str,
+    fault: fn(&RedisServer),
+) {
     // A writer keeps writing increasing values to a few keys while a reader checks that
     // every value read was written (a failover may lose the last writes, never invent one).
     let written: Mutex<HashMap<String, Vec<u64>>> = Mutex::new(HashMap::new());
@@ -70,7 +76,7 @@ fn follows_a_killed_primary(group: &SentinelGroup, cache: &impl Under, prefix: &
         let _stop = StopOnDrop(&stop);
         std::thread::sleep(Duration::from_millis(300));
         let old = group.primary();
-        group.servers()[old].kill();
+        fault(&group.servers()[old]);
         let new = group.wait_for_promotion(old);
         assert_ne!(new, old);
         succeeds_within(RECOVERY, "a write after the failover", || {
@@ -162,7 +168,7 @@ fn sentinel_failover_is_followed_by_the_same_cache() {
     let cache =
         RedisCache::new(sentinel_config(&group)).expect("a cache on the sentinels' primary");
     assert!(format!("{cache:?}").contains("sentinel"), "{cache:?}");
-    follows_a_killed_primary(&group, &cache, cache.key_prefix());
+    follows_a_failed_primary(&group, &cache, cache.key_prefix(), RedisServer::kill);
 }
 
 /// Every pooled connection (four, from four threads at once) went to the demoted server:
@@ -209,7 +215,18 @@ fn async_cache(
 fn sentinel_failover_is_followed_by_the_same_async_cache() {
     let group = SentinelGroup::start(1, 3);
     let (_runtime, cache, prefix) = async_cache(sentinel_config(&group));
-    follows_a_killed_primary(&group, &cache, &prefix);
+    follows_a_failed_primary(&group, &cache, &prefix, RedisServer::kill);
+}
+
+/// A frozen primary (SIGSTOP: connections accepted, nothing answered) makes requests time
+/// out, not fail: the sentinels are asked again in the background, and once they name the
+/// promoted replica the same async cache works on it.
+#[cfg(feature = "tokio")]
+#[test]
+fn the_async_cache_leaves_a_frozen_primary() {
+    let group = SentinelGroup::start(1, 3);
+    let (_runtime, cache, prefix) = async_cache(sentinel_config(&group));
+    follows_a_failed_primary(&group, &cache, &prefix, RedisServer::freeze);
 }
 
 /// The async cache's one multiplexed connection went to the demoted server: the four
