@@ -45,8 +45,9 @@ use crate::{failure, set_cmd, short, validate, value, RedisConfig};
 ///   (`rediss://` and certificates with `tls-rustls`, sentinels). Through sentinels, the
 ///   cache **follows a failover** as `RedisCache` does: when the primary's connection
 ///   fails (dropped, refused, or `READONLY` from a demoted primary), the sentinels are
-///   asked again (asynchronously: no worker blocks), a connection to the primary they name
-///   replaces the old one, and the operation is tried once more on it. One task asks at a
+///   asked again (asynchronously: no worker blocks; the answer and the new connection each
+///   within the bound of a request), a connection to the primary they name replaces the
+///   old one, and the operation is tried once more on it. One task asks at a
 ///   time: the tasks that failed meanwhile wait for its answer and share it, so a wave of
 ///   failures asks the sentinels once. While the sentinels still name the dead primary
 ///   (before the promotion), operations fail with the original error, and the next failure
