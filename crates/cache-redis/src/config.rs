@@ -245,7 +245,8 @@ pub struct RedisConfig<C = Postcard> {
     /// [`RedisCache::new`](crate::RedisCache::new).
     pub default_ttl: Option<Duration>,
     /// The most connections the pool opens (for a cluster, connection sets: each holds one
-    /// connection per node). At least 1.
+    /// connection per node). At least 1. Like every pool setting, ignored by
+    /// `AsyncRedisCache`, whose one multiplexed connection replaces the pool.
     pub pool_size: u32,
     /// How many idle connections the pool keeps open; `None` keeps `pool_size`.
     pub min_idle: Option<u32>,
@@ -259,7 +260,8 @@ pub struct RedisConfig<C = Postcard> {
     pub read_timeout: Duration,
     /// Bounds each write of a request.
     pub write_timeout: Duration,
-    /// Bounds the wait for a pooled connection, when all are busy or none can be opened.
+    /// Bounds the wait for a pooled connection, when all are busy or none can be opened (a
+    /// pool setting: `AsyncRedisCache` has no pool to wait for).
     pub pool_timeout: Duration,
     /// How often the cluster client retries a command (after a MOVED or ASK redirect, a
     /// reconnect, or a `TRYAGAIN`), with waits of 10 to 100 ms. Each try is bounded by the

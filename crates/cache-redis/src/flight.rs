@@ -377,7 +377,7 @@ pub(crate) mod tasks {
         }
         // Released by a task of its own if this future is dropped before the end.
         let held = Held {
-            release: Some((lock.release(), inner.link.clone())),
+            release: Some((lock.release(), inner.links.current().0)),
         };
         let result = async {
             if let Some(v) = reread(cache, key).await? {
