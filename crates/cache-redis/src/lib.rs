@@ -111,6 +111,8 @@ mod coalesce;
 mod config;
 mod failure;
 mod flight;
+#[cfg(feature = "tokio")]
+mod follow;
 mod keys;
 mod link;
 mod ops;

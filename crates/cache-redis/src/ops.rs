@@ -35,14 +35,14 @@ return 1
 ";
 
 /// A Lua script, sent by its hash (`EVALSHA`) and in full (`EVAL`) to a node that does not
-/// have it yet.
-struct Lua {
+/// have it yet (the scripts of `add`/`incr`/`touch` here, of the flight lock in `flight.rs`).
+pub(crate) struct Lua {
     source: &'static str,
     hash: String,
 }
 
 impl Lua {
-    fn new(source: &'static str) -> Self {
+    pub(crate) fn new(source: &'static str) -> Self {
         Lua {
             source,
             hash: redis::Script::new(source).get_hash().to_owned(),
@@ -50,7 +50,7 @@ impl Lua {
     }
 
     /// The call of this script on `key` with `args` (by its hash: see [`Call`]).
-    fn call(&'static self, op: &'static str, key: &[u8], args: &[&[u8]]) -> Call {
+    pub(crate) fn call(&'static self, op: &'static str, key: &[u8], args: &[&[u8]]) -> Call {
         let bytes = self.hash.len() + key.len() + args.iter().map(|a| a.len()).sum::<usize>();
         let mut cmd = link::command("EVALSHA", 3 + args.len(), bytes + 1);
         cmd.arg(&self.hash).arg(1).arg(key);
