@@ -23,6 +23,7 @@ mod tinylfu;
 mod weight;
 
 pub(crate) use removal::Removed;
+pub(crate) use tinylfu::SharedWindow;
 use tinylfu::TinyLfu;
 pub(crate) use weight::Weigher;
 use weight::Weighing;
@@ -115,10 +116,11 @@ impl<V> Shard<V> {
     }
 
     /// The shard under `policy`; call on a new, empty shard.
-    pub(crate) fn with_policy(mut self, policy: Policy) -> Self {
+    /// `window` is shared by every shard of the cache (see [`SharedWindow`]).
+    pub(crate) fn with_policy(mut self, policy: Policy, window: &Arc<SharedWindow>) -> Self {
         self.tlfu = match policy {
             Policy::Lru => None,
-            Policy::TinyLfu => Some(TinyLfu::new(self.capacity)),
+            Policy::TinyLfu => Some(TinyLfu::new(self.capacity, Arc::clone(window))),
         };
         self
     }
@@ -653,7 +655,8 @@ mod tests {
         let clock = MockClock::new();
         let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         for capacity in [1, 2, 3, 8, 100] {
-            let mut s = Shard::new(capacity).with_policy(Policy::TinyLfu);
+            let mut s =
+                Shard::new(capacity).with_policy(Policy::TinyLfu, &SharedWindow::new(capacity));
             let mut last: HashMap<String, u64> = HashMap::new();
             for step in 0..6_000u64 {
                 let r = next();
@@ -713,7 +716,7 @@ mod tests {
             }
         };
         for policy in [Policy::Lru, Policy::TinyLfu] {
-            let mut s = Shard::new(1_000).with_policy(policy);
+            let mut s = Shard::new(1_000).with_policy(policy, &SharedWindow::new(1_000));
             let keys: Vec<String> = (0..1_200).map(|i| format!("loop{i}")).collect();
             let mut hits = 0;
             for round in 0..10 {
@@ -729,7 +732,7 @@ mod tests {
                 Policy::Lru => assert_eq!(hits, 0),
                 _ => assert!(ratio > 0.7, "{ratio}"),
             }
-            let mut s = Shard::new(100).with_policy(policy);
+            let mut s = Shard::new(100).with_policy(policy, &SharedWindow::new(100));
             for _ in 0..20 {
                 access(&mut s, "hot");
             }

@@ -33,6 +33,9 @@
 //! picks the slot to evict. Memory: one byte per entry (its list), the sketch's 8 to 16 bytes
 //! and the ghost's 1 to 2 (`mem_per_entry`: 81.3 bytes per entry against the LRU's 68.7).
 
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
 use super::sketch::Sketch;
 use super::{Node, NIL};
 
@@ -47,6 +50,12 @@ const INITIAL_WINDOW: f64 = 0.01;
 /// A ghost hit counts when the key comes back within this share of the capacity (in
 /// insertions for a rejected candidate, in main-space evictions for a victim).
 const GHOST_REACH: usize = 8;
+/// Insertions between two visits of a shard to the [`SharedWindow`].
+const SYNC_EVERY: u32 = 32;
+/// One ghost hit moves the window by `1 + shard capacity / STEP_DIVISOR` entries, times the
+/// shared gain (1 to `MAX_GAIN`).
+const STEP_DIVISOR: usize = 128;
+const MAX_GAIN: i64 = 8;
 /// Ghost entries: a 12-bit fingerprint, a bit for "victim", and a 19-bit time.
 const TIME_BITS: u32 = 19;
 const TIME_MASK: u32 = (1 << TIME_BITS) - 1;
@@ -69,10 +78,71 @@ pub(super) struct TinyLfu {
     /// Clocks of the two kinds of ghost entries.
     insertions: u32,
     main_evictions: u32,
+    /// The window's share of the capacity, common to every shard of the cache.
+    shared: Arc<SharedWindow>,
+    /// This shard's ghost hits not yet added to `shared` (in its units).
+    pending: i64,
+    /// The window change of one ghost hit, in `shared`'s units.
+    step: i64,
+}
+
+/// The window's share of the capacity, one for all the shards of a cache: each shard adds
+/// its net ghost hits every [`SYNC_EVERY`] insertions, and sizes its window from the sum.
+/// One shard's ghost hits are few and noisy (a 10,000-entry cache has shards of 625); the
+/// sum over all shards is a steadier signal, so it can move in larger steps.
+///
+/// The step adapts: a net move in the same direction as the previous one doubles the gain
+/// (up to [`MAX_GAIN`]), a reversal halves it. Noise (Zipf, loops) alternates and keeps the
+/// gain near 1; a trend (a hot set that moved) is followed at up to 8 times the speed.
+pub(crate) struct SharedWindow {
+    /// The share, in units of `1 / ONE`.
+    share: AtomicU64,
+    /// The whole cache's capacity.
+    capacity: u64,
+    /// The last move's direction (sign) and gain (magnitude, 1 to `MAX_GAIN`). Updated
+    /// without a lock: two shards racing lose one update of a heuristic, nothing more.
+    gain: AtomicI64,
+}
+
+/// The share of the whole capacity, as `SharedWindow::share`.
+const ONE: u64 = 1 << 32;
+
+impl SharedWindow {
+    pub(crate) fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(SharedWindow {
+            share: AtomicU64::new((ONE as f64 * INITIAL_WINDOW) as u64),
+            capacity: capacity.max(1) as u64,
+            gain: AtomicI64::new(1),
+        })
+    }
+
+    /// Adds `delta` (non-zero) times the gain, keeping the share within `0..=ONE`, and
+    /// returns the new share.
+    fn add(&self, delta: i64) -> u64 {
+        let last = self.gain.load(Ordering::Relaxed);
+        let gain = if (last > 0) == (delta > 0) {
+            (last.abs() * 2).min(MAX_GAIN)
+        } else {
+            (last.abs() / 2).max(1)
+        };
+        self.gain
+            .store(if delta > 0 { gain } else { -gain }, Ordering::Relaxed);
+        let delta = delta.saturating_mul(gain);
+        let step = |s: u64| Some(s.saturating_add_signed(delta).min(ONE));
+        match self
+            .share
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, step)
+        {
+            Ok(old) | Err(old) => step(old).unwrap_or(old),
+        }
+    }
 }
 
 impl TinyLfu {
-    pub(super) fn new(capacity: usize) -> Self {
+    pub(super) fn new(capacity: usize, shared: Arc<SharedWindow>) -> Self {
+        let entries = (1 + capacity / STEP_DIVISOR) as u128;
+        let step = (entries * u128::from(ONE) / u128::from(shared.capacity)).max(1);
+        let step = i64::try_from(step).unwrap_or(i64::MAX);
         let mut p = TinyLfu {
             sketch: Sketch::new(),
             list: Vec::new(),
@@ -86,9 +156,18 @@ impl TinyLfu {
             ghost_mask: 0,
             insertions: 0,
             main_evictions: 0,
+            shared,
+            pending: 0,
+            step,
         };
-        p.set_window((capacity as f64 * INITIAL_WINDOW) as usize);
+        let share = p.shared.share.load(Ordering::Relaxed);
+        p.set_share(share);
         p
+    }
+
+    /// Sizes the window from the shared share of the capacity.
+    fn set_share(&mut self, share: u64) {
+        self.set_window(((self.capacity as u128 * u128::from(share)) >> 32) as usize);
     }
 
     /// Sets the window's size (at least one entry, at most the capacity) and the protected
@@ -175,7 +254,10 @@ impl TinyLfu {
         let hash = nodes[i as usize].hash;
         self.sketch.increment(hash);
         self.insertions = self.insertions.wrapping_add(1);
-        self.ghost_hit(hash, nodes);
+        if self.insertions % SYNC_EVERY == 0 {
+            self.sync_window(nodes);
+        }
+        self.ghost_hit(hash);
         self.push_front(nodes, i, WINDOW);
         self.shrink_window_to_max(nodes);
     }
@@ -227,7 +309,7 @@ impl TinyLfu {
             }
             (c, NIL) => c,
             (c, v) => {
-                if self.admit(nodes[c as usize].hash, nodes[v as usize].hash) {
+                if self.admit(nodes, c, v) {
                     self.move_to(nodes, c, PROBATION);
                     self.remember(nodes[v as usize].hash, true);
                     v
@@ -267,8 +349,8 @@ impl TinyLfu {
         self.ghost[slot] = fingerprint << FINGERPRINT_SHIFT | kind | (time & TIME_MASK);
     }
 
-    /// A new key that the ghost remembers moves the window by one entry (module docs).
-    fn ghost_hit<V>(&mut self, hash: u64, nodes: &mut [Node<V>]) {
+    /// A new key that the ghost remembers counts toward moving the window (module docs).
+    fn ghost_hit(&mut self, hash: u64) {
         let (slot, fingerprint) = self.ghost_slot(hash);
         let g = self.ghost[slot];
         if g == 0 || g >> FINGERPRINT_SHIFT != fingerprint {
@@ -285,19 +367,31 @@ impl TinyLfu {
         if distance > self.capacity / GHOST_REACH {
             return;
         }
-        if !victim && self.window_max < self.capacity {
-            self.set_window(self.window_max + 1);
-            self.demote_protected_overflow(nodes);
-        } else if victim && self.window_max > 1 {
-            self.set_window(self.window_max - 1);
-            self.shrink_window_to_max(nodes);
-        }
+        self.pending += if victim { -self.step } else { self.step };
     }
 
-    /// Whether the sketch rates the candidate above the victim (ties keep the victim: the
-    /// main space is not churned by keys that are merely as popular).
-    fn admit(&self, candidate: u64, victim: u64) -> bool {
-        self.sketch.frequency(candidate) > self.sketch.frequency(victim)
+    /// Adds this shard's ghost hits to the shared share and resizes the window from it.
+    fn sync_window<V>(&mut self, nodes: &mut [Node<V>]) {
+        let share = if self.pending == 0 {
+            self.shared.share.load(Ordering::Relaxed)
+        } else {
+            self.shared.add(std::mem::take(&mut self.pending))
+        };
+        self.set_share(share);
+        self.shrink_window_to_max(nodes);
+        self.demote_protected_overflow(nodes);
+    }
+
+    /// Whether the sketch rates the candidate above the victim by more than the request that
+    /// made it a candidate (near-ties keep the victim: the main space is not churned by keys
+    /// that are merely as popular).
+    fn admit<V>(&self, nodes: &[Node<V>], candidate: u32, victim: u32) -> bool {
+        // The candidate's count includes the request that brought it in; the victim's next
+        // request is not counted yet. Without the 1, a loop (where every candidate is one
+        // request ahead of every victim) would admit every candidate and behave as an LRU.
+        let candidate = self.sketch.frequency(nodes[candidate as usize].hash);
+        let victim = self.sketch.frequency(nodes[victim as usize].hash);
+        candidate > victim + 1
     }
 
     fn shrink_window_to_max<V>(&mut self, nodes: &mut [Node<V>]) {
