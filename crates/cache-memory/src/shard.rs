@@ -699,6 +699,56 @@ mod tests {
         }
     }
 
+    /// The window is one share for all the shards: traffic that rewards recency (keys reused
+    /// a few times soon after they first appear, then never) grows every shard's window
+    /// toward the whole shard, and a loop (which rewards frequency) keeps it at its minimum.
+    #[test]
+    fn tinylfu_shards_share_a_window_that_follows_the_traffic() {
+        let hasher = hashbrown::DefaultHashBuilder::default();
+        let clock = MockClock::new();
+        let access = |s: &mut Shard<u64>, key: u64| {
+            let key = key.to_string();
+            let p = Probe {
+                hash: hasher.hash_one(key.as_str()),
+                key: &key,
+            };
+            s.lookup(p, &clock).is_some() || {
+                s.insert(p, 0, Timestamp::MAX, None, &clock);
+                false
+            }
+        };
+        let window = SharedWindow::new(2_000);
+        let mut shards: Vec<Shard<u64>> = (0..2)
+            .map(|_| Shard::new(1_000).with_policy(Policy::TinyLfu, &window))
+            .collect();
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
+        // A moving hot set: request t is a key that first appeared up to 1,500 requests ago.
+        for t in 0..200_000u64 {
+            let key = t.saturating_sub(next() % 1_500);
+            access(&mut shards[(key % 2) as usize], key);
+        }
+        for s in &shards {
+            check_tinylfu(s);
+            let w = s.tlfu.as_ref().expect("TinyLFU").window_max();
+            assert!(w > 500, "the window should have grown: {w} of 1,000");
+        }
+        let window = SharedWindow::new(2_000);
+        let mut shards: Vec<Shard<u64>> = (0..2)
+            .map(|_| Shard::new(1_000).with_policy(Policy::TinyLfu, &window))
+            .collect();
+        for t in 0..100_000u64 {
+            let key = t % 2_400;
+            access(&mut shards[(key % 2) as usize], key);
+        }
+        for s in &shards {
+            let w = s.tlfu.as_ref().expect("TinyLFU").window_max();
+            assert!(
+                w <= 10,
+                "the window should stay minimal on a loop: {w} of 1,000"
+            );
+        }
+    }
+
     /// A loop over more keys than a TinyLFU shard holds keeps most of the shard's entries
     /// (where an LRU hits nothing), and a key requested often survives a scan of new keys.
     #[test]

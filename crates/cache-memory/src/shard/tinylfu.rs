@@ -10,24 +10,38 @@
 //!   and a loop a little larger than the cache keeps most of its keys in the main space.
 //! - A hit in probation promotes the entry to **protected** (80% of the main space); the
 //!   protected list's overflow goes back to probation.
+//! - Admission: the candidate's estimate must exceed the victim's by more than one. The
+//!   candidate's count already includes the request that made it a candidate, the victim's
+//!   next request is not counted yet; in a loop every candidate is exactly that one request
+//!   ahead of every victim, and a plain `>` admitted them all (an LRU: no hits).
 //! - Adaptation: the ghost remembers (by a 12-bit fingerprint, in a direct-mapped table of
 //!   a quarter slot per entry) the candidates the filter rejected and the victims it evicted,
 //!   each with the time of its eviction; a rejected candidate may not push a victim still
-//!   within reach out of its slot (rejections far outnumber evictions from the main space). A new key found there is a miss one side could have
-//!   turned into a hit with more room: a rejected candidate back within an eighth of the
-//!   capacity's insertions says a larger window would have kept it (the window grows by one
-//!   entry), an evicted victim back within an eighth of the capacity's main-space evictions
-//!   says a larger main space would have (the window shrinks by one). Traffic that rewards
-//!   recency (a hot set that moves) grows the window toward an LRU; traffic that rewards
-//!   frequency (Zipf, loops, scans) keeps it small. Unlike a hill climber on the hit ratio,
-//!   the signal does not need a stationary trace, and it arrives per miss, not per period.
+//!   within reach out of its slot (rejections far outnumber evictions from the main space).
+//!   A new key found there is a miss one side could have turned into a hit with more room:
+//!   a rejected candidate back within an eighth of the capacity's insertions says a larger
+//!   window would have kept it (the window grows), an evicted victim back within an eighth
+//!   of the capacity's main-space evictions says a larger main space would have (the window
+//!   shrinks). Traffic that rewards recency (a hot set that moves) grows the window toward
+//!   an LRU; traffic that rewards frequency (Zipf, loops, scans) keeps it small.
+//! - The window's size is one share of the capacity for the whole cache ([`SharedWindow`]):
+//!   every shard adds its net ghost hits to it every 32 insertions and sizes its own window
+//!   from it. A shard of a 10,000-entry cache holds 625 entries, and its own ghost hits were
+//!   too few and too noisy to steer by (with a per-shard window a moving hot set reached
+//!   only 40% of a window by the end of the trace, and larger steps cost the loops 2 to 4
+//!   points); the sum over all shards is steady enough for steps of `1 + shard capacity /
+//!   128` entries per ghost hit, times a gain that doubles while the net moves keep one
+//!   direction and halves when they reverse (1 to 8). The share is the one shared write,
+//!   a relaxed atomic, at most once per 32 insertions of a shard.
 //!
 //! Compared with Caffeine's W-TinyLFU: no random admission of popular candidates (keys are
 //! hashed with a per-process random seed, so an attacker cannot aim collisions at the
 //! sketch, and random admissions cost a loop over 1.2 × capacity ~5 points of hit ratio), the
 //! sketch ages after 6 increments per word instead of 10 (faster forgetting of a moved hot
-//! set), and the ghost replaces the hill climber (per-shard hit-ratio samples of a few
-//! thousand requests were too noisy to climb on: measured with `benches/benches/hit_ratio.rs`).
+//! set; 10 measured worse on the 100,000-entry Zipf and scan rows), and the ghost's signal
+//! replaces the hill climber on the hit ratio (which needs a stationary trace and a sample
+//! period; the ghost's signal arrives per miss and does not mistake a moved hot set's
+//! misses for a worse window: measured with `benches/benches/hit_ratio.rs`).
 //!
 //! The shard owns the slab and calls the hooks below; the policy only relinks entries and
 //! picks the slot to evict. Memory: one byte per entry (its list), the sketch's 8 to 16 bytes
@@ -437,5 +451,36 @@ impl TinyLfu {
         }
         assert_eq!(self.list.len(), nodes.len());
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shared_gain_doubles_on_a_trend_halves_on_a_reversal_and_the_share_stays_in_bounds() {
+        let w = SharedWindow::new(1_000);
+        let start = w.share.load(Ordering::Relaxed);
+        // The first move continues the initial direction (up): gain 2, then 4, 8, 8.
+        assert_eq!(w.add(10), start + 20);
+        assert_eq!(w.add(10), start + 60);
+        assert_eq!(w.add(10), start + 140);
+        assert_eq!(w.add(10), start + 220);
+        // A reversal halves the gain (8 -> 4), and the next one again (4 -> 2).
+        assert_eq!(w.add(-10), start + 180);
+        assert_eq!(w.add(10), start + 200);
+        // Never below 0 nor above the whole capacity.
+        assert_eq!(w.add(-(ONE as i64)), 0);
+        assert_eq!(w.add(i64::MAX / 16), ONE);
+    }
+
+    #[test]
+    fn one_ghost_hit_moves_the_cache_wide_share_by_a_shard_step() {
+        // Shards of 1,280 in a cache of 12,800: 1 + 1,280 / 128 = 11 entries per ghost hit.
+        let w = SharedWindow::new(12_800);
+        let p = TinyLfu::new(1_280, Arc::clone(&w));
+        assert_eq!(p.step, (11 * ONE / 12_800) as i64);
+        assert_eq!(p.window_max, 12, "1% of the shard");
     }
 }
