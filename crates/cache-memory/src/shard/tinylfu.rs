@@ -141,16 +141,21 @@ impl SharedWindow {
         } else {
             (last.abs() / 2).max(1)
         };
-        self.gain
-            .store(if delta > 0 { gain } else { -gain }, Ordering::Relaxed);
-        let delta = delta.saturating_mul(gain);
-        let step = |s: u64| Some(s.saturating_add_signed(delta).min(ONE));
-        match self
+        let moved = delta.saturating_mul(gain);
+        let step = |s: u64| Some(s.saturating_add_signed(moved).min(ONE));
+        let share = match self
             .share
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, step)
         {
             Ok(old) | Err(old) => step(old).unwrap_or(old),
-        }
+        };
+        // Pinned at a bound, the share does not move, and a trend does not build up: the
+        // first move away from it is a single step (in a loop, the window stays at its
+        // minimum, where one stray ghost hit at gain 8 cost ~1 point of hit ratio).
+        let gain = if share == 0 || share == ONE { 1 } else { gain };
+        self.gain
+            .store(if delta > 0 { gain } else { -gain }, Ordering::Relaxed);
+        share
     }
 }
 
@@ -472,9 +477,12 @@ mod tests {
         // A reversal halves the gain (8 -> 4), and the next one again (4 -> 2).
         assert_eq!(w.add(-10), start + 180);
         assert_eq!(w.add(10), start + 200);
-        // Never below 0 nor above the whole capacity.
+        // Never below 0 nor above the whole capacity; at a bound the gain is back to 1.
         assert_eq!(w.add(-(ONE as i64)), 0);
+        assert_eq!(w.add(-10), 0);
+        assert_eq!(w.add(10), 10);
         assert_eq!(w.add(i64::MAX / 16), ONE);
+        assert_eq!(w.add(-10), ONE - 10);
     }
 
     #[test]
