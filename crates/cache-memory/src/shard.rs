@@ -742,10 +742,9 @@ mod tests {
         }
         for s in &shards {
             let w = s.tlfu.as_ref().expect("TinyLFU").window_max();
-            assert!(
-                w <= 10,
-                "the window should stay minimal on a loop: {w} of 1,000"
-            );
+            // (At most two steps of 8 entries above the minimum: a stray ghost hit, a false
+            // match of the ghost's 12-bit fingerprints, may move it once or twice.)
+            assert!(w <= 20, "the window should stay minimal: {w} of 1,000");
         }
     }
 
@@ -786,6 +785,11 @@ mod tests {
             for _ in 0..20 {
                 access(&mut s, "hot");
             }
+            // Requested again once it has left the window: a frequent key of the main space.
+            for i in 0..5 {
+                access(&mut s, &format!("before{i}"));
+            }
+            access(&mut s, "hot");
             for i in 0..1_000 {
                 access(&mut s, &format!("scan{i}"));
             }
