@@ -17,7 +17,10 @@ fn main() {
         Some("tinylfu") => Policy::TinyLfu,
         _ => panic!("usage: policy_cost <lru|tinylfu> <requests>"),
     };
-    let n: usize = args.next().and_then(|a| a.parse().ok()).expect("a request count");
+    let n: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .expect("a request count");
     let names = keys(1_000_000);
     let trace = Zipf::new(1_000_000, 1.0).trace(1, WARM + 1_000_000);
     let cache = InMemoryCache::<[u8; 64]>::builder()
