@@ -6,7 +6,7 @@ use std::io;
 use std::time::Duration;
 
 use cache_core::codec::{Codec, Postcard};
-use cache_core::{AsyncCache, BoxFuture, Cache, CacheError, CacheStats, CounterValue, Ttl};
+use cache_core::{AsyncCache, Cache, CacheError, CacheFuture, CacheStats, CounterValue, Ttl};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -74,9 +74,9 @@ impl<C: Codec> AsyncFileCache<C> {
     fn run<'a, T: Send + 'static>(
         &self,
         op: impl FnOnce(FileBasedCache<C>) -> Result<T, CacheError> + Send + 'static,
-    ) -> BoxFuture<'a, Result<T, CacheError>> {
+    ) -> CacheFuture<'a, Result<T, CacheError>> {
         let cache = self.cache.clone();
-        Box::pin(async move {
+        CacheFuture::boxed(async move {
             let dir = cache.dir().to_owned();
             match tokio::task::spawn_blocking(move || op(cache)).await {
                 Ok(result) => result,
@@ -115,7 +115,7 @@ where
     V: Serialize + DeserializeOwned + Send + Sync + 'static,
     C: Codec,
 {
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<V>, CacheError>> {
+    fn get<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<Option<V>, CacheError>> {
         let key = key.to_owned();
         self.run(move |c| c.get(&key))
     }
@@ -125,26 +125,26 @@ where
         key: &'a str,
         value: V,
         ttl: Ttl,
-    ) -> BoxFuture<'a, Result<bool, CacheError>> {
+    ) -> CacheFuture<'a, Result<bool, CacheError>> {
         let key = key.to_owned();
         self.run(move |c| c.set(&key, value, ttl))
     }
 
-    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, CacheError>> {
+    fn delete<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<bool, CacheError>> {
         let key = key.to_owned();
         self.run(move |c| Cache::<V>::delete(&c, &key))
     }
 
-    fn clear(&self) -> BoxFuture<'_, Result<(), CacheError>> {
+    fn clear(&self) -> CacheFuture<'_, Result<(), CacheError>> {
         self.run(move |c| Cache::<V>::clear(&c))
     }
 
-    fn exists<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, CacheError>> {
+    fn exists<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<bool, CacheError>> {
         let key = key.to_owned();
         self.run(move |c| Cache::<V>::exists(&c, &key))
     }
 
-    fn delete_pattern<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<u64, CacheError>> {
+    fn delete_pattern<'a>(&'a self, pattern: &'a str) -> CacheFuture<'a, Result<u64, CacheError>> {
         let pattern = pattern.to_owned();
         self.run(move |c| Cache::<V>::delete_pattern(&c, &pattern))
     }
@@ -158,12 +158,12 @@ where
         key: &'a str,
         value: V,
         ttl: Ttl,
-    ) -> BoxFuture<'a, Result<bool, CacheError>> {
+    ) -> CacheFuture<'a, Result<bool, CacheError>> {
         let key = key.to_owned();
         self.run(move |c| c.add(&key, value, ttl))
     }
 
-    fn incr<'a>(&'a self, key: &'a str, delta: i64) -> BoxFuture<'a, Result<i64, CacheError>>
+    fn incr<'a>(&'a self, key: &'a str, delta: i64) -> CacheFuture<'a, Result<i64, CacheError>>
     where
         V: CounterValue,
     {
@@ -171,7 +171,7 @@ where
         self.run(move |c| Cache::<V>::incr(&c, &key, delta))
     }
 
-    fn touch<'a>(&'a self, key: &'a str, ttl: Ttl) -> BoxFuture<'a, Result<bool, CacheError>> {
+    fn touch<'a>(&'a self, key: &'a str, ttl: Ttl) -> CacheFuture<'a, Result<bool, CacheError>> {
         let key = key.to_owned();
         self.run(move |c| Cache::<V>::touch(&c, &key, ttl))
     }
@@ -179,7 +179,7 @@ where
     fn ttl<'a>(
         &'a self,
         key: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Option<Duration>>, CacheError>> {
+    ) -> CacheFuture<'a, Result<Option<Option<Duration>>, CacheError>> {
         let key = key.to_owned();
         self.run(move |c| Cache::<V>::ttl(&c, &key))
     }
@@ -187,7 +187,7 @@ where
     fn get_many<'a>(
         &'a self,
         keys: &'a [&'a str],
-    ) -> BoxFuture<'a, Result<Vec<Option<V>>, CacheError>> {
+    ) -> CacheFuture<'a, Result<Vec<Option<V>>, CacheError>> {
         let keys = owned(keys);
         self.run(move |c| c.get_many(&borrowed(&keys)))
     }
@@ -196,7 +196,7 @@ where
         &'a self,
         entries: Vec<(&'a str, V)>,
         ttl: Ttl,
-    ) -> BoxFuture<'a, Result<(), CacheError>>
+    ) -> CacheFuture<'a, Result<(), CacheError>>
     where
         V: 'a,
     {
@@ -205,7 +205,7 @@ where
         self.run(move |c| c.set_many(borrowed(&keys).into_iter().zip(values).collect(), ttl))
     }
 
-    fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<u64, CacheError>> {
+    fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> CacheFuture<'a, Result<u64, CacheError>> {
         let keys = owned(keys);
         self.run(move |c| Cache::<V>::delete_many(&c, &borrowed(&keys)))
     }

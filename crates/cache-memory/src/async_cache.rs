@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use cache_core::flight::{landed, Landing};
 use cache_core::{
-    AsyncCache, AsyncLoader, BoxFuture, Cache, CacheError, CacheStats, CounterValue, Ttl,
+    AsyncCache, AsyncLoader, Cache, CacheError, CacheFuture, CacheStats, CounterValue, Ttl,
 };
 
 use crate::InMemoryCache;
@@ -183,8 +183,8 @@ impl<V> Drop for LoadGuard<'_, V> {
 /// # Ok::<(), cache_core::CacheError>(())
 /// ```
 impl<V: Clone + Send + Sync + 'static> AsyncCache<V> for InMemoryCache<V> {
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<V>, CacheError>> {
-        Box::pin(async move { Cache::get(self, key) })
+    fn get<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<Option<V>, CacheError>> {
+        CacheFuture::boxed(async move { Cache::get(self, key) })
     }
 
     fn set<'a>(
@@ -192,24 +192,24 @@ impl<V: Clone + Send + Sync + 'static> AsyncCache<V> for InMemoryCache<V> {
         key: &'a str,
         value: V,
         ttl: Ttl,
-    ) -> BoxFuture<'a, Result<bool, CacheError>> {
-        Box::pin(async move { Cache::set(self, key, value, ttl) })
+    ) -> CacheFuture<'a, Result<bool, CacheError>> {
+        CacheFuture::boxed(async move { Cache::set(self, key, value, ttl) })
     }
 
-    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, CacheError>> {
-        Box::pin(async move { Cache::delete(self, key) })
+    fn delete<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<bool, CacheError>> {
+        CacheFuture::boxed(async move { Cache::delete(self, key) })
     }
 
-    fn clear(&self) -> BoxFuture<'_, Result<(), CacheError>> {
-        Box::pin(async move { Cache::clear(self) })
+    fn clear(&self) -> CacheFuture<'_, Result<(), CacheError>> {
+        CacheFuture::boxed(async move { Cache::clear(self) })
     }
 
-    fn exists<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, CacheError>> {
-        Box::pin(async move { Cache::exists(self, key) })
+    fn exists<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<bool, CacheError>> {
+        CacheFuture::boxed(async move { Cache::exists(self, key) })
     }
 
-    fn delete_pattern<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<u64, CacheError>> {
-        Box::pin(async move { Cache::delete_pattern(self, pattern) })
+    fn delete_pattern<'a>(&'a self, pattern: &'a str) -> CacheFuture<'a, Result<u64, CacheError>> {
+        CacheFuture::boxed(async move { Cache::delete_pattern(self, pattern) })
     }
 
     fn stats(&self) -> CacheStats {
@@ -221,48 +221,48 @@ impl<V: Clone + Send + Sync + 'static> AsyncCache<V> for InMemoryCache<V> {
         key: &'a str,
         value: V,
         ttl: Ttl,
-    ) -> BoxFuture<'a, Result<bool, CacheError>> {
-        Box::pin(async move { Cache::add(self, key, value, ttl) })
+    ) -> CacheFuture<'a, Result<bool, CacheError>> {
+        CacheFuture::boxed(async move { Cache::add(self, key, value, ttl) })
     }
 
-    fn incr<'a>(&'a self, key: &'a str, delta: i64) -> BoxFuture<'a, Result<i64, CacheError>>
+    fn incr<'a>(&'a self, key: &'a str, delta: i64) -> CacheFuture<'a, Result<i64, CacheError>>
     where
         V: CounterValue,
     {
-        Box::pin(async move { Cache::incr(self, key, delta) })
+        CacheFuture::boxed(async move { Cache::incr(self, key, delta) })
     }
 
-    fn touch<'a>(&'a self, key: &'a str, ttl: Ttl) -> BoxFuture<'a, Result<bool, CacheError>> {
-        Box::pin(async move { Cache::touch(self, key, ttl) })
+    fn touch<'a>(&'a self, key: &'a str, ttl: Ttl) -> CacheFuture<'a, Result<bool, CacheError>> {
+        CacheFuture::boxed(async move { Cache::touch(self, key, ttl) })
     }
 
     fn ttl<'a>(
         &'a self,
         key: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Option<Duration>>, CacheError>> {
-        Box::pin(async move { Cache::ttl(self, key) })
+    ) -> CacheFuture<'a, Result<Option<Option<Duration>>, CacheError>> {
+        CacheFuture::boxed(async move { Cache::ttl(self, key) })
     }
 
     fn get_many<'a>(
         &'a self,
         keys: &'a [&'a str],
-    ) -> BoxFuture<'a, Result<Vec<Option<V>>, CacheError>> {
-        Box::pin(async move { Cache::get_many(self, keys) })
+    ) -> CacheFuture<'a, Result<Vec<Option<V>>, CacheError>> {
+        CacheFuture::boxed(async move { Cache::get_many(self, keys) })
     }
 
     fn set_many<'a>(
         &'a self,
         entries: Vec<(&'a str, V)>,
         ttl: Ttl,
-    ) -> BoxFuture<'a, Result<(), CacheError>>
+    ) -> CacheFuture<'a, Result<(), CacheError>>
     where
         V: 'a,
     {
-        Box::pin(async move { Cache::set_many(self, entries, ttl) })
+        CacheFuture::boxed(async move { Cache::set_many(self, entries, ttl) })
     }
 
-    fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<u64, CacheError>> {
-        Box::pin(async move { Cache::delete_many(self, keys) })
+    fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> CacheFuture<'a, Result<u64, CacheError>> {
+        CacheFuture::boxed(async move { Cache::delete_many(self, keys) })
     }
 
     fn get_or_load<'a>(
@@ -270,11 +270,11 @@ impl<V: Clone + Send + Sync + 'static> AsyncCache<V> for InMemoryCache<V> {
         key: &'a str,
         ttl: Ttl,
         loader: AsyncLoader<'a, V>,
-    ) -> BoxFuture<'a, Result<V, CacheError>>
+    ) -> CacheFuture<'a, Result<V, CacheError>>
     where
         V: Clone + 'a,
     {
-        Box::pin(async move {
+        CacheFuture::boxed(async move {
             if self.single_flight {
                 return self.load_once(key, ttl, loader).await;
             }
