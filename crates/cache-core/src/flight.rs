@@ -2,8 +2,8 @@
 //! key however many callers miss at the same time, and the callers that waited share its
 //! value or its error.
 //!
-//! - [`Flight`]: one load in progress that other threads wait on, and how it ended
-//!   ([`Landing`]).
+//! - [`Flight`]: one load in progress that other threads wait on (blocking) and other tasks
+//!   await ([`Flight::wait_async`]), and how it ended ([`Landing`]).
 //! - [`FlightGroup`]: the flights of one cache instance, by key, for backends without a lock
 //!   of their own to register them under (the in-memory cache registers its flights under
 //!   its shard locks instead).
@@ -24,7 +24,10 @@
 use std::collections::HashMap;
 use std::error::Error;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use crate::{BoxError, Cache, CacheError, Loader, Ttl};
 
@@ -67,8 +70,10 @@ impl<V> fmt::Debug for Landing<V> {
     }
 }
 
-/// One load in progress: the thread that runs it [`finish`](Flight::finish)es it, the
-/// threads that found it running [`wait`](Flight::wait) for how it ended.
+/// One load in progress: the thread or task that runs it [`finish`](Flight::finish)es it;
+/// the threads that found it running [`wait`](Flight::wait) for how it ended (parked), the
+/// tasks [`wait_async`](Flight::wait_async) (awaiting, no thread parked). Both kinds can
+/// wait on one flight, whichever kind leads it.
 ///
 /// ```
 /// use cache_core::flight::{Flight, Landing};
@@ -83,8 +88,14 @@ impl<V> fmt::Debug for Landing<V> {
 /// assert!(matches!(waiter.join().unwrap(), Landing::Value(v) if v == "loaded"));
 /// ```
 pub struct Flight<V> {
-    landing: Mutex<Option<Landing<V>>>,
+    state: Mutex<FlightState<V>>,
     finished: Condvar,
+}
+
+struct FlightState<V> {
+    landing: Option<Landing<V>>,
+    /// The tasks awaiting the landing, one slot each (`None` once that task stopped waiting).
+    wakers: Vec<Option<Waker>>,
 }
 
 impl<V> Default for Flight<V> {
@@ -96,7 +107,7 @@ impl<V> Default for Flight<V> {
 impl<V> fmt::Debug for Flight<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Flight")
-            .field("landing", &*lock(&self.landing))
+            .field("landing", &lock(&self.state).landing)
             .finish()
     }
 }
@@ -115,12 +126,15 @@ impl<V> Flight<V> {
     /// ```
     pub fn new() -> Self {
         Flight {
-            landing: Mutex::new(None),
+            state: Mutex::new(FlightState {
+                landing: None,
+                wakers: Vec::new(),
+            }),
             finished: Condvar::new(),
         }
     }
 
-    /// Ends the flight and wakes its waiters. Only the first call counts.
+    /// Ends the flight and wakes its waiters, threads and tasks. Only the first call counts.
     ///
     /// ```
     /// use cache_core::flight::{Flight, Landing};
@@ -130,12 +144,17 @@ impl<V> Flight<V> {
     /// assert!(matches!(flight.wait(), Landing::Value(1)));
     /// ```
     pub fn finish(&self, landing: Landing<V>) {
-        let mut slot = lock(&self.landing);
-        if slot.is_none() {
-            *slot = Some(landing);
+        let mut state = lock(&self.state);
+        if state.landing.is_some() {
+            return;
         }
-        drop(slot);
+        state.landing = Some(landing);
+        let wakers = std::mem::take(&mut state.wakers);
+        drop(state);
         self.finished.notify_all();
+        for waker in wakers.into_iter().flatten() {
+            waker.wake();
+        }
     }
 }
 
@@ -149,16 +168,105 @@ impl<V: Clone> Flight<V> {
     /// assert!(matches!(flight.wait(), Landing::Failed(_)));
     /// ```
     pub fn wait(&self) -> Landing<V> {
-        let mut landing = lock(&self.landing);
+        let mut state = lock(&self.state);
         loop {
-            if let Some(l) = &*landing {
+            if let Some(l) = &state.landing {
                 return l.clone();
             }
-            landing = self
+            state = self
                 .finished
-                .wait(landing)
+                .wait(state)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
+    }
+}
+
+impl<V> Flight<V> {
+    /// How the flight ended, awaited: the task is woken when it ends (no thread is parked).
+    /// Dropping the future stops waiting.
+    ///
+    /// ```
+    /// use cache_core::flight::{Flight, Landing};
+    /// use std::future::Future;
+    /// use std::sync::Arc;
+    /// use std::task::{Context, Poll, Wake, Waker};
+    ///
+    /// struct Nobody;
+    /// impl Wake for Nobody {
+    ///     fn wake(self: Arc<Self>) {}
+    /// }
+    /// let waker = Waker::from(Arc::new(Nobody));
+    /// let mut cx = Context::from_waker(&waker);
+    ///
+    /// let flight = Flight::<u8>::new();
+    /// let mut waiting = Box::pin(flight.wait_async());
+    /// assert!(waiting.as_mut().poll(&mut cx).is_pending());
+    /// flight.finish(Landing::Value(5));
+    /// assert!(matches!(waiting.as_mut().poll(&mut cx), Poll::Ready(Landing::Value(5))));
+    /// ```
+    pub fn wait_async(&self) -> FlightWait<'_, V> {
+        FlightWait {
+            flight: self,
+            slot: None,
+        }
+    }
+}
+
+/// The future of [`Flight::wait_async`]: resolves to how the flight ended.
+///
+/// ```
+/// use cache_core::flight::{Flight, FlightWait, Landing};
+/// let flight = Flight::<u8>::new();
+/// flight.finish(Landing::Abandoned);
+/// let waiting: FlightWait<'_, u8> = flight.wait_async();
+/// # drop(waiting);
+/// ```
+#[must_use = "a future does nothing unless awaited"]
+pub struct FlightWait<'f, V> {
+    flight: &'f Flight<V>,
+    /// This task's place in the flight's wakers, once it has one.
+    slot: Option<usize>,
+}
+
+impl<V: Clone> Future for FlightWait<'_, V> {
+    type Output = Landing<V>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Landing<V>> {
+        let mut state = lock(&self.flight.state);
+        if let Some(landing) = &state.landing {
+            return Poll::Ready(landing.clone());
+        }
+        match self.slot {
+            Some(i) => match &mut state.wakers[i] {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                other => *other = Some(cx.waker().clone()),
+            },
+            None => {
+                state.wakers.push(Some(cx.waker().clone()));
+                let i = state.wakers.len() - 1;
+                drop(state);
+                self.slot = Some(i);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl<V> Drop for FlightWait<'_, V> {
+    fn drop(&mut self) {
+        if let Some(i) = self.slot {
+            if let Some(w) = lock(&self.flight.state).wakers.get_mut(i) {
+                *w = None;
+            }
+        }
+    }
+}
+
+impl<V> fmt::Debug for FlightWait<'_, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlightWait")
+            .field("flight", self.flight)
+            .finish_non_exhaustive()
     }
 }
 

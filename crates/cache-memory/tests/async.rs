@@ -240,3 +240,204 @@ async fn without_single_flight_every_missing_task_loads() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert!(cache.exists("k").await.unwrap());
 }
+
+// Blocking and async callers of one cache share its flights.
+
+/// Waits (yielding the thread) until `misses` misses were counted: each caller that joins or
+/// starts a flight counts its miss under the shard lock it decides under, so once its miss
+/// shows, the caller is registered.
+fn until_misses(cache: &InMemoryCache<String>, misses: u64) {
+    while cache_core::Cache::stats(cache).misses < misses {
+        std::thread::yield_now();
+    }
+}
+
+fn multi_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_blocking_load_serves_async_waiters() {
+    let cache = Arc::new(InMemoryCache::<String>::new(100, None).unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (started, is_started) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let leader = {
+        let (cache, calls) = (Arc::clone(&cache), Arc::clone(&calls));
+        std::thread::spawn(move || {
+            cache_core::CacheExt::get_or_insert_with(&*cache, "k", Ttl::Never, || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                started.send(()).unwrap();
+                released.recv().unwrap();
+                "from-thread".to_string()
+            })
+        })
+    };
+    is_started.recv().unwrap();
+    let rt = multi_thread();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (cache, calls) = (Arc::clone(&cache), Arc::clone(&calls));
+            rt.spawn(async move {
+                AsyncCacheExt::get_or_insert_with(&*cache, "k", Ttl::Never, || async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    "from-task".to_string()
+                })
+                .await
+            })
+        })
+        .collect();
+    until_misses(&cache, 9);
+    release.send(()).unwrap();
+    assert_eq!(leader.join().unwrap().unwrap(), "from-thread");
+    for t in tasks {
+        assert_eq!(rt.block_on(t).unwrap().unwrap(), "from-thread");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "one load for both kinds");
+    assert_eq!(cache_core::Cache::stats(&*cache).sets, 1);
+}
+
+#[test]
+fn an_async_load_serves_blocking_waiters() {
+    let cache = Arc::new(InMemoryCache::<String>::new(100, None).unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let rt = multi_thread();
+    let (started, is_started) = std::sync::mpsc::channel();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let leader = {
+        let (cache, calls) = (Arc::clone(&cache), Arc::clone(&calls));
+        rt.spawn(async move {
+            AsyncCacheExt::get_or_insert_with(&*cache, "k", Ttl::Never, || async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                started.send(()).unwrap();
+                released.await.unwrap();
+                "from-task".to_string()
+            })
+            .await
+        })
+    };
+    is_started.recv().unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (cache, calls) = (Arc::clone(&cache), Arc::clone(&calls));
+            std::thread::spawn(move || {
+                cache_core::CacheExt::get_or_insert_with(&*cache, "k", Ttl::Never, || {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    "from-thread".to_string()
+                })
+            })
+        })
+        .collect();
+    until_misses(&cache, 5);
+    release.send(()).unwrap();
+    assert_eq!(rt.block_on(leader).unwrap().unwrap(), "from-task");
+    for t in threads {
+        assert_eq!(t.join().unwrap().unwrap(), "from-task");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "one load for both kinds");
+}
+
+#[test]
+fn a_failed_load_reaches_blocking_and_async_waiters() {
+    let cache = Arc::new(InMemoryCache::<String>::new(100, None).unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (started, is_started) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let blocking = |cache: Arc<InMemoryCache<String>>, calls: Arc<AtomicUsize>| {
+        move || {
+            cache_core::CacheExt::try_get_or_insert_with(&*cache, "k", Ttl::Never, || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<String, _>("database down")
+            })
+        }
+    };
+    let leader = {
+        let (cache, calls) = (Arc::clone(&cache), Arc::clone(&calls));
+        std::thread::spawn(move || {
+            cache_core::CacheExt::try_get_or_insert_with(&*cache, "k", Ttl::Never, || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                started.send(()).unwrap();
+                released.recv().unwrap();
+                Err::<String, _>("database down")
+            })
+        })
+    };
+    is_started.recv().unwrap();
+    let thread = std::thread::spawn(blocking(Arc::clone(&cache), Arc::clone(&calls)));
+    let rt = multi_thread();
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let (cache, calls) = (Arc::clone(&cache), Arc::clone(&calls));
+            rt.spawn(async move {
+                AsyncCacheExt::try_get_or_insert_with(&*cache, "k", Ttl::Never, || async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Err::<String, _>("database down")
+                })
+                .await
+            })
+        })
+        .collect();
+    until_misses(&cache, 6);
+    release.send(()).unwrap();
+    let mut errors = vec![
+        leader.join().unwrap().unwrap_err(),
+        thread.join().unwrap().unwrap_err(),
+    ];
+    for t in tasks {
+        errors.push(rt.block_on(t).unwrap().unwrap_err());
+    }
+    let sources: Vec<_> = errors
+        .iter()
+        .map(|err| match err {
+            CacheError::Loader { key, source } if key == "k" => Arc::clone(source),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // One error, shared: the thread that loaded, the thread and the tasks that waited.
+    assert!(sources.iter().all(|s| Arc::ptr_eq(s, &sources[0])));
+    assert_eq!(sources[0].to_string(), "database down");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(!cache_core::Cache::exists(&*cache, "k").unwrap());
+}
+
+#[test]
+fn a_dropped_async_load_hands_the_flight_to_a_blocking_waiter() {
+    let cache = Arc::new(InMemoryCache::<String>::new(100, None).unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let rt = multi_thread();
+    let (started, is_started) = std::sync::mpsc::channel();
+    let leader = {
+        let (cache, calls) = (Arc::clone(&cache), Arc::clone(&calls));
+        rt.spawn(async move {
+            AsyncCacheExt::get_or_insert_with(&*cache, "k", Ttl::Never, || async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                started.send(()).unwrap();
+                std::future::pending::<String>().await
+            })
+            .await
+        })
+    };
+    is_started.recv().unwrap();
+    let waiter = {
+        let (cache, calls) = (Arc::clone(&cache), Arc::clone(&calls));
+        std::thread::spawn(move || {
+            cache_core::CacheExt::get_or_insert_with(&*cache, "k", Ttl::Never, || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                "from-thread".to_string()
+            })
+        })
+    };
+    until_misses(&cache, 2);
+    leader.abort();
+    assert!(rt.block_on(leader).unwrap_err().is_cancelled());
+    assert_eq!(waiter.join().unwrap().unwrap(), "from-thread");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "the waiter took over");
+    assert_eq!(
+        cache_core::Cache::get(&*cache, "k").unwrap().as_deref(),
+        Some("from-thread")
+    );
+}
