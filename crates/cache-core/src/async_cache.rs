@@ -24,18 +24,22 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The future every [`AsyncCache`] method returns: `.await` it like any other.
 ///
-/// It is one concrete type, so the trait stays object-safe (`Arc<dyn AsyncCache<V>>`), and it
-/// is one of two things:
-/// - **ready**: the backend answered while the method ran, without waiting on anything (the
-///   in-memory cache does: a short shard lock). The answer is held inline; nothing is
-///   allocated, and the first poll returns it.
-/// - **boxed**: a [`BoxFuture`], for backends that wait on I/O (file, Redis). It does nothing
-///   until first polled.
+/// It is one concrete type, so the trait stays object-safe (`Arc<dyn AsyncCache<V>>`), and
+/// it is one of three things, none of which the caller needs to tell apart:
+/// - **a blocking `get`** ([`CacheFuture::get_from`]): a cache that answers without waiting
+///   (the in-memory one) runs its `get` at the first poll and the value comes straight back;
+///   nothing is allocated, and awaiting it costs what the blocking call does.
+/// - **ready** ([`CacheFuture::ready`]): the backend did the work during the call, without
+///   waiting on anything (the in-memory writes), and the future holds the answer; nothing is
+///   allocated.
+/// - **boxed** ([`CacheFuture::boxed`]): a [`BoxFuture`], for backends that wait on I/O (file,
+///   Redis), doing nothing until first polled.
 ///
-/// So a ready future's operation happens at the call, not at the first poll; either way,
-/// dropping the future before it completes may leave a write done or not done, never half
-/// done. It is `Send` and `Unpin` (poll it through `&mut` without pinning), and, like any
-/// future, panics if polled again after it returned its output.
+/// So an operation may happen during the call or at the first poll: await each future before
+/// relying on what it did. Dropping one before it completes may leave a write done or not
+/// done, never half done. It is `Send` and `Unpin` (poll it through `&mut` without pinning);
+/// like any future, it must not be polled again once it returned its output (it may panic,
+/// or run the `get` again).
 ///
 /// ```
 /// use cache_core::CacheFuture;
@@ -64,7 +68,21 @@ pub struct CacheFuture<'a, T>(Inner<'a, T>);
 enum Inner<'a, T> {
     /// The output, until the first poll takes it.
     Ready(Option<T>),
+    /// A blocking cache's `get` of a key, run at the first poll.
+    Get(&'a (dyn GetNow<T> + 'a), &'a str),
     Boxed(BoxFuture<'a, T>),
+}
+
+/// The `get` of a blocking cache, with its output type as the parameter (so that
+/// [`CacheFuture`] can hold one without naming the value type).
+trait GetNow<T>: Sync {
+    fn get_now(&self, key: &str) -> T;
+}
+
+impl<V, C: crate::Cache<V> + ?Sized> GetNow<Result<Option<V>, CacheError>> for C {
+    fn get_now(&self, key: &str) -> Result<Option<V>, CacheError> {
+        self.get(key)
+    }
 }
 
 impl<'a, T> CacheFuture<'a, T> {
@@ -74,6 +92,7 @@ impl<'a, T> CacheFuture<'a, T> {
     /// let f = cache_core::CacheFuture::ready(Ok::<u8, cache_core::CacheError>(1));
     /// # let _ = f;
     /// ```
+    #[inline]
     pub fn ready(value: T) -> Self {
         CacheFuture(Inner::Ready(Some(value)))
     }
@@ -99,6 +118,27 @@ impl<'a, T> CacheFuture<'a, T> {
     }
 }
 
+const POLLED_AFTER_OUTPUT: &str = "a CacheFuture polled after it returned its output";
+
+impl<'a, V> CacheFuture<'a, Result<Option<V>, CacheError>> {
+    /// The [`get`](crate::Cache::get) of a blocking cache that answers without waiting (the
+    /// in-memory one), run at the first poll: no allocation, and the value is returned
+    /// straight from `cache.get(key)`, so awaiting it costs about what the blocking call
+    /// does.
+    ///
+    /// ```
+    /// use cache_core::{Cache, CacheError, CacheFuture};
+    ///
+    /// // What an `AsyncCache::get` of a cache that never waits on I/O can return.
+    /// fn get<'a, C: Cache<u8>>(cache: &'a C, key: &'a str) -> CacheFuture<'a, Result<Option<u8>, CacheError>> {
+    ///     CacheFuture::get_from(cache, key)
+    /// }
+    /// ```
+    pub fn get_from<C: crate::Cache<V>>(cache: &'a C, key: &'a str) -> Self {
+        CacheFuture(Inner::Get(cache, key))
+    }
+}
+
 impl<'a, T> From<BoxFuture<'a, T>> for CacheFuture<'a, T> {
     /// A future that is boxed already, without boxing it again.
     ///
@@ -116,13 +156,13 @@ impl<'a, T> From<BoxFuture<'a, T>> for CacheFuture<'a, T> {
 impl<T> Future for CacheFuture<'_, T> {
     type Output = T;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        match &mut self.get_mut().0 {
-            Inner::Ready(value) => Poll::Ready(
-                value
-                    .take()
-                    .expect("a CacheFuture polled after it returned its output"),
-            ),
+        let this = self.get_mut();
+        match &mut this.0 {
+            Inner::Ready(value) => Poll::Ready(value.take().expect(POLLED_AFTER_OUTPUT)),
+            // The output is written once, straight into the poll's result.
+            Inner::Get(cache, key) => Poll::Ready(cache.get_now(key)),
             Inner::Boxed(future) => future.as_mut().poll(cx),
         }
     }
@@ -135,8 +175,9 @@ impl<T> fmt::Debug for CacheFuture<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self.0 {
             Inner::Ready(Some(_)) => "CacheFuture::Ready",
-            Inner::Ready(None) => "CacheFuture::Done",
+            Inner::Get(..) => "CacheFuture::Get",
             Inner::Boxed(_) => "CacheFuture::Boxed",
+            Inner::Ready(None) => "CacheFuture::Done",
         })
     }
 }
@@ -162,10 +203,11 @@ pub type AsyncLoader<'a, V> = Box<dyn FnOnce() -> BoxFuture<'a, Result<V, BoxErr
 ///   operation inline (a short lock, never a wait on I/O) and its single flight awaits
 ///   without parking a thread; the file and Redis backends run on tokio behind their `tokio`
 ///   feature.
-/// - No allocation where none is needed: each method returns a [`CacheFuture`], which the
-///   in-memory backend fills with its answer during the call (nothing boxed, nothing left to
-///   run), and the file and Redis backends with a boxed future that starts at its first
-///   poll. Await each future before relying on what it did; dropping one before it
+/// - No allocation where none is needed: each method returns a [`CacheFuture`]. The
+///   in-memory backend's `get` runs at the first poll and returns its value straight back
+///   (as fast as the blocking `get`), its other operations run during the call and hold
+///   their answer; the file and Redis backends return a boxed future that starts at its
+///   first poll. Await each future before relying on what it did; dropping one before it
 ///   completes may leave a write done or not done, never half done.
 /// - [`AsyncCache::stats`] is synchronous: every backend keeps its counters in memory.
 ///

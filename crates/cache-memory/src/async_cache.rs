@@ -1,6 +1,7 @@
-//! `AsyncCache` for `InMemoryCache`: every operation runs during the call (a short shard
-//! lock, never a wait on I/O) and returns a ready [`CacheFuture`], so nothing is allocated;
-//! `get_or_load` has a single flight that parks no thread.
+//! `AsyncCache` for `InMemoryCache`: no operation waits on I/O (a short shard lock), so none
+//! allocates a future: `get` is [`CacheFuture::get_from`] (the blocking `get`, run at the
+//! first poll, as fast as calling it), the other operations run during the call and return
+//! a ready [`CacheFuture`]; `get_or_load` has a single flight that parks no thread.
 //!
 //! The async `get_or_load` shares the blocking one's flights (in the shards, under the shard
 //! locks): a blocking and an async call of one key run one loader, whichever came first
@@ -25,9 +26,10 @@ use cache_core::{
 use crate::key::Probe;
 use crate::{InMemoryCache, Step};
 
-/// The in-memory cache as an [`AsyncCache`]: each operation runs during the call, under the
-/// same short shard lock as the blocking one, and returns a ready [`CacheFuture`] (no
-/// allocation); it never blocks a runtime's worker for long and needs no runtime.
+/// The in-memory cache as an [`AsyncCache`]: each operation takes the same short shard lock
+/// as the blocking one and allocates no future (`get` runs at the first poll, the others
+/// during the call and return a ready [`CacheFuture`]); it never blocks a runtime's worker
+/// for long and needs no runtime.
 ///
 /// `get_or_load` is single flight, shared with the blocking `get_or_load`: callers that miss
 /// while a load of the same key runs, blocking or async, wait for its outcome (a task awaits,
@@ -58,7 +60,7 @@ use crate::{InMemoryCache, Step};
 /// ```
 impl<V: Clone + Send + Sync + 'static> AsyncCache<V> for InMemoryCache<V> {
     fn get<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<Option<V>, CacheError>> {
-        CacheFuture::ready(Cache::get(self, key))
+        CacheFuture::get_from(self, key)
     }
 
     fn set<'a>(
