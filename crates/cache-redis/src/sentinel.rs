@@ -275,6 +275,53 @@ mod tests {
     }
 
     #[test]
+    fn bad_sentinel_setups_are_config_errors() {
+        let plain = "redis://127.0.0.1:1";
+        let cases = [
+            (
+                SentinelTopology::new(Vec::<String>::new(), "m"),
+                "at least one sentinel",
+            ),
+            (SentinelTopology::new([plain], ""), "primary's name"),
+            (
+                SentinelTopology::new(["rediss://127.0.0.1:2", "redis://u:secret@h:3"], "m"),
+                "is not",
+            ),
+            (
+                SentinelTopology::new(["redis://u:secret@[::1"], "m"),
+                "invalid",
+            ),
+        ];
+        for (topology, says) in cases {
+            let err = Sentinels::new(&topology, &TlsCertificates::default())
+                .err()
+                .expect("a config error");
+            assert!(matches!(err, CacheError::Config { .. }), "{err}");
+            assert!(err.to_string().contains(says), "{err}");
+            assert!(!err.to_string().contains("secret"), "{err}");
+        }
+        let certificates = TlsCertificates::default().ca_cert(b"pem".to_vec());
+        let topology = SentinelTopology::new([plain], "m");
+        assert!(Sentinels::new(&topology, &certificates).is_err());
+    }
+
+    #[test]
+    fn a_sentinel_is_asked_for_the_primary_by_name() {
+        let sentinels = Sentinels::new(
+            &SentinelTopology::new(["redis://127.0.0.1:1", "redis://127.0.0.1:2"], "cache"),
+            &TlsCertificates::default(),
+        )
+        .expect("valid sentinels");
+        assert_eq!(sentinels.addresses(), ["127.0.0.1:1", "127.0.0.1:2"]);
+        let asked = sentinels.ask().get_packed_command();
+        assert!(
+            asked.ends_with(b"$23\r\nget-master-addr-by-name\r\n$5\r\ncache\r\n"),
+            "{}",
+            String::from_utf8_lossy(&asked)
+        );
+    }
+
+    #[test]
     fn an_address_is_tried_once_per_lookup() {
         let mut search = Search::default();
         assert_eq!(search.named(Ok(Some(at(1)))), Some(at(1)));
