@@ -8,8 +8,10 @@
 //! locked or kept between lookups (each opens its own connections to the sentinels): a
 //! lookup stuck on a frozen server holds up the one connection it is opening, for at most
 //! its timeouts, never another thread's. An address already tried in a lookup is not tried
-//! again when another sentinel names it too, so a lookup takes at most one connection and
-//! two replies (the sentinel's, the primary's `ROLE`) per sentinel.
+//! again when another sentinel names it too, so a lookup opens at most two connections per
+//! sentinel (to the sentinel, to the server it names), each bounded by the connect timeout,
+//! and waits for at most two replies on them (the sentinel's answer, the server's `ROLE`),
+//! each bounded by the write and read timeouts.
 //!
 //! redis's own sentinel client is not used: its blocking lookup checks the primary's role
 //! with no timeout, under the lock that guards its cached connections, so a frozen primary
