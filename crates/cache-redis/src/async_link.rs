@@ -5,7 +5,8 @@
 //!
 //! [`Links`] holds it: fixed for a server or a cluster, or, through sentinels, followed
 //! ([`crate::follow`]): when the primary's connection fails, the sentinels are asked again
-//! (redis's async sentinel lookup) and a connection to the primary they name replaces it.
+//! (the steps of [`crate::sentinel`], each bounded) and a connection to the primary they
+//! name replaces it.
 //!
 //! The commands themselves are built by the same code as the blocking link's
 //! ([`crate::link::single`], [`crate::link::scan_cmd`], `crate::set_cmd`).
@@ -14,18 +15,19 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 #[cfg(feature = "cluster")]
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, Slot};
-use redis::sentinel::SentinelClient;
+use redis::AsyncConnectionConfig;
 use redis::{Cmd, FromRedisValue, RedisError, RedisResult};
 
 use crate::coalesce::Coalescer;
 use crate::follow::{Follow, Lookup, Ticket};
 use crate::link::{breaks_connection, scan_cmd, worth_retrying, Connector, Timeouts};
+use crate::sentinel::{is_primary, role_cmd, Search, Sentinels};
 
 /// Where an [`AsyncRedisCache`](crate::AsyncRedisCache) sends its commands: a fixed link (a
 /// server, which its connection manager reconnects to; a cluster, whose client follows its
@@ -49,12 +51,6 @@ impl Links {
                 Conn::Cluster(bounded(limit, client.get_async_connection()).await?)
             }
             Connector::Sentinel(sentinels) => {
-                // The connector was built for this cache alone: its sentinel client moves
-                // here, behind an async lock.
-                let sentinels = Arc::into_inner(sentinels)
-                    .ok_or_else(|| client_error("the sentinel client is shared"))?
-                    .into_inner()
-                    .unwrap_or_else(PoisonError::into_inner);
                 let mut primary = Primary {
                     sentinels,
                     timeouts,
@@ -116,22 +112,47 @@ impl Links {
 
 /// The lookup of the primary: its sentinels and the timeouts of a new connection.
 pub(crate) struct Primary {
-    sentinels: SentinelClient,
+    sentinels: Arc<Sentinels>,
     timeouts: Timeouts,
 }
 
 impl Lookup for Primary {
     type Link = AsyncLink;
 
-    /// Asks the sentinels for the primary (they check that it says it is one), then
-    /// connects to it, each within the bound of a request.
+    /// Asks the sentinels in turn for the primary, connects to the server named and checks
+    /// that it is one, as the blocking lookup ([`Sentinels::connect`]) does, each step
+    /// within the bound of a request.
     fn lookup(&mut self) -> impl Future<Output = RedisResult<AsyncLink>> + Send + '_ {
         let timeouts = self.timeouts;
         let limit = limit(timeouts);
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(timeouts.connect))
+            .set_response_timeout(Some(timeouts.read));
         async move {
-            let client = bounded(limit, self.sentinels.async_get_client()).await?;
-            let conn = bounded(limit, single(client, timeouts)).await?;
-            Ok(AsyncLink::new(Conn::Single(conn), limit))
+            let sentinels = &*self.sentinels;
+            let mut search = Search::default();
+            for sentinel in sentinels.nodes() {
+                let ask = async {
+                    let mut c = sentinel
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await?;
+                    sentinels.ask().query_async(&mut c).await
+                };
+                let Some(address) = search.named(bounded(limit, ask).await) else {
+                    continue;
+                };
+                let found = async {
+                    let client = sentinels.primary(address)?;
+                    let mut conn = bounded(limit, single(client, timeouts)).await?;
+                    is_primary(bounded(limit, role_cmd().query_async(&mut conn)).await?)?;
+                    Ok(conn)
+                };
+                match found.await {
+                    Ok(conn) => return Ok(AsyncLink::new(Conn::Single(conn), limit)),
+                    Err(e) => search.failed(e),
+                }
+            }
+            Err(search.end(sentinels.name()))
         }
     }
 }
@@ -434,6 +455,7 @@ async fn bounded<T>(limit: Duration, fut: impl Future<Output = RedisResult<T>>) 
     }
 }
 
+#[cfg(feature = "cluster")]
 fn client_error(message: &'static str) -> RedisError {
     RedisError::from((redis::ErrorKind::Client, message))
 }

@@ -77,9 +77,12 @@
 //!   [`RedisConfig::tls`] takes a CA certificate and a client certificate and key (mutual
 //!   TLS). Without the feature a `rediss://` URL is a configuration error naming it.
 //! - **Sentinel**: [`RedisConfig::sentinel`]; every new pooled connection asks the
-//!   sentinels for the current primary, and a connection to a primary that went away or
-//!   was demoted (`READONLY`) is dropped and the operation tried once more on a fresh one,
-//!   so the same instance follows a failover.
+//!   sentinels in turn for the current primary (`SENTINEL get-master-addr-by-name`) and
+//!   checks that the server named says it is one (`ROLE`), each step within the connect,
+//!   read and write timeouts, with no lock held, so a frozen primary holds up no other
+//!   thread. A connection to a primary that went away or was demoted (`READONLY`) is
+//!   dropped and the operation tried once more on a fresh one, one that timed out is
+//!   dropped, so the same instance follows a failover.
 //! - **Cluster failover**: a connection that fails is dropped, and a fresh one reads the
 //!   slot map again, so after a replica's promotion every slot works through the same
 //!   instance.
@@ -116,6 +119,7 @@ mod follow;
 mod keys;
 mod link;
 mod ops;
+mod sentinel;
 mod value;
 
 use std::collections::HashSet;

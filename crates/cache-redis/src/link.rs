@@ -7,7 +7,7 @@
 
 #[cfg(feature = "cluster")]
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::CacheError;
@@ -16,7 +16,6 @@ use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConnection};
 #[cfg(feature = "cluster")]
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo, Slot};
 use redis::io::tcp::TcpSettings;
-use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 #[cfg(feature = "cluster")]
 use redis::Value;
 use redis::{
@@ -24,7 +23,8 @@ use redis::{
     RedisError, RedisResult,
 };
 
-use crate::config::{redact, RedisConfig, RedisTopology, SentinelTopology, TlsCertificates};
+use crate::config::{redact, RedisConfig, RedisTopology, TlsCertificates};
+use crate::sentinel::Sentinels;
 
 /// The timeouts every connection is opened with.
 #[derive(Debug, Clone, Copy)]
@@ -54,7 +54,7 @@ pub(crate) enum Connector {
     Single(redis::Client),
     #[cfg(feature = "cluster")]
     Cluster(ClusterClient),
-    Sentinel(Arc<Mutex<SentinelClient>>),
+    Sentinel(Arc<Sentinels>),
 }
 
 impl Connector {
@@ -71,13 +71,10 @@ impl Connector {
             RedisTopology::Standalone(url) => {
                 let info = parse(url)?;
                 let server = format!("redis {}", info.addr());
-                let client = if is_tls(info.addr()) {
-                    tls::client(info, &config.tls)
-                } else {
+                if !is_tls(info.addr()) {
                     no_certificates(&config.tls, url)?;
-                    redis::Client::open(info)
                 }
-                .map_err(|e| invalid(url, e))?;
+                let client = client(info, &config.tls).map_err(|e| invalid(url, e))?;
                 Ok((Connector::Single(client), server))
             }
             #[cfg(not(feature = "cluster"))]
@@ -119,7 +116,15 @@ impl Connector {
                     format!("redis cluster {}", addrs.join(",")),
                 ))
             }
-            RedisTopology::Sentinel(sentinel) => sentinel_client(sentinel, &config.tls),
+            RedisTopology::Sentinel(topology) => {
+                let sentinels = Sentinels::new(topology, &config.tls)?;
+                let server = format!(
+                    "redis sentinel {} via {}",
+                    sentinels.name(),
+                    sentinels.addresses().join(",")
+                );
+                Ok((Connector::Sentinel(Arc::new(sentinels)), server))
+            }
         }
     }
 
@@ -162,112 +167,63 @@ impl NodeClients {
     /// A client for the node at `host:port`.
     pub(crate) fn client(&self, host: &str, port: u16) -> RedisResult<redis::Client> {
         let host = host.to_owned();
-        match self.first.addr() {
-            ConnectionAddr::TcpTls { insecure, .. } => {
-                let addr = ConnectionAddr::TcpTls {
-                    host,
-                    port,
-                    insecure: *insecure,
-                    tls_params: None,
-                };
-                tls::client(self.first.clone().set_addr(addr), &self.certificates)
-            }
-            _ => redis::Client::open(self.first.clone().set_addr(ConnectionAddr::Tcp(host, port))),
-        }
+        let addr = match self.first.addr() {
+            ConnectionAddr::TcpTls { insecure, .. } => ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure: *insecure,
+                tls_params: None,
+            },
+            _ => ConnectionAddr::Tcp(host, port),
+        };
+        client(self.first.clone().set_addr(addr), &self.certificates)
     }
 }
 
-fn sentinel_client(
-    topology: &SentinelTopology,
-    certificates: &TlsCertificates,
-) -> Result<(Connector, String), CacheError> {
-    let name = &topology.master_name;
-    let Some(first) = topology.nodes.first() else {
-        return Err(CacheError::config(
-            "Redis Sentinel needs at least one sentinel",
-        ));
-    };
-    if name.is_empty() {
-        return Err(CacheError::config(
-            "Redis Sentinel needs the primary's name",
-        ));
-    }
-    let infos = topology
-        .nodes
-        .iter()
-        .map(|n| parse(n))
-        .collect::<Result<Vec<_>, _>>()?;
-    let tls = infos.iter().any(|i| is_tls(i.addr()));
-    if !tls {
-        no_certificates(certificates, first)?;
-    }
-    let addrs: Vec<String> = infos.iter().map(|i| i.addr().to_string()).collect();
-    // The sentinels' own login comes from their URLs (the first one that has one).
-    let login = infos
-        .iter()
-        .map(ConnectionInfo::redis_settings)
-        .find(|r| r.password().is_some());
-    let login = login.map(|r| {
-        (
-            r.username().map(str::to_owned),
-            r.password().map(str::to_owned),
-        )
-    });
-    let mut builder = SentinelClientBuilder::new(
-        infos.into_iter().map(|i| i.addr().clone()),
-        name,
-        SentinelServerType::Master,
-    )
-    .map_err(|e| invalid(first, e))?
-    .set_client_to_redis_tcp_settings(tcp_settings())
-    .set_client_to_sentinel_tcp_settings(tcp_settings())
-    .set_client_to_redis_db(topology.primary_db);
-    if let Some((username, password)) = login {
-        if let Some(u) = username {
-            builder = builder.set_client_to_sentinel_username(u);
-        }
-        if let Some(p) = password {
-            builder = builder.set_client_to_sentinel_password(p);
-        }
-    }
-    if let Some(u) = &topology.primary_username {
-        builder = builder.set_client_to_redis_username(u);
-    }
-    if let Some(p) = &topology.primary_password {
-        builder = builder.set_client_to_redis_password(p);
-    }
-    if tls {
-        builder = tls::sentinel(builder, certificates)?;
-    }
-    let client = builder.build().map_err(|e| invalid(first, e))?;
-    Ok((
-        Connector::Sentinel(Arc::new(Mutex::new(client))),
-        format!("redis sentinel {name} via {}", addrs.join(",")),
-    ))
-}
-
-fn parse(url: &str) -> Result<ConnectionInfo, CacheError> {
+pub(crate) fn parse(url: &str) -> Result<ConnectionInfo, CacheError> {
     let info = url.into_connection_info().map_err(|e| invalid(url, e))?;
     Ok(info.set_tcp_settings(tcp_settings()))
 }
 
 /// `TCP_NODELAY`: a request goes out at once. Without it, the several small writes of a
 /// TLS handshake wait on delayed acknowledgements (tens of milliseconds per connection).
-fn tcp_settings() -> TcpSettings {
+pub(crate) fn tcp_settings() -> TcpSettings {
     TcpSettings::default().set_nodelay(true)
 }
 
-fn invalid(url: &str, e: RedisError) -> CacheError {
+pub(crate) fn invalid(url: &str, e: RedisError) -> CacheError {
     CacheError::config(format!("invalid Redis URL {}: {e}", redact(url)))
 }
 
-fn is_tls(addr: &ConnectionAddr) -> bool {
+pub(crate) fn is_tls(addr: &ConnectionAddr) -> bool {
     matches!(addr, ConnectionAddr::TcpTls { .. })
+}
+
+/// A client for `info`: over TLS with `certificates` for a `rediss://` address, plain
+/// otherwise.
+pub(crate) fn client(
+    info: ConnectionInfo,
+    certificates: &TlsCertificates,
+) -> RedisResult<redis::Client> {
+    if is_tls(info.addr()) {
+        tls::client(info, certificates)
+    } else {
+        redis::Client::open(info)
+    }
+}
+
+/// A connection to `client`'s server, opened (TCP, TLS, login) within the connect timeout,
+/// with the read and write timeouts set.
+pub(crate) fn open(client: &redis::Client, timeouts: Timeouts) -> RedisResult<redis::Connection> {
+    let conn = client.get_connection_with_timeout(timeouts.connect)?;
+    conn.set_read_timeout(Some(timeouts.read))?;
+    conn.set_write_timeout(Some(timeouts.write))?;
+    Ok(conn)
 }
 
 /// Certificates are only for `rediss://`: given with a plain URL, they are a mistake that
 /// would otherwise go unnoticed (and the traffic unencrypted).
-fn no_certificates(certificates: &TlsCertificates, url: &str) -> Result<(), CacheError> {
+pub(crate) fn no_certificates(certificates: &TlsCertificates, url: &str) -> Result<(), CacheError> {
     if certificates.is_empty() {
         Ok(())
     } else {
@@ -327,18 +283,6 @@ mod tls {
     ) -> Result<ClusterClientBuilder, CacheError> {
         Ok(builder.tls(redis::TlsMode::Secure).certs(certificates(c)?))
     }
-
-    pub(super) fn sentinel(
-        builder: SentinelClientBuilder,
-        c: &TlsCertificates,
-    ) -> Result<SentinelClientBuilder, CacheError> {
-        let certs = certificates(c)?;
-        Ok(builder
-            .set_client_to_sentinel_tls_mode(redis::TlsMode::Secure)
-            .set_client_to_sentinel_certificates(certs.clone())
-            .set_client_to_redis_tls_mode(redis::TlsMode::Secure)
-            .set_client_to_redis_certificates(certs))
-    }
 }
 
 /// Without the `tls-rustls` feature, a `rediss://` URL is a configuration error that says
@@ -365,13 +309,6 @@ mod tls {
         _: ClusterClientBuilder,
         _: &TlsCertificates,
     ) -> Result<ClusterClientBuilder, CacheError> {
-        Err(CacheError::config(DISABLED))
-    }
-
-    pub(super) fn sentinel(
-        _: SentinelClientBuilder,
-        _: &TlsCertificates,
-    ) -> Result<SentinelClientBuilder, CacheError> {
         Err(CacheError::config(DISABLED))
     }
 }
@@ -408,12 +345,7 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> RedisResult<Tracked> {
         let link = match &self.connector {
-            Connector::Single(client) => {
-                let conn = client.get_connection_with_timeout(self.timeouts.connect)?;
-                conn.set_read_timeout(Some(self.timeouts.read))?;
-                conn.set_write_timeout(Some(self.timeouts.write))?;
-                Link::Single(conn)
-            }
+            Connector::Single(client) => Link::Single(open(client, self.timeouts)?),
             #[cfg(feature = "cluster")]
             Connector::Cluster(client) => {
                 // The client carries the connect and response (read) timeouts itself.
@@ -421,18 +353,9 @@ impl r2d2::ManageConnection for Manager {
                 conn.set_write_timeout(Some(self.timeouts.write))?;
                 Link::Cluster(Box::new(conn))
             }
-            Connector::Sentinel(sentinels) => {
-                // Ask the sentinels for the current primary (they check that it says it is
-                // one) on every new connection; only the lookup holds the lock.
-                let client = sentinels
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get_client()?;
-                let conn = client.get_connection_with_timeout(self.timeouts.connect)?;
-                conn.set_read_timeout(Some(self.timeouts.read))?;
-                conn.set_write_timeout(Some(self.timeouts.write))?;
-                Link::Single(conn)
-            }
+            // Every new connection asks the sentinels for the current primary (bounded by
+            // the timeouts, holding no lock).
+            Connector::Sentinel(sentinels) => Link::Single(sentinels.connect(self.timeouts)?),
         };
         Ok(Tracked {
             link,

@@ -1,6 +1,6 @@
-//! Failover: a sentinel-watched primary is killed (SIGKILL), a replica is promoted, and the
-//! same cache instance works again without being rebuilt (the cluster's is in
-//! `cluster_failover.rs`).
+//! Failover: a sentinel-watched primary is killed (SIGKILL) or frozen (SIGSTOP), a replica
+//! is promoted, and the same cache instance works again without being rebuilt (the
+//! cluster's is in `cluster_failover.rs`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -169,6 +169,19 @@ fn sentinel_failover_is_followed_by_the_same_cache() {
         RedisCache::new(sentinel_config(&group)).expect("a cache on the sentinels' primary");
     assert!(format!("{cache:?}").contains("sentinel"), "{cache:?}");
     follows_a_failed_primary(&group, &cache, cache.key_prefix(), RedisServer::kill);
+}
+
+/// A frozen primary (SIGSTOP: connections accepted, nothing answered, as behind a network
+/// partition) makes requests time out: the pool drops those connections, and the sentinel
+/// lookups of their replacements are bounded by the timeouts (the frozen server's `ROLE`
+/// check included), so once the sentinels name the promoted replica the same cache works on
+/// it.
+#[test]
+fn the_cache_leaves_a_frozen_primary() {
+    let group = SentinelGroup::start(1, 3);
+    let cache =
+        RedisCache::new(sentinel_config(&group)).expect("a cache on the sentinels' primary");
+    follows_a_failed_primary(&group, &cache, cache.key_prefix(), RedisServer::freeze);
 }
 
 /// Every pooled connection (four, from four threads at once) went to the demoted server:
