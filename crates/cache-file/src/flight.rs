@@ -51,34 +51,13 @@ where
     cache.inner.flights.lead_or_read(
         key,
         loader,
-        || reread(cache, key),
+        || cache.read_value(key),
         |loader| {
             across_processes(cache, key, loader, |value| {
                 Cache::<V>::set(cache, key, value.clone(), ttl)
             })
         },
     )
-}
-
-/// The live value of `key`, read without counting a hit or a miss.
-fn reread<V: DeserializeOwned + 'static, C: Codec>(
-    cache: &FileBasedCache<C>,
-    key: &str,
-) -> Result<Option<V>, CacheError> {
-    let inner = &*cache.inner;
-    let id = inner.entry_id(key);
-    let live = inner
-        .lookup(key, &id)
-        .map_err(|e| inner.io_err("reading", key, &id, e))?;
-    Ok(live.and_then(|live| {
-        let v = cache
-            .encoding
-            .decode::<V>(&live.bytes[live.header.payload_offset()..])?;
-        if let Some(b) = &inner.bounds {
-            b.touch(id, live.bytes.len() as u64, live.header.expires_at());
-        }
-        Some(v)
-    }))
 }
 
 /// The cross-process part of a flight this thread leads: wait for the key's flight lock,
@@ -104,7 +83,7 @@ fn across_processes<V: DeserializeOwned + 'static, C: Codec>(
     };
     // The flight before ended while we waited: its value, or its error.
     let ended = |file: &File| -> io::Result<Option<Result<V, CacheError>>> {
-        match reread(cache, key) {
+        match cache.read_value(key) {
             Ok(Some(v)) => Ok(Some(Ok(v))),
             Err(e) => Ok(Some(Err(e))),
             Ok(None) => Ok(read_failure(file, key)?
@@ -116,7 +95,7 @@ fn across_processes<V: DeserializeOwned + 'static, C: Codec>(
         Ok(Acquired::Ended(result)) => return result,
         Err(e) => return Err(io_err("locking", e)),
     };
-    if let Some(v) = reread(cache, key)? {
+    if let Some(v) = cache.read_value(key)? {
         return Ok(v); // stored just before we got the lock
     }
     // This process loads. A failure record left by a killed process goes first.

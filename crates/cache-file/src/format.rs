@@ -152,7 +152,16 @@ impl EntryHeader {
 
     /// Checks the payload checksum.
     pub fn check_payload(&self, payload: &[u8]) -> Result<(), Corruption> {
-        if crc32fast::hash(payload) == self.payload_crc {
+        self.check_payload_parts(&[payload])
+    }
+
+    /// Checks the payload checksum of a payload read in `parts`, one after the other.
+    pub fn check_payload_parts(&self, parts: &[&[u8]]) -> Result<(), Corruption> {
+        let mut h = crc32fast::Hasher::new();
+        for part in parts {
+            h.update(part);
+        }
+        if h.finalize() == self.payload_crc {
             Ok(())
         } else {
             Err(Corruption::PayloadChecksum)

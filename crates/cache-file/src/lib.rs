@@ -668,19 +668,28 @@ fn read_first(file: &mut File) -> First {
     }
 }
 
+/// Where a payload that ends in a run of value bytes has that run: given the start of the
+/// payload and its length, the bytes before the run ([`Encoding::byte_run_start`]).
+type Split<'a> = &'a dyn Fn(&[u8], u64) -> Option<usize>;
+
 /// The rest of a file whose first `QUICK_READ` bytes start `bytes`, up to the size `fstat`
-/// gave, read from where the first read stopped into the buffer an earlier read of an entry
-/// this size left initialized (so that reading large entries neither zeroes a buffer nor
-/// reads a byte twice).
+/// gave, read from where the first read stopped: when `split` finds a run of value bytes,
+/// into a buffer of the run's size of its own ([`read_run`]), else into the buffer an
+/// earlier read of an entry this size left initialized (so that reading large entries
+/// neither zeroes a buffer nor reads a byte twice).
 fn read_rest(
     file: &File,
     meta: &std::fs::Metadata,
     mut bytes: Vec<u8>,
+    split: Split<'_>,
 ) -> io::Result<Verdict<Live>> {
     let size = usize::try_from(meta.len()).unwrap_or(usize::MAX);
     if !meta.is_file() || size < QUICK_READ || size == usize::MAX {
         recycle(bytes);
         return Ok(Verdict::Corrupt);
+    }
+    if let Some(at) = run_start(&bytes[..QUICK_READ], size, split) {
+        return read_run(file, size, bytes, at);
     }
     if bytes.len() < size {
         bytes.resize(size, 0);
@@ -693,6 +702,53 @@ fn read_rest(
         return short_read(e);
     }
     Ok(verify_entry(bytes))
+}
+
+/// Where the run of value bytes of a `size`-byte file whose first bytes are `first` starts
+/// in the file, if `split` finds one that starts within `first`.
+fn run_start(first: &[u8], size: usize, split: Split<'_>) -> Option<usize> {
+    let header = EntryHeader::parse(first, size as u64).ok()?;
+    let at = header.payload_offset();
+    let start = at + split(first.get(at..)?, header.payload_len)?;
+    (start <= first.len()).then_some(start)
+}
+
+/// Reads the rest of a `size`-byte file whose first `QUICK_READ` bytes are `first` (the
+/// file's position right after them), the run of value bytes that starts at `at` going into
+/// a buffer of its own, of the run's exact size and never zeroed: a byte value takes it as
+/// it is ([`codec::bytes_into`]), as `std::fs::read` hands over its buffer.
+fn read_run(file: &File, size: usize, mut first: Vec<u8>, at: usize) -> io::Result<Verdict<Live>> {
+    let want = size - at;
+    let mut run = Vec::with_capacity(want);
+    run.extend_from_slice(&first[at..QUICK_READ]);
+    first.truncate(at);
+    while run.len() < want {
+        match rustix::io::read(file, rustix::buffer::spare_capacity(&mut run)) {
+            Ok(0) => break,
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => {
+                recycle(first);
+                return Err(e.into());
+            }
+        }
+    }
+    let Ok(header) = EntryHeader::parse(&first, size as u64) else {
+        recycle(first);
+        return Ok(Verdict::Corrupt);
+    };
+    let p = header.payload_offset();
+    if run.len() != want
+        || header.check_key(&first, &first[HEADER_LEN..p]).is_err()
+        || header.check_payload_parts(&[&first[p..], &run]).is_err()
+    {
+        recycle(first);
+        return Ok(Verdict::Corrupt);
+    }
+    Ok(Verdict::Ok(Live {
+        bytes: first,
+        header,
+        run: Some(run),
+    }))
 }
 
 /// Read buffers up to this size are kept, one per thread, for the next read.
@@ -763,13 +819,27 @@ fn verify_entry(bytes: Vec<u8>) -> Verdict<Live> {
     {
         return Verdict::Corrupt;
     }
-    Verdict::Ok(Live { bytes, header })
+    Verdict::Ok(Live {
+        bytes,
+        header,
+        run: None,
+    })
 }
 
-/// A live entry read in full: the file's bytes and where the payload starts.
+/// A live entry read in full: the file's bytes and where the payload starts; or, when the
+/// payload ends in a run of value bytes read into a buffer of its own, the bytes before the
+/// run and the run.
 struct Live {
     bytes: Vec<u8>,
     header: EntryHeader,
+    run: Option<Vec<u8>>,
+}
+
+impl Live {
+    /// The entry file's size.
+    fn file_len(&self) -> u64 {
+        (self.bytes.len() + self.run.as_ref().map_or(0, Vec::len)) as u64
+    }
 }
 
 impl Drop for Live {
@@ -847,6 +917,12 @@ impl Inner {
     /// The live entry of `key`, read whole and verified; expired and corrupt files on the way
     /// are removed and counted.
     fn lookup(&self, key: &str, id: &EntryId) -> io::Result<Option<Live>> {
+        self.lookup_split(key, id, &|_, _| None)
+    }
+
+    /// [`Inner::lookup`], reading a large entry's run of value bytes (where `split` finds
+    /// one) into a buffer of its own.
+    fn lookup_split(&self, key: &str, id: &EntryId, split: Split<'_>) -> io::Result<Option<Live>> {
         let mut file = match self.dir.open_quick(id)? {
             None => return Ok(None),
             Some(Err(link)) => {
@@ -860,7 +936,7 @@ impl Inner {
             First::Whole(bytes) => verify_entry(bytes),
             First::Part(bytes) => {
                 let m = file.metadata()?;
-                let v = read_rest(&file, &m, bytes)?;
+                let v = read_rest(&file, &m, bytes, split)?;
                 meta = Some(m);
                 v
             }
@@ -1143,6 +1219,35 @@ impl Inner {
             })
             .map_err(|e| self.scan_err(what, e))?;
         Ok((live, expired))
+    }
+}
+
+impl<C: Codec> FileBasedCache<C> {
+    /// The live value of `key`, a large byte value read straight into its own buffer; the
+    /// bounds learn that it was used. Counts neither a hit nor a miss.
+    pub(crate) fn read_value<V: DeserializeOwned + 'static>(
+        &self,
+        key: &str,
+    ) -> Result<Option<V>, CacheError> {
+        let inner = &*self.inner;
+        let id = inner.entry_id(key);
+        let split = |head: &[u8], len: u64| self.encoding.byte_run_start::<V>(head, len);
+        let live = inner
+            .lookup_split(key, &id, &split)
+            .map_err(|e| inner.io_err("reading", key, &id, e))?;
+        Ok(live.and_then(|mut live| {
+            let len = live.file_len();
+            let v = match live.run.take() {
+                Some(run) => codec::bytes_into::<V>(run)?,
+                None => self
+                    .encoding
+                    .decode::<V>(&live.bytes[live.header.payload_offset()..])?,
+            };
+            if let Some(b) = &inner.bounds {
+                b.touch(id, len, live.header.expires_at());
+            }
+            Some(v)
+        }))
     }
 }
 
@@ -1458,23 +1563,10 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
     for FileBasedCache<C>
 {
     fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
-        let inner = &*self.inner;
-        let id = inner.entry_id(key);
-        let live = inner
-            .lookup(key, &id)
-            .map_err(|e| inner.io_err("reading", key, &id, e))?;
-        let value = live.and_then(|live| {
-            let v = self
-                .encoding
-                .decode::<V>(&live.bytes[live.header.payload_offset()..])?;
-            if let Some(b) = &inner.bounds {
-                b.touch(id, live.bytes.len() as u64, live.header.expires_at());
-            }
-            Some(v)
-        });
+        let value = self.read_value(key)?;
         match value {
-            Some(_) => inner.stats.hit(),
-            None => inner.stats.miss(),
+            Some(_) => self.inner.stats.hit(),
+            None => self.inner.stats.miss(),
         }
         Ok(value)
     }

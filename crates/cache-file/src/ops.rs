@@ -160,7 +160,7 @@ impl Inner {
             format::encode_entry(&mut buf, key, &name, header.written_at, header.ttl, |b| {
                 counter.encode(b, count)
             })?;
-            let old = live.bytes.len() as u64;
+            let old = live.file_len();
             drop(live);
             let gate = self.usage.gate();
             let replaced = self
@@ -207,7 +207,7 @@ impl Inner {
             b.extend_from_slice(payload);
             Ok(())
         })?;
-        let old = live.bytes.len() as u64;
+        let old = live.file_len();
         drop(live);
         let gate = self.usage.gate();
         let replaced = self

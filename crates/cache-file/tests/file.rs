@@ -150,6 +150,18 @@ fn reopen_sees_entries_and_their_ttls() {
 
 #[test]
 fn every_kind_of_corruption_is_a_counted_miss() {
+    corruptions_are_counted_misses(b"a valid value");
+}
+
+/// Values larger than the first read of a file: their bytes are read into a buffer of their
+/// own, checked all the same.
+#[test]
+fn every_kind_of_corruption_of_a_large_value_is_a_counted_miss() {
+    let value: Vec<u8> = (0..100_000).map(|i| (i % 251) as u8).collect();
+    corruptions_are_counted_misses(&value);
+}
+
+fn corruptions_are_counted_misses(value: &[u8]) {
     let dir = tempfile::tempdir().unwrap();
     let c = FileBasedCache::new(dir.path(), None).unwrap();
     let outside = tempfile::tempdir().unwrap();
@@ -181,6 +193,18 @@ fn every_kind_of_corruption_is_a_counted_miss() {
             *b.last_mut().unwrap() ^= 1;
             fs::write(p, b).unwrap();
         }),
+        ("a flipped bit mid-payload", |p, good, _| {
+            let mut b = good.to_vec();
+            let mid = 48 + (b.len() - 48) / 2;
+            b[mid] ^= 0x10;
+            fs::write(p, b).unwrap();
+        }),
+        ("a payload zeroed from its middle on", |p, good, _| {
+            let mut b = good.to_vec();
+            let mid = 48 + (b.len() - 48) / 2;
+            b[mid..].fill(0);
+            fs::write(p, b).unwrap();
+        }),
         ("truncated payload", |p, good, _| {
             fs::write(p, &good[..good.len() - 1]).unwrap()
         }),
@@ -204,7 +228,8 @@ fn every_kind_of_corruption_is_a_counted_miss() {
     ];
     for (i, (what, corrupt)) in cases.iter().enumerate() {
         let key = format!("key-{i}");
-        set(&c, &key, b"a valid value", Ttl::Never);
+        set(&c, &key, value, Ttl::Never);
+        assert_eq!(get(&c, &key).as_deref(), Some(value), "{what}: reads back");
         let path = c.entry_path(&key);
         let good = fs::read(&path).unwrap();
         fs::remove_file(&path).unwrap();
@@ -219,8 +244,8 @@ fn every_kind_of_corruption_is_a_counted_miss() {
     }
     let target = fs::read(outside.path().join("target")).unwrap();
     assert_eq!(
-        &target[target.len() - 13..],
-        b"a valid value",
+        &target[target.len() - value.len()..],
+        value,
         "a symlink's target is kept"
     );
     assert_eq!(tmp_files(dir.path()), 0);
