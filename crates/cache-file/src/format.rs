@@ -179,6 +179,24 @@ pub fn encode_entry(
     ttl: Option<Duration>,
     payload: impl FnOnce(&mut Vec<u8>) -> Result<(), CacheError>,
 ) -> Result<(), CacheError> {
+    encode_entry_split(buf, key, name, written_at, ttl, |b| {
+        payload(b).map(|()| None)
+    })?;
+    Ok(())
+}
+
+/// [`encode_entry`] of an entry whose payload ends in a run of bytes kept elsewhere: the
+/// run that `payload` returns (borrowed from the value) is the end of the payload, left out
+/// of `buf` and returned, for the file to be written as `buf` then the run. A payload
+/// without one (`None`) is all in `buf`, and the run returned is empty.
+pub fn encode_entry_split<'r>(
+    buf: &mut Vec<u8>,
+    key: &str,
+    name: &[u8],
+    written_at: Timestamp,
+    ttl: Option<Duration>,
+    payload: impl FnOnce(&mut Vec<u8>) -> Result<Option<&'r [u8]>, CacheError>,
+) -> Result<&'r [u8], CacheError> {
     let key_len = u32::try_from(name.len()).map_err(|_| {
         CacheError::invalid_input(format!(
             "a key of {} bytes is longer than the file format's 4 GiB limit",
@@ -189,9 +207,12 @@ pub fn encode_entry(
     buf.resize(HEADER_LEN, 0);
     buf.extend_from_slice(name);
     let payload_at = buf.len();
-    payload(buf)?;
-    let payload_crc = crc32fast::hash(&buf[payload_at..]);
-    let payload_len = (buf.len() - payload_at) as u64;
+    let run = payload(buf)?.unwrap_or_default();
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&buf[payload_at..]);
+    crc.update(run);
+    let payload_crc = crc.finalize();
+    let payload_len = (buf.len() - payload_at + run.len()) as u64;
     let ttl_nanos = ttl.map_or(NEVER, |d| u64::try_from(d.as_nanos()).unwrap_or(NEVER));
     let (head, rest) = buf.split_at_mut(HEADER_LEN);
     head[..8].copy_from_slice(&MAGIC);
@@ -204,7 +225,7 @@ pub fn encode_entry(
     head[40..44].copy_from_slice(&payload_crc.to_le_bytes());
     let crc = header_crc(head, &rest[..name.len()]);
     head[44..48].copy_from_slice(&crc.to_le_bytes());
-    Ok(())
+    Ok(run)
 }
 
 #[cfg(test)]

@@ -1017,11 +1017,14 @@ impl Inner {
         Ok(taken)
     }
 
-    fn set_bytes(
+    /// Stores the value that `encode` appends to a buffer; `encode` may leave a run of bytes
+    /// at the payload's end out and return it, to be written from where it is
+    /// ([`format::encode_entry_split`]).
+    fn set_bytes<'r>(
         &self,
         key: &str,
         ttl: Ttl,
-        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), CacheError>,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<Option<&'r [u8]>, CacheError>,
     ) -> Result<bool, CacheError> {
         let now = self.now();
         let ttl = ttl.resolve(self.default_ttl);
@@ -1035,14 +1038,15 @@ impl Inner {
             return Ok(true);
         }
         let mut buf = Vec::with_capacity(HEADER_LEN + key.len() + 64);
-        format::encode_entry(&mut buf, key, &self.name(key), now, ttl, encode)?;
+        let run = format::encode_entry_split(&mut buf, key, &self.name(key), now, ttl, encode)?;
         // The old entry is not read: a set never counts an expiration.
         let gate = self.usage.gate();
         let replaced = self
-            .write_entry(&id, &buf, None)
+            .write_entry(&id, &[&buf, run], None)
             .map_err(|e| self.io_err("writing", key, &id, e))?;
         self.stats.set();
-        self.written(id, buf.len() as u64, expires, replaced, gate, now)?;
+        let len = (buf.len() + run.len()) as u64;
+        self.written(id, len, expires, replaced, gate, now)?;
         Ok(true)
     }
 
@@ -1050,7 +1054,7 @@ impl Inner {
     /// the old file's size if the caller read it, else the size this instance last saw,
     /// which spares reading the old file's; another process's rewrite meanwhile is set
     /// right by the next recount).
-    fn write_entry(&self, id: &EntryId, buf: &[u8], known: Option<u64>) -> io::Result<Replaced> {
+    fn write_entry(&self, id: &EntryId, buf: &[&[u8]], known: Option<u64>) -> io::Result<Replaced> {
         match &self.bounds {
             Some(b) => self
                 .dir
@@ -1572,8 +1576,12 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
     }
 
     fn set(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
-        self.inner
-            .set_bytes(key, ttl, |buf| self.encoding.encode_into(buf, key, &value))
+        self.inner.set_bytes(key, ttl, |buf| {
+            match self.encoding.encode_split(buf, &value) {
+                Some(run) => Ok(Some(run)),
+                None => self.encoding.encode_into(buf, key, &value).map(|()| None),
+            }
+        })
     }
 
     fn delete(&self, key: &str) -> Result<bool, CacheError> {

@@ -164,7 +164,7 @@ impl Inner {
             drop(live);
             let gate = self.usage.gate();
             let replaced = self
-                .write_entry(&id, &buf, Some(old))
+                .write_entry(&id, &[&buf], Some(old))
                 .map_err(|e| self.io_err("writing", key, &id, e))?;
             self.stats.set();
             let now = self.now();
@@ -211,7 +211,7 @@ impl Inner {
         drop(live);
         let gate = self.usage.gate();
         let replaced = self
-            .write_entry(&id, &buf, Some(old))
+            .write_entry(&id, &[&buf], Some(old))
             .map_err(|e| self.io_err("writing", key, &id, e))?;
         self.written(id, buf.len() as u64, expires, replaced, gate, now)?;
         Ok(true)
