@@ -150,6 +150,11 @@ impl EntryHeader {
         }
     }
 
+    /// The payload checksum the header announces.
+    pub fn payload_crc(&self) -> u32 {
+        self.payload_crc
+    }
+
     /// Checks the payload checksum.
     pub fn check_payload(&self, payload: &[u8]) -> Result<(), Corruption> {
         self.check_payload_parts(&[payload])

@@ -88,6 +88,7 @@ mod keylock;
 mod ops;
 mod sweep;
 mod usage;
+mod verified;
 
 use std::fmt;
 use std::fs::File;
@@ -113,6 +114,7 @@ use format::{EntryHeader, HEADER_LEN};
 use index::Bounds;
 use sweep::Hand;
 use usage::Usage;
+use verified::{Reading, Verified};
 
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
@@ -221,6 +223,8 @@ struct Inner {
     stop: std::sync::atomic::AtomicBool,
     /// The background recount started at open.
     recount: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Large entry files verified whole, not checksummed again while unchanged.
+    verified: Verified,
 }
 
 impl Inner {
@@ -541,6 +545,7 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
             version: self.version,
             single_flight: self.single_flight,
             flights: FlightGroup::new(),
+            verified: Verified::default(),
         });
         sweep::start_recount(&inner);
         Ok(FileBasedCache {
@@ -677,19 +682,23 @@ type Split<'a> = &'a dyn Fn(&[u8], u64) -> Option<usize>;
 /// into a buffer of the run's size of its own ([`read_run`]), else into the buffer an
 /// earlier read of an entry this size left initialized (so that reading large entries
 /// neither zeroes a buffer nor reads a byte twice).
+///
+/// The payload of a file this instance verified before, unchanged since, is not checksummed
+/// again (`reading`, see `verified.rs`).
 fn read_rest(
     file: &File,
-    meta: &std::fs::Metadata,
+    reading: Reading<'_>,
     mut bytes: Vec<u8>,
     split: Split<'_>,
 ) -> io::Result<Verdict<Live>> {
+    let meta = reading.meta;
     let size = usize::try_from(meta.len()).unwrap_or(usize::MAX);
     if !meta.is_file() || size < QUICK_READ || size == usize::MAX {
         recycle(bytes);
         return Ok(Verdict::Corrupt);
     }
     if let Some(at) = run_start(&bytes[..QUICK_READ], size, split) {
-        return read_run(file, size, bytes, at);
+        return read_run(file, reading, size, bytes, at);
     }
     if bytes.len() < size {
         bytes.resize(size, 0);
@@ -701,7 +710,7 @@ fn read_rest(
         recycle(bytes);
         return short_read(e);
     }
-    Ok(verify_entry(bytes))
+    Ok(verify_entry_read(bytes, Some(reading)))
 }
 
 /// Where the run of value bytes of a `size`-byte file whose first bytes are `first` starts
@@ -717,7 +726,13 @@ fn run_start(first: &[u8], size: usize, split: Split<'_>) -> Option<usize> {
 /// file's position right after them), the run of value bytes that starts at `at` going into
 /// a buffer of its own, of the run's exact size and never zeroed: a byte value takes it as
 /// it is ([`codec::bytes_into`]), as `std::fs::read` hands over its buffer.
-fn read_run(file: &File, size: usize, mut first: Vec<u8>, at: usize) -> io::Result<Verdict<Live>> {
+fn read_run(
+    file: &File,
+    reading: Reading<'_>,
+    size: usize,
+    mut first: Vec<u8>,
+    at: usize,
+) -> io::Result<Verdict<Live>> {
     let want = size - at;
     let mut run = Vec::with_capacity(want);
     run.extend_from_slice(&first[at..QUICK_READ]);
@@ -739,7 +754,7 @@ fn read_run(file: &File, size: usize, mut first: Vec<u8>, at: usize) -> io::Resu
     let p = header.payload_offset();
     if run.len() != want
         || header.check_key(&first, &first[HEADER_LEN..p]).is_err()
-        || header.check_payload_parts(&[&first[p..], &run]).is_err()
+        || !reading.payload_ok(&header, &[&first[p..], &run])
     {
         recycle(first);
         return Ok(Verdict::Corrupt);
@@ -810,13 +825,21 @@ fn read_whole(file: &File, meta: &std::fs::Metadata) -> io::Result<Verdict<Live>
 
 /// Checks a whole entry file image: header, key checksum, payload checksum.
 fn verify_entry(bytes: Vec<u8>) -> Verdict<Live> {
+    verify_entry_read(bytes, None)
+}
+
+/// [`verify_entry`], the payload of a file `reading` knows verified before not checksummed
+/// again.
+fn verify_entry_read(bytes: Vec<u8>, reading: Option<Reading<'_>>) -> Verdict<Live> {
     let Ok(header) = EntryHeader::parse(&bytes, bytes.len() as u64) else {
         return Verdict::Corrupt;
     };
     let at = header.payload_offset();
-    if header.check_key(&bytes, &bytes[HEADER_LEN..at]).is_err()
-        || header.check_payload(&bytes[at..]).is_err()
-    {
+    let payload_ok = |payload: &[u8]| match reading {
+        Some(r) => r.payload_ok(&header, &[payload]),
+        None => header.check_payload(payload).is_ok(),
+    };
+    if header.check_key(&bytes, &bytes[HEADER_LEN..at]).is_err() || !payload_ok(&bytes[at..]) {
         return Verdict::Corrupt;
     }
     Verdict::Ok(Live {
@@ -936,7 +959,12 @@ impl Inner {
             First::Whole(bytes) => verify_entry(bytes),
             First::Part(bytes) => {
                 let m = file.metadata()?;
-                let v = read_rest(&file, &m, bytes, split)?;
+                let reading = Reading {
+                    verified: &self.verified,
+                    id: *id,
+                    meta: &m,
+                };
+                let v = read_rest(&file, reading, bytes, split)?;
                 meta = Some(m);
                 v
             }
