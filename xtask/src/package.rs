@@ -2,8 +2,9 @@
 //!
 //! 1. `cargo package` of every publishable crate at once, in dependency order: cargo puts each
 //!    packaged crate in a local registry the next ones resolve against (crates.io has none of
-//!    them yet), and verifies each by building it, with its default features, from the
-//!    unpacked `.crate` alone.
+//!    them yet). `--no-verify`: step 2 builds every crate from its unpacked `.crate` alone,
+//!    with all features and with the default ones, so cargo's own verification build would
+//!    only repeat it.
 //! 2. The `.crate` files are unpacked (into `target/package-doctests`), as a workspace of their own
 //!    whose `[patch.crates-io]` points each crate at its unpacked sibling, with this
 //!    workspace's `Cargo.lock`; there `cargo test --doc --all-features` runs every doctest
@@ -18,7 +19,7 @@ use crate::{cargo, msrv, run, Result};
 pub(crate) fn main() -> Result {
     let crates = msrv::publishable()?;
     // Not published, only packaged: uncommitted changes are what CI and the author want checked.
-    let mut args = vec!["package", "--allow-dirty"];
+    let mut args = vec!["package", "--allow-dirty", "--no-verify"];
     for c in &crates {
         args.extend(["-p", c.name.as_str()]);
     }
