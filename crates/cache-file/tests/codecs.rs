@@ -102,9 +102,6 @@ fn json_and_raw_files_hold_the_plain_value_after_the_header_and_key() {
     assert_eq!(json.get("k").unwrap(), Some(ann));
     assert_eq!(Cache::<String>::get(&json, "k").unwrap(), None);
 
-    let unpacked = FileBasedCache::builder(dir.path().join("z"))
-        .build()
-        .unwrap();
     let raw = FileBasedCache::builder(dir.path().join("r"))
         .codec(Raw)
         .build()
