@@ -233,26 +233,28 @@ pub fn encode_entry_split<'r>(
     Ok(run)
 }
 
+/// The file image of an entry of `key` holding `payload`, written at 7 ns, for tests.
+#[cfg(test)]
+pub(crate) fn entry(key: &str, payload: &[u8], ttl: Option<Duration>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    encode_entry(
+        &mut buf,
+        key,
+        key.as_bytes(),
+        Timestamp::from_nanos(7),
+        ttl,
+        |b| {
+            b.extend_from_slice(payload);
+            Ok(())
+        },
+    )
+    .unwrap();
+    buf
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entry(key: &str, payload: &[u8], ttl: Option<Duration>) -> Vec<u8> {
-        let mut buf = Vec::new();
-        encode_entry(
-            &mut buf,
-            key,
-            key.as_bytes(),
-            Timestamp::from_nanos(7),
-            ttl,
-            |b| {
-                b.extend_from_slice(payload);
-                Ok(())
-            },
-        )
-        .unwrap();
-        buf
-    }
 
     #[test]
     fn round_trip() {

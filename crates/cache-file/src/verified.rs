@@ -128,28 +128,22 @@ mod tests {
     }
 
     fn entry(payload: &[u8]) -> Vec<u8> {
-        let mut buf = Vec::new();
-        crate::format::encode_entry(
-            &mut buf,
-            "k",
-            b"k",
-            cache_core::Timestamp::from_nanos(1),
-            None,
-            |b| {
-                b.extend_from_slice(payload);
-                Ok(())
-            },
-        )
-        .unwrap();
-        buf
+        crate::format::entry("k", payload, None)
+    }
+
+    /// An entry file holding `payload`, in a directory of its own: the directory, the
+    /// file's path and its bytes.
+    fn entry_file(payload: &[u8]) -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("entry");
+        let bytes = entry(payload);
+        std::fs::write(&path, &bytes).unwrap();
+        (dir, path, bytes)
     }
 
     #[test]
     fn only_a_settled_file_verified_whole_is_trusted_and_only_while_unchanged() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("entry");
-        let good = entry(b"payload");
-        std::fs::write(&path, &good).unwrap();
+        let (_dir, path, good) = entry_file(b"payload");
         let meta = std::fs::metadata(&path).unwrap();
         let header = header_of(&good);
         let at = header.payload_offset();
@@ -187,10 +181,7 @@ mod tests {
 
     #[test]
     fn the_memory_is_bounded() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("entry");
-        let good = entry(b"x");
-        std::fs::write(&path, &good).unwrap();
+        let (_dir, path, good) = entry_file(b"x");
         let stamp = Stamp::of(&std::fs::metadata(&path).unwrap(), &header_of(&good));
         let verified = Verified::default();
         for i in 0..=MAX_FILES {
