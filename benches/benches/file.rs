@@ -8,7 +8,9 @@
 //! Every group runs on two storages, named in the group: `file/tmpfs/...` (the figures of
 //! the caches themselves) and `file/disk/...` (the ordinary file system, where users' caches
 //! live); see [`Storage`]. Where each ran is written to `target/bench/file-storage.csv` for
-//! the report. `incr` and `add` run against `bare-fs` only (cacache has neither).
+//! the report. `incr` and `add` run against `bare-fs` only (cacache has neither). Each
+//! write sample on the disk starts after a `syncfs` of its directory, outside the timing
+//! (see [`settle`]).
 //!
 //! `cache-file` is the cache as built by default (bounded by 1 GiB: the shared accounting and
 //! the sweep on writes); `cache-file-unbounded` (write rows only) is built `unbounded()`, so
