@@ -187,10 +187,12 @@ pub trait AsyncCache<V: Send>: Send + Sync {
     /// The object-safe core of [`AsyncCacheExt::get_or_insert_with`] and
     /// [`AsyncCacheExt::try_get_or_insert_with`].
     ///
-    /// Backends that can (the in-memory one) run one loader per key even when many tasks
-    /// miss at the same time: the others await its value (or its error), and if the loading
-    /// task is cancelled one of them loads instead. The provided implementation is
-    /// `get`, then `loader`, then `set`.
+    /// Every backend of this workspace runs one loader per key even when many tasks miss at
+    /// the same time (file and Redis: across processes too, see the [crate docs](crate)):
+    /// the others await its value (or its error), and if the loading task is cancelled one
+    /// of them loads instead. The provided implementation, for a backend that does not
+    /// override it, is `get`, then `loader`, then `set`
+    /// ([`load_unshared_async`](crate::flight::load_unshared_async)).
     fn get_or_load<'a>(
         &'a self,
         key: &'a str,

@@ -2,14 +2,27 @@
 //! key however many callers miss at the same time, and the callers that waited share its
 //! value or its error.
 //!
-//! - [`Flight`]: one load in progress that other threads wait on, and how it ended
-//!   ([`Landing`]).
+//! - [`Flight`]: one load in progress that other threads wait on (blocking, [`Flight::wait`])
+//!   or tasks await ([`Flight::landing`], no thread parked, no runtime needed), and how it
+//!   ended ([`Landing`]).
 //! - [`FlightGroup`]: the flights of one cache instance, by key, for backends without a lock
 //!   of their own to register them under (the in-memory cache registers its flights under
-//!   its shard locks instead).
+//!   its shard locks instead). Threads ([`FlightGroup::run`]) and tasks
+//!   ([`FlightGroup::run_async`]) of one instance share its flights: a task may wait for a
+//!   thread's load and the other way round. A task that leads and is cancelled (its future
+//!   dropped) abandons its flight, and one waiter leads the next.
+//! - [`Backoff`]: the pauses of a caller polling another process's lock (file and Redis,
+//!   blocking and async).
 //! - [`RemoteLoaderError`]: a loader error that another process reported, by its message.
-//! - [`load_unshared`]: `get`, load, `set`, with no single flight (what `single_flight(false)`
-//!   and the provided [`Cache::get_or_load`] do).
+//! - [`load_unshared`] and [`load_unshared_async`]: `get`, load, `set`, with no single flight
+//!   (what `single_flight(false)` and the provided [`Cache::get_or_load`] and
+//!   [`AsyncCache::get_or_load`](crate::AsyncCache::get_or_load) do).
+//!
+//! Backends shared by processes (file, Redis) lead a flight in two steps: one caller per
+//! key and instance leads ([`FlightGroup::lead_or_read`], or
+//! [`FlightGroup::lead_or_read_async`] for their async caches), and that leader then takes
+//! the key's lock across processes, which the backend owns (a lock file, a lock key). Only
+//! one thread or task per process waits on that lock; the others wait in the group.
 //!
 //! ```
 //! use cache_core::flight::FlightGroup;
@@ -24,9 +37,13 @@
 use std::collections::HashMap;
 use std::error::Error;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
-use crate::{BoxError, Cache, CacheError, Loader, Ttl};
+use crate::{AsyncLoader, BoxError, Cache, CacheError, Loader, Ttl};
 
 /// How a flight ended.
 ///
@@ -67,8 +84,9 @@ impl<V> fmt::Debug for Landing<V> {
     }
 }
 
-/// One load in progress: the thread that runs it [`finish`](Flight::finish)es it, the
-/// threads that found it running [`wait`](Flight::wait) for how it ended.
+/// One load in progress: the thread or task that runs it [`finish`](Flight::finish)es it,
+/// the threads that found it running [`wait`](Flight::wait) for how it ended, and the tasks
+/// await its [`landing`](Flight::landing).
 ///
 /// ```
 /// use cache_core::flight::{Flight, Landing};
@@ -83,8 +101,15 @@ impl<V> fmt::Debug for Landing<V> {
 /// assert!(matches!(waiter.join().unwrap(), Landing::Value(v) if v == "loaded"));
 /// ```
 pub struct Flight<V> {
-    landing: Mutex<Option<Landing<V>>>,
+    state: Mutex<FlightState<V>>,
     finished: Condvar,
+}
+
+struct FlightState<V> {
+    landing: Option<Landing<V>>,
+    /// The wakers of the tasks awaiting the landing, one slot per [`Arrival`] (`None` once
+    /// it went away or was woken).
+    wakers: Vec<Option<Waker>>,
 }
 
 impl<V> Default for Flight<V> {
@@ -96,7 +121,7 @@ impl<V> Default for Flight<V> {
 impl<V> fmt::Debug for Flight<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Flight")
-            .field("landing", &*lock(&self.landing))
+            .field("landing", &lock(&self.state).landing)
             .finish()
     }
 }
@@ -115,12 +140,15 @@ impl<V> Flight<V> {
     /// ```
     pub fn new() -> Self {
         Flight {
-            landing: Mutex::new(None),
+            state: Mutex::new(FlightState {
+                landing: None,
+                wakers: Vec::new(),
+            }),
             finished: Condvar::new(),
         }
     }
 
-    /// Ends the flight and wakes its waiters. Only the first call counts.
+    /// Ends the flight and wakes its waiters, threads and tasks. Only the first call counts.
     ///
     /// ```
     /// use cache_core::flight::{Flight, Landing};
@@ -130,12 +158,16 @@ impl<V> Flight<V> {
     /// assert!(matches!(flight.wait(), Landing::Value(1)));
     /// ```
     pub fn finish(&self, landing: Landing<V>) {
-        let mut slot = lock(&self.landing);
-        if slot.is_none() {
-            *slot = Some(landing);
+        let mut state = lock(&self.state);
+        if state.landing.is_none() {
+            state.landing = Some(landing);
         }
-        drop(slot);
+        let wakers = std::mem::take(&mut state.wakers);
+        drop(state);
         self.finished.notify_all();
+        for waker in wakers.into_iter().flatten() {
+            waker.wake();
+        }
     }
 }
 
@@ -149,15 +181,99 @@ impl<V: Clone> Flight<V> {
     /// assert!(matches!(flight.wait(), Landing::Failed(_)));
     /// ```
     pub fn wait(&self) -> Landing<V> {
-        let mut landing = lock(&self.landing);
+        let mut state = lock(&self.state);
         loop {
-            if let Some(l) = &*landing {
+            if let Some(l) = &state.landing {
                 return l.clone();
             }
-            landing = self
+            state = self
                 .finished
-                .wait(landing)
+                .wait(state)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    /// How the flight ended, as a future: for tasks, which must not block their thread.
+    /// It needs no runtime (it registers its task's waker, which [`Flight::finish`] wakes).
+    ///
+    /// ```
+    /// use cache_core::flight::{Flight, Landing};
+    /// use std::future::Future;
+    /// use std::sync::Arc;
+    /// use std::task::{Context, Poll, Wake, Waker};
+    ///
+    /// struct Nobody;
+    /// impl Wake for Nobody {
+    ///     fn wake(self: Arc<Self>) {}
+    /// }
+    /// let waker = Waker::from(Arc::new(Nobody));
+    /// let flight = Flight::<u8>::new();
+    /// let mut arrival = std::pin::pin!(flight.landing());
+    /// let mut cx = Context::from_waker(&waker);
+    /// assert!(arrival.as_mut().poll(&mut cx).is_pending());
+    /// flight.finish(Landing::Value(5));
+    /// assert!(matches!(arrival.poll(&mut cx), Poll::Ready(Landing::Value(5))));
+    /// ```
+    pub fn landing(&self) -> Arrival<'_, V> {
+        Arrival {
+            flight: self,
+            slot: None,
+        }
+    }
+}
+
+/// The future of [`Flight::landing`]: resolves to how the flight ended.
+///
+/// ```
+/// let flight = cache_core::flight::Flight::<u8>::new();
+/// let arrival: cache_core::flight::Arrival<'_, u8> = flight.landing();
+/// # drop(arrival);
+/// ```
+pub struct Arrival<'f, V> {
+    flight: &'f Flight<V>,
+    /// This waiter's slot in the flight's wakers, once it registered.
+    slot: Option<usize>,
+}
+
+impl<V> fmt::Debug for Arrival<'_, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Arrival")
+            .field("flight", self.flight)
+            .finish()
+    }
+}
+
+impl<V: Clone> Future for Arrival<'_, V> {
+    type Output = Landing<V>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Landing<V>> {
+        let mut state = lock(&self.flight.state);
+        if let Some(landing) = &state.landing {
+            return Poll::Ready(landing.clone());
+        }
+        match self.slot {
+            // `finish` empties the list; a slot beyond it is this waiter's no more.
+            Some(i) if i < state.wakers.len() => match &mut state.wakers[i] {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                other => *other = Some(cx.waker().clone()),
+            },
+            _ => {
+                state.wakers.push(Some(cx.waker().clone()));
+                let i = state.wakers.len() - 1;
+                drop(state);
+                self.slot = Some(i);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl<V> Drop for Arrival<'_, V> {
+    fn drop(&mut self) {
+        if let Some(i) = self.slot {
+            if let Some(w) = lock(&self.flight.state).wakers.get_mut(i) {
+                *w = None;
+            }
         }
     }
 }
@@ -272,17 +388,7 @@ impl<V: Clone> FlightGroup<V> {
         lead: impl FnOnce() -> Result<V, CacheError>,
     ) -> Result<V, CacheError> {
         loop {
-            let (flight, leader) = {
-                let mut flights = lock(&self.flights);
-                match flights.get(key) {
-                    Some(f) => (Arc::clone(f), false),
-                    None => {
-                        let f = Arc::new(Flight::new());
-                        flights.insert(key.into(), Arc::clone(&f));
-                        (f, true)
-                    }
-                }
-            };
+            let (flight, leader) = self.join(key);
             if !leader {
                 match landed(key, flight.wait()) {
                     Some(result) => return result,
@@ -298,6 +404,64 @@ impl<V: Clone> FlightGroup<V> {
             let result = lead();
             guard.land(landing_of(&result));
             return result;
+        }
+    }
+
+    /// [`FlightGroup::run`] for tasks: `lead` is awaited as the flight of `key`, unless a
+    /// flight of `key` is in progress (led by a task or a thread of this instance): then its
+    /// landing is awaited, with no thread parked and no runtime needed. If the leading task
+    /// is cancelled (this future dropped while `lead` runs), its flight is abandoned: its
+    /// waiters start over and one of them leads.
+    ///
+    /// ```
+    /// use cache_core::{flight::FlightGroup, CacheError};
+    /// async fn answer(group: &FlightGroup<u32>) -> Result<u32, CacheError> {
+    ///     group.run_async("k", || async { Ok(42) }).await
+    /// }
+    /// ```
+    pub async fn run_async<F, Fut>(&self, key: &str, lead: F) -> Result<V, CacheError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, CacheError>>,
+    {
+        let mut lead = Some(lead);
+        loop {
+            let (flight, leader) = self.join(key);
+            if !leader {
+                match landed(key, flight.landing().await) {
+                    Some(result) => return result,
+                    None => continue,
+                }
+            }
+            let mut guard = Leading {
+                group: self,
+                key,
+                flight,
+                landed: false,
+            };
+            let Some(lead) = lead.take() else {
+                // Unreachable: a caller leads once, and leading ends its call.
+                return Err(CacheError::loader(
+                    key,
+                    BoxError::from("the loader was already taken"),
+                ));
+            };
+            let result = lead().await;
+            guard.land(landing_of(&result));
+            return result;
+        }
+    }
+
+    /// The flight of `key` in progress, or a new one this caller leads (`true`).
+    fn join(&self, key: &str) -> (Arc<Flight<V>>, bool) {
+        let mut flights = lock(&self.flights);
+        match flights.get(key) {
+            Some(f) => (Arc::clone(f), false),
+            None => {
+                let f = Arc::new(Flight::new());
+                flights.insert(key.into(), Arc::clone(&f));
+                (f, true)
+            }
         }
     }
 }
@@ -361,6 +525,69 @@ impl FlightGroup<()> {
             }
         }
     }
+
+    /// [`FlightGroup::lead_or_read`] for async caches: one task (or thread) per key leads,
+    /// awaiting `lead` with the async loader; the tasks that waited `read` the entry it
+    /// stored, or share its loader error. A leader cancelled mid-flight abandons it: one
+    /// waiter leads with its own loader. The caller has already missed `key`.
+    ///
+    /// ```
+    /// use cache_core::{flight::FlightGroup, AsyncLoader, CacheError};
+    /// use std::sync::Mutex;
+    ///
+    /// async fn load(group: &FlightGroup<()>, stored: &Mutex<Option<u32>>) -> Result<u32, CacheError> {
+    ///     let loader: AsyncLoader<'_, u32> = Box::new(|| Box::pin(async { Ok(7) }));
+    ///     group
+    ///         .lead_or_read_async(
+    ///             "k",
+    ///             loader,
+    ///             || async { Ok(*stored.lock().unwrap()) },
+    ///             |loader| async move {
+    ///                 let v = loader().await.map_err(|e| CacheError::loader("k", e))?;
+    ///                 *stored.lock().unwrap() = Some(v);
+    ///                 Ok(v)
+    ///             },
+    ///         )
+    ///         .await
+    /// }
+    /// ```
+    pub async fn lead_or_read_async<'l, V, R, RFut, L, LFut>(
+        &self,
+        key: &str,
+        loader: AsyncLoader<'l, V>,
+        mut read: R,
+        lead: L,
+    ) -> Result<V, CacheError>
+    where
+        R: FnMut() -> RFut,
+        RFut: Future<Output = Result<Option<V>, CacheError>>,
+        L: FnOnce(AsyncLoader<'l, V>) -> LFut,
+        LFut: Future<Output = Result<V, CacheError>>,
+    {
+        let mut leading = Some((lead, loader));
+        loop {
+            let mut led = None;
+            let (slot, leading) = (&mut led, &mut leading);
+            self.run_async(key, || async move {
+                // Only the first lead runs: leading ends this call.
+                let Some((lead, loader)) = leading.take() else {
+                    return Err(CacheError::loader(
+                        key,
+                        BoxError::from("the loader was already taken"),
+                    ));
+                };
+                *slot = Some(lead(loader).await?);
+                Ok(())
+            })
+            .await?;
+            if let Some(v) = led {
+                return Ok(v);
+            }
+            if let Some(v) = read().await? {
+                return Ok(v);
+            }
+        }
+    }
 }
 
 /// The leader's hold on its flight: it ends the flight as [`Landing::Abandoned`] if the
@@ -393,6 +620,75 @@ impl<V> Drop for Leading<'_, V> {
         if !self.landed {
             self.land(Landing::Abandoned);
         }
+    }
+}
+
+/// The pauses of a caller that polls a lock another process holds (the Redis flight's lock
+/// key, the file flight's lock file for async callers): 2 ms, doubling up to 50 ms, and
+/// from 2 ms again when the lock changed hands. Blocking callers sleep them, async ones
+/// await a timer: one schedule for both.
+///
+/// ```
+/// use cache_core::flight::Backoff;
+/// use std::time::Duration;
+///
+/// let mut backoff = Backoff::new();
+/// assert_eq!(backoff.next_pause(), Duration::from_millis(2));
+/// assert_eq!(backoff.next_pause(), Duration::from_millis(4));
+/// for _ in 0..10 {
+///     assert!(backoff.next_pause() <= Backoff::MAX);
+/// }
+/// backoff.reset();
+/// assert_eq!(backoff.next_pause(), Backoff::FIRST);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Backoff {
+    /// The first pause.
+    pub const FIRST: Duration = Duration::from_millis(2);
+    /// The longest pause.
+    pub const MAX: Duration = Duration::from_millis(50);
+
+    /// A schedule that starts at [`Backoff::FIRST`].
+    ///
+    /// ```
+    /// let backoff = cache_core::flight::Backoff::new();
+    /// ```
+    pub fn new() -> Self {
+        Backoff { next: Self::FIRST }
+    }
+
+    /// The pause to take now; the next one is twice as long, up to [`Backoff::MAX`].
+    ///
+    /// ```
+    /// let mut backoff = cache_core::flight::Backoff::new();
+    /// assert!(backoff.next_pause() < backoff.next_pause());
+    /// ```
+    pub fn next_pause(&mut self) -> Duration {
+        let pause = self.next;
+        self.next = (pause * 2).min(Self::MAX);
+        pause
+    }
+
+    /// Starts over from [`Backoff::FIRST`] (the lock changed hands: a new holder may be quick).
+    ///
+    /// ```
+    /// let mut backoff = cache_core::flight::Backoff::new();
+    /// backoff.next_pause();
+    /// backoff.reset();
+    /// assert_eq!(backoff.next_pause(), cache_core::flight::Backoff::FIRST);
+    /// ```
+    pub fn reset(&mut self) {
+        self.next = Self::FIRST;
     }
 }
 
@@ -501,7 +797,7 @@ pub fn load_unshared<V: Clone, C: Cache<V> + ?Sized>(
 
 /// [`load_unshared`] for an [`AsyncCache`](crate::AsyncCache): `get`, then the async loader,
 /// then `set`. The provided [`AsyncCache::get_or_load`](crate::AsyncCache::get_or_load) is
-/// this; the in-memory backend calls it when built with `single_flight(false)`.
+/// this; the backends call it when built with `single_flight(false)`.
 ///
 /// ```
 /// use cache_core::{flight::load_unshared_async, AsyncCache, CacheError, Ttl};
@@ -525,4 +821,95 @@ where
     let value = loader().await.map_err(|e| CacheError::loader(key, e))?;
     cache.set(key, value.clone(), ttl).await?;
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::task::Wake;
+
+    /// Drives `future` on this thread, parking it while the future waits.
+    fn block_on<F: Future>(future: F) -> F::Output {
+        struct Unpark(std::thread::Thread);
+        impl Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut future = std::pin::pin!(future);
+        loop {
+            if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+                return v;
+            }
+            std::thread::park();
+        }
+    }
+
+    /// Polls `future` once.
+    fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+        struct Nobody;
+        impl Wake for Nobody {
+            fn wake(self: Arc<Self>) {}
+        }
+        let waker = Waker::from(Arc::new(Nobody));
+        future.poll(&mut Context::from_waker(&waker))
+    }
+
+    /// A thread leads; a task awaits its value without loading.
+    #[test]
+    fn a_task_awaits_the_flight_of_a_thread() {
+        let group = FlightGroup::<u32>::new();
+        let (started, is_started) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let group = &group;
+        std::thread::scope(|s| {
+            let leader = s.spawn(move || {
+                group.run("k", || {
+                    started.send(()).unwrap();
+                    released.recv().unwrap();
+                    Ok(1)
+                })
+            });
+            is_started.recv().unwrap();
+            let mut waiter = Box::pin(group.run_async("k", || async { Ok(2) }));
+            assert!(poll_once(waiter.as_mut()).is_pending(), "the task waits");
+            release.send(()).unwrap();
+            assert_eq!(leader.join().unwrap().unwrap(), 1);
+            assert_eq!(block_on(waiter).unwrap(), 1, "the task shared the value");
+        });
+    }
+
+    /// A task that leads and is dropped mid-load abandons its flight: a waiting task then
+    /// leads with its own loader, and the group is empty afterwards.
+    #[test]
+    fn a_dropped_async_leader_abandons_its_flight() {
+        let group = FlightGroup::<u32>::new();
+        let mut leading = Box::pin(group.run_async("k", std::future::pending));
+        assert!(poll_once(leading.as_mut()).is_pending());
+        let mut waiter = Box::pin(group.run_async("k", || async { Ok(2) }));
+        assert!(poll_once(waiter.as_mut()).is_pending(), "the task waits");
+        drop(leading);
+        assert_eq!(
+            block_on(waiter).unwrap(),
+            2,
+            "the waiter led the next flight"
+        );
+        assert_eq!(lock(&group.flights).len(), 0);
+    }
+
+    /// A waiting task that goes away leaves no waker behind to be woken.
+    #[test]
+    fn a_dropped_arrival_forgets_its_waker() {
+        let flight = Flight::<u8>::new();
+        let mut arrival = Box::pin(flight.landing());
+        assert!(poll_once(arrival.as_mut()).is_pending());
+        assert_eq!(lock(&flight.state).wakers.iter().flatten().count(), 1);
+        drop(arrival);
+        assert_eq!(lock(&flight.state).wakers.iter().flatten().count(), 0);
+        flight.finish(Landing::Value(1));
+        assert!(matches!(block_on(flight.landing()), Landing::Value(1)));
+    }
 }

@@ -49,9 +49,13 @@
 //!   counts only its miss (re-reading the entry after the wait counts nothing).
 //!
 //! **Single flight.** `get_or_insert_with` runs the loader once per key across the callers
-//! that miss together: every thread of a process for every backend, and every process
-//! sharing the directory (file) or the key prefix (Redis). The others wait and receive its
-//! value. If the loader fails, the callers that waited for it receive the same error
+//! that miss together: every thread (and, through [`AsyncCache`], every task) of a process
+//! for every backend, and every process sharing the directory (file) or the key prefix
+//! (Redis), whether it calls through `Cache` or `AsyncCache`. The others wait and receive its
+//! value; async callers await without parking a thread. A task that leads a flight and is
+//! cancelled (its future dropped) abandons it like a panicking loader: one waiter loads
+//! instead (Redis: the cancelled leader's lock key is deleted by a task it spawns, else its
+//! lease ends it). If the loader fails, the callers that waited for it receive the same error
 //! ([`CacheError::Loader`], its source one shared `Arc`; in another process a
 //! [`flight::RemoteLoaderError`] with the message) instead of running it again; the next
 //! call after that flight runs the loader anew. A loader that panics abandons its flight:

@@ -6,7 +6,10 @@ use std::io;
 use std::time::Duration;
 
 use cache_core::codec::{Codec, Postcard};
-use cache_core::{AsyncCache, BoxFuture, Cache, CacheError, CacheStats, CounterValue, Ttl};
+use cache_core::flight::load_unshared_async;
+use cache_core::{
+    AsyncCache, AsyncLoader, BoxFuture, Cache, CacheError, CacheStats, CounterValue, Ttl,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -17,10 +20,19 @@ use crate::FileBasedCache;
 /// a runtime worker. Same directory, same entries, same counters as the `FileBasedCache` it
 /// wraps (and as every clone of it).
 ///
-/// Its futures must be polled inside a tokio runtime. An operation starts when its future is
+/// Its futures must be polled inside a tokio runtime, with its time driver (`enable_all`;
+/// a task waiting for another process's load awaits tokio's timer). An operation starts when its future is
 /// first polled and then runs to the end even if the future is dropped (a blocking call
 /// cannot be interrupted), so a dropped `set` may still store its value.
-/// `get_or_insert_with` is `get`, then the loader, then `set`, as on the blocking cache.
+///
+/// `get_or_insert_with` is single flight, as on the blocking cache: the loader runs once per
+/// key across the tasks and threads of every process on the directory (blocking
+/// `FileBasedCache`s included; they meet on the same `ab/<md5>.flight` lock file). In a
+/// process, one task (or thread) per key leads and the others await it; the leader tries the
+/// lock file without blocking and awaits tokio's timer between tries, so no worker waits. A
+/// loader error reaches every waiter of the flight; a leading task that is cancelled lets
+/// go of the lock, and a waiter loads instead. `single_flight(false)` on the builder makes
+/// it `get`, the loader, then `set`.
 ///
 /// ```
 /// use cache_core::{AsyncCache, AsyncCacheExt, Ttl};
@@ -75,18 +87,23 @@ impl<C: Codec> AsyncFileCache<C> {
         &self,
         op: impl FnOnce(FileBasedCache<C>) -> Result<T, CacheError> + Send + 'static,
     ) -> BoxFuture<'a, Result<T, CacheError>> {
-        let cache = self.cache.clone();
-        Box::pin(async move {
-            let dir = cache.dir().to_owned();
-            match tokio::task::spawn_blocking(move || op(cache)).await {
-                Ok(result) => result,
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(e) => Err(CacheError::io(
-                    format!("file cache operation in {}", dir.display()),
-                    io::Error::other(e),
-                )),
-            }
-        })
+        Box::pin(blocking(self.cache.clone(), op))
+    }
+}
+
+/// Runs `op` on `cache` on tokio's blocking pool; a panic in `op` resumes here.
+pub(crate) async fn blocking<C: Codec, T: Send + 'static>(
+    cache: FileBasedCache<C>,
+    op: impl FnOnce(FileBasedCache<C>) -> Result<T, CacheError> + Send + 'static,
+) -> Result<T, CacheError> {
+    let dir = cache.dir().to_owned();
+    match tokio::task::spawn_blocking(move || op(cache)).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(CacheError::io(
+            format!("file cache operation in {}", dir.display()),
+            io::Error::other(e),
+        )),
     }
 }
 
@@ -208,5 +225,26 @@ where
     fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<u64, CacheError>> {
         let keys = owned(keys);
         self.run(move |c| Cache::<V>::delete_many(&c, &borrowed(&keys)))
+    }
+
+    fn get_or_load<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Ttl,
+        loader: AsyncLoader<'a, V>,
+    ) -> BoxFuture<'a, Result<V, CacheError>>
+    where
+        V: Clone + 'a,
+    {
+        Box::pin(async move {
+            if !self.cache.inner.single_flight {
+                return load_unshared_async(self, key, ttl, loader).await;
+            }
+            // A hit costs what `get` costs; single flight is paid on a miss only.
+            if let Some(v) = AsyncCache::<V>::get(self, key).await? {
+                return Ok(v);
+            }
+            crate::flight::tasks::load(&self.cache, key, ttl, loader).await
+        })
     }
 }

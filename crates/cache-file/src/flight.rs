@@ -17,6 +17,11 @@
 //! no one: a waiter gets the lock of a file still in place, finds no entry, and loads. A
 //! failure record is read only from a file its holder removed (its writer finished), so one
 //! left by a killed process is ignored and truncated by the next holder.
+//!
+//! `AsyncFileCache` runs the same steps (`tasks`, feature `tokio`): its tasks share the
+//! instance's flights with its threads, and the one task that leads tries the lock file
+//! without blocking, awaiting tokio's timer between tries, so blocking and async callers of
+//! one directory meet on the same lock file.
 
 use std::fs::File;
 use std::io;
@@ -70,51 +75,200 @@ fn across_processes<V: DeserializeOwned + 'static, C: Codec>(
 ) -> Result<V, CacheError> {
     let inner = &*cache.inner;
     let id = inner.entry_id(key);
-    let path = cache.entry_path(key).with_extension(EXTENSION);
-    let io_err = |what: &str, e: io::Error| {
-        CacheError::io(
-            format!(
-                "{what} the flight lock of key {} at {}",
-                key_ctx(key),
-                path.display()
-            ),
-            e,
-        )
-    };
-    // The flight before ended while we waited: its value, or its error.
-    let ended = |file: &File| -> io::Result<Option<Result<V, CacheError>>> {
-        match cache.read_value(key) {
-            Ok(Some(v)) => Ok(Some(Ok(v))),
-            Err(e) => Ok(Some(Err(e))),
-            Ok(None) => Ok(read_failure(file, key)?
-                .map(|message| Err(RemoteLoaderError::new(message).into_loader_error(key)))),
-        }
-    };
-    let lock = match KeyLock::acquire_at(&inner.dir, &id, EXTENSION, ended) {
+    let lock = match KeyLock::acquire_at(&inner.dir, &id, EXTENSION, |f| ended(cache, key, f)) {
         Ok(Acquired::Held(lock)) => lock,
         Ok(Acquired::Ended(result)) => return result,
-        Err(e) => return Err(io_err("locking", e)),
+        Err(e) => return Err(io_err(cache, key, "locking", e)),
     };
-    if let Some(v) = cache.read_value(key)? {
-        return Ok(v); // stored just before we got the lock
-    }
-    // This process loads. A failure record left by a killed process goes first.
-    let file = lock.file();
-    if file.metadata().map_err(|e| io_err("reading", e))?.len() > 0 {
-        file.set_len(0).map_err(|e| io_err("truncating", e))?;
+    if let Some(v) = take_over(cache, key, &lock)? {
+        return Ok(v);
     }
     let result = loader
         .load()
         .map_err(|e| CacheError::loader(key, e))
         .and_then(|v| store(&v).map(|_| v));
-    if let Err(CacheError::Loader { source, .. }) = &result {
+    land(key, lock, &result);
+    result
+}
+
+/// An error of the flight lock of `key`.
+fn io_err<C: Codec>(cache: &FileBasedCache<C>, key: &str, what: &str, e: io::Error) -> CacheError {
+    let path = cache.entry_path(key).with_extension(EXTENSION);
+    CacheError::io(
+        format!(
+            "{what} the flight lock of key {} at {}",
+            key_ctx(key),
+            path.display()
+        ),
+        e,
+    )
+}
+
+/// What a waiter whose lock is that of a lock file its holder removed returns: the flight
+/// before ended, with its value stored, or with the failure it recorded; `None` if neither.
+fn ended<V: DeserializeOwned + 'static, C: Codec>(
+    cache: &FileBasedCache<C>,
+    key: &str,
+    file: &File,
+) -> io::Result<Option<Result<V, CacheError>>> {
+    match cache.read_value(key) {
+        Ok(Some(v)) => Ok(Some(Ok(v))),
+        Err(e) => Ok(Some(Err(e))),
+        Ok(None) => Ok(read_failure(file, key)?
+            .map(|message| Err(RemoteLoaderError::new(message).into_loader_error(key)))),
+    }
+}
+
+/// The first step of a holder: the value, if the flight before stored it just before we got
+/// the lock; otherwise this process loads, and a failure record left by a killed process
+/// goes first.
+fn take_over<V: DeserializeOwned + 'static, C: Codec>(
+    cache: &FileBasedCache<C>,
+    key: &str,
+    lock: &KeyLock,
+) -> Result<Option<V>, CacheError> {
+    if let Some(v) = cache.read_value(key)? {
+        return Ok(Some(v));
+    }
+    let file = lock.file();
+    if file
+        .metadata()
+        .map_err(|e| io_err(cache, key, "reading", e))?
+        .len()
+        > 0
+    {
+        file.set_len(0)
+            .map_err(|e| io_err(cache, key, "truncating", e))?;
+    }
+    Ok(None)
+}
+
+/// The last step of a holder: a loader error is recorded in the lock file for the processes
+/// waiting on it, then the lock goes.
+fn land<V>(key: &str, lock: KeyLock, result: &Result<V, CacheError>) {
+    if let Err(CacheError::Loader { source, .. }) = result {
         // Best effort: without the record, waiters load again rather than fail.
-        let _ = write_failure(file, key, &RemoteLoaderError::message_for(&**source));
+        let _ = write_failure(lock.file(), key, &RemoteLoaderError::message_for(&**source));
     }
     // Removed before it is unlocked (closed): callers that come later start a new flight,
     // those blocked on this file see how this one ended.
     drop(lock);
-    result
+}
+
+/// The async single flight of `AsyncFileCache`: the same lock file, failure record and
+/// steps as the blocking one, each step on tokio's blocking pool; a task that waits for
+/// another process tries the lock without blocking (`LOCK_NB`) and awaits tokio's timer
+/// between tries ([`Backoff`](cache_core::flight::Backoff)), so no thread waits in the kernel
+/// and a cancelled waiter holds nothing.
+#[cfg(feature = "tokio")]
+pub(crate) mod tasks {
+    use cache_core::flight::Backoff;
+    use cache_core::AsyncLoader;
+
+    use super::*;
+    use crate::async_cache::blocking;
+    use crate::keylock::Attempt;
+
+    /// `get_or_load` with single flight: the caller has already missed.
+    pub(crate) async fn load<V, C: Codec>(
+        cache: &FileBasedCache<C>,
+        key: &str,
+        ttl: Ttl,
+        loader: AsyncLoader<'_, V>,
+    ) -> Result<V, CacheError>
+    where
+        V: Serialize + DeserializeOwned + Send + Sync + Clone + 'static,
+    {
+        cache
+            .inner
+            .flights
+            .lead_or_read_async(
+                key,
+                loader,
+                || {
+                    let key = key.to_owned();
+                    blocking(cache.clone(), move |c| c.read_value(&key))
+                },
+                |loader| across_processes(cache, key, ttl, loader),
+            )
+            .await
+    }
+
+    /// The cross-process part of a flight this task leads (see the blocking one).
+    async fn across_processes<V, C: Codec>(
+        cache: &FileBasedCache<C>,
+        key: &str,
+        ttl: Ttl,
+        loader: AsyncLoader<'_, V>,
+    ) -> Result<V, CacheError>
+    where
+        V: Serialize + DeserializeOwned + Send + Sync + Clone + 'static,
+    {
+        let mut backoff = Backoff::new();
+        let mut tried = None;
+        let lock = loop {
+            let k = key.to_owned();
+            let attempt = blocking(cache.clone(), move |c| {
+                let id = c.inner.entry_id(&k);
+                KeyLock::try_acquire_at(&c.inner.dir, &id, EXTENSION, tried, |f| ended(&c, &k, f))
+                    .map_err(|e| io_err(&c, &k, "locking", e))
+            })
+            .await?;
+            match attempt {
+                Attempt::Done(Acquired::Held(lock)) => break lock,
+                Attempt::Done(Acquired::Ended(result)) => return result,
+                Attempt::Busy(Some(file)) => {
+                    tried = Some(file);
+                    tokio::time::sleep(backoff.next_pause()).await;
+                }
+                Attempt::Busy(None) => tried = None,
+            }
+        };
+        let k = key.to_owned();
+        let taken = blocking(cache.clone(), move |c| {
+            // A value stored just before we got the lock: the lock goes here, on the pool.
+            Ok(match take_over::<V, C>(&c, &k, &lock)? {
+                Some(v) => Err(v),
+                None => Ok(lock),
+            })
+        })
+        .await?;
+        let lock = match taken {
+            Ok(lock) => lock,
+            Err(stored) => return Ok(stored),
+        };
+        // If this task is cancelled while it loads, `held` lets go of the lock.
+        let held = Held(Some(lock));
+        let result = loader().await.map_err(|e| CacheError::loader(key, e));
+        let lock = held.take();
+        let k = key.to_owned();
+        blocking(cache.clone(), move |c| {
+            let result = result.and_then(|v| Cache::<V>::set(&c, &k, v.clone(), ttl).map(|_| v));
+            land(&k, lock, &result);
+            Ok(result)
+        })
+        .await?
+    }
+
+    /// The lock a task holds while it loads: dropped (the task was cancelled) on the blocking
+    /// pool, or here outside a runtime.
+    struct Held(Option<KeyLock>);
+
+    impl Held {
+        fn take(mut self) -> KeyLock {
+            self.0.take().expect("held until taken")
+        }
+    }
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            if let Some(lock) = self.0.take() {
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn_blocking(move || drop(lock));
+                }
+            }
+        }
+    }
 }
 
 /// Records in the lock file that the loader of `key` failed with `message` (at most

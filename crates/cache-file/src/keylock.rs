@@ -19,6 +19,15 @@ pub(crate) enum Acquired<T> {
     Ended(T),
 }
 
+/// What one try without blocking gave ([`KeyLock::try_acquire_at`]).
+#[cfg(feature = "tokio")]
+pub(crate) enum Attempt<T> {
+    Done(Acquired<T>),
+    /// Someone else holds the lock: try again later on this file (`None`: on the file now
+    /// under the name, the one tried was let go by a holder that left nothing).
+    Busy(Option<LockFile>),
+}
+
 impl KeyLock {
     /// Blocks until this process holds the lock of the entry `id`.
     pub(crate) fn acquire(dir: &CacheDir, id: &EntryId) -> io::Result<KeyLock> {
@@ -42,15 +51,50 @@ impl KeyLock {
         loop {
             let file = dir.open_lock_as(id, extension)?;
             file.file.lock()?;
-            // The holder before us removes the file as it lets go: if the name now names
-            // another file (or none), our lock guards nothing, so take the current one.
-            if file.is_current()? {
-                return Ok(Acquired::Held(KeyLock { file }));
-            }
-            if let Some(t) = ended(&file.file)? {
-                return Ok(Acquired::Ended(t));
+            if let Some(acquired) = Self::settle(file, &mut ended)? {
+                return Ok(acquired);
             }
         }
+    }
+
+    /// One try of [`KeyLock::acquire_at`] that does not block, for callers that must not
+    /// wait in the kernel (async tasks, which poll with a timer in between): on `file` (kept
+    /// open from the previous try, so that a holder's removal of it is seen) or, when
+    /// `None`, on the file now under the name.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn try_acquire_at<T>(
+        dir: &CacheDir,
+        id: &EntryId,
+        extension: &str,
+        file: Option<LockFile>,
+        mut ended: impl FnMut(&File) -> io::Result<Option<T>>,
+    ) -> io::Result<Attempt<T>> {
+        let file = match file {
+            Some(file) => file,
+            None => dir.open_lock_as(id, extension)?,
+        };
+        match file.file.try_lock() {
+            Ok(()) => Ok(match Self::settle(file, &mut ended)? {
+                Some(acquired) => Attempt::Done(acquired),
+                None => Attempt::Busy(None),
+            }),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(Attempt::Busy(Some(file))),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
+    /// The lock of `file`, now locked: held, or what a holder that removed it left (`None`
+    /// to go on with the file now under the name).
+    fn settle<T>(
+        file: LockFile,
+        ended: &mut impl FnMut(&File) -> io::Result<Option<T>>,
+    ) -> io::Result<Option<Acquired<T>>> {
+        // The holder before us removes the file as it lets go: if the name now names
+        // another file (or none), our lock guards nothing, so take the current one.
+        if file.is_current()? {
+            return Ok(Some(Acquired::Held(KeyLock { file })));
+        }
+        Ok(ended(&file.file)?.map(Acquired::Ended))
     }
 
     /// The locked file, for what its holder leaves to the next one.

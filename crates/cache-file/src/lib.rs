@@ -428,9 +428,10 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
         self
     }
 
-    /// Whether `get_or_insert_with` runs the loader once per key across the threads of this
-    /// instance and every process (and instance) on the same directory that miss together,
-    /// the others waiting for its value or its error. Default: `true`.
+    /// Whether `get_or_insert_with` runs the loader once per key across the threads (and,
+    /// through `AsyncFileCache` (feature `tokio`), the tasks) of this instance and
+    /// every process (and instance) on the same directory that miss together, the others
+    /// waiting for its value or its error. Default: `true`.
     ///
     /// Processes meet on a lock file per key, `ab/<md5 of the key>.flight`, held with `flock`
     /// while the loader runs: the kernel releases it when its holder dies, so a process

@@ -140,6 +140,7 @@ mod async_api {
             runtime: Arc::new(
                 tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(1)
+                    .enable_time()
                     .build()
                     .expect("a runtime"),
             ),
@@ -157,6 +158,10 @@ mod async_api {
 
     impl<C: Codec> Harness for AsyncFiles<C> {
         type Cache = OnRuntime<AsyncFileCache<C>, tokio::runtime::Handle>;
+
+        fn single_flight(&self) -> bool {
+            true
+        }
 
         fn time(&self) -> Time {
             self.files.time()

@@ -346,10 +346,11 @@ impl<V> InMemoryCacheBuilder<V> {
                 ))
             }
         };
+        let window = shard::SharedWindow::new(self.max_size);
         let shards = (0..count)
             .map(|i| {
                 let cap = self.max_size / count + usize::from(i < self.max_size % count);
-                let mut shard = Shard::new(cap).with_policy(self.policy);
+                let mut shard = Shard::new(cap).with_policy(self.policy, &window);
                 if let Some((weigher, max)) = weighing {
                     let n = count as u64;
                     let share = max / n + u64::from((i as u64) < max % n);

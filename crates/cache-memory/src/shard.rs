@@ -23,6 +23,7 @@ mod tinylfu;
 mod weight;
 
 pub(crate) use removal::Removed;
+pub(crate) use tinylfu::SharedWindow;
 use tinylfu::TinyLfu;
 pub(crate) use weight::Weigher;
 use weight::Weighing;
@@ -115,10 +116,11 @@ impl<V> Shard<V> {
     }
 
     /// The shard under `policy`; call on a new, empty shard.
-    pub(crate) fn with_policy(mut self, policy: Policy) -> Self {
+    /// `window` is shared by every shard of the cache (see [`SharedWindow`]).
+    pub(crate) fn with_policy(mut self, policy: Policy, window: &Arc<SharedWindow>) -> Self {
         self.tlfu = match policy {
             Policy::Lru => None,
-            Policy::TinyLfu => Some(TinyLfu::new(self.capacity)),
+            Policy::TinyLfu => Some(TinyLfu::new(self.capacity, Arc::clone(window))),
         };
         self
     }
@@ -653,7 +655,8 @@ mod tests {
         let clock = MockClock::new();
         let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         for capacity in [1, 2, 3, 8, 100] {
-            let mut s = Shard::new(capacity).with_policy(Policy::TinyLfu);
+            let mut s =
+                Shard::new(capacity).with_policy(Policy::TinyLfu, &SharedWindow::new(capacity));
             let mut last: HashMap<String, u64> = HashMap::new();
             for step in 0..6_000u64 {
                 let r = next();
@@ -696,6 +699,55 @@ mod tests {
         }
     }
 
+    /// The window is one share for all the shards: traffic that rewards recency (keys reused
+    /// a few times soon after they first appear, then never) grows every shard's window
+    /// toward the whole shard, and a loop (which rewards frequency) keeps it at its minimum.
+    #[test]
+    fn tinylfu_shards_share_a_window_that_follows_the_traffic() {
+        let hasher = hashbrown::DefaultHashBuilder::default();
+        let clock = MockClock::new();
+        let access = |s: &mut Shard<u64>, key: u64| {
+            let key = key.to_string();
+            let p = Probe {
+                hash: hasher.hash_one(key.as_str()),
+                key: &key,
+            };
+            s.lookup(p, &clock).is_some() || {
+                s.insert(p, 0, Timestamp::MAX, None, &clock);
+                false
+            }
+        };
+        let window = SharedWindow::new(2_000);
+        let mut shards: Vec<Shard<u64>> = (0..2)
+            .map(|_| Shard::new(1_000).with_policy(Policy::TinyLfu, &window))
+            .collect();
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
+        // A moving hot set: request t is a key that first appeared up to 1,500 requests ago.
+        for t in 0..200_000u64 {
+            let key = t.saturating_sub(next() % 1_500);
+            access(&mut shards[(key % 2) as usize], key);
+        }
+        for s in &shards {
+            check_tinylfu(s);
+            let w = s.tlfu.as_ref().expect("TinyLFU").window_max();
+            assert!(w > 500, "the window should have grown: {w} of 1,000");
+        }
+        let window = SharedWindow::new(2_000);
+        let mut shards: Vec<Shard<u64>> = (0..2)
+            .map(|_| Shard::new(1_000).with_policy(Policy::TinyLfu, &window))
+            .collect();
+        for t in 0..100_000u64 {
+            let key = t % 2_400;
+            access(&mut shards[(key % 2) as usize], key);
+        }
+        for s in &shards {
+            let w = s.tlfu.as_ref().expect("TinyLFU").window_max();
+            // (At most two steps of 8 entries above the minimum: a stray ghost hit, a false
+            // match of the ghost's 12-bit fingerprints, may move it once or twice.)
+            assert!(w <= 20, "the window should stay minimal: {w} of 1,000");
+        }
+    }
+
     /// A loop over more keys than a TinyLFU shard holds keeps most of the shard's entries
     /// (where an LRU hits nothing), and a key requested often survives a scan of new keys.
     #[test]
@@ -713,7 +765,7 @@ mod tests {
             }
         };
         for policy in [Policy::Lru, Policy::TinyLfu] {
-            let mut s = Shard::new(1_000).with_policy(policy);
+            let mut s = Shard::new(1_000).with_policy(policy, &SharedWindow::new(1_000));
             let keys: Vec<String> = (0..1_200).map(|i| format!("loop{i}")).collect();
             let mut hits = 0;
             for round in 0..10 {
@@ -729,10 +781,15 @@ mod tests {
                 Policy::Lru => assert_eq!(hits, 0),
                 _ => assert!(ratio > 0.7, "{ratio}"),
             }
-            let mut s = Shard::new(100).with_policy(policy);
+            let mut s = Shard::new(100).with_policy(policy, &SharedWindow::new(100));
             for _ in 0..20 {
                 access(&mut s, "hot");
             }
+            // Requested again once it has left the window: a frequent key of the main space.
+            for i in 0..5 {
+                access(&mut s, &format!("before{i}"));
+            }
+            access(&mut s, "hot");
             for i in 0..1_000 {
                 access(&mut s, &format!("scan{i}"));
             }

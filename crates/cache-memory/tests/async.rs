@@ -3,9 +3,9 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use cache_core::{AsyncCache, AsyncCacheExt, CacheError, Ttl};
+use cache_conformance::flights;
+use cache_core::{AsyncCache, AsyncCacheExt, Ttl};
 use cache_memory::InMemoryCache;
 
 fn cache() -> Arc<dyn AsyncCache<String>> {
@@ -13,41 +13,14 @@ fn cache() -> Arc<dyn AsyncCache<String>> {
 }
 
 /// 1,000 tasks miss one key together; the loader (a 50 ms timer) runs once and every task
-/// gets its value.
-async fn thousand_tasks_one_load() {
-    let cache = cache();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let tasks: Vec<_> = (0..1_000)
-        .map(|_| {
-            let cache = Arc::clone(&cache);
-            let calls = Arc::clone(&calls);
-            tokio::spawn(async move {
-                cache
-                    .get_or_insert_with("hot", Ttl::Never, || async move {
-                        let n = calls.fetch_add(1, Ordering::SeqCst);
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        format!("loaded-{n}")
-                    })
-                    .await
-            })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(task.await.expect("no panic").expect("no error"), "loaded-0");
-    }
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
-    assert_eq!(cache.get("hot").await.unwrap().as_deref(), Some("loaded-0"));
-    let stats = cache.stats();
-    assert_eq!(stats.sets, 1);
-}
-
+/// gets its value (the case is shared with the file and Redis caches).
 #[test]
 fn thousand_tasks_on_a_current_thread_runtime_run_the_loader_once() {
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .unwrap()
-        .block_on(thousand_tasks_one_load());
+        .block_on(flights::thousand_tasks_run_the_loader_once(cache()));
 }
 
 #[test]
@@ -57,124 +30,17 @@ fn thousand_tasks_on_a_multi_thread_runtime_run_the_loader_once() {
         .enable_time()
         .build()
         .unwrap()
-        .block_on(thousand_tasks_one_load());
-}
-
-/// Starts a task that loads `key` until it is aborted, and returns once its loader runs.
-async fn stuck_loader(
-    cache: &Arc<dyn AsyncCache<String>>,
-    calls: &Arc<AtomicUsize>,
-) -> tokio::task::JoinHandle<Result<String, CacheError>> {
-    let (started, is_started) = tokio::sync::oneshot::channel();
-    let loading = {
-        let cache = Arc::clone(cache);
-        let calls = Arc::clone(calls);
-        tokio::spawn(async move {
-            cache
-                .get_or_insert_with("k", Ttl::Never, || async move {
-                    calls.fetch_add(1, Ordering::SeqCst);
-                    started.send(()).expect("the test waits");
-                    std::future::pending::<String>().await
-                })
-                .await
-        })
-    };
-    is_started.await.expect("the loader started");
-    loading
+        .block_on(flights::thousand_tasks_run_the_loader_once(cache()));
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn cancelling_the_loading_task_lets_one_waiter_load() {
-    let cache = cache();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let loading = stuck_loader(&cache, &calls).await;
-    let waiters: Vec<_> = (0..3)
-        .map(|i| {
-            let cache = Arc::clone(&cache);
-            let calls = Arc::clone(&calls);
-            tokio::spawn(async move {
-                cache
-                    .get_or_insert_with("k", Ttl::Never, || async move {
-                        calls.fetch_add(1, Ordering::SeqCst);
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        format!("from-waiter-{i}")
-                    })
-                    .await
-            })
-        })
-        .collect();
-    // Let every waiter reach the flight and await it.
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "waiters do not load");
-    loading.abort();
-    assert!(loading.await.expect_err("aborted").is_cancelled());
-    let mut values = Vec::new();
-    for w in waiters {
-        values.push(w.await.expect("no panic").expect("no error"));
-    }
-    assert_eq!(
-        calls.load(Ordering::SeqCst),
-        2,
-        "exactly one waiter took over"
-    );
-    assert!(values.iter().all(|v| v == &values[0]), "{values:?}");
-    assert!(values[0].starts_with("from-waiter-"));
-    assert_eq!(cache.get("k").await.unwrap(), Some(values[0].clone()));
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn a_cancelled_load_with_no_waiter_leaves_nothing_locked() {
-    let cache = cache();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let loading = stuck_loader(&cache, &calls).await;
-    loading.abort();
-    assert!(loading.await.expect_err("aborted").is_cancelled());
-    let v = cache
-        .get_or_insert_with("k", Ttl::Never, || async { "second".to_string() })
-        .await
-        .unwrap();
-    assert_eq!(v, "second");
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    flights::cancelled_leader_lets_a_waiter_load(cache()).await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_loader_error_reaches_every_waiter_and_stores_nothing() {
-    let cache = cache();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let tasks: Vec<_> = (0..10)
-        .map(|_| {
-            let cache = Arc::clone(&cache);
-            let calls = Arc::clone(&calls);
-            tokio::spawn(async move {
-                cache
-                    .try_get_or_insert_with("k", Ttl::Never, || async move {
-                        calls.fetch_add(1, Ordering::SeqCst);
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        Err::<String, _>("database down")
-                    })
-                    .await
-            })
-        })
-        .collect();
-    let mut sources = Vec::new();
-    for t in tasks {
-        let err = t.await.expect("no panic").expect_err("the loader failed");
-        let CacheError::Loader { key, source } = &err else {
-            panic!("{err:?}")
-        };
-        assert_eq!(key, "k");
-        assert_eq!(
-            format!("{err:#}"),
-            "the loader for key \"k\" failed: database down"
-        );
-        sources.push(Arc::clone(source));
-    }
-    // One error, shared: every task holds the same `Arc` as the one whose loader ran.
-    assert!(sources.iter().all(|s| Arc::ptr_eq(s, &sources[0])));
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
-    assert!(!cache.exists("k").await.unwrap());
+    flights::failing_loader_error_reaches_every_task(cache()).await;
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -7,14 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::codec::{Codec, Encoding, Postcard};
+use cache_core::flight::{load_unshared_async, FlightGroup};
 use cache_core::{
-    AsyncCache, AtomicStats, BoxFuture, CacheError, CacheStats, CounterValue, Pattern, Ttl,
+    AsyncCache, AsyncLoader, AtomicStats, BoxFuture, CacheError, CacheStats, CounterValue, Pattern,
+    Ttl,
 };
 use redis::{RedisResult, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::async_link::{AsyncLink, Scan};
+use crate::async_link::{AsyncLink, Links, Scan};
 use crate::keys::{Expiry, KeySpace};
 use crate::link::{self, Connector, Timeouts};
 use crate::ops::{add_cmd, counted, incr_call, refused, time_left, touch_call};
@@ -27,19 +29,39 @@ use crate::{failure, set_cmd, short, validate, value, RedisConfig};
 /// - **One multiplexed connection** per instance (clones share it): every task's commands
 ///   go out on it at once and pipeline, so there is no pool to size. redis's connection
 ///   manager reconnects when it drops (a server restart); an operation that failed because
-///   the connection was dropped or refused is tried once more, on the new connection.
-/// - **Timeouts**: each request fails within the configured read timeout (redis's response
-///   timeout), and at the latest within connect + read + write timeouts, reconnecting
-///   included, so a frozen server makes calls fail in time while the runtime goes on.
-///   [`RedisConfig`]'s pool settings do not apply.
+///   the connection was dropped or refused, or because its server was demoted to a replica
+///   (`READONLY`), is tried once more, on the new connection. A timeout is not retried.
+/// - **Settings**: of [`RedisConfig`], the timeouts apply: `connect_timeout` bounds opening
+///   a connection, `read_timeout` is redis's response timeout (each request fails within
+///   it), and every request, reconnecting included, ends within connect + read + write
+///   timeouts, so a frozen server makes calls fail in time while the runtime goes on.
+///   `cluster_retries`, the key prefix, TTL, codec, version, compression and scan count
+///   apply as in `RedisCache`. The pool settings (`pool_size`, `min_idle`, `idle_timeout`,
+///   `max_lifetime`, `pool_timeout`) are ignored: the multiplexed connection replaces the
+///   pool (no connection to wait for, none idle to close), so that one configuration can
+///   build both caches.
 /// - **Cluster** (with the `cluster` feature): redis's async cluster client; batches are
-///   split per slot and sent at once; `clear` and `delete_pattern` scan every primary.
+///   split per slot and sent at once; `clear` and `delete_pattern` scan every primary; the
+///   client follows the cluster's own failovers (a promoted replica).
 /// - **TLS and Sentinel**: connects through the same connector as `RedisCache`
 ///   (`rediss://` and certificates with `tls-rustls`, sentinels). Through sentinels, the
-///   primary is looked up when the cache is built; the connection manager then reconnects
-///   to that address, so unlike `RedisCache` it does not follow a later failover.
-/// - `get_or_insert_with` is `get`, then the loader, then `set` (no single flight across
-///   tasks or processes).
+///   cache **follows a failover** as `RedisCache` does: when the primary's connection
+///   fails (dropped, refused, or `READONLY` from a demoted primary), the sentinels are
+///   asked again (asynchronously: no worker blocks; the answer and the new connection each
+///   within the bound of a request), a connection to the primary they name replaces the
+///   old one, and the operation is tried once more on it. One task asks at a
+///   time: the tasks that failed meanwhile wait for its answer and share it, so a wave of
+///   failures asks the sentinels once. While the sentinels still name the dead primary
+///   (before the promotion), operations fail with the original error, and the next failure
+///   asks again. After a timeout, the sentinels are asked in the background, for the
+///   operations that come next.
+/// - **Single flight**: `get_or_insert_with` runs its loader once per key across the tasks
+///   of every process on the prefix (blocking `RedisCache`s included): one task per process
+///   polls the key's flight lock (the lock key, lease and failure marker of `RedisCache`,
+///   with tokio's timer between polls), the others await it. A loader error reaches every
+///   waiter of that flight. A leading task that is cancelled releases the lock from a task
+///   it spawns (its lease ends it otherwise), so a waiter loads instead.
+///   [`RedisConfig::single_flight`]`(false)` makes it `get`, the loader, then `set`.
 /// - Must run inside a tokio runtime (with its time driver: `enable_all`).
 ///
 /// ```no_run
@@ -63,19 +85,23 @@ use crate::{failure, set_cmd, short, validate, value, RedisConfig};
 /// [`Postcard`] by default), `i64`s as decimal strings, as in `RedisCache`.
 #[derive(Clone)]
 pub struct AsyncRedisCache<C = Postcard> {
-    inner: Arc<Inner>,
-    encoding: Encoding<C>,
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) encoding: Encoding<C>,
 }
 
-struct Inner {
-    link: AsyncLink,
-    keys: KeySpace,
-    prefix: String,
+pub(crate) struct Inner {
+    pub(crate) links: Links,
+    pub(crate) keys: KeySpace,
+    pub(crate) prefix: String,
     default_ttl: Option<std::time::Duration>,
     scan_count: u32,
     stats: AtomicStats,
     /// "redis host:port" or "redis cluster host:port,...", for error messages.
     server: String,
+    single_flight: bool,
+    pub(crate) flight_lease: Duration,
+    /// This instance's `get_or_insert_with` loads in progress, by key (see `flight.rs`).
+    pub(crate) flights: FlightGroup<()>,
 }
 
 impl<C: Codec> fmt::Debug for AsyncRedisCache<C> {
@@ -107,8 +133,9 @@ impl AsyncRedisCache {
 }
 
 impl<C: Codec> AsyncRedisCache<C> {
-    /// A cache as `config` says (its pool settings aside). Connects and sends `PING` once
-    /// before returning, so that an unreachable server or a refused login is an error here.
+    /// A cache as `config` says (its pool settings aside: see [`AsyncRedisCache`]). Connects
+    /// (through sentinels: asks them for the primary) and sends `PING` once before
+    /// returning, so that an unreachable server or a refused login is an error here.
     ///
     /// # Errors
     /// [`CacheError::Config`] for a malformed URL or unusable settings;
@@ -128,22 +155,25 @@ impl<C: Codec> AsyncRedisCache<C> {
         let timeouts = Timeouts::of(&config);
         let (connector, server) = Connector::from_config(&config)?;
         let connecting = async {
-            let link = AsyncLink::open(&connector, timeouts).await?;
-            link.clone().query::<()>(&redis::cmd("PING")).await?;
-            Ok::<_, redis::RedisError>(link)
+            let links = Links::open(connector, timeouts).await?;
+            links.current().0.query::<()>(&redis::cmd("PING")).await?;
+            Ok::<_, redis::RedisError>(links)
         };
-        let link = connecting
+        let links = connecting
             .await
             .map_err(|e| failure::backend(format!("connecting to {server}"), e))?;
         Ok(AsyncRedisCache {
             inner: Arc::new(Inner {
-                link,
+                links,
                 keys: KeySpace::new(&config.key_prefix, config.version),
                 prefix: config.key_prefix,
                 default_ttl: config.default_ttl,
                 scan_count: config.scan_count,
                 stats: AtomicStats::default(),
                 server,
+                single_flight: config.single_flight,
+                flight_lease: config.flight_lease,
+                flights: FlightGroup::new(),
             }),
             encoding: Encoding::new(config.codec).with_threshold(config.compress_above),
         })
@@ -163,17 +193,24 @@ impl<C: Codec> AsyncRedisCache<C> {
         &self.inner.prefix
     }
 
-    /// Runs `f` on the link; if it fails because the connection was dropped or refused,
-    /// once more (on the connection the manager opens meanwhile). Errors name the
+    /// Runs `f` on the link; if it fails because the connection was dropped or refused, or
+    /// its server was demoted, once more (on the connection the manager opens meanwhile, or
+    /// on the primary the sentinels name now: [`Links::recover`]). Errors name the
     /// operation, the key and the server, as the blocking cache's do.
-    async fn run<T, F, Fut>(&self, op: &str, key: Option<&str>, f: F) -> Result<T, CacheError>
+    pub(crate) async fn run<T, F, Fut>(
+        &self,
+        op: &str,
+        key: Option<&str>,
+        f: F,
+    ) -> Result<T, CacheError>
     where
         F: Fn(AsyncLink) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         let inner = &*self.inner;
-        let result = match f(inner.link.clone()).await {
-            Err(e) if link::worth_retrying(&e) => f(inner.link.clone()).await,
+        let (current, ticket) = inner.links.current();
+        let result = match f(current).await {
+            Err(e) if inner.links.recover(ticket, &e).await => f(inner.links.current().0).await,
             other => other,
         };
         result.map_err(|e| {
@@ -504,5 +541,26 @@ where
 
     fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<u64, CacheError>> {
         Box::pin(self.delete_keys(keys))
+    }
+
+    fn get_or_load<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Ttl,
+        loader: AsyncLoader<'a, V>,
+    ) -> BoxFuture<'a, Result<V, CacheError>>
+    where
+        V: Clone + 'a,
+    {
+        Box::pin(async move {
+            if !self.inner.single_flight {
+                return load_unshared_async(self, key, ttl, loader).await;
+            }
+            // A hit costs what `get` costs; single flight is paid on a miss only.
+            if let Some(v) = self.get_value(key).await? {
+                return Ok(v);
+            }
+            crate::flight::tasks::load(self, key, ttl, loader).await
+        })
     }
 }

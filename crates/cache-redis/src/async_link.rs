@@ -3,6 +3,10 @@
 //! server, kept by redis's `ConnectionManager` (every task shares it and their commands
 //! pipeline on it; it reconnects when the connection drops), or the async cluster client.
 //!
+//! [`Links`] holds it: fixed for a server or a cluster, or, through sentinels, followed
+//! ([`crate::follow`]): when the primary's connection fails, the sentinels are asked again
+//! (redis's async sentinel lookup) and a connection to the primary they name replaces it.
+//!
 //! The commands themselves are built by the same code as the blocking link's
 //! ([`crate::link::single`], [`crate::link::scan_cmd`], `crate::set_cmd`).
 
@@ -10,15 +14,121 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 #[cfg(feature = "cluster")]
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, Slot};
+use redis::sentinel::SentinelClient;
 use redis::{Cmd, FromRedisValue, RedisError, RedisResult};
 
-use crate::link::{scan_cmd, Connector, Timeouts};
+use crate::follow::{Follow, Lookup, Ticket};
+use crate::link::{breaks_connection, scan_cmd, worth_retrying, Connector, Timeouts};
+
+/// Where an [`AsyncRedisCache`](crate::AsyncRedisCache) sends its commands: a fixed link (a
+/// server, which its connection manager reconnects to; a cluster, whose client follows its
+/// own failovers) or the primary that sentinels name, found again when its link fails.
+pub(crate) enum Links {
+    Fixed(AsyncLink),
+    Followed(Arc<Follow<Primary>>),
+}
+
+impl Links {
+    /// Connects (within the connect timeout) to the server or cluster of `connector`, or to
+    /// the primary its sentinels name.
+    pub(crate) async fn open(connector: Connector, timeouts: Timeouts) -> RedisResult<Self> {
+        let limit = limit(timeouts);
+        let conn = match connector {
+            Connector::Single(client) => {
+                Conn::Single(bounded(limit, single(client, timeouts)).await?)
+            }
+            #[cfg(feature = "cluster")]
+            Connector::Cluster(client) => {
+                Conn::Cluster(bounded(limit, client.get_async_connection()).await?)
+            }
+            Connector::Sentinel(sentinels) => {
+                // The connector was built for this cache alone: its sentinel client moves
+                // here, behind an async lock.
+                let sentinels = Arc::into_inner(sentinels)
+                    .ok_or_else(|| client_error("the sentinel client is shared"))?
+                    .into_inner()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let mut primary = Primary {
+                    sentinels,
+                    timeouts,
+                };
+                let link = primary.lookup().await?;
+                return Ok(Links::Followed(Arc::new(Follow::new(link, primary))));
+            }
+        };
+        Ok(Links::Fixed(AsyncLink { conn, limit }))
+    }
+
+    /// The link to send on, and the ticket to hand to [`Links::recover`] if it fails.
+    #[inline]
+    pub(crate) fn current(&self) -> (AsyncLink, Ticket) {
+        match self {
+            Links::Fixed(link) => (link.clone(), Ticket::default()),
+            Links::Followed(follow) => follow.current(),
+        }
+    }
+
+    /// After `e` on the link taken with `ticket`: whether to try once more, on
+    /// [`Links::current`]. As the blocking cache does with its pooled connection: a
+    /// connection that was dropped or refused, or whose server was demoted (`READONLY`), is
+    /// worth one more try; a timeout is not (a hung server would make the caller wait twice).
+    ///
+    /// A fixed link is retried as is (its connection manager reconnects). A followed
+    /// primary is looked up again first (once for every task that failed meanwhile), and
+    /// retried only if a new link replaced the failed one. After a timeout or another error
+    /// that leaves the connection suspect, the lookup runs in the background, for the calls
+    /// that come next.
+    pub(crate) async fn recover(&self, ticket: Ticket, e: &RedisError) -> bool {
+        match self {
+            Links::Fixed(_) => worth_retrying(e),
+            Links::Followed(follow) if worth_retrying(e) => follow.refresh(ticket).await,
+            Links::Followed(follow) => {
+                if breaks_connection(e) {
+                    let follow = Arc::clone(follow);
+                    tokio::spawn(async move { follow.refresh(ticket).await });
+                }
+                false
+            }
+        }
+    }
+}
+
+/// The lookup of the primary: its sentinels and the timeouts of a new connection.
+pub(crate) struct Primary {
+    sentinels: SentinelClient,
+    timeouts: Timeouts,
+}
+
+impl Lookup for Primary {
+    type Link = AsyncLink;
+
+    /// Asks the sentinels for the primary (they check that it says it is one), then
+    /// connects to it, each within the bound of a request.
+    fn lookup(&mut self) -> impl Future<Output = RedisResult<AsyncLink>> + Send + '_ {
+        let timeouts = self.timeouts;
+        let limit = limit(timeouts);
+        async move {
+            let client = bounded(limit, self.sentinels.async_get_client()).await?;
+            let conn = bounded(limit, single(client, timeouts)).await?;
+            Ok(AsyncLink {
+                conn: Conn::Single(conn),
+                limit,
+            })
+        }
+    }
+}
+
+/// The bound on a request, reconnecting included: the connect timeout plus the read and
+/// write timeouts.
+fn limit(timeouts: Timeouts) -> Duration {
+    timeouts.connect + timeouts.read + timeouts.write
+}
 
 /// A connection manager on `client`'s server, with `timeouts`.
 async fn single(client: redis::Client, timeouts: Timeouts) -> RedisResult<ConnectionManager> {
@@ -48,39 +158,6 @@ enum Conn {
 }
 
 impl AsyncLink {
-    /// Connects (within the connect timeout) to the server or cluster of `connector`.
-    pub(crate) async fn open(connector: &Connector, timeouts: Timeouts) -> RedisResult<Self> {
-        let limit = timeouts.connect + timeouts.read + timeouts.write;
-        let conn = match connector {
-            Connector::Single(client) => {
-                Conn::Single(bounded(limit, single(client.clone(), timeouts)).await?)
-            }
-            #[cfg(feature = "cluster")]
-            Connector::Cluster(client) => {
-                Conn::Cluster(bounded(limit, client.get_async_connection()).await?)
-            }
-            Connector::Sentinel(sentinels) => {
-                // The sentinels name the primary once, here (the lookup is blocking, so on
-                // the blocking pool); the connection manager then reconnects to that address.
-                let sentinels = Arc::clone(sentinels);
-                let lookup = tokio::task::spawn_blocking(move || {
-                    sentinels
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .get_client()
-                });
-                let client = bounded(limit, async {
-                    lookup
-                        .await
-                        .map_err(|e| RedisError::from(io::Error::other(e)))?
-                })
-                .await?;
-                Conn::Single(bounded(limit, single(client, timeouts)).await?)
-            }
-        };
-        Ok(AsyncLink { conn, limit })
-    }
-
     /// Sends one command and converts its reply.
     pub(crate) async fn query<T: FromRedisValue>(self, cmd: &Cmd) -> RedisResult<T> {
         match self.conn {
@@ -288,7 +365,6 @@ async fn bounded<T>(limit: Duration, fut: impl Future<Output = RedisResult<T>>) 
     }
 }
 
-#[cfg(feature = "cluster")]
 fn client_error(message: &'static str) -> RedisError {
     RedisError::from((redis::ErrorKind::Client, message))
 }

@@ -245,7 +245,8 @@ pub struct RedisConfig<C = Postcard> {
     /// [`RedisCache::new`](crate::RedisCache::new).
     pub default_ttl: Option<Duration>,
     /// The most connections the pool opens (for a cluster, connection sets: each holds one
-    /// connection per node). At least 1.
+    /// connection per node). At least 1. Like every pool setting, ignored by
+    /// `AsyncRedisCache`, whose one multiplexed connection replaces the pool.
     pub pool_size: u32,
     /// How many idle connections the pool keeps open; `None` keeps `pool_size`.
     pub min_idle: Option<u32>,
@@ -259,7 +260,8 @@ pub struct RedisConfig<C = Postcard> {
     pub read_timeout: Duration,
     /// Bounds each write of a request.
     pub write_timeout: Duration,
-    /// Bounds the wait for a pooled connection, when all are busy or none can be opened.
+    /// Bounds the wait for a pooled connection, when all are busy or none can be opened (a
+    /// pool setting: `AsyncRedisCache` has no pool to wait for).
     pub pool_timeout: Duration,
     /// How often the cluster client retries a command (after a MOVED or ASK redirect, a
     /// reconnect, or a `TRYAGAIN`), with waits of 10 to 100 ms. Each try is bounded by the
@@ -282,10 +284,11 @@ pub struct RedisConfig<C = Postcard> {
     pub compress_above: Option<usize>,
     /// How values become bytes: [`Postcard`] by default (see [`RedisConfig::codec`]).
     pub codec: C,
-    /// Whether `get_or_insert_with` runs the loader once per key across the threads of
-    /// this cache and every process (and instance) sharing its key prefix that miss
-    /// together, the others waiting for its value or its error. Default: `true`. With
-    /// `false`, every caller that misses runs the loader.
+    /// Whether `get_or_insert_with` runs the loader once per key across the threads (or, for
+    /// an `AsyncRedisCache`, the tasks) of this cache and every process (and instance,
+    /// blocking or async) sharing its key prefix that miss together, the others waiting for
+    /// its value or its error. Default: `true`. With `false`, every caller that misses runs
+    /// the loader.
     ///
     /// Processes meet on a lock key, `<prefix>\xFFflight:<key>` (`SET NX PX` semantics,
     /// released by a compare-and-delete script), which waiters poll (2 ms, doubling up to
@@ -298,7 +301,9 @@ pub struct RedisConfig<C = Postcard> {
     /// mid-load blocks the others at most this long. A lease that runs out while its holder
     /// is still loading lets one waiter take over and load too: the loader then runs twice,
     /// both values are stored (the last wins), and the first holder's release is dropped.
-    /// Make it longer than the slowest load.
+    /// Make it longer than the slowest load. An `AsyncRedisCache` task that holds the lock
+    /// and is cancelled deletes it from a task it spawns; only if that fails does the lease
+    /// end it.
     pub flight_lease: Duration,
 }
 

@@ -1,13 +1,18 @@
-//! Single flight across processes for `get_or_insert_with`, on a lock key per cache key.
+//! Single flight across processes for `get_or_insert_with`, on a lock key per cache key,
+//! for `RedisCache` and `AsyncRedisCache` alike: [`FlightLock`] is the protocol (lock key,
+//! token, lease, scripts as [`Call`]s, what each reply means), which the blocking cache runs
+//! on its pooled connections with `thread::sleep` between polls and the async cache on its
+//! multiplexed connection with tokio's timer.
 //!
-//! Inside one instance, a [`FlightGroup`] lets one thread per key lead; the others wait and
-//! then read the entry it stored (or share its error). Across processes, the leading thread
-//! takes the key's lock, `<prefix>\xFFflight:<key>` (under the prefix, but not a cache key:
-//! byte `0xFF` never occurs in UTF-8, so `delete_pattern` never matches it):
+//! Inside one instance, a [`FlightGroup`](cache_core::flight::FlightGroup) lets one thread
+//! (or task) per key lead; the others wait and then read the entry it stored (or share its
+//! error). Across processes, the leader takes the key's lock, `<prefix>\xFFflight:<key>`
+//! (under the prefix, but not a cache key: byte `0xFF` never occurs in UTF-8, so
+//! `delete_pattern` never matches it):
 //!
 //! - `L<token>` while a holder loads, set with `SET NX PX <lease>` semantics by a script
-//!   that also reports the current value. Waiters poll it with backoff (2 ms doubling to
-//!   50 ms) and take it over when it is gone, which happens when the holder releases it
+//!   that also reports the current value. Waiters poll it with backoff
+//!   ([`Backoff`]: 2 ms doubling to 50 ms) and take it over when it is gone, which happens when the holder releases it
 //!   (compare-and-delete, after storing the value) or when its lease ends (the holder died).
 //! - `F<token>\n<message>` after a failed load: the holder swaps its lock for this failure
 //!   marker (compare-and-set, living one lease). A waiter that was waiting for `<token>`
@@ -21,19 +26,26 @@
 //! and load too: the loader then runs twice, both values are stored (the last one wins),
 //! and the first holder's release or failure marker is dropped, since the lock is no longer
 //! its own (the scripts compare the token).
+//!
+//! An async leader that is cancelled (its future dropped) releases the lock from a task it
+//! spawns on the current runtime (the same compare-and-delete), so a waiter takes over
+//! after its next poll; outside a runtime, or if that release fails, the lease ends it.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use cache_core::codec::Codec;
-use cache_core::flight::RemoteLoaderError;
+use cache_core::flight::{Backoff, RemoteLoaderError};
 use cache_core::{CacheError, Loader, Ttl};
 use redis::Value;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::{link, value, Cache, RedisCache};
+use crate::link;
+use crate::ops::{Call, Lua};
+use crate::{value, Cache, RedisCache};
 
 /// Takes the lock (`KEYS[1]`) as `ARGV[1]` for `ARGV[2]` ms, unless a holder is loading
 /// (then returns its value) or the failure marker of the flight `ARGV[3]` ended it (then
@@ -67,9 +79,9 @@ end
 return 0
 ";
 
-/// The first and the longest pause between two polls of a waiter.
-const FIRST_PAUSE: Duration = Duration::from_millis(2);
-const MAX_PAUSE: Duration = Duration::from_millis(50);
+static ACQUIRE_LUA: LazyLock<Lua> = LazyLock::new(|| Lua::new(ACQUIRE));
+static RELEASE_LUA: LazyLock<Lua> = LazyLock::new(|| Lua::new(RELEASE));
+static FAIL_LUA: LazyLock<Lua> = LazyLock::new(|| Lua::new(FAIL));
 
 /// The lock key of the Redis key `redis_key` (the prefix, `prefix_len` bytes, then the key's
 /// name in the cache's version): the prefix, `\xFFflight:`, then that name.
@@ -100,13 +112,130 @@ fn new_token() -> String {
     format!("{:016x}{:016x}", words[0], words[1])
 }
 
-fn eval(script: &str, key: &[u8], args: &[&[u8]]) -> redis::Cmd {
-    let mut cmd = redis::cmd("EVAL");
-    cmd.arg(script).arg(1).arg(key);
-    for a in args {
-        cmd.arg(*a);
+/// One caller's flight lock on one key, as the blocking and the async cache both run it:
+/// send [`FlightLock::acquire`] until [`FlightLock::step`] says `Held` (pausing as it says
+/// in between), then load, then send [`FlightLock::end`].
+pub(crate) struct FlightLock {
+    lock: Vec<u8>,
+    /// This caller's lock value, `L<token>`.
+    mine: String,
+    token: String,
+    /// The lease in ms, as Redis's `PX` takes it.
+    lease: String,
+    /// The token of the flight this caller waits for.
+    watched: Vec<u8>,
+    backoff: Backoff,
+}
+
+/// What a reply to [`FlightLock::acquire`] means for its caller.
+pub(crate) enum Step {
+    /// This caller holds the lock: it loads.
+    Held,
+    /// Another caller holds it: poll again after this pause.
+    Wait(Duration),
+    /// The flight waited for failed: its error, by message.
+    Ended(CacheError),
+}
+
+impl FlightLock {
+    /// A new token for the lock of the Redis key `redis_key`, held for `lease` at most.
+    pub(crate) fn new(prefix_len: usize, redis_key: &[u8], lease: Duration) -> Self {
+        let token = new_token();
+        // Redis refuses a `PX` whose deadline overflows; a lease that long is "forever" anyway.
+        let lease = lease.as_millis().clamp(1, (i64::MAX / 4) as u128);
+        FlightLock {
+            lock: lock_key(prefix_len, redis_key),
+            mine: format!("L{token}"),
+            token,
+            lease: lease.to_string(),
+            watched: Vec::new(),
+            backoff: Backoff::new(),
+        }
     }
-    cmd
+
+    /// Takes the lock, or reports who holds it (see [`FlightLock::step`]).
+    pub(crate) fn acquire(&self) -> Call {
+        ACQUIRE_LUA.call(
+            "flight lock (EVALSHA)",
+            &self.lock,
+            &[self.mine.as_bytes(), self.lease.as_bytes(), &self.watched],
+        )
+    }
+
+    /// What `reply` (to [`FlightLock::acquire`], for cache key `key`) means.
+    pub(crate) fn step(&mut self, key: &str, reply: Value) -> Result<Step, CacheError> {
+        let current = match reply {
+            Value::Int(1) => return Ok(Step::Held),
+            Value::BulkString(v) => v,
+            other => {
+                return Err(CacheError::backend(
+                    format!("flight lock of key {key:?}"),
+                    format!("unexpected reply {other:?}"),
+                ))
+            }
+        };
+        // A retried acquire whose first try took the lock (the reply was lost) finds it ours.
+        if current == self.mine.as_bytes() {
+            return Ok(Step::Held);
+        }
+        match current.split_first() {
+            Some((b'L', holder)) => {
+                if holder != self.watched {
+                    self.watched = holder.to_vec();
+                    self.backoff.reset();
+                }
+                Ok(Step::Wait(self.backoff.next_pause()))
+            }
+            Some((b'F', marker)) => {
+                let message = marker
+                    .splitn(2, |&b| b == b'\n')
+                    .nth(1)
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
+                Ok(Step::Ended(
+                    RemoteLoaderError::new(message).into_loader_error(key),
+                ))
+            }
+            _ => Err(CacheError::backend(
+                format!("flight lock of key {key:?}"),
+                "a lock value of unknown form",
+            )),
+        }
+    }
+
+    /// Lets go of the lock, if it is still this caller's (compare-and-delete).
+    pub(crate) fn release(&self) -> Call {
+        RELEASE_LUA.call(
+            "flight unlock (EVALSHA)",
+            &self.lock,
+            &[self.mine.as_bytes()],
+        )
+    }
+
+    /// How the holder ends its flight with `result`: a loader error becomes the failure
+    /// marker (for one lease) that the processes waiting for this flight return; anything
+    /// else releases the lock. Best effort: a lock not released or marked ends with its lease.
+    pub(crate) fn end<V>(&self, result: &Result<V, CacheError>) -> Call {
+        match result {
+            Err(CacheError::Loader { source, .. }) => {
+                let marker = format!(
+                    "F{}\n{}",
+                    self.token,
+                    RemoteLoaderError::message_for(&**source)
+                );
+                FAIL_LUA.call(
+                    "flight failure marker (EVALSHA)",
+                    &self.lock,
+                    &[
+                        self.mine.as_bytes(),
+                        marker.as_bytes(),
+                        self.lease.as_bytes(),
+                    ],
+                )
+            }
+            _ => self.release(),
+        }
+    }
 }
 
 /// `get_or_load` with single flight: the caller has already missed.
@@ -150,59 +279,18 @@ fn across_processes<V: DeserializeOwned + 'static, C: Codec>(
     store: impl FnOnce(&V) -> Result<bool, CacheError>,
 ) -> Result<V, CacheError> {
     let inner = &*cache.inner;
-    let lock = lock_key(inner.prefix.len(), &inner.keys.redis_key(key));
-    let token = new_token();
-    let mine = format!("L{token}");
-    // Redis refuses a `PX` whose deadline overflows; a lease that long is "forever" anyway.
-    let lease = inner
-        .flight_lease
-        .as_millis()
-        .clamp(1, (i64::MAX / 4) as u128);
-    let lease = lease.to_string();
-    // The token of the flight this caller waits for.
-    let mut watched = String::new();
-    let mut pause = FIRST_PAUSE;
+    let mut lock = FlightLock::new(
+        inner.prefix.len(),
+        &inner.keys.redis_key(key),
+        inner.flight_lease,
+    );
     loop {
-        let cmd = eval(
-            ACQUIRE,
-            &lock,
-            &[mine.as_bytes(), lease.as_bytes(), watched.as_bytes()],
-        );
-        let reply: Value = cache.run("flight lock (EVAL)", Some(key), |l| l.query(&cmd))?;
-        let current = match reply {
-            Value::Int(1) => break,
-            Value::BulkString(v) => v,
-            other => {
-                return Err(CacheError::backend(
-                    format!("flight lock of key {key:?}"),
-                    format!("unexpected reply {other:?}"),
-                ))
-            }
-        };
-        match current.split_first() {
-            Some((b'L', holder)) => {
-                if holder != watched.as_bytes() {
-                    watched = String::from_utf8_lossy(holder).into_owned();
-                    pause = FIRST_PAUSE;
-                }
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(MAX_PAUSE);
-            }
-            Some((b'F', marker)) => {
-                // The flight we waited for failed: its error, by message.
-                let message = marker
-                    .splitn(2, |&b| b == b'\n')
-                    .nth(1)
-                    .map(String::from_utf8_lossy)
-                    .unwrap_or_default();
-                return Err(RemoteLoaderError::new(message).into_loader_error(key));
-            }
-            _ => {
-                return Err(CacheError::backend(
-                    format!("flight lock of key {key:?}"),
-                    "a lock value of unknown form",
-                ))
-            }
+        let call = lock.acquire();
+        let reply = cache.run(call.op, Some(key), |l| call.query(l))?;
+        match lock.step(key, reply)? {
+            Step::Held => break,
+            Step::Wait(pause) => std::thread::sleep(pause),
+            Step::Ended(e) => return Err(e),
         }
     }
     // This process holds the lock: the flight before may have stored the value just now.
@@ -214,22 +302,124 @@ fn across_processes<V: DeserializeOwned + 'static, C: Codec>(
             Ok(v)
         }
     });
-    // Best effort: a lock that cannot be released or marked ends with its lease.
-    let end = match &result {
-        Err(CacheError::Loader { source, .. }) => {
-            let marker = format!("F{token}\n{}", RemoteLoaderError::message_for(&**source));
-            eval(
-                FAIL,
-                &lock,
-                &[mine.as_bytes(), marker.as_bytes(), lease.as_bytes()],
-            )
-        }
-        _ => eval(RELEASE, &lock, &[mine.as_bytes()]),
-    };
-    let _ = cache.run("flight unlock (EVAL)", Some(key), |l| {
-        l.query::<Value>(&end)
-    });
+    let end = lock.end(&result);
+    let _ = cache.run(end.op, Some(key), |l| end.query::<Value>(l));
     result
+}
+
+/// The async single flight of `AsyncRedisCache`: the same lock protocol, polled with tokio's
+/// timer, so no runtime worker waits.
+#[cfg(feature = "tokio")]
+pub(crate) mod tasks {
+    use cache_core::{AsyncCache, AsyncLoader};
+
+    use super::*;
+    use crate::async_cache::AsyncRedisCache;
+
+    /// `get_or_load` with single flight: the caller has already missed.
+    pub(crate) async fn load<V, C: Codec>(
+        cache: &AsyncRedisCache<C>,
+        key: &str,
+        ttl: Ttl,
+        loader: AsyncLoader<'_, V>,
+    ) -> Result<V, CacheError>
+    where
+        V: Serialize + DeserializeOwned + Send + Sync + Clone + 'static,
+    {
+        cache
+            .inner
+            .flights
+            .lead_or_read_async(
+                key,
+                loader,
+                || reread(cache, key),
+                |loader| across_processes(cache, key, ttl, loader),
+            )
+            .await
+    }
+
+    /// The value of `key`, read without counting a hit or a miss.
+    async fn reread<V: DeserializeOwned + 'static, C: Codec>(
+        cache: &AsyncRedisCache<C>,
+        key: &str,
+    ) -> Result<Option<V>, CacheError> {
+        let cmd = link::single("GET", &cache.inner.keys.redis_key(key));
+        let bytes: Option<Vec<u8>> = cache.run("GET", Some(key), |l| l.query(&cmd)).await?;
+        Ok(bytes.and_then(|b| value::decode(&cache.encoding, &b)))
+    }
+
+    /// The cross-process part of a flight this task leads (see the blocking one).
+    async fn across_processes<V, C: Codec>(
+        cache: &AsyncRedisCache<C>,
+        key: &str,
+        ttl: Ttl,
+        loader: AsyncLoader<'_, V>,
+    ) -> Result<V, CacheError>
+    where
+        V: Serialize + DeserializeOwned + Send + Sync + Clone + 'static,
+    {
+        let inner = &*cache.inner;
+        let mut lock = FlightLock::new(
+            inner.prefix.len(),
+            &inner.keys.redis_key(key),
+            inner.flight_lease,
+        );
+        loop {
+            let call = &lock.acquire();
+            let reply = cache
+                .run(call.op, Some(key), |l| call.query_async(l))
+                .await?;
+            match lock.step(key, reply)? {
+                Step::Held => break,
+                Step::Wait(pause) => tokio::time::sleep(pause).await,
+                Step::Ended(e) => return Err(e),
+            }
+        }
+        // Released by a task of its own if this future is dropped before the end.
+        let held = Held {
+            release: Some((lock.release(), inner.links.current().0)),
+        };
+        let result = async {
+            if let Some(v) = reread(cache, key).await? {
+                return Ok(v); // the flight before stored it just now
+            }
+            let v = loader().await.map_err(|e| CacheError::loader(key, e))?;
+            AsyncCache::<V>::set(cache, key, v.clone(), ttl).await?;
+            Ok(v)
+        }
+        .await;
+        let end = &lock.end(&result);
+        let _ = cache
+            .run(end.op, Some(key), |l| end.query_async::<Value>(l))
+            .await;
+        held.disarm();
+        result
+    }
+
+    /// The lock a task holds: on drop (the task was cancelled), released by a task spawned
+    /// on the current runtime; without a runtime, by its lease.
+    struct Held {
+        release: Option<(Call, crate::async_link::AsyncLink)>,
+    }
+
+    impl Held {
+        fn disarm(mut self) {
+            self.release = None;
+        }
+    }
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            let Some((call, link)) = self.release.take() else {
+                return;
+            };
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = call.query_async::<Value>(link).await;
+                });
+            }
+        }
+    }
 }
 
 #[cfg(test)]

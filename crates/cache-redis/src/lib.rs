@@ -107,6 +107,8 @@ mod async_link;
 mod config;
 mod failure;
 mod flight;
+#[cfg(feature = "tokio")]
+mod follow;
 mod keys;
 mod link;
 mod ops;

@@ -35,14 +35,14 @@ return 1
 ";
 
 /// A Lua script, sent by its hash (`EVALSHA`) and in full (`EVAL`) to a node that does not
-/// have it yet.
-struct Lua {
+/// have it yet (the scripts of `add`/`incr`/`touch` here, of the flight lock in `flight.rs`).
+pub(crate) struct Lua {
     source: &'static str,
     hash: String,
 }
 
 impl Lua {
-    fn new(source: &'static str) -> Self {
+    pub(crate) fn new(source: &'static str) -> Self {
         Lua {
             source,
             hash: redis::Script::new(source).get_hash().to_owned(),
@@ -50,7 +50,7 @@ impl Lua {
     }
 
     /// The call of this script on `key` with `args`.
-    fn call(&self, op: &'static str, key: &[u8], args: &[&[u8]]) -> Call {
+    pub(crate) fn call(&self, op: &'static str, key: &[u8], args: &[&[u8]]) -> Call {
         let cmd = |name: &str, body: &str| {
             let mut cmd = redis::cmd(name);
             cmd.arg(body).arg(1).arg(key);

@@ -18,6 +18,25 @@ mod async_api {
     use super::{cluster, common::AsyncRedisHarness};
 
     cache_conformance::conformance_tests!(AsyncRedisHarness { base: cluster });
+
+    /// Single flight across 1,000 tasks on the cluster (the lock key lives in the slot of
+    /// its own name).
+    #[test]
+    fn thousand_tasks_run_the_loader_once() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let config = cluster().key_prefix(redis_test_support::unique_prefix("aflight"));
+            let cache = cache_redis::AsyncRedisCache::new(config).await.unwrap();
+            cache_conformance::flights::thousand_tasks_run_the_loader_once(std::sync::Arc::new(
+                cache,
+            ))
+            .await;
+        });
+    }
 }
 
 /// What only a cluster shows: slots and every primary.

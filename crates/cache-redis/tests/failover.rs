@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use cache_core::{Cache, Ttl};
 use cache_redis::{RedisCache, RedisConfig};
-use redis_test_support::{succeeds_within, unique_prefix, SentinelGroup};
+use redis_test_support::{succeeds_within, unique_prefix, RedisServer, SentinelGroup};
 
 /// How soon after the promotion the cache must work again.
 const RECOVERY: Duration = Duration::from_secs(15);
@@ -20,16 +20,22 @@ fn config(base: RedisConfig) -> RedisConfig {
         .pool_size(4)
 }
 
-#[test]
-fn sentinel_failover_is_followed_by_the_same_cache() {
-    let group = SentinelGroup::start(1, 3);
-    let cache = RedisCache::new(config(RedisConfig::sentinel(
-        group.sentinel_urls(),
-        SentinelGroup::MASTER_NAME,
-    )))
-    .expect("a cache on the sentinels' primary");
-    assert!(format!("{cache:?}").contains("sentinel"), "{cache:?}");
+/// What the scenarios need of a cache: the blocking `RedisCache`, or the async one driven
+/// from the test's threads (`OnRuntime`), each the same instance throughout.
+trait Under: Cache<u64> + Cache<String> + Sync {}
 
+impl<C: Cache<u64> + Cache<String> + Sync> Under for C {}
+
+/// The primary fails by `fault` (SIGKILL, SIGSTOP) while a writer writes and a reader
+/// checks: within [`RECOVERY`] of the promotion the same `cache` (on `group`, with key
+/// prefix `prefix`) reads and writes again, and no read ever returned a value that was not
+/// written.
+fn follows_a_failed_primary(
+    group: &SentinelGroup,
+    cache: &impl Under,
+    prefix: &str,
+    fault: fn(&RedisServer),
+) {
     // A writer keeps writing increasing values to a few keys while a reader checks that
     // every value read was written (a failover may lose the last writes, never invent one).
     let written: Mutex<HashMap<String, Vec<u64>>> = Mutex::new(HashMap::new());
@@ -55,7 +61,7 @@ fn sentinel_failover_is_followed_by_the_same_cache() {
         s.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
                 for key in &keys {
-                    if let Ok(Some(v)) = Cache::<u64>::get(&cache, key) {
+                    if let Ok(Some(v)) = Cache::<u64>::get(cache, key) {
                         let w = written.lock().unwrap();
                         assert!(
                             w.get(key).is_some_and(|vs| vs.contains(&v)),
@@ -67,53 +73,64 @@ fn sentinel_failover_is_followed_by_the_same_cache() {
             }
         });
 
+        let _stop = StopOnDrop(&stop);
         std::thread::sleep(Duration::from_millis(300));
         let old = group.primary();
-        group.servers()[old].kill();
+        fault(&group.servers()[old]);
         let new = group.wait_for_promotion(old);
         assert_ne!(new, old);
         succeeds_within(RECOVERY, "a write after the failover", || {
             cache.set("after", "failover".to_string(), Ttl::Never)
         });
         let read: Option<String> = succeeds_within(RECOVERY, "a read after the failover", || {
-            Cache::<String>::get(&cache, "after")
+            Cache::<String>::get(cache, "after")
         });
         assert_eq!(read.as_deref(), Some("failover"));
         // Let the reader and writer run on the new primary for a while.
         std::thread::sleep(Duration::from_millis(300));
-        stop.store(true, Ordering::Relaxed);
     });
     // The new primary holds what was written through the cache.
-    let raw_key = format!("{}after", cache.key_prefix());
+    let raw_key = format!("{prefix}after");
     let primary = &group.servers()[group.primary()];
     assert_eq!(primary.query(&["EXISTS", raw_key.as_str()]).int(), Some(1));
-    assert!(cache.exists("after").unwrap());
+    assert!(Cache::<String>::exists(cache, "after").unwrap());
 }
 
-#[test]
-fn connections_to_a_demoted_primary_are_replaced_at_once() {
-    let group = SentinelGroup::start(1, 1);
-    let cache = RedisCache::new(
-        config(RedisConfig::sentinel(
-            group.sentinel_urls(),
-            SentinelGroup::MASTER_NAME,
-        ))
-        .min_idle(Some(4)),
-    )
-    .expect("a cache on the sentinels' primary");
-    // Four threads at once: the pool holds four connections to the primary.
-    std::thread::scope(|s| {
-        for t in 0..4 {
-            let cache = &cache;
-            s.spawn(move || {
-                for i in 0..20 {
-                    cache.set(&format!("{t}:{i}"), i, Ttl::Never).unwrap();
-                }
-            });
-        }
-    });
+/// Sets its flag when dropped, also when a check panics: the writer and the reader then
+/// stop and their scope ends, so a failed check fails the test instead of hanging it.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A forced failover (`SENTINEL FAILOVER`): the old primary lives on, as a replica of the
+/// new one, and the sentinel tells it to drop its clients. `writers` threads wrote through
+/// `cache` before; after the demotion, each writes again at once, and every write succeeds
+/// at the first call (retried on a connection to the new primary).
+fn follows_a_forced_failover(
+    group: &SentinelGroup,
+    cache: &impl Under,
+    prefix: &str,
+    writers: u64,
+) {
+    let write_all = |tag: &str| {
+        std::thread::scope(|s| {
+            for t in 0..writers {
+                s.spawn(move || {
+                    for i in 0..20u64 {
+                        cache
+                            .set(&format!("{tag}{t}:{i}"), i, Ttl::Never)
+                            .unwrap_or_else(|e| panic!("a write {tag}the failover: {e:#}"));
+                    }
+                });
+            }
+        });
+    };
+    write_all("before:");
     let old = group.primary();
-    // A forced failover: the old primary lives on, as a replica of the new one.
     // Refused (NOGOODSLAVE) until the sentinel has heard from the replica itself.
     succeeds_within(RECOVERY, "SENTINEL FAILOVER", || {
         let reply =
@@ -132,21 +149,99 @@ fn connections_to_a_demoted_primary_are_replaced_at_once() {
             other => Err(format!("role {other:?}")),
         }
     });
-    // Every pooled connection went to the demoted server (which the sentinel also told to
-    // drop its clients): each write is retried on a fresh connection, to the new primary,
-    // and succeeds at the first call.
-    for i in 0..20 {
-        cache
-            .set(&format!("after:{i}"), i, Ttl::Never)
-            .expect("a write after the failover");
-    }
-    let raw_key = format!("{}after:0", cache.key_prefix());
+    write_all("after:");
+    let raw_key = format!("{prefix}after:0:0");
     let primary = &group.servers()[new];
     assert_eq!(primary.query(&["EXISTS", raw_key.as_str()]).int(), Some(1));
 }
 
+fn sentinel_config(group: &SentinelGroup) -> RedisConfig {
+    config(RedisConfig::sentinel(
+        group.sentinel_urls(),
+        SentinelGroup::MASTER_NAME,
+    ))
+}
+
+#[test]
+fn sentinel_failover_is_followed_by_the_same_cache() {
+    let group = SentinelGroup::start(1, 3);
+    let cache =
+        RedisCache::new(sentinel_config(&group)).expect("a cache on the sentinels' primary");
+    assert!(format!("{cache:?}").contains("sentinel"), "{cache:?}");
+    follows_a_failed_primary(&group, &cache, cache.key_prefix(), RedisServer::kill);
+}
+
+/// Every pooled connection (four, from four threads at once) went to the demoted server:
+/// each write is retried on a fresh connection, to the new primary.
+#[test]
+fn connections_to_a_demoted_primary_are_replaced_at_once() {
+    let group = SentinelGroup::start(1, 1);
+    let cache = RedisCache::new(sentinel_config(&group).min_idle(Some(4)))
+        .expect("a cache on the sentinels' primary");
+    follows_a_forced_failover(&group, &cache, cache.key_prefix(), 4);
+}
+
+/// The async cache on a runtime of its own, as a blocking cache the scenarios drive from
+/// their threads (each call runs on the calling thread, with the runtime's drivers).
+#[cfg(feature = "tokio")]
+fn async_cache(
+    config: RedisConfig,
+) -> (
+    tokio::runtime::Runtime,
+    cache_conformance::blocking::OnRuntime<cache_redis::AsyncRedisCache, tokio::runtime::Handle>,
+    String,
+) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let cache = runtime
+        .block_on(cache_redis::AsyncRedisCache::new(config))
+        .expect("an async cache on the sentinels' primary");
+    assert!(format!("{cache:?}").contains("sentinel"), "{cache:?}");
+    let prefix = cache.key_prefix().to_owned();
+    let handle = runtime.handle().clone();
+    (
+        runtime,
+        cache_conformance::blocking::OnRuntime::with_executor(cache, handle),
+        prefix,
+    )
+}
+
+/// The async cache follows a killed primary as the blocking one does.
+#[cfg(feature = "tokio")]
+#[test]
+fn sentinel_failover_is_followed_by_the_same_async_cache() {
+    let group = SentinelGroup::start(1, 3);
+    let (_runtime, cache, prefix) = async_cache(sentinel_config(&group));
+    follows_a_failed_primary(&group, &cache, &prefix, RedisServer::kill);
+}
+
+/// A frozen primary (SIGSTOP: connections accepted, nothing answered) makes requests time
+/// out, not fail: the sentinels are asked again in the background, and once they name the
+/// promoted replica the same async cache works on it.
+#[cfg(feature = "tokio")]
+#[test]
+fn the_async_cache_leaves_a_frozen_primary() {
+    let group = SentinelGroup::start(1, 3);
+    let (_runtime, cache, prefix) = async_cache(sentinel_config(&group));
+    follows_a_failed_primary(&group, &cache, &prefix, RedisServer::freeze);
+}
+
+/// The async cache's one multiplexed connection went to the demoted server: the four
+/// threads' writes fail on it at once, one of them asks the sentinels, and all are retried
+/// on the new primary.
+#[cfg(feature = "tokio")]
+#[test]
+fn the_async_cache_leaves_a_demoted_primary_at_once() {
+    let group = SentinelGroup::start(1, 1);
+    let (_runtime, cache, prefix) = async_cache(sentinel_config(&group));
+    follows_a_forced_failover(&group, &cache, &prefix, 4);
+}
+
 /// `AsyncRedisCache` connects through the same sentinel lookup: it reaches the primary the
-/// blocking cache writes to (it does not follow a later failover, see its docs).
+/// blocking cache writes to.
 #[cfg(feature = "tokio")]
 #[test]
 fn the_async_cache_reaches_the_sentinels_primary() {
@@ -154,10 +249,7 @@ fn the_async_cache_reaches_the_sentinels_primary() {
     use cache_redis::AsyncRedisCache;
 
     let group = SentinelGroup::start(1, 3);
-    let config = config(RedisConfig::sentinel(
-        group.sentinel_urls(),
-        SentinelGroup::MASTER_NAME,
-    ));
+    let config = sentinel_config(&group);
     let blocking = RedisCache::new(config.clone()).expect("a cache on the primary");
     blocking.set("shared", 7u64, Ttl::Never).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -1,6 +1,8 @@
 //! Single flight across processes on one Redis prefix: the test binary re-invokes itself
 //! (the `child` test does a child's part when `cache_conformance::flights` says so) and
-//! the checks live in `cache_conformance::flights`, shared with the file backend.
+//! the checks live in `cache_conformance::flights`, shared with the file backend; with
+//! feature `tokio`, the same through `AsyncRedisCache` (children of many tasks, a blocking
+//! child beside an async one) and single flight across the tasks of one process.
 
 use std::process::Command;
 use std::time::Duration;
@@ -39,6 +41,15 @@ fn child() {
         let mut config = config(url, prefix);
         if role == "hang" {
             config = config.flight_lease(SHORT_LEASE);
+        }
+        #[cfg(feature = "tokio")]
+        if let Some(role) = flights::tasks_role(&role) {
+            let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+            let cache = runtime
+                .block_on(cache_redis::AsyncRedisCache::new(config))
+                .expect("a cache on the test server");
+            flights::run_child_tasks(role, &work, std::sync::Arc::new(cache), &runtime);
+            return;
         }
         let cache = RedisCache::new(config).expect("a cache on the test server");
         flights::run_child(&role, &work, &cache);
@@ -147,4 +158,132 @@ fn lease_bounds() {
     let err = RedisCache::new(config(&shared_server().url(), &prefix).flight_lease(Duration::ZERO))
         .unwrap_err();
     assert!(err.to_string().contains("flight_lease"), "{err}");
+}
+
+/// Single flight through the async API (`AsyncRedisCache`): across tasks, across processes,
+/// and shared with blocking callers of the same prefix.
+#[cfg(feature = "tokio")]
+mod async_api {
+    use super::*;
+    use cache_conformance::blocking::OnRuntime;
+    use cache_conformance::flights::Api;
+    use cache_core::AsyncCache;
+    use cache_redis::AsyncRedisCache;
+    use std::sync::Arc;
+
+    async fn async_cache(config: RedisConfig) -> Arc<dyn AsyncCache<String>> {
+        Arc::new(AsyncRedisCache::new(config).await.unwrap())
+    }
+
+    fn no_lock_is_left(prefix: &str, key: &str) {
+        let lock = [prefix.as_bytes(), b"\xFFflight:", key.as_bytes()].concat();
+        let exists = shared_server().query(&[b"EXISTS".as_slice(), &lock]).int();
+        assert_eq!(exists.unwrap(), 0, "no lock is left");
+    }
+
+    fn thousand_tasks_on(runtime: tokio::runtime::Runtime) {
+        let prefix = unique_prefix("aflight-1000");
+        runtime.block_on(async {
+            let cache = async_cache(config(&shared_server().url(), &prefix)).await;
+            flights::thousand_tasks_run_the_loader_once(cache).await;
+        });
+        no_lock_is_left(&prefix, "hot");
+    }
+
+    #[test]
+    fn thousand_tasks_on_a_current_thread_runtime_run_the_loader_once() {
+        thousand_tasks_on(
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        );
+    }
+
+    #[test]
+    fn thousand_tasks_on_a_multi_thread_runtime_run_the_loader_once() {
+        thousand_tasks_on(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .enable_all()
+                .build()
+                .unwrap(),
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_failing_loader_runs_once_and_every_task_gets_its_error() {
+        let prefix = unique_prefix("aflight-fail");
+        let cache = async_cache(config(&shared_server().url(), &prefix)).await;
+        flights::failing_loader_error_reaches_every_task(cache).await;
+        no_lock_is_left(&prefix, "hot");
+    }
+
+    /// With a lease of an hour, only the cancelled leader's release lets the waiter in within
+    /// the case's bound.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancelling_the_leading_task_releases_its_lock_and_a_waiter_loads() {
+        let prefix = unique_prefix("aflight-cancel");
+        let long = config(&shared_server().url(), &prefix).flight_lease(Duration::from_secs(3600));
+        flights::cancelled_leader_lets_a_waiter_load(async_cache(long).await).await;
+        no_lock_is_left(&prefix, "hot");
+    }
+
+    #[test]
+    fn blocking_and_async_callers_share_one_flight() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let prefix = unique_prefix("aflight-mixed");
+        let cache = runtime.block_on(async_cache(config(&shared_server().url(), &prefix)));
+        flights::blocking_and_async_callers_share_one_flight(
+            &super::cache(&prefix),
+            cache,
+            &runtime,
+        );
+        no_lock_is_left(&prefix, "shared-a");
+        no_lock_is_left(&prefix, "shared-b");
+    }
+
+    #[test]
+    fn two_processes_of_many_tasks_run_the_loader_once() {
+        let prefix = unique_prefix("aflight-ok");
+        flights::loader_runs_once_across_processes_through(
+            &spawner(&prefix),
+            &cache(&prefix),
+            [Api::Tasks; 2],
+        );
+    }
+
+    #[test]
+    fn a_blocking_process_and_an_async_one_share_one_flight() {
+        let prefix = unique_prefix("aflight-procs");
+        flights::loader_runs_once_across_processes_through(
+            &spawner(&prefix),
+            &cache(&prefix),
+            [Api::Threads, Api::Tasks],
+        );
+    }
+
+    #[test]
+    fn a_failing_loader_runs_once_and_every_task_of_both_processes_gets_its_error() {
+        let prefix = unique_prefix("aflight-procs-fail");
+        flights::failing_loader_runs_once_across_processes_through(
+            &spawner(&prefix),
+            &cache(&prefix),
+            [Api::Tasks, Api::Threads],
+        );
+    }
+
+    /// With `single_flight(false)` two async callers that miss together both load.
+    #[test]
+    fn single_flight_off_runs_every_loader() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let prefix = unique_prefix("aflight-off");
+        let cache = runtime
+            .block_on(AsyncRedisCache::new(
+                config(&shared_server().url(), &prefix).single_flight(false),
+            ))
+            .unwrap();
+        let cache = OnRuntime::with_executor(cache, runtime.handle().clone());
+        flights::loaders_meet(&cache, &cache);
+    }
 }

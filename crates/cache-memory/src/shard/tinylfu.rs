@@ -10,28 +10,47 @@
 //!   and a loop a little larger than the cache keeps most of its keys in the main space.
 //! - A hit in probation promotes the entry to **protected** (80% of the main space); the
 //!   protected list's overflow goes back to probation.
+//! - Admission: the candidate's estimate must exceed the victim's by more than one. The
+//!   candidate's count already includes the request that made it a candidate, the victim's
+//!   next request is not counted yet; in a loop every candidate is exactly that one request
+//!   ahead of every victim, and a plain `>` admitted them all (an LRU: no hits).
 //! - Adaptation: the ghost remembers (by a 12-bit fingerprint, in a direct-mapped table of
 //!   a quarter slot per entry) the candidates the filter rejected and the victims it evicted,
 //!   each with the time of its eviction; a rejected candidate may not push a victim still
-//!   within reach out of its slot (rejections far outnumber evictions from the main space). A new key found there is a miss one side could have
-//!   turned into a hit with more room: a rejected candidate back within an eighth of the
-//!   capacity's insertions says a larger window would have kept it (the window grows by one
-//!   entry), an evicted victim back within an eighth of the capacity's main-space evictions
-//!   says a larger main space would have (the window shrinks by one). Traffic that rewards
-//!   recency (a hot set that moves) grows the window toward an LRU; traffic that rewards
-//!   frequency (Zipf, loops, scans) keeps it small. Unlike a hill climber on the hit ratio,
-//!   the signal does not need a stationary trace, and it arrives per miss, not per period.
+//!   within reach out of its slot (rejections far outnumber evictions from the main space).
+//!   A new key found there is a miss one side could have turned into a hit with more room:
+//!   a rejected candidate back within an eighth of the capacity's insertions says a larger
+//!   window would have kept it (the window grows), an evicted victim back within an eighth
+//!   of the capacity's main-space evictions says a larger main space would have (the window
+//!   shrinks). Traffic that rewards recency (a hot set that moves) grows the window toward
+//!   an LRU; traffic that rewards frequency (Zipf, loops, scans) keeps it small.
+//! - The window's size is one share of the capacity for the whole cache ([`SharedWindow`]):
+//!   every shard adds its net ghost hits to it every 32 insertions and sizes its own window
+//!   from it. A shard of a 10,000-entry cache holds 625 entries, and its own ghost hits were
+//!   too few and too noisy to steer by (with per-shard windows, a moving hot set at 100,000
+//!   entries had grown them to only 40% of the capacity by the end of the trace, and larger
+//!   steps cost the loops 2 to 4 points); the sum over all shards is steady enough for
+//!   steps of `1 + shard capacity / 128` entries per ghost hit, times a gain that doubles
+//!   while the net moves keep one direction and halves when they reverse (1 to 8). The
+//!   share is the one shared write, a relaxed atomic, at most once per 32 insertions of a
+//!   shard.
 //!
 //! Compared with Caffeine's W-TinyLFU: no random admission of popular candidates (keys are
 //! hashed with a per-process random seed, so an attacker cannot aim collisions at the
 //! sketch, and random admissions cost a loop over 1.2 × capacity ~5 points of hit ratio), the
 //! sketch ages after 6 increments per word instead of 10 (faster forgetting of a moved hot
-//! set), and the ghost replaces the hill climber (per-shard hit-ratio samples of a few
-//! thousand requests were too noisy to climb on: measured with `benches/benches/hit_ratio.rs`).
+//! set; 10 measured worse on the 100,000-entry Zipf and scan rows), and the ghost's signal
+//! replaces the hill climber on the hit ratio (which needs a stationary trace and a sample
+//! period; the ghost's signal arrives per miss and does not mistake a moved hot set's
+//! misses for a worse window: measured with `benches/benches/hit_ratio.rs`).
 //!
 //! The shard owns the slab and calls the hooks below; the policy only relinks entries and
 //! picks the slot to evict. Memory: one byte per entry (its list), the sketch's 8 to 16 bytes
-//! and the ghost's 1 to 2 (`mem_per_entry`: 81.3 bytes per entry against the LRU's 68.7).
+//! and the ghost's 1 to 2 (`mem_per_entry`: 81.0 to 81.3 bytes per entry against the LRU's
+//! 69.2).
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::sketch::Sketch;
 use super::{Node, NIL};
@@ -47,6 +66,12 @@ const INITIAL_WINDOW: f64 = 0.01;
 /// A ghost hit counts when the key comes back within this share of the capacity (in
 /// insertions for a rejected candidate, in main-space evictions for a victim).
 const GHOST_REACH: usize = 8;
+/// Insertions between two visits of a shard to the [`SharedWindow`].
+const SYNC_EVERY: u32 = 32;
+/// One ghost hit moves the window by `1 + shard capacity / STEP_DIVISOR` entries, times the
+/// shared gain (1 to `MAX_GAIN`).
+const STEP_DIVISOR: usize = 128;
+const MAX_GAIN: i64 = 8;
 /// Ghost entries: a 12-bit fingerprint, a bit for "victim", and a 19-bit time.
 const TIME_BITS: u32 = 19;
 const TIME_MASK: u32 = (1 << TIME_BITS) - 1;
@@ -69,10 +94,76 @@ pub(super) struct TinyLfu {
     /// Clocks of the two kinds of ghost entries.
     insertions: u32,
     main_evictions: u32,
+    /// The window's share of the capacity, common to every shard of the cache.
+    shared: Arc<SharedWindow>,
+    /// This shard's ghost hits not yet added to `shared` (in its units).
+    pending: i64,
+    /// The window change of one ghost hit, in `shared`'s units.
+    step: i64,
+}
+
+/// The window's share of the capacity, one for all the shards of a cache: each shard adds
+/// its net ghost hits every [`SYNC_EVERY`] insertions, and sizes its window from the sum.
+/// One shard's ghost hits are few and noisy (a 10,000-entry cache has shards of 625); the
+/// sum over all shards is a steadier signal, so it can move in larger steps.
+///
+/// The step adapts: a net move in the same direction as the previous one doubles the gain
+/// (up to [`MAX_GAIN`]), a reversal halves it. Noise (Zipf, loops) alternates and keeps the
+/// gain near 1; a trend (a hot set that moved) is followed at up to 8 times the speed.
+pub(crate) struct SharedWindow {
+    /// The share, in units of `1 / ONE`.
+    share: AtomicU64,
+    /// The whole cache's capacity.
+    capacity: u64,
+    /// The last move's direction (sign) and gain (magnitude, 1 to `MAX_GAIN`). Updated
+    /// without a lock: two shards racing lose one update of a heuristic, nothing more.
+    gain: AtomicI64,
+}
+
+/// The share of the whole capacity, as `SharedWindow::share`.
+const ONE: u64 = 1 << 32;
+
+impl SharedWindow {
+    pub(crate) fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(SharedWindow {
+            share: AtomicU64::new((ONE as f64 * INITIAL_WINDOW) as u64),
+            capacity: capacity.max(1) as u64,
+            gain: AtomicI64::new(1),
+        })
+    }
+
+    /// Adds `delta` (non-zero) times the gain, keeping the share within `0..=ONE`, and
+    /// returns the new share.
+    fn add(&self, delta: i64) -> u64 {
+        let last = self.gain.load(Ordering::Relaxed);
+        let gain = if (last > 0) == (delta > 0) {
+            (last.abs() * 2).min(MAX_GAIN)
+        } else {
+            (last.abs() / 2).max(1)
+        };
+        let moved = delta.saturating_mul(gain);
+        let step = |s: u64| Some(s.saturating_add_signed(moved).min(ONE));
+        let share = match self
+            .share
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, step)
+        {
+            Ok(old) | Err(old) => step(old).unwrap_or(old),
+        };
+        // Pinned at a bound, the share does not move, and a trend does not build up: the
+        // first move away from it is a single step (in a loop, the window stays at its
+        // minimum, where one stray ghost hit at gain 8 cost ~1 point of hit ratio).
+        let gain = if share == 0 || share == ONE { 1 } else { gain };
+        self.gain
+            .store(if delta > 0 { gain } else { -gain }, Ordering::Relaxed);
+        share
+    }
 }
 
 impl TinyLfu {
-    pub(super) fn new(capacity: usize) -> Self {
+    pub(super) fn new(capacity: usize, shared: Arc<SharedWindow>) -> Self {
+        let entries = (1 + capacity / STEP_DIVISOR) as u128;
+        let step = (entries * u128::from(ONE) / u128::from(shared.capacity)).max(1);
+        let step = i64::try_from(step).unwrap_or(i64::MAX);
         let mut p = TinyLfu {
             sketch: Sketch::new(),
             list: Vec::new(),
@@ -86,9 +177,18 @@ impl TinyLfu {
             ghost_mask: 0,
             insertions: 0,
             main_evictions: 0,
+            shared,
+            pending: 0,
+            step,
         };
-        p.set_window((capacity as f64 * INITIAL_WINDOW) as usize);
+        let share = p.shared.share.load(Ordering::Relaxed);
+        p.set_share(share);
         p
+    }
+
+    /// Sizes the window from the shared share of the capacity.
+    fn set_share(&mut self, share: u64) {
+        self.set_window(((self.capacity as u128 * u128::from(share)) >> 32) as usize);
     }
 
     /// Sets the window's size (at least one entry, at most the capacity) and the protected
@@ -175,7 +275,10 @@ impl TinyLfu {
         let hash = nodes[i as usize].hash;
         self.sketch.increment(hash);
         self.insertions = self.insertions.wrapping_add(1);
-        self.ghost_hit(hash, nodes);
+        if self.insertions % SYNC_EVERY == 0 {
+            self.sync_window(nodes);
+        }
+        self.ghost_hit(hash);
         self.push_front(nodes, i, WINDOW);
         self.shrink_window_to_max(nodes);
     }
@@ -227,7 +330,7 @@ impl TinyLfu {
             }
             (c, NIL) => c,
             (c, v) => {
-                if self.admit(nodes[c as usize].hash, nodes[v as usize].hash) {
+                if self.admit(nodes, c, v) {
                     self.move_to(nodes, c, PROBATION);
                     self.remember(nodes[v as usize].hash, true);
                     v
@@ -267,8 +370,8 @@ impl TinyLfu {
         self.ghost[slot] = fingerprint << FINGERPRINT_SHIFT | kind | (time & TIME_MASK);
     }
 
-    /// A new key that the ghost remembers moves the window by one entry (module docs).
-    fn ghost_hit<V>(&mut self, hash: u64, nodes: &mut [Node<V>]) {
+    /// A new key that the ghost remembers counts toward moving the window (module docs).
+    fn ghost_hit(&mut self, hash: u64) {
         let (slot, fingerprint) = self.ghost_slot(hash);
         let g = self.ghost[slot];
         if g == 0 || g >> FINGERPRINT_SHIFT != fingerprint {
@@ -285,19 +388,31 @@ impl TinyLfu {
         if distance > self.capacity / GHOST_REACH {
             return;
         }
-        if !victim && self.window_max < self.capacity {
-            self.set_window(self.window_max + 1);
-            self.demote_protected_overflow(nodes);
-        } else if victim && self.window_max > 1 {
-            self.set_window(self.window_max - 1);
-            self.shrink_window_to_max(nodes);
-        }
+        self.pending += if victim { -self.step } else { self.step };
     }
 
-    /// Whether the sketch rates the candidate above the victim (ties keep the victim: the
-    /// main space is not churned by keys that are merely as popular).
-    fn admit(&self, candidate: u64, victim: u64) -> bool {
-        self.sketch.frequency(candidate) > self.sketch.frequency(victim)
+    /// Adds this shard's ghost hits to the shared share and resizes the window from it.
+    fn sync_window<V>(&mut self, nodes: &mut [Node<V>]) {
+        let share = if self.pending == 0 {
+            self.shared.share.load(Ordering::Relaxed)
+        } else {
+            self.shared.add(std::mem::take(&mut self.pending))
+        };
+        self.set_share(share);
+        self.shrink_window_to_max(nodes);
+        self.demote_protected_overflow(nodes);
+    }
+
+    /// Whether the sketch rates the candidate above the victim by more than the request that
+    /// made it a candidate (near-ties keep the victim: the main space is not churned by keys
+    /// that are merely as popular).
+    fn admit<V>(&self, nodes: &[Node<V>], candidate: u32, victim: u32) -> bool {
+        // The candidate's count includes the request that brought it in; the victim's next
+        // request is not counted yet. Without the 1, a loop (where every candidate is one
+        // request ahead of every victim) would admit every candidate and behave as an LRU.
+        let candidate = self.sketch.frequency(nodes[candidate as usize].hash);
+        let victim = self.sketch.frequency(nodes[victim as usize].hash);
+        candidate > victim + 1
     }
 
     fn shrink_window_to_max<V>(&mut self, nodes: &mut [Node<V>]) {
@@ -343,5 +458,39 @@ impl TinyLfu {
         }
         assert_eq!(self.list.len(), nodes.len());
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shared_gain_doubles_on_a_trend_halves_on_a_reversal_and_the_share_stays_in_bounds() {
+        let w = SharedWindow::new(1_000);
+        let start = w.share.load(Ordering::Relaxed);
+        // The first move continues the initial direction (up): gain 2, then 4, 8, 8.
+        assert_eq!(w.add(10), start + 20);
+        assert_eq!(w.add(10), start + 60);
+        assert_eq!(w.add(10), start + 140);
+        assert_eq!(w.add(10), start + 220);
+        // A reversal halves the gain (8 -> 4), and the next one again (4 -> 2).
+        assert_eq!(w.add(-10), start + 180);
+        assert_eq!(w.add(10), start + 200);
+        // Never below 0 nor above the whole capacity; at a bound the gain is back to 1.
+        assert_eq!(w.add(-(ONE as i64)), 0);
+        assert_eq!(w.add(-10), 0);
+        assert_eq!(w.add(10), 10);
+        assert_eq!(w.add(i64::MAX / 16), ONE);
+        assert_eq!(w.add(-10), ONE - 10);
+    }
+
+    #[test]
+    fn one_ghost_hit_moves_the_cache_wide_share_by_a_shard_step() {
+        // Shards of 1,280 in a cache of 12,800: 1 + 1,280 / 128 = 11 entries per ghost hit.
+        let w = SharedWindow::new(12_800);
+        let p = TinyLfu::new(1_280, Arc::clone(&w));
+        assert_eq!(p.step, (11 * ONE / 12_800) as i64);
+        assert_eq!(p.window_max, 12, "1% of the shard");
     }
 }

@@ -83,6 +83,10 @@ impl<C: Codec> Harness for AsyncRedisHarness<C> {
         tokio::runtime::Handle,
     >;
 
+    fn single_flight(&self) -> bool {
+        true
+    }
+
     fn time(&self) -> Time {
         Time::Real
     }
