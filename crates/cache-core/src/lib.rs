@@ -136,7 +136,7 @@ mod removal;
 mod stats;
 mod ttl;
 
-pub use async_cache::{AsyncCache, AsyncCacheExt, AsyncLoader, BoxFuture};
+pub use async_cache::{AsyncCache, AsyncCacheExt, AsyncLoader, BoxFuture, CacheFuture};
 pub use cache::{BoxError, Cache, CacheExt, Loader};
 pub use clock::{Clock, MockClock, MonotonicClock, SharedClock, SystemClock};
 pub use counter::CounterValue;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use cache_core::codec::{Codec, Postcard};
 use cache_core::flight::load_unshared_async;
 use cache_core::{
-    AsyncCache, AsyncLoader, BoxFuture, Cache, CacheError, CacheStats, CounterValue, Ttl,
+    AsyncCache, AsyncLoader, Cache, CacheError, CacheFuture, CacheStats, CounterValue, Ttl,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -86,8 +86,8 @@ impl<C: Codec> AsyncFileCache<C> {
     fn run<'a, T: Send + 'static>(
         &self,
         op: impl FnOnce(FileBasedCache<C>) -> Result<T, CacheError> + Send + 'static,
-    ) -> BoxFuture<'a, Result<T, CacheError>> {
-        Box::pin(blocking(self.cache.clone(), op))
+    ) -> CacheFuture<'a, Result<T, CacheError>> {
+        CacheFuture::boxed(blocking(self.cache.clone(), op))
     }
 }
 
@@ -132,7 +132,7 @@ where
     V: Serialize + DeserializeOwned + Send + Sync + 'static,
     C: Codec,
 {
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<V>, CacheError>> {
+    fn get<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<Option<V>, CacheError>> {
         let key = key.to_owned();
         self.run(move |c| c.get(&key))
     }
@@ -142,26 +142,26 @@ where
         key: &'a str,
         value: V,
         ttl: Ttl,
-    ) -> BoxFuture<'a, Result<bool, CacheError>> {
+    ) -> CacheFuture<'a, Result<bool, CacheError>> {
         let key = key.to_owned();
         self.run(move |c| c.set(&key, value, ttl))
     }
 
-    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, CacheError>> {
+    fn delete<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<bool, CacheError>> {
         let key = key.to_owned();
         self.run(move |c| Cache::<V>::delete(&c, &key))
     }
 
-    fn clear(&self) -> BoxFuture<'_, Result<(), CacheError>> {
+    fn clear(&self) -> CacheFuture<'_, Result<(), CacheError>> {
         self.run(move |c| Cache::<V>::clear(&c))
     }
 
-    fn exists<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, CacheError>> {
+    fn exists<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<bool, CacheError>> {
         let key = key.to_owned();
         self.run(move |c| Cache::<V>::exists(&c, &key))
     }
 
-    fn delete_pattern<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<u64, CacheError>> {
+    fn delete_pattern<'a>(&'a self, pattern: &'a str) -> CacheFuture<'a, Result<u64, CacheError>> {
         let pattern = pattern.to_owned();
         self.run(move |c| Cache::<V>::delete_pattern(&c, &pattern))
     }
@@ -175,12 +175,12 @@ where
         key: &'a str,
         value: V,
         ttl: Ttl,
-    ) -> BoxFuture<'a, Result<bool, CacheError>> {
+    ) -> CacheFuture<'a, Result<bool, CacheError>> {
         let key = key.to_owned();
         self.run(move |c| c.add(&key, value, ttl))
     }
 
-    fn incr<'a>(&'a self, key: &'a str, delta: i64) -> BoxFuture<'a, Result<i64, CacheError>>
+    fn incr<'a>(&'a self, key: &'a str, delta: i64) -> CacheFuture<'a, Result<i64, CacheError>>
     where
         V: CounterValue,
     {
@@ -188,7 +188,7 @@ where
         self.run(move |c| Cache::<V>::incr(&c, &key, delta))
     }
 
-    fn touch<'a>(&'a self, key: &'a str, ttl: Ttl) -> BoxFuture<'a, Result<bool, CacheError>> {
+    fn touch<'a>(&'a self, key: &'a str, ttl: Ttl) -> CacheFuture<'a, Result<bool, CacheError>> {
         let key = key.to_owned();
         self.run(move |c| Cache::<V>::touch(&c, &key, ttl))
     }
@@ -196,7 +196,7 @@ where
     fn ttl<'a>(
         &'a self,
         key: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Option<Duration>>, CacheError>> {
+    ) -> CacheFuture<'a, Result<Option<Option<Duration>>, CacheError>> {
         let key = key.to_owned();
         self.run(move |c| Cache::<V>::ttl(&c, &key))
     }
@@ -204,7 +204,7 @@ where
     fn get_many<'a>(
         &'a self,
         keys: &'a [&'a str],
-    ) -> BoxFuture<'a, Result<Vec<Option<V>>, CacheError>> {
+    ) -> CacheFuture<'a, Result<Vec<Option<V>>, CacheError>> {
         let keys = owned(keys);
         self.run(move |c| c.get_many(&borrowed(&keys)))
     }
@@ -213,7 +213,7 @@ where
         &'a self,
         entries: Vec<(&'a str, V)>,
         ttl: Ttl,
-    ) -> BoxFuture<'a, Result<(), CacheError>>
+    ) -> CacheFuture<'a, Result<(), CacheError>>
     where
         V: 'a,
     {
@@ -222,7 +222,7 @@ where
         self.run(move |c| c.set_many(borrowed(&keys).into_iter().zip(values).collect(), ttl))
     }
 
-    fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<u64, CacheError>> {
+    fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> CacheFuture<'a, Result<u64, CacheError>> {
         let keys = owned(keys);
         self.run(move |c| Cache::<V>::delete_many(&c, &borrowed(&keys)))
     }
@@ -232,11 +232,11 @@ where
         key: &'a str,
         ttl: Ttl,
         loader: AsyncLoader<'a, V>,
-    ) -> BoxFuture<'a, Result<V, CacheError>>
+    ) -> CacheFuture<'a, Result<V, CacheError>>
     where
         V: Clone + 'a,
     {
-        Box::pin(async move {
+        CacheFuture::boxed(async move {
             if !self.cache.inner.single_flight {
                 return load_unshared_async(self, key, ttl, loader).await;
             }

@@ -57,7 +57,7 @@ use cache_core::{
 };
 
 use cache_core::flight::{landed, Landing};
-use cache_core::Loader;
+use cache_core::{BoxError, Loader};
 use flight::Flight;
 use key::Probe;
 use shard::{CounterFault, Removed, Shard, Weigher};
@@ -95,8 +95,6 @@ pub struct InMemoryCache<V> {
     default_ttl: Option<Duration>,
     clock: SharedClock,
     max_size: usize,
-    /// The async `get_or_load` calls in progress (see `async_cache.rs`).
-    async_flights: async_cache::Flights<V>,
     single_flight: bool,
     policy: Policy,
     max_weight: Option<u64>,
@@ -196,8 +194,9 @@ impl<V> InMemoryCacheBuilder<V> {
         self
     }
 
-    /// Whether `get_or_insert_with` runs the loader once per key when many threads miss at
-    /// the same time, the others waiting for its value or its error. Default: `true`. With
+    /// Whether `get_or_insert_with` runs the loader once per key when many callers miss at
+    /// the same time (threads and tasks, through `Cache` and `AsyncCache` alike), the others
+    /// waiting for its value or its error. Default: `true`. With
     /// `false`, every caller that misses runs the loader (and the last to store wins).
     ///
     /// ```
@@ -371,7 +370,6 @@ impl<V> InMemoryCacheBuilder<V> {
                 .clock
                 .unwrap_or_else(|| Arc::new(MonotonicClock::new())),
             max_size: self.max_size,
-            async_flights: async_cache::Flights::new(),
             single_flight: self.single_flight,
             policy: self.policy,
             max_weight: self.max_weight,
@@ -711,7 +709,7 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
 
 impl<V: Clone + Send + Sync + 'static> InMemoryCache<V> {
     /// `get_or_load` after its lookup missed, with the shard still locked: joins the key's
-    /// flight or starts one (under that lock, so two threads never both load), or, without
+    /// flight or starts one (under that lock, so two callers never both load), or, without
     /// single flight, loads and stores.
     #[cold]
     #[inline(never)]
@@ -729,55 +727,68 @@ impl<V: Clone + Send + Sync + 'static> InMemoryCache<V> {
             self.set(key, value.clone(), ttl)?;
             return Ok(value);
         }
-        let mut locked = Some(shard);
+        let mut step = self.join_or_lead(shard, probe);
         loop {
-            let mut shard = match locked.take() {
-                Some(shard) => shard,
-                None => {
-                    let mut shard = self.shard(probe);
-                    if let Some(v) = shard.lookup(probe, &*self.clock) {
-                        self.notify(shard);
-                        return Ok(v);
-                    }
-                    shard
-                }
-            };
-            match shard.flight(key) {
-                Some(running) => {
-                    self.notify(shard);
-                    match landed(key, running.wait()) {
-                        Some(result) => return result,
-                        // The loader panicked: start over, perhaps as the loader.
-                        None => continue,
+            match step {
+                Step::Join(running) => {
+                    if let Some(result) = landed(key, running.wait()) {
+                        return result;
                     }
                 }
-                None => {
-                    let mine = shard.start_flight(key);
-                    self.notify(shard);
-                    return self.lead(probe, ttl, mine, loader);
+                Step::Lead(mut guard) => {
+                    let loaded = loader.load();
+                    return self.land(probe, ttl, &mut guard, loaded);
                 }
             }
+            // The leader gave up: start over, perhaps as the leader.
+            step = match self.look_again(probe) {
+                Ok(v) => return Ok(v),
+                Err(step) => step,
+            };
         }
     }
 
-    /// Runs the loader of a flight this thread registered, stores its value and ends the
-    /// flight, with the value or the (shared) error, for the threads waiting on it.
-    fn lead(
+    /// After a miss, under the shard lock (released here): the key's flight in progress, to
+    /// wait on, or a new one the caller leads. Blocking and async callers share the flights.
+    fn join_or_lead<'a>(
+        &'a self,
+        mut shard: MutexGuard<'_, Shard<V>>,
+        probe: Probe<'a>,
+    ) -> Step<'a, V> {
+        let step = match shard.flight(probe.key) {
+            Some(running) => Step::Join(running),
+            None => Step::Lead(FlightGuard {
+                cache: self,
+                key: probe.key,
+                flight: shard.start_flight(probe.key),
+                done: false,
+            }),
+        };
+        self.notify(shard);
+        step
+    }
+
+    /// The lookup again, after a flight was abandoned: the value, or the next step.
+    fn look_again<'a>(&'a self, probe: Probe<'a>) -> Result<V, Step<'a, V>> {
+        let mut shard = self.shard(probe);
+        if let Some(v) = shard.lookup(probe, &*self.clock) {
+            self.notify(shard);
+            return Ok(v);
+        }
+        Err(self.join_or_lead(shard, probe))
+    }
+
+    /// Ends a flight this caller led with its loader's result: stores the value and ends the
+    /// flight (both under the shard lock, so no miss slips between them), with the value or
+    /// the (shared) error, for the threads and tasks waiting on it.
+    fn land(
         &self,
         probe: Probe<'_>,
         ttl: Ttl,
-        flight: Arc<Flight<V>>,
-        loader: Loader<'_, V>,
+        guard: &mut FlightGuard<'_, V>,
+        loaded: Result<V, BoxError>,
     ) -> Result<V, CacheError> {
         let key = probe.key;
-        // The guard ends the flight (as abandoned) if the loader panics.
-        let mut guard = FlightGuard {
-            cache: self,
-            key,
-            flight,
-            done: false,
-        };
-        let loaded = loader.load();
         let (landing, result) = {
             let mut shard = self.shard(probe);
             let ended = match loaded {
@@ -802,8 +813,15 @@ impl<V: Clone + Send + Sync + 'static> InMemoryCache<V> {
     }
 }
 
-/// Ends a flight as abandoned unless it completed, so that waiters never wait forever on a
-/// loader that panicked.
+/// What a caller that missed does next: wait for the key's flight in progress, or lead a new
+/// one.
+pub(crate) enum Step<'a, V: Clone + Send + Sync + 'static> {
+    Join(Arc<Flight<V>>),
+    Lead(FlightGuard<'a, V>),
+}
+
+/// A flight this caller leads: it ends the flight as abandoned unless it landed, so that
+/// waiters never wait forever on a loader that panicked or (async) a future that was dropped.
 struct FlightGuard<'a, V: Clone + Send + Sync + 'static> {
     cache: &'a InMemoryCache<V>,
     key: &'a str,

@@ -2,10 +2,10 @@
 //! loading task, shared loader errors.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 use cache_conformance::flights;
-use cache_core::{AsyncCache, AsyncCacheExt, Ttl};
+use cache_core::{AsyncCache, AsyncCacheExt, CacheError, Ttl};
 use cache_memory::InMemoryCache;
 
 fn cache() -> Arc<dyn AsyncCache<String>> {
@@ -105,4 +105,200 @@ async fn without_single_flight_every_missing_task_loads() {
     }
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert!(cache.exists("k").await.unwrap());
+}
+
+// Blocking and async callers of one cache share its flights.
+
+/// One cache, a count of loader calls, and a runtime: callers of "k" on threads and in tasks.
+struct Mixed {
+    cache: Arc<InMemoryCache<String>>,
+    calls: Arc<AtomicUsize>,
+    rt: tokio::runtime::Runtime,
+}
+
+type Outcome = Result<&'static str, &'static str>;
+
+impl Mixed {
+    fn new() -> Self {
+        Mixed {
+            cache: Arc::new(InMemoryCache::new(100, None).unwrap()),
+            calls: Arc::new(AtomicUsize::new(0)),
+            rt: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// A thread's `try_get_or_insert_with` of "k"; its loader (if it runs) counts the call,
+    /// runs `hold`, and returns `outcome`.
+    fn thread(
+        &self,
+        outcome: Outcome,
+        hold: impl FnOnce() + Send + 'static,
+    ) -> std::thread::JoinHandle<Result<String, CacheError>> {
+        let (cache, calls) = (Arc::clone(&self.cache), Arc::clone(&self.calls));
+        std::thread::spawn(move || {
+            cache_core::CacheExt::try_get_or_insert_with(&*cache, "k", Ttl::Never, || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                hold();
+                outcome.map(str::to_string)
+            })
+        })
+    }
+
+    /// The same from a task, its loader awaiting `hold`.
+    fn task(
+        &self,
+        outcome: Outcome,
+        hold: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<Result<String, CacheError>> {
+        let (cache, calls) = (Arc::clone(&self.cache), Arc::clone(&self.calls));
+        self.rt.spawn(async move {
+            AsyncCacheExt::try_get_or_insert_with(&*cache, "k", Ttl::Never, || async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                hold.await;
+                outcome.map(str::to_string)
+            })
+            .await
+        })
+    }
+
+    /// Waits (yielding the thread) until `misses` misses were counted: a caller that joins
+    /// or starts a flight counts its miss under the shard lock it decides under, so once its
+    /// miss shows, the caller is registered.
+    fn until_misses(&self, misses: u64) {
+        while cache_core::Cache::stats(&*self.cache).misses < misses {
+            std::thread::yield_now();
+        }
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+/// A gate a blocking loader stops at: `hold` tells `started` and waits for `release`.
+fn gate() -> (impl FnOnce() + Send, mpsc::Receiver<()>, mpsc::Sender<()>) {
+    let (started, is_started) = mpsc::channel();
+    let (release, released) = mpsc::channel();
+    let hold = move || {
+        started.send(()).unwrap();
+        released.recv().unwrap();
+    };
+    (hold, is_started, release)
+}
+
+#[test]
+fn a_blocking_load_serves_async_waiters() {
+    let m = Mixed::new();
+    let (hold, is_started, release) = gate();
+    let leader = m.thread(Ok("from-thread"), hold);
+    is_started.recv().unwrap();
+    let tasks: Vec<_> = (0..8).map(|_| m.task(Ok("from-task"), async {})).collect();
+    m.until_misses(9);
+    release.send(()).unwrap();
+    assert_eq!(leader.join().unwrap().unwrap(), "from-thread");
+    for t in tasks {
+        assert_eq!(m.rt.block_on(t).unwrap().unwrap(), "from-thread");
+    }
+    assert_eq!(m.calls(), 1, "one load for both kinds");
+    assert_eq!(cache_core::Cache::stats(&*m.cache).sets, 1);
+}
+
+#[test]
+fn an_async_load_serves_blocking_waiters() {
+    let m = Mixed::new();
+    let (started, is_started) = mpsc::channel();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let leader = m.task(Ok("from-task"), async move {
+        started.send(()).unwrap();
+        released.await.unwrap();
+    });
+    is_started.recv().unwrap();
+    let threads: Vec<_> = (0..4).map(|_| m.thread(Ok("from-thread"), || {})).collect();
+    m.until_misses(5);
+    release.send(()).unwrap();
+    assert_eq!(m.rt.block_on(leader).unwrap().unwrap(), "from-task");
+    for t in threads {
+        assert_eq!(t.join().unwrap().unwrap(), "from-task");
+    }
+    assert_eq!(m.calls(), 1, "one load for both kinds");
+}
+
+#[test]
+fn a_failed_load_reaches_blocking_and_async_waiters() {
+    let m = Mixed::new();
+    let (hold, is_started, release) = gate();
+    let leader = m.thread(Err("database down"), hold);
+    is_started.recv().unwrap();
+    let thread = m.thread(Err("another error"), || {});
+    let tasks: Vec<_> = (0..4)
+        .map(|_| m.task(Err("another error"), async {}))
+        .collect();
+    m.until_misses(6);
+    release.send(()).unwrap();
+    let mut errors = vec![
+        leader.join().unwrap().unwrap_err(),
+        thread.join().unwrap().unwrap_err(),
+    ];
+    for t in tasks {
+        errors.push(m.rt.block_on(t).unwrap().unwrap_err());
+    }
+    let sources: Vec<_> = errors
+        .iter()
+        .map(|err| match err {
+            CacheError::Loader { key, source } if key == "k" => Arc::clone(source),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // One error, shared: the thread that loaded, the thread and the tasks that waited.
+    assert!(sources.iter().all(|s| Arc::ptr_eq(s, &sources[0])));
+    assert_eq!(sources[0].to_string(), "database down");
+    assert_eq!(m.calls(), 1);
+    assert!(!cache_core::Cache::exists(&*m.cache, "k").unwrap());
+}
+
+#[test]
+fn a_dropped_async_load_hands_the_flight_to_a_blocking_waiter() {
+    let m = Mixed::new();
+    let (started, is_started) = mpsc::channel();
+    let leader = m.task(Ok("from-task"), async move {
+        started.send(()).unwrap();
+        std::future::pending::<()>().await
+    });
+    is_started.recv().unwrap();
+    let waiter = m.thread(Ok("from-thread"), || {});
+    m.until_misses(2);
+    leader.abort();
+    assert!(m.rt.block_on(leader).unwrap_err().is_cancelled());
+    assert_eq!(waiter.join().unwrap().unwrap(), "from-thread");
+    assert_eq!(m.calls(), 2, "the waiter took over");
+    assert_eq!(
+        cache_core::Cache::get(&*m.cache, "k").unwrap().as_deref(),
+        Some("from-thread")
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn get_runs_when_polled_and_allocates_no_future() {
+    fn send_and_unpin<F: std::future::Future + Send + Unpin>(f: F) -> F {
+        f
+    }
+    let cache = InMemoryCache::<String>::new(100, None).unwrap();
+    cache.set("k", "v".to_string(), Ttl::Never).await.unwrap();
+    let get = send_and_unpin(AsyncCache::get(&cache, "k"));
+    assert!(!get.is_ready(), "{get:?}");
+    assert_eq!(
+        AsyncCache::stats(&cache).hits,
+        0,
+        "nothing happens before the first poll"
+    );
+    assert_eq!(get.await.unwrap().as_deref(), Some("v"));
+    assert_eq!(AsyncCache::stats(&cache).hits, 1);
+    // The writes answer during the call: the future holds the answer, nothing is boxed.
+    let set = send_and_unpin(cache.set("k", "w".to_string(), Ttl::Never));
+    assert!(set.is_ready(), "{set:?}");
+    assert!(set.await.unwrap());
+    assert_eq!(format!("{:?}", cache.delete("k")), "CacheFuture::Ready");
 }

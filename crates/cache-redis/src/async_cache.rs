@@ -9,8 +9,8 @@ use std::time::Duration;
 use cache_core::codec::{Codec, Encoding, Postcard};
 use cache_core::flight::{load_unshared_async, FlightGroup};
 use cache_core::{
-    AsyncCache, AsyncLoader, AtomicStats, BoxFuture, CacheError, CacheStats, CounterValue, Pattern,
-    Ttl,
+    AsyncCache, AsyncLoader, AtomicStats, CacheError, CacheFuture, CacheStats, CounterValue,
+    Pattern, Ttl,
 };
 use redis::{RedisResult, Value};
 use serde::de::DeserializeOwned;
@@ -461,8 +461,8 @@ where
     V: Serialize + DeserializeOwned + Send + Sync + 'static,
     C: Codec,
 {
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<V>, CacheError>> {
-        Box::pin(self.get_value(key))
+    fn get<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<Option<V>, CacheError>> {
+        CacheFuture::boxed(self.get_value(key))
     }
 
     fn set<'a>(
@@ -470,24 +470,24 @@ where
         key: &'a str,
         value: V,
         ttl: Ttl,
-    ) -> BoxFuture<'a, Result<bool, CacheError>> {
-        Box::pin(self.set_value(key, value, ttl))
+    ) -> CacheFuture<'a, Result<bool, CacheError>> {
+        CacheFuture::boxed(self.set_value(key, value, ttl))
     }
 
-    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, CacheError>> {
-        Box::pin(self.delete_key(key))
+    fn delete<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<bool, CacheError>> {
+        CacheFuture::boxed(self.delete_key(key))
     }
 
-    fn clear(&self) -> BoxFuture<'_, Result<(), CacheError>> {
-        Box::pin(self.clear_all())
+    fn clear(&self) -> CacheFuture<'_, Result<(), CacheError>> {
+        CacheFuture::boxed(self.clear_all())
     }
 
-    fn exists<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, CacheError>> {
-        Box::pin(self.exists_key(key))
+    fn exists<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<bool, CacheError>> {
+        CacheFuture::boxed(self.exists_key(key))
     }
 
-    fn delete_pattern<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<u64, CacheError>> {
-        Box::pin(self.delete_matching(pattern))
+    fn delete_pattern<'a>(&'a self, pattern: &'a str) -> CacheFuture<'a, Result<u64, CacheError>> {
+        CacheFuture::boxed(self.delete_matching(pattern))
     }
 
     fn stats(&self) -> CacheStats {
@@ -499,48 +499,48 @@ where
         key: &'a str,
         value: V,
         ttl: Ttl,
-    ) -> BoxFuture<'a, Result<bool, CacheError>> {
-        Box::pin(self.add_value(key, value, ttl))
+    ) -> CacheFuture<'a, Result<bool, CacheError>> {
+        CacheFuture::boxed(self.add_value(key, value, ttl))
     }
 
-    fn incr<'a>(&'a self, key: &'a str, delta: i64) -> BoxFuture<'a, Result<i64, CacheError>>
+    fn incr<'a>(&'a self, key: &'a str, delta: i64) -> CacheFuture<'a, Result<i64, CacheError>>
     where
         V: CounterValue,
     {
-        Box::pin(AsyncRedisCache::incr(self, key, delta))
+        CacheFuture::boxed(AsyncRedisCache::incr(self, key, delta))
     }
 
-    fn touch<'a>(&'a self, key: &'a str, ttl: Ttl) -> BoxFuture<'a, Result<bool, CacheError>> {
-        Box::pin(AsyncRedisCache::touch(self, key, ttl))
+    fn touch<'a>(&'a self, key: &'a str, ttl: Ttl) -> CacheFuture<'a, Result<bool, CacheError>> {
+        CacheFuture::boxed(AsyncRedisCache::touch(self, key, ttl))
     }
 
     fn ttl<'a>(
         &'a self,
         key: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Option<Duration>>, CacheError>> {
-        Box::pin(AsyncRedisCache::ttl(self, key))
+    ) -> CacheFuture<'a, Result<Option<Option<Duration>>, CacheError>> {
+        CacheFuture::boxed(AsyncRedisCache::ttl(self, key))
     }
 
     fn get_many<'a>(
         &'a self,
         keys: &'a [&'a str],
-    ) -> BoxFuture<'a, Result<Vec<Option<V>>, CacheError>> {
-        Box::pin(self.get_values(keys))
+    ) -> CacheFuture<'a, Result<Vec<Option<V>>, CacheError>> {
+        CacheFuture::boxed(self.get_values(keys))
     }
 
     fn set_many<'a>(
         &'a self,
         entries: Vec<(&'a str, V)>,
         ttl: Ttl,
-    ) -> BoxFuture<'a, Result<(), CacheError>>
+    ) -> CacheFuture<'a, Result<(), CacheError>>
     where
         V: 'a,
     {
-        Box::pin(self.set_values(entries, ttl))
+        CacheFuture::boxed(self.set_values(entries, ttl))
     }
 
-    fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<u64, CacheError>> {
-        Box::pin(self.delete_keys(keys))
+    fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> CacheFuture<'a, Result<u64, CacheError>> {
+        CacheFuture::boxed(self.delete_keys(keys))
     }
 
     fn get_or_load<'a>(
@@ -548,11 +548,11 @@ where
         key: &'a str,
         ttl: Ttl,
         loader: AsyncLoader<'a, V>,
-    ) -> BoxFuture<'a, Result<V, CacheError>>
+    ) -> CacheFuture<'a, Result<V, CacheError>>
     where
         V: Clone + 'a,
     {
-        Box::pin(async move {
+        CacheFuture::boxed(async move {
             if !self.inner.single_flight {
                 return load_unshared_async(self, key, ttl, loader).await;
             }
