@@ -129,6 +129,37 @@ pub fn parse_file_name(name: &str) -> Option<EntryId> {
     Some(id)
 }
 
+/// Writes `parts` to `file` one after the other: the whole file in one `writev` where the
+/// kernel takes it all (a large value written from where it is, after its header).
+fn write_parts(file: &mut File, parts: &[&[u8]]) -> io::Result<()> {
+    if let [one] = parts {
+        return file.write_all(one);
+    }
+    let mut parts: Vec<&[u8]> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
+    let mut first = 0;
+    while first < parts.len() {
+        let slices: Vec<io::IoSlice<'_>> =
+            parts[first..].iter().map(|p| io::IoSlice::new(p)).collect();
+        let mut n = match file.write_vectored(&slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        while n > 0 {
+            let part = parts[first];
+            if n >= part.len() {
+                n -= part.len();
+                first += 1;
+            } else {
+                parts[first] = &part[n..];
+                n = 0;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn is_not_found(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::NotFound
 }
@@ -624,7 +655,7 @@ impl CacheDir {
     /// Writes `bytes` as the file of entry `id`, atomically: readers see the old file or the
     /// new one, never a part. On error nothing is left behind and the old file is untouched.
     /// A directory removed from under the cache is created again, and the write retried.
-    pub fn write_atomically(&self, id: &EntryId, bytes: &[u8]) -> io::Result<()> {
+    pub fn write_atomically(&self, id: &EntryId, bytes: &[&[u8]]) -> io::Result<()> {
         self.write_with(id, bytes, |tree, tmp, name| {
             self.write_temp_and_rename(tree, tmp, id, name)
         })
@@ -636,7 +667,7 @@ impl CacheDir {
     fn write_with<T>(
         &self,
         id: &EntryId,
-        bytes: &[u8],
+        bytes: &[&[u8]],
         place: impl Fn(&Tree, &str, &Name) -> io::Result<T>,
     ) -> io::Result<T> {
         let mut tree = self.tree();
@@ -718,7 +749,7 @@ impl CacheDir {
     pub fn write_counted(
         &self,
         id: &EntryId,
-        bytes: &[u8],
+        bytes: &[&[u8]],
         known: Option<u64>,
     ) -> io::Result<Replaced> {
         self.write_with(id, bytes, |tree, tmp, name| {
@@ -726,9 +757,9 @@ impl CacheDir {
         })
     }
 
-    fn write_temp(&self, tree: &Tree, tmp: &str, bytes: &[u8]) -> io::Result<()> {
+    fn write_temp(&self, tree: &Tree, tmp: &str, bytes: &[&[u8]]) -> io::Result<()> {
         let mut file = self.create_temp(tree, tmp)?;
-        file.write_all(bytes)?;
+        write_parts(&mut file, bytes)?;
         if self.durable {
             file.sync_all()?;
         }
@@ -858,7 +889,7 @@ impl CacheDir {
     /// hard link of a complete temporary file, which fails if the name exists): `false` if
     /// something was. Readers see no file or the complete new one.
     pub fn create_new(&self, id: &EntryId, bytes: &[u8]) -> io::Result<bool> {
-        self.write_with(id, bytes, |tree, tmp, name| {
+        self.write_with(id, &[bytes], |tree, tmp, name| {
             let fan = tree.fan(id[0], true)?.ok_or(Errno::NOENT)?;
             let linked = rustix::fs::linkat(&tree.own, tmp, fan, name.c(), AtFlags::empty());
             let _ = rustix::fs::unlinkat(&tree.own, tmp, AtFlags::empty());
@@ -1094,14 +1125,14 @@ mod tests {
             dir.exchange.store(exchange, Ordering::Relaxed);
             let id = [0x12; 16];
             let path = dir.entry_path(&id);
-            dir.write_atomically(&id, b"first").unwrap();
-            dir.write_atomically(&id, b"second").unwrap();
+            dir.write_atomically(&id, &[b"first"]).unwrap();
+            dir.write_atomically(&id, &[b"second"]).unwrap();
             assert_eq!(std::fs::read(&path).unwrap(), b"second");
             std::fs::remove_file(&path).unwrap();
             std::fs::create_dir(&path).unwrap();
             std::fs::write(path.join("inside"), b"x").unwrap();
             // Renaming a file over a directory fails; an exchange takes the directory away.
-            let over_dir = dir.write_atomically(&id, b"third");
+            let over_dir = dir.write_atomically(&id, &[b"third"]);
             assert_eq!(over_dir.is_ok(), exchange, "exchange: {exchange}");
             if exchange {
                 assert_eq!(std::fs::read(&path).unwrap(), b"third");
@@ -1118,11 +1149,11 @@ mod tests {
         let dir = CacheDir::open(root.path().to_path_buf(), false).unwrap();
         let id = [0xab; 16];
         let path = dir.entry_path(&id);
-        dir.write_atomically(&id, b"old").unwrap();
+        dir.write_atomically(&id, &[b"old"]).unwrap();
         // Held open, as a reader holds it, so that its inode number is not reused.
         let old_file = File::open(&path).unwrap();
         let old = FileId::of(&old_file.metadata().unwrap());
-        dir.write_atomically(&id, b"new").unwrap(); // a concurrent writer
+        dir.write_atomically(&id, &[b"new"]).unwrap(); // a concurrent writer
         assert!(!dir.remove_if_same(&id, old).unwrap());
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
         let new = FileId::of(&std::fs::metadata(&path).unwrap());

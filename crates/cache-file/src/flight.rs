@@ -56,34 +56,13 @@ where
     cache.inner.flights.lead_or_read(
         key,
         loader,
-        || reread(cache, key),
+        || cache.read_value(key),
         |loader| {
             across_processes(cache, key, loader, |value| {
                 Cache::<V>::set(cache, key, value.clone(), ttl)
             })
         },
     )
-}
-
-/// The live value of `key`, read without counting a hit or a miss.
-fn reread<V: DeserializeOwned + 'static, C: Codec>(
-    cache: &FileBasedCache<C>,
-    key: &str,
-) -> Result<Option<V>, CacheError> {
-    let inner = &*cache.inner;
-    let id = inner.entry_id(key);
-    let live = inner
-        .lookup(key, &id)
-        .map_err(|e| inner.io_err("reading", key, &id, e))?;
-    Ok(live.and_then(|live| {
-        let v = cache
-            .encoding
-            .decode::<V>(&live.bytes[live.header.payload_offset()..])?;
-        if let Some(b) = &inner.bounds {
-            b.touch(id, live.bytes.len() as u64, live.header.expires_at());
-        }
-        Some(v)
-    }))
 }
 
 /// The cross-process part of a flight this thread leads: wait for the key's flight lock,
@@ -132,7 +111,7 @@ fn ended<V: DeserializeOwned + 'static, C: Codec>(
     key: &str,
     file: &File,
 ) -> io::Result<Option<Result<V, CacheError>>> {
-    match reread(cache, key) {
+    match cache.read_value(key) {
         Ok(Some(v)) => Ok(Some(Ok(v))),
         Err(e) => Ok(Some(Err(e))),
         Ok(None) => Ok(read_failure(file, key)?
@@ -148,7 +127,7 @@ fn take_over<V: DeserializeOwned + 'static, C: Codec>(
     key: &str,
     lock: &KeyLock,
 ) -> Result<Option<V>, CacheError> {
-    if let Some(v) = reread(cache, key)? {
+    if let Some(v) = cache.read_value(key)? {
         return Ok(Some(v));
     }
     let file = lock.file();
@@ -208,7 +187,7 @@ pub(crate) mod tasks {
                 loader,
                 || {
                     let key = key.to_owned();
-                    blocking(cache.clone(), move |c| reread(&c, &key))
+                    blocking(cache.clone(), move |c| c.read_value(&key))
                 },
                 |loader| across_processes(cache, key, ttl, loader),
             )

@@ -150,9 +150,23 @@ impl EntryHeader {
         }
     }
 
+    /// The payload checksum the header announces.
+    pub fn payload_crc(&self) -> u32 {
+        self.payload_crc
+    }
+
     /// Checks the payload checksum.
     pub fn check_payload(&self, payload: &[u8]) -> Result<(), Corruption> {
-        if crc32fast::hash(payload) == self.payload_crc {
+        self.check_payload_parts(&[payload])
+    }
+
+    /// Checks the payload checksum of a payload read in `parts`, one after the other.
+    pub fn check_payload_parts(&self, parts: &[&[u8]]) -> Result<(), Corruption> {
+        let mut h = crc32fast::Hasher::new();
+        for part in parts {
+            h.update(part);
+        }
+        if h.finalize() == self.payload_crc {
             Ok(())
         } else {
             Err(Corruption::PayloadChecksum)
@@ -170,6 +184,24 @@ pub fn encode_entry(
     ttl: Option<Duration>,
     payload: impl FnOnce(&mut Vec<u8>) -> Result<(), CacheError>,
 ) -> Result<(), CacheError> {
+    encode_entry_split(buf, key, name, written_at, ttl, |b| {
+        payload(b).map(|()| None)
+    })?;
+    Ok(())
+}
+
+/// [`encode_entry`] of an entry whose payload ends in a run of bytes kept elsewhere: the
+/// run that `payload` returns (borrowed from the value) is the end of the payload, left out
+/// of `buf` and returned, for the file to be written as `buf` then the run. A payload
+/// without one (`None`) is all in `buf`, and the run returned is empty.
+pub fn encode_entry_split<'r>(
+    buf: &mut Vec<u8>,
+    key: &str,
+    name: &[u8],
+    written_at: Timestamp,
+    ttl: Option<Duration>,
+    payload: impl FnOnce(&mut Vec<u8>) -> Result<Option<&'r [u8]>, CacheError>,
+) -> Result<&'r [u8], CacheError> {
     let key_len = u32::try_from(name.len()).map_err(|_| {
         CacheError::invalid_input(format!(
             "a key of {} bytes is longer than the file format's 4 GiB limit",
@@ -180,9 +212,12 @@ pub fn encode_entry(
     buf.resize(HEADER_LEN, 0);
     buf.extend_from_slice(name);
     let payload_at = buf.len();
-    payload(buf)?;
-    let payload_crc = crc32fast::hash(&buf[payload_at..]);
-    let payload_len = (buf.len() - payload_at) as u64;
+    let run = payload(buf)?.unwrap_or_default();
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&buf[payload_at..]);
+    crc.update(run);
+    let payload_crc = crc.finalize();
+    let payload_len = (buf.len() - payload_at + run.len()) as u64;
     let ttl_nanos = ttl.map_or(NEVER, |d| u64::try_from(d.as_nanos()).unwrap_or(NEVER));
     let (head, rest) = buf.split_at_mut(HEADER_LEN);
     head[..8].copy_from_slice(&MAGIC);
@@ -195,29 +230,31 @@ pub fn encode_entry(
     head[40..44].copy_from_slice(&payload_crc.to_le_bytes());
     let crc = header_crc(head, &rest[..name.len()]);
     head[44..48].copy_from_slice(&crc.to_le_bytes());
-    Ok(())
+    Ok(run)
+}
+
+/// The file image of an entry of `key` holding `payload`, written at 7 ns, for tests.
+#[cfg(test)]
+pub(crate) fn entry(key: &str, payload: &[u8], ttl: Option<Duration>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    encode_entry(
+        &mut buf,
+        key,
+        key.as_bytes(),
+        Timestamp::from_nanos(7),
+        ttl,
+        |b| {
+            b.extend_from_slice(payload);
+            Ok(())
+        },
+    )
+    .unwrap();
+    buf
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entry(key: &str, payload: &[u8], ttl: Option<Duration>) -> Vec<u8> {
-        let mut buf = Vec::new();
-        encode_entry(
-            &mut buf,
-            key,
-            key.as_bytes(),
-            Timestamp::from_nanos(7),
-            ttl,
-            |b| {
-                b.extend_from_slice(payload);
-                Ok(())
-            },
-        )
-        .unwrap();
-        buf
-    }
 
     #[test]
     fn round_trip() {

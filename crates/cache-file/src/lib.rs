@@ -88,6 +88,7 @@ mod keylock;
 mod ops;
 mod sweep;
 mod usage;
+mod verified;
 
 use std::fmt;
 use std::fs::File;
@@ -113,6 +114,7 @@ use format::{EntryHeader, HEADER_LEN};
 use index::Bounds;
 use sweep::Hand;
 use usage::Usage;
+use verified::{Reading, Verified};
 
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
@@ -221,6 +223,8 @@ struct Inner {
     stop: std::sync::atomic::AtomicBool,
     /// The background recount started at open.
     recount: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Large entry files verified whole, not checksummed again while unchanged.
+    verified: Verified,
 }
 
 impl Inner {
@@ -542,6 +546,7 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
             version: self.version,
             single_flight: self.single_flight,
             flights: FlightGroup::new(),
+            verified: Verified::default(),
         });
         sweep::start_recount(&inner);
         Ok(FileBasedCache {
@@ -669,19 +674,32 @@ fn read_first(file: &mut File) -> First {
     }
 }
 
+/// Where a payload that ends in a run of value bytes has that run: given the start of the
+/// payload and its length, the bytes before the run ([`Encoding::byte_run_start`]).
+type Split<'a> = &'a dyn Fn(&[u8], u64) -> Option<usize>;
+
 /// The rest of a file whose first `QUICK_READ` bytes start `bytes`, up to the size `fstat`
-/// gave, read from where the first read stopped into the buffer an earlier read of an entry
-/// this size left initialized (so that reading large entries neither zeroes a buffer nor
-/// reads a byte twice).
+/// gave, read from where the first read stopped: when `split` finds a run of value bytes,
+/// into a buffer of the run's size of its own ([`read_run`]), else into the buffer an
+/// earlier read of an entry this size left initialized (so that reading large entries
+/// neither zeroes a buffer nor reads a byte twice).
+///
+/// The payload of a file this instance verified before, unchanged since, is not checksummed
+/// again (`reading`, see `verified.rs`).
 fn read_rest(
     file: &File,
-    meta: &std::fs::Metadata,
+    reading: Reading<'_>,
     mut bytes: Vec<u8>,
+    split: Split<'_>,
 ) -> io::Result<Verdict<Live>> {
+    let meta = reading.meta;
     let size = usize::try_from(meta.len()).unwrap_or(usize::MAX);
     if !meta.is_file() || size < QUICK_READ || size == usize::MAX {
         recycle(bytes);
         return Ok(Verdict::Corrupt);
+    }
+    if let Some(at) = run_start(&bytes[..QUICK_READ], size, split) {
+        return read_run(file, reading, size, bytes, at);
     }
     if bytes.len() < size {
         bytes.resize(size, 0);
@@ -693,7 +711,60 @@ fn read_rest(
         recycle(bytes);
         return short_read(e);
     }
-    Ok(verify_entry(bytes))
+    Ok(verify_entry_read(bytes, Some(reading)))
+}
+
+/// Where the run of value bytes of a `size`-byte file whose first bytes are `first` starts
+/// in the file, if `split` finds one that starts within `first`.
+fn run_start(first: &[u8], size: usize, split: Split<'_>) -> Option<usize> {
+    let header = EntryHeader::parse(first, size as u64).ok()?;
+    let at = header.payload_offset();
+    let start = at + split(first.get(at..)?, header.payload_len)?;
+    (start <= first.len()).then_some(start)
+}
+
+/// Reads the rest of a `size`-byte file whose first `QUICK_READ` bytes are `first` (the
+/// file's position right after them), the run of value bytes that starts at `at` going into
+/// a buffer of its own, of the run's exact size and never zeroed: a byte value takes it as
+/// it is ([`codec::bytes_into`]), as `std::fs::read` hands over its buffer.
+fn read_run(
+    file: &File,
+    reading: Reading<'_>,
+    size: usize,
+    mut first: Vec<u8>,
+    at: usize,
+) -> io::Result<Verdict<Live>> {
+    let want = size - at;
+    let mut run = Vec::with_capacity(want);
+    run.extend_from_slice(&first[at..QUICK_READ]);
+    first.truncate(at);
+    while run.len() < want {
+        match rustix::io::read(file, rustix::buffer::spare_capacity(&mut run)) {
+            Ok(0) => break,
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => {
+                recycle(first);
+                return Err(e.into());
+            }
+        }
+    }
+    let Ok(header) = EntryHeader::parse(&first, size as u64) else {
+        recycle(first);
+        return Ok(Verdict::Corrupt);
+    };
+    let p = header.payload_offset();
+    if run.len() != want
+        || header.check_key(&first, &first[HEADER_LEN..p]).is_err()
+        || !reading.payload_ok(&header, &[&first[p..], &run])
+    {
+        recycle(first);
+        return Ok(Verdict::Corrupt);
+    }
+    Ok(Verdict::Ok(Live {
+        bytes: first,
+        header,
+        run: Some(run),
+    }))
 }
 
 /// Read buffers up to this size are kept, one per thread, for the next read.
@@ -755,22 +826,44 @@ fn read_whole(file: &File, meta: &std::fs::Metadata) -> io::Result<Verdict<Live>
 
 /// Checks a whole entry file image: header, key checksum, payload checksum.
 fn verify_entry(bytes: Vec<u8>) -> Verdict<Live> {
+    verify_entry_read(bytes, None)
+}
+
+/// [`verify_entry`], the payload of a file `reading` knows verified before not checksummed
+/// again.
+fn verify_entry_read(bytes: Vec<u8>, reading: Option<Reading<'_>>) -> Verdict<Live> {
     let Ok(header) = EntryHeader::parse(&bytes, bytes.len() as u64) else {
         return Verdict::Corrupt;
     };
     let at = header.payload_offset();
-    if header.check_key(&bytes, &bytes[HEADER_LEN..at]).is_err()
-        || header.check_payload(&bytes[at..]).is_err()
-    {
+    let payload_ok = |payload: &[u8]| match reading {
+        Some(r) => r.payload_ok(&header, &[payload]),
+        None => header.check_payload(payload).is_ok(),
+    };
+    if header.check_key(&bytes, &bytes[HEADER_LEN..at]).is_err() || !payload_ok(&bytes[at..]) {
         return Verdict::Corrupt;
     }
-    Verdict::Ok(Live { bytes, header })
+    Verdict::Ok(Live {
+        bytes,
+        header,
+        run: None,
+    })
 }
 
-/// A live entry read in full: the file's bytes and where the payload starts.
+/// A live entry read in full: the file's bytes and where the payload starts; or, when the
+/// payload ends in a run of value bytes read into a buffer of its own, the bytes before the
+/// run and the run.
 struct Live {
     bytes: Vec<u8>,
     header: EntryHeader,
+    run: Option<Vec<u8>>,
+}
+
+impl Live {
+    /// The entry file's size.
+    fn file_len(&self) -> u64 {
+        (self.bytes.len() + self.run.as_ref().map_or(0, Vec::len)) as u64
+    }
 }
 
 impl Drop for Live {
@@ -848,6 +941,12 @@ impl Inner {
     /// The live entry of `key`, read whole and verified; expired and corrupt files on the way
     /// are removed and counted.
     fn lookup(&self, key: &str, id: &EntryId) -> io::Result<Option<Live>> {
+        self.lookup_split(key, id, &|_, _| None)
+    }
+
+    /// [`Inner::lookup`], reading a large entry's run of value bytes (where `split` finds
+    /// one) into a buffer of its own.
+    fn lookup_split(&self, key: &str, id: &EntryId, split: Split<'_>) -> io::Result<Option<Live>> {
         let mut file = match self.dir.open_quick(id)? {
             None => return Ok(None),
             Some(Err(link)) => {
@@ -861,7 +960,12 @@ impl Inner {
             First::Whole(bytes) => verify_entry(bytes),
             First::Part(bytes) => {
                 let m = file.metadata()?;
-                let v = read_rest(&file, &m, bytes)?;
+                let reading = Reading {
+                    verified: &self.verified,
+                    id: *id,
+                    meta: &m,
+                };
+                let v = read_rest(&file, reading, bytes, split)?;
                 meta = Some(m);
                 v
             }
@@ -942,11 +1046,14 @@ impl Inner {
         Ok(taken)
     }
 
-    fn set_bytes(
+    /// Stores the value that `encode` appends to a buffer; `encode` may leave a run of bytes
+    /// at the payload's end out and return it, to be written from where it is
+    /// ([`format::encode_entry_split`]).
+    fn set_bytes<'r>(
         &self,
         key: &str,
         ttl: Ttl,
-        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), CacheError>,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<Option<&'r [u8]>, CacheError>,
     ) -> Result<bool, CacheError> {
         let now = self.now();
         let ttl = ttl.resolve(self.default_ttl);
@@ -960,14 +1067,15 @@ impl Inner {
             return Ok(true);
         }
         let mut buf = Vec::with_capacity(HEADER_LEN + key.len() + 64);
-        format::encode_entry(&mut buf, key, &self.name(key), now, ttl, encode)?;
+        let run = format::encode_entry_split(&mut buf, key, &self.name(key), now, ttl, encode)?;
         // The old entry is not read: a set never counts an expiration.
         let gate = self.usage.gate();
         let replaced = self
-            .write_entry(&id, &buf, None)
+            .write_entry(&id, &[&buf, run], None)
             .map_err(|e| self.io_err("writing", key, &id, e))?;
         self.stats.set();
-        self.written(id, buf.len() as u64, expires, replaced, gate, now)?;
+        let len = (buf.len() + run.len()) as u64;
+        self.written(id, len, expires, replaced, gate, now)?;
         Ok(true)
     }
 
@@ -975,7 +1083,7 @@ impl Inner {
     /// the old file's size if the caller read it, else the size this instance last saw,
     /// which spares reading the old file's; another process's rewrite meanwhile is set
     /// right by the next recount).
-    fn write_entry(&self, id: &EntryId, buf: &[u8], known: Option<u64>) -> io::Result<Replaced> {
+    fn write_entry(&self, id: &EntryId, buf: &[&[u8]], known: Option<u64>) -> io::Result<Replaced> {
         match &self.bounds {
             Some(b) => self
                 .dir
@@ -1144,6 +1252,35 @@ impl Inner {
             })
             .map_err(|e| self.scan_err(what, e))?;
         Ok((live, expired))
+    }
+}
+
+impl<C: Codec> FileBasedCache<C> {
+    /// The live value of `key`, a large byte value read straight into its own buffer; the
+    /// bounds learn that it was used. Counts neither a hit nor a miss.
+    pub(crate) fn read_value<V: DeserializeOwned + 'static>(
+        &self,
+        key: &str,
+    ) -> Result<Option<V>, CacheError> {
+        let inner = &*self.inner;
+        let id = inner.entry_id(key);
+        let split = |head: &[u8], len: u64| self.encoding.byte_run_start::<V>(head, len);
+        let live = inner
+            .lookup_split(key, &id, &split)
+            .map_err(|e| inner.io_err("reading", key, &id, e))?;
+        Ok(live.and_then(|mut live| {
+            let len = live.file_len();
+            let v = match live.run.take() {
+                Some(run) => codec::bytes_into::<V>(run)?,
+                None => self
+                    .encoding
+                    .decode::<V>(&live.bytes[live.header.payload_offset()..])?,
+            };
+            if let Some(b) = &inner.bounds {
+                b.touch(id, len, live.header.expires_at());
+            }
+            Some(v)
+        }))
     }
 }
 
@@ -1459,30 +1596,21 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
     for FileBasedCache<C>
 {
     fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
-        let inner = &*self.inner;
-        let id = inner.entry_id(key);
-        let live = inner
-            .lookup(key, &id)
-            .map_err(|e| inner.io_err("reading", key, &id, e))?;
-        let value = live.and_then(|live| {
-            let v = self
-                .encoding
-                .decode::<V>(&live.bytes[live.header.payload_offset()..])?;
-            if let Some(b) = &inner.bounds {
-                b.touch(id, live.bytes.len() as u64, live.header.expires_at());
-            }
-            Some(v)
-        });
+        let value = self.read_value(key)?;
         match value {
-            Some(_) => inner.stats.hit(),
-            None => inner.stats.miss(),
+            Some(_) => self.inner.stats.hit(),
+            None => self.inner.stats.miss(),
         }
         Ok(value)
     }
 
     fn set(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
-        self.inner
-            .set_bytes(key, ttl, |buf| self.encoding.encode_into(buf, key, &value))
+        self.inner.set_bytes(key, ttl, |buf| {
+            match self.encoding.encode_split(buf, &value) {
+                Some(run) => Ok(Some(run)),
+                None => self.encoding.encode_into(buf, key, &value).map(|()| None),
+            }
+        })
     }
 
     fn delete(&self, key: &str) -> Result<bool, CacheError> {

@@ -160,11 +160,11 @@ impl Inner {
             format::encode_entry(&mut buf, key, &name, header.written_at, header.ttl, |b| {
                 counter.encode(b, count)
             })?;
-            let old = live.bytes.len() as u64;
+            let old = live.file_len();
             drop(live);
             let gate = self.usage.gate();
             let replaced = self
-                .write_entry(&id, &buf, Some(old))
+                .write_entry(&id, &[&buf], Some(old))
                 .map_err(|e| self.io_err("writing", key, &id, e))?;
             self.stats.set();
             let now = self.now();
@@ -207,11 +207,11 @@ impl Inner {
             b.extend_from_slice(payload);
             Ok(())
         })?;
-        let old = live.bytes.len() as u64;
+        let old = live.file_len();
         drop(live);
         let gate = self.usage.gate();
         let replaced = self
-            .write_entry(&id, &buf, Some(old))
+            .write_entry(&id, &[&buf], Some(old))
             .map_err(|e| self.io_err("writing", key, &id, e))?;
         self.written(id, buf.len() as u64, expires, replaced, gate, now)?;
         Ok(true)

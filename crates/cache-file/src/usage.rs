@@ -64,6 +64,8 @@ struct Local {
     entries: [i64; 256],
     bytes: [i64; 256],
     earliest: [u64; 256],
+    /// The sums of `entries` and `bytes`, kept as they change (a write asks for them).
+    pending: (i64, i64),
     ops: u32,
     known: Totals,
 }
@@ -154,6 +156,7 @@ impl Usage {
                 entries: [0; 256],
                 bytes: [0; 256],
                 earliest: [u64::MAX; 256],
+                pending: (0, 0),
                 ops: 0,
                 known: totals(&[Slot::EMPTY; 256]),
             }),
@@ -205,6 +208,8 @@ impl Usage {
         let i = usize::from(fan);
         l.entries[i] += entries;
         l.bytes[i] += bytes;
+        l.pending.0 += entries;
+        l.pending.1 += bytes;
         l.earliest[i] = l.earliest[i].min(expires);
         self.due.fetch_min(expires, Ordering::Relaxed);
         l.ops += 1;
@@ -214,8 +219,8 @@ impl Usage {
     /// The directory's usage as last read, plus this instance's changes not yet written.
     pub fn estimate(&self) -> (u64, u64) {
         let l = self.local();
-        let e = l.known.entries as i64 + l.entries.iter().sum::<i64>();
-        let b = l.known.bytes as i64 + l.bytes.iter().sum::<i64>();
+        let e = l.known.entries as i64 + l.pending.0;
+        let b = l.known.bytes as i64 + l.pending.1;
         (e.max(0) as u64, b.max(0) as u64)
     }
 
@@ -251,6 +256,7 @@ impl Usage {
         })?;
         l.entries = [0; 256];
         l.bytes = [0; 256];
+        l.pending = (0, 0);
         l.earliest = [u64::MAX; 256];
         l.ops = 0;
         l.known = t.clone();
@@ -275,8 +281,11 @@ impl Usage {
             }
             Err(e) => result = Err(e),
         })?;
-        l.entries[usize::from(fan)] = 0;
-        l.bytes[usize::from(fan)] = 0;
+        let i = usize::from(fan);
+        l.pending.0 -= l.entries[i];
+        l.pending.1 -= l.bytes[i];
+        l.entries[i] = 0;
+        l.bytes[i] = 0;
         l.known = t;
         self.set_due(&l);
         result
@@ -314,6 +323,7 @@ impl Usage {
         let t = self.update(|slots| slots.fill(Slot::EMPTY))?;
         l.entries = [0; 256];
         l.bytes = [0; 256];
+        l.pending = (0, 0);
         l.earliest = [u64::MAX; 256];
         l.ops = 0;
         l.known = t;
@@ -362,5 +372,38 @@ mod tests {
         b.reset().unwrap();
         assert_eq!(a.flush().unwrap().entries, 0);
         assert_eq!(a.due(), u64::MAX);
+    }
+
+    #[test]
+    fn the_estimate_follows_pending_changes_through_recounts() {
+        let d = tempfile::tempdir().unwrap();
+        let file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(d.path().join(USAGE_FILE))
+            .unwrap();
+        let u = Usage::new(file).unwrap();
+        u.record(1, 3, 300, u64::MAX);
+        u.record(2, 1, 40, u64::MAX);
+        u.record(2, -1, -10, u64::MAX);
+        assert_eq!(u.estimate(), (3, 330));
+        // The recount of fan 1 finds what its pending changes described: they go.
+        let fan1 = Slot {
+            entries: 3,
+            bytes: 300,
+            earliest: u64::MAX,
+        };
+        u.recount(1, || Ok(fan1)).unwrap();
+        assert_eq!(u.estimate(), (3, 330), "fan 1 counted once");
+        u.record(1, -1, -100, u64::MAX);
+        assert_eq!(u.estimate(), (2, 230));
+        let t = u.flush().unwrap();
+        assert_eq!((t.entries, t.bytes), (2, 230));
+        assert_eq!(u.estimate(), (2, 230));
+        u.reset().unwrap();
+        u.record(7, 1, 1, u64::MAX);
+        assert_eq!(u.estimate(), (1, 1));
     }
 }

@@ -157,3 +157,63 @@ fn version_1_files_read_as_misses() {
     assert_eq!(Cache::<u32>::get(&cache, "k").unwrap(), None);
     assert_eq!(cache.corruptions(), 1);
 }
+
+/// Byte values are written from where they are (after their header) and read into a buffer
+/// of their own when large: the files hold exactly what the codec's bytes are, and read back
+/// with every codec, compressed or not, as the type they were written as.
+#[test]
+fn byte_values_of_every_size_are_stored_as_their_codecs_bytes() {
+    use cache_core::codec::{Encoding, Postcard};
+    use serde_bytes::ByteBuf;
+    fn payload(cache: &FileBasedCache<impl cache_core::codec::Codec>, key: &str) -> Vec<u8> {
+        let file = std::fs::read(cache.entry_path(key)).unwrap();
+        file[48 + key.len()..].to_vec()
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let postcard = FileBasedCache::builder(dir.path().join("p"))
+        .build()
+        .unwrap();
+    let packed = FileBasedCache::builder(dir.path().join("z"))
+        .compress_above(64)
+        .build()
+        .unwrap();
+    let unpacked = FileBasedCache::builder(dir.path().join("z"))
+        .build()
+        .unwrap();
+    let raw = FileBasedCache::builder(dir.path().join("r"))
+        .codec(Raw)
+        .build()
+        .unwrap();
+    for len in [0, 10, 16_000, 16_384, 17_000, 100_000] {
+        let v: Vec<u8> = (0..len).map(|i| (i % 7) as u8).collect();
+        let b = ByteBuf::from(v.clone());
+        let key = format!("bytes:{len}");
+        postcard.set(&key, v.clone(), Ttl::Never).unwrap();
+        let plain = Encoding::new(Postcard);
+        assert_eq!(payload(&postcard, &key), plain.encode("k", &v).unwrap());
+        assert_eq!(postcard.get(&key).unwrap().as_ref(), Some(&v), "{len}");
+        assert_eq!(
+            Cache::<ByteBuf>::get(&postcard, &key).unwrap(),
+            None,
+            "another type"
+        );
+        postcard.set(&key, b.clone(), Ttl::Never).unwrap();
+        assert_eq!(payload(&postcard, &key), plain.encode("k", &b).unwrap());
+        assert_eq!(postcard.get(&key).unwrap().as_ref(), Some(&b), "{len}");
+        assert_eq!(Cache::<Vec<u8>>::get(&postcard, &key).unwrap(), None);
+
+        packed.set(&key, b.clone(), Ttl::Never).unwrap();
+        let compressed = Encoding::new(Postcard).compress_above(64);
+        assert_eq!(payload(&packed, &key), compressed.encode("k", &b).unwrap());
+        assert_eq!(packed.get(&key).unwrap().as_ref(), Some(&b), "{len}");
+        assert_eq!(
+            Cache::<ByteBuf>::get(&unpacked, &key).unwrap(),
+            Some(b.clone())
+        );
+
+        raw.set(&key, v.clone(), Ttl::Never).unwrap();
+        assert_eq!(payload(&raw, &key), v);
+        assert_eq!(raw.get(&key).unwrap().as_ref(), Some(&b), "{len}");
+        assert_eq!(raw.get(&key).unwrap().as_ref(), Some(&v), "{len}");
+    }
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use cache_core::{Cache, CacheError, MockClock, Ttl};
 use cache_file::{FileBasedCache, TMP_DIR};
+use std::os::unix::fs::MetadataExt;
 
 fn mock_cache(dir: &Path, clock: &MockClock) -> FileBasedCache {
     FileBasedCache::builder(dir)
@@ -150,6 +151,46 @@ fn reopen_sees_entries_and_their_ttls() {
 
 #[test]
 fn every_kind_of_corruption_is_a_counted_miss() {
+    corruptions_are_counted_misses(b"a valid value");
+}
+
+/// Values larger than the first read of a file: their bytes are read into a buffer of their
+/// own, checked all the same.
+#[test]
+fn every_kind_of_corruption_of_a_large_value_is_a_counted_miss() {
+    let value: Vec<u8> = (0..100_000).map(|i| (i % 251) as u8).collect();
+    corruptions_are_counted_misses(&value);
+}
+
+/// A large entry read (and verified) once, then damaged in place (same file, same size), is
+/// caught on the next read: just written or settled, its payload is checksummed again.
+#[test]
+fn a_large_entry_damaged_in_place_after_a_read_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = FileBasedCache::new(dir.path(), None).unwrap();
+    let value: Vec<u8> = (0..100_000).map(|i| (i % 13) as u8).collect();
+    for (key, settle) in [("fresh", false), ("settled", true)] {
+        set(&c, key, &value, Ttl::Never);
+        if settle {
+            // Older than any timestamp granularity: read twice, it is remembered as verified.
+            std::thread::sleep(std::time::Duration::from_millis(1_100));
+            assert_eq!(get(&c, key).as_deref(), Some(&value[..]));
+        }
+        assert_eq!(get(&c, key).as_deref(), Some(&value[..]));
+        let path = c.entry_path(key);
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let ino = fs::metadata(&path).unwrap().ino();
+        fs::write(&path, &bytes).unwrap(); // in place: the same inode, the same size
+        assert_eq!(fs::metadata(&path).unwrap().ino(), ino);
+        let c0 = c.corruptions();
+        assert_eq!(get(&c, key), None, "{key}");
+        assert_eq!(c.corruptions(), c0 + 1, "{key}");
+    }
+}
+
+fn corruptions_are_counted_misses(value: &[u8]) {
     let dir = tempfile::tempdir().unwrap();
     let c = FileBasedCache::new(dir.path(), None).unwrap();
     let outside = tempfile::tempdir().unwrap();
@@ -181,6 +222,18 @@ fn every_kind_of_corruption_is_a_counted_miss() {
             *b.last_mut().unwrap() ^= 1;
             fs::write(p, b).unwrap();
         }),
+        ("a flipped bit mid-payload", |p, good, _| {
+            let mut b = good.to_vec();
+            let mid = 48 + (b.len() - 48) / 2;
+            b[mid] ^= 0x10;
+            fs::write(p, b).unwrap();
+        }),
+        ("a payload zeroed from its middle on", |p, good, _| {
+            let mut b = good.to_vec();
+            let mid = 48 + (b.len() - 48) / 2;
+            b[mid..].fill(0);
+            fs::write(p, b).unwrap();
+        }),
         ("truncated payload", |p, good, _| {
             fs::write(p, &good[..good.len() - 1]).unwrap()
         }),
@@ -204,7 +257,8 @@ fn every_kind_of_corruption_is_a_counted_miss() {
     ];
     for (i, (what, corrupt)) in cases.iter().enumerate() {
         let key = format!("key-{i}");
-        set(&c, &key, b"a valid value", Ttl::Never);
+        set(&c, &key, value, Ttl::Never);
+        assert_eq!(get(&c, &key).as_deref(), Some(value), "{what}: reads back");
         let path = c.entry_path(&key);
         let good = fs::read(&path).unwrap();
         fs::remove_file(&path).unwrap();
@@ -219,8 +273,8 @@ fn every_kind_of_corruption_is_a_counted_miss() {
     }
     let target = fs::read(outside.path().join("target")).unwrap();
     assert_eq!(
-        &target[target.len() - 13..],
-        b"a valid value",
+        &target[target.len() - value.len()..],
+        value,
         "a symlink's target is kept"
     );
     assert_eq!(tmp_files(dir.path()), 0);

@@ -52,6 +52,7 @@
 //! # Ok::<(), cache_core::CacheError>(())
 //! ```
 
+mod bytes;
 mod frame;
 mod name;
 mod raw;
@@ -65,6 +66,7 @@ use serde::Serialize;
 
 use crate::CacheError;
 
+pub use bytes::bytes_into;
 pub use frame::{FRAME_HEADER_LEN, MAGIC as FRAME_MAGIC};
 pub use name::{split_versioned_name, versioned_name, DEFAULT_VERSION, VERSION_MARK};
 
@@ -125,6 +127,58 @@ pub trait Codec: fmt::Debug + Clone + Send + Sync + 'static {
 
     /// The value in `bytes`, or `None` when they are not one of type `V`.
     fn decode<V: DeserializeOwned + 'static>(&self, bytes: &[u8]) -> Option<V>;
+
+    /// For a `V` that is one run of bytes (`Vec<u8>`, `serde_bytes::ByteBuf`): how many of
+    /// this codec's bytes come before that run, `head` being the start of the bytes and
+    /// `len` their length in all, when the run is all the rest and [`bytes_into`] of it is
+    /// what [`Codec::decode`] would give. A cache then reads the run straight into the
+    /// value's own buffer (no copy of a large value). `None`, the default: no shortcut, the
+    /// cache decodes as usual.
+    ///
+    /// ```
+    /// use cache_core::codec::{Codec, Json, Postcard, Raw};
+    /// let mut out = Vec::new();
+    /// Postcard.encode(&vec![7u8; 200], &mut out).unwrap();
+    /// let start = Postcard.byte_run_start::<Vec<u8>>(&out, out.len() as u64).unwrap();
+    /// assert_eq!(&out[start..], &[7u8; 200][..]);
+    /// assert_eq!(Postcard.byte_run_start::<String>(&out, out.len() as u64), None);
+    /// assert_eq!(Raw.byte_run_start::<Vec<u8>>(b"abc", 3), Some(0));
+    /// assert_eq!(Json.byte_run_start::<Vec<u8>>(b"[1]", 3), None);
+    /// ```
+    fn byte_run_start<V: DeserializeOwned + 'static>(
+        &self,
+        head: &[u8],
+        len: u64,
+    ) -> Option<usize> {
+        let _ = (head, len);
+        None
+    }
+
+    /// The writing twin of [`Codec::byte_run_start`]: for a `V` that is the run of bytes
+    /// `run` (`Vec<u8>`, `serde_bytes::ByteBuf`), appends to `out` what this codec writes
+    /// before those bytes, and returns `true`, when its bytes for the value are that and
+    /// then `run` itself. A cache then writes `run` from the value itself (no copy of a
+    /// large value). `false`, the default, with `out` untouched: the cache calls
+    /// [`Codec::encode`].
+    ///
+    /// ```
+    /// use cache_core::codec::{Codec, Json, Postcard, Raw};
+    /// let value = vec![7u8; 200];
+    /// let (mut whole, mut head) = (Vec::new(), Vec::new());
+    /// Postcard.encode(&value, &mut whole).unwrap();
+    /// assert!(Postcard.byte_run_prefix::<Vec<u8>>(&value, &mut head));
+    /// assert_eq!([&head[..], &value[..]].concat(), whole);
+    /// assert!(Raw.byte_run_prefix::<Vec<u8>>(&value, &mut head));
+    /// assert!(!Json.byte_run_prefix::<Vec<u8>>(&value, &mut head));
+    /// ```
+    fn byte_run_prefix<V: DeserializeOwned + 'static>(
+        &self,
+        run: &[u8],
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let _ = (run, out);
+        false
+    }
 }
 
 /// The default codec: the value in `postcard` behind a version byte and the structural type
@@ -187,22 +241,70 @@ impl Codec for Postcard {
     ) -> Result<(), Box<dyn Error + Send + Sync>> {
         out.push(ENVELOPE_VERSION);
         out.extend_from_slice(&tag::tag_of::<V>().to_le_bytes());
+        // Bytes as postcard writes them (length, bytes), without serde's element-by-element
+        // path for `Vec<u8>`.
+        if let Some(b) = bytes::as_bytes(value) {
+            bytes::push_varint(out, b.len());
+            out.extend_from_slice(b);
+            return Ok(());
+        }
         postcard::to_io(value, &mut *out)?;
         Ok(())
     }
 
     #[inline]
     fn decode<V: DeserializeOwned + 'static>(&self, bytes: &[u8]) -> Option<V> {
-        let (&version, rest) = bytes.split_first()?;
-        let (tag, payload) = rest.split_first_chunk::<TAG_LEN>()?;
-        if version != ENVELOPE_VERSION || u64::from_le_bytes(*tag) != tag::tag_of::<V>() {
-            return None;
+        let payload = envelope_payload::<V>(bytes)?;
+        if bytes::is_bytes::<V>() {
+            let (len, used) = bytes::take_varint(payload)?;
+            let run = &payload[used..];
+            return if run.len() == len {
+                bytes::bytes_into(run.to_vec())
+            } else {
+                None
+            };
         }
         match postcard::take_from_bytes::<V>(payload) {
             Ok((value, [])) => Some(value),
             _ => None,
         }
     }
+
+    fn byte_run_start<V: DeserializeOwned + 'static>(
+        &self,
+        head: &[u8],
+        len: u64,
+    ) -> Option<usize> {
+        if !bytes::is_bytes::<V>() {
+            return None;
+        }
+        let (run, used) = bytes::take_varint(envelope_payload::<V>(head)?)?;
+        let start = ENVELOPE_HEADER_LEN + used;
+        ((start as u64).checked_add(run as u64) == Some(len)).then_some(start)
+    }
+
+    fn byte_run_prefix<V: DeserializeOwned + 'static>(
+        &self,
+        run: &[u8],
+        out: &mut Vec<u8>,
+    ) -> bool {
+        if !bytes::is_bytes::<V>() {
+            return false;
+        }
+        out.push(ENVELOPE_VERSION);
+        out.extend_from_slice(&tag::tag_of::<V>().to_le_bytes());
+        bytes::push_varint(out, run.len());
+        true
+    }
+}
+
+/// What follows the version byte and `V`'s tag in a default envelope, if both are right.
+#[inline]
+fn envelope_payload<V: DeserializeOwned + 'static>(bytes: &[u8]) -> Option<&[u8]> {
+    let (&version, rest) = bytes.split_first()?;
+    let (tag, payload) = rest.split_first_chunk::<TAG_LEN>()?;
+    (version == ENVELOPE_VERSION && u64::from_le_bytes(*tag) == tag::tag_of::<V>())
+        .then_some(payload)
 }
 
 impl Codec for Json {
@@ -232,6 +334,15 @@ impl Codec for Raw {
 
     fn decode<V: DeserializeOwned + 'static>(&self, bytes: &[u8]) -> Option<V> {
         V::deserialize(raw::RawDeserializer { bytes }).ok()
+    }
+
+    fn byte_run_start<V: DeserializeOwned + 'static>(&self, _: &[u8], _: u64) -> Option<usize> {
+        // A byte value is the bytes themselves.
+        bytes::is_bytes::<V>().then_some(0)
+    }
+
+    fn byte_run_prefix<V: DeserializeOwned + 'static>(&self, _: &[u8], _: &mut Vec<u8>) -> bool {
+        bytes::is_bytes::<V>()
     }
 }
 
@@ -463,6 +574,48 @@ impl<C: Codec> Encoding<C> {
         Ok(())
     }
 
+    /// [`Encoding::encode_into`] split in two for a value that is one run of bytes stored
+    /// as it is ([`Codec::byte_run_prefix`], not compressed): appends what comes before the
+    /// run to `buf` and returns the run, borrowed from `value`, for the caller to write
+    /// after `buf` without copying it. `None`, with `buf` untouched, for every other value:
+    /// call `encode_into`.
+    ///
+    /// ```
+    /// use cache_core::codec::{Encoding, Postcard};
+    /// let (e, value) = (Encoding::new(Postcard), vec![1u8, 2, 3]);
+    /// let mut head = Vec::new();
+    /// let run = e.encode_split(&mut head, &value).unwrap();
+    /// assert_eq!([&head[..], run].concat(), e.encode("k", &value)?);
+    /// assert_eq!(e.encode_split(&mut Vec::new(), &"text".to_string()), None);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn encode_split<'v, V: Serialize + DeserializeOwned + 'static>(
+        &self,
+        buf: &mut Vec<u8>,
+        value: &'v V,
+    ) -> Option<&'v [u8]> {
+        let run = bytes::as_bytes(value)?;
+        let start = buf.len();
+        if !self.codec.byte_run_prefix::<V>(run, buf) {
+            return None;
+        }
+        // What `encode_into` would frame (compress) is not split.
+        let head = &buf[start..];
+        let ambiguous = head
+            .iter()
+            .chain(run)
+            .take(FRAME_MAGIC.len())
+            .eq(FRAME_MAGIC.iter());
+        let large = self
+            .compress_above
+            .is_some_and(|limit| head.len() + run.len() > limit);
+        if ambiguous || large {
+            buf.truncate(start);
+            return None;
+        }
+        Some(run)
+    }
+
     /// The stored form of `value` as a new buffer.
     ///
     /// ```
@@ -478,6 +631,26 @@ impl<C: Codec> Encoding<C> {
         let mut buf = Vec::new();
         self.encode_into(&mut buf, key, value)?;
         Ok(buf)
+    }
+
+    /// [`Codec::byte_run_start`] of stored bytes: `None` for a compressed frame (and for
+    /// anything that starts as one), else the codec's answer.
+    ///
+    /// ```
+    /// use cache_core::codec::{Encoding, Raw};
+    /// assert_eq!(Encoding::new(Raw).byte_run_start::<Vec<u8>>(b"abc", 3), Some(0));
+    /// assert_eq!(Encoding::new(Raw).byte_run_start::<Vec<u8>>(b"\xFFLZ4", 4), None);
+    /// ```
+    #[inline]
+    pub fn byte_run_start<V: DeserializeOwned + 'static>(
+        &self,
+        head: &[u8],
+        len: u64,
+    ) -> Option<usize> {
+        match head.first() {
+            Some(&b) if b == FRAME_MAGIC[0] => None,
+            _ => self.codec.byte_run_start::<V>(head, len),
+        }
     }
 
     /// The value in stored bytes (a compressed frame or the codec's bytes), or `None`.
