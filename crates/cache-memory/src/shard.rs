@@ -187,7 +187,7 @@ impl<V> Shard<V> {
     #[inline]
     fn touch(&mut self, i: u32) {
         if let Some(p) = &mut self.tlfu {
-            return p.on_access(&mut self.nodes, i);
+            return p.on_access(self.nodes[i as usize].hash, i);
         }
         if self.head != i {
             self.unlink(i);

@@ -6,16 +6,24 @@
 //! conservative (only the key's smallest counters grow). The table grows with the
 //! shard (one word per entry, rounded up to a power of two) and ages: after six increments
 //! per word, every counter is halved, so that yesterday's favourites fade.
+//!
+//! The words are relaxed atomics, so that a hit counts its key under the shard's *read*
+//! lock, beside other readers: an increment is a load and a store (not a locked
+//! read-modify-write), and two readers racing on one word may lose one of their
+//! increments, as a sampled sketch would. A key whose counters are all saturated (the hot
+//! keys) is only read, so hits on it write nothing to the sketch.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 /// Words per block: 8 × 8 bytes = one cache line.
 const BLOCK: usize = 8;
 
 pub(super) struct Sketch {
-    table: Vec<u64>,
+    table: Vec<AtomicU64>,
     /// `table.len() / BLOCK - 1`.
     block_mask: u64,
     /// Increments since the last halving.
-    additions: u32,
+    additions: AtomicU32,
     /// Increments between two halvings.
     sample_size: u32,
 }
@@ -37,7 +45,7 @@ impl Sketch {
         Sketch {
             table: Vec::new(),
             block_mask: 0,
-            additions: 0,
+            additions: AtomicU32::new(0),
             sample_size: 0,
         }
     }
@@ -57,11 +65,15 @@ impl Sketch {
             return;
         }
         if self.table.is_empty() {
-            self.table = vec![0; words];
+            self.table = (0..words).map(|_| AtomicU64::new(0)).collect();
         } else {
             self.table.reserve_exact(words - self.table.len());
             while self.table.len() < words {
-                self.table.extend_from_within(..);
+                let len = self.table.len();
+                for w in 0..len {
+                    let copy = *self.table[w].get_mut();
+                    self.table.push(AtomicU64::new(copy));
+                }
             }
         }
         self.block_mask = (words / BLOCK - 1) as u64;
@@ -90,60 +102,68 @@ impl Sketch {
             return 0;
         }
         let (start, h) = self.block(hash);
-        let Ok(block) = <&[u64; BLOCK]>::try_from(&self.table[start..start + BLOCK]) else {
+        let Ok(block) = <&[AtomicU64; BLOCK]>::try_from(&self.table[start..start + BLOCK]) else {
             return 0;
         };
         let mut min = 15;
         for i in 0..4 {
             let (w, s) = Self::counter(h, i);
-            min = min.min((block[w] >> s) & 15);
+            min = min.min((block[w].load(Relaxed) >> s) & 15);
         }
         min as u8
     }
 
     /// Counts one occurrence of `hash`: its estimate grows by one, up to 15.
     #[inline]
-    pub(super) fn increment(&mut self, hash: u64) {
+    pub(super) fn increment(&self, hash: u64) {
         if self.table.is_empty() {
             return;
         }
         let (start, h) = self.block(hash);
-        let Ok(block) = <&mut [u64; BLOCK]>::try_from(&mut self.table[start..start + BLOCK]) else {
+        let Ok(block) = <&[AtomicU64; BLOCK]>::try_from(&self.table[start..start + BLOCK]) else {
             return;
         };
         // Conservative update: only the counters at the key's minimum count grow; the others
         // already overestimate it through collisions, and growing them only adds to the noise
         // of the keys they share (+0.1 to +0.25 points on every Zipf and scan row of
         // `benches/benches/hit_ratio.rs`).
+        // The four counters are in four different words (counter i in word 2i or 2i+1).
+        let mut words = [0; 4];
         let mut min = 15;
-        for i in 0..4 {
+        for (i, word) in words.iter_mut().enumerate() {
             let (w, s) = Self::counter(h, i);
-            min = min.min((block[w] >> s) & 15);
+            *word = block[w].load(Relaxed);
+            min = min.min((*word >> s) & 15);
         }
-        let added = min != 15;
-        if added {
-            for i in 0..4 {
-                let (w, s) = Self::counter(h, i);
-                if (block[w] >> s) & 15 == min {
-                    block[w] += 1 << s;
-                }
+        if min == 15 {
+            return;
+        }
+        for (i, word) in words.into_iter().enumerate() {
+            let (w, s) = Self::counter(h, i);
+            if (word >> s) & 15 == min {
+                block[w].store(word + (1 << s), Relaxed);
             }
         }
-        if added {
-            self.additions += 1;
-            if self.additions >= self.sample_size {
-                self.halve();
-            }
+        let additions = self.additions.load(Relaxed) + 1;
+        if additions < self.sample_size {
+            self.additions.store(additions, Relaxed);
+        } else if self
+            .additions
+            .compare_exchange(additions - 1, additions / 2, Relaxed, Relaxed)
+            .is_ok()
+        {
+            // Only the reader that moved the count on halves (two racing readers do not
+            // halve twice).
+            self.halve();
         }
     }
 
-    /// Halves every counter (the aging step).
+    /// Halves every counter (the aging step); the caller has halved `additions`.
     #[cold]
-    fn halve(&mut self) {
-        for w in &mut self.table {
-            *w = (*w >> 1) & 0x7777_7777_7777_7777;
+    fn halve(&self) {
+        for w in &self.table {
+            w.store((w.load(Relaxed) >> 1) & 0x7777_7777_7777_7777, Relaxed);
         }
-        self.additions /= 2;
     }
 
     /// The number of increments between two halvings.
@@ -224,7 +244,7 @@ mod tests {
             s.increment(a);
         }
         s.increment(b);
-        let value = |(w, shift): (usize, u32)| (s.table[w] >> shift) & 15;
+        let value = |(w, shift): (usize, u32)| (s.table[w].load(Relaxed) >> shift) & 15;
         for c in counters_of(&s, b) {
             // The shared counters stay at a's 3; b's own grew to 1.
             let expected = if ca.contains(&c) { 3 } else { 1 };
@@ -259,8 +279,8 @@ mod tests {
         for k in 0..47u64 {
             s.increment(k.wrapping_mul(0x9e37_79b9));
         }
-        assert_eq!(s.additions, 47);
+        assert_eq!(s.additions.load(Relaxed), 47);
         s.increment(1 << 40);
-        assert!(s.additions < 47);
+        assert!(s.additions.load(Relaxed) < 47);
     }
 }

@@ -49,7 +49,7 @@
 //! and the ghost's 1 to 2 (`mem_per_entry`: 81.0 to 81.3 bytes per entry against the LRU's
 //! 69.2).
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use super::sketch::Sketch;
@@ -58,6 +58,10 @@ use super::{Node, NIL};
 const WINDOW: usize = 0;
 const PROBATION: usize = 1;
 const PROTECTED: usize = 2;
+/// A slot's tag: its list in the low bits, and this bit once it was hit since the policy
+/// last looked at it.
+const VISITED: u8 = 1 << 7;
+const LIST: u8 = 3;
 
 /// The share of the main space kept for protected entries.
 const PROTECTED_SHARE: f64 = 0.8;
@@ -80,8 +84,10 @@ const FINGERPRINT_SHIFT: u32 = TIME_BITS + 1;
 
 pub(super) struct TinyLfu {
     sketch: Sketch,
-    /// The list of each slot (`WINDOW`, `PROBATION`, `PROTECTED`), parallel to the slab.
-    list: Vec<u8>,
+    /// The tag of each slot, parallel to the slab: its list (`WINDOW`, `PROBATION`,
+    /// `PROTECTED`) and its [`VISITED`] bit. Atomic, so that a hit sets the bit under the
+    /// shard's read lock; everything else changes under the write lock.
+    list: Vec<AtomicU8>,
     head: [u32; 3],
     tail: [u32; 3],
     len: [usize; 3],
@@ -210,7 +216,7 @@ impl TinyLfu {
     /// Takes slot `i` out of its list.
     #[inline]
     pub(super) fn unlink<V>(&mut self, nodes: &mut [Node<V>], i: u32) {
-        let l = usize::from(self.list[i as usize]);
+        let l = self.list_of(i);
         let (prev, next) = {
             let n = &nodes[i as usize];
             (n.prev, n.next)
@@ -238,8 +244,23 @@ impl TinyLfu {
             h => nodes[h as usize].prev = i,
         }
         self.head[l] = i;
-        self.list[i as usize] = l as u8;
+        *self.list[i as usize].get_mut() = l as u8;
         self.len[l] += 1;
+    }
+
+    /// The list slot `i` is in.
+    #[inline]
+    fn list_of(&self, i: u32) -> usize {
+        usize::from(self.list[i as usize].load(Ordering::Relaxed) & LIST)
+    }
+
+    /// Whether slot `i` was hit since the policy last looked at it; clears the mark.
+    #[inline]
+    fn take_visit(&mut self, i: u32) -> bool {
+        let tag = self.list[i as usize].get_mut();
+        let visited = *tag & VISITED != 0;
+        *tag &= !VISITED;
+        visited
     }
 
     #[inline]
@@ -248,20 +269,22 @@ impl TinyLfu {
         self.push_front(nodes, i, l);
     }
 
-    /// A hit (or an overwrite) of slot `i`.
+    /// A hit (or an overwrite) of slot `i`, whose key hashes to `hash`: counted in the sketch
+    /// and marked visited, nothing relinked. Needs only a shared reference, so that hits run
+    /// under the shard's read lock. The mark is acted on when the slot reaches the cold end
+    /// of its list (a second chance, as CLOCK gives): a visited window entry goes back to the
+    /// window's head, a visited probation entry is promoted to protected, a visited protected
+    /// entry goes back to protected's head. On a hot entry already marked, with saturated
+    /// counters, a hit writes nothing at all.
     #[inline]
-    pub(super) fn on_access<V>(&mut self, nodes: &mut [Node<V>], i: u32) {
-        self.sketch.increment(nodes[i as usize].hash);
-        match usize::from(self.list[i as usize]) {
-            PROBATION => {
-                self.move_to(nodes, i, PROTECTED);
-                self.demote_protected_overflow(nodes);
-            }
-            l => {
-                if self.head[l] != i {
-                    self.move_to(nodes, i, l);
-                }
-            }
+    pub(super) fn on_access(&self, hash: u64, i: u32) {
+        self.sketch.increment(hash);
+        let tag = &self.list[i as usize];
+        let t = tag.load(Ordering::Relaxed);
+        if t & VISITED == 0 {
+            // Readers racing here all store the same byte (the list only changes under the
+            // write lock).
+            tag.store(t | VISITED, Ordering::Relaxed);
         }
     }
 
@@ -269,9 +292,11 @@ impl TinyLfu {
     /// probation (when the shard is full, [`TinyLfu::victim`] already made room).
     pub(super) fn on_insert<V>(&mut self, nodes: &mut [Node<V>], i: u32) {
         if i as usize == self.list.len() {
-            self.list.push(WINDOW as u8);
+            self.list.push(AtomicU8::new(WINDOW as u8));
             self.grow_to(self.list.len());
         }
+        // A reused slot starts unvisited.
+        *self.list[i as usize].get_mut() = WINDOW as u8;
         let hash = nodes[i as usize].hash;
         self.sketch.increment(hash);
         self.insertions = self.insertions.wrapping_add(1);
@@ -299,7 +324,7 @@ impl TinyLfu {
     pub(super) fn on_move(&mut self, i: u32, last: u32) {
         self.list.swap_remove(i as usize);
         if i != last {
-            let l = usize::from(self.list[i as usize]);
+            let l = self.list_of(i);
             if self.head[l] == last {
                 self.head[l] = i;
             }
@@ -312,13 +337,17 @@ impl TinyLfu {
     /// The slot to evict from a full shard to make room for one new entry. The window's
     /// oldest entry (the candidate) either takes the main space's victim's place, in which
     /// case the victim is returned, or is returned itself.
+    ///
+    /// Visited entries met on the way get their second chance first (see
+    /// [`TinyLfu::on_access`]): the candidate is the window's oldest entry not hit since it
+    /// was last looked at, the victim probation's.
     pub(super) fn victim<V>(&mut self, nodes: &mut [Node<V>]) -> u32 {
         let candidate = if self.len[WINDOW] >= self.window_max {
-            self.tail[WINDOW]
+            self.window_tail(nodes)
         } else {
             NIL
         };
-        let victim = match self.tail[PROBATION] {
+        let victim = match self.probation_tail(nodes) {
             NIL => self.tail[PROTECTED],
             v => v,
         };
@@ -415,17 +444,49 @@ impl TinyLfu {
         candidate > victim + 1
     }
 
+    /// The window's oldest entry not visited since it was last looked at (the visited ones
+    /// met on the way go back to the window's head); `NIL` if the window is empty.
+    fn window_tail<V>(&mut self, nodes: &mut [Node<V>]) -> u32 {
+        // Each turn clears a mark, so the loop ends within the window's length plus one.
+        loop {
+            let t = self.tail[WINDOW];
+            if t == NIL || !self.take_visit(t) {
+                return t;
+            }
+            self.move_to(nodes, t, WINDOW);
+        }
+    }
+
+    /// Probation's oldest entry not visited since it entered probation (the visited ones met
+    /// on the way are promoted to protected); `NIL` if probation is empty.
+    fn probation_tail<V>(&mut self, nodes: &mut [Node<V>]) -> u32 {
+        loop {
+            let t = self.tail[PROBATION];
+            if t == NIL || !self.take_visit(t) {
+                return t;
+            }
+            self.move_to(nodes, t, PROTECTED);
+            self.demote_protected_overflow(nodes);
+        }
+    }
+
     fn shrink_window_to_max<V>(&mut self, nodes: &mut [Node<V>]) {
         while self.len[WINDOW] > self.window_max {
-            let t = self.tail[WINDOW];
+            let t = self.window_tail(nodes);
             self.move_to(nodes, t, PROBATION);
         }
     }
 
+    /// Moves protected's overflow to probation: its oldest entries not visited since they
+    /// were last looked at (the visited ones met on the way go back to protected's head).
     fn demote_protected_overflow<V>(&mut self, nodes: &mut [Node<V>]) {
         while self.len[PROTECTED] > self.protected_max {
             let t = self.tail[PROTECTED];
-            self.move_to(nodes, t, PROBATION);
+            if self.take_visit(t) {
+                self.move_to(nodes, t, PROTECTED);
+            } else {
+                self.move_to(nodes, t, PROBATION);
+            }
         }
     }
 
@@ -444,11 +505,7 @@ impl TinyLfu {
             while i != NIL {
                 assert!(list.len() < nodes.len(), "list {l} has a cycle");
                 assert_eq!(nodes[i as usize].prev, prev, "back link of slot {i}");
-                assert_eq!(
-                    usize::from(self.list[i as usize]),
-                    l,
-                    "list tag of slot {i}"
-                );
+                assert_eq!(self.list_of(i), l, "list tag of slot {i}");
                 list.push(i);
                 prev = i;
                 i = nodes[i as usize].next;
