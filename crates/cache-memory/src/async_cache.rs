@@ -158,6 +158,9 @@ impl<V: Clone + Send + Sync + 'static> AsyncCache<V> for InMemoryCache<V> {
         }
         // The hit path is `get`'s; everything else is out of line.
         let probe = self.probe(key);
+        if let Some(v) = self.shared_hit(probe) {
+            return CacheFuture::ready(Ok(v));
+        }
         let mut shard = self.shard(probe);
         if let Some(v) = shard.lookup(probe, &*self.clock) {
             self.notify(shard);

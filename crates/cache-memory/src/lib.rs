@@ -48,7 +48,7 @@ pub use policy::Policy;
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use cache_core::{
@@ -60,7 +60,7 @@ use cache_core::flight::{landed, Landing};
 use cache_core::{BoxError, Loader};
 use flight::Flight;
 use key::Probe;
-use shard::{CounterFault, Removed, Shard, Weigher};
+use shard::{CounterFault, Removed, Shard, Shared, Weigher};
 
 /// A removal listener: called with each removed entry's key, value and cause.
 type Listener<V> = Arc<dyn Fn(&str, &V, RemovalCause) + Send + Sync>;
@@ -89,7 +89,7 @@ pub const MIN_ENTRIES_PER_SHARD: usize = 512;
 /// # Ok::<(), cache_core::CacheError>(())
 /// ```
 pub struct InMemoryCache<V> {
-    shards: Box<[Padded<Mutex<Shard<V>>>]>,
+    shards: Box<[Padded<RwLock<Shard<V>>>]>,
     shard_mask: u64,
     hasher: hashbrown::DefaultHashBuilder,
     default_ttl: Option<Duration>,
@@ -358,7 +358,7 @@ impl<V> InMemoryCacheBuilder<V> {
                 if self.listener.is_some() {
                     shard = shard.listen();
                 }
-                Padded(Mutex::new(shard))
+                Padded(RwLock::new(shard))
             })
             .collect();
         Ok(InMemoryCache {
@@ -530,7 +530,7 @@ impl<V> InMemoryCache<V> {
     /// Releases `shard` and tells the removal listener, if any, what the operation just
     /// made under that lock removed.
     #[inline]
-    fn notify(&self, mut shard: MutexGuard<'_, Shard<V>>) {
+    fn notify(&self, mut shard: RwLockWriteGuard<'_, Shard<V>>) {
         let Some(listener) = &self.listener else {
             return;
         };
@@ -556,9 +556,17 @@ impl<V> InMemoryCache<V> {
     }
 
     #[inline]
-    fn shard(&self, key: Probe<'_>) -> MutexGuard<'_, Shard<V>> {
+    fn shard(&self, key: Probe<'_>) -> RwLockWriteGuard<'_, Shard<V>> {
         let index = (key.hash >> 32) & self.shard_mask;
         lock(&self.shards[index as usize].0)
+    }
+
+    /// The key's shard under its read lock, shared with other readers.
+    #[inline]
+    fn shard_shared(&self, key: Probe<'_>) -> RwLockReadGuard<'_, Shard<V>> {
+        let index = (key.hash >> 32) & self.shard_mask;
+        let lock = &self.shards[index as usize].0;
+        lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     #[inline]
@@ -573,16 +581,27 @@ impl<V> InMemoryCache<V> {
     }
 }
 
-/// Locks a mutex, ignoring poison: every critical section leaves its shard consistent before
-/// it can run user code that might panic (`V::clone`, `V::drop`).
+/// Write-locks a shard, ignoring poison: every critical section leaves its shard consistent
+/// before it can run user code that might panic (`V::clone`, `V::drop`).
 #[inline]
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+fn lock<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
     fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
         let key = self.probe(key);
+        if self.policy != Policy::Lru {
+            // TinyLFU: a hit or a miss under the read lock, beside other readers.
+            match self
+                .shard_shared(key)
+                .lookup_shared(key, &*self.clock, true)
+            {
+                Shared::Hit(v) => return Ok(Some(v)),
+                Shared::Absent => return Ok(None),
+                Shared::Exclusive => {}
+            }
+        }
         let mut shard = self.shard(key);
         let value = shard.lookup(key, &*self.clock);
         self.notify(shard);
@@ -698,6 +717,9 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
         // The hit path is `get`'s: one lookup under the shard lock. Everything else is out
         // of line, so that it adds no work (not even a larger stack frame) to a hit.
         let probe = self.probe(key);
+        if let Some(v) = self.shared_hit(probe) {
+            return Ok(v);
+        }
         let mut shard = self.shard(probe);
         if let Some(v) = shard.lookup(probe, &*self.clock) {
             self.notify(shard);
@@ -708,6 +730,22 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
 }
 
 impl<V: Clone + Send + Sync + 'static> InMemoryCache<V> {
+    /// A hit under the key's shard's read lock (TinyLFU); `None` counts nothing, and the
+    /// caller looks up again under the write lock (which counts the hit or the miss).
+    #[inline]
+    fn shared_hit(&self, probe: Probe<'_>) -> Option<V> {
+        if self.policy == Policy::Lru {
+            return None;
+        }
+        match self
+            .shard_shared(probe)
+            .lookup_shared(probe, &*self.clock, false)
+        {
+            Shared::Hit(v) => Some(v),
+            Shared::Absent | Shared::Exclusive => None,
+        }
+    }
+
     /// `get_or_load` after its lookup missed, with the shard still locked: joins the key's
     /// flight or starts one (under that lock, so two callers never both load), or, without
     /// single flight, loads and stores.
@@ -715,7 +753,7 @@ impl<V: Clone + Send + Sync + 'static> InMemoryCache<V> {
     #[inline(never)]
     fn load_after_miss(
         &self,
-        shard: MutexGuard<'_, Shard<V>>,
+        shard: RwLockWriteGuard<'_, Shard<V>>,
         probe: Probe<'_>,
         ttl: Ttl,
         loader: Loader<'_, V>,
@@ -752,7 +790,7 @@ impl<V: Clone + Send + Sync + 'static> InMemoryCache<V> {
     /// wait on, or a new one the caller leads. Blocking and async callers share the flights.
     fn join_or_lead<'a>(
         &'a self,
-        mut shard: MutexGuard<'_, Shard<V>>,
+        mut shard: RwLockWriteGuard<'_, Shard<V>>,
         probe: Probe<'a>,
     ) -> Step<'a, V> {
         let step = match shard.flight(probe.key) {

@@ -8,6 +8,7 @@
 //! recently used entry's slot in place.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use cache_core::{CacheStats, Clock, Pattern, RemovalCause, Timestamp};
@@ -61,8 +62,9 @@ impl<V> Node<V> {
 
 #[derive(Default)]
 struct Counters {
-    hits: u64,
-    misses: u64,
+    /// Atomic: counted under the shard's read lock too (see [`Shard::lookup_shared`]).
+    hits: AtomicU64,
+    misses: AtomicU64,
     sets: u64,
     deletes: u64,
     evictions: u64,
@@ -187,7 +189,7 @@ impl<V> Shard<V> {
     #[inline]
     fn touch(&mut self, i: u32) {
         if let Some(p) = &mut self.tlfu {
-            return p.on_access(self.nodes[i as usize].hash, i);
+            return p.on_access(i);
         }
         if self.head != i {
             self.unlink(i);
@@ -428,8 +430,8 @@ impl<V> Shard<V> {
 
     pub(crate) fn add_stats_to(&self, total: &mut CacheStats) {
         let c = &self.counters;
-        total.hits += c.hits;
-        total.misses += c.misses;
+        total.hits += c.hits.load(Relaxed);
+        total.misses += c.misses.load(Relaxed);
         total.sets += c.sets;
         total.deletes += c.deletes;
         total.evictions += c.evictions;
@@ -463,22 +465,63 @@ impl<V: Clone> Shard<V> {
     #[inline]
     pub(crate) fn lookup(&mut self, key: Probe<'_>, clock: &dyn Clock) -> Option<V> {
         let Some(i) = self.find(key) else {
-            self.counters.misses += 1;
+            *self.counters.misses.get_mut() += 1;
             return None;
         };
         let n = &self.nodes[i as usize];
         if n.is_live(clock) {
             let value = n.value.clone();
             self.touch(i);
-            self.counters.hits += 1;
+            *self.counters.hits.get_mut() += 1;
             return Some(value);
         }
         let old = self.remove_at(i);
         self.counters.expirations += 1;
-        self.counters.misses += 1;
+        *self.counters.misses.get_mut() += 1;
         self.retire(old, RemovalCause::Expired);
         None
     }
+
+    /// `get` under the shard's read lock, beside other readers: possible when a hit changes
+    /// nothing but atomics (TinyLFU's visited mark and sketch). A live value counts a hit;
+    /// a missing key counts a miss if `count_absent`; [`Shared::Exclusive`] (an expired
+    /// entry to remove, or a policy whose hits relink: the exact LRU) counts nothing and
+    /// asks for [`Shard::lookup`] under the write lock.
+    #[inline]
+    pub(crate) fn lookup_shared(
+        &self,
+        key: Probe<'_>,
+        clock: &dyn Clock,
+        count_absent: bool,
+    ) -> Shared<V> {
+        let Some(p) = &self.tlfu else {
+            return Shared::Exclusive;
+        };
+        let Some(i) = self.find(key) else {
+            if count_absent {
+                self.counters.misses.fetch_add(1, Relaxed);
+            }
+            return Shared::Absent;
+        };
+        let n = &self.nodes[i as usize];
+        if !n.is_live(clock) {
+            return Shared::Exclusive;
+        }
+        let value = n.value.clone();
+        p.on_access(i);
+        self.counters.hits.fetch_add(1, Relaxed);
+        Shared::Hit(value)
+    }
+}
+
+/// What [`Shard::lookup_shared`] found.
+pub(crate) enum Shared<V> {
+    /// A live value (a hit, counted).
+    Hit(V),
+    /// No entry for the key.
+    Absent,
+    /// Nothing counted: look up again under the write lock.
+    Exclusive,
 }
 
 #[cfg(test)]

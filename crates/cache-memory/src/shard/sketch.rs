@@ -116,6 +116,14 @@ impl Sketch {
     /// Counts one occurrence of `hash`: its estimate grows by one, up to 15.
     #[inline]
     pub(super) fn increment(&self, hash: u64) {
+        self.add(hash, 1);
+    }
+
+    /// Counts `n` (1 to 15) occurrences of `hash` at once: its estimate grows by `n`, up to
+    /// 15; each of its counters becomes at least the new estimate (for `n = 1`, exactly the
+    /// counters at the old minimum grow).
+    #[inline]
+    pub(super) fn add(&self, hash: u64, n: u8) {
         if self.table.is_empty() {
             return;
         }
@@ -138,18 +146,21 @@ impl Sketch {
         if min == 15 {
             return;
         }
+        let target = (min + u64::from(n)).min(15);
         for (i, word) in words.into_iter().enumerate() {
             let (w, s) = Self::counter(h, i);
-            if (word >> s) & 15 == min {
-                block[w].store(word + (1 << s), Relaxed);
+            let c = (word >> s) & 15;
+            if c < target {
+                block[w].store(word + ((target - c) << s), Relaxed);
             }
         }
-        let additions = self.additions.load(Relaxed) + 1;
+        let added = (target - min) as u32;
+        let additions = self.additions.load(Relaxed) + added;
         if additions < self.sample_size {
             self.additions.store(additions, Relaxed);
         } else if self
             .additions
-            .compare_exchange(additions - 1, additions / 2, Relaxed, Relaxed)
+            .compare_exchange(additions - added, additions / 2, Relaxed, Relaxed)
             .is_ok()
         {
             // Only the reader that moved the count on halves (two racing readers do not

@@ -58,10 +58,11 @@ use super::{Node, NIL};
 const WINDOW: usize = 0;
 const PROBATION: usize = 1;
 const PROTECTED: usize = 2;
-/// A slot's tag: its list in the low bits, and this bit once it was hit since the policy
-/// last looked at it.
-const VISITED: u8 = 1 << 7;
+/// A slot's tag: its list in the low two bits, and above them the number of hits since
+/// the policy last looked at the slot (up to 15), not yet counted in the sketch.
 const LIST: u8 = 3;
+const VISIT: u8 = 1 << 2;
+const VISITS: u8 = 15 << 2;
 
 /// The share of the main space kept for protected entries.
 const PROTECTED_SHARE: f64 = 0.8;
@@ -85,7 +86,7 @@ const FINGERPRINT_SHIFT: u32 = TIME_BITS + 1;
 pub(super) struct TinyLfu {
     sketch: Sketch,
     /// The tag of each slot, parallel to the slab: its list (`WINDOW`, `PROBATION`,
-    /// `PROTECTED`) and its [`VISITED`] bit. Atomic, so that a hit sets the bit under the
+    /// `PROTECTED`) and its pending hits ([`VISITS`]). Atomic, so that a hit counts itself under the
     /// shard's read lock; everything else changes under the write lock.
     list: Vec<AtomicU8>,
     head: [u32; 3],
@@ -254,13 +255,18 @@ impl TinyLfu {
         usize::from(self.list[i as usize].load(Ordering::Relaxed) & LIST)
     }
 
-    /// Whether slot `i` was hit since the policy last looked at it; clears the mark.
+    /// Whether slot `i` was hit since the policy last looked at it; counts those hits in
+    /// the sketch and clears them.
     #[inline]
-    fn take_visit(&mut self, i: u32) -> bool {
+    fn take_visit<V>(&mut self, nodes: &[Node<V>], i: u32) -> bool {
         let tag = self.list[i as usize].get_mut();
-        let visited = *tag & VISITED != 0;
-        *tag &= !VISITED;
-        visited
+        let visits = (*tag & VISITS) / VISIT;
+        if visits == 0 {
+            return false;
+        }
+        *tag &= LIST;
+        self.sketch.add(nodes[i as usize].hash, visits);
+        true
     }
 
     #[inline]
@@ -269,22 +275,22 @@ impl TinyLfu {
         self.push_front(nodes, i, l);
     }
 
-    /// A hit (or an overwrite) of slot `i`, whose key hashes to `hash`: counted in the sketch
-    /// and marked visited, nothing relinked. Needs only a shared reference, so that hits run
-    /// under the shard's read lock. The mark is acted on when the slot reaches the cold end
-    /// of its list (a second chance, as CLOCK gives): a visited window entry goes back to the
-    /// window's head, a visited probation entry is promoted to protected, a visited protected
-    /// entry goes back to protected's head. On a hot entry already marked, with saturated
-    /// counters, a hit writes nothing at all.
+    /// A hit (or an overwrite) of slot `i`: counted in the slot's tag, nothing relinked, the
+    /// sketch not touched. Needs only a shared reference, so that hits run under the shard's
+    /// read lock. The hits are acted on when the slot reaches the cold end of its list (a
+    /// second chance, as CLOCK gives), where they are added to the sketch: a visited window
+    /// entry goes back to the window's head, a visited probation entry is promoted to
+    /// protected, a visited protected entry goes back to protected's head. A hot entry's
+    /// tag saturates at 15 hits (the sketch's own ceiling), after which a hit on it writes
+    /// nothing at all.
     #[inline]
-    pub(super) fn on_access(&self, hash: u64, i: u32) {
-        self.sketch.increment(hash);
+    pub(super) fn on_access(&self, i: u32) {
         let tag = &self.list[i as usize];
         let t = tag.load(Ordering::Relaxed);
-        if t & VISITED == 0 {
-            // Readers racing here all store the same byte (the list only changes under the
-            // write lock).
-            tag.store(t | VISITED, Ordering::Relaxed);
+        if t & VISITS != VISITS {
+            // Two readers racing here may count one hit between them (a lossy count, as a
+            // sampled sketch is); the list bits only change under the write lock.
+            tag.store(t + VISIT, Ordering::Relaxed);
         }
     }
 
@@ -450,7 +456,7 @@ impl TinyLfu {
         // Each turn clears a mark, so the loop ends within the window's length plus one.
         loop {
             let t = self.tail[WINDOW];
-            if t == NIL || !self.take_visit(t) {
+            if t == NIL || !self.take_visit(nodes, t) {
                 return t;
             }
             self.move_to(nodes, t, WINDOW);
@@ -462,7 +468,7 @@ impl TinyLfu {
     fn probation_tail<V>(&mut self, nodes: &mut [Node<V>]) -> u32 {
         loop {
             let t = self.tail[PROBATION];
-            if t == NIL || !self.take_visit(t) {
+            if t == NIL || !self.take_visit(nodes, t) {
                 return t;
             }
             self.move_to(nodes, t, PROTECTED);
@@ -482,7 +488,7 @@ impl TinyLfu {
     fn demote_protected_overflow<V>(&mut self, nodes: &mut [Node<V>]) {
         while self.len[PROTECTED] > self.protected_max {
             let t = self.tail[PROTECTED];
-            if self.take_visit(t) {
+            if self.take_visit(nodes, t) {
                 self.move_to(nodes, t, PROTECTED);
             } else {
                 self.move_to(nodes, t, PROBATION);
