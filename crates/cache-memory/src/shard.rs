@@ -791,6 +791,62 @@ mod tests {
         }
     }
 
+    /// Under TinyLFU a hit under the read lock counts itself in the slot's tag (up to 15, the
+    /// sketch's ceiling), not in the sketch; the policy adds the count to the sketch when it
+    /// next looks at the slot. Under LRU, and for an expired entry, the shared lookup asks
+    /// for the write lock and counts nothing; an absent key counts a miss only when asked.
+    #[test]
+    fn shared_lookups_count_hits_in_the_tag_and_defer_what_needs_the_write_lock() {
+        let hasher = hashbrown::DefaultHashBuilder::default();
+        let clock = MockClock::new();
+        let probe = |key: &'static str| Probe {
+            hash: hasher.hash_one(key),
+            key,
+        };
+        let mut s = Shard::new(100).with_policy(Policy::TinyLfu, &SharedWindow::new(100));
+        let a = probe("a");
+        s.insert(a, 1u8, Timestamp::MAX, None, &clock);
+        let i = s.find(a).expect("stored");
+        let p = s.tlfu.as_ref().expect("TinyLFU");
+        assert_eq!(p.pending(i, a.hash), (0, 1), "the insert counted once");
+        for _ in 0..3 {
+            assert!(matches!(s.lookup_shared(a, &clock, true), Shared::Hit(1)));
+        }
+        let p = s.tlfu.as_ref().expect("TinyLFU");
+        assert_eq!(p.pending(i, a.hash), (3, 1), "hits wait in the tag");
+        let p = s.tlfu.as_mut().expect("TinyLFU");
+        assert!(p.flush(&s.nodes, i));
+        assert_eq!(p.pending(i, a.hash), (0, 4), "and then reach the sketch");
+        assert!(!p.flush(&s.nodes, i), "once");
+        for _ in 0..40 {
+            s.lookup_shared(a, &clock, true);
+        }
+        let p = s.tlfu.as_mut().expect("TinyLFU");
+        assert_eq!(p.pending(i, a.hash).0, 15, "the tag saturates");
+        p.flush(&s.nodes, i);
+        assert_eq!(p.pending(i, a.hash), (0, 15));
+        assert_eq!(s.counters.hits.load(Relaxed), 43);
+
+        assert!(matches!(s.lookup_shared(probe("b"), &clock, false), Shared::Absent));
+        assert_eq!(s.counters.misses.load(Relaxed), 0);
+        assert!(matches!(s.lookup_shared(probe("b"), &clock, true), Shared::Absent));
+        assert_eq!(s.counters.misses.load(Relaxed), 1);
+
+        let c = probe("c");
+        let soon = clock.now().expiry(Some(std::time::Duration::from_secs(1)));
+        s.insert(c, 3, soon, Some(clock.now()), &clock);
+        clock.advance(std::time::Duration::from_secs(1));
+        assert!(matches!(s.lookup_shared(c, &clock, true), Shared::Exclusive));
+        assert_eq!(s.len(), 2, "the expired entry waits for the write lock");
+        assert_eq!(s.lookup(c, &clock), None);
+        assert_eq!((s.len(), s.counters.expirations), (1, 1));
+
+        let mut lru = Shard::new(10);
+        lru.insert(a, 1u8, Timestamp::MAX, None, &clock);
+        assert!(matches!(lru.lookup_shared(a, &clock, true), Shared::Exclusive));
+        assert_eq!(lru.counters.hits.load(Relaxed), 0);
+    }
+
     /// A loop over more keys than a TinyLFU shard holds keeps most of the shard's entries
     /// (where an LRU hits nothing), and a key requested often survives a scan of new keys.
     #[test]

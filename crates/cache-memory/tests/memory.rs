@@ -5,7 +5,7 @@ use std::sync::Barrier;
 use std::time::Duration;
 
 use cache_core::{Cache, CacheError, CacheExt, MockClock, Ttl};
-use cache_memory::InMemoryCache;
+use cache_memory::{InMemoryCache, Policy};
 
 #[test]
 fn zero_max_size_and_zero_shards_are_config_errors() {
@@ -199,11 +199,23 @@ fn works_as_a_trait_object_and_through_arc() {
 /// the size bound must hold, and the counters must add up to the operations issued.
 #[test]
 fn a_busy_bounded_cache_never_mixes_up_slots_and_counts_exactly() {
+    busy_bounded_cache(Policy::Lru);
+}
+
+/// The same under TinyLFU, whose gets run under the shards' read locks, several at a time:
+/// hits and misses counted there still add up exactly.
+#[test]
+fn a_busy_bounded_tinylfu_cache_never_mixes_up_slots_and_counts_exactly() {
+    busy_bounded_cache(Policy::TinyLfu);
+}
+
+fn busy_bounded_cache(policy: Policy) {
     let clock = MockClock::new();
     let cache = InMemoryCache::<(String, u64)>::builder()
         .max_size(2_048)
         .shards(4)
         .clock(clock.shared())
+        .policy(policy)
         .build()
         .unwrap();
     assert_eq!(cache.shard_count(), 4);

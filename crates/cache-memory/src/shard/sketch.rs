@@ -282,6 +282,42 @@ mod tests {
     }
 
     #[test]
+    fn adding_several_occurrences_raises_the_estimate_and_the_lower_counters_to_it() {
+        let mut s = Sketch::new();
+        s.ensure_capacity(8);
+        let a = 1u64;
+        let ca = counters_of(&s, a);
+        // A key sharing some of a's counters, raised to 5 first.
+        let b = (2..10_000u64)
+            .find(|&b| {
+                let cb = counters_of(&s, b);
+                let shared = cb.iter().filter(|c| ca.contains(c)).count();
+                (1..4).contains(&shared)
+                    && cb
+                        .iter()
+                        .all(|c| cb.iter().filter(|d| *d == c).count() == 1)
+                    && ca
+                        .iter()
+                        .all(|c| ca.iter().filter(|d| *d == c).count() == 1)
+            })
+            .expect("a key sharing a counter");
+        s.add(b, 5);
+        assert_eq!(s.frequency(b), 5);
+        s.add(a, 3);
+        assert_eq!(s.frequency(a), 3);
+        let value = |(w, shift): (usize, u32)| (s.table[w].load(Relaxed) >> shift) & 15;
+        for c in counters_of(&s, a) {
+            // The shared counters keep b's 5; a's own rose to 3.
+            let shared = counters_of(&s, b).contains(&c);
+            assert_eq!(value(c), if shared { 5 } else { 3 }, "counter {c:?}");
+        }
+        assert_eq!(s.additions.load(Relaxed), 8);
+        s.add(a, 15);
+        assert_eq!(s.frequency(a), 15, "saturated");
+        assert_eq!(s.additions.load(Relaxed), 20);
+    }
+
+    #[test]
     fn the_table_ages_after_six_increments_per_word() {
         let mut s = Sketch::new();
         s.ensure_capacity(8);

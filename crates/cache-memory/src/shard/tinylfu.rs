@@ -496,6 +496,21 @@ impl TinyLfu {
         }
     }
 
+    /// Slot `i`'s hits not yet counted in the sketch, and the sketch's estimate of `hash`
+    /// (for tests).
+    #[cfg(test)]
+    pub(super) fn pending(&self, i: u32, hash: u64) -> (u8, u8) {
+        let tag = self.list[i as usize].load(Ordering::Relaxed);
+        ((tag & VISITS) / VISIT, self.sketch.frequency(hash))
+    }
+
+    /// Counts slot `i`'s pending hits in the sketch, as the policy does when it looks at
+    /// the slot (for tests).
+    #[cfg(test)]
+    pub(super) fn flush<V>(&mut self, nodes: &[Node<V>], i: u32) -> bool {
+        self.take_visit(nodes, i)
+    }
+
     /// The window's current size limit (for tests and debugging).
     #[cfg(test)]
     pub(super) fn window_max(&self) -> usize {
