@@ -14,10 +14,10 @@
 //! ```
 //!
 //! # Design
-//! Keys hash to one of a power-of-two number of shards, each behind its own mutex. A shard
-//! is an exact LRU list threaded through a slab of entries (a dense `Vec`, linked by `u32`
-//! indices) plus a [`hashbrown::HashTable`] of slab indices, its own counters (kept under
-//! that lock, so exact and free) and an index of the entries that carry a TTL ordered by
+//! Keys hash to one of a power-of-two number of shards, each behind its own read-write lock.
+//! A shard is an exact LRU list threaded through a slab of entries (a dense `Vec`, linked by
+//! `u32` indices) plus a [`hashbrown::HashTable`] of slab indices, its own counters (kept
+//! under that lock, or atomic where a read lock counts them, so exact) and an index of the entries that carry a TTL ordered by
 //! expiry time, so that a full shard drops expired entries before it evicts a live one
 //! without scanning. The capacity `max_size` is split exactly between the shards; caches of
 //! fewer than [`MIN_ENTRIES_PER_SHARD`] × 2 entries have a single shard and hence an exact
@@ -29,6 +29,13 @@
 //! is one contiguous record (hash, key, value, expiry, links), and a full shard reuses the
 //! evicted entry's slot in place: a hit touches the table and one record (plus its two list
 //! neighbours), and a steady-state insert allocates nothing for short keys.
+//!
+//! Every operation takes its shard's write lock, except `get` and the hit of
+//! `get_or_insert_with` under [`Policy::TinyLfu`]: its hits relink nothing (they count
+//! themselves in the entry's tag, atomically), so they run under the read lock, beside the
+//! shard's other readers; a miss counts itself there too, and an expired entry found there
+//! is removed under the write lock. An exact LRU moves the entry on every hit, so its gets
+//! take the write lock.
 #![forbid(unsafe_code)]
 
 /// This crate's README, compiled (and run, unless marked `no_run`) as doctests, so that its

@@ -23,7 +23,7 @@ pub enum Policy {
     /// defenceless against scans and loops a little larger than the cache.
     #[default]
     Lru,
-    /// Adaptive W-TinyLFU per shard: new entries pass a small LRU window, then enter the main
+    /// Adaptive W-TinyLFU per shard: new entries pass a small window, then enter the main
     /// space only if a frequency sketch rates them above the entry they would replace (by
     /// more than the request that brought them in). The window's size adapts: misses on
     /// keys the admission filter recently turned away grow it, misses on keys the main
@@ -33,5 +33,8 @@ pub enum Policy {
     /// the window), so a `get` right after a `set` hits; which older entry a full shard
     /// evicts is the policy's choice, not the least recently used one. Costs about 12 bytes
     /// more per entry than `Lru` (its list tag, the sketch, the record of evicted keys).
+    /// A hit moves nothing (the lists keep CLOCK order: a hit counts itself in the entry,
+    /// and the policy acts on it when the entry reaches its list's cold end), so `get`
+    /// takes the shard's lock to read, shared with the other gets of that shard.
     TinyLfu,
 }

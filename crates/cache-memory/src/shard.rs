@@ -1,6 +1,6 @@
 //! One shard: an exact LRU list threaded through a slab of entries, a hash table of slab
 //! indices, an index of the entries that carry a TTL, and the counters, all behind the
-//! shard's lock.
+//! shard's read-write lock (only TinyLFU's `get` takes it to read: [`Shard::lookup_shared`]).
 //!
 //! The slab is a `Vec` kept dense: removing an entry moves the last one into its slot. The
 //! list links are slab indices (`u32`), so an entry is one contiguous record: stored hash,
@@ -827,23 +827,35 @@ mod tests {
         assert_eq!(p.pending(i, a.hash), (0, 15));
         assert_eq!(s.counters.hits.load(Relaxed), 43);
 
-        assert!(matches!(s.lookup_shared(probe("b"), &clock, false), Shared::Absent));
+        assert!(matches!(
+            s.lookup_shared(probe("b"), &clock, false),
+            Shared::Absent
+        ));
         assert_eq!(s.counters.misses.load(Relaxed), 0);
-        assert!(matches!(s.lookup_shared(probe("b"), &clock, true), Shared::Absent));
+        assert!(matches!(
+            s.lookup_shared(probe("b"), &clock, true),
+            Shared::Absent
+        ));
         assert_eq!(s.counters.misses.load(Relaxed), 1);
 
         let c = probe("c");
         let soon = clock.now().expiry(Some(std::time::Duration::from_secs(1)));
         s.insert(c, 3, soon, Some(clock.now()), &clock);
         clock.advance(std::time::Duration::from_secs(1));
-        assert!(matches!(s.lookup_shared(c, &clock, true), Shared::Exclusive));
+        assert!(matches!(
+            s.lookup_shared(c, &clock, true),
+            Shared::Exclusive
+        ));
         assert_eq!(s.len(), 2, "the expired entry waits for the write lock");
         assert_eq!(s.lookup(c, &clock), None);
         assert_eq!((s.len(), s.counters.expirations), (1, 1));
 
         let mut lru = Shard::new(10);
         lru.insert(a, 1u8, Timestamp::MAX, None, &clock);
-        assert!(matches!(lru.lookup_shared(a, &clock, true), Shared::Exclusive));
+        assert!(matches!(
+            lru.lookup_shared(a, &clock, true),
+            Shared::Exclusive
+        ));
         assert_eq!(lru.counters.hits.load(Relaxed), 0);
     }
 
