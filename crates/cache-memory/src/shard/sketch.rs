@@ -233,6 +233,22 @@ mod tests {
             .collect()
     }
 
+    /// A key whose four counters are distinct and shared in part (not all) with key `a`'s
+    /// (distinct too).
+    fn sharing_some_counters_with(s: &Sketch, a: u64) -> u64 {
+        let distinct =
+            |c: &[(usize, u32)]| c.iter().all(|x| c.iter().filter(|y| *y == x).count() == 1);
+        let ca = counters_of(s, a);
+        assert!(distinct(&ca));
+        (a + 1..a + 10_000)
+            .find(|&b| {
+                let cb = counters_of(s, b);
+                let shared = cb.iter().filter(|c| ca.contains(c)).count();
+                (1..4).contains(&shared) && distinct(&cb)
+            })
+            .expect("a key sharing a counter")
+    }
+
     #[test]
     fn an_increment_grows_only_the_smallest_counters_of_the_key() {
         let mut s = Sketch::new();
@@ -240,17 +256,7 @@ mod tests {
         // Two keys that share some, but not all, of their counters.
         let a = 1u64;
         let ca = counters_of(&s, a);
-        let b = (2..10_000u64)
-            .find(|&b| {
-                let cb = counters_of(&s, b);
-                let shared = cb.iter().filter(|c| ca.contains(c)).count();
-                shared > 0
-                    && shared < 4
-                    && cb
-                        .iter()
-                        .all(|c| cb.iter().filter(|d| *d == c).count() == 1)
-            })
-            .expect("a key sharing a counter");
+        let b = sharing_some_counters_with(&s, a);
         for _ in 0..3 {
             s.increment(a);
         }
@@ -286,21 +292,8 @@ mod tests {
         let mut s = Sketch::new();
         s.ensure_capacity(8);
         let a = 1u64;
-        let ca = counters_of(&s, a);
         // A key sharing some of a's counters, raised to 5 first.
-        let b = (2..10_000u64)
-            .find(|&b| {
-                let cb = counters_of(&s, b);
-                let shared = cb.iter().filter(|c| ca.contains(c)).count();
-                (1..4).contains(&shared)
-                    && cb
-                        .iter()
-                        .all(|c| cb.iter().filter(|d| *d == c).count() == 1)
-                    && ca
-                        .iter()
-                        .all(|c| ca.iter().filter(|d| *d == c).count() == 1)
-            })
-            .expect("a key sharing a counter");
+        let b = sharing_some_counters_with(&s, a);
         s.add(b, 5);
         assert_eq!(s.frequency(b), 5);
         s.add(a, 3);

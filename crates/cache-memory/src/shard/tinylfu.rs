@@ -363,11 +363,11 @@ impl TinyLfu {
     /// was last looked at, the victim probation's.
     pub(super) fn victim<V>(&mut self, nodes: &mut [Node<V>]) -> u32 {
         let candidate = if self.len[WINDOW] >= self.window_max {
-            self.window_tail(nodes)
+            self.cold_tail(nodes, WINDOW)
         } else {
             NIL
         };
-        let victim = match self.probation_tail(nodes) {
+        let victim = match self.cold_tail(nodes, PROBATION) {
             NIL => self.tail[PROTECTED],
             v => v,
         };
@@ -464,35 +464,28 @@ impl TinyLfu {
         candidate > victim + 1
     }
 
-    /// The window's oldest entry not visited since it was last looked at (the visited ones
-    /// met on the way go back to the window's head); `NIL` if the window is empty.
-    fn window_tail<V>(&mut self, nodes: &mut [Node<V>]) -> u32 {
-        // Each turn clears a mark, so the loop ends within the window's length plus one.
+    /// The oldest entry of list `l` (the window or probation) not hit since the policy last
+    /// looked at it; `NIL` if the list is empty. The visited entries met on the way get
+    /// their second chance: back to the window's head, or from probation into protected.
+    fn cold_tail<V>(&mut self, nodes: &mut [Node<V>], l: usize) -> u32 {
+        // Each turn clears a count, so the loop ends within the list's length plus one.
         loop {
-            let t = self.tail[WINDOW];
+            let t = self.tail[l];
             if t == NIL || !self.take_visit(nodes, t) {
                 return t;
             }
-            self.move_to(nodes, t, WINDOW);
-        }
-    }
-
-    /// Probation's oldest entry not visited since it entered probation (the visited ones met
-    /// on the way are promoted to protected); `NIL` if probation is empty.
-    fn probation_tail<V>(&mut self, nodes: &mut [Node<V>]) -> u32 {
-        loop {
-            let t = self.tail[PROBATION];
-            if t == NIL || !self.take_visit(nodes, t) {
-                return t;
+            if l == PROBATION {
+                self.move_to(nodes, t, PROTECTED);
+                self.demote_protected_overflow(nodes);
+            } else {
+                self.move_to(nodes, t, l);
             }
-            self.move_to(nodes, t, PROTECTED);
-            self.demote_protected_overflow(nodes);
         }
     }
 
     fn shrink_window_to_max<V>(&mut self, nodes: &mut [Node<V>]) {
         while self.len[WINDOW] > self.window_max {
-            let t = self.window_tail(nodes);
+            let t = self.cold_tail(nodes, WINDOW);
             self.move_to(nodes, t, PROBATION);
         }
     }
