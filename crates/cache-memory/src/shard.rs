@@ -60,21 +60,29 @@ impl<V> Node<V> {
     }
 }
 
+/// The counters only the write lock changes (hits and misses are [`Shard`]'s first fields).
 #[derive(Default)]
 struct Counters {
-    /// Atomic: counted under the shard's read lock too (see [`Shard::lookup_shared`]).
-    hits: AtomicU64,
-    misses: AtomicU64,
     sets: u64,
     deletes: u64,
     evictions: u64,
     expirations: u64,
 }
 
+/// `repr(C)`, so that what a `get` touches comes first: the lock puts its state just before
+/// the shard, so the hit and miss counters share its cache line (a get that takes the lock
+/// already owns that line), then the table, the slab and the TinyLFU tags fill the next.
+#[repr(C)]
 pub(crate) struct Shard<V> {
-    nodes: Vec<Node<V>>,
+    /// Atomic: counted under the shard's read lock too (see [`Shard::lookup_shared`]).
+    hits: AtomicU64,
+    misses: AtomicU64,
     /// Slab indices, by the stored hash.
     table: HashTable<u32>,
+    nodes: Vec<Node<V>>,
+    /// `Some` under [`Policy::TinyLfu`]: it then owns the entries' links (and `head` and
+    /// `tail` below are unused).
+    tlfu: Option<TinyLfu>,
     /// The most recently used entry.
     head: u32,
     /// The least recently used entry: the next to be evicted.
@@ -85,9 +93,6 @@ pub(crate) struct Shard<V> {
     counters: Counters,
     /// Keys whose value a `get_or_insert_with` loader is computing right now.
     flights: HashMap<Box<str>, Arc<Flight<V>>>,
-    /// `Some` under [`Policy::TinyLfu`]: it then owns the entries' links (and `head` and
-    /// `tail` above are unused).
-    tlfu: Option<TinyLfu>,
     /// Whether removed entries are kept in `removed` for a removal listener.
     listening: bool,
     /// What left the shard since the owner last took it (only while `listening`).
@@ -102,6 +107,8 @@ impl<V> Shard<V> {
     pub(crate) fn new(capacity: usize) -> Self {
         debug_assert!(capacity <= MAX_SHARD_CAPACITY);
         Shard {
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
             nodes: Vec::new(),
             table: HashTable::new(),
             head: NIL,
@@ -430,8 +437,8 @@ impl<V> Shard<V> {
 
     pub(crate) fn add_stats_to(&self, total: &mut CacheStats) {
         let c = &self.counters;
-        total.hits += c.hits.load(Relaxed);
-        total.misses += c.misses.load(Relaxed);
+        total.hits += self.hits.load(Relaxed);
+        total.misses += self.misses.load(Relaxed);
         total.sets += c.sets;
         total.deletes += c.deletes;
         total.evictions += c.evictions;
@@ -465,19 +472,19 @@ impl<V: Clone> Shard<V> {
     #[inline]
     pub(crate) fn lookup(&mut self, key: Probe<'_>, clock: &dyn Clock) -> Option<V> {
         let Some(i) = self.find(key) else {
-            *self.counters.misses.get_mut() += 1;
+            *self.misses.get_mut() += 1;
             return None;
         };
         let n = &self.nodes[i as usize];
         if n.is_live(clock) {
             let value = n.value.clone();
             self.touch(i);
-            *self.counters.hits.get_mut() += 1;
+            *self.hits.get_mut() += 1;
             return Some(value);
         }
         let old = self.remove_at(i);
         self.counters.expirations += 1;
-        *self.counters.misses.get_mut() += 1;
+        *self.misses.get_mut() += 1;
         self.retire(old, RemovalCause::Expired);
         None
     }
@@ -499,7 +506,7 @@ impl<V: Clone> Shard<V> {
         };
         let Some(i) = self.find(key) else {
             if count_absent {
-                self.counters.misses.fetch_add(1, Relaxed);
+                self.misses.fetch_add(1, Relaxed);
             }
             return Shared::Absent;
         };
@@ -509,7 +516,7 @@ impl<V: Clone> Shard<V> {
         }
         let value = n.value.clone();
         p.on_access(i);
-        self.counters.hits.fetch_add(1, Relaxed);
+        self.hits.fetch_add(1, Relaxed);
         Shared::Hit(value)
     }
 }
@@ -825,18 +832,18 @@ mod tests {
         assert_eq!(p.pending(i, a.hash).0, 15, "the tag saturates");
         p.flush(&s.nodes, i);
         assert_eq!(p.pending(i, a.hash), (0, 15));
-        assert_eq!(s.counters.hits.load(Relaxed), 43);
+        assert_eq!(s.hits.load(Relaxed), 43);
 
         assert!(matches!(
             s.lookup_shared(probe("b"), &clock, false),
             Shared::Absent
         ));
-        assert_eq!(s.counters.misses.load(Relaxed), 0);
+        assert_eq!(s.misses.load(Relaxed), 0);
         assert!(matches!(
             s.lookup_shared(probe("b"), &clock, true),
             Shared::Absent
         ));
-        assert_eq!(s.counters.misses.load(Relaxed), 1);
+        assert_eq!(s.misses.load(Relaxed), 1);
 
         let c = probe("c");
         let soon = clock.now().expiry(Some(std::time::Duration::from_secs(1)));
@@ -856,7 +863,7 @@ mod tests {
             lru.lookup_shared(a, &clock, true),
             Shared::Exclusive
         ));
-        assert_eq!(lru.counters.hits.load(Relaxed), 0);
+        assert_eq!(lru.hits.load(Relaxed), 0);
     }
 
     /// A loop over more keys than a TinyLFU shard holds keeps most of the shard's entries

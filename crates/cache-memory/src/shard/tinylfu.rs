@@ -97,12 +97,14 @@ const TIME_MASK: u32 = (1 << TIME_BITS) - 1;
 const VICTIM_BIT: u32 = 1 << TIME_BITS;
 const FINGERPRINT_SHIFT: u32 = TIME_BITS + 1;
 
+/// `repr(C)`: `list`, which every hit reads, first (see [`super::Shard`]).
+#[repr(C)]
 pub(super) struct TinyLfu {
-    sketch: Sketch,
     /// The tag of each slot, parallel to the slab: its list (`WINDOW`, `PROBATION`,
     /// `PROTECTED`) and its pending hits ([`VISITS`]). Atomic, so that a hit counts itself under the
     /// shard's read lock; everything else changes under the write lock.
     list: Vec<AtomicU8>,
+    sketch: Sketch,
     head: [u32; 3],
     tail: [u32; 3],
     len: [usize; 3],
