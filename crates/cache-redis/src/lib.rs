@@ -515,7 +515,9 @@ impl<C: Codec> RedisCache<C> {
             Some(k) => format!("{op} of key {:?} on {}", short(k), inner.server),
             None => format!("{op} on {}", inner.server),
         };
-        let first = match inner.pool.get() {
+        // An idle connection if there is one: `try_get` takes it without reading the clock
+        // twice for a deadline and a checkout event, as `get` does before it waits.
+        let first = match inner.pool.try_get().map_or_else(|| inner.pool.get(), Ok) {
             Ok(mut conn) => attempt(&mut conn, &mut f),
             Err(e) => return Err(failure::pool(context(), e)),
         };

@@ -323,7 +323,9 @@ pub(crate) struct Manager {
 
 /// A connection, with a mark set when an operation on it failed in a way that may leave it
 /// unusable or out of step with the server (an I/O error or a timeout mid-reply): the pool
-/// then drops it instead of handing it out again.
+/// then drops it instead of handing it out again. The pool holds it boxed: r2d2 moves its
+/// connections in and out of its idle list on every checkout and checkin, and a pointer
+/// moves for less than a connection's few hundred bytes.
 pub(crate) struct Tracked {
     pub(crate) link: Link,
     pub(crate) broken: bool,
@@ -331,21 +333,53 @@ pub(crate) struct Tracked {
 
 /// One connection to a server, or one set of connections to every node of a cluster.
 pub(crate) enum Link {
-    Single(redis::Connection),
+    Single(Single),
     #[cfg(feature = "cluster")]
     Cluster(Box<ClusterConnection>),
+}
+
+/// A connection to one server, and the buffer its commands are packed into (RESP), kept
+/// from one command to the next so that sending one allocates nothing.
+pub(crate) struct Single {
+    conn: redis::Connection,
+    packed: Vec<u8>,
+}
+
+/// The largest buffer kept for the next command (the packed command of a connection, a
+/// thread's reused `Cmd`); a larger one, left by a large value, is freed after its use.
+pub(crate) const KEEP_BYTES: usize = 64 * 1024;
+
+impl Single {
+    pub(crate) fn new(conn: redis::Connection) -> Self {
+        Single {
+            conn,
+            packed: Vec::new(),
+        }
+    }
+
+    /// [`Cmd::query`], packing `cmd` into this connection's buffer.
+    #[inline]
+    fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
+        self.packed.clear();
+        cmd.write_packed_command(&mut self.packed);
+        let reply = self.conn.req_packed_command(&self.packed);
+        if self.packed.capacity() > KEEP_BYTES {
+            self.packed = Vec::new();
+        }
+        Ok(redis::from_redis_value(reply?.extract_error()?)?)
+    }
 }
 
 /// What [`Link::scan`] calls with each page of keys, lending it the connection.
 pub(crate) type PageFn<'a> = dyn FnMut(&mut Link, Vec<Vec<u8>>) -> RedisResult<()> + 'a;
 
 impl r2d2::ManageConnection for Manager {
-    type Connection = Tracked;
+    type Connection = Box<Tracked>;
     type Error = RedisError;
 
-    fn connect(&self) -> RedisResult<Tracked> {
+    fn connect(&self) -> RedisResult<Box<Tracked>> {
         let link = match &self.connector {
-            Connector::Single(client) => Link::Single(open(client, self.timeouts)?),
+            Connector::Single(client) => Link::Single(Single::new(open(client, self.timeouts)?)),
             #[cfg(feature = "cluster")]
             Connector::Cluster(client) => {
                 // The client carries the connect and response (read) timeouts itself.
@@ -355,22 +389,24 @@ impl r2d2::ManageConnection for Manager {
             }
             // Every new connection asks the sentinels for the current primary (bounded by
             // the timeouts, holding no lock).
-            Connector::Sentinel(sentinels) => Link::Single(sentinels.connect(self.timeouts)?),
+            Connector::Sentinel(sentinels) => {
+                Link::Single(Single::new(sentinels.connect(self.timeouts)?))
+            }
         };
-        Ok(Tracked {
+        Ok(Box::new(Tracked {
             link,
             broken: false,
-        })
+        }))
     }
 
-    fn is_valid(&self, conn: &mut Tracked) -> RedisResult<()> {
+    fn is_valid(&self, conn: &mut Box<Tracked>) -> RedisResult<()> {
         conn.link.query::<()>(&redis::cmd("PING"))
     }
 
-    fn has_broken(&self, conn: &mut Tracked) -> bool {
+    fn has_broken(&self, conn: &mut Box<Tracked>) -> bool {
         conn.broken
             || match &conn.link {
-                Link::Single(c) => !c.is_open(),
+                Link::Single(s) => !s.conn.is_open(),
                 #[cfg(feature = "cluster")]
                 Link::Cluster(c) => !c.is_open(),
             }
@@ -431,7 +467,7 @@ impl Link {
     #[inline]
     pub(crate) fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
         match self {
-            Link::Single(c) => cmd.query(c),
+            Link::Single(s) => s.query(cmd),
             #[cfg(feature = "cluster")]
             Link::Cluster(c) => cmd.query(c),
         }
@@ -440,7 +476,7 @@ impl Link {
     /// Runs a batch and returns one reply per command, in order.
     pub(crate) fn run<T: FromRedisValue>(&mut self, batch: &Batch) -> RedisResult<Vec<T>> {
         match (self, batch) {
-            (Link::Single(c), Batch::Single(p)) => p.query(c),
+            (Link::Single(s), Batch::Single(p)) => p.query(&mut s.conn),
             #[cfg(feature = "cluster")]
             (Link::Cluster(c), Batch::Cluster(p)) => p.query(c),
             #[cfg(feature = "cluster")]
@@ -458,7 +494,7 @@ impl Link {
     /// would fail with CROSSSLOT.
     pub(crate) fn get_many(&mut self, keys: &[Vec<u8>]) -> RedisResult<Vec<Option<Vec<u8>>>> {
         match self {
-            Link::Single(c) => redis::cmd("MGET").arg(keys).query(c),
+            Link::Single(s) => s.query(redis::cmd("MGET").arg(keys)),
             #[cfg(feature = "cluster")]
             Link::Cluster(_) => {
                 let mut batch = Batch::new(true, keys.len());
