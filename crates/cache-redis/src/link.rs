@@ -5,8 +5,10 @@
 //! clients (URLs, TLS certificates, sentinel lookup, cluster options): an async backend
 //! builds its connections from the same clients.
 
+use std::cell::Cell;
 #[cfg(feature = "cluster")]
 use std::collections::HashMap;
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,11 +21,12 @@ use redis::io::tcp::TcpSettings;
 #[cfg(feature = "cluster")]
 use redis::Value;
 use redis::{
-    Cmd, ConnectionAddr, ConnectionInfo, ConnectionLike, FromRedisValue, IntoConnectionInfo,
-    RedisError, RedisResult,
+    Arg, Cmd, ConnectionAddr, ConnectionInfo, ConnectionLike, FromRedisValue, IntoConnectionInfo,
+    RedisError, RedisResult, RedisWrite,
 };
 
 use crate::config::{redact, RedisConfig, RedisTopology, TlsCertificates};
+use crate::keys::KeySpace;
 use crate::sentinel::Sentinels;
 
 /// The timeouts every connection is opened with.
@@ -499,7 +502,7 @@ impl Link {
             Link::Cluster(_) => {
                 let mut batch = Batch::new(true, keys.len());
                 for k in keys {
-                    batch.add(single("GET", k));
+                    batch.add(single("GET", k).into_cmd());
                 }
                 self.run(&batch)
             }
@@ -598,19 +601,104 @@ pub(crate) fn scan_cmd(cursor: &str, pattern: &[u8], count: u32) -> Cmd {
 
 /// A command with one key argument.
 #[inline]
-pub(crate) fn single(name: &str, key: &[u8]) -> Cmd {
-    let mut cmd = command(name, 1, key.len());
+pub(crate) fn single(name: &str, key: &[u8]) -> Command {
+    let mut cmd = Command::new(name, 1, key.len());
     cmd.arg(key);
     cmd
 }
 
-/// The command `name`, with room for `args` more arguments of `bytes` bytes in all, so that
-/// adding them does not grow its buffers (what `redis::cmd` does, from empty ones).
+/// A command with one argument, the Redis key of `key` in `keys`, written straight into the
+/// command (no Redis key of its own is built).
 #[inline]
-pub(crate) fn command(name: &str, args: usize, bytes: usize) -> Cmd {
-    let mut cmd = Cmd::with_capacity(1 + args, name.len() + bytes);
-    cmd.arg(name);
+pub(crate) fn keyed(name: &str, keys: &KeySpace, key: &str) -> Command {
+    let mut cmd = Command::new(name, 1, keys.key_len(key));
+    keys.write_key(&mut cmd, key);
     cmd
+}
+
+/// Appends to `cmd` one argument made of `parts`, one after the other.
+pub(crate) fn arg_of_parts(cmd: &mut Cmd, parts: &[&[u8]]) {
+    let mut arg = cmd.writer_for_next_arg();
+    for part in parts {
+        // A command's buffer is a `Vec`, which takes every write.
+        let _infallible = arg.write_all(part);
+    }
+}
+
+/// A command being built, and a buffer to encode its value into, that reuse the buffers of
+/// the last command this thread finished with instead of allocating their own: a blocking
+/// call then allocates nothing to build its command. Dereferences to the `Cmd`.
+pub(crate) struct Command {
+    cmd: Cmd,
+    scratch: Vec<u8>,
+}
+
+thread_local! {
+    /// The buffers of the last [`Command`] this thread dropped, for the next one.
+    static SPARE: Cell<Option<(Cmd, Vec<u8>)>> = const { Cell::new(None) };
+}
+
+impl Command {
+    /// The command `name`. With no buffers to reuse, it gets room for `args` more arguments
+    /// of `bytes` bytes in all, so that adding them does not grow its buffers.
+    #[inline]
+    pub(crate) fn new(name: &str, args: usize, bytes: usize) -> Self {
+        let (mut cmd, scratch) = SPARE
+            .try_with(Cell::take)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| (Cmd::with_capacity(1 + args, name.len() + bytes), Vec::new()));
+        cmd.arg(name);
+        Command { cmd, scratch }
+    }
+
+    /// The command and the scratch buffer, borrowed together.
+    pub(crate) fn parts(&mut self) -> (&mut Cmd, &mut Vec<u8>) {
+        (&mut self.cmd, &mut self.scratch)
+    }
+
+    /// The `Cmd` itself (for a pipeline, which takes its commands by value).
+    pub(crate) fn into_cmd(mut self) -> Cmd {
+        std::mem::take(&mut self.cmd)
+    }
+}
+
+impl std::ops::Deref for Command {
+    type Target = Cmd;
+
+    fn deref(&self) -> &Cmd {
+        &self.cmd
+    }
+}
+
+impl std::ops::DerefMut for Command {
+    fn deref_mut(&mut self) -> &mut Cmd {
+        &mut self.cmd
+    }
+}
+
+impl Drop for Command {
+    /// Hands the buffers to the next command of this thread, unless a large value left them
+    /// large.
+    fn drop(&mut self) {
+        let bytes: usize = self
+            .cmd
+            .args_iter()
+            .map(|a| match a {
+                Arg::Simple(a) => a.len(),
+                _ => 0,
+            })
+            .sum();
+        if bytes > KEEP_BYTES || self.scratch.capacity() > KEEP_BYTES {
+            return;
+        }
+        let mut cmd = std::mem::take(&mut self.cmd);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        cmd.clear();
+        scratch.clear();
+        // A thread being torn down keeps nothing.
+        let _ = SPARE.try_with(|spare| spare.set(Some((cmd, scratch))));
+    }
 }
 
 /// The route to a node given as `host:port`.
@@ -629,4 +717,39 @@ pub(crate) fn by_address(node: &str) -> RedisResult<RoutingInfo> {
         host: host.to_owned(),
         port,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_reuses_buffers_but_starts_empty_and_nests() {
+        let mut big = Command::new("SET", 2, 0);
+        big.arg("k").arg(vec![1u8; 100]);
+        drop(big);
+        let mut outer = Command::new("GET", 1, 0);
+        outer.arg("a");
+        // A second command while the first is alive gets buffers of its own.
+        let mut inner = Command::new("EXISTS", 1, 0);
+        inner.arg("b");
+        assert_eq!(
+            inner.get_packed_command(),
+            b"*2\r\n$6\r\nEXISTS\r\n$1\r\nb\r\n"
+        );
+        drop(inner);
+        assert_eq!(
+            outer.get_packed_command(),
+            b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n"
+        );
+        let cmd = outer.into_cmd();
+        assert_eq!(cmd.args_iter().count(), 2);
+        let keys = KeySpace::new("p:", 7);
+        let mut keyed = keyed("GET", &keys, "x");
+        arg_of_parts(&mut keyed, &[b"a", b"", b"bc"]);
+        assert_eq!(
+            keyed.get_packed_command(),
+            b"*3\r\n$3\r\nGET\r\n$5\r\np:x\xff7\r\n$3\r\nabc\r\n"
+        );
+    }
 }
