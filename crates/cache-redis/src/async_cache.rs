@@ -404,7 +404,8 @@ impl<C: Codec> AsyncRedisCache<C> {
             // Nothing to store: `true` iff nothing live was there, as for any `add`.
             Expiry::Gone => !self.exists_key(key).await?,
             expiry => {
-                let cmd = add_cmd(&self.inner.keys, &self.encoding, key, &value, expiry)?;
+                let set = set_cmd(&self.inner.keys, &self.encoding, key, &value, expiry)?;
+                let cmd = add_cmd(set);
                 let reply: Value = self.run("SET NX", Some(key), |l| l.query(&cmd)).await?;
                 reply != Value::Nil
             }

@@ -5,7 +5,7 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use cache_core::codec::{Codec, Encoding};
+use cache_core::codec::Codec;
 use cache_core::{CacheError, Ttl};
 use redis::{Arg, Cmd, ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
 use serde::de::DeserializeOwned;
@@ -147,18 +147,11 @@ impl Call {
     }
 }
 
-/// `SET key value [PX ms] NX`: `add` of an entry that is stored (not a zero TTL); the reply
-/// is nil when a live entry was there.
-pub(crate) fn add_cmd<C: Codec, V: Serialize + DeserializeOwned + 'static>(
-    keys: &KeySpace,
-    encoding: &Encoding<C>,
-    key: &str,
-    value: &V,
-    expiry: Expiry,
-) -> Result<Command, CacheError> {
-    let mut cmd = set_cmd(keys, encoding, key, value, expiry)?;
-    cmd.arg("NX");
-    Ok(cmd)
+/// `SET key value [PX ms] NX`, from the `SET` of [`crate::set_cmd`]: `add` of an entry that
+/// is stored (not a zero TTL); the reply is nil when a live entry was there.
+pub(crate) fn add_cmd(mut set: Command) -> Command {
+    set.arg("NX");
+    set
 }
 
 /// `incr` of `delta` on `key`: `INCRBY`, or, when new counters take a default TTL, a script
@@ -278,7 +271,8 @@ impl<C: Codec> RedisCache<C> {
             // Nothing to store: `true` iff nothing live was there, as for any `add`.
             Expiry::Gone => !self.exists(key)?,
             expiry => {
-                let cmd = add_cmd(&self.inner.keys, &self.encoding, key, value, expiry)?;
+                let set = set_cmd(&self.inner.keys, &self.encoding, key, value, expiry)?;
+                let cmd = add_cmd(set);
                 let reply: Value = self.run("SET NX", Some(key), |l| l.query(&cmd))?;
                 reply != Value::Nil
             }
