@@ -243,9 +243,9 @@ pub(crate) fn reread<V: DeserializeOwned + 'static, C: Codec>(
     cache: &RedisCache<C>,
     key: &str,
 ) -> Result<Option<V>, CacheError> {
-    let cmd = link::single("GET", &cache.inner.keys.redis_key(key));
+    let cmd = link::keyed("GET", &cache.inner.keys, key);
     let bytes: Option<Vec<u8>> = cache.run("GET", Some(key), |l| l.query(&cmd))?;
-    Ok(bytes.and_then(|b| value::decode(&cache.encoding, &b)))
+    Ok(bytes.and_then(|b| value::decode(&cache.encoding, b)))
 }
 
 /// The cross-process part of a flight this thread leads (the `lead` of
@@ -305,7 +305,7 @@ pub(crate) mod tasks {
     ) -> Result<Option<V>, CacheError> {
         let cmd = link::single("GET", &cache.inner.keys.redis_key(key));
         let bytes: Option<Vec<u8>> = cache.run("GET", Some(key), |l| l.query(&cmd)).await?;
-        Ok(bytes.and_then(|b| value::decode(&cache.encoding, &b)))
+        Ok(bytes.and_then(|b| value::decode(&cache.encoding, b)))
     }
 
     /// The cross-process part of a flight this task leads (see the blocking one).
