@@ -16,7 +16,8 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Instant;
 
 use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, Stat};
@@ -271,6 +272,65 @@ struct Tree {
     own: OwnedFd,
     own_name: String,
     fans: [OnceLock<OwnedFd>; 256],
+    /// Files of replaced and deleted small entries, kept in `own` to be written again.
+    pool: Mutex<Pool>,
+}
+
+/// Entry files up to this size are kept for reuse rather than unlinked (see [`Pool`]). No
+/// larger file is ever written in place, so a reader of a file larger than this never sees
+/// it change.
+pub const REUSED_MAX: u64 = 16 << 10;
+
+/// At most this many files are kept for reuse per instance...
+const POOL_FILES: usize = 256;
+/// ...holding at most this many bytes.
+const POOL_BYTES: u64 = 1 << 20;
+/// A kept file is written again only once this many others were kept after it (first in,
+/// first out), so that a reader that opened it as an entry has long finished with it.
+const POOL_REUSE_AFTER: usize = 8;
+
+/// The files of small entries this instance replaced (the old file that
+/// `renameat2(RENAME_EXCHANGE)` brings back under the temporary name) or deleted, kept under
+/// their temporary names in the instance's own directory and written again, in place, by its
+/// next small writes instead of creating a file. Creating and unlinking inodes is the dearest
+/// part of a small write: on an ext4 file system without a journal, every create after a
+/// burst of deletions scans the block group for inodes not freed too recently (500-800 us of
+/// kernel time each); on tmpfs, it is an inode and its pages freed and allocated again.
+///
+/// Only files this instance put in its own directory are reused, never another instance's.
+/// A reader that opened a file as an entry before it was replaced may still hold it while it
+/// is written again as another entry: what it reads then fails the key check or the payload
+/// checksum, and the reader, seeing that the entry's path names another file by now, reads
+/// again ([`CacheDir::names_file`]); see `Inner::lookup_split`. Kept files are not entries:
+/// they count in no bound and no accounting; they are removed with the instance's directory
+/// when the instance is dropped, and by the cleanup of dead instances' temporary files after
+/// a crash.
+#[derive(Default)]
+struct Pool {
+    files: VecDeque<(String, u64)>,
+    bytes: u64,
+}
+
+impl Pool {
+    /// Keeps `name` (of `size` bytes) if there is room.
+    fn put(&mut self, name: &str, size: u64) -> bool {
+        if size > REUSED_MAX || self.files.len() >= POOL_FILES || self.bytes + size > POOL_BYTES {
+            return false;
+        }
+        self.files.push_back((name.to_owned(), size));
+        self.bytes += size;
+        true
+    }
+
+    /// The oldest kept file, once enough were kept after it.
+    fn take(&mut self) -> Option<(String, u64)> {
+        if self.files.len() <= POOL_REUSE_AFTER {
+            return None;
+        }
+        let (name, size) = self.files.pop_front()?;
+        self.bytes -= size;
+        Some((name, size))
+    }
 }
 
 impl Drop for Tree {
@@ -366,6 +426,7 @@ impl Tree {
             own,
             own_name,
             fans: std::array::from_fn(|_| OnceLock::new()),
+            pool: Mutex::new(Pool::default()),
         })
     }
 
@@ -396,6 +457,10 @@ impl Tree {
     }
 
     /// Whether this tree is no longer the directory at `root`: removed, or replaced.
+    fn pool(&self) -> std::sync::MutexGuard<'_, Pool> {
+        self.pool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn is_stale(&self, root: &Path) -> bool {
         match rustix::fs::fstat(&self.root) {
             Ok(s) if s.st_nlink == 0 => return true,
@@ -673,11 +738,17 @@ impl CacheDir {
         let mut tree = self.tree();
         let name = Name::of(id);
         let mut retried = false;
+        let len = bytes.iter().map(|b| b.len() as u64).sum();
         loop {
-            let tmp = self.temp_name();
-            let result = self
-                .write_temp(&tree, &tmp, bytes)
-                .and_then(|()| place(&tree, &tmp, &name));
+            let (tmp, written) = match self.write_reused(&tree, bytes, len) {
+                Some(tmp) => (tmp, Ok(())),
+                None => {
+                    let tmp = self.temp_name();
+                    let written = self.write_temp(&tree, &tmp, bytes);
+                    (tmp, written)
+                }
+            };
+            let result = written.and_then(|()| place(&tree, &tmp, &name));
             match result {
                 Ok(r) => return Ok(r),
                 Err(e) => {
@@ -757,6 +828,69 @@ impl CacheDir {
         })
     }
 
+    /// Writes `bytes` (`len` of them) over a file kept for reuse (see [`Pool`]), if the
+    /// pool has one and the value is small: its name, or `None` to create a file. A kept file
+    /// that cannot be written is removed and the next one tried.
+    fn write_reused(&self, tree: &Tree, bytes: &[&[u8]], len: u64) -> Option<String> {
+        if len > REUSED_MAX {
+            return None;
+        }
+        loop {
+            let (name, size) = tree.pool().take()?;
+            match self.rewrite(tree, &name, size, bytes, len) {
+                Ok(()) => return Some(name),
+                Err(_) => {
+                    let _ = remove_at(tree.own.as_fd(), &name);
+                }
+            }
+        }
+    }
+
+    /// Writes `bytes` from the start of the kept file `name` (of `size` bytes), then cuts
+    /// what is left of its old contents. It is not truncated first: on ext4, a file
+    /// truncated to zero and written again has its blocks written out when it is closed
+    /// (`auto_da_alloc`), a disk write per `set`.
+    fn rewrite(
+        &self,
+        tree: &Tree,
+        name: &str,
+        size: u64,
+        bytes: &[&[u8]],
+        len: u64,
+    ) -> io::Result<()> {
+        let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let mut file = File::from(rustix::fs::openat(&tree.own, name, flags, Mode::empty())?);
+        write_parts(&mut file, bytes)?;
+        if size > len {
+            file.set_len(len)?;
+        }
+        if self.durable {
+            file.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// The old entry file an exchange brought back as `tmp` into this instance's own
+    /// directory (or anything planted under the entry's name): kept for reuse (see [`Pool`])
+    /// if it is a small regular file of one name and the pool has room, else removed without
+    /// following it. Returns its size (`None` if it is gone).
+    fn retire(&self, tree: &Tree, tmp: &str) -> io::Result<Option<u64>> {
+        let st = match rustix::fs::statat(&tree.own, tmp, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        #[allow(clippy::unnecessary_cast)] // `off_t` is not `u64` everywhere
+        let size = st.st_size as u64;
+        let kept = FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
+            && st.st_nlink == 1
+            && tree.pool().put(tmp, size);
+        if !kept {
+            remove_at(tree.own.as_fd(), tmp)?;
+        }
+        Ok(Some(size))
+    }
+
     fn write_temp(&self, tree: &Tree, tmp: &str, bytes: &[&[u8]]) -> io::Result<()> {
         let mut file = self.create_temp(tree, tmp)?;
         write_parts(&mut file, bytes)?;
@@ -810,15 +944,14 @@ impl CacheDir {
             };
             match rustix::fs::renameat_with(&tree.own, tmp, fan, name.c(), flags) {
                 Ok(()) if exchange_first => {
-                    let size = match known {
-                        Some(size) => size,
-                        #[allow(clippy::unnecessary_cast)] // `off_t` is not `u64` everywhere
-                        None => {
-                            rustix::fs::statat(&tree.own, tmp, AtFlags::SYMLINK_NOFOLLOW)?.st_size
-                                as u64
+                    let kept = self.retire(tree, tmp)?;
+                    let size = match (known, kept) {
+                        (Some(size), _) => size,
+                        (None, Some(size)) => size,
+                        (None, None) => {
+                            return Ok(Some(Replaced::Unknown));
                         }
                     };
-                    remove_at(tree.own.as_fd(), tmp)?;
                     return Ok(Some(Replaced::Old(size)));
                 }
                 Ok(()) => return Ok(Some(Replaced::Nothing)),
@@ -868,9 +1001,9 @@ impl CacheDir {
             return Ok(false);
         }
         match rustix::fs::renameat_with(&tree.own, tmp, fan, name.c(), RenameFlags::EXCHANGE) {
-            // What came back may be anything planted under the entry's name: removed
-            // without following it.
-            Ok(()) => remove_at(tree.own.as_fd(), tmp).map(|()| true),
+            // What came back may be anything planted under the entry's name: kept for
+            // reuse if it is a small file, else removed without following it.
+            Ok(()) => self.retire(tree, tmp).map(|_| true),
             Err(Errno::NOENT) => Ok(false),
             Err(Errno::INVAL) | Err(Errno::NOSYS) | Err(Errno::OPNOTSUPP) => {
                 self.exchange.store(false, Ordering::Relaxed);
@@ -892,7 +1025,12 @@ impl CacheDir {
         self.write_with(id, &[bytes], |tree, tmp, name| {
             let fan = tree.fan(id[0], true)?.ok_or(Errno::NOENT)?;
             let linked = rustix::fs::linkat(&tree.own, tmp, fan, name.c(), AtFlags::empty());
-            let _ = rustix::fs::unlinkat(&tree.own, tmp, AtFlags::empty());
+            if linked == Err(Errno::EXIST) {
+                // Not placed: written again by a later write.
+                let _ = self.retire(tree, tmp);
+            } else {
+                let _ = rustix::fs::unlinkat(&tree.own, tmp, AtFlags::empty());
+            }
             match linked {
                 Ok(()) => {
                     if self.durable {
@@ -960,6 +1098,41 @@ impl CacheDir {
         remove_at(g.tree.own.as_fd(), &g.name)
     }
 
+    /// Deletes a grabbed file, or keeps it for reuse (see [`Pool`]) if `meta`, its
+    /// metadata, says it is a small regular file of one name and the pool has room.
+    pub fn discard_or_keep(&self, g: &Grabbed, meta: &std::fs::Metadata) -> io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        if meta.is_file() && meta.nlink() == 1 && g.tree.pool().put(&g.name, meta.len()) {
+            return Ok(());
+        }
+        self.discard(g)
+    }
+
+    /// Removes the files kept for reuse (see [`Pool`]).
+    pub fn drain_pool(&self) -> io::Result<()> {
+        let tree = self.tree();
+        let kept = std::mem::take(&mut *tree.pool());
+        for (name, _) in kept.files {
+            remove_at(tree.own.as_fd(), &name)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the entry `id` is the file `file` (the same inode and length): a reader
+    /// whose file failed its checks asks, to tell a file replaced (and perhaps written again
+    /// as another entry) under it from a corrupt one.
+    pub fn names_file(&self, id: &EntryId, file: FileId) -> io::Result<bool> {
+        let tree = self.tree();
+        let Some(fan) = tree.fan(id[0], false)? else {
+            return Ok(false);
+        };
+        match rustix::fs::statat(fan, Name::of(id).c(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(s) => Ok(FileId::of_stat(&s) == file),
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Puts a grabbed file back as the entry `id`, unless a newer file was written there
     /// meanwhile (then the newer one wins and the grabbed one is dropped).
     pub fn restore(&self, g: &Grabbed, id: &EntryId) -> io::Result<()> {
@@ -989,6 +1162,17 @@ impl CacheDir {
     /// few microseconds. Checking the name first keeps that to the rare case where a writer
     /// renames its file in between the check and the move.
     pub fn remove_if_same(&self, id: &EntryId, file: FileId) -> io::Result<bool> {
+        self.remove_if_same_and(id, file, |_| Ok(true))
+    }
+
+    /// [`CacheDir::remove_if_same`], removing the file only if `doomed` also says so of it
+    /// once it is moved aside (where no writer changes it any more); else it is put back.
+    pub fn remove_if_same_and(
+        &self,
+        id: &EntryId,
+        file: FileId,
+        doomed: impl FnOnce(&Grabbed) -> io::Result<bool>,
+    ) -> io::Result<bool> {
         let tree = self.tree();
         let Some(fan) = tree.fan(id[0], false)? else {
             return Ok(false);
@@ -1010,12 +1194,13 @@ impl CacheDir {
             Err(Errno::NOENT) => return Ok(false),
             Err(e) => return Err(e.into()),
         };
-        if same {
+        let remove = same && doomed(&grabbed)?;
+        if remove {
             self.discard(&grabbed)?;
         } else {
             self.restore(&grabbed, id)?;
         }
-        Ok(same)
+        Ok(remove)
     }
 
     /// Removes whatever is at the entry `id` (a file, or anything planted there).
@@ -1105,6 +1290,17 @@ impl CacheDir {
 mod tests {
     use super::*;
 
+    /// The files in the instance's own directory that are not kept for reuse.
+    fn strays(dir: &CacheDir) -> usize {
+        let tree = dir.tree();
+        let pool = tree.pool();
+        names(&tree.own)
+            .unwrap()
+            .iter()
+            .filter(|n| !pool.files.iter().any(|(k, _)| k == *n))
+            .count()
+    }
+
     #[test]
     fn file_names_round_trip() {
         let id: EntryId = core::array::from_fn(|i| (i * 17) as u8);
@@ -1137,7 +1333,7 @@ mod tests {
             if exchange {
                 assert_eq!(std::fs::read(&path).unwrap(), b"third");
             }
-            assert_eq!(names(&dir.tree().own).unwrap().len(), 0);
+            assert_eq!(strays(&dir), 0);
         }
     }
 
@@ -1160,7 +1356,7 @@ mod tests {
         assert!(dir.remove_if_same(&id, new).unwrap());
         assert!(!path.exists());
         assert!(!dir.remove_if_same(&id, new).unwrap());
-        assert_eq!(names(&dir.tree().own).unwrap().len(), 0);
+        assert_eq!(strays(&dir), 0);
         drop(old_file);
     }
 }
