@@ -10,13 +10,13 @@
 //! next write (its creations fail with `ENOENT` in a dead directory), which recreates the
 //! whole layout and writes again; reads notice it within a second.
 
+use std::collections::VecDeque;
 use std::ffi::CStr;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Instant;
 

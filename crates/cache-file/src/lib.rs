@@ -570,7 +570,7 @@ fn key_ctx(key: &str) -> String {
 }
 
 /// How many times a read tries an entry replaced under it before it calls it a miss.
-const LOOKUP_TRIES: usize = 4;
+const LOOKUP_TRIES: usize = 8;
 
 /// What one try of a lookup gave.
 enum Looked {
