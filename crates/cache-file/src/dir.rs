@@ -518,13 +518,15 @@ impl LockFile {
 const STALE_CHECK_EVERY_MS: u64 = 1000;
 
 /// Whether an entry replaces an existing one by exchanging the two files
-/// (`renameat2(RENAME_EXCHANGE)`, then unlinking the old one from `tmp/`) rather than by
-/// renaming over it: on ext4 and btrfs, a rename over an existing file makes the kernel
+/// (`renameat2(RENAME_EXCHANGE)`, then keeping the old one, now in `tmp/`, for reuse or
+/// unlinking it) rather than by renaming over it: on ext4 and btrfs, a rename over an existing file makes the kernel
 /// write the new file's data out at once (ext4's `auto_da_alloc`, btrfs's flush on rename),
 /// which turned each overwrite on an ext4 disk into a disk write (2-3 ms instead of tens of
 /// microseconds). An exchange is as atomic for readers (the old file or the new one), and is
 /// not subject to that flush; `durable(true)` still syncs what it always did. Elsewhere
-/// (tmpfs, XFS, ...) the plain rename is one system call fewer.
+/// (tmpfs, XFS, ...) the plain rename is one system call fewer for large entries; entries
+/// up to [`REUSED_MAX`] are exchanged on every file system, so that their old file is
+/// written again rather than freed (see [`Pool`]).
 #[cfg(target_os = "linux")]
 fn replaces_by_exchange(root: &OwnedFd) -> bool {
     const EXT4: u32 = 0xEF53;
@@ -547,6 +549,9 @@ pub struct CacheDir {
     durable: bool,
     /// See [`replaces_by_exchange`]; cleared if the file system refuses an exchange.
     exchange: std::sync::atomic::AtomicBool,
+    /// Whether small entries are replaced by exchange everywhere (so that the old file can
+    /// be kept for reuse, see [`Pool`]); cleared if the file system refuses an exchange.
+    exchange_small: std::sync::atomic::AtomicBool,
     born: Instant,
     /// Milliseconds after `born` of the last stale check.
     checked_at: AtomicU64,
@@ -584,6 +589,7 @@ impl CacheDir {
         let dir = CacheDir {
             root,
             exchange: std::sync::atomic::AtomicBool::new(exchange),
+            exchange_small: std::sync::atomic::AtomicBool::new(cfg!(target_os = "linux")),
             tree: RwLock::new(Arc::new(tree)),
             seq: AtomicU64::new(0),
             durable,
@@ -721,8 +727,9 @@ impl CacheDir {
     /// new one, never a part. On error nothing is left behind and the old file is untouched.
     /// A directory removed from under the cache is created again, and the write retried.
     pub fn write_atomically(&self, id: &EntryId, bytes: &[&[u8]]) -> io::Result<()> {
+        let small = bytes.iter().map(|b| b.len() as u64).sum::<u64>() <= REUSED_MAX;
         self.write_with(id, bytes, |tree, tmp, name| {
-            self.write_temp_and_rename(tree, tmp, id, name)
+            self.write_temp_and_rename(tree, tmp, id, name, small)
         })
     }
 
@@ -772,9 +779,10 @@ impl CacheDir {
         tmp: &str,
         id: &EntryId,
         name: &Name,
+        small: bool,
     ) -> io::Result<()> {
         let fan = tree.fan(id[0], true)?.ok_or(Errno::NOENT)?;
-        if !self.exchange_into(tree, tmp, fan, name)? {
+        if !self.exchange_into(tree, tmp, fan, name, small)? {
             rustix::fs::renameat(&tree.own, tmp, fan, name.c())?;
         }
         if self.durable {
@@ -984,8 +992,9 @@ impl CacheDir {
         Ok(None)
     }
 
-    /// Where exchanging is the way to replace (see [`replaces_by_exchange`]), swaps the
-    /// temporary file `tmp` with the entry `name` and removes the old entry, now at `tmp`:
+    /// Where exchanging is the way to replace (see [`replaces_by_exchange`]; `small`
+    /// entries always), swaps the temporary file `tmp` with the entry `name` and keeps or
+    /// removes the old entry, now at `tmp` ([`CacheDir::retire`]):
     /// `true` if done, `false` if the plain rename is to be used (no entry there to
     /// exchange with, or a file system that refuses exchanges).
     #[cfg(target_os = "linux")]
@@ -995,9 +1004,12 @@ impl CacheDir {
         tmp: &str,
         fan: BorrowedFd<'_>,
         name: &Name,
+        small: bool,
     ) -> io::Result<bool> {
         use rustix::fs::RenameFlags;
-        if !self.exchange.load(Ordering::Relaxed) {
+        let exchange = self.exchange.load(Ordering::Relaxed)
+            || (small && self.exchange_small.load(Ordering::Relaxed));
+        if !exchange {
             return Ok(false);
         }
         match rustix::fs::renameat_with(&tree.own, tmp, fan, name.c(), RenameFlags::EXCHANGE) {
@@ -1007,6 +1019,7 @@ impl CacheDir {
             Err(Errno::NOENT) => Ok(false),
             Err(Errno::INVAL) | Err(Errno::NOSYS) | Err(Errno::OPNOTSUPP) => {
                 self.exchange.store(false, Ordering::Relaxed);
+                self.exchange_small.store(false, Ordering::Relaxed);
                 Ok(false)
             }
             Err(e) => Err(e.into()),
@@ -1014,7 +1027,14 @@ impl CacheDir {
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn exchange_into(&self, _: &Tree, _: &str, _: BorrowedFd<'_>, _: &Name) -> io::Result<bool> {
+    fn exchange_into(
+        &self,
+        _: &Tree,
+        _: &str,
+        _: BorrowedFd<'_>,
+        _: &Name,
+        _: bool,
+    ) -> io::Result<bool> {
         Ok(false)
     }
 
@@ -1319,6 +1339,7 @@ mod tests {
             let root = tempfile::tempdir().unwrap();
             let dir = CacheDir::open(root.path().to_path_buf(), false).unwrap();
             dir.exchange.store(exchange, Ordering::Relaxed);
+            dir.exchange_small.store(exchange, Ordering::Relaxed);
             let id = [0x12; 16];
             let path = dir.entry_path(&id);
             dir.write_atomically(&id, &[b"first"]).unwrap();
