@@ -3,8 +3,9 @@
 //! re-invokes itself for the two-process cases: the `child` test does the child's part
 //! when `CACHE_FILE_BOUNDS_CHILD` says so, and nothing otherwise.
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cache_core::{Cache, MockClock, Ttl};
@@ -14,6 +15,8 @@ use serde_bytes::ByteBuf;
 const CHILD: &str = "CACHE_FILE_BOUNDS_CHILD";
 const KEYS: usize = 1_000;
 const VALUE: usize = 1_000;
+/// The children write their keys in rounds of this many, each round when told to.
+const ROUND: usize = 10;
 
 /// A directory on tmpfs where there is one (the large tests write gigabytes), else the
 /// system's temporary directory.
@@ -79,14 +82,69 @@ fn child() {
     let parts: Vec<&str> = spec.split('\n').collect();
     let (dir, bound, writer) = (parts[0], parts[1], parts[2].parse::<usize>().unwrap());
     let cache = bounded(Path::new(dir), bound);
-    for i in 0..KEYS {
-        cache
-            .set(
-                &key(writer, i),
-                ByteBuf::from(vec![writer as u8; VALUE]),
-                Ttl::Never,
-            )
-            .expect("set");
+    // What the directory held at open is learned before the first write.
+    cache.wait_for_recount();
+    println!("ready");
+    let mut orders = std::io::stdin().lock().lines();
+    for first in (0..KEYS).step_by(ROUND) {
+        assert_eq!(orders.next().expect("an order").unwrap(), "go");
+        for i in first..first + ROUND {
+            cache
+                .set(
+                    &key(writer, i),
+                    ByteBuf::from(vec![writer as u8; VALUE]),
+                    Ttl::Never,
+                )
+                .expect("set");
+        }
+        println!("done");
+    }
+}
+
+/// A child writer of `child`, ready: it writes its next `ROUND` keys each time it is told.
+struct Writer {
+    child: Child,
+    orders: ChildStdin,
+    reports: BufReader<ChildStdout>,
+}
+
+impl Writer {
+    fn spawn(dir: &Path, bound: &str, w: usize) -> Self {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child", "--nocapture", "--test-threads=1", "-q"])
+            .env(CHILD, format!("{}\n{bound}\n{w}", dir.display()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let orders = child.stdin.take().unwrap();
+        let mut writer = Writer {
+            reports: BufReader::new(child.stdout.take().unwrap()),
+            child,
+            orders,
+        };
+        writer.expect("ready");
+        writer
+    }
+
+    /// Reads the child's output up to the line `what` (past the test harness's own lines).
+    fn expect(&mut self, what: &str) {
+        let mut line = String::new();
+        while line.trim() != what {
+            line.clear();
+            let n = self.reports.read_line(&mut line).unwrap();
+            assert!(n > 0, "the child ended before saying {what}");
+        }
+    }
+
+    fn go(&mut self) {
+        self.orders.write_all(b"go\n").unwrap();
+        self.orders.flush().unwrap();
+    }
+
+    fn finish(mut self) {
+        drop(self.orders);
+        assert!(self.child.wait().unwrap().success(), "a child failed");
     }
 }
 
@@ -94,20 +152,28 @@ fn child() {
 /// the directory holds at most 105 entries' worth once both are done, and within each
 /// process the least recently used went first: none of its last 10 entries is gone while
 /// an older one of it stayed.
+///
+/// The two write in turns of 10 keys, so that they do write at the same time: left to the
+/// scheduler, a loaded machine may run one child's writes wholly before the other's, and
+/// then the later one, which learned the earlier one's entries at open as its least
+/// recently used, rightly evicts them all (see
+/// `a_later_process_evicts_an_earlier_ones_entries_first`).
 fn two_processes_share_the_bound(bound: &str) {
     let dir = scratch();
     drop(bounded(dir.path(), bound));
-    let children: Vec<_> = (1..=2)
-        .map(|w| {
-            Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "child", "--nocapture", "--test-threads=1", "-q"])
-                .env(CHILD, format!("{}\n{bound}\n{w}", dir.path().display()))
-                .spawn()
-                .unwrap()
-        })
+    let mut writers: Vec<Writer> = (1..=2)
+        .map(|w| Writer::spawn(dir.path(), bound, w))
         .collect();
-    for mut c in children {
-        assert!(c.wait().unwrap().success(), "a child failed");
+    for _ in (0..KEYS).step_by(ROUND) {
+        for w in &mut writers {
+            w.go();
+        }
+        for w in &mut writers {
+            w.expect("done");
+        }
+    }
+    for w in writers {
+        w.finish();
     }
     let (files, bytes) = entry_files(dir.path());
     let one = entry_len();
@@ -145,6 +211,43 @@ fn two_processes_share_the_bound(bound: &str) {
         again.directory_usage().unwrap(),
         (files.len() as u64, bytes)
     );
+}
+
+/// A process that opens the directory after another wrote its 1,000 keys learns them, as
+/// its least recently used, and evicts them before any of its own: every entry of the first
+/// is gone once the second wrote 1,000 keys, and the second keeps its newest.
+#[test]
+fn a_later_process_evicts_an_earlier_ones_entries_first() {
+    let dir = scratch();
+    drop(bounded(dir.path(), "entries"));
+    for w in 1..=2 {
+        let mut writer = Writer::spawn(dir.path(), "entries", w);
+        for _ in (0..KEYS).step_by(ROUND) {
+            writer.go();
+            writer.expect("done");
+        }
+        writer.finish();
+    }
+    let check = FileBasedCache::builder(dir.path())
+        .unbounded()
+        .build()
+        .unwrap();
+    let alive = |w: usize| -> Vec<bool> {
+        (0..KEYS)
+            .map(|i| check.exists(&key(w, i)).unwrap())
+            .collect()
+    };
+    assert!(
+        alive(1).iter().all(|a| !a),
+        "an entry of the first writer stayed"
+    );
+    let second = alive(2);
+    assert!(
+        second[KEYS - 90..].iter().all(|a| *a),
+        "the second lost a new entry"
+    );
+    let (files, _) = entry_files(dir.path());
+    assert!(files.len() <= 105, "{} entry files", files.len());
 }
 
 #[test]
