@@ -36,7 +36,9 @@ pub type EntryId = [u8; 16];
 pub struct FileId {
     dev: u64,
     ino: u64,
-    /// Entry files are never changed in place, so the same file has the same length.
+    /// Entry files are never changed in place once in place (a small one is written again
+    /// only as a file kept for reuse, out of place; see [`Pool`]), so the same file has
+    /// the same length.
     pub len: u64,
 }
 
@@ -1181,12 +1183,15 @@ impl CacheDir {
     /// aside, checked, and put back if it is not `file`; a reader may see a miss for those
     /// few microseconds. Checking the name first keeps that to the rare case where a writer
     /// renames its file in between the check and the move.
+    #[cfg(test)]
     pub fn remove_if_same(&self, id: &EntryId, file: FileId) -> io::Result<bool> {
         self.remove_if_same_and(id, file, |_| Ok(true))
     }
 
-    /// [`CacheDir::remove_if_same`], removing the file only if `doomed` also says so of it
-    /// once it is moved aside (where no writer changes it any more); else it is put back.
+    /// `remove_if_same`, removing the file only if `doomed` also says so of it once it is
+    /// moved aside (where no writer changes it any more); else it is put back. A file kept
+    /// for reuse (see [`Pool`]) may have been written again and put back in place since it
+    /// was read: the same inode and length, other contents; `doomed` looks at them.
     pub fn remove_if_same_and(
         &self,
         id: &EntryId,

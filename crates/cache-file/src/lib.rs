@@ -941,9 +941,28 @@ impl Inner {
         Ok(removed)
     }
 
+    /// Removes the entry `id` if it is still the file `file` that was read, with the header
+    /// `header` that was read: a small file may have been written again in place, as a file
+    /// kept for reuse (`dir::Pool`), and put back as a newer entry of the same key since.
+    fn remove_if_unchanged(
+        &self,
+        id: &EntryId,
+        file: FileId,
+        header: &EntryHeader,
+    ) -> io::Result<bool> {
+        self.dir.remove_if_same_and(id, file, |g| {
+            Ok(match self.dir.open_grabbed(g)? {
+                Opened::File(f, m) if m.len() <= dir::REUSED_MAX => {
+                    matches!(read_head(&f, m.len())?, Verdict::Ok(h) if h.header == *header)
+                }
+                _ => true,
+            })
+        })
+    }
+
     /// Removes an expired file if it is still the one that was read, and counts it.
-    fn drop_expired(&self, file: FileId, id: &EntryId) -> io::Result<()> {
-        if self.dir.remove_if_same(id, file)? {
+    fn drop_expired(&self, file: FileId, id: &EntryId, header: &EntryHeader) -> io::Result<()> {
+        if self.remove_if_unchanged(id, file, header)? {
             self.stats.expiration();
             self.forget(id, file.len);
         }
@@ -1046,7 +1065,7 @@ impl Inner {
                 }
                 if !live.header.expires_at().is_live_at(self.now()) {
                     let fid = file_id(&file, meta)?;
-                    self.drop_expired(fid, id)?;
+                    self.drop_expired(fid, id, &live.header)?;
                     drop(file);
                     return Ok(Looked::Done(None));
                 }
@@ -1295,7 +1314,7 @@ impl Inner {
                 if (is_live && !live_too) || !doomed(key) {
                     return Ok(());
                 }
-                if self.dir.remove_if_same(&id, fid)? {
+                if self.remove_if_unchanged(&id, fid, &head.header)? {
                     self.forget(&id, fid.len);
                     if is_live {
                         live += 1;

@@ -76,13 +76,13 @@ impl Inner {
                 return Ok(Some(Found::Absent));
             }
             // Another key with the same MD5: `set` would replace it, and so does `add`.
-            if self.dir.remove_if_same(id, fid)? {
+            if self.remove_if_unchanged(id, fid, &head.header)? {
                 self.forget(id, fid.len);
             }
             return Ok(Some(Found::InTheWay));
         }
         if !head.header.expires_at().is_live_at(self.now()) {
-            self.drop_expired(fid, id)?;
+            self.drop_expired(fid, id, &head.header)?;
             return Ok(Some(Found::InTheWay));
         }
         Ok(Some(Found::Live(head.header)))
