@@ -238,7 +238,7 @@ fn readers_see_their_keys_while_other_processes_reuse_files() {
         check(&v);
         assert_eq!(v[0], k, "k{k}: another key's value");
         reads += 1;
-        if reads % 64 == 0 {
+        if reads.is_multiple_of(64) {
             running = 0;
             for c in &mut children {
                 running += usize::from(c.try_wait().unwrap().is_none());
