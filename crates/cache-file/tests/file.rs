@@ -845,7 +845,11 @@ fn readers_racing_file_reuse_see_only_their_keys_complete_values() {
                 let mut k = r;
                 while !done.load(Ordering::Relaxed) || reads < 1_000 {
                     k = (k + 7) % KEYS;
-                    let via = if reads.is_multiple_of(2) { reader } else { writer };
+                    let via = if reads.is_multiple_of(2) {
+                        reader
+                    } else {
+                        writer
+                    };
                     let v = get(via, &format!("k{k}")).expect("a key that always exists");
                     check_tagged(k, &v);
                     let head = via.ttl(&format!("k{k}")).unwrap();
