@@ -3,9 +3,8 @@
 //! re-invokes itself for the two-process cases: the `child` test does the child's part
 //! when `CACHE_FILE_BOUNDS_CHILD` says so, and nothing otherwise.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cache_core::{Cache, MockClock, Ttl};
@@ -15,8 +14,6 @@ use serde_bytes::ByteBuf;
 const CHILD: &str = "CACHE_FILE_BOUNDS_CHILD";
 const KEYS: usize = 1_000;
 const VALUE: usize = 1_000;
-/// The children write their keys in rounds of this many, each round when told to.
-const ROUND: usize = 10;
 
 /// A directory on tmpfs where there is one (the large tests write gigabytes), else the
 /// system's temporary directory.
@@ -73,7 +70,8 @@ fn key(writer: usize, i: usize) -> String {
     format!("w{writer}:{i:04}")
 }
 
-/// The children's side; a no-op in an ordinary test run.
+/// The children's side; a no-op in an ordinary test run. A child writes its keys, then the
+/// wall-clock time (ns) at which each set returned, one per line, to the file it was given.
 #[test]
 fn child() {
     let Ok(spec) = std::env::var(CHILD) else {
@@ -82,104 +80,58 @@ fn child() {
     let parts: Vec<&str> = spec.split('\n').collect();
     let (dir, bound, writer) = (parts[0], parts[1], parts[2].parse::<usize>().unwrap());
     let cache = bounded(Path::new(dir), bound);
-    // What the directory held at open is learned before the first write.
-    cache.wait_for_recount();
-    println!("ready");
-    let mut orders = std::io::stdin().lock().lines();
-    for first in (0..KEYS).step_by(ROUND) {
-        assert_eq!(orders.next().expect("an order").unwrap(), "go");
-        for i in first..first + ROUND {
-            cache
-                .set(
-                    &key(writer, i),
-                    ByteBuf::from(vec![writer as u8; VALUE]),
-                    Ttl::Never,
-                )
-                .expect("set");
-        }
-        println!("done");
+    let mut done = Vec::with_capacity(KEYS);
+    for i in 0..KEYS {
+        cache
+            .set(
+                &key(writer, i),
+                ByteBuf::from(vec![writer as u8; VALUE]),
+                Ttl::Never,
+            )
+            .expect("set");
+        done.push(now_ns());
     }
+    let lines: Vec<String> = done.iter().map(u128::to_string).collect();
+    std::fs::write(parts[3], lines.join("\n")).expect("write the set times");
 }
 
-/// A child writer of `child`, ready: it writes its next `ROUND` keys each time it is told.
-struct Writer {
-    child: Child,
-    orders: ChildStdin,
-    reports: BufReader<ChildStdout>,
-}
-
-impl Writer {
-    fn spawn(dir: &Path, bound: &str, w: usize) -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child", "--nocapture", "--test-threads=1", "-q"])
-            .env(CHILD, format!("{}\n{bound}\n{w}", dir.display()))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let orders = child.stdin.take().unwrap();
-        let mut writer = Writer {
-            reports: BufReader::new(child.stdout.take().unwrap()),
-            child,
-            orders,
-        };
-        writer.expect("ready");
-        writer
-    }
-
-    /// Reads the child's output up to the line `what` (past the test harness's own lines).
-    fn expect(&mut self, what: &str) {
-        let mut line = String::new();
-        while line.trim() != what {
-            line.clear();
-            let n = self.reports.read_line(&mut line).unwrap();
-            assert!(n > 0, "the child ended before saying {what}");
-        }
-    }
-
-    fn go(&mut self) {
-        self.orders.write_all(b"go\n").unwrap();
-        self.orders.flush().unwrap();
-    }
-
-    fn finish(mut self) {
-        drop(self.orders);
-        assert!(self.child.wait().unwrap().success(), "a child failed");
-    }
+fn now_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 /// Two processes, each bounded to 100 entries' worth, each writing 1,000 distinct keys:
-/// the directory holds at most 105 entries' worth once both are done, at least 50 entries
-/// are left, and within each process the least recently used went first: what it kept is
-/// its newest entries, its last one included.
-///
-/// How the room is split between the two is not fixed: each evicts among the entries it
-/// knows (its own), and where a write reads the shared totals while the other process is
-/// between its evictions and writing them out, it evicts a little more of its own. The
-/// split wanders (33/67 and 65/35 in two runs); the test once asserted that each kept its
-/// last 10, which failed now and then on a loaded machine.
-///
-/// The two write in turns of 10 keys, so that they do write at the same time: left to the
-/// scheduler, a loaded machine may run one child's writes wholly before the other's, and
-/// then the later one, which learned the earlier one's entries at open as its least
-/// recently used, rightly evicts them all (see
-/// `a_later_process_evicts_an_earlier_ones_entries_first`).
+/// the directory holds at most 105 entries' worth once both are done, within each process
+/// the least recently used went first (none of its last 10 entries is gone while an older
+/// one of it stayed), and the 20 most recent sets of the two together are all there. (How
+/// the two interleave is the scheduler's: on a loaded machine one may run after the other,
+/// and then the later one's writes rightly evict all of the earlier one's, so the recent
+/// sets are taken in the order they returned, from the times the children record.)
 fn two_processes_share_the_bound(bound: &str) {
     let dir = scratch();
     drop(bounded(dir.path(), bound));
-    let mut writers: Vec<Writer> = (1..=2)
-        .map(|w| Writer::spawn(dir.path(), bound, w))
+    let times = tempfile::tempdir().unwrap();
+    let times_of = |w: usize| times.path().join(format!("writer{w}"));
+    let children: Vec<_> = (1..=2)
+        .map(|w| {
+            Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "child", "--nocapture", "--test-threads=1", "-q"])
+                .env(
+                    CHILD,
+                    format!(
+                        "{}\n{bound}\n{w}\n{}",
+                        dir.path().display(),
+                        times_of(w).display()
+                    ),
+                )
+                .spawn()
+                .unwrap()
+        })
         .collect();
-    for _ in (0..KEYS).step_by(ROUND) {
-        for w in &mut writers {
-            w.go();
-        }
-        for w in &mut writers {
-            w.expect("done");
-        }
-    }
-    for w in writers {
-        w.finish();
+    for mut c in children {
+        assert!(c.wait().unwrap().success(), "a child failed");
     }
     let (files, bytes) = entry_files(dir.path());
     let one = entry_len();
@@ -197,17 +149,32 @@ fn two_processes_share_the_bound(bound: &str) {
         .unbounded()
         .build()
         .unwrap();
+    let mut sets = Vec::new();
     for w in 1..=2 {
         let alive: Vec<bool> = (0..KEYS)
             .map(|i| check.exists(&key(w, i)).unwrap())
             .collect();
-        // What it kept is a run of its newest sets, its last one included.
-        let kept = alive.iter().filter(|a| **a).count();
-        eprintln!("writer {w} kept its last {kept} entries");
-        assert!(kept >= 1, "writer {w}: its last entry was evicted");
+        let older_kept = alive[..KEYS - 10].iter().any(|a| *a);
+        let last_kept = alive[KEYS - 10..].iter().all(|a| *a);
         assert!(
-            alive[KEYS - kept..].iter().all(|a| *a),
-            "writer {w}: an entry of its last {kept} sets went before an older one"
+            !older_kept || last_kept,
+            "writer {w}: an entry of its last 10 sets went before an older one"
+        );
+        let done = std::fs::read_to_string(times_of(w)).unwrap();
+        let done: Vec<u128> = done.lines().map(|t| t.parse().unwrap()).collect();
+        assert_eq!(done.len(), KEYS);
+        sets.extend(
+            done.into_iter()
+                .enumerate()
+                .map(|(i, t)| (t, w, i, alive[i])),
+        );
+    }
+    sets.sort_unstable();
+    for &(_, w, i, alive) in &sets[sets.len() - 20..] {
+        assert!(
+            alive,
+            "{}, one of the 20 most recent sets, was evicted",
+            key(w, i)
         );
     }
     // The shared accounting agrees with the directory.
@@ -218,43 +185,6 @@ fn two_processes_share_the_bound(bound: &str) {
         again.directory_usage().unwrap(),
         (files.len() as u64, bytes)
     );
-}
-
-/// A process that opens the directory after another wrote its 1,000 keys learns them, as
-/// its least recently used, and evicts them before any of its own: every entry of the first
-/// is gone once the second wrote 1,000 keys, and the second keeps its newest.
-#[test]
-fn a_later_process_evicts_an_earlier_ones_entries_first() {
-    let dir = scratch();
-    drop(bounded(dir.path(), "entries"));
-    for w in 1..=2 {
-        let mut writer = Writer::spawn(dir.path(), "entries", w);
-        for _ in (0..KEYS).step_by(ROUND) {
-            writer.go();
-            writer.expect("done");
-        }
-        writer.finish();
-    }
-    let check = FileBasedCache::builder(dir.path())
-        .unbounded()
-        .build()
-        .unwrap();
-    let alive = |w: usize| -> Vec<bool> {
-        (0..KEYS)
-            .map(|i| check.exists(&key(w, i)).unwrap())
-            .collect()
-    };
-    assert!(
-        alive(1).iter().all(|a| !a),
-        "an entry of the first writer stayed"
-    );
-    let second = alive(2);
-    assert!(
-        second[KEYS - 90..].iter().all(|a| *a),
-        "the second lost a new entry"
-    );
-    let (files, _) = entry_files(dir.path());
-    assert!(files.len() <= 105, "{} entry files", files.len());
 }
 
 #[test]

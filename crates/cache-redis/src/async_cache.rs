@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::codec::{Codec, Encoding, Postcard};
-use cache_core::flight::{load_unshared_async, FlightGroup};
+use cache_core::flight::{hit_or_lead_async, FlightGroup};
 use cache_core::{
     AsyncCache, AsyncLoader, AtomicStats, CacheError, CacheFuture, CacheStats, CounterValue,
     Pattern, Ttl,
@@ -578,15 +578,15 @@ where
     where
         V: Clone + 'a,
     {
-        CacheFuture::boxed(async move {
-            if !self.inner.single_flight {
-                return load_unshared_async(self, key, ttl, loader).await;
-            }
-            // A hit costs what `get` costs; single flight is paid on a miss only.
-            if let Some(v) = self.get_value(key).await? {
-                return Ok(v);
-            }
-            crate::flight::tasks::load(self, key, ttl, loader).await
-        })
+        use crate::flight::tasks::{across_processes, reread};
+        CacheFuture::boxed(hit_or_lead_async(
+            self,
+            self.inner.single_flight.then_some(&self.inner.flights),
+            key,
+            ttl,
+            loader,
+            || reread(self, key),
+            move |loader| across_processes(self, key, ttl, loader),
+        ))
     }
 }

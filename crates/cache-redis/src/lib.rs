@@ -128,7 +128,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::codec::{self, Codec, Encoding, Postcard};
-use cache_core::flight::{load_unshared, FlightGroup};
+use cache_core::flight::{hit_or_lead, FlightGroup};
 use cache_core::{AtomicStats, Cache, CacheError, CacheStats, Loader, Pattern, Ttl};
 use r2d2::ManageConnection;
 use redis::RedisResult;
@@ -655,14 +655,15 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
     where
         V: Clone,
     {
-        if !self.inner.single_flight {
-            return load_unshared(self, key, ttl, loader);
-        }
-        // A hit costs what `get` costs; single flight is paid on a miss only.
-        if let Some(v) = self.get_value(key)? {
-            return Ok(v);
-        }
-        flight::load(self, key, ttl, loader)
+        hit_or_lead(
+            self,
+            self.inner.single_flight.then_some(&self.inner.flights),
+            key,
+            ttl,
+            loader,
+            || flight::reread(self, key),
+            |loader| flight::across_processes(self, key, ttl, loader),
+        )
     }
 }
 
