@@ -458,11 +458,12 @@ impl Tree {
         Ok(slot.get().map(|fd| fd.as_fd()))
     }
 
-    /// Whether this tree is no longer the directory at `root`: removed, or replaced.
+    /// The files kept for reuse (see [`Pool`]).
     fn pool(&self) -> std::sync::MutexGuard<'_, Pool> {
         self.pool.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether this tree is no longer the directory at `root`: removed, or replaced.
     fn is_stale(&self, root: &Path) -> bool {
         match rustix::fs::fstat(&self.root) {
             Ok(s) if s.st_nlink == 0 => return true,
@@ -521,8 +522,8 @@ const STALE_CHECK_EVERY_MS: u64 = 1000;
 
 /// Whether an entry replaces an existing one by exchanging the two files
 /// (`renameat2(RENAME_EXCHANGE)`, then keeping the old one, now in `tmp/`, for reuse or
-/// unlinking it) rather than by renaming over it: on ext4 and btrfs, a rename over an existing file makes the kernel
-/// write the new file's data out at once (ext4's `auto_da_alloc`, btrfs's flush on rename),
+/// unlinking it) rather than by renaming over it: on ext4 and btrfs, a rename over an
+/// existing file makes the kernel write the new file's data out at once (ext4's `auto_da_alloc`, btrfs's flush on rename),
 /// which turned each overwrite on an ext4 disk into a disk write (2-3 ms instead of tens of
 /// microseconds). An exchange is as atomic for readers (the old file or the new one), and is
 /// not subject to that flush; `durable(true)` still syncs what it always did. Elsewhere
