@@ -103,12 +103,19 @@ fn now_ns() -> u128 {
 }
 
 /// Two processes, each bounded to 100 entries' worth, each writing 1,000 distinct keys:
-/// the directory holds at most 105 entries' worth once both are done, within each process
-/// the least recently used went first (none of its last 10 entries is gone while an older
-/// one of it stayed), and the 20 most recent sets of the two together are all there. (How
-/// the two interleave is the scheduler's: on a loaded machine one may run after the other,
-/// and then the later one's writes rightly evict all of the earlier one's, so the recent
-/// sets are taken in the order they returned, from the times the children record.)
+/// the directory holds at most 105 entries' worth once both are done, at least 50, within
+/// each process the least recently used went first (what it kept is a run of its newest
+/// sets), and the most recent set of the two is there (taken in the order the sets
+/// returned, from the times the children record).
+///
+/// How the room is split between the two is the scheduler's: each process evicts among
+/// the entries it knows (its own, and those its recount at open found), so a process whose
+/// partner wrote most of its entries after that recount and then stopped is squeezed into
+/// what the partner left (see "Bounds" in the crate docs); on a loaded machine one child may
+/// also run wholly after the other, and then rightly evicts all of the earlier one's
+/// entries. Neither its last 10 sets nor the 20 most recent of the two are sure to stay:
+/// both were asserted once, and failed now and then on a loaded machine (the 20 most
+/// recent: 3 runs of 6).
 fn two_processes_share_the_bound(bound: &str) {
     let dir = scratch();
     drop(bounded(dir.path(), bound));
@@ -154,11 +161,11 @@ fn two_processes_share_the_bound(bound: &str) {
         let alive: Vec<bool> = (0..KEYS)
             .map(|i| check.exists(&key(w, i)).unwrap())
             .collect();
-        let older_kept = alive[..KEYS - 10].iter().any(|a| *a);
-        let last_kept = alive[KEYS - 10..].iter().all(|a| *a);
+        let kept = alive.iter().filter(|a| **a).count();
+        eprintln!("writer {w} kept {kept} entries");
         assert!(
-            !older_kept || last_kept,
-            "writer {w}: an entry of its last 10 sets went before an older one"
+            alive[KEYS - kept..].iter().all(|a| *a),
+            "writer {w}: an entry of its last {kept} sets went before an older one"
         );
         let done = std::fs::read_to_string(times_of(w)).unwrap();
         let done: Vec<u128> = done.lines().map(|t| t.parse().unwrap()).collect();
@@ -170,13 +177,8 @@ fn two_processes_share_the_bound(bound: &str) {
         );
     }
     sets.sort_unstable();
-    for &(_, w, i, alive) in &sets[sets.len() - 20..] {
-        assert!(
-            alive,
-            "{}, one of the 20 most recent sets, was evicted",
-            key(w, i)
-        );
-    }
+    let &(_, w, i, alive) = sets.last().unwrap();
+    assert!(alive, "{}, the most recent set, was evicted", key(w, i));
     // The shared accounting agrees with the directory.
     check.wait_for_recount();
     let again = bounded(dir.path(), bound);
