@@ -36,15 +36,17 @@
 //! ```
 
 use std::fs::{self, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 #[cfg(feature = "tokio")]
 use cache_core::{AsyncCache, AsyncCacheExt};
 use cache_core::{Cache, CacheError, CacheExt, Ttl};
+
+use crate::children::{self, Child};
 
 /// The environment variable that makes a test binary a child: `role`, a newline, and the
 /// work directory (where the loader counts its runs).
@@ -146,15 +148,6 @@ fn wait_for_callers(work: &Path, n: usize) {
     panic!("the other process never reached its call");
 }
 
-/// Prints `ready` and waits for the parent's go (a line on stdin).
-fn ready_and_wait_for_go() {
-    println!("ready");
-    let mut go = String::new();
-    std::io::stdin()
-        .read_line(&mut go)
-        .expect("the parent's go");
-}
-
 /// What the loader of `role` returns in process `pid`, after its 200 ms.
 fn loaded(role: &str, pid: u32) -> Result<String, String> {
     if role == "fail" {
@@ -192,7 +185,7 @@ pub fn run_child(role: &str, work: &Path, cache: &dyn Cache<String>) {
     let pid = std::process::id();
     match role {
         "load" | "fail" => {
-            ready_and_wait_for_go();
+            children::ready_and_wait_for_go();
             let barrier = Barrier::new(THREADS);
             let lines: Vec<String> = std::thread::scope(|s| {
                 let handles: Vec<_> = (0..THREADS)
@@ -258,7 +251,7 @@ pub fn run_child_tasks(
 ) {
     assert!(matches!(role, "load" | "fail"), "unknown role {role}");
     let pid = std::process::id();
-    ready_and_wait_for_go();
+    children::ready_and_wait_for_go();
     let lines = runtime.block_on(async {
         fs::write(work.join(format!("calling-{pid}")), b"").unwrap();
         let tasks: Vec<_> = (0..TASKS)
@@ -289,53 +282,15 @@ pub fn run_child_tasks(
     print_lines(lines);
 }
 
-/// A child process that is killed when dropped.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts a child in `role`, reading its stdout.
-fn start(spawn: &dyn Fn() -> Command, role: &str, work: &Path) -> (Child, BufReader<ChildStdout>) {
-    start_as(spawn, role, Api::Threads, work)
-}
-
-/// Starts a child in `role` calling through `api`, reading its stdout.
-fn start_as(
-    spawn: &dyn Fn() -> Command,
-    role: &str,
-    api: Api,
-    work: &Path,
-) -> (Child, BufReader<ChildStdout>) {
+/// Starts a child in `role` calling through `api`.
+fn start(spawn: &dyn Fn() -> Command, role: &str, api: Api, work: &Path) -> Child {
     let role = match api {
         Api::Threads => role.to_owned(),
         Api::Tasks => format!("{role}{TASKS_SUFFIX}"),
     };
-    let mut child = spawn()
-        .env(ROLE_ENV, format!("{role}\n{}", work.display()))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawning a child");
-    let out = BufReader::new(child.stdout.take().expect("a stdout"));
-    (child, out)
-}
-
-/// Reads lines until one equals `want` (lines of the test harness come first).
-fn await_line(out: &mut BufReader<ChildStdout>, want: &str) {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let n = out.read_line(&mut line).expect("reading a child");
-        assert!(n > 0, "the child ended before printing {want:?}");
-        if line.trim() == want {
-            return;
-        }
-    }
+    let mut cmd = spawn();
+    cmd.env(ROLE_ENV, format!("{role}\n{}", work.display()));
+    Child::spawn(cmd)
 }
 
 /// Two children calling through `apis`, released together, call `try_get_or_insert_with` on
@@ -346,34 +301,14 @@ fn two_children(
     apis: [Api; 2],
 ) -> (Vec<String>, Vec<String>) {
     let work = tempfile_dir();
-    let mut children: Vec<_> = apis
+    let children = apis
         .iter()
-        .map(|&api| {
-            let (child, out) = start_as(spawn, role, api, &work);
-            (KillOnDrop(child), out)
-        })
+        .map(|&api| start(spawn, role, api, &work))
         .collect();
-    for (_, out) in &mut children {
-        await_line(out, "ready");
-    }
-    for (child, _) in &mut children {
-        let stdin = child.0.stdin.as_mut().expect("a stdin");
-        stdin.write_all(b"go\n").expect("releasing a child");
-        stdin.flush().expect("releasing a child");
-    }
-    let mut results = Vec::new();
-    for (mut child, mut out) in children {
-        let mut rest = String::new();
-        std::io::Read::read_to_string(&mut out, &mut rest).expect("a child's output");
-        assert!(child.0.wait().expect("a child").success(), "a child failed");
-        results.extend(
-            rest.lines()
-                .filter(|l| {
-                    l.starts_with("value ") || l.starts_with("error ") || l.starts_with("other ")
-                })
-                .map(str::to_owned),
-        );
-    }
+    let results = children::release_together(children)
+        .into_iter()
+        .filter(|l| l.starts_with("value ") || l.starts_with("error ") || l.starts_with("other "))
+        .collect();
     let runs = runs(&work);
     let _ = fs::remove_dir_all(&work);
     (results, runs)
@@ -452,10 +387,9 @@ pub fn failing_loader_runs_once_across_processes_through(
 /// storage, in this process.
 pub fn killed_holder_blocks_no_one(spawn: &dyn Fn() -> Command, cache: &dyn Cache<String>) {
     let work = tempfile_dir();
-    let (holder, mut out) = start(spawn, "hang", &work);
     // Killed on every path, a failed assertion's included.
-    let mut holder = KillOnDrop(holder);
-    await_line(&mut out, "loading");
+    let mut holder = start(spawn, "hang", Api::Threads, &work);
+    holder.await_line("loading");
     let work_ref = &work;
     std::thread::scope(|s| {
         let waiter = s.spawn(move || {
@@ -469,8 +403,7 @@ pub fn killed_holder_blocks_no_one(spawn: &dyn Fn() -> Command, cache: &dyn Cach
             !waiter.is_finished(),
             "the caller did not wait for the holder's flight"
         );
-        holder.0.kill().expect("SIGKILL"); // SIGKILL on Unix
-        holder.0.wait().expect("reaping the holder");
+        holder.kill();
         let got = waiter.join().expect("no panic").expect("a value");
         assert_eq!(got, "from the survivor");
     });

@@ -67,6 +67,7 @@ pub struct ReadmeDoctests;
 
 pub mod blocking;
 pub mod cases;
+mod children;
 pub mod flights;
 pub mod fuzz;
 pub mod model;

@@ -26,11 +26,11 @@
 //! # fn main() {}
 //! ```
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Barrier;
 
 use cache_core::{Cache, Ttl};
+
+use crate::children::{self, Child};
 
 /// Threads per child process.
 pub const THREADS: usize = 8;
@@ -56,11 +56,7 @@ pub fn child(var: &str, open: impl FnOnce(&str) -> Handles) {
         panic!("a bad child specification {env:?}");
     };
     let (counters, strings) = open(spec);
-    println!("ready");
-    let mut go = String::new();
-    std::io::stdin()
-        .read_line(&mut go)
-        .expect("the start signal");
+    children::ready_and_wait_for_go();
     let barrier = Barrier::new(THREADS);
     std::thread::scope(|s| {
         for t in 0..THREADS {
@@ -91,36 +87,14 @@ pub fn child(var: &str, open: impl FnOnce(&str) -> Handles) {
 /// Starts [`CHILDREN`] children of this test binary (its `child` test) in `role` on `spec`,
 /// lets them go at once, and returns what they printed.
 fn race(var: &str, role: &str, spec: &str) -> Vec<String> {
-    let exe = std::env::current_exe().expect("the test binary");
-    let mut children: Vec<(Child, BufReader<ChildStdout>)> = (0..CHILDREN)
+    let children = (0..CHILDREN)
         .map(|i| {
-            let mut child = Command::new(&exe)
-                .args(["--exact", "child", "--nocapture", "--test-threads=1", "-q"])
-                .env(var, format!("{role}\np{i}\n{spec}"))
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("a child process");
-            let mut out = BufReader::new(child.stdout.take().expect("piped"));
-            let mut line = String::new();
-            while line.trim() != "ready" {
-                line.clear();
-                let n = out.read_line(&mut line).expect("the child's output");
-                assert!(n > 0, "a child did not start");
-            }
-            (child, out)
+            let mut cmd = children::this_test_binary();
+            cmd.env(var, format!("{role}\np{i}\n{spec}"));
+            Child::spawn(cmd)
         })
         .collect();
-    for (child, _) in &mut children {
-        let stdin = child.stdin.as_mut().expect("piped");
-        stdin.write_all(b"go\n").expect("the start signal");
-    }
-    let mut lines = Vec::new();
-    for (mut child, out) in children {
-        lines.extend(out.lines().map(|l| l.expect("the child's output")));
-        assert!(child.wait().expect("the child").success(), "a child failed");
-    }
-    lines
+    children::release_together(children)
 }
 
 /// [`CHILDREN`] processes of [`THREADS`] threads each `incr` one key [`INCRS`] times: the

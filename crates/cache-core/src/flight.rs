@@ -17,6 +17,9 @@
 //! - [`load_unshared`] and [`load_unshared_async`]: `get`, load, `set`, with no single flight
 //!   (what `single_flight(false)` and the provided [`Cache::get_or_load`] and
 //!   [`AsyncCache::get_or_load`](crate::AsyncCache::get_or_load) do).
+//! - [`hit_or_lead`] and [`hit_or_lead_async`]: the `get_or_load` of the file and Redis
+//!   backends in one piece (unshared when single flight is off, else a hit returns, else
+//!   lead or join the flight), each backend supplying only how to read and how to lead.
 //!
 //! Backends shared by processes (file, Redis) lead a flight in two steps: one caller per
 //! key and instance leads ([`FlightGroup::lead_or_read`], or
@@ -821,6 +824,107 @@ where
     let value = loader().await.map_err(|e| CacheError::loader(key, e))?;
     cache.set(key, value.clone(), ttl).await?;
     Ok(value)
+}
+
+/// The `get_or_load` of a backend that stores values serialized and leads its flights in a
+/// [`FlightGroup<()>`] (file and Redis): the whole policy, so that each backend supplies only
+/// how to read and how to lead.
+///
+/// - `flights` is `None` (the cache was built with `single_flight(false)`): [`load_unshared`].
+/// - Otherwise a hit of `cache.get` returns (a hit costs what `get` costs: single flight is
+///   paid on a miss only);
+/// - and a miss goes to [`FlightGroup::lead_or_read`]: one caller per key and instance runs
+///   `lead` with the loader (the backend's part across processes, which stores the value),
+///   the others wait and then `read` the entry it stored, without counting a hit or a miss.
+///
+/// ```
+/// use cache_core::flight::{hit_or_lead, FlightGroup};
+/// use cache_core::{Cache, CacheError, Loader, Ttl};
+///
+/// // A backend's override; `flights` is `None` when single flight is off.
+/// fn get_or_load(
+///     cache: &dyn Cache<u32>,
+///     flights: Option<&FlightGroup<()>>,
+///     key: &str,
+///     ttl: Ttl,
+///     loader: Loader<'_, u32>,
+/// ) -> Result<u32, CacheError> {
+///     hit_or_lead(cache, flights, key, ttl, loader, || cache.get(key), |loader| {
+///         let v = loader.load().map_err(|e| CacheError::loader(key, e))?;
+///         cache.set(key, v, ttl)?;
+///         Ok(v)
+///     })
+/// }
+/// ```
+pub fn hit_or_lead<'l, V, C>(
+    cache: &C,
+    flights: Option<&FlightGroup<()>>,
+    key: &str,
+    ttl: Ttl,
+    loader: Loader<'l, V>,
+    read: impl FnMut() -> Result<Option<V>, CacheError>,
+    lead: impl FnOnce(Loader<'l, V>) -> Result<V, CacheError>,
+) -> Result<V, CacheError>
+where
+    V: Clone,
+    C: Cache<V> + ?Sized,
+{
+    let Some(flights) = flights else {
+        return load_unshared(cache, key, ttl, loader);
+    };
+    if let Some(v) = cache.get(key)? {
+        return Ok(v);
+    }
+    flights.lead_or_read(key, loader, read, lead)
+}
+
+/// [`hit_or_lead`] for an [`AsyncCache`](crate::AsyncCache): without `flights`,
+/// [`load_unshared_async`]; otherwise a hit of `cache.get` returns, and a miss goes to
+/// [`FlightGroup::lead_or_read_async`] (one task or thread per key awaits `lead`, the
+/// others `read` what it stored).
+///
+/// ```
+/// use cache_core::flight::{hit_or_lead_async, FlightGroup};
+/// use cache_core::{AsyncCache, AsyncLoader, CacheError, Ttl};
+///
+/// async fn get_or_load(
+///     cache: &dyn AsyncCache<u32>,
+///     flights: Option<&FlightGroup<()>>,
+///     key: &str,
+///     loader: AsyncLoader<'_, u32>,
+/// ) -> Result<u32, CacheError> {
+///     hit_or_lead_async(cache, flights, key, Ttl::Never, loader, || cache.get(key), |loader| async move {
+///         let v = loader().await.map_err(|e| CacheError::loader(key, e))?;
+///         cache.set(key, v, Ttl::Never).await?;
+///         Ok(v)
+///     })
+///     .await
+/// }
+/// ```
+pub async fn hit_or_lead_async<'l, V, C, R, RFut, L, LFut>(
+    cache: &C,
+    flights: Option<&FlightGroup<()>>,
+    key: &str,
+    ttl: Ttl,
+    loader: AsyncLoader<'l, V>,
+    read: R,
+    lead: L,
+) -> Result<V, CacheError>
+where
+    V: Clone + Send,
+    C: crate::AsyncCache<V> + ?Sized,
+    R: FnMut() -> RFut,
+    RFut: Future<Output = Result<Option<V>, CacheError>>,
+    L: FnOnce(AsyncLoader<'l, V>) -> LFut,
+    LFut: Future<Output = Result<V, CacheError>>,
+{
+    let Some(flights) = flights else {
+        return load_unshared_async(cache, key, ttl, loader).await;
+    };
+    if let Some(v) = cache.get(key).await? {
+        return Ok(v);
+    }
+    flights.lead_or_read_async(key, loader, read, lead).await
 }
 
 #[cfg(test)]

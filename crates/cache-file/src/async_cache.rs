@@ -6,7 +6,7 @@ use std::io;
 use std::time::Duration;
 
 use cache_core::codec::{Codec, Postcard};
-use cache_core::flight::load_unshared_async;
+use cache_core::flight::hit_or_lead_async;
 use cache_core::{
     AsyncCache, AsyncLoader, Cache, CacheError, CacheFuture, CacheStats, CounterValue, Ttl,
 };
@@ -236,15 +236,18 @@ where
     where
         V: Clone + 'a,
     {
-        CacheFuture::boxed(async move {
-            if !self.cache.inner.single_flight {
-                return load_unshared_async(self, key, ttl, loader).await;
-            }
-            // A hit costs what `get` costs; single flight is paid on a miss only.
-            if let Some(v) = AsyncCache::<V>::get(self, key).await? {
-                return Ok(v);
-            }
-            crate::flight::tasks::load(&self.cache, key, ttl, loader).await
-        })
+        let inner = &self.cache.inner;
+        CacheFuture::boxed(hit_or_lead_async(
+            self,
+            inner.single_flight.then_some(&inner.flights),
+            key,
+            ttl,
+            loader,
+            || {
+                let key = key.to_owned();
+                blocking(self.cache.clone(), move |c| c.read_value(&key))
+            },
+            move |loader| crate::flight::tasks::across_processes(&self.cache, key, ttl, loader),
+        ))
     }
 }

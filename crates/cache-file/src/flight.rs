@@ -43,8 +43,10 @@ const EXTENSION: &str = "flight";
 /// message follow.
 const FAILED: &[u8] = b"cache-file flight failed\n";
 
-/// `get_or_load` with single flight: the caller has already missed.
-pub(crate) fn load<V, C: Codec>(
+/// The cross-process part of a flight this thread leads (the `lead` of
+/// [`hit_or_lead`](cache_core::flight::hit_or_lead)): wait for the key's flight lock, then
+/// return what the flight before stored or failed with, or load and store.
+pub(crate) fn across_processes<V, C: Codec>(
     cache: &FileBasedCache<C>,
     key: &str,
     ttl: Ttl,
@@ -53,26 +55,6 @@ pub(crate) fn load<V, C: Codec>(
 where
     V: Serialize + DeserializeOwned + Send + Sync + Clone + 'static,
 {
-    cache.inner.flights.lead_or_read(
-        key,
-        loader,
-        || cache.read_value(key),
-        |loader| {
-            across_processes(cache, key, loader, |value| {
-                Cache::<V>::set(cache, key, value.clone(), ttl)
-            })
-        },
-    )
-}
-
-/// The cross-process part of a flight this thread leads: wait for the key's flight lock,
-/// then return what the flight before stored or failed with, or load and `store`.
-fn across_processes<V: DeserializeOwned + 'static, C: Codec>(
-    cache: &FileBasedCache<C>,
-    key: &str,
-    loader: Loader<'_, V>,
-    store: impl FnOnce(&V) -> Result<bool, CacheError>,
-) -> Result<V, CacheError> {
     let inner = &*cache.inner;
     let id = inner.entry_id(key);
     let lock = match KeyLock::acquire_at(&inner.dir, &id, EXTENSION, |f| ended(cache, key, f)) {
@@ -86,7 +68,7 @@ fn across_processes<V: DeserializeOwned + 'static, C: Codec>(
     let result = loader
         .load()
         .map_err(|e| CacheError::loader(key, e))
-        .and_then(|v| store(&v).map(|_| v));
+        .and_then(|v| Cache::<V>::set(cache, key, v.clone(), ttl).map(|_| v));
     land(key, lock, &result);
     result
 }
@@ -169,33 +151,8 @@ pub(crate) mod tasks {
     use crate::async_cache::blocking;
     use crate::keylock::Attempt;
 
-    /// `get_or_load` with single flight: the caller has already missed.
-    pub(crate) async fn load<V, C: Codec>(
-        cache: &FileBasedCache<C>,
-        key: &str,
-        ttl: Ttl,
-        loader: AsyncLoader<'_, V>,
-    ) -> Result<V, CacheError>
-    where
-        V: Serialize + DeserializeOwned + Send + Sync + Clone + 'static,
-    {
-        cache
-            .inner
-            .flights
-            .lead_or_read_async(
-                key,
-                loader,
-                || {
-                    let key = key.to_owned();
-                    blocking(cache.clone(), move |c| c.read_value(&key))
-                },
-                |loader| across_processes(cache, key, ttl, loader),
-            )
-            .await
-    }
-
     /// The cross-process part of a flight this task leads (see the blocking one).
-    async fn across_processes<V, C: Codec>(
+    pub(crate) async fn across_processes<V, C: Codec>(
         cache: &FileBasedCache<C>,
         key: &str,
         ttl: Ttl,

@@ -100,7 +100,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::codec::{self, Codec, Encoding, Postcard};
-use cache_core::flight::{load_unshared, FlightGroup};
+use cache_core::flight::{hit_or_lead, FlightGroup};
 use cache_core::Loader;
 use cache_core::{
     AtomicStats, Cache, CacheError, CacheStats, Pattern, SharedClock, SystemClock, Timestamp, Ttl,
@@ -569,6 +569,16 @@ fn key_ctx(key: &str) -> String {
     format!("{:?}... ({} bytes)", &key[..end], key.len())
 }
 
+/// How many times a read tries an entry replaced under it before it calls it a miss.
+const LOOKUP_TRIES: usize = 8;
+
+/// What one try of a lookup gave.
+enum Looked {
+    Done(Option<Live>),
+    /// The file read was replaced under the reader: read the entry again.
+    Again,
+}
+
 /// The fixed header and key of an entry file, read without its payload.
 struct Head {
     header: EntryHeader,
@@ -910,18 +920,49 @@ impl Inner {
         )
     }
 
-    /// Removes a corrupt file if it is still the one that was read, and counts it.
-    fn drop_corrupt(&self, file: FileId, id: &EntryId) -> io::Result<()> {
-        if self.dir.remove_if_same(id, file)? {
+    /// Removes a corrupt file if it is still the one that was read, and counts it: `true`
+    /// if it did. A small file is read again once moved aside, and put back if it verifies
+    /// then: a reader may have read it while a writer wrote it again, in place, as a file
+    /// kept for reuse (`dir::Pool`), then put it back in place, a newer entry of the same key.
+    fn drop_corrupt(&self, file: FileId, id: &EntryId) -> io::Result<bool> {
+        let still_corrupt = |g: &dir::Grabbed| -> io::Result<bool> {
+            Ok(match self.dir.open_grabbed(g)? {
+                Opened::File(f, m) if m.len() <= dir::REUSED_MAX => {
+                    matches!(read_whole(&f, &m)?, Verdict::Corrupt)
+                }
+                _ => true,
+            })
+        };
+        let removed = self.dir.remove_if_same_and(id, file, still_corrupt)?;
+        if removed {
             self.corruptions.fetch_add(1, Ordering::Relaxed);
             self.forget(id, file.len);
         }
-        Ok(())
+        Ok(removed)
+    }
+
+    /// Removes the entry `id` if it is still the file `file` that was read, with the header
+    /// `header` that was read: a small file may have been written again in place, as a file
+    /// kept for reuse (`dir::Pool`), and put back as a newer entry of the same key since.
+    fn remove_if_unchanged(
+        &self,
+        id: &EntryId,
+        file: FileId,
+        header: &EntryHeader,
+    ) -> io::Result<bool> {
+        self.dir.remove_if_same_and(id, file, |g| {
+            Ok(match self.dir.open_grabbed(g)? {
+                Opened::File(f, m) if m.len() <= dir::REUSED_MAX => {
+                    matches!(read_head(&f, m.len())?, Verdict::Ok(h) if h.header == *header)
+                }
+                _ => true,
+            })
+        })
     }
 
     /// Removes an expired file if it is still the one that was read, and counts it.
-    fn drop_expired(&self, file: FileId, id: &EntryId) -> io::Result<()> {
-        if self.dir.remove_if_same(id, file)? {
+    fn drop_expired(&self, file: FileId, id: &EntryId, header: &EntryHeader) -> io::Result<()> {
+        if self.remove_if_unchanged(id, file, header)? {
             self.stats.expiration();
             self.forget(id, file.len);
         }
@@ -946,12 +987,26 @@ impl Inner {
 
     /// [`Inner::lookup`], reading a large entry's run of value bytes (where `split` finds
     /// one) into a buffer of its own.
+    ///
+    /// A file that fails its checks, or holds another key, while the entry's path names
+    /// another file by now was replaced under the reader, and perhaps written again as
+    /// another entry (`dir::Pool`): the entry is read again, a few times at most.
     fn lookup_split(&self, key: &str, id: &EntryId, split: Split<'_>) -> io::Result<Option<Live>> {
+        for _ in 0..LOOKUP_TRIES {
+            if let Looked::Done(live) = self.lookup_once(key, id, split)? {
+                return Ok(live);
+            }
+        }
+        Ok(None)
+    }
+
+    /// One try of [`Inner::lookup_split`].
+    fn lookup_once(&self, key: &str, id: &EntryId, split: Split<'_>) -> io::Result<Looked> {
         let mut file = match self.dir.open_quick(id)? {
-            None => return Ok(None),
+            None => return Ok(Looked::Done(None)),
             Some(Err(link)) => {
                 self.drop_corrupt(link, id)?;
-                return Ok(None);
+                return Ok(Looked::Done(None));
             }
             Some(Ok(f)) => f,
         };
@@ -988,21 +1043,33 @@ impl Inner {
         match verdict {
             Verdict::Corrupt => {
                 let fid = file_id(&file, meta)?;
-                self.drop_corrupt(fid, id)?;
+                let removed = self.drop_corrupt(fid, id)?;
                 drop(file);
-                Ok(None)
+                // Not removed: replaced under us (or gone), or no longer corrupt.
+                Ok(if removed {
+                    Looked::Done(None)
+                } else {
+                    Looked::Again
+                })
             }
             Verdict::Ok(live) => {
                 if live.bytes[HEADER_LEN..live.header.payload_offset()] != *self.name(key) {
-                    return Ok(None); // another key (or version) with the same MD5
+                    // Another key (or version) with the same MD5, or a file replaced and
+                    // written again as another key's entry since it was opened.
+                    let fid = file_id(&file, meta)?;
+                    return Ok(if self.dir.names_file(id, fid)? {
+                        Looked::Done(None)
+                    } else {
+                        Looked::Again
+                    });
                 }
                 if !live.header.expires_at().is_live_at(self.now()) {
                     let fid = file_id(&file, meta)?;
-                    self.drop_expired(fid, id)?;
+                    self.drop_expired(fid, id, &live.header)?;
                     drop(file);
-                    return Ok(None);
+                    return Ok(Looked::Done(None));
                 }
-                Ok(Some(live))
+                Ok(Looked::Done(Some(live)))
             }
         }
     }
@@ -1015,29 +1082,37 @@ impl Inner {
             return Ok(Taken::Absent);
         };
         let len;
+        let mut kept_meta = None;
         let taken = match self.dir.open_grabbed(&grabbed)? {
             Opened::Absent => return Ok(Taken::Absent),
             Opened::NotAFile(fid, _) => {
                 len = fid.len;
                 Taken::Corrupt
             }
-            Opened::File(f, m) => match read_head(&f, {
+            Opened::File(f, m) => {
                 len = m.len();
-                len
-            })? {
-                Verdict::Corrupt => Taken::Corrupt,
-                Verdict::Ok(head) if key.is_some_and(|k| *self.name(k) != head.key) => Taken::Other,
-                Verdict::Ok(head) if !head.header.expires_at().is_live_at(self.now()) => {
-                    Taken::Expired
-                }
-                Verdict::Ok(_) => Taken::Live,
-            },
+                let taken = match read_head(&f, len)? {
+                    Verdict::Corrupt => Taken::Corrupt,
+                    Verdict::Ok(head) if key.is_some_and(|k| *self.name(k) != head.key) => {
+                        Taken::Other
+                    }
+                    Verdict::Ok(head) if !head.header.expires_at().is_live_at(self.now()) => {
+                        Taken::Expired
+                    }
+                    Verdict::Ok(_) => Taken::Live,
+                };
+                kept_meta = Some(m);
+                taken
+            }
         };
         if taken == Taken::Other {
             self.dir.restore(&grabbed, id)?;
             return Ok(taken);
         }
-        self.dir.discard(&grabbed)?;
+        match &kept_meta {
+            Some(m) if taken != Taken::Corrupt => self.dir.discard_or_keep(&grabbed, m)?,
+            _ => self.dir.discard(&grabbed)?,
+        }
         self.forget(id, len);
         // An expired entry is the caller's to count: a `set` never counts one.
         if taken == Taken::Corrupt {
@@ -1233,13 +1308,13 @@ impl Inner {
                 };
                 // Every version's entries: the name's key, whatever its version.
                 let Some((key, _version)) = codec::split_versioned_name(&head.key) else {
-                    return self.drop_corrupt(fid, &id);
+                    return self.drop_corrupt(fid, &id).map(|_| ());
                 };
                 let is_live = head.header.expires_at().is_live_at(now);
                 if (is_live && !live_too) || !doomed(key) {
                     return Ok(());
                 }
-                if self.dir.remove_if_same(&id, fid)? {
+                if self.remove_if_unchanged(&id, fid, &head.header)? {
                     self.forget(&id, fid.len);
                     if is_live {
                         live += 1;
@@ -1441,7 +1516,8 @@ impl<C: Codec> FileBasedCache<C> {
     }
 
     /// Removes every entry of this cache's directory (and the temporary files of dead
-    /// instances); counters are kept. The same as [`Cache::clear`].
+    /// instances, and the files this instance kept for reuse); counters are kept. The same
+    /// as [`Cache::clear`].
     ///
     /// ```
     /// use cache_core::{Cache, Ttl};
@@ -1473,6 +1549,7 @@ impl<C: Codec> FileBasedCache<C> {
         inner
             .dir
             .remove_dead_temps()
+            .and_then(|_| inner.dir.drain_pool())
             .map_err(|e| inner.scan_err("cleaning temporary files of", e))?;
         Ok(())
     }
@@ -1658,14 +1735,15 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
     where
         V: Clone,
     {
-        if !self.inner.single_flight {
-            return load_unshared(self, key, ttl, loader);
-        }
-        // A hit costs what `get` costs; single flight is paid on a miss only.
-        if let Some(v) = Cache::<V>::get(self, key)? {
-            return Ok(v);
-        }
-        flight::load(self, key, ttl, loader)
+        hit_or_lead(
+            self,
+            self.inner.single_flight.then_some(&self.inner.flights),
+            key,
+            ttl,
+            loader,
+            || self.read_value(key),
+            |loader| flight::across_processes(self, key, ttl, loader),
+        )
     }
 }
 

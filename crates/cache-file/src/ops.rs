@@ -39,12 +39,24 @@ impl Inner {
     /// Reads the header of the entry at `path`; an expired or corrupt file is removed (if
     /// still the one read) and counted, as a `get` would. Another key's entry (an MD5
     /// collision) is removed too when `claim` (a write will take its place), else left.
+    ///
+    /// Like a lookup, reads again a file replaced under it (see `Inner::lookup_split`).
     fn head_of(&self, key: &str, id: &EntryId, claim: bool) -> io::Result<Found> {
+        for _ in 0..crate::LOOKUP_TRIES {
+            if let Some(found) = self.head_once(key, id, claim)? {
+                return Ok(found);
+            }
+        }
+        Ok(Found::InTheWay)
+    }
+
+    /// One try of [`Inner::head_of`]: `None` if the file read was replaced under it.
+    fn head_once(&self, key: &str, id: &EntryId, claim: bool) -> io::Result<Option<Found>> {
         let (file, meta) = match self.dir.open_entry(id)? {
-            Opened::Absent => return Ok(Found::Absent),
+            Opened::Absent => return Ok(Some(Found::Absent)),
             Opened::NotAFile(fid, _open) => {
                 self.drop_corrupt(fid, id)?;
-                return Ok(Found::InTheWay);
+                return Ok(Some(Found::InTheWay));
             }
             Opened::File(f, m) => (f, m),
         };
@@ -52,25 +64,28 @@ impl Inner {
         let head = match read_head(&file, meta.len())? {
             Verdict::Ok(head) => head,
             Verdict::Corrupt => {
-                self.drop_corrupt(fid, id)?;
-                return Ok(Found::InTheWay);
+                let removed = self.drop_corrupt(fid, id)?;
+                return Ok(removed.then_some(Found::InTheWay));
             }
         };
         if head.key != *self.name(key) {
+            if !self.dir.names_file(id, fid)? {
+                return Ok(None);
+            }
             if !claim {
-                return Ok(Found::Absent);
+                return Ok(Some(Found::Absent));
             }
             // Another key with the same MD5: `set` would replace it, and so does `add`.
-            if self.dir.remove_if_same(id, fid)? {
+            if self.remove_if_unchanged(id, fid, &head.header)? {
                 self.forget(id, fid.len);
             }
-            return Ok(Found::InTheWay);
+            return Ok(Some(Found::InTheWay));
         }
         if !head.header.expires_at().is_live_at(self.now()) {
-            self.drop_expired(fid, id)?;
-            return Ok(Found::InTheWay);
+            self.drop_expired(fid, id, &head.header)?;
+            return Ok(Some(Found::InTheWay));
         }
-        Ok(Found::Live(head.header))
+        Ok(Some(Found::Live(head.header)))
     }
 
     /// The error of an operation that found the entry replaced under it [`MAX_ROUNDS`] times.

@@ -97,7 +97,7 @@ impl Inner {
         if expires.is_live_at(now) {
             return Ok(Some(expires));
         }
-        if self.dir.remove_if_same(id, fid)? {
+        if self.remove_if_unchanged(id, fid, &head.header)? {
             self.forget(id, fid.len);
         }
         Ok(None)

@@ -729,5 +729,141 @@ fn opening_the_cache_never_fails_a_concurrent_set() {
         }
         done.store(true, Ordering::Relaxed);
     });
+    // The live writer keeps the files of replaced small entries for reuse, a few at most;
+    // once it is dropped, none is left.
+    assert!(tmp_files(dir.path()) <= 256);
+    drop(writer);
+    assert_eq!(tmp_files(dir.path()), 0);
+}
+
+/// A value of `len` bytes that names its key and round, and proves itself complete.
+fn tagged(key: u32, round: u32, len: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 + len);
+    v.extend_from_slice(&key.to_le_bytes());
+    v.extend_from_slice(&round.to_le_bytes());
+    v.extend((0..len).map(|i| (key as usize * 31 + round as usize * 7 + i * 13) as u8));
+    v
+}
+
+/// Panics unless `v` is a complete value written for key `key`.
+fn check_tagged(key: u32, v: &[u8]) {
+    assert!(v.len() >= 8, "a value of {} bytes", v.len());
+    let of = u32::from_le_bytes(v[..4].try_into().unwrap());
+    assert_eq!(of, key, "another key's value");
+    let round = u32::from_le_bytes(v[4..8].try_into().unwrap());
+    assert_eq!(v, &tagged(key, round, v.len() - 8)[..], "a torn value");
+}
+
+/// The files of replaced small entries are written again as later entries: an overwrite
+/// of a warm cache creates no file once enough were kept, and a deleted entry's file serves
+/// a later new key.
+#[test]
+fn small_entries_files_are_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = FileBasedCache::builder(dir.path()).build().unwrap();
+    let ino = |key: &str| fs::metadata(c.entry_path(key)).unwrap().ino();
+    let mut seen = std::collections::HashSet::new();
+    for round in 0..3 {
+        for k in 0..20u32 {
+            set(&c, &format!("k{k}"), &tagged(k, round, 4096), Ttl::Never);
+            seen.insert(ino(&format!("k{k}")));
+        }
+    }
+    // 20 files in place, and 9 created before the first kept one is written again (it
+    // waits for 8 younger ones): the other 31 writes created no file.
+    assert!(seen.len() <= 29, "{} files for 60 writes", seen.len());
+    // Deleted entries' files join the kept ones (after the 9 there), to serve new keys.
+    let gone = ino("k0");
+    for k in 0..10 {
+        assert!(c.delete(&format!("k{k}")).unwrap());
+    }
+    for k in 0..40u32 {
+        set(&c, &format!("new{k}"), &tagged(k, 0, 100), Ttl::Never);
+    }
+    let reused = (0..40).any(|k| ino(&format!("new{k}")) == gone);
+    assert!(reused, "the deleted entry's file was not reused");
+    // Files too large to be kept are not.
+    let big = vec![7u8; 64 << 10];
+    set(&c, "big", &big, Ttl::Never);
+    set(&c, "big", &big, Ttl::Never);
+    assert!(c.delete("big").unwrap());
+    for own in fs::read_dir(dir.path().join(TMP_DIR)).unwrap() {
+        for kept in fs::read_dir(own.unwrap().path()).unwrap() {
+            let len = kept.unwrap().metadata().unwrap().len();
+            assert!(len <= 16 << 10, "a kept file of {len} bytes");
+        }
+    }
+    for k in 10..20u32 {
+        check_tagged(k, &get(&c, &format!("k{k}")).unwrap());
+    }
+    assert_eq!(c.corruptions(), 0);
+    assert!(tmp_files(dir.path()) <= 256);
+    c.clear().unwrap();
+    assert_eq!(tmp_files(dir.path()), 0, "clear removes the kept files too");
+}
+
+/// Readers racing writers that overwrite many keys, while the files of replaced entries are
+/// written again as other keys' entries: a reader sees a complete value of the key it asked
+/// for, never another key's, never a torn one, and never misses a key that always exists;
+/// nothing counts as corrupt; the kept files stay within their bound and go with the cache.
+#[test]
+fn readers_racing_file_reuse_see_only_their_keys_complete_values() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const KEYS: u32 = 24;
+    let dir = tempfile::tempdir().unwrap();
+    let writer = FileBasedCache::new(dir.path(), None).unwrap();
+    let unbounded = FileBasedCache::builder(dir.path())
+        .unbounded()
+        .build()
+        .unwrap();
+    let reader = FileBasedCache::new(dir.path(), None).unwrap();
+    for k in 0..KEYS {
+        set(&writer, &format!("k{k}"), &tagged(k, 0, 100), Ttl::Never);
+    }
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for (w, cache) in [&writer, &unbounded].into_iter().enumerate() {
+            let done = &done;
+            s.spawn(move || {
+                let mut x = 0x9e37_79b9_u32 + w as u32;
+                for round in 1..4_000u32 {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    let k = x % KEYS;
+                    // Sizes across one to four pages: rewrites grow and shrink kept files.
+                    let len = (x >> 8) as usize % 12_000;
+                    set(cache, &format!("k{k}"), &tagged(k, round, len), Ttl::Never);
+                }
+                done.store(true, Ordering::Relaxed);
+            });
+        }
+        for r in 0..2u32 {
+            let (reader, writer, done) = (&reader, &writer, &done);
+            s.spawn(move || {
+                let mut reads = 0u64;
+                let mut k = r;
+                while !done.load(Ordering::Relaxed) || reads < 1_000 {
+                    k = (k + 7) % KEYS;
+                    let via = if reads.is_multiple_of(2) {
+                        reader
+                    } else {
+                        writer
+                    };
+                    let v = get(via, &format!("k{k}")).expect("a key that always exists");
+                    check_tagged(k, &v);
+                    let head = via.ttl(&format!("k{k}")).unwrap();
+                    assert_eq!(head, Some(None), "k{k}: a spurious miss of its header");
+                    reads += 1;
+                }
+            });
+        }
+    });
+    for c in [&writer, &unbounded, &reader] {
+        assert_eq!(c.corruptions(), 0);
+        assert_eq!(c.stats().misses, 0);
+    }
+    assert!(tmp_files(dir.path()) <= 3 * 256);
+    drop((writer, unbounded, reader));
     assert_eq!(tmp_files(dir.path()), 0);
 }

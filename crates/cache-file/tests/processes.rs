@@ -136,6 +136,19 @@ fn child() {
             eprintln!("writer {writer}: {rounds} rounds");
             assert_eq!(cache.corruptions(), 0);
         }
+        "overwriter" => {
+            // Overwrites keys that always exist, each value tagged with its key's number,
+            // at sizes whose files are kept and written again as other keys' entries.
+            let mut rng = Rng::seeded();
+            for round in 0..2_000u32 {
+                let k = rng.below(16) as u8;
+                let len = rng.below(12_000) as usize;
+                cache
+                    .set(&format!("k{k}"), value(k, round, len), Ttl::Never)
+                    .expect("set");
+            }
+            assert_eq!(cache.corruptions(), 0);
+        }
         "writer" => {
             println!("ready");
             let mut rng = Rng::seeded();
@@ -192,6 +205,52 @@ fn two_processes_read_only_complete_values() {
         }
     }
     assert_eq!(cache.corruptions(), 0);
+    assert_eq!(tmp_count(dir.path()), 0);
+}
+
+/// Two processes overwrite keys that always exist (their replaced files written again as
+/// other keys' entries) while this one reads them: each read is a complete value of the key
+/// read, never a miss, never another key's.
+#[test]
+fn readers_see_their_keys_while_other_processes_reuse_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = FileBasedCache::new(dir.path(), None).unwrap();
+    for k in 0..16u8 {
+        cache
+            .set(&format!("k{k}"), value(k, 0, 100), Ttl::Never)
+            .unwrap();
+    }
+    let mut children: Vec<Child> = (1..=2)
+        .map(|_| {
+            child_command("overwriter", dir.path(), "")
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut reads = 0u64;
+    let mut running = children.len();
+    while running > 0 || reads < 1_000 {
+        let k = (reads % 16) as u8;
+        let v = Cache::<Vec<u8>>::get(&cache, &format!("k{k}"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("k{k}: a miss of a key that always exists"));
+        check(&v);
+        assert_eq!(v[0], k, "k{k}: another key's value");
+        reads += 1;
+        if reads.is_multiple_of(64) {
+            running = 0;
+            for c in &mut children {
+                running += usize::from(c.try_wait().unwrap().is_none());
+            }
+        }
+    }
+    for mut c in children {
+        assert!(c.wait().unwrap().success(), "a writer failed");
+    }
+    assert_eq!(cache.corruptions(), 0);
+    assert_eq!(cache.stats().misses, 0);
+    drop(cache);
     assert_eq!(tmp_count(dir.path()), 0);
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::codec::{Codec, Encoding, Postcard};
-use cache_core::flight::{load_unshared_async, FlightGroup};
+use cache_core::flight::{hit_or_lead_async, FlightGroup};
 use cache_core::{
     AsyncCache, AsyncLoader, AtomicStats, CacheError, CacheFuture, CacheStats, CounterValue,
     Pattern, Ttl,
@@ -252,9 +252,9 @@ impl<C: Codec> AsyncRedisCache<C> {
         &self,
         key: &str,
     ) -> Result<Option<V>, CacheError> {
-        let cmd = link::single("GET", &self.inner.keys.redis_key(key));
+        let cmd = link::keyed("GET", &self.inner.keys, key);
         let bytes: Option<Vec<u8>> = self.run("GET", Some(key), |l| l.query(&cmd)).await?;
-        let value = bytes.and_then(|b| value::decode(&self.encoding, &b));
+        let value = bytes.and_then(|b| value::decode(&self.encoding, b));
         if value.is_some() {
             self.inner.stats.hit();
         } else {
@@ -269,10 +269,9 @@ impl<C: Codec> AsyncRedisCache<C> {
         value: V,
         ttl: Ttl,
     ) -> Result<bool, CacheError> {
-        let rk = self.inner.keys.redis_key(key);
         let cmd = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
-            Expiry::Gone => link::single("UNLINK", &rk),
-            expiry => set_cmd(&rk, value::encode(&self.encoding, key, &value)?, expiry),
+            Expiry::Gone => link::keyed("UNLINK", &self.inner.keys, key),
+            expiry => set_cmd(&self.inner.keys, &self.encoding, key, &value, expiry)?,
         };
         self.run("SET", Some(key), |l| l.query::<()>(&cmd)).await?;
         self.inner.stats.set();
@@ -280,14 +279,14 @@ impl<C: Codec> AsyncRedisCache<C> {
     }
 
     async fn delete_key(&self, key: &str) -> Result<bool, CacheError> {
-        let cmd = link::single("UNLINK", &self.inner.keys.redis_key(key));
+        let cmd = link::keyed("UNLINK", &self.inner.keys, key);
         let removed: u64 = self.run("UNLINK", Some(key), |l| l.query(&cmd)).await?;
         self.inner.stats.add_deletes(removed);
         Ok(removed > 0)
     }
 
     async fn exists_key(&self, key: &str) -> Result<bool, CacheError> {
-        let cmd = link::single("EXISTS", &self.inner.keys.redis_key(key));
+        let cmd = link::keyed("EXISTS", &self.inner.keys, key);
         let n: u64 = self.run("EXISTS", Some(key), |l| l.query(&cmd)).await?;
         Ok(n > 0)
     }
@@ -344,7 +343,7 @@ impl<C: Codec> AsyncRedisCache<C> {
         let found = self.run("MGET", None, |l| l.get_many(&rks)).await?;
         let values: Vec<Option<V>> = found
             .into_iter()
-            .map(|b| b.and_then(|b| value::decode(&self.encoding, &b)))
+            .map(|b| b.and_then(|b| value::decode(&self.encoding, b)))
             .collect();
         let hits = values.iter().filter(|v| v.is_some()).count() as u64;
         self.inner.stats.add_hits(hits);
@@ -370,8 +369,8 @@ impl<C: Codec> AsyncRedisCache<C> {
                 .await?;
         } else {
             let mut cmds = Vec::with_capacity(entries.len());
-            for ((k, v), rk) in entries.iter().zip(&rks) {
-                cmds.push(set_cmd(rk, value::encode(&self.encoding, k, v)?, expiry));
+            for (k, v) in &entries {
+                cmds.push(set_cmd(&self.inner.keys, &self.encoding, k, v, expiry)?.into_cmd());
             }
             let (cmds, rks) = (&cmds, &rks);
             self.run("SET (pipeline)", None, |l| async move {
@@ -401,12 +400,12 @@ impl<C: Codec> AsyncRedisCache<C> {
         value: V,
         ttl: Ttl,
     ) -> Result<bool, CacheError> {
-        let rk = self.inner.keys.redis_key(key);
         let stored = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
             // Nothing to store: `true` iff nothing live was there, as for any `add`.
             Expiry::Gone => !self.exists_key(key).await?,
             expiry => {
-                let cmd = add_cmd(&rk, value::encode(&self.encoding, key, &value)?, expiry);
+                let set = set_cmd(&self.inner.keys, &self.encoding, key, &value, expiry)?;
+                let cmd = add_cmd(set);
                 let reply: Value = self.run("SET NX", Some(key), |l| l.query(&cmd)).await?;
                 reply != Value::Nil
             }
@@ -429,11 +428,7 @@ impl<C: Codec> AsyncRedisCache<C> {
     /// # }
     /// ```
     pub async fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        let call = incr_call(
-            &self.inner.keys.redis_key(key),
-            delta,
-            self.inner.default_ttl,
-        );
+        let call = incr_call(&self.inner.keys, key, delta, self.inner.default_ttl);
         let call = &call;
         let reply = self
             .run(call.op, Some(key), |l| async move {
@@ -457,8 +452,8 @@ impl<C: Codec> AsyncRedisCache<C> {
     /// # }
     /// ```
     pub async fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
-        let rk = self.inner.keys.redis_key(key);
-        let call = &touch_call(&rk, Expiry::of(ttl.resolve(self.inner.default_ttl)));
+        let expiry = Expiry::of(ttl.resolve(self.inner.default_ttl));
+        let call = &touch_call(&self.inner.keys, key, expiry);
         let n: u64 = self
             .run(call.op, Some(key), |l| call.query_async(l))
             .await?;
@@ -476,7 +471,7 @@ impl<C: Codec> AsyncRedisCache<C> {
     /// # }
     /// ```
     pub async fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
-        let cmd = link::single("PTTL", &self.inner.keys.redis_key(key));
+        let cmd = link::keyed("PTTL", &self.inner.keys, key);
         let ms: i64 = self.run("PTTL", Some(key), |l| l.query(&cmd)).await?;
         Ok(time_left(ms))
     }
@@ -578,15 +573,15 @@ where
     where
         V: Clone + 'a,
     {
-        CacheFuture::boxed(async move {
-            if !self.inner.single_flight {
-                return load_unshared_async(self, key, ttl, loader).await;
-            }
-            // A hit costs what `get` costs; single flight is paid on a miss only.
-            if let Some(v) = self.get_value(key).await? {
-                return Ok(v);
-            }
-            crate::flight::tasks::load(self, key, ttl, loader).await
-        })
+        use crate::flight::tasks::{across_processes, reread};
+        CacheFuture::boxed(hit_or_lead_async(
+            self,
+            self.inner.single_flight.then_some(&self.inner.flights),
+            key,
+            ttl,
+            loader,
+            || reread(self, key),
+            move |loader| across_processes(self, key, ttl, loader),
+        ))
     }
 }

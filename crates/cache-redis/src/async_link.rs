@@ -310,7 +310,10 @@ impl AsyncLink {
             Conn::Single(_) => self.query(redis::cmd("MGET").arg(keys)).await,
             #[cfg(feature = "cluster")]
             Conn::Cluster(_) => {
-                let cmds = keys.iter().map(|k| crate::link::single("GET", k)).collect();
+                let cmds = keys
+                    .iter()
+                    .map(|k| crate::link::single("GET", k).into_cmd())
+                    .collect();
                 self.batch(cmds, keys).await
             }
         }

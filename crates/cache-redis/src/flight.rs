@@ -238,8 +238,20 @@ impl FlightLock {
     }
 }
 
-/// `get_or_load` with single flight: the caller has already missed.
-pub(crate) fn load<V, C: Codec>(
+/// The value of `key`, read without counting a hit or a miss.
+pub(crate) fn reread<V: DeserializeOwned + 'static, C: Codec>(
+    cache: &RedisCache<C>,
+    key: &str,
+) -> Result<Option<V>, CacheError> {
+    let cmd = link::keyed("GET", &cache.inner.keys, key);
+    let bytes: Option<Vec<u8>> = cache.run("GET", Some(key), |l| l.query(&cmd))?;
+    Ok(bytes.and_then(|b| value::decode(&cache.encoding, b)))
+}
+
+/// The cross-process part of a flight this thread leads (the `lead` of
+/// [`hit_or_lead`](cache_core::flight::hit_or_lead)): wait for the key's lock, then return
+/// what the flight before stored or failed with, or load and store.
+pub(crate) fn across_processes<V, C: Codec>(
     cache: &RedisCache<C>,
     key: &str,
     ttl: Ttl,
@@ -248,36 +260,6 @@ pub(crate) fn load<V, C: Codec>(
 where
     V: Serialize + DeserializeOwned + Send + Sync + Clone + 'static,
 {
-    cache.inner.flights.lead_or_read(
-        key,
-        loader,
-        || reread(cache, key),
-        |loader| {
-            across_processes(cache, key, loader, |value| {
-                Cache::<V>::set(cache, key, value.clone(), ttl)
-            })
-        },
-    )
-}
-
-/// The value of `key`, read without counting a hit or a miss.
-fn reread<V: DeserializeOwned + 'static, C: Codec>(
-    cache: &RedisCache<C>,
-    key: &str,
-) -> Result<Option<V>, CacheError> {
-    let cmd = link::single("GET", &cache.inner.keys.redis_key(key));
-    let bytes: Option<Vec<u8>> = cache.run("GET", Some(key), |l| l.query(&cmd))?;
-    Ok(bytes.and_then(|b| value::decode(&cache.encoding, &b)))
-}
-
-/// The cross-process part of a flight this thread leads: wait for the key's lock, then
-/// return what the flight before stored or failed with, or load and `store`.
-fn across_processes<V: DeserializeOwned + 'static, C: Codec>(
-    cache: &RedisCache<C>,
-    key: &str,
-    loader: Loader<'_, V>,
-    store: impl FnOnce(&V) -> Result<bool, CacheError>,
-) -> Result<V, CacheError> {
     let inner = &*cache.inner;
     let mut lock = FlightLock::new(
         inner.prefix.len(),
@@ -298,7 +280,7 @@ fn across_processes<V: DeserializeOwned + 'static, C: Codec>(
         Some(v) => Ok(v),
         None => {
             let v = loader.load().map_err(|e| CacheError::loader(key, e))?;
-            store(&v)?;
+            Cache::<V>::set(cache, key, v.clone(), ttl)?;
             Ok(v)
         }
     });
@@ -316,40 +298,18 @@ pub(crate) mod tasks {
     use super::*;
     use crate::async_cache::AsyncRedisCache;
 
-    /// `get_or_load` with single flight: the caller has already missed.
-    pub(crate) async fn load<V, C: Codec>(
-        cache: &AsyncRedisCache<C>,
-        key: &str,
-        ttl: Ttl,
-        loader: AsyncLoader<'_, V>,
-    ) -> Result<V, CacheError>
-    where
-        V: Serialize + DeserializeOwned + Send + Sync + Clone + 'static,
-    {
-        cache
-            .inner
-            .flights
-            .lead_or_read_async(
-                key,
-                loader,
-                || reread(cache, key),
-                |loader| across_processes(cache, key, ttl, loader),
-            )
-            .await
-    }
-
     /// The value of `key`, read without counting a hit or a miss.
-    async fn reread<V: DeserializeOwned + 'static, C: Codec>(
+    pub(crate) async fn reread<V: DeserializeOwned + 'static, C: Codec>(
         cache: &AsyncRedisCache<C>,
         key: &str,
     ) -> Result<Option<V>, CacheError> {
         let cmd = link::single("GET", &cache.inner.keys.redis_key(key));
         let bytes: Option<Vec<u8>> = cache.run("GET", Some(key), |l| l.query(&cmd)).await?;
-        Ok(bytes.and_then(|b| value::decode(&cache.encoding, &b)))
+        Ok(bytes.and_then(|b| value::decode(&cache.encoding, b)))
     }
 
     /// The cross-process part of a flight this task leads (see the blocking one).
-    async fn across_processes<V, C: Codec>(
+    pub(crate) async fn across_processes<V, C: Codec>(
         cache: &AsyncRedisCache<C>,
         key: &str,
         ttl: Ttl,

@@ -38,6 +38,20 @@ impl KeySpace {
         k
     }
 
+    /// The length of [`KeySpace::redis_key`] of `key`, about (for a version other than 1, a
+    /// few bytes short).
+    #[inline]
+    pub(crate) fn key_len(&self, key: &str) -> usize {
+        self.prefix.len() + key.len()
+    }
+
+    /// Appends the Redis key of `key` to `cmd` as its next argument.
+    #[inline]
+    pub(crate) fn write_key(&self, cmd: &mut redis::Cmd, key: &str) {
+        let name = codec::versioned_name(key, self.version);
+        crate::link::arg_of_parts(cmd, &[&self.prefix, &name]);
+    }
+
     /// The cache key of a Redis key of this cache, in any version; `None` for a key outside
     /// the prefix or that no cache key maps to (not UTF-8, a malformed version).
     pub(crate) fn cache_key<'a>(&self, redis_key: &'a [u8]) -> Option<&'a str> {

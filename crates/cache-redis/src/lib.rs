@@ -128,7 +128,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::codec::{self, Codec, Encoding, Postcard};
-use cache_core::flight::{load_unshared, FlightGroup};
+use cache_core::flight::{hit_or_lead, FlightGroup};
 use cache_core::{AtomicStats, Cache, CacheError, CacheStats, Loader, Pattern, Ttl};
 use r2d2::ManageConnection;
 use redis::RedisResult;
@@ -158,7 +158,7 @@ pub fn match_pattern(prefix: &str, pattern: &str) -> Vec<u8> {
 use config::redact;
 
 use keys::{Expiry, KeySpace};
-use link::{Batch, Connector, Link, Manager, Timeouts, Tracked};
+use link::{Batch, Command, Connector, Link, Manager, Timeouts, Tracked};
 
 /// A cache on Redis or Redis Cluster, for values of any serde type. Cheap to clone: clones
 /// share the pool and the counters.
@@ -318,7 +318,7 @@ impl<C: Codec> RedisCache<C> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn delete(&self, key: &str) -> Result<bool, CacheError> {
-        let cmd = link::single("UNLINK", &self.inner.keys.redis_key(key));
+        let cmd = link::keyed("UNLINK", &self.inner.keys, key);
         let removed: u64 = self.run("UNLINK", Some(key), |l| l.query(&cmd))?;
         self.inner.stats.add_deletes(removed);
         Ok(removed > 0)
@@ -332,7 +332,7 @@ impl<C: Codec> RedisCache<C> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn exists(&self, key: &str) -> Result<bool, CacheError> {
-        let cmd = link::single("EXISTS", &self.inner.keys.redis_key(key));
+        let cmd = link::keyed("EXISTS", &self.inner.keys, key);
         let n: u64 = self.run("EXISTS", Some(key), |l| l.query(&cmd))?;
         Ok(n > 0)
     }
@@ -421,9 +421,9 @@ impl<C: Codec> RedisCache<C> {
     }
 
     fn get_value<V: DeserializeOwned + 'static>(&self, key: &str) -> Result<Option<V>, CacheError> {
-        let cmd = link::single("GET", &self.inner.keys.redis_key(key));
+        let cmd = link::keyed("GET", &self.inner.keys, key);
         let bytes: Option<Vec<u8>> = self.run("GET", Some(key), |l| l.query(&cmd))?;
-        let value = bytes.and_then(|b| value::decode(&self.encoding, &b));
+        let value = bytes.and_then(|b| value::decode(&self.encoding, b));
         self.count_read(value.is_some());
         Ok(value)
     }
@@ -434,10 +434,9 @@ impl<C: Codec> RedisCache<C> {
         value: &V,
         ttl: Ttl,
     ) -> Result<bool, CacheError> {
-        let rk = self.inner.keys.redis_key(key);
         let cmd = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
-            Expiry::Gone => link::single("UNLINK", &rk),
-            expiry => set_cmd(&rk, value::encode(&self.encoding, key, value)?, expiry),
+            Expiry::Gone => link::keyed("UNLINK", &self.inner.keys, key),
+            expiry => set_cmd(&self.inner.keys, &self.encoding, key, value, expiry)?,
         };
         self.run("SET", Some(key), |l| l.query::<()>(&cmd))?;
         self.inner.stats.set();
@@ -455,7 +454,7 @@ impl<C: Codec> RedisCache<C> {
         let found = self.run("MGET", None, |l| l.get_many(&rks))?;
         let values: Vec<Option<V>> = found
             .into_iter()
-            .map(|b| b.and_then(|b| value::decode(&self.encoding, &b)))
+            .map(|b| b.and_then(|b| value::decode(&self.encoding, b)))
             .collect();
         let hits = values.iter().filter(|v| v.is_some()).count() as u64;
         self.inner.stats.add_hits(hits);
@@ -481,11 +480,7 @@ impl<C: Codec> RedisCache<C> {
         } else {
             let mut batch = Batch::new(self.inner.cluster, entries.len());
             for (k, v) in entries {
-                batch.add(set_cmd(
-                    &self.inner.keys.redis_key(k),
-                    value::encode(&self.encoding, k, v)?,
-                    expiry,
-                ));
+                batch.add(set_cmd(&self.inner.keys, &self.encoding, k, v, expiry)?.into_cmd());
             }
             self.run("SET (pipeline)", None, |l| l.run::<()>(&batch).map(drop))?;
         }
@@ -515,7 +510,9 @@ impl<C: Codec> RedisCache<C> {
             Some(k) => format!("{op} of key {:?} on {}", short(k), inner.server),
             None => format!("{op} on {}", inner.server),
         };
-        let first = match inner.pool.get() {
+        // An idle connection if there is one: `try_get` takes it without reading the clock
+        // twice for a deadline and a checkout event, as `get` does before it waits.
+        let first = match inner.pool.try_get().map_or_else(|| inner.pool.get(), Ok) {
             Ok(mut conn) => attempt(&mut conn, &mut f),
             Err(e) => return Err(failure::pool(context(), e)),
         };
@@ -545,16 +542,23 @@ fn attempt<T>(
     result
 }
 
-/// `SET key value [PX ms]`; a plain `SET` also clears an older TTL. Built at its size (with
-/// room for the `NX` of `add`), without growing.
-fn set_cmd(key: &[u8], value: Vec<u8>, expiry: Expiry) -> redis::Cmd {
-    // "PX", up to 20 digits, "NX".
-    let mut cmd = link::command("SET", 5, key.len() + value.len() + 24);
-    cmd.arg(key).arg(value);
+/// `SET key value [PX ms]` of `value` under `key`, encoded by `encoding`; a plain `SET` also
+/// clears an older TTL.
+fn set_cmd<C: Codec, V: Serialize + DeserializeOwned + 'static>(
+    keys: &KeySpace,
+    encoding: &Encoding<C>,
+    key: &str,
+    value: &V,
+    expiry: Expiry,
+) -> Result<Command, CacheError> {
+    // The key, a small value, "PX", up to 20 digits, "NX".
+    let mut cmd = Command::new("SET", 5, keys.key_len(key) + 64 + 24);
+    keys.write_key(&mut cmd, key);
+    value::write_arg(&mut cmd, encoding, key, value)?;
     if let Expiry::Millis(ms) = expiry {
         cmd.arg("PX").arg(ms);
     }
-    cmd
+    Ok(cmd)
 }
 
 fn validate<C>(config: &RedisConfig<C>) -> Result<(), CacheError> {
@@ -655,14 +659,15 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
     where
         V: Clone,
     {
-        if !self.inner.single_flight {
-            return load_unshared(self, key, ttl, loader);
-        }
-        // A hit costs what `get` costs; single flight is paid on a miss only.
-        if let Some(v) = self.get_value(key)? {
-            return Ok(v);
-        }
-        flight::load(self, key, ttl, loader)
+        hit_or_lead(
+            self,
+            self.inner.single_flight.then_some(&self.inner.flights),
+            key,
+            ttl,
+            loader,
+            || flight::reread(self, key),
+            |loader| flight::across_processes(self, key, ttl, loader),
+        )
     }
 }
 

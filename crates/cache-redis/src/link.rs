@@ -5,8 +5,10 @@
 //! clients (URLs, TLS certificates, sentinel lookup, cluster options): an async backend
 //! builds its connections from the same clients.
 
+use std::cell::Cell;
 #[cfg(feature = "cluster")]
 use std::collections::HashMap;
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,11 +21,12 @@ use redis::io::tcp::TcpSettings;
 #[cfg(feature = "cluster")]
 use redis::Value;
 use redis::{
-    Cmd, ConnectionAddr, ConnectionInfo, ConnectionLike, FromRedisValue, IntoConnectionInfo,
-    RedisError, RedisResult,
+    Arg, Cmd, ConnectionAddr, ConnectionInfo, ConnectionLike, FromRedisValue, IntoConnectionInfo,
+    RedisError, RedisResult, RedisWrite,
 };
 
 use crate::config::{redact, RedisConfig, RedisTopology, TlsCertificates};
+use crate::keys::KeySpace;
 use crate::sentinel::Sentinels;
 
 /// The timeouts every connection is opened with.
@@ -323,7 +326,9 @@ pub(crate) struct Manager {
 
 /// A connection, with a mark set when an operation on it failed in a way that may leave it
 /// unusable or out of step with the server (an I/O error or a timeout mid-reply): the pool
-/// then drops it instead of handing it out again.
+/// then drops it instead of handing it out again. The pool holds it boxed: r2d2 moves its
+/// connections in and out of its idle list on every checkout and checkin, and a pointer
+/// moves for less than a connection's few hundred bytes.
 pub(crate) struct Tracked {
     pub(crate) link: Link,
     pub(crate) broken: bool,
@@ -331,21 +336,53 @@ pub(crate) struct Tracked {
 
 /// One connection to a server, or one set of connections to every node of a cluster.
 pub(crate) enum Link {
-    Single(redis::Connection),
+    Single(Single),
     #[cfg(feature = "cluster")]
     Cluster(Box<ClusterConnection>),
+}
+
+/// A connection to one server, and the buffer its commands are packed into (RESP), kept
+/// from one command to the next so that sending one allocates nothing.
+pub(crate) struct Single {
+    conn: redis::Connection,
+    packed: Vec<u8>,
+}
+
+/// The largest buffer kept for the next command (the packed command of a connection, a
+/// thread's reused `Cmd`); a larger one, left by a large value, is freed after its use.
+pub(crate) const KEEP_BYTES: usize = 64 * 1024;
+
+impl Single {
+    pub(crate) fn new(conn: redis::Connection) -> Self {
+        Single {
+            conn,
+            packed: Vec::new(),
+        }
+    }
+
+    /// [`Cmd::query`], packing `cmd` into this connection's buffer.
+    #[inline]
+    fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
+        self.packed.clear();
+        cmd.write_packed_command(&mut self.packed);
+        let reply = self.conn.req_packed_command(&self.packed);
+        if self.packed.capacity() > KEEP_BYTES {
+            self.packed = Vec::new();
+        }
+        Ok(redis::from_redis_value(reply?.extract_error()?)?)
+    }
 }
 
 /// What [`Link::scan`] calls with each page of keys, lending it the connection.
 pub(crate) type PageFn<'a> = dyn FnMut(&mut Link, Vec<Vec<u8>>) -> RedisResult<()> + 'a;
 
 impl r2d2::ManageConnection for Manager {
-    type Connection = Tracked;
+    type Connection = Box<Tracked>;
     type Error = RedisError;
 
-    fn connect(&self) -> RedisResult<Tracked> {
+    fn connect(&self) -> RedisResult<Box<Tracked>> {
         let link = match &self.connector {
-            Connector::Single(client) => Link::Single(open(client, self.timeouts)?),
+            Connector::Single(client) => Link::Single(Single::new(open(client, self.timeouts)?)),
             #[cfg(feature = "cluster")]
             Connector::Cluster(client) => {
                 // The client carries the connect and response (read) timeouts itself.
@@ -355,22 +392,24 @@ impl r2d2::ManageConnection for Manager {
             }
             // Every new connection asks the sentinels for the current primary (bounded by
             // the timeouts, holding no lock).
-            Connector::Sentinel(sentinels) => Link::Single(sentinels.connect(self.timeouts)?),
+            Connector::Sentinel(sentinels) => {
+                Link::Single(Single::new(sentinels.connect(self.timeouts)?))
+            }
         };
-        Ok(Tracked {
+        Ok(Box::new(Tracked {
             link,
             broken: false,
-        })
+        }))
     }
 
-    fn is_valid(&self, conn: &mut Tracked) -> RedisResult<()> {
+    fn is_valid(&self, conn: &mut Box<Tracked>) -> RedisResult<()> {
         conn.link.query::<()>(&redis::cmd("PING"))
     }
 
-    fn has_broken(&self, conn: &mut Tracked) -> bool {
+    fn has_broken(&self, conn: &mut Box<Tracked>) -> bool {
         conn.broken
             || match &conn.link {
-                Link::Single(c) => !c.is_open(),
+                Link::Single(s) => !s.conn.is_open(),
                 #[cfg(feature = "cluster")]
                 Link::Cluster(c) => !c.is_open(),
             }
@@ -431,7 +470,7 @@ impl Link {
     #[inline]
     pub(crate) fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
         match self {
-            Link::Single(c) => cmd.query(c),
+            Link::Single(s) => s.query(cmd),
             #[cfg(feature = "cluster")]
             Link::Cluster(c) => cmd.query(c),
         }
@@ -440,7 +479,7 @@ impl Link {
     /// Runs a batch and returns one reply per command, in order.
     pub(crate) fn run<T: FromRedisValue>(&mut self, batch: &Batch) -> RedisResult<Vec<T>> {
         match (self, batch) {
-            (Link::Single(c), Batch::Single(p)) => p.query(c),
+            (Link::Single(s), Batch::Single(p)) => p.query(&mut s.conn),
             #[cfg(feature = "cluster")]
             (Link::Cluster(c), Batch::Cluster(p)) => p.query(c),
             #[cfg(feature = "cluster")]
@@ -458,12 +497,12 @@ impl Link {
     /// would fail with CROSSSLOT.
     pub(crate) fn get_many(&mut self, keys: &[Vec<u8>]) -> RedisResult<Vec<Option<Vec<u8>>>> {
         match self {
-            Link::Single(c) => redis::cmd("MGET").arg(keys).query(c),
+            Link::Single(s) => s.query(redis::cmd("MGET").arg(keys)),
             #[cfg(feature = "cluster")]
             Link::Cluster(_) => {
                 let mut batch = Batch::new(true, keys.len());
                 for k in keys {
-                    batch.add(single("GET", k));
+                    batch.add(single("GET", k).into_cmd());
                 }
                 self.run(&batch)
             }
@@ -562,19 +601,104 @@ pub(crate) fn scan_cmd(cursor: &str, pattern: &[u8], count: u32) -> Cmd {
 
 /// A command with one key argument.
 #[inline]
-pub(crate) fn single(name: &str, key: &[u8]) -> Cmd {
-    let mut cmd = command(name, 1, key.len());
+pub(crate) fn single(name: &str, key: &[u8]) -> Command {
+    let mut cmd = Command::new(name, 1, key.len());
     cmd.arg(key);
     cmd
 }
 
-/// The command `name`, with room for `args` more arguments of `bytes` bytes in all, so that
-/// adding them does not grow its buffers (what `redis::cmd` does, from empty ones).
+/// A command with one argument, the Redis key of `key` in `keys`, written straight into the
+/// command (no Redis key of its own is built).
 #[inline]
-pub(crate) fn command(name: &str, args: usize, bytes: usize) -> Cmd {
-    let mut cmd = Cmd::with_capacity(1 + args, name.len() + bytes);
-    cmd.arg(name);
+pub(crate) fn keyed(name: &str, keys: &KeySpace, key: &str) -> Command {
+    let mut cmd = Command::new(name, 1, keys.key_len(key));
+    keys.write_key(&mut cmd, key);
     cmd
+}
+
+/// Appends to `cmd` one argument made of `parts`, one after the other.
+pub(crate) fn arg_of_parts(cmd: &mut Cmd, parts: &[&[u8]]) {
+    let mut arg = cmd.writer_for_next_arg();
+    for part in parts {
+        // A command's buffer is a `Vec`, which takes every write.
+        let _infallible = arg.write_all(part);
+    }
+}
+
+/// A command being built, and a buffer to encode its value into, that reuse the buffers of
+/// the last command this thread finished with instead of allocating their own: a blocking
+/// call then allocates nothing to build its command. Dereferences to the `Cmd`.
+pub(crate) struct Command {
+    cmd: Cmd,
+    scratch: Vec<u8>,
+}
+
+thread_local! {
+    /// The buffers of the last [`Command`] this thread dropped, for the next one.
+    static SPARE: Cell<Option<(Cmd, Vec<u8>)>> = const { Cell::new(None) };
+}
+
+impl Command {
+    /// The command `name`. With no buffers to reuse, it gets room for `args` more arguments
+    /// of `bytes` bytes in all, so that adding them does not grow its buffers.
+    #[inline]
+    pub(crate) fn new(name: &str, args: usize, bytes: usize) -> Self {
+        let (mut cmd, scratch) = SPARE
+            .try_with(Cell::take)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| (Cmd::with_capacity(1 + args, name.len() + bytes), Vec::new()));
+        cmd.arg(name);
+        Command { cmd, scratch }
+    }
+
+    /// The command and the scratch buffer, borrowed together.
+    pub(crate) fn parts(&mut self) -> (&mut Cmd, &mut Vec<u8>) {
+        (&mut self.cmd, &mut self.scratch)
+    }
+
+    /// The `Cmd` itself (for a pipeline, which takes its commands by value).
+    pub(crate) fn into_cmd(mut self) -> Cmd {
+        std::mem::take(&mut self.cmd)
+    }
+}
+
+impl std::ops::Deref for Command {
+    type Target = Cmd;
+
+    fn deref(&self) -> &Cmd {
+        &self.cmd
+    }
+}
+
+impl std::ops::DerefMut for Command {
+    fn deref_mut(&mut self) -> &mut Cmd {
+        &mut self.cmd
+    }
+}
+
+impl Drop for Command {
+    /// Hands the buffers to the next command of this thread, unless a large value left them
+    /// large.
+    fn drop(&mut self) {
+        let bytes: usize = self
+            .cmd
+            .args_iter()
+            .map(|a| match a {
+                Arg::Simple(a) => a.len(),
+                _ => 0,
+            })
+            .sum();
+        if bytes > KEEP_BYTES || self.scratch.capacity() > KEEP_BYTES {
+            return;
+        }
+        let mut cmd = std::mem::take(&mut self.cmd);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        cmd.clear();
+        scratch.clear();
+        // A thread being torn down keeps nothing.
+        let _ = SPARE.try_with(|spare| spare.set(Some((cmd, scratch))));
+    }
 }
 
 /// The route to a node given as `host:port`.
@@ -593,4 +717,39 @@ pub(crate) fn by_address(node: &str) -> RedisResult<RoutingInfo> {
         host: host.to_owned(),
         port,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_reuses_buffers_but_starts_empty_and_nests() {
+        let mut big = Command::new("SET", 2, 0);
+        big.arg("k").arg(vec![1u8; 100]);
+        drop(big);
+        let mut outer = Command::new("GET", 1, 0);
+        outer.arg("a");
+        // A second command while the first is alive gets buffers of its own.
+        let mut inner = Command::new("EXISTS", 1, 0);
+        inner.arg("b");
+        assert_eq!(
+            inner.get_packed_command(),
+            b"*2\r\n$6\r\nEXISTS\r\n$1\r\nb\r\n"
+        );
+        drop(inner);
+        assert_eq!(
+            outer.get_packed_command(),
+            b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n"
+        );
+        let cmd = outer.into_cmd();
+        assert_eq!(cmd.args_iter().count(), 2);
+        let keys = KeySpace::new("p:", 7);
+        let mut keyed = keyed("GET", &keys, "x");
+        arg_of_parts(&mut keyed, &[b"a", b"", b"bc"]);
+        assert_eq!(
+            keyed.get_packed_command(),
+            b"*3\r\n$3\r\nGET\r\n$5\r\np:x\xff7\r\n$3\r\nabc\r\n"
+        );
+    }
 }

@@ -11,8 +11,8 @@ use redis::{Arg, Cmd, ErrorKind, RedisError, RedisResult, ServerErrorKind, Value
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::keys::Expiry;
-use crate::link::{self, Link};
+use crate::keys::{Expiry, KeySpace};
+use crate::link::{self, Command, Link};
 use crate::{set_cmd, value, RedisCache};
 
 /// `INCRBY` that gives a key it creates the default TTL (`ARGV[2]` ms; `PEXPIRE 0` deletes it,
@@ -51,15 +51,28 @@ impl Lua {
 
     /// The call of this script on `key` with `args` (by its hash: see [`Call`]).
     pub(crate) fn call(&'static self, op: &'static str, key: &[u8], args: &[&[u8]]) -> Call {
-        let bytes = self.hash.len() + key.len() + args.iter().map(|a| a.len()).sum::<usize>();
-        let mut cmd = link::command("EVALSHA", 3 + args.len(), bytes + 1);
-        cmd.arg(&self.hash).arg(1).arg(key);
+        let bytes = key.len() + args.iter().map(|a| a.len()).sum::<usize>();
+        let mut cmd = self.evalsha(1 + args.len(), bytes);
+        cmd.arg(key);
         for a in args {
             cmd.arg(*a);
         }
+        self.with(op, cmd)
+    }
+
+    /// `EVALSHA hash 1`, with room for `args` more arguments of `bytes` bytes: the key, then
+    /// the script's arguments, come next.
+    fn evalsha(&self, args: usize, bytes: usize) -> Command {
+        let mut cmd = Command::new("EVALSHA", 2 + args, self.hash.len() + 1 + bytes);
+        cmd.arg(&self.hash).arg(1);
+        cmd
+    }
+
+    /// The call of this script that `evalsha` (from [`Lua::evalsha`]) makes.
+    fn with(&'static self, op: &'static str, evalsha: Command) -> Call {
         Call {
             op,
-            first: cmd,
+            first: evalsha,
             script: Some(self),
         }
     }
@@ -85,14 +98,14 @@ static PERSIST: LazyLock<Lua> = LazyLock::new(|| Lua::new(PERSIST_IF_EXISTS));
 pub(crate) struct Call {
     /// The operation's name in error messages.
     pub(crate) op: &'static str,
-    first: Cmd,
+    first: Command,
     /// The script that `first` calls by its hash (`EVALSHA`): sent in full (`EVAL`, built
     /// then, so that the common call does not build it) to a node that does not know it.
     script: Option<&'static Lua>,
 }
 
 impl Call {
-    fn plain(op: &'static str, cmd: Cmd) -> Self {
+    fn plain(op: &'static str, cmd: Command) -> Self {
         Call {
             op,
             first: cmd,
@@ -134,22 +147,27 @@ impl Call {
     }
 }
 
-/// `SET key value [PX ms] NX`: `add` of an entry that is stored (not a zero TTL); the reply
-/// is nil when a live entry was there.
-pub(crate) fn add_cmd(rk: &[u8], bytes: Vec<u8>, expiry: Expiry) -> Cmd {
-    let mut cmd = set_cmd(rk, bytes, expiry);
-    cmd.arg("NX");
-    cmd
+/// `SET key value [PX ms] NX`, from the `SET` of [`crate::set_cmd`]: `add` of an entry that
+/// is stored (not a zero TTL); the reply is nil when a live entry was there.
+pub(crate) fn add_cmd(mut set: Command) -> Command {
+    set.arg("NX");
+    set
 }
 
-/// `incr` of `delta` on `rk`: `INCRBY`, or, when new counters take a default TTL, a script
+/// `incr` of `delta` on `key`: `INCRBY`, or, when new counters take a default TTL, a script
 /// that gives a key it creates that TTL in the same atomic step. Its reply goes through
 /// [`counted`].
-pub(crate) fn incr_call(rk: &[u8], delta: i64, default_ttl: Option<Duration>) -> Call {
+pub(crate) fn incr_call(
+    keys: &KeySpace,
+    key: &str,
+    delta: i64,
+    default_ttl: Option<Duration>,
+) -> Call {
     match Expiry::of(default_ttl) {
         Expiry::Never => {
-            let mut cmd = link::command("INCRBY", 2, rk.len() + 20);
-            cmd.arg(rk).arg(delta);
+            let mut cmd = Command::new("INCRBY", 2, keys.key_len(key) + 20);
+            keys.write_key(&mut cmd, key);
+            cmd.arg(delta);
             Call::plain("INCRBY", cmd)
         }
         expiry => {
@@ -158,8 +176,11 @@ pub(crate) fn incr_call(rk: &[u8], delta: i64, default_ttl: Option<Duration>) ->
             } else {
                 0
             };
-            let (delta, ms) = (delta.to_string(), ms.to_string());
-            INCR.call("INCRBY (script)", rk, &[delta.as_bytes(), ms.as_bytes()])
+            // The key, the delta and the TTL, in decimal.
+            let mut cmd = INCR.evalsha(3, keys.key_len(key) + 40);
+            keys.write_key(&mut cmd, key);
+            cmd.arg(delta).arg(ms);
+            INCR.with("INCRBY (script)", cmd)
         }
     }
 }
@@ -184,16 +205,22 @@ pub(crate) fn counted(
     count.map_err(|e| counter_error(key, delta, e, server))
 }
 
-/// `touch` of `rk` with `expiry`: `PEXPIRE`, `PERSIST` (a script that also tells whether the
-/// key exists) or, for a zero TTL, `UNLINK`. The reply is a count, positive iff a live entry
-/// was there.
-pub(crate) fn touch_call(rk: &[u8], expiry: Expiry) -> Call {
+/// `touch` of `key` with `expiry`: `PEXPIRE`, `PERSIST` (a script that also tells whether
+/// the key exists) or, for a zero TTL, `UNLINK`. The reply is a count, positive iff a live
+/// entry was there.
+pub(crate) fn touch_call(keys: &KeySpace, key: &str, expiry: Expiry) -> Call {
     match expiry {
         Expiry::Millis(ms) => {
-            Call::plain("PEXPIRE", redis::cmd("PEXPIRE").arg(rk).arg(ms).to_owned())
+            let mut cmd = link::keyed("PEXPIRE", keys, key);
+            cmd.arg(ms);
+            Call::plain("PEXPIRE", cmd)
         }
-        Expiry::Never => PERSIST.call("PERSIST (script)", rk, &[]),
-        Expiry::Gone => Call::plain("UNLINK", link::single("UNLINK", rk)),
+        Expiry::Never => {
+            let mut cmd = PERSIST.evalsha(1, keys.key_len(key));
+            keys.write_key(&mut cmd, key);
+            PERSIST.with("PERSIST (script)", cmd)
+        }
+        Expiry::Gone => Call::plain("UNLINK", link::keyed("UNLINK", keys, key)),
     }
 }
 
@@ -240,12 +267,12 @@ impl<C: Codec> RedisCache<C> {
         value: &V,
         ttl: Ttl,
     ) -> Result<bool, CacheError> {
-        let rk = self.inner.keys.redis_key(key);
         let stored = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
             // Nothing to store: `true` iff nothing live was there, as for any `add`.
             Expiry::Gone => !self.exists(key)?,
             expiry => {
-                let cmd = add_cmd(&rk, value::encode(&self.encoding, key, value)?, expiry);
+                let set = set_cmd(&self.inner.keys, &self.encoding, key, value, expiry)?;
+                let cmd = add_cmd(set);
                 let reply: Value = self.run("SET NX", Some(key), |l| l.query(&cmd))?;
                 reply != Value::Nil
             }
@@ -269,11 +296,7 @@ impl<C: Codec> RedisCache<C> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        let call = incr_call(
-            &self.inner.keys.redis_key(key),
-            delta,
-            self.inner.default_ttl,
-        );
+        let call = incr_call(&self.inner.keys, key, delta, self.inner.default_ttl);
         let reply = self.run(call.op, Some(key), |l| refused(call.query::<Value>(l)))?;
         let count = counted(reply, key, delta, &self.inner.server)?;
         self.inner.stats.set();
@@ -304,8 +327,8 @@ impl<C: Codec> RedisCache<C> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
-        let rk = self.inner.keys.redis_key(key);
-        let call = touch_call(&rk, Expiry::of(ttl.resolve(self.inner.default_ttl)));
+        let expiry = Expiry::of(ttl.resolve(self.inner.default_ttl));
+        let call = touch_call(&self.inner.keys, key, expiry);
         let n: u64 = self.run(call.op, Some(key), |l| call.query(l))?;
         Ok(n > 0)
     }
@@ -320,7 +343,7 @@ impl<C: Codec> RedisCache<C> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
-        let cmd = link::single("PTTL", &self.inner.keys.redis_key(key));
+        let cmd = link::keyed("PTTL", &self.inner.keys, key);
         let ms: i64 = self.run("PTTL", Some(key), |l| l.query(&cmd))?;
         Ok(time_left(ms))
     }

@@ -5,37 +5,59 @@
 
 use std::any::{Any, TypeId};
 
-use cache_core::codec::{Codec, Encoding};
+use cache_core::codec::{self, Codec, Encoding};
 use cache_core::CacheError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// The stored form of `value`: a decimal integer for an `i64` (whatever the codec), else
-/// what the cache's codec (and compression) makes of it.
-pub(crate) fn encode<C: Codec, V: Serialize + DeserializeOwned + 'static>(
+use crate::link::{self, Command};
+
+/// Appends the stored form of `value` to `cmd` as its next argument: a decimal integer for
+/// an `i64` (whatever the codec), else what the cache's codec (and compression) makes of it,
+/// encoded in the command's scratch buffer; a byte value that is stored as it is goes from
+/// its own buffer into the command's.
+pub(crate) fn write_arg<C: Codec, V: Serialize + DeserializeOwned + 'static>(
+    cmd: &mut Command,
     encoding: &Encoding<C>,
     key: &str,
     value: &V,
-) -> Result<Vec<u8>, CacheError> {
-    match (value as &dyn Any).downcast_ref::<i64>() {
-        Some(n) => Ok(n.to_string().into_bytes()),
-        None => encoding.encode(key, value),
+) -> Result<(), CacheError> {
+    let (cmd, scratch) = cmd.parts();
+    if let Some(n) = (value as &dyn Any).downcast_ref::<i64>() {
+        // Decimal, as `to_string` writes it.
+        cmd.arg(*n);
+        return Ok(());
     }
+    scratch.clear();
+    match encoding.encode_split(scratch, value) {
+        Some(run) => link::arg_of_parts(cmd, &[scratch, run]),
+        None => {
+            encoding.encode_into(scratch, key, value)?;
+            cmd.arg(&scratch[..]);
+        }
+    }
+    Ok(())
 }
 
 /// The value stored as `bytes`, if it is a `V`: for `V = i64`, a decimal integer as Redis
-/// writes them; else (or failing that) what the cache's codec reads.
+/// writes them; else (or failing that) what the cache's codec reads. A byte value stored as
+/// it is ([`Encoding::byte_run_start`]) keeps the buffer of `bytes`, its head cut off,
+/// instead of being copied into one of its own.
 pub(crate) fn decode<C: Codec, V: DeserializeOwned + 'static>(
     encoding: &Encoding<C>,
-    bytes: &[u8],
+    mut bytes: Vec<u8>,
 ) -> Option<V> {
     if TypeId::of::<V>() == TypeId::of::<i64>() {
-        if let Some(n) = parse_counter(bytes) {
+        if let Some(n) = parse_counter(&bytes) {
             let n: Box<dyn Any> = Box::new(n);
             return n.downcast::<V>().ok().map(|v| *v);
         }
     }
-    encoding.decode(bytes)
+    if let Some(at) = encoding.byte_run_start::<V>(&bytes, bytes.len() as u64) {
+        bytes.drain(..at);
+        return codec::bytes_into(bytes);
+    }
+    encoding.decode(&bytes)
 }
 
 /// A decimal integer in the one form Redis writes: an optional `-`, digits, no leading zero.
@@ -50,26 +72,42 @@ pub(crate) fn parse_counter(bytes: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cache_core::codec::{self, Json, Postcard};
+    use cache_core::codec;
+    use cache_core::codec::{Json, Postcard, Raw};
+
+    /// The argument [`write_arg`] writes.
+    fn encode_with<C: Codec, V: Serialize + DeserializeOwned + 'static>(
+        encoding: &Encoding<C>,
+        key: &str,
+        value: &V,
+    ) -> Result<Vec<u8>, CacheError> {
+        let mut cmd = Command::new("SET", 1, 0);
+        write_arg(&mut cmd, encoding, key, value)?;
+        let arg = match cmd.args_iter().nth(1) {
+            Some(redis::Arg::Simple(arg)) => arg.to_vec(),
+            _ => panic!("one argument written"),
+        };
+        Ok(arg)
+    }
 
     fn encode<V: Serialize + DeserializeOwned + 'static>(
         key: &str,
         value: &V,
     ) -> Result<Vec<u8>, CacheError> {
-        super::encode(&Encoding::new(Postcard), key, value)
+        encode_with(&Encoding::new(Postcard), key, value)
     }
 
     fn decode<V: DeserializeOwned + 'static>(bytes: &[u8]) -> Option<V> {
-        super::decode(&Encoding::new(Postcard), bytes)
+        super::decode(&Encoding::new(Postcard), bytes.to_vec())
     }
 
     #[test]
     fn i64_values_are_decimal_whatever_the_codec() {
         let json = Encoding::new(Json);
-        assert_eq!(super::encode(&json, "k", &-5i64).unwrap(), b"-5");
-        assert_eq!(super::decode::<_, i64>(&json, b"-5"), Some(-5));
-        assert_eq!(super::encode(&json, "k", &5u64).unwrap(), b"5");
-        assert_eq!(super::decode::<_, u64>(&json, b"5"), Some(5));
+        assert_eq!(encode_with(&json, "k", &-5i64).unwrap(), b"-5");
+        assert_eq!(super::decode::<_, i64>(&json, b"-5".to_vec()), Some(-5));
+        assert_eq!(encode_with(&json, "k", &5u64).unwrap(), b"5");
+        assert_eq!(super::decode::<_, u64>(&json, b"5".to_vec()), Some(5));
     }
 
     #[test]
@@ -88,6 +126,40 @@ mod tests {
         assert_eq!(text, codec::encode("k", &"12".to_string()).unwrap());
         assert_eq!(decode::<i64>(&text), None);
         assert_eq!(decode::<String>(&text).as_deref(), Some("12"));
+    }
+
+    #[test]
+    fn byte_values_are_written_and_read_as_the_codec_stores_them() {
+        let postcard = Encoding::new(Postcard);
+        let packed = Encoding::new(Postcard).compress_above(100);
+        let raw = Encoding::new(Raw);
+        for v in [
+            Vec::new(),
+            vec![7u8; 64],
+            vec![0u8; 5000],
+            b"\xFFLZ4 frame".to_vec(),
+        ] {
+            for e in [&postcard, &packed] {
+                let stored = encode_with(e, "k", &v).unwrap();
+                assert_eq!(stored, e.encode("k", &v).unwrap());
+                assert_eq!(
+                    super::decode::<_, Vec<u8>>(e, stored.clone()).as_ref(),
+                    Some(&v)
+                );
+                assert_eq!(super::decode::<_, String>(e, stored), None);
+            }
+            let stored = encode_with(&raw, "k", &v).unwrap();
+            assert_eq!(stored, raw.encode("k", &v).unwrap());
+            assert_eq!(super::decode::<_, Vec<u8>>(&raw, stored).as_ref(), Some(&v));
+        }
+        // A value that is not a run of bytes goes through the codec's encoder, and the
+        // scratch buffer of the one before does not leak into it.
+        let text = encode_with(&postcard, "k", &"abc".to_string()).unwrap();
+        assert_eq!(text, postcard.encode("k", &"abc".to_string()).unwrap());
+        assert_eq!(
+            super::decode::<_, String>(&postcard, text).as_deref(),
+            Some("abc")
+        );
     }
 
     #[test]
