@@ -599,7 +599,8 @@ pub(crate) fn scan_cmd(cursor: &str, pattern: &[u8], count: u32) -> Cmd {
     cmd
 }
 
-/// A command with one key argument.
+/// A command with one key argument (used by the cluster and async paths).
+#[cfg(any(feature = "cluster", feature = "tokio"))]
 #[inline]
 pub(crate) fn single(name: &str, key: &[u8]) -> Command {
     let mut cmd = Command::new(name, 1, key.len());
