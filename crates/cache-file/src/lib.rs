@@ -569,14 +569,26 @@ fn key_ctx(key: &str) -> String {
     format!("{:?}... ({} bytes)", &key[..end], key.len())
 }
 
-/// How many times a read tries an entry replaced under it before it calls it a miss.
+/// How many times a read tries an entry replaced under it before it gives up.
 const LOOKUP_TRIES: usize = 8;
 
-/// What one try of a lookup gave.
-enum Looked {
-    Done(Option<Live>),
+/// What one try of a read of an entry gave.
+enum Looked<T> {
+    Done(T),
     /// The file read was replaced under the reader: read the entry again.
     Again,
+}
+
+/// Runs `once` until it is done, at most [`LOOKUP_TRIES`] times (a file replaced under the
+/// reader, perhaps written again as another entry, see `dir::Pool`, is read again); then
+/// `gave_up`.
+fn read_again<T>(gave_up: T, mut once: impl FnMut() -> io::Result<Looked<T>>) -> io::Result<T> {
+    for _ in 0..LOOKUP_TRIES {
+        if let Looked::Done(done) = once()? {
+            return Ok(done);
+        }
+    }
+    Ok(gave_up)
 }
 
 /// The fixed header and key of an entry file, read without its payload.
@@ -925,15 +937,9 @@ impl Inner {
     /// then: a reader may have read it while a writer wrote it again, in place, as a file
     /// kept for reuse (`dir::Pool`), then put it back in place, a newer entry of the same key.
     fn drop_corrupt(&self, file: FileId, id: &EntryId) -> io::Result<bool> {
-        let still_corrupt = |g: &dir::Grabbed| -> io::Result<bool> {
-            Ok(match self.dir.open_grabbed(g)? {
-                Opened::File(f, m) if m.len() <= dir::REUSED_MAX => {
-                    matches!(read_whole(&f, &m)?, Verdict::Corrupt)
-                }
-                _ => true,
-            })
-        };
-        let removed = self.dir.remove_if_same_and(id, file, still_corrupt)?;
+        let removed = self.dir.remove_if_same_and(id, file, |g| {
+            self.recheck_if_small(g, |f, m| Ok(matches!(read_whole(f, m)?, Verdict::Corrupt)))
+        })?;
         if removed {
             self.corruptions.fetch_add(1, Ordering::Relaxed);
             self.forget(id, file.len);
@@ -951,13 +957,25 @@ impl Inner {
         header: &EntryHeader,
     ) -> io::Result<bool> {
         self.dir.remove_if_same_and(id, file, |g| {
-            Ok(match self.dir.open_grabbed(g)? {
-                Opened::File(f, m) if m.len() <= dir::REUSED_MAX => {
-                    matches!(read_head(&f, m.len())?, Verdict::Ok(h) if h.header == *header)
-                }
-                _ => true,
+            self.recheck_if_small(g, |f, m| {
+                Ok(matches!(read_head(f, m.len())?, Verdict::Ok(h) if h.header == *header))
             })
         })
+    }
+
+    /// Whether the grabbed file `g` (moved aside by `remove_if_same_and`) is still to be
+    /// removed: `check` decides for a small file, which may have been written again in
+    /// place as a file kept for reuse (`dir::Pool`) and put back since it was read; any
+    /// other file is the one that was read.
+    fn recheck_if_small(
+        &self,
+        g: &dir::Grabbed,
+        check: impl FnOnce(&File, &std::fs::Metadata) -> io::Result<bool>,
+    ) -> io::Result<bool> {
+        match self.dir.open_grabbed(g)? {
+            Opened::File(f, m) if m.len() <= dir::REUSED_MAX => check(&f, &m),
+            _ => Ok(true),
+        }
     }
 
     /// Removes an expired file if it is still the one that was read, and counts it.
@@ -992,16 +1010,16 @@ impl Inner {
     /// another file by now was replaced under the reader, and perhaps written again as
     /// another entry (`dir::Pool`): the entry is read again, a few times at most.
     fn lookup_split(&self, key: &str, id: &EntryId, split: Split<'_>) -> io::Result<Option<Live>> {
-        for _ in 0..LOOKUP_TRIES {
-            if let Looked::Done(live) = self.lookup_once(key, id, split)? {
-                return Ok(live);
-            }
-        }
-        Ok(None)
+        read_again(None, || self.lookup_once(key, id, split))
     }
 
     /// One try of [`Inner::lookup_split`].
-    fn lookup_once(&self, key: &str, id: &EntryId, split: Split<'_>) -> io::Result<Looked> {
+    fn lookup_once(
+        &self,
+        key: &str,
+        id: &EntryId,
+        split: Split<'_>,
+    ) -> io::Result<Looked<Option<Live>>> {
         let mut file = match self.dir.open_quick(id)? {
             None => return Ok(Looked::Done(None)),
             Some(Err(link)) => {

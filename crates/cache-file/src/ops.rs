@@ -17,7 +17,7 @@ use cache_core::{CacheError, Ttl};
 use crate::dir::{EntryId, Opened, Replaced};
 use crate::format;
 use crate::keylock::KeyLock;
-use crate::{read_head, FileBasedCache, Inner, Verdict};
+use crate::{read_head, FileBasedCache, Inner, Looked, Verdict};
 
 /// How often `add` starts over when a concurrent writer keeps replacing what it found,
 /// before it gives up with an error.
@@ -42,21 +42,16 @@ impl Inner {
     ///
     /// Like a lookup, reads again a file replaced under it (see `Inner::lookup_split`).
     fn head_of(&self, key: &str, id: &EntryId, claim: bool) -> io::Result<Found> {
-        for _ in 0..crate::LOOKUP_TRIES {
-            if let Some(found) = self.head_once(key, id, claim)? {
-                return Ok(found);
-            }
-        }
-        Ok(Found::InTheWay)
+        crate::read_again(Found::InTheWay, || self.head_once(key, id, claim))
     }
 
-    /// One try of [`Inner::head_of`]: `None` if the file read was replaced under it.
-    fn head_once(&self, key: &str, id: &EntryId, claim: bool) -> io::Result<Option<Found>> {
+    /// One try of [`Inner::head_of`].
+    fn head_once(&self, key: &str, id: &EntryId, claim: bool) -> io::Result<Looked<Found>> {
         let (file, meta) = match self.dir.open_entry(id)? {
-            Opened::Absent => return Ok(Some(Found::Absent)),
+            Opened::Absent => return Ok(Looked::Done(Found::Absent)),
             Opened::NotAFile(fid, _open) => {
                 self.drop_corrupt(fid, id)?;
-                return Ok(Some(Found::InTheWay));
+                return Ok(Looked::Done(Found::InTheWay));
             }
             Opened::File(f, m) => (f, m),
         };
@@ -65,27 +60,31 @@ impl Inner {
             Verdict::Ok(head) => head,
             Verdict::Corrupt => {
                 let removed = self.drop_corrupt(fid, id)?;
-                return Ok(removed.then_some(Found::InTheWay));
+                return Ok(if removed {
+                    Looked::Done(Found::InTheWay)
+                } else {
+                    Looked::Again
+                });
             }
         };
         if head.key != *self.name(key) {
             if !self.dir.names_file(id, fid)? {
-                return Ok(None);
+                return Ok(Looked::Again);
             }
             if !claim {
-                return Ok(Some(Found::Absent));
+                return Ok(Looked::Done(Found::Absent));
             }
             // Another key with the same MD5: `set` would replace it, and so does `add`.
             if self.remove_if_unchanged(id, fid, &head.header)? {
                 self.forget(id, fid.len);
             }
-            return Ok(Some(Found::InTheWay));
+            return Ok(Looked::Done(Found::InTheWay));
         }
         if !head.header.expires_at().is_live_at(self.now()) {
             self.drop_expired(fid, id, &head.header)?;
-            return Ok(Some(Found::InTheWay));
+            return Ok(Looked::Done(Found::InTheWay));
         }
-        Ok(Some(Found::Live(head.header)))
+        Ok(Looked::Done(Found::Live(head.header)))
     }
 
     /// The error of an operation that found the entry replaced under it [`MAX_ROUNDS`] times.
