@@ -1700,12 +1700,8 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
     }
 
     fn set(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
-        self.inner.set_bytes(key, ttl, |buf| {
-            match self.encoding.encode_split(buf, &value) {
-                Some(run) => Ok(Some(run)),
-                None => self.encoding.encode_into(buf, key, &value).map(|()| None),
-            }
-        })
+        self.inner
+            .set_bytes(key, ttl, |buf| self.encoding.encode_parts(buf, key, &value))
     }
 
     fn delete(&self, key: &str) -> Result<bool, CacheError> {

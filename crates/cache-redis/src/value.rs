@@ -29,10 +29,9 @@ pub(crate) fn write_arg<C: Codec, V: Serialize + DeserializeOwned + 'static>(
         return Ok(());
     }
     scratch.clear();
-    match encoding.encode_split(scratch, value) {
+    match encoding.encode_parts(scratch, key, value)? {
         Some(run) => link::arg_of_parts(cmd, &[scratch, run]),
         None => {
-            encoding.encode_into(scratch, key, value)?;
             cmd.arg(&scratch[..]);
         }
     }

@@ -616,6 +616,34 @@ impl<C: Codec> Encoding<C> {
         Some(run)
     }
 
+    /// [`Encoding::encode_into`], leaving a value that is one run of bytes stored as it is
+    /// where it is ([`Encoding::encode_split`]): appends the stored form of `value` to `buf`
+    /// and returns `None`, or appends what comes before the run and returns the run, for the
+    /// caller to write after `buf` without copying it.
+    ///
+    /// ```
+    /// use cache_core::codec::{Encoding, Postcard};
+    /// let e = Encoding::new(Postcard);
+    /// let (mut head, value) = (Vec::new(), vec![1u8, 2, 3]);
+    /// let run = e.encode_parts(&mut head, "k", &value)?.unwrap();
+    /// assert_eq!([&head[..], run].concat(), e.encode("k", &value)?);
+    /// let mut whole = Vec::new();
+    /// assert_eq!(e.encode_parts(&mut whole, "k", &"text".to_string())?, None);
+    /// assert_eq!(whole, e.encode("k", &"text".to_string())?);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn encode_parts<'v, V: Serialize + DeserializeOwned + 'static>(
+        &self,
+        buf: &mut Vec<u8>,
+        key: &str,
+        value: &'v V,
+    ) -> Result<Option<&'v [u8]>, CacheError> {
+        match self.encode_split(buf, value) {
+            Some(run) => Ok(Some(run)),
+            None => self.encode_into(buf, key, value).map(|()| None),
+        }
+    }
+
     /// The stored form of `value` as a new buffer.
     ///
     /// ```
