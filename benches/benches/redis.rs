@@ -5,13 +5,22 @@
 //! TTL, which runs a Lua script), `add` against a bare `SET NX`, from 1 and 2 threads (the cache through its pool, the bare side with one connection per thread).
 //! Values are 64 bytes; the bare side moves the same bytes (the codec envelope).
 //!
+//! Each single-key row is also measured *paired*: ours and the bare connection alternate,
+//! round by round, in one loop (`redis-paired.csv`, a table of its own in the report). Two
+//! criterion rows run seconds apart, and on two cores the 2-thread rows drift by up to ±25%
+//! between them (where the scheduler keeps `redis-server` and the client threads), both ways;
+//! a paired round compares two runs made milliseconds apart, under the same conditions. The
+//! `get_or_insert_with` row is paired with our own `get` too: a hit must cost what a get does.
+//!
 //! `redis/tls-get/1t`: the same `RedisCache` get over plaintext and over TLS (`rediss://`,
 //! a CA generated here), to one server that serves both: what TLS costs per get on loopback.
 
 use std::sync::Mutex;
 use std::time::Instant;
 
-use cache_benches::{configure, quick};
+use std::fmt::Write as _;
+
+use cache_benches::{configure, quick, write_metric};
 use cache_core::{codec, Cache, CacheExt, Ttl};
 use cache_redis::{RedisCache, RedisConfig};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -70,6 +79,87 @@ struct Setup {
 /// One benchmarked step: `op(thread, i)`.
 type Op<'a> = dyn Fn(usize, usize) + Sync + 'a;
 
+/// One paired measurement: `cache` and `peer` timed alternately, round by round, in one loop.
+struct Paired {
+    workload: String,
+    cache: &'static str,
+    peer: &'static str,
+    /// Ours / the peer (throughput) of each round, sorted.
+    ratios: Vec<f64>,
+}
+
+impl Paired {
+    /// The ratio at quantile `q` of the rounds (0.5: the median).
+    fn quantile(&self, q: f64) -> f64 {
+        self.ratios[((self.ratios.len() - 1) as f64 * q).round() as usize]
+    }
+}
+
+/// Measures `ours` against `peer` in alternating rounds of `per_thread` calls on each of
+/// `threads` threads: ours then the peer, then the peer then ours, and so on. Each round's
+/// ratio compares two runs made within milliseconds of each other, so drift that moves two
+/// criterion rows run seconds apart (where the scheduler put `redis-server` and the client
+/// threads on two cores, the server's state) moves both sides of a round alike.
+fn pair(
+    workload: &str,
+    cache: &'static str,
+    peer: &'static str,
+    threads: usize,
+    per_thread: usize,
+    ours: &Op<'_>,
+    peer_op: &Op<'_>,
+) -> Paired {
+    let rounds = if quick() { 20 } else { 200 };
+    let time = |op: &Op<'_>| {
+        let t0 = Instant::now();
+        parallel(threads, per_thread, op);
+        t0.elapsed().as_secs_f64()
+    };
+    for _ in 0..rounds / 10 {
+        time(ours);
+        time(peer_op);
+    }
+    let mut ratios: Vec<f64> = (0..rounds)
+        .map(|round| {
+            let (a, b) = if round % 2 == 0 {
+                let a = time(ours);
+                (a, time(peer_op))
+            } else {
+                let b = time(peer_op);
+                (time(ours), b)
+            };
+            b / a
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let p = Paired {
+        workload: workload.to_owned(),
+        cache,
+        peer,
+        ratios,
+    };
+    println!(
+        "paired redis/{workload}: {cache} / {peer} = {:.3}x (middle half of {rounds} rounds {:.3}x to {:.3}x)",
+        p.quantile(0.5),
+        p.quantile(0.25),
+        p.quantile(0.75)
+    );
+    p
+}
+
+/// Whether `id` is among the benchmarks asked for: no filter on the command line, or one
+/// that matches it (criterion's filters are regular expressions; so are these).
+fn selected(id: &str) -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    filters.is_empty()
+        || filters
+            .iter()
+            .any(|f| regex::Regex::new(f).map_or(id.contains(f.as_str()), |r| r.is_match(id)))
+}
+
 /// Runs `op(thread, i)` for `per_thread` values of `i` on each of `threads` threads.
 fn parallel(threads: usize, per_thread: usize, op: &Op<'_>) {
     std::thread::scope(|s| {
@@ -79,7 +169,7 @@ fn parallel(threads: usize, per_thread: usize, op: &Op<'_>) {
     });
 }
 
-fn bench_setup(c: &mut Criterion, s: &Setup) {
+fn bench_setup(c: &mut Criterion, s: &Setup, paired: &mut Vec<Paired>) {
     let value = vec![7u8; 64];
     let envelope = codec::encode("k", &value).expect("encodable");
     let keys: Vec<String> = (0..KEYS).map(|i| format!("key:{i}")).collect();
@@ -168,6 +258,7 @@ fn bench_setup(c: &mut Criterion, s: &Setup) {
                 },
             ),
         ];
+        let get = single_ops[0].1;
         let incr_with_ttl: &Op<'_> = &|_t, i| {
             s.ttl_cache.incr(&counters[i % KEYS], 1).unwrap();
         };
@@ -179,7 +270,7 @@ fn bench_setup(c: &mut Criterion, s: &Setup) {
             if op == "incr" {
                 contenders.push(("cache-redis-default-ttl", incr_with_ttl));
             }
-            for (who, f) in contenders {
+            for &(who, f) in &contenders {
                 group.bench_function(BenchmarkId::from_parameter(who), |b| {
                     b.iter_custom(|iters| {
                         let t0 = Instant::now();
@@ -191,6 +282,35 @@ fn bench_setup(c: &mut Criterion, s: &Setup) {
                 });
             }
             group.finish();
+            let workload = format!("{}-{op}/{threads}t", s.name);
+            if !selected(&format!("redis/{workload}")) {
+                continue;
+            }
+            for &(who, f) in &contenders[..] {
+                if who != "bare-connection" {
+                    paired.push(pair(
+                        &workload,
+                        who,
+                        "bare-connection",
+                        threads,
+                        per_thread,
+                        f,
+                        bare,
+                    ));
+                }
+            }
+            if op == "get_or_insert_with" {
+                // The "a hit costs what a plain get costs", measured the same way.
+                paired.push(pair(
+                    &workload,
+                    "cache-redis",
+                    "cache-redis get",
+                    threads,
+                    per_thread,
+                    ours,
+                    get,
+                ));
+            }
         }
         let batches = per_thread / 10;
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
@@ -321,7 +441,8 @@ fn benches(c: &mut Criterion) {
                 .collect(),
         ),
     };
-    bench_setup(c, &standalone);
+    let mut paired = Vec::new();
+    bench_setup(c, &standalone, &mut paired);
     drop(standalone);
     drop(server);
 
@@ -342,7 +463,24 @@ fn benches(c: &mut Criterion) {
                 .collect(),
         ),
     };
-    bench_setup(c, &on_cluster);
+    bench_setup(c, &on_cluster, &mut paired);
+    let mut csv = String::from("workload,cache,peer,rounds,median,q1,q3\n");
+    for p in &paired {
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{:.4},{:.4},{:.4}",
+            p.workload,
+            p.cache,
+            p.peer,
+            p.ratios.len(),
+            p.quantile(0.5),
+            p.quantile(0.25),
+            p.quantile(0.75)
+        );
+    }
+    if !paired.is_empty() {
+        write_metric("redis-paired.csv", &csv);
+    }
 }
 
 criterion_group!(redis_benches, benches);

@@ -306,6 +306,7 @@ fn render(
             }
             md.push('\n');
         }
+        paired_table(&mut md, out, backend);
         let storage_file = out.join(format!("{backend}-storage.csv"));
         if let Ok(csv) = std::fs::read_to_string(&storage_file) {
             let _ = writeln!(
@@ -337,6 +338,47 @@ fn render(
     }
     hit_ratio_table(&mut md, out);
     Ok(md)
+}
+
+/// The table of `target/bench/{backend}-paired.csv` (from `benches/benches/redis.rs`): ours
+/// and a peer timed in alternating rounds of one loop, the median of the per-round ratios and
+/// the middle half of them. Lines that do not parse are left out.
+fn paired_table(md: &mut String, out: &Path, backend: &str) {
+    let Ok(csv) = std::fs::read_to_string(out.join(format!("{backend}-paired.csv"))) else {
+        return;
+    };
+    let rows: Vec<String> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split(',').collect();
+            let [workload, cache, peer, rounds, median, q1, q3] = cells[..] else {
+                return None;
+            };
+            let [median, q1, q3] = [median, q1, q3].map(|x| x.parse::<f64>().ok());
+            Some(format!(
+                "| {workload} | {cache} | {peer} | {:.2}x | {:.2}x to {:.2}x | {rounds} |",
+                median?, q1?, q3?
+            ))
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "Paired (ours and the peer alternated round by round in one loop, so that drift \
+         between two rows run seconds apart moves both alike; ours / the peer):\n"
+    );
+    let _ = writeln!(
+        md,
+        "| workload | ours | peer | median ratio | middle half of the rounds | rounds |\n\
+         |---|---|---|---:|---:|---:|"
+    );
+    for row in rows {
+        let _ = writeln!(md, "{row}");
+    }
+    md.push('\n');
 }
 
 /// The table of `target/bench/hit-ratio.csv` (from `benches/benches/hit_ratio.rs`): one row
@@ -507,6 +549,32 @@ mod tests {
             md.contains("| cluster-get/64tasks | 100.0 k/s | 200.0 k/s | 0.50x |"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn the_paired_table_gives_the_median_and_middle_half_and_skips_bad_lines() {
+        let dir = std::env::temp_dir().join(format!("xtask-paired-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("redis-paired.csv"),
+            "workload,cache,peer,rounds,median,q1,q3\n\
+             standalone-incr/2t,cache-redis,bare-connection,200,0.9512,0.9001,1.0049\n\
+             standalone-add/2t,cache-redis,bare-connection,200,nope,0.9,1.0\n",
+        )
+        .unwrap();
+        let mut md = String::new();
+        paired_table(&mut md, &dir, "redis");
+        let mut none = String::new();
+        paired_table(&mut none, &dir, "memory");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            md.contains(
+                "| standalone-incr/2t | cache-redis | bare-connection | 0.95x | 0.90x to 1.00x | 200 |"
+            ),
+            "{md}"
+        );
+        assert!(!md.contains("standalone-add"), "{md}");
+        assert!(none.is_empty(), "no file, no table: {none}");
     }
 
     #[test]
