@@ -160,6 +160,55 @@ fn new_counters_take_the_default_ttl_and_keep_it() {
     assert_eq!((s.hits, s.misses, s.sets), (0, 0, 4), "{s:?}");
 }
 
+/// The default-TTL script answers exactly on both sides of 2^53 (a Lua number is a double),
+/// and refuses what `INCRBY` refuses, leaving the value as it was.
+#[test]
+fn the_default_ttl_script_counts_exactly_and_refuses_as_incrby_does() {
+    let p = unique_prefix("script");
+    let c = RedisCache::new(
+        RedisConfig::new(shared_server().url())
+            .key_prefix(&p)
+            .default_ttl(Duration::from_secs(60)),
+    )
+    .unwrap();
+    let big = (1i64 << 53) - 2;
+    assert_eq!(c.incr("big", big).unwrap(), big);
+    assert_eq!(c.incr("big", 1).unwrap(), big + 1, "below 2^53: an integer");
+    assert_eq!(
+        c.incr("big", 1).unwrap(),
+        big + 2,
+        "2^53: the decimal string"
+    );
+    assert_eq!(c.incr("big", 1).unwrap(), big + 3);
+    assert_eq!(c.incr("big", -(big + 3) * 2).unwrap(), -(big + 3));
+    assert_eq!(c.incr("max", i64::MAX).unwrap(), i64::MAX);
+    assert_eq!(c.incr("min", i64::MIN).unwrap(), i64::MIN);
+    assert!((59_000..=60_000).contains(&pttl(&format!("{p}min"))));
+    let err = c.incr("max", 1).unwrap_err();
+    assert!(
+        matches!(err, cache_core::CacheError::CounterOverflow { .. }),
+        "{err}"
+    );
+    assert_eq!(Cache::<i64>::get(&c, "max").unwrap(), Some(i64::MAX));
+    c.set("text", "twelve".to_owned(), Ttl::Never).unwrap();
+    let err = c.incr("text", 1).unwrap_err();
+    assert!(
+        matches!(err, cache_core::CacheError::NotACounter { .. }),
+        "{err}"
+    );
+    assert_eq!(
+        Cache::<String>::get(&c, "text").unwrap().as_deref(),
+        Some("twelve")
+    );
+    assert_eq!(pttl(&format!("{p}text")), -1, "no TTL was given to it");
+    raw(&["RPUSH", &format!("{p}list"), "x"]);
+    let err = c.incr("list", 1).unwrap_err();
+    assert!(
+        matches!(err, cache_core::CacheError::NotACounter { .. }),
+        "{err}"
+    );
+}
+
 /// Scripts go by their hash (`EVALSHA`); a server that does not know them (never loaded, or
 /// after `SCRIPT FLUSH`) gets them in full (`EVAL`), with the same keys and arguments.
 #[test]
