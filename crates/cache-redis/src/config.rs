@@ -250,7 +250,8 @@ pub struct RedisConfig<C = Postcard> {
     pub pool_size: u32,
     /// How many idle connections the pool keeps open; `None` keeps `pool_size`.
     pub min_idle: Option<u32>,
-    /// Idle connections above `min_idle` are closed after this long; `None` never.
+    /// Idle connections above `min_idle` are closed after this long; `None` never. The
+    /// connection the last call used is kept for the next one and stays open.
     pub idle_timeout: Option<Duration>,
     /// Connections are replaced after this long; `None` never.
     pub max_lifetime: Option<Duration>,

@@ -116,6 +116,7 @@ mod failure;
 mod flight;
 #[cfg(feature = "tokio")]
 mod follow;
+mod hot;
 mod keys;
 mod link;
 mod ops;
@@ -187,6 +188,8 @@ pub struct RedisCache<C = Postcard> {
 
 struct Inner {
     pool: r2d2::Pool<Manager>,
+    /// The connection the last call gave back, for the next call (see `hot.rs`).
+    hot: hot::HotSlot,
     /// The pool's manager, for the fresh connection of a retry (r2d2 does not lend its own).
     manager: Manager,
     keys: KeySpace,
@@ -271,6 +274,7 @@ impl<C: Codec> RedisCache<C> {
         Ok(RedisCache {
             inner: Arc::new(Inner {
                 pool,
+                hot: hot::HotSlot::new(config.max_lifetime),
                 manager,
                 keys: KeySpace::new(&config.key_prefix, config.version),
                 prefix: config.key_prefix,
@@ -510,12 +514,12 @@ impl<C: Codec> RedisCache<C> {
             Some(k) => format!("{op} of key {:?} on {}", short(k), inner.server),
             None => format!("{op} on {}", inner.server),
         };
-        // An idle connection if there is one: `try_get` takes it without reading the clock
-        // twice for a deadline and a checkout event, as `get` does before it waits.
-        let first = match inner.pool.try_get().map_or_else(|| inner.pool.get(), Ok) {
-            Ok(mut conn) => attempt(&mut conn, &mut f),
-            Err(e) => return Err(failure::pool(context(), e)),
-        };
+        let mut conn = inner
+            .hot
+            .checkout(&inner.pool)
+            .map_err(|e| failure::pool(context(), e))?;
+        let first = attempt(&mut conn, &mut f);
+        inner.hot.give_back(&inner.manager, conn);
         match first {
             Ok(v) => Ok(v),
             Err(e) if link::worth_retrying(&e) => inner

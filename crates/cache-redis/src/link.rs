@@ -332,6 +332,8 @@ pub(crate) struct Manager {
 pub(crate) struct Tracked {
     pub(crate) link: Link,
     pub(crate) broken: bool,
+    /// When it connected: [`crate::hot::HotSlot`] keeps `max_lifetime` with it.
+    pub(crate) born: std::time::Instant,
 }
 
 /// One connection to a server, or one set of connections to every node of a cluster.
@@ -399,6 +401,7 @@ impl r2d2::ManageConnection for Manager {
         Ok(Box::new(Tracked {
             link,
             broken: false,
+            born: std::time::Instant::now(),
         }))
     }
 
