@@ -15,10 +15,9 @@
 //! `redis/tls-get/1t`: the same `RedisCache` get over plaintext and over TLS (`rediss://`,
 //! a CA generated here), to one server that serves both: what TLS costs per get on loopback.
 
+use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Instant;
-
-use std::fmt::Write as _;
 
 use cache_benches::{configure, quick, write_metric};
 use cache_core::{codec, Cache, CacheExt, Ttl};
@@ -286,7 +285,7 @@ fn bench_setup(c: &mut Criterion, s: &Setup, paired: &mut Vec<Paired>) {
             if !selected(&format!("redis/{workload}")) {
                 continue;
             }
-            for &(who, f) in &contenders[..] {
+            for &(who, f) in &contenders {
                 if who != "bare-connection" {
                     paired.push(pair(
                         &workload,

@@ -1,4 +1,5 @@
-//! The connection the last call gave back, kept beside the r2d2 pool for the next call.
+//! The r2d2 pool, and in front of it the connection the last call gave back, kept for the
+//! next call.
 //!
 //! r2d2's checkout and checkin take its pool lock twice, clone and drop its `Arc`, read the
 //! clock twice and call its event handlers: about 110 ns on one thread, and with two threads
@@ -24,7 +25,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use r2d2::{ManageConnection, Pool, PooledConnection};
 
@@ -33,29 +33,30 @@ use crate::link::Manager;
 /// A connection of the pool, checked out.
 pub(crate) type Pooled = PooledConnection<Manager>;
 
+/// The r2d2 pool, and the slot in front of it.
 pub(crate) struct HotSlot {
+    pool: Pool<Manager>,
     conn: Mutex<Option<Pooled>>,
     /// Callers that found no connection and are about to wait, or waiting, in r2d2.
     waiting: AtomicUsize,
-    max_lifetime: Option<Duration>,
 }
 
 impl HotSlot {
-    pub(crate) fn new(max_lifetime: Option<Duration>) -> Self {
+    pub(crate) fn new(pool: Pool<Manager>) -> Self {
         HotSlot {
+            pool,
             conn: Mutex::new(None),
             waiting: AtomicUsize::new(0),
-            max_lifetime,
         }
     }
 
-    /// The slot's connection, else an idle one of `pool`, else one that `pool` gives within
-    /// its timeout.
-    pub(crate) fn checkout(&self, pool: &Pool<Manager>) -> Result<Pooled, r2d2::Error> {
+    /// The slot's connection, else an idle one of the pool, else one that the pool gives
+    /// within its timeout.
+    pub(crate) fn checkout(&self) -> Result<Pooled, r2d2::Error> {
         if let Some(conn) = self.slot().take() {
             return Ok(conn);
         }
-        if let Some(conn) = pool.try_get() {
+        if let Some(conn) = self.pool.try_get() {
             return Ok(conn);
         }
         self.waiting.fetch_add(1, Ordering::SeqCst);
@@ -65,7 +66,7 @@ impl HotSlot {
         if let Some(conn) = self.slot().take() {
             return Ok(conn);
         }
-        pool.get()
+        self.pool.get()
     }
 
     /// Keeps `conn` for the next call if the slot is free, nobody waits in r2d2, and the
@@ -73,7 +74,8 @@ impl HotSlot {
     pub(crate) fn give_back(&self, manager: &Manager, mut conn: Pooled) {
         let sound = !manager.has_broken(&mut conn)
             && self
-                .max_lifetime
+                .pool
+                .max_lifetime()
                 .is_none_or(|max| conn.born.elapsed() < max);
         if !sound {
             return;
@@ -104,9 +106,11 @@ mod tests {
     use super::*;
     use crate::link::{Connector, Timeouts, Tracked};
     use crate::RedisConfig;
+    use std::time::Duration;
 
-    /// A pool of `size` connections to the shared test server, and its manager.
-    fn pool(size: u32) -> (Pool<Manager>, Manager) {
+    /// A slot in front of a pool of `size` connections to the shared test server, with
+    /// `max_lifetime`, and the pool's manager.
+    fn slot_and_manager(size: u32, max_lifetime: Option<Duration>) -> (HotSlot, Manager) {
         let config = RedisConfig::new(redis_test_support::shared_server().url());
         let manager = Manager {
             connector: Connector::from_config(&config).unwrap().0,
@@ -114,21 +118,21 @@ mod tests {
         };
         let pool = Pool::builder()
             .max_size(size)
+            .max_lifetime(max_lifetime)
             .connection_timeout(Duration::from_secs(5))
             .build(manager.clone())
             .unwrap();
-        (pool, manager)
+        (HotSlot::new(pool), manager)
     }
 
     #[test]
     fn the_last_connection_is_kept_and_taken_next() {
-        let (pool, manager) = pool(2);
-        let slot = HotSlot::new(None);
-        let conn = slot.checkout(&pool).unwrap();
+        let (slot, manager) = slot_and_manager(2, None);
+        let conn = slot.checkout().unwrap();
         let first: *const Tracked = &**conn;
         slot.give_back(&manager, conn);
         assert!(slot.slot().is_some());
-        let again = slot.checkout(&pool).unwrap();
+        let again = slot.checkout().unwrap();
         assert_eq!(&**again as *const Tracked, first, "the same connection");
         assert!(slot.slot().is_none(), "taken out while in use");
         slot.give_back(&manager, again);
@@ -136,37 +140,39 @@ mod tests {
 
     #[test]
     fn broken_old_or_awaited_connections_go_back_to_the_pool() {
-        let (pool, manager) = pool(2);
-        let slot = HotSlot::new(None);
-        let mut conn = slot.checkout(&pool).unwrap();
+        let (slot, manager) = slot_and_manager(2, None);
+        let mut conn = slot.checkout().unwrap();
         conn.broken = true;
         slot.give_back(&manager, conn);
         assert!(slot.slot().is_none(), "broken: not kept");
 
-        let young = HotSlot::new(Some(Duration::from_millis(1)));
-        let conn = young.checkout(&pool).unwrap();
+        let (young, manager_of_young) = slot_and_manager(1, Some(Duration::from_millis(1)));
+        let conn = young.checkout().unwrap();
         std::thread::sleep(Duration::from_millis(5));
-        young.give_back(&manager, conn);
+        young.give_back(&manager_of_young, conn);
         assert!(young.slot().is_none(), "past max_lifetime: not kept");
 
-        let conn = slot.checkout(&pool).unwrap();
+        let conn = slot.checkout().unwrap();
         slot.waiting.fetch_add(1, Ordering::SeqCst);
         slot.give_back(&manager, conn);
         assert!(slot.slot().is_none(), "someone waits in r2d2: not kept");
-        assert_eq!(pool.state().idle_connections, 2, "both back in the pool");
+        assert_eq!(
+            slot.pool.state().idle_connections,
+            2,
+            "both back in the pool"
+        );
     }
 
     /// One connection, four threads: a connection put in the slot while another thread
     /// waits in r2d2 would stall that thread until the pool's timeout and fail it.
     #[test]
     fn one_connection_serves_many_threads_without_stalls() {
-        let (pool, manager) = pool(1);
-        let slot = HotSlot::new(None);
+        let (slot, manager) = slot_and_manager(1, None);
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
                     for _ in 0..2_000 {
-                        let mut conn = slot.checkout(&pool).expect("no stall");
+                        let mut conn = slot.checkout().expect("no stall");
                         let pong: String = conn.link.query(&redis::cmd("PING")).unwrap();
                         assert_eq!(pong, "PONG");
                         slot.give_back(&manager, conn);

@@ -187,9 +187,9 @@ pub struct RedisCache<C = Postcard> {
 }
 
 struct Inner {
-    pool: r2d2::Pool<Manager>,
-    /// The connection the last call gave back, for the next call (see `hot.rs`).
-    hot: hot::HotSlot,
+    /// The r2d2 pool, with the connection the last call gave back kept for the next call
+    /// (see `hot.rs`).
+    pool: hot::HotSlot,
     /// The pool's manager, for the fresh connection of a retry (r2d2 does not lend its own).
     manager: Manager,
     keys: KeySpace,
@@ -273,8 +273,7 @@ impl<C: Codec> RedisCache<C> {
             .build_unchecked(manager.clone());
         Ok(RedisCache {
             inner: Arc::new(Inner {
-                pool,
-                hot: hot::HotSlot::new(config.max_lifetime),
+                pool: hot::HotSlot::new(pool),
                 manager,
                 keys: KeySpace::new(&config.key_prefix, config.version),
                 prefix: config.key_prefix,
@@ -515,11 +514,11 @@ impl<C: Codec> RedisCache<C> {
             None => format!("{op} on {}", inner.server),
         };
         let mut conn = inner
-            .hot
-            .checkout(&inner.pool)
+            .pool
+            .checkout()
             .map_err(|e| failure::pool(context(), e))?;
         let first = attempt(&mut conn, &mut f);
-        inner.hot.give_back(&inner.manager, conn);
+        inner.pool.give_back(&inner.manager, conn);
         match first {
             Ok(v) => Ok(v),
             Err(e) if link::worth_retrying(&e) => inner
