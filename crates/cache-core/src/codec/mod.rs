@@ -27,21 +27,30 @@
 //! programs that each define `struct User { name: String, age: u32 }` in their own crate,
 //! or the same program built by two compilers, read each other's values. Type names fail the
 //! second half (`writer::User` is not `reader::User`, and `type_name` is not promised stable
-//! across compilers). So the tag hashes what serde itself sees: `serde-reflection` traces
-//! `V`'s `Deserialize` (not human-readable, as postcard) into the formats of `V` and of every
-//! struct and enum it contains (container names, field names and types, variant names and
-//! indexes), rendered as canonical text by this crate (so a new `serde-reflection` release
-//! cannot change tags unnoticed). A type is traced once per process; every encode and decode
+//! across compilers). So the tag hashes what serde itself sees: this crate's tracer walks
+//! `V`'s `Deserialize` (not human-readable, as postcard) over made-up values, again and
+//! again, until it has recorded the formats of `V` and of every struct and enum it contains
+//! (container names, field names and types, every variant of every enum however deeply it
+//! is nested: in a field, an `Option`, a sequence, a map, another enum's variant, a
+//! recursive type), rendered as canonical text. A type is traced once per process; every encode and decode
 //! then finds its tag in a table keyed by `TypeId` whose slots are written once and then only
 //! read (a hash, an acquire load and a compare: no lock, no allocation). Names of containers
 //! count (`#[serde(rename)]` sets them) but module paths do not.
 //!
-//! **Fallback.** Types the tracer cannot follow (those whose `Deserialize` calls
-//! `deserialize_any`, such as untagged enums, `#[serde(flatten)]` or `serde_json::Value`,
-//! or that reject the tracer's sample values) are tagged by their type name without module
-//! paths (`Vec<User>` for `alloc::vec::Vec<app::User>`): still the same in two crates, but
-//! two such types with the same short name are not told apart, and the name may change with
-//! the compiler. [`type_shape`] says which rule a type got.
+//! A type whose `Deserialize` refuses the tracer's first values (zeros, empty text and
+//! bytes), such as `NonZeroU32` or a `Uuid` read from 16 bytes, is traced with a second set
+//! (ones, an RFC 3339 instant, 16 bytes), and its text starts `checked shape`.
+//!
+//! **Fallback, the exception.** Types the tracer cannot follow are tagged by their type name
+//! without module paths (`Vec<User>` for `alloc::vec::Vec<app::User>`): still the same in
+//! two crates, but two such types with the same short name are not told apart, a change of
+//! their fields is not seen, and the name may change with the compiler. These are the types
+//! whose `Deserialize` lets the data say what it is (`deserialize_any` or an identifier):
+//! untagged, internally and adjacently tagged enums, `#[serde(flatten)]`,
+//! `serde_json::Value`; and those that refuse both sets of values, or nest more than 128
+//! levels deep. Of the 47 types of `tests/type_check.rs` (primitives, std types,
+//! nested and recursive enums, sessions of a dozen fields), those 5 kinds fall back.
+//! [`type_shape`] says which rule a type got.
 //!
 //! ```
 //! use cache_core::codec;
@@ -57,6 +66,7 @@ mod frame;
 mod name;
 mod raw;
 mod tag;
+mod trace;
 
 use std::error::Error;
 use std::fmt;

@@ -8,9 +8,8 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use serde::de::DeserializeOwned;
-use serde_reflection::{
-    ContainerFormat, Format, Named, Registry, Tracer, TracerConfig, VariantFormat,
-};
+
+use super::trace::{self, Container, Fields, Format, Samples};
 
 /// What the tag of a type is computed from (see [`type_shape`](super::type_shape)).
 #[derive(Debug, Clone)]
@@ -116,8 +115,8 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Traces `V` with `serde-reflection` and renders its shape as text; types it cannot trace
-/// get their type name without module paths instead.
+/// Traces `V` (`trace.rs`) and renders its shape as text; types it cannot trace get their
+/// type name without module paths instead.
 fn trace<V: DeserializeOwned>() -> Shape {
     let text = traced_shape::<V>()
         .unwrap_or_else(|| format!("name {}", short_type_name(std::any::type_name::<V>())));
@@ -127,57 +126,91 @@ fn trace<V: DeserializeOwned>() -> Shape {
     }
 }
 
+/// How many walks of one type (over both sample sets) before it falls back to its name:
+/// far more than the variants of any real type, and still a bounded cost (a walk of a struct
+/// is microseconds), paid once per type and process.
+const MAX_WALKS: usize = 4096;
+
+/// The shape of `V` under the first sample set its `Deserialize` accepts. The tracer makes
+/// up each primitive it is asked for; a type that validates what it reads (a `NonZeroU32`,
+/// a `Uuid` from 16 bytes, a date from text) refuses the all-zero, all-empty defaults, and
+/// may accept the second set. Its text then starts `checked shape`, so that such a type
+/// and the plain one with its layout (`NonZeroU32` and `u32`) keep different tags: the
+/// checked one may refuse what the other stores.
 fn traced_shape<V: DeserializeOwned>() -> Option<String> {
-    // Not human-readable: the shape postcard sees (some types serialize differently for
-    // text formats).
-    let mut tracer = Tracer::new(TracerConfig::default().is_human_readable(false));
-    let (format, _) = tracer.trace_simple_type::<V>().ok()?;
-    let registry = tracer.registry().ok()?;
-    render(&format, &registry)
+    let mut budget = MAX_WALKS;
+    SAMPLE_SETS.iter().find_map(|(head, samples)| {
+        let traced = trace::trace::<V>(samples, &mut budget)?;
+        let mut out = format!("{head}shape ");
+        format(&mut out, &traced.top)?;
+        for (name, container) in &traced.containers {
+            let _ = write!(out, "; {name}=");
+            self::container(&mut out, container)?;
+        }
+        Some(out)
+    })
 }
 
+/// The tracer's primitives: zeros and empty text and bytes, then values that more
+/// validating types accept (ones, an RFC 3339 instant, a 16-byte run); each with the words
+/// its shape's text starts with.
+const SAMPLE_SETS: [(&str, Samples); 2] = [
+    (
+        "",
+        Samples {
+            int: 0,
+            float: 0.0,
+            text: "",
+            bytes: b"",
+        },
+    ),
+    (
+        "checked ",
+        Samples {
+            int: 1,
+            float: 1.0,
+            text: "1970-01-01T00:00:00Z",
+            bytes: &[1; 16],
+        },
+    ),
+];
+
 /// `shape <top>` then `; <Name>=<container>` for each named container, in name order.
-fn render(top: &Format, registry: &Registry) -> Option<String> {
-    let mut out = String::from("shape ");
-    format(&mut out, top)?;
-    for (name, container) in registry {
-        let _ = write!(out, "; {name}=");
-        match container {
-            ContainerFormat::UnitStruct => out.push_str("unit"),
-            ContainerFormat::NewTypeStruct(f) => {
-                out.push_str("newtype(");
-                format(&mut out, f)?;
-                out.push(')');
-            }
-            ContainerFormat::TupleStruct(fs) => {
-                out.push_str("tuple");
-                formats(&mut out, fs)?;
-            }
-            ContainerFormat::Struct(fields) => named(&mut out, fields)?,
-            ContainerFormat::Enum(variants) => {
-                out.push_str("enum{");
-                for (i, (index, v)) in variants.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    let _ = write!(out, "{index}:{}", v.name);
-                    match &v.value {
-                        VariantFormat::Unit => {}
-                        VariantFormat::NewType(f) => {
-                            out.push('(');
-                            format(&mut out, f)?;
-                            out.push(')');
-                        }
-                        VariantFormat::Tuple(fs) => formats(&mut out, fs)?,
-                        VariantFormat::Struct(fields) => named(&mut out, fields)?,
-                        VariantFormat::Variable(_) => return None,
-                    }
+fn container(out: &mut String, container: &Container) -> Option<()> {
+    match container {
+        Container::Struct(Fields::Unit) => out.push_str("unit"),
+        Container::Struct(Fields::NewType(f)) => {
+            out.push_str("newtype(");
+            format(out, f)?;
+            out.push(')');
+        }
+        Container::Struct(Fields::Tuple(fs)) => {
+            out.push_str("tuple");
+            formats(out, fs)?;
+        }
+        Container::Struct(Fields::Named(fields)) => named(out, fields)?,
+        Container::Enum(variants) => {
+            out.push_str("enum{");
+            for (index, (name, fields)) in variants.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
                 }
-                out.push('}');
+                let _ = write!(out, "{index}:{name}");
+                match fields.as_ref()? {
+                    Fields::Unit => {}
+                    Fields::NewType(f) => {
+                        out.push('(');
+                        format(out, f)?;
+                        out.push(')');
+                    }
+                    Fields::Tuple(fs) => formats(out, fs)?,
+                    Fields::Named(fields) => named(out, fields)?,
+                }
             }
+            out.push('}');
         }
     }
-    Some(out)
+    Some(())
 }
 
 fn formats(out: &mut String, fs: &[Format]) -> Option<()> {
@@ -192,72 +225,52 @@ fn formats(out: &mut String, fs: &[Format]) -> Option<()> {
     Some(())
 }
 
-fn named(out: &mut String, fields: &[Named<Format>]) -> Option<()> {
+fn named(out: &mut String, fields: &[(&str, Format)]) -> Option<()> {
     out.push('{');
-    for (i, field) in fields.iter().enumerate() {
+    for (i, (name, f)) in fields.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        let _ = write!(out, "{}:", field.name);
-        format(out, &field.value)?;
+        let _ = write!(out, "{name}:");
+        format(out, f)?;
     }
     out.push('}');
     Some(())
 }
 
+/// A format as text; `None` for a position the walks never reached (the trace is then
+/// incomplete, and the type falls back to its name).
 fn format(out: &mut String, f: &Format) -> Option<()> {
-    let simple = match f {
-        Format::Variable(_) => return None,
-        Format::TypeName(name) => {
+    match f {
+        Format::Unknown => return None,
+        Format::Simple(name) => out.push_str(name),
+        Format::Name(name) => {
             let _ = write!(out, "@{name}");
-            return Some(());
         }
-        Format::Unit => "()",
-        Format::Bool => "bool",
-        Format::I8 => "i8",
-        Format::I16 => "i16",
-        Format::I32 => "i32",
-        Format::I64 => "i64",
-        Format::I128 => "i128",
-        Format::U8 => "u8",
-        Format::U16 => "u16",
-        Format::U32 => "u32",
-        Format::U64 => "u64",
-        Format::U128 => "u128",
-        Format::F32 => "f32",
-        Format::F64 => "f64",
-        Format::Char => "char",
-        Format::Str => "str",
-        Format::Bytes => "bytes",
         Format::Option(inner) => {
             out.push_str("option<");
             format(out, inner)?;
             out.push('>');
-            return Some(());
         }
         Format::Seq(inner) => {
             out.push_str("seq<");
             format(out, inner)?;
             out.push('>');
-            return Some(());
         }
-        Format::Map { key, value } => {
+        Format::Map(key, value) => {
             out.push_str("map<");
             format(out, key)?;
             out.push(',');
             format(out, value)?;
             out.push('>');
-            return Some(());
         }
-        Format::Tuple(fs) => return formats(out, fs),
-        Format::TupleArray { content, size } => {
+        Format::Tuple(fs) => formats(out, fs)?,
+        Format::Array(content, size) => {
             out.push('[');
             format(out, content)?;
             let _ = write!(out, ";{size}]");
-            return Some(());
         }
-    };
-    out.push_str(simple);
+    }
     Some(())
 }
 
