@@ -1098,6 +1098,26 @@ pub fn incr_overflow_is_an_error_that_changes_nothing<H: Harness>(h: &H) {
     assert_eq!(c.stats().sets, 3, "errors count nothing");
 }
 
+/// `decr(k, i64::MIN)` is the subtraction it says: `count - i64::MIN` fits for a negative
+/// count (`-1` becomes `i64::MAX`, `i64::MIN` becomes 0) and overflows for 0 or more (an
+/// absent counter is 0), where negating `i64::MIN` first called every case an overflow.
+pub fn decr_by_i64_min<H: Harness>(h: &H) {
+    let c = Env::new(h).counters(None);
+    ok(c.set("minus-one", -1, Ttl::Never));
+    assert_eq!(ok(c.decr("minus-one", i64::MIN)), i64::MAX);
+    assert_eq!(ok(c.get("minus-one")), Some(i64::MAX));
+    ok(c.set("min", i64::MIN, Ttl::Never));
+    assert_eq!(ok(c.decr("min", i64::MIN)), 0);
+    ok(c.set("zero", 0, Ttl::Never));
+    let err = c.decr("zero", i64::MIN).expect_err("0 - i64::MIN overflows");
+    assert!(matches!(err, CacheError::CounterOverflow { .. }), "{err:?}");
+    assert_eq!(ok(c.get("zero")), Some(0));
+    let err = c.decr("absent", i64::MIN).expect_err("0 - i64::MIN overflows");
+    assert!(matches!(err, CacheError::CounterOverflow { .. }), "{err:?}");
+    assert!(!ok(c.exists("absent")));
+    assert_eq!(ok(c.decr("absent", i64::MIN + 1)), i64::MAX);
+}
+
 /// Sixteen threads each `incr` one key 1,000 times: the count is exactly 16,000.
 pub fn incr_under_contention_is_exact<H: Harness>(h: &H) {
     let c = Env::new(h).counters(None);

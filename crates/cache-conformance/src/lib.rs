@@ -349,6 +349,7 @@ macro_rules! __for_each_case {
             incr_starts_at_zero_and_reads_back_as_i64
             incr_keeps_the_ttl_and_new_counters_take_the_default
             incr_overflow_is_an_error_that_changes_nothing
+            decr_by_i64_min
             incr_under_contention_is_exact
             touch_extends_live_entries_only
             ttl_reports_the_time_left

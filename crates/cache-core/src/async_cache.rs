@@ -274,8 +274,9 @@ pub trait AsyncCache<V: Send>: Send + Sync {
     where
         V: CounterValue;
 
-    /// [`Cache::decr`](crate::Cache::decr), asynchronously: [`AsyncCache::incr`] with `-delta`
-    /// (so `i64::MIN` is an overflow).
+    /// [`Cache::decr`](crate::Cache::decr), asynchronously: `count - delta`. The provided
+    /// body is [`AsyncCache::incr`] with `-delta`, which reports `i64::MIN` as an overflow;
+    /// this workspace's backends override it with a subtraction.
     fn decr<'a>(&'a self, key: &'a str, delta: i64) -> CacheFuture<'a, Result<i64, CacheError>>
     where
         V: CounterValue,

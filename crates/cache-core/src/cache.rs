@@ -96,8 +96,14 @@ pub trait Cache<V>: Send + Sync {
     where
         V: CounterValue;
 
-    /// Subtracts `delta` from the counter under `key`: [`Cache::incr`] with `-delta` (so
-    /// `i64::MIN` is an overflow).
+    /// Subtracts `delta` from the counter under `key`: the count becomes `count - delta`, and
+    /// an overflow of `i64` is an error, as for [`Cache::incr`]. `decr(key, i64::MIN)` fits
+    /// for a negative count (`-1 - i64::MIN` is `i64::MAX`).
+    ///
+    /// The provided body is [`Cache::incr`] with `-delta`, which cannot express `i64::MIN`
+    /// and reports it as an overflow; every backend of this workspace overrides it with a
+    /// subtraction ([`CounterChange::Sub`](crate::CounterChange)), and the conformance case
+    /// `decr_by_i64_min` checks a backend for it.
     ///
     /// ```
     /// use cache_core::{Cache, CacheError};

@@ -83,7 +83,8 @@ pub enum CacheError {
     CounterOverflow {
         /// The key of the counter.
         key: String,
-        /// The amount that could not be added.
+        /// The amount that could not be added (`decr(key, n)` adds `-n`; for `n = i64::MIN`,
+        /// whose `2^63` has no `i64`, this is `i64::MIN`).
         delta: i64,
     },
 }

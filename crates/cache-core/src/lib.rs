@@ -139,7 +139,7 @@ mod ttl;
 pub use async_cache::{AsyncCache, AsyncCacheExt, AsyncLoader, BoxFuture, CacheFuture};
 pub use cache::{BoxError, Cache, CacheExt, Loader};
 pub use clock::{Clock, MockClock, MonotonicClock, SharedClock, SystemClock};
-pub use counter::CounterValue;
+pub use counter::{CounterChange, CounterValue};
 pub use error::{BackendFailure, CacheError};
 pub use pattern::Pattern;
 pub use removal::RemovalCause;

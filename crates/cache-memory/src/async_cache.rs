@@ -108,6 +108,13 @@ impl<V: Clone + Send + Sync + 'static> AsyncCache<V> for InMemoryCache<V> {
         CacheFuture::ready(Cache::incr(self, key, delta))
     }
 
+    fn decr<'a>(&'a self, key: &'a str, delta: i64) -> CacheFuture<'a, Result<i64, CacheError>>
+    where
+        V: CounterValue,
+    {
+        CacheFuture::ready(Cache::decr(self, key, delta))
+    }
+
     fn touch<'a>(&'a self, key: &'a str, ttl: Ttl) -> CacheFuture<'a, Result<bool, CacheError>> {
         CacheFuture::ready(Cache::touch(self, key, ttl))
     }

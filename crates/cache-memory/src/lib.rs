@@ -59,8 +59,8 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use cache_core::{
-    Cache, CacheError, CacheStats, CounterValue, MonotonicClock, Pattern, RemovalCause,
-    SharedClock, Timestamp, Ttl,
+    Cache, CacheError, CacheStats, CounterChange, CounterValue, MonotonicClock, Pattern,
+    RemovalCause, SharedClock, Timestamp, Ttl,
 };
 
 use cache_core::flight::{landed, Landing};
@@ -546,6 +546,22 @@ impl<V> InMemoryCache<V> {
         self.tell(listener, removed);
     }
 
+    /// `incr` and `decr`: `change` applied under the shard's lock.
+    fn change_counter(&self, key: &str, change: CounterChange) -> Result<i64, CacheError>
+    where
+        V: CounterValue,
+    {
+        let (expires, now) = self.expiry(Ttl::Default);
+        let probe = self.probe(key);
+        let mut shard = self.shard(probe);
+        let count = shard.add_to_counter(probe, change, expires, now, &*self.clock);
+        self.notify(shard);
+        count.map_err(|fault| match fault {
+            CounterFault::NotACounter => CacheError::not_a_counter(key),
+            CounterFault::Overflow => CacheError::counter_overflow(key, change.added()),
+        })
+    }
+
     fn tell(&self, listener: &Listener<V>, removed: impl IntoIterator<Item = Removed<V>>) {
         for r in removed {
             listener(r.key(), &r.value, r.cause);
@@ -692,15 +708,14 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
     where
         V: CounterValue,
     {
-        let (expires, now) = self.expiry(Ttl::Default);
-        let probe = self.probe(key);
-        let mut shard = self.shard(probe);
-        let count = shard.add_to_counter(probe, delta, expires, now, &*self.clock);
-        self.notify(shard);
-        count.map_err(|fault| match fault {
-            CounterFault::NotACounter => CacheError::not_a_counter(key),
-            CounterFault::Overflow => CacheError::counter_overflow(key, delta),
-        })
+        self.change_counter(key, CounterChange::Add(delta))
+    }
+
+    fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError>
+    where
+        V: CounterValue,
+    {
+        self.change_counter(key, CounterChange::Sub(delta))
     }
 
     fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cache_core::{Clock, CounterValue, Timestamp};
+use cache_core::{Clock, CounterChange, CounterValue, Timestamp};
 
 use super::Shard;
 use crate::key::Probe;
@@ -40,12 +40,12 @@ impl<V> Shard<V> {
         true
     }
 
-    /// `incr`: adds `delta` to the live counter (its expiry kept), or stores `delta` with
-    /// `expires` when there is none. Counts a set when it writes.
+    /// `incr` and `decr`: applies `change` to the live counter (its expiry kept), or to 0
+    /// and stores the result with `expires` when there is none. Counts a set when it writes.
     pub(crate) fn add_to_counter(
         &mut self,
         key: Probe<'_>,
-        delta: i64,
+        change: CounterChange,
         expires: Timestamp,
         now: Option<Timestamp>,
         clock: &dyn Clock,
@@ -54,12 +54,13 @@ impl<V> Shard<V> {
         V: CounterValue,
     {
         let Some(i) = self.live_slot(key, clock) else {
-            self.insert(key, V::from_counter(delta), expires, now, clock);
-            return Ok(delta);
+            let count = change.apply(0).ok_or(CounterFault::Overflow)?;
+            self.insert(key, V::from_counter(count), expires, now, clock);
+            return Ok(count);
         };
         let node = &self.nodes[i as usize];
         let count = node.value.to_counter().ok_or(CounterFault::NotACounter)?;
-        let count = count.checked_add(delta).ok_or(CounterFault::Overflow)?;
+        let count = change.apply(count).ok_or(CounterFault::Overflow)?;
         let kept = node.expires;
         // An update in place through `insert`: same key, same expiry, a set counted.
         self.insert(key, V::from_counter(count), kept, None, clock);
