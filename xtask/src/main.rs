@@ -1,8 +1,10 @@
 //! Project chores as Rust, so they run the same on every machine:
 //!
 //! - `cargo xtask test`: installs what the tests need (where it can), then runs every test of
-//!   the workspace and every example. This is the README's test command.
-//! - `cargo xtask ci`: `cargo fmt --check`, `msrv`, clippy with `-D warnings` (all features,
+//!   the workspace, every example and every doctest, each step whatever failed before it,
+//!   and ends on one summary (passed, failed, and which). This is the README's test command.
+//! - `cargo xtask ci`: (each step whatever failed before it, then one summary)
+//!   `cargo fmt --check`, `msrv`, clippy with `-D warnings` (all features,
 //!   and the default features of the crates that have optional code), `cargo doc` without
 //!   warnings, every fuzz target for 10 seconds, `package`, `examples`, then the tests (the
 //!   published crates' doctests ran from their packages; every criterion benchmark runs once
@@ -26,8 +28,11 @@ mod examples;
 mod fuzz;
 mod msrv;
 mod package;
+mod tally;
 
 use std::process::{Command, ExitCode};
+
+use tally::Tally;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -80,63 +85,103 @@ pub(crate) fn cargo_env(args: &[&str], envs: &[(&str, &str)]) -> Result {
 }
 
 fn test() -> Result {
-    test_targets()?;
-    examples::main()?;
-    cargo(&["test", "--workspace", "--all-features", "--doc"])
+    let mut tally = Tally::default();
+    run_tests(&mut tally);
+    tally.finish("test")
+}
+
+/// Every test of the workspace, every example and every doctest, each run whatever failed
+/// before it.
+fn run_tests(tally: &mut Tally) {
+    tally.step("redis-server", ensure_redis());
+    test_targets(tally);
+    tally.step("examples", examples::main());
+    tally.cargo(
+        &[
+            "test",
+            "--workspace",
+            "--all-features",
+            "--doc",
+            "--no-fail-fast",
+        ],
+        &[],
+    );
 }
 
 /// Every test target of the workspace (doctests aside).
-fn test_targets() -> Result {
-    ensure_redis()?;
+fn test_targets(tally: &mut Tally) {
     // `--all-targets` runs each criterion benchmark once as a test: with its small data.
-    cargo_env(
-        &["test", "--workspace", "--all-features", "--all-targets"],
+    tally.cargo(
+        &[
+            "test",
+            "--workspace",
+            "--all-features",
+            "--all-targets",
+            "--no-fail-fast",
+        ],
         &[("CACHE_BENCH_QUICK", "1")],
-    )
+    );
 }
 
+/// The checks, then every test; each step runs whatever failed before it, and the run ends
+/// on one summary.
 fn ci() -> Result {
-    cargo(&["fmt", "--all", "--", "--check"])?;
-    msrv::main()?;
+    let mut tally = Tally::default();
+    tally.step("fmt", cargo(&["fmt", "--all", "--", "--check"]));
+    tally.step("msrv", msrv::main());
     let clippy = ["clippy", "--all-targets", "--", "-D", "warnings"];
-    cargo(
-        &[
-            &clippy[..2],
-            &["--workspace", "--all-features"],
-            &clippy[2..],
-        ]
-        .concat(),
-    )?;
+    tally.step(
+        "clippy (all features)",
+        cargo(
+            &[
+                &clippy[..2],
+                &["--workspace", "--all-features"],
+                &clippy[2..],
+            ]
+            .concat(),
+        ),
+    );
     // The crates whose default features leave code out (cache-redis without `cluster`, the
     // facade with `memory` only), as a user with the defaults builds them.
-    cargo(
-        &[
-            &clippy[..2],
-            &["-p", "cache-redis", "-p", "cache"],
-            &clippy[2..],
-        ]
-        .concat(),
-    )?;
-    cargo_env(
-        &["doc", "--workspace", "--all-features", "--no-deps"],
-        &[("RUSTDOCFLAGS", "-D warnings")],
-    )?;
-    fuzz::all(10)?;
+    tally.step(
+        "clippy (default features)",
+        cargo(
+            &[
+                &clippy[..2],
+                &["-p", "cache-redis", "-p", "cache"],
+                &clippy[2..],
+            ]
+            .concat(),
+        ),
+    );
+    tally.step(
+        "doc",
+        cargo_env(
+            &["doc", "--workspace", "--all-features", "--no-deps"],
+            &[("RUSTDOCFLAGS", "-D warnings")],
+        ),
+    );
+    tally.step("fuzz", fuzz::all(10));
     // Every publishable crate packaged, built from its package, and its doctests run from
     // it: the doctests of the published crates run there rather than twice.
-    package::main()?;
-    examples::main()?;
-    cargo(&[
-        "test",
-        "--doc",
-        "--all-features",
-        "-p",
-        "cache-benches",
-        "-p",
-        "redis-test-support",
-    ])?;
-    // Last, so that the run closes on the test runner's own summary lines.
-    test_targets()
+    tally.step("package", package::main());
+    tally.step("examples", examples::main());
+    tally.cargo(
+        &[
+            "test",
+            "--doc",
+            "--all-features",
+            "--no-fail-fast",
+            "-p",
+            "cache-benches",
+            "-p",
+            "redis-test-support",
+        ],
+        &[],
+    );
+    tally.step("redis-server", ensure_redis());
+    test_targets(&mut tally);
+    tally.finish("ci")
 }
 
 /// The Redis backend's tests start their own `redis-server` processes (and a cluster, with
