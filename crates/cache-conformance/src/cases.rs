@@ -684,6 +684,15 @@ pub fn get_or_insert_with_runs_loader_once_under_contention<H: Harness>(h: &H) {
         let idx: usize = s["loaded-".len()..].parse().expect("a loader's value");
         assert!(idx < n);
     }
+    // Each caller counts its first look, a hit or a miss, and nothing more: a waiter that
+    // re-reads the leader's value counts no hit (8 callers: hits + misses = 8, not 15).
+    let stats = c.stats();
+    assert_eq!(
+        stats.hits + stats.misses,
+        threads as u64,
+        "one look counted per caller: {stats:?}"
+    );
+    assert_eq!(stats.sets, n as u64, "one set per load: {stats:?}");
     let stored = ok(c.get("hot")).expect("a value is stored");
     assert!(results.contains(&stored));
     if h.single_flight() {
@@ -1109,10 +1118,14 @@ pub fn decr_by_i64_min<H: Harness>(h: &H) {
     ok(c.set("min", i64::MIN, Ttl::Never));
     assert_eq!(ok(c.decr("min", i64::MIN)), 0);
     ok(c.set("zero", 0, Ttl::Never));
-    let err = c.decr("zero", i64::MIN).expect_err("0 - i64::MIN overflows");
+    let err = c
+        .decr("zero", i64::MIN)
+        .expect_err("0 - i64::MIN overflows");
     assert!(matches!(err, CacheError::CounterOverflow { .. }), "{err:?}");
     assert_eq!(ok(c.get("zero")), Some(0));
-    let err = c.decr("absent", i64::MIN).expect_err("0 - i64::MIN overflows");
+    let err = c
+        .decr("absent", i64::MIN)
+        .expect_err("0 - i64::MIN overflows");
     assert!(matches!(err, CacheError::CounterOverflow { .. }), "{err:?}");
     assert!(!ok(c.exists("absent")));
     assert_eq!(ok(c.decr("absent", i64::MIN + 1)), i64::MAX);

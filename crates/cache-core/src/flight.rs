@@ -841,15 +841,18 @@ where
 /// use cache_core::flight::{hit_or_lead, FlightGroup};
 /// use cache_core::{Cache, CacheError, Loader, Ttl};
 ///
-/// // A backend's override; `flights` is `None` when single flight is off.
+/// // A backend's override; `flights` is `None` when single flight is off. `peek` is how a
+/// // waiter reads what the leader stored: the backend's own read that counts nothing (the
+/// // waiter counted its miss already), never `cache.get`, which would count a hit too.
 /// fn get_or_load(
 ///     cache: &dyn Cache<u32>,
+///     peek: impl Fn(&str) -> Result<Option<u32>, CacheError>,
 ///     flights: Option<&FlightGroup<()>>,
 ///     key: &str,
 ///     ttl: Ttl,
 ///     loader: Loader<'_, u32>,
 /// ) -> Result<u32, CacheError> {
-///     hit_or_lead(cache, flights, key, ttl, loader, || cache.get(key), |loader| {
+///     hit_or_lead(cache, flights, key, ttl, loader, || peek(key), |loader| {
 ///         let v = loader.load().map_err(|e| CacheError::loader(key, e))?;
 ///         cache.set(key, v, ttl)?;
 ///         Ok(v)
@@ -887,13 +890,16 @@ where
 /// use cache_core::flight::{hit_or_lead_async, FlightGroup};
 /// use cache_core::{AsyncCache, AsyncLoader, CacheError, Ttl};
 ///
+/// // `peek`: the backend's read that counts nothing, for the waiters (not `cache.get`).
 /// async fn get_or_load(
 ///     cache: &dyn AsyncCache<u32>,
+///     peek: impl Fn(&str) -> Result<Option<u32>, CacheError>,
 ///     flights: Option<&FlightGroup<()>>,
 ///     key: &str,
 ///     loader: AsyncLoader<'_, u32>,
 /// ) -> Result<u32, CacheError> {
-///     hit_or_lead_async(cache, flights, key, Ttl::Never, loader, || cache.get(key), |loader| async move {
+///     let read = || std::future::ready(peek(key));
+///     hit_or_lead_async(cache, flights, key, Ttl::Never, loader, read, |loader| async move {
 ///         let v = loader().await.map_err(|e| CacheError::loader(key, e))?;
 ///         cache.set(key, v, Ttl::Never).await?;
 ///         Ok(v)
