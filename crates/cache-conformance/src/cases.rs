@@ -648,11 +648,22 @@ pub fn try_get_or_insert_with_stores_nothing_on_error<H: Harness>(h: &H) {
     assert_eq!(ok(c.get("k")), Some(v("ok")));
 }
 
-/// Many threads missing the same key at once: on a single-flight backend the loader runs
-/// once; on any backend every caller gets a value some loader produced and one of them stays.
-pub fn get_or_insert_with_runs_loader_once_under_contention<H: Harness>(h: &H) {
+/// What eight threads that missed one key together got: the loader's runs, each caller's
+/// value, the counters after the calls, and the value stored.
+struct Contended {
+    runs: usize,
+    results: Vec<Vec<u8>>,
+    stats: CacheStats,
+    stored: Vec<u8>,
+}
+
+const CONTENDING: usize = 8;
+
+/// [`CONTENDING`] threads call `get_or_insert_with` on one absent key at once; the loader
+/// waits until every caller has started and had 50 ms to reach the flight.
+fn contend<H: Harness>(h: &H) -> Contended {
     let c = Env::new(h).cache();
-    let threads = 8;
+    let threads = CONTENDING;
     let calls = AtomicUsize::new(0);
     let entered = AtomicUsize::new(0);
     let barrier = Barrier::new(threads);
@@ -664,7 +675,6 @@ pub fn get_or_insert_with_runs_loader_once_under_contention<H: Harness>(h: &H) {
                     entered.fetch_add(1, Ordering::SeqCst);
                     ok(c.get_or_insert_with("hot", Ttl::Never, || {
                         let n = calls.fetch_add(1, Ordering::SeqCst);
-                        // Every caller has started and had 50 ms to reach the flight.
                         wait_until(|| entered.load(Ordering::SeqCst) == threads);
                         std::thread::sleep(Duration::from_millis(50));
                         format!("loaded-{n}").into_bytes()
@@ -677,37 +687,72 @@ pub fn get_or_insert_with_runs_loader_once_under_contention<H: Harness>(h: &H) {
             .map(|h| h.join().expect("no panic"))
             .collect()
     });
-    let n = calls.load(Ordering::SeqCst);
-    assert!(n >= 1);
-    for r in &results {
-        let s = String::from_utf8(r.clone()).expect("utf8");
-        let idx: usize = s["loaded-".len()..].parse().expect("a loader's value");
-        assert!(idx < n);
-    }
-    // Each caller counts its first look, a hit or a miss, and nothing more: a waiter that
-    // re-reads the leader's value counts no hit (8 callers: hits + misses = 8, not 15).
     let stats = c.stats();
-    assert_eq!(
-        stats.hits + stats.misses,
-        threads as u64,
-        "one look counted per caller: {stats:?}"
-    );
-    assert_eq!(stats.sets, n as u64, "one set per load: {stats:?}");
     let stored = ok(c.get("hot")).expect("a value is stored");
-    assert!(results.contains(&stored));
-    if h.single_flight() {
-        assert_eq!(n, 1, "the loader ran {n} times");
-        assert!(results.iter().all(|r| r == &stored));
+    Contended {
+        runs: calls.load(Ordering::SeqCst),
+        results,
+        stats,
+        stored,
     }
 }
 
-/// Eight callers miss one key whose loader fails after a while: on a single-flight backend
-/// the loader runs once and all eight get its error, the same one (one shared source); on
-/// any backend every caller gets a loader error and nothing is stored. The next call after
-/// that flight runs the loader anew.
-pub fn failing_loader_error_is_shared_by_its_waiters<H: Harness>(h: &H) {
+/// Many threads missing the same key at once: every caller gets a value some loader
+/// produced, one of them stays, and each caller counts one look (a hit or a miss) and
+/// nothing more, however it got its value.
+pub fn get_or_insert_with_under_contention<H: Harness>(h: &H) {
+    let Contended {
+        runs,
+        results,
+        stats,
+        stored,
+    } = contend(h);
+    assert!(runs >= 1);
+    for r in &results {
+        let s = String::from_utf8(r.clone()).expect("utf8");
+        let idx: usize = s["loaded-".len()..].parse().expect("a loader's value");
+        assert!(idx < runs);
+    }
+    // A waiter that re-reads the leader's value counts no hit (8 callers: hits + misses = 8,
+    // not 15).
+    assert_eq!(
+        stats.hits + stats.misses,
+        CONTENDING as u64,
+        "one look counted per caller: {stats:?}"
+    );
+    assert_eq!(stats.sets, runs as u64, "one set per load: {stats:?}");
+    assert!(results.contains(&stored));
+}
+
+/// On a single-flight backend ([`Harness::single_flight`]), the threads that miss one key
+/// together run its loader once and all get its value, which is the one stored.
+pub fn single_flight_runs_the_loader_once<H: Harness>(h: &H) {
+    crate::require(
+        h.single_flight(),
+        "single_flight()",
+        "single_flight_runs_the_loader_once",
+    );
+    let Contended {
+        runs,
+        results,
+        stored,
+        ..
+    } = contend(h);
+    assert_eq!(runs, 1, "the loader ran {runs} times");
+    assert!(results.iter().all(|r| r == &stored), "{results:?}");
+}
+
+/// What eight callers of a failing loader got, and how often it ran.
+struct Failed {
+    runs: usize,
+    sources: Vec<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+/// [`CONTENDING`] callers miss one key whose loader fails after a while; then one more call
+/// loads anew (checked here for every backend).
+fn fail_together<H: Harness>(h: &H) -> Failed {
     let c = Env::new(h).cache();
-    let threads = 8;
+    let threads = CONTENDING;
     let calls = AtomicUsize::new(0);
     let entered = AtomicUsize::new(0);
     let barrier = Barrier::new(threads);
@@ -748,16 +793,7 @@ pub fn failing_loader_error_is_shared_by_its_waiters<H: Harness>(h: &H) {
         "{sources:?}"
     );
     assert!(!ok(c.exists("hot")), "a failed load stores nothing");
-    if h.single_flight() {
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "the loader ran once");
-        assert!(
-            sources
-                .iter()
-                .all(|e| std::sync::Arc::ptr_eq(e, &sources[0])),
-            "the waiters share the loader's error"
-        );
-    }
-    let before = calls.load(Ordering::SeqCst);
+    let runs = calls.load(Ordering::SeqCst);
     let got = ok(c.try_get_or_insert_with("hot", Ttl::Never, || {
         calls.fetch_add(1, Ordering::SeqCst);
         Ok::<_, CacheError>(v("recovered"))
@@ -765,25 +801,44 @@ pub fn failing_loader_error_is_shared_by_its_waiters<H: Harness>(h: &H) {
     assert_eq!(got, v("recovered"));
     assert_eq!(
         calls.load(Ordering::SeqCst),
-        before + 1,
+        runs + 1,
         "a new flight loads anew"
     );
     assert_eq!(ok(c.get("hot")), Some(v("recovered")));
+    Failed { runs, sources }
 }
 
-/// A bounded cache evicts the least recently used entry; `get` and `set` refresh recency,
-/// `exists` does not. An unbounded backend keeps every entry.
+/// Eight callers miss one key whose loader fails after a while: every caller gets a loader
+/// error and nothing is stored; the next call after that runs the loader anew.
+pub fn failing_loader_error_reaches_every_caller<H: Harness>(h: &H) {
+    let Failed { runs, sources } = fail_together(h);
+    assert!(runs >= 1);
+    assert_eq!(sources.len(), CONTENDING);
+}
+
+/// On a single-flight backend, the loader of eight callers that fails runs once and all
+/// eight get its error, the same one (one shared source).
+pub fn single_flight_shares_a_failing_loaders_error<H: Harness>(h: &H) {
+    crate::require(
+        h.single_flight(),
+        "single_flight()",
+        "single_flight_shares_a_failing_loaders_error",
+    );
+    let Failed { runs, sources } = fail_together(h);
+    assert_eq!(runs, 1, "the loader ran once");
+    assert!(
+        sources
+            .iter()
+            .all(|e| std::sync::Arc::ptr_eq(e, &sources[0])),
+        "the waiters share the loader's error"
+    );
+}
+
+/// A bounded cache ([`Harness::bounded`]) evicts the least recently used entry; `get` and
+/// `set` refresh recency, `exists` does not.
 pub fn lru_evicts_least_recently_used<H: Harness>(h: &H) {
+    crate::require(h.bounded(), "bounded()", "lru_evicts_least_recently_used");
     let env = Env::new(h);
-    if !h.bounded() {
-        let c = env.cache();
-        for i in 0..2_000 {
-            ok(c.set(&format!("k{i}"), v("x"), Ttl::Never));
-        }
-        assert!((0..2_000).all(|i| ok(c.exists(&format!("k{i}")))));
-        assert_eq!(c.stats().evictions, 0);
-        return;
-    }
     let c = env.with(None, Some(3));
     fill(&c, &["a", "b", "c"]);
     ok(c.get("a")); // order, oldest first: b c a
@@ -800,16 +855,8 @@ pub fn lru_evicts_least_recently_used<H: Harness>(h: &H) {
 
 /// A full bounded cache drops expired entries before it evicts a live one.
 pub fn lru_drops_expired_entries_first<H: Harness>(h: &H) {
+    crate::require(h.bounded(), "bounded()", "lru_drops_expired_entries_first");
     let env = Env::new(h);
-    if !h.bounded() {
-        let c = env.cache();
-        ok(c.set("short", v("x"), Ttl::After(env.ttl())));
-        ok(c.set("long", v("x"), Ttl::Never));
-        env.pass_beyond(env.ttl());
-        assert_eq!(survivors(&c, &["short", "long"]), ["long"]);
-        assert_eq!(c.stats().evictions, 0);
-        return;
-    }
     let c = env.with(None, Some(3));
     ok(c.set("old-live", v("x"), Ttl::Never));
     ok(c.set("short", v("x"), Ttl::After(env.ttl())));
@@ -823,6 +870,21 @@ pub fn lru_drops_expired_entries_first<H: Harness>(h: &H) {
     let s = c.stats();
     assert_eq!(s.evictions, 0, "{s:?}");
     assert_eq!(s.expirations, 1, "{s:?}");
+}
+
+/// A cache made without a bound (on every backend) keeps 2,000 live entries and evicts
+/// none; an entry past its TTL is gone and the live one beside it stays.
+pub fn unbounded_cache_keeps_every_live_entry<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let c = env.cache();
+    for i in 0..2_000 {
+        ok(c.set(&format!("k{i}"), v("x"), Ttl::Never));
+    }
+    assert!((0..2_000).all(|i| ok(c.exists(&format!("k{i}")))));
+    ok(c.set("short", v("x"), Ttl::After(env.ttl())));
+    env.pass_beyond(env.ttl());
+    assert_eq!(survivors(&c, &["short", "k0"]), ["k0"]);
+    assert_eq!(c.stats().evictions, 0);
 }
 
 /// Several threads at once: each thread's own keys read back exactly, shared keys hold a
@@ -863,10 +925,10 @@ pub fn concurrent_use_keeps_values_and_counts_exact<H: Harness>(h: &H) {
     }
 }
 
-/// A removal listener hears every removal once, with its cause, and its counts by cause
-/// equal the statistics (`evictions`, `expirations`, `deletes`). Every value written is
-/// heard exactly once by the end (the run ends with `clear`). A backend without a listener
-/// runs the same operations and its `deletes` must still add up.
+/// A removal listener ([`Harness::create_listening`]) hears every removal once, with its
+/// cause, and its counts by cause equal the statistics (`evictions`, `expirations`,
+/// `deletes`). Every value written is heard exactly once by the end (the run ends with
+/// `clear`).
 pub fn removal_listener_hears_each_removal_once<H: Harness>(h: &H) {
     let env = Env::new(h);
     let removals = Removals::default();
@@ -875,9 +937,13 @@ pub fn removal_listener_hears_each_removal_once<H: Harness>(h: &H) {
         max_size: h.bounded().then_some(3),
         clock: env.clock.clone(),
     };
-    let listening = h.create_listening(setup.clone(), removals.clone());
-    let has_listener = listening.is_some();
-    let c = listening.unwrap_or_else(|| h.create(setup));
+    let listening = h.create_listening(setup, removals.clone());
+    crate::require(
+        listening.is_some(),
+        "a removal listener (create_listening)",
+        "removal_listener_hears_each_removal_once",
+    );
+    let Some(c) = listening else { return };
     let mut written = Vec::new();
     let mut set = |key: &str, ttl: Ttl| {
         let value = format!("{key}#{}", written.len()).into_bytes();
@@ -901,9 +967,6 @@ pub fn removal_listener_hears_each_removal_once<H: Harness>(h: &H) {
     ok(c.clear());
     let s = c.stats();
     assert_eq!(s.deletes, 1 + matched, "{s:?}");
-    if !has_listener {
-        return;
-    }
     assert_eq!(removals.count(RemovalCause::Evicted), s.evictions, "{s:?}");
     assert_eq!(
         removals.count(RemovalCause::Expired),

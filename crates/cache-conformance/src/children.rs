@@ -6,14 +6,21 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{ChildStdout, Command, Stdio};
 
-/// The arguments that make the test binary run its `child` test alone, its output shown.
-pub(crate) const CHILD_TEST: [&str; 5] =
-    ["--exact", "child", "--nocapture", "--test-threads=1", "-q"];
+/// The name of the test a child runs when the backend wrote its own `child` test at the root
+/// of its test file.
+pub(crate) const CHILD_TEST: &str = "child";
 
-/// The test binary, to run as a child with [`CHILD_TEST`] and the environment of a role.
-pub(crate) fn this_test_binary() -> Command {
+/// The test binary, to run as a child: its test `child_test` alone (by its full name, as
+/// `json::child`), its output shown, with the environment of a role added by the caller.
+pub(crate) fn this_test_binary(child_test: &str) -> Command {
     let mut cmd = Command::new(std::env::current_exe().expect("the test binary"));
-    cmd.args(CHILD_TEST);
+    cmd.args([
+        "--exact",
+        child_test,
+        "--nocapture",
+        "--test-threads=1",
+        "-q",
+    ]);
     cmd
 }
 

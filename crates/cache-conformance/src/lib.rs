@@ -73,6 +73,7 @@ pub mod fuzz;
 pub mod model;
 pub mod processes;
 pub mod reference;
+pub mod shared;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -196,6 +197,57 @@ pub trait Harness: Sync {
         let _ = (setup, removals);
         None
     }
+
+    /// For a backend that several processes share (a directory, a Redis key prefix): how
+    /// the cross-process cases make fresh shared storage and open it, here and in the child
+    /// processes they start. `None` (the default): a backend of one process.
+    fn shared(&self) -> Option<&dyn Shared> {
+        None
+    }
+}
+
+/// Shared storage for the cross-process cases ([`shared`](mod@shared)): what a child process
+/// needs to open the storage the parent made.
+///
+/// ```
+/// use cache_conformance::{processes::Handles, Shared};
+/// use cache_file::FileBasedCache;
+///
+/// struct Files;
+/// impl Shared for Files {
+///     fn fresh(&self) -> (String, Box<dyn std::any::Any>) {
+///         let dir = tempfile::tempdir().unwrap();
+///         (dir.path().to_str().unwrap().to_owned(), Box::new(dir))
+///     }
+///     fn open(&self, spec: &str) -> Handles {
+///         let cache = FileBasedCache::new(spec, None).unwrap();
+///         (Box::new(cache.clone()), Box::new(cache))
+///     }
+/// }
+/// let (spec, _dir) = Files.fresh();
+/// let (counters, _) = Files.open(&spec);
+/// assert_eq!(counters.incr("n", 2).unwrap(), 2);
+/// ```
+pub trait Shared: Sync {
+    /// Fresh, empty shared storage for one case: the text a child process opens it from
+    /// (a directory's path; a Redis URL and key prefix), and what the parent keeps while the
+    /// case runs (a temporary directory; `Box::new(())` when nothing needs keeping).
+    fn fresh(&self) -> (String, Box<dyn std::any::Any>);
+
+    /// Handles, with the backend's single flight, on the storage `spec` names: one for
+    /// counters and one for strings. Called in the parent and in every child.
+    fn open(&self, spec: &str) -> processes::Handles;
+}
+
+/// Panics unless the harness declares the capability that `case` checks, saying how to
+/// declare it or to opt out of the case by name.
+pub(crate) fn require(declared: bool, capability: &str, case: &str) {
+    assert!(
+        declared,
+        "the harness does not declare {capability}, which the case `{case}` checks: declare \
+         it, or opt out by name and the case is reported as ignored: \
+         conformance_tests!(harness, skip: [{case}])"
+    );
 }
 
 /// A log of the removals a cache's listener heard, for
@@ -251,7 +303,16 @@ pub trait TypedHarness: Harness {
 }
 
 /// Expands to one `#[test]` per case of the suite, each running on the harness value
-/// `$harness` (an expression, evaluated once per test).
+/// `$harness` (an expression, evaluated once per test), and a `child` test that the
+/// cross-process cases run in the child processes they start (it does nothing in an
+/// ordinary run).
+///
+/// A case of a capability the harness does not declare (`bounded`, `single_flight`, a
+/// removal listener through `create_listening`, processes sharing storage through
+/// `shared`) fails and says so; a backend without it opts out of the case by name,
+/// `skip: [case, ...]`, and the test runner reports the case as ignored, by name (run with
+/// `--include-ignored` to see it fail). `cross_process` in the list stands for the five
+/// cross-process cases.
 ///
 /// ```
 /// # use cache_conformance::{Harness, Setup, Time};
@@ -269,13 +330,82 @@ pub trait TypedHarness: Harness {
 ///         Box::new(b.build().unwrap())
 ///     }
 /// }
-/// cache_conformance::conformance_tests!(Memory);
+/// cache_conformance::conformance_tests!(Memory, skip: [
+///     lru_evicts_least_recently_used,
+///     lru_drops_expired_entries_first,
+///     single_flight_runs_the_loader_once,
+///     single_flight_shares_a_failing_loaders_error,
+///     removal_listener_hears_each_removal_once,
+///     cross_process,
+/// ]);
 /// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! conformance_tests {
     ($harness:expr) => {
-        $crate::__for_each_case!($crate::__one_test, $harness);
+        $crate::__conformance_tests!(@skip [] ; $harness ;);
+    };
+    ($harness:expr, skip: [$($skip:ident),* $(,)?]) => {
+        $crate::__conformance_tests!(@skip [] ; $harness ; $($skip)*);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_tests {
+    // The opt-out list, `cross_process` expanded.
+    (@skip [$($done:ident)*] ; $harness:expr ; cross_process $($rest:ident)*) => {
+        $crate::__conformance_tests!(@skip [$($done)*
+            incr_across_processes
+            add_across_processes
+            loader_runs_once_across_processes
+            failing_loader_runs_once_across_processes
+            killed_holder_blocks_no_one
+        ] ; $harness ; $($rest)*);
+    };
+    (@skip [$($done:ident)*] ; $harness:expr ; $next:ident $($rest:ident)*) => {
+        $crate::__conformance_tests!(@skip [$($done)* $next] ; $harness ; $($rest)*);
+    };
+    (@skip [$($done:ident)*] ; $harness:expr ;) => {
+        $crate::__conformance_tests!(@emit [$($done)*] ; $harness ; $);
+    };
+    // One local macro that writes a case's test: ignored for the names opted out.
+    (@emit [$($skip:ident)*] ; $harness:expr ; $d:tt) => {
+        macro_rules! __conformance_case {
+            $(
+                ($skip, $d h:expr, $d kind:ident) => {
+                    #[test]
+                    #[ignore = "opted out by this backend: not checked"]
+                    fn $skip() {
+                        $crate::__conformance_case_body!($skip, $d h, $d kind);
+                    }
+                };
+            )*
+            ($d case:ident, $d h:expr, $d kind:ident) => {
+                #[test]
+                fn $d case() {
+                    $crate::__conformance_case_body!($d case, $d h, $d kind);
+                }
+            };
+        }
+        $crate::__for_each_case!(__conformance_case, $harness);
+
+        /// The part of a child process of the cross-process cases; nothing in an ordinary run.
+        #[test]
+        fn child() {
+            $crate::shared::child(&$harness);
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_case_body {
+    ($case:ident, $h:expr, plain) => {
+        $crate::cases::$case(&$h)
+    };
+    ($case:ident, $h:expr, shared) => {
+        $crate::shared::$case(&$h, &$crate::shared::child_test_name(module_path!()))
     };
 }
 
@@ -309,7 +439,7 @@ macro_rules! __one_test {
 #[macro_export]
 macro_rules! __for_each_case {
     ($m:path, $h:expr) => {
-        $crate::__for_each_case!(@each $m, $h,
+        $crate::__for_each_case!(@each $m, $h, plain,
             set_then_get_returns_the_value
             get_of_absent_key_is_none
             set_replaces_value
@@ -338,10 +468,13 @@ macro_rules! __for_each_case {
             batch_operations
             get_or_insert_with_computes_on_miss
             try_get_or_insert_with_stores_nothing_on_error
-            get_or_insert_with_runs_loader_once_under_contention
-            failing_loader_error_is_shared_by_its_waiters
+            get_or_insert_with_under_contention
+            single_flight_runs_the_loader_once
+            failing_loader_error_reaches_every_caller
+            single_flight_shares_a_failing_loaders_error
             lru_evicts_least_recently_used
             lru_drops_expired_entries_first
+            unbounded_cache_keeps_every_live_entry
             concurrent_use_keeps_values_and_counts_exact
             removal_listener_hears_each_removal_once
             add_stores_only_when_no_live_entry
@@ -356,8 +489,15 @@ macro_rules! __for_each_case {
             model_agrees_on_random_operations
             model_agrees_on_counters
         );
+        $crate::__for_each_case!(@each $m, $h, shared,
+            incr_across_processes
+            add_across_processes
+            loader_runs_once_across_processes
+            failing_loader_runs_once_across_processes
+            killed_holder_blocks_no_one
+        );
     };
-    (@each $m:path, $h:expr, $($case:ident)*) => {
-        $( $m!($case, $h); )*
+    (@each $m:path, $h:expr, $kind:ident, $($case:ident)*) => {
+        $( $m!($case, $h, $kind); )*
     };
 }

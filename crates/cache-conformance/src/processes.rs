@@ -84,12 +84,12 @@ pub fn child(var: &str, open: impl FnOnce(&str) -> Handles) {
     });
 }
 
-/// Starts [`CHILDREN`] children of this test binary (its `child` test) in `role` on `spec`,
-/// lets them go at once, and returns what they printed.
-fn race(var: &str, role: &str, spec: &str) -> Vec<String> {
+/// Starts [`CHILDREN`] children of this test binary (its test `child_test`) in `role` on
+/// `spec`, lets them go at once, and returns what they printed.
+fn race(child_test: &str, var: &str, role: &str, spec: &str) -> Vec<String> {
     let children = (0..CHILDREN)
         .map(|i| {
-            let mut cmd = children::this_test_binary();
+            let mut cmd = children::this_test_binary(child_test);
             cmd.env(var, format!("{role}\np{i}\n{spec}"));
             Child::spawn(cmd)
         })
@@ -100,7 +100,17 @@ fn race(var: &str, role: &str, spec: &str) -> Vec<String> {
 /// [`CHILDREN`] processes of [`THREADS`] threads each `incr` one key [`INCRS`] times: the
 /// count read back through `cache` (on the same storage as `spec`) is exact.
 pub fn incr_across_processes(var: &str, spec: &str, cache: &dyn Cache<i64>) {
-    race(var, "incr", spec);
+    incr_across_processes_from(children::CHILD_TEST, var, spec, cache);
+}
+
+/// [`incr_across_processes`] with children that run the test `child_test` (its full name).
+pub(crate) fn incr_across_processes_from(
+    child_test: &str,
+    var: &str,
+    spec: &str,
+    cache: &dyn Cache<i64>,
+) {
+    race(child_test, var, "incr", spec);
     let total = (CHILDREN * THREADS * INCRS) as i64;
     assert_eq!(cache.get("count").expect("get"), Some(total));
 }
@@ -108,7 +118,17 @@ pub fn incr_across_processes(var: &str, spec: &str, cache: &dyn Cache<i64>) {
 /// [`CHILDREN`] processes of [`THREADS`] threads race `add` on each of [`ADD_ROUNDS`] keys:
 /// exactly one caller wins each key, and the value `cache` reads is the winner's.
 pub fn add_across_processes(var: &str, spec: &str, cache: &dyn Cache<String>) {
-    let lines = race(var, "add", spec);
+    add_across_processes_from(children::CHILD_TEST, var, spec, cache);
+}
+
+/// [`add_across_processes`] with children that run the test `child_test` (its full name).
+pub(crate) fn add_across_processes_from(
+    child_test: &str,
+    var: &str,
+    spec: &str,
+    cache: &dyn Cache<String>,
+) {
+    let lines = race(child_test, var, "add", spec);
     for round in 0..ADD_ROUNDS {
         let key = format!("race{round}");
         let winners: Vec<&str> = lines

@@ -82,7 +82,7 @@ fn replay_fuzz_corpus(policy: Policy) {
 mod lru {
     use super::*;
 
-    cache_conformance::conformance_tests!(Memory(Policy::Lru));
+    cache_conformance::conformance_tests!(Memory(Policy::Lru), skip: [cross_process]);
 
     #[test]
     fn fuzz_corpus_ops_memory_replays() {
@@ -93,7 +93,15 @@ mod lru {
 mod tinylfu {
     use super::*;
 
-    cache_conformance::conformance_tests!(Memory(Policy::TinyLfu));
+    cache_conformance::conformance_tests!(
+        Memory(Policy::TinyLfu),
+        // TinyLFU admits by frequency: its eviction is not LRU's (tested in tests/memory.rs).
+        skip: [
+            lru_evicts_least_recently_used,
+            lru_drops_expired_entries_first,
+            cross_process
+        ]
+    );
 
     #[test]
     fn fuzz_corpus_ops_memory_replays() {
@@ -142,11 +150,18 @@ mod async_api {
 
     mod lru {
         use super::*;
-        cache_conformance::conformance_tests!(AsyncMemory(Memory(Policy::Lru)));
+        cache_conformance::conformance_tests!(AsyncMemory(Memory(Policy::Lru)), skip: [cross_process]);
     }
 
     mod tinylfu {
         use super::*;
-        cache_conformance::conformance_tests!(AsyncMemory(Memory(Policy::TinyLfu)));
+        cache_conformance::conformance_tests!(
+            AsyncMemory(Memory(Policy::TinyLfu)),
+            skip: [
+                lru_evicts_least_recently_used,
+                lru_drops_expired_entries_first,
+                cross_process
+            ]
+        );
     }
 }
