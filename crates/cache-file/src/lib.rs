@@ -78,16 +78,27 @@ compile_error!(
 pub struct ReadmeDoctests;
 
 #[cfg(feature = "tokio")]
+#[path = "future/cache.rs"]
 mod async_cache;
+#[path = "common/dir/beneath.rs"]
 mod beneath;
+#[path = "common/dir/cache_dir.rs"]
 mod dir;
+#[path = "common/flight.rs"]
 mod flight;
+#[path = "common/entry/format.rs"]
 mod format;
+#[path = "common/bounds/index.rs"]
 mod index;
+#[path = "common/keylock.rs"]
 mod keylock;
+#[path = "common/ops.rs"]
 mod ops;
+#[path = "common/sweep.rs"]
 mod sweep;
+#[path = "common/bounds/usage.rs"]
 mod usage;
+#[path = "common/entry/verified.rs"]
 mod verified;
 
 use std::fmt;
