@@ -80,9 +80,7 @@ pub struct ReadmeDoctests;
 #[cfg(feature = "tokio")]
 #[path = "future/cache.rs"]
 mod async_cache;
-#[path = "common/dir/beneath.rs"]
-mod beneath;
-#[path = "common/dir/cache_dir.rs"]
+#[path = "common/dir/mod.rs"]
 mod dir;
 #[path = "common/flight.rs"]
 mod flight;
