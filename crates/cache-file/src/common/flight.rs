@@ -18,64 +18,39 @@
 //! failure record is read only from a file its holder removed (its writer finished), so one
 //! left by a killed process is ignored and truncated by the next holder.
 //!
-//! `AsyncFileCache` runs the same steps (`tasks`, feature `tokio`): its tasks share the
+//! This module is the protocol, below both caches: the lock file's name, the failure record,
+//! and the steps (`ended`, `take_over`, `land`), each given the cache's read of the entry.
+//! `FileBasedCache` leads with it (`crate::sync::flight`, blocking on the lock), and
+//! `AsyncFileCache` (`crate::future::flight`, feature `tokio`): its tasks share the
 //! instance's flights with its threads, and the one task that leads tries the lock file
 //! without blocking, awaiting tokio's timer between tries, so blocking and async callers of
 //! one directory meet on the same lock file.
+//!
+//! May use: `inner`, `keylock`, `dir/`. Neither cache.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
-use cache_core::codec::Codec;
 use cache_core::flight::{RemoteLoaderError, MAX_REMOTE_MESSAGE};
-use cache_core::{Cache, CacheError, Loader, Ttl};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use cache_core::CacheError;
 
-use crate::keylock::{Acquired, KeyLock};
-use crate::{key_ctx, FileBasedCache};
+use super::inner::{key_ctx, Inner};
+use super::keylock::KeyLock;
 
 /// The extension of a flight's lock file, beside the entry (`ab/<md5>.flight`).
-const EXTENSION: &str = "flight";
+pub(crate) const EXTENSION: &str = "flight";
 
 /// The start of a failure record in a lock file; the key's length, the key and the error's
 /// message follow.
 const FAILED: &[u8] = b"cache-file flight failed\n";
 
-/// The cross-process part of a flight this thread leads (the `lead` of
-/// [`hit_or_lead`](cache_core::flight::hit_or_lead)): wait for the key's flight lock, then
-/// return what the flight before stored or failed with, or load and store.
-pub(crate) fn across_processes<V, C: Codec>(
-    cache: &FileBasedCache<C>,
-    key: &str,
-    ttl: Ttl,
-    loader: Loader<'_, V>,
-) -> Result<V, CacheError>
-where
-    V: Serialize + DeserializeOwned + Send + Sync + Clone + 'static,
-{
-    let inner = &*cache.inner;
-    let id = inner.entry_id(key);
-    let lock = match KeyLock::acquire_at(&inner.dir, &id, EXTENSION, |f| ended(cache, key, f)) {
-        Ok(Acquired::Held(lock)) => lock,
-        Ok(Acquired::Ended(result)) => return result,
-        Err(e) => return Err(io_err(cache, key, "locking", e)),
-    };
-    if let Some(v) = take_over(cache, key, &lock)? {
-        return Ok(v);
-    }
-    let result = loader
-        .load()
-        .map_err(|e| CacheError::loader(key, e))
-        .and_then(|v| Cache::<V>::set(cache, key, v.clone(), ttl).map(|_| v));
-    land(key, lock, &result);
-    result
-}
-
 /// An error of the flight lock of `key`.
-fn io_err<C: Codec>(cache: &FileBasedCache<C>, key: &str, what: &str, e: io::Error) -> CacheError {
-    let path = cache.entry_path(key).with_extension(EXTENSION);
+pub(crate) fn io_err(inner: &Inner, key: &str, what: &str, e: io::Error) -> CacheError {
+    let path = inner
+        .dir
+        .entry_path(&inner.entry_id(key))
+        .with_extension(EXTENSION);
     CacheError::io(
         format!(
             "{what} the flight lock of key {} at {}",
@@ -87,13 +62,14 @@ fn io_err<C: Codec>(cache: &FileBasedCache<C>, key: &str, what: &str, e: io::Err
 }
 
 /// What a waiter whose lock is that of a lock file its holder removed returns: the flight
-/// before ended, with its value stored, or with the failure it recorded; `None` if neither.
-fn ended<V: DeserializeOwned + 'static, C: Codec>(
-    cache: &FileBasedCache<C>,
+/// before ended, with its value stored (`read` reads it as the cache does), or with the
+/// failure it recorded; `None` if neither.
+pub(crate) fn ended<V>(
+    read: impl FnOnce() -> Result<Option<V>, CacheError>,
     key: &str,
     file: &File,
 ) -> io::Result<Option<Result<V, CacheError>>> {
-    match cache.read_value(key) {
+    match read() {
         Ok(Some(v)) => Ok(Some(Ok(v))),
         Err(e) => Ok(Some(Err(e))),
         Ok(None) => Ok(read_failure(file, key)?
@@ -101,33 +77,34 @@ fn ended<V: DeserializeOwned + 'static, C: Codec>(
     }
 }
 
-/// The first step of a holder: the value, if the flight before stored it just before we got
-/// the lock; otherwise this process loads, and a failure record left by a killed process
-/// goes first.
-fn take_over<V: DeserializeOwned + 'static, C: Codec>(
-    cache: &FileBasedCache<C>,
+/// The first step of a holder: the value (`read` reads it as the cache does), if the flight
+/// before stored it just before we got the lock; otherwise this process loads, and a
+/// failure record left by a killed process goes first.
+pub(crate) fn take_over<V>(
+    inner: &Inner,
     key: &str,
     lock: &KeyLock,
+    read: impl FnOnce() -> Result<Option<V>, CacheError>,
 ) -> Result<Option<V>, CacheError> {
-    if let Some(v) = cache.read_value(key)? {
+    if let Some(v) = read()? {
         return Ok(Some(v));
     }
     let file = lock.file();
     if file
         .metadata()
-        .map_err(|e| io_err(cache, key, "reading", e))?
+        .map_err(|e| io_err(inner, key, "reading", e))?
         .len()
         > 0
     {
         file.set_len(0)
-            .map_err(|e| io_err(cache, key, "truncating", e))?;
+            .map_err(|e| io_err(inner, key, "truncating", e))?;
     }
     Ok(None)
 }
 
 /// The last step of a holder: a loader error is recorded in the lock file for the processes
 /// waiting on it, then the lock goes.
-fn land<V>(key: &str, lock: KeyLock, result: &Result<V, CacheError>) {
+pub(crate) fn land<V>(key: &str, lock: KeyLock, result: &Result<V, CacheError>) {
     if let Err(CacheError::Loader { source, .. }) = result {
         // Best effort: without the record, waiters load again rather than fail.
         let _ = write_failure(lock.file(), key, &RemoteLoaderError::message_for(&**source));
@@ -135,97 +112,6 @@ fn land<V>(key: &str, lock: KeyLock, result: &Result<V, CacheError>) {
     // Removed before it is unlocked (closed): callers that come later start a new flight,
     // those blocked on this file see how this one ended.
     drop(lock);
-}
-
-/// The async single flight of `AsyncFileCache`: the same lock file, failure record and
-/// steps as the blocking one, each step on tokio's blocking pool; a task that waits for
-/// another process tries the lock without blocking (`LOCK_NB`) and awaits tokio's timer
-/// between tries ([`Backoff`](cache_core::flight::Backoff)), so no thread waits in the kernel
-/// and a cancelled waiter holds nothing.
-#[cfg(feature = "tokio")]
-pub(crate) mod tasks {
-    use cache_core::flight::Backoff;
-    use cache_core::AsyncLoader;
-
-    use super::*;
-    use crate::async_cache::blocking;
-    use crate::keylock::Attempt;
-
-    /// The cross-process part of a flight this task leads (see the blocking one).
-    pub(crate) async fn across_processes<V, C: Codec>(
-        cache: &FileBasedCache<C>,
-        key: &str,
-        ttl: Ttl,
-        loader: AsyncLoader<'_, V>,
-    ) -> Result<V, CacheError>
-    where
-        V: Serialize + DeserializeOwned + Send + Sync + Clone + 'static,
-    {
-        let mut backoff = Backoff::new();
-        let mut tried = None;
-        let lock = loop {
-            let k = key.to_owned();
-            let attempt = blocking(cache.clone(), move |c| {
-                let id = c.inner.entry_id(&k);
-                KeyLock::try_acquire_at(&c.inner.dir, &id, EXTENSION, tried, |f| ended(&c, &k, f))
-                    .map_err(|e| io_err(&c, &k, "locking", e))
-            })
-            .await?;
-            match attempt {
-                Attempt::Done(Acquired::Held(lock)) => break lock,
-                Attempt::Done(Acquired::Ended(result)) => return result,
-                Attempt::Busy(Some(file)) => {
-                    tried = Some(file);
-                    tokio::time::sleep(backoff.next_pause()).await;
-                }
-                Attempt::Busy(None) => tried = None,
-            }
-        };
-        let k = key.to_owned();
-        let taken = blocking(cache.clone(), move |c| {
-            // A value stored just before we got the lock: the lock goes here, on the pool.
-            Ok(match take_over::<V, C>(&c, &k, &lock)? {
-                Some(v) => Err(v),
-                None => Ok(lock),
-            })
-        })
-        .await?;
-        let lock = match taken {
-            Ok(lock) => lock,
-            Err(stored) => return Ok(stored),
-        };
-        // If this task is cancelled while it loads, `held` lets go of the lock.
-        let held = Held(Some(lock));
-        let result = loader().await.map_err(|e| CacheError::loader(key, e));
-        let lock = held.take();
-        let k = key.to_owned();
-        blocking(cache.clone(), move |c| {
-            let result = result.and_then(|v| Cache::<V>::set(&c, &k, v.clone(), ttl).map(|_| v));
-            land(&k, lock, &result);
-            Ok(result)
-        })
-        .await?
-    }
-
-    /// The lock a task holds while it loads: dropped (the task was cancelled) on the blocking
-    /// pool, or here outside a runtime.
-    struct Held(Option<KeyLock>);
-
-    impl Held {
-        fn take(mut self) -> KeyLock {
-            self.0.take().expect("held until taken")
-        }
-    }
-
-    impl Drop for Held {
-        fn drop(&mut self) {
-            if let Some(lock) = self.0.take() {
-                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                    runtime.spawn_blocking(move || drop(lock));
-                }
-            }
-        }
-    }
 }
 
 /// Records in the lock file that the loader of `key` failed with `message` (at most
@@ -270,7 +156,6 @@ fn read_failure(file: &File, key: &str) -> io::Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cache_core::CacheExt;
 
     #[test]
     fn failure_records_round_trip_and_belong_to_their_key() {
@@ -287,25 +172,5 @@ mod tests {
         assert_eq!(read_failure(&file, "k").unwrap(), Some(long));
         file.write_all_at(b"garbage", 0).unwrap();
         assert_eq!(read_failure(&file, "k").unwrap(), None);
-    }
-
-    /// A symlink planted under a flight lock's name is removed, never followed; the lock
-    /// file is gone once the flight is over.
-    #[test]
-    fn a_planted_symlink_is_replaced_not_followed() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = FileBasedCache::new(dir.path().join("c"), None).unwrap();
-        let lock = cache.entry_path("k").with_extension(EXTENSION);
-        std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
-        let target = dir.path().join("target");
-        std::fs::write(&target, b"precious").unwrap();
-        std::os::unix::fs::symlink(&target, &lock).unwrap();
-        let v = cache.get_or_insert_with("k", Ttl::Never, || 7u32).unwrap();
-        assert_eq!(v, 7);
-        assert_eq!(std::fs::read(&target).unwrap(), b"precious");
-        assert!(
-            std::fs::symlink_metadata(&lock).is_err(),
-            "no lock file is left"
-        );
     }
 }
