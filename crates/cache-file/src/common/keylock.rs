@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::io;
 
-use crate::dir::{CacheDir, EntryId, LockFile};
+use super::dir::{CacheDir, EntryId, LockFile};
 
 /// An exclusive lock on one entry, held until dropped.
 pub(crate) struct KeyLock {

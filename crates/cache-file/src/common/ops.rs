@@ -6,18 +6,19 @@
 //! `touch` of the same key holds the lock, between its read and its write, is overwritten by
 //! it. `add` never overwrites a `set`.
 //!
-//! [`CacheDir::create_new`]: crate::dir::CacheDir::create_new
+//! [`CacheDir::create_new`]: super::dir::CacheDir::create_new
 
 use std::io;
 use std::time::Duration;
 
-use cache_core::codec::Codec;
 use cache_core::{CacheError, Ttl};
 
-use crate::dir::{EntryId, Opened, Replaced};
-use crate::format;
-use crate::keylock::KeyLock;
-use crate::{read_head, FileBasedCache, Inner, Looked, Verdict};
+use super::dir::{EntryId, FileId, Opened, Replaced};
+use super::entry::format;
+use super::inner::Inner;
+use super::keylock::KeyLock;
+use super::read::lookup::{read_again, Looked};
+use super::read::verify::{read_head, Verdict};
 
 /// How often `add` starts over when a concurrent writer keeps replacing what it found,
 /// before it gives up with an error.
@@ -42,7 +43,7 @@ impl Inner {
     ///
     /// Like a lookup, reads again a file replaced under it (see `Inner::lookup_split`).
     fn head_of(&self, key: &str, id: &EntryId, claim: bool) -> io::Result<Found> {
-        crate::read_again(Found::InTheWay, || self.head_once(key, id, claim))
+        read_again(Found::InTheWay, || self.head_once(key, id, claim))
     }
 
     /// One try of [`Inner::head_of`].
@@ -55,7 +56,7 @@ impl Inner {
             }
             Opened::File(f, m) => (f, m),
         };
-        let fid = crate::dir::FileId::of(&meta);
+        let fid = FileId::of(&meta);
         let head = match read_head(&file, meta.len())? {
             Verdict::Ok(head) => head,
             Verdict::Corrupt => {
@@ -147,7 +148,12 @@ impl Inner {
     }
 
     /// `counter` stores and reads the count as the cache's codec does an `i64`.
-    fn incr(&self, key: &str, delta: i64, counter: &dyn Counter) -> Result<i64, CacheError> {
+    pub(crate) fn incr(
+        &self,
+        key: &str,
+        delta: i64,
+        counter: &dyn Counter,
+    ) -> Result<i64, CacheError> {
         let id = self.entry_id(key);
         let _lock = self.lock(key, &id)?;
         let mut buf = Vec::new();
@@ -195,7 +201,7 @@ impl Inner {
         Err(self.restless("incrementing", key, &id))
     }
 
-    fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+    pub(crate) fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
         let id = self.entry_id(key);
         let _lock = self.lock(key, &id)?;
         let live = self
@@ -231,7 +237,7 @@ impl Inner {
         Ok(true)
     }
 
-    fn time_left(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+    pub(crate) fn time_left(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
         let id = self.entry_id(key);
         let found = self
             .head_of(key, &id, false)
@@ -247,93 +253,7 @@ impl Inner {
 
 /// How a count is stored: as the cache's codec (and compression) stores an `i64`. An object
 /// so that the one `incr` of [`Inner`] serves caches of every codec.
-trait Counter {
+pub(crate) trait Counter {
     fn encode(&self, buf: &mut Vec<u8>, count: i64) -> Result<(), CacheError>;
     fn decode(&self, bytes: &[u8]) -> Option<i64>;
-}
-
-/// The [`Counter`] of a cache, for the key being counted.
-struct CounterOf<'a, C> {
-    cache: &'a FileBasedCache<C>,
-    key: &'a str,
-}
-
-impl<C: Codec> Counter for CounterOf<'_, C> {
-    fn encode(&self, buf: &mut Vec<u8>, count: i64) -> Result<(), CacheError> {
-        self.cache.encoding.encode_into(buf, self.key, &count)
-    }
-    fn decode(&self, bytes: &[u8]) -> Option<i64> {
-        self.cache.encoding.decode(bytes)
-    }
-}
-
-impl<C: Codec> FileBasedCache<C> {
-    fn counter<'a>(&'a self, key: &'a str) -> CounterOf<'a, C> {
-        CounterOf { cache: self, key }
-    }
-
-    /// [`Cache::incr`](cache_core::Cache::incr) without naming a value type: adds `delta` to
-    /// the `i64` counter under `key` and returns the new count, atomically across threads and
-    /// processes (the entry's lock file is held across the read and the write). An absent key
-    /// starts at 0 with the default TTL; an existing counter keeps its TTL.
-    ///
-    /// ```
-    /// use cache_core::Cache;
-    /// let dir = tempfile::tempdir()?;
-    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
-    /// assert_eq!(cache.incr("visits", 1)?, 1);
-    /// assert_eq!(cache.incr("visits", 2)?, 3);
-    /// assert_eq!(Cache::<i64>::get(&cache, "visits")?, Some(3));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        self.inner.incr(key, delta, &self.counter(key))
-    }
-
-    /// [`Cache::decr`](cache_core::Cache::decr) without naming a value type.
-    ///
-    /// ```
-    /// let dir = tempfile::tempdir()?;
-    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
-    /// assert_eq!(cache.decr("stock", 2)?, -2);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        match delta.checked_neg() {
-            Some(up) => self.inner.incr(key, up, &self.counter(key)),
-            None => Err(CacheError::counter_overflow(key, delta)),
-        }
-    }
-
-    /// [`Cache::touch`](cache_core::Cache::touch) without naming a value type: gives the live
-    /// entry a new TTL, counted from now (the file is rewritten with a new header).
-    ///
-    /// ```
-    /// use cache_core::{Cache, Ttl};
-    /// let dir = tempfile::tempdir()?;
-    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
-    /// cache.set("k", 1u8, Ttl::Never)?;
-    /// assert!(cache.touch("k", Ttl::After(std::time::Duration::from_secs(60)))?);
-    /// assert!(!cache.touch("absent", Ttl::Never)?);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
-        self.inner.touch(key, ttl)
-    }
-
-    /// [`Cache::ttl`](cache_core::Cache::ttl) without naming a value type: the time the live
-    /// entry has left, from its header (the payload is not read).
-    ///
-    /// ```
-    /// use cache_core::{Cache, Ttl};
-    /// let dir = tempfile::tempdir()?;
-    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
-    /// cache.set("k", 1u8, Ttl::Never)?;
-    /// assert_eq!(cache.ttl("k")?, Some(None));
-    /// assert_eq!(cache.ttl("absent")?, None);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
-        self.inner.time_left(key)
-    }
 }

@@ -1,8 +1,7 @@
-//! `AsyncFileCache`: the file cache for async code, each operation a call of the shared
+//! [`AsyncFileCache`]: the file cache for async code, each operation a call of the shared
 //! blocking [`FileBasedCache`] on tokio's blocking thread pool.
 
 use std::fmt;
-use std::io;
 use std::time::Duration;
 
 use cache_core::codec::{Codec, Postcard};
@@ -13,7 +12,9 @@ use cache_core::{
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::FileBasedCache;
+use super::blocking::blocking;
+use super::flight;
+use crate::sync::FileBasedCache;
 
 /// A [`FileBasedCache`] as an [`AsyncCache`]: every operation runs the blocking one on
 /// tokio's blocking thread pool ([`tokio::task::spawn_blocking`]), so file I/O never blocks
@@ -88,22 +89,6 @@ impl<C: Codec> AsyncFileCache<C> {
         op: impl FnOnce(FileBasedCache<C>) -> Result<T, CacheError> + Send + 'static,
     ) -> CacheFuture<'a, Result<T, CacheError>> {
         CacheFuture::boxed(blocking(self.cache.clone(), op))
-    }
-}
-
-/// Runs `op` on `cache` on tokio's blocking pool; a panic in `op` resumes here.
-pub(crate) async fn blocking<C: Codec, T: Send + 'static>(
-    cache: FileBasedCache<C>,
-    op: impl FnOnce(FileBasedCache<C>) -> Result<T, CacheError> + Send + 'static,
-) -> Result<T, CacheError> {
-    let dir = cache.dir().to_owned();
-    match tokio::task::spawn_blocking(move || op(cache)).await {
-        Ok(result) => result,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => Err(CacheError::io(
-            format!("file cache operation in {}", dir.display()),
-            io::Error::other(e),
-        )),
     }
 }
 
@@ -247,7 +232,7 @@ where
                 let key = key.to_owned();
                 blocking(self.cache.clone(), move |c| c.read_value(&key))
             },
-            move |loader| crate::flight::tasks::across_processes(&self.cache, key, ttl, loader),
+            move |loader| flight::across_processes(&self.cache, key, ttl, loader),
         ))
     }
 }

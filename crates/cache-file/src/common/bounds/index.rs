@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use cache_core::Timestamp;
 use lru::LruCache;
 
-use crate::dir::EntryId;
+use super::super::dir::EntryId;
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {

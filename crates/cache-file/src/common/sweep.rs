@@ -12,26 +12,17 @@
 use std::io;
 use std::sync::{Arc, Weak};
 
-use cache_core::Timestamp;
+use cache_core::codec;
+use cache_core::{CacheError, Timestamp};
 
-use crate::dir::EntryId;
-use crate::usage::Slot;
-use crate::Inner;
+use super::bounds::{Hand, Slot};
+use super::dir::{EntryId, Opened};
+use super::inner::Inner;
+use super::read::verify::{read_head, Verdict};
 
 /// Entries the hand looks at per write, at most, when it has work: enough that a cache
 /// writing only short-lived entries removes them faster than it writes them.
 const PER_WRITE: usize = 4;
-
-/// Where the sweep stands: the fan-out directory being swept and the entries of it left.
-#[derive(Debug, Default)]
-pub struct Hand {
-    fan: u8,
-    ids: Vec<EntryId>,
-    pos: usize,
-    active: bool,
-    /// The earliest expiry among the entries of `fan` the sweep kept.
-    earliest_left: u64,
-}
 
 impl Inner {
     /// A step of the sweep: up to [`PER_WRITE`] entries of a fan-out directory whose
@@ -112,8 +103,8 @@ impl Inner {
     ) -> io::Result<Slot> {
         let mut slot = Slot::EMPTY;
         self.dir.scan_fan(fan, |id| -> io::Result<()> {
-            if let crate::Opened::File(f, m) = self.dir.open_entry(&id)? {
-                if let crate::Verdict::Ok(head) = crate::read_head(&f, m.len())? {
+            if let Opened::File(f, m) = self.dir.open_entry(&id)? {
+                if let Verdict::Ok(head) = read_head(&f, m.len())? {
                     let expires = head.header.expires_at();
                     slot.entries += 1;
                     slot.bytes += m.len();
@@ -174,5 +165,46 @@ pub fn start_recount(inner: &Arc<Inner>) {
         });
     if let Ok(handle) = spawned {
         *inner.recount.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+    }
+}
+
+impl Inner {
+    /// Reads every entry's header (never a payload) and removes those `doomed` picks, if
+    /// still the file that was read, plus any corrupt file. Counts as the callers' contract
+    /// says: live removals are returned, expired ones counted as expirations.
+    pub(crate) fn sweep(
+        &self,
+        what: &str,
+        mut doomed: impl FnMut(&str) -> bool,
+        live_too: bool,
+    ) -> Result<(u64, u64), CacheError> {
+        let now = self.now();
+        let (mut live, mut expired) = (0, 0);
+        self.dir
+            .scan(|id| -> io::Result<()> {
+                let Some((fid, head, _open)) = self.read_entry_head(&id)? else {
+                    return Ok(());
+                };
+                // Every version's entries: the name's key, whatever its version.
+                let Some((key, _version)) = codec::split_versioned_name(&head.key) else {
+                    return self.drop_corrupt(fid, &id).map(|_| ());
+                };
+                let is_live = head.header.expires_at().is_live_at(now);
+                if (is_live && !live_too) || !doomed(key) {
+                    return Ok(());
+                }
+                if self.remove_if_unchanged(&id, fid, &head.header)? {
+                    self.forget(&id, fid.len);
+                    if is_live {
+                        live += 1;
+                    } else {
+                        expired += 1;
+                        self.stats.expiration();
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|e| self.scan_err(what, e))?;
+        Ok((live, expired))
     }
 }

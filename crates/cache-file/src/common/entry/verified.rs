@@ -21,8 +21,8 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::dir::EntryId;
-use crate::format::EntryHeader;
+use super::super::dir::EntryId;
+use super::format::EntryHeader;
 
 /// How old a file's last change must be, when its verification begins, to be remembered:
 /// far above any file system's timestamp granularity.
@@ -128,7 +128,7 @@ mod tests {
     }
 
     fn entry(payload: &[u8]) -> Vec<u8> {
-        crate::format::entry("k", payload, None)
+        super::super::format::entry("k", payload, None)
     }
 
     /// An entry file holding `payload`, in a directory of its own: the directory, the
