@@ -11,7 +11,7 @@
 use std::io;
 use std::time::Duration;
 
-use cache_core::{CacheError, Ttl};
+use cache_core::{CacheError, CounterChange, Ttl};
 
 use super::dir::{EntryId, FileId, Opened, Replaced};
 use super::entry::format;
@@ -151,9 +151,10 @@ impl Inner {
     pub(crate) fn incr(
         &self,
         key: &str,
-        delta: i64,
+        change: CounterChange,
         counter: &dyn Counter,
     ) -> Result<i64, CacheError> {
+        let overflow = || CacheError::counter_overflow(key, change.added());
         let id = self.entry_id(key);
         let _lock = self.lock(key, &id)?;
         let mut buf = Vec::new();
@@ -162,9 +163,10 @@ impl Inner {
                 .lookup(key, &id)
                 .map_err(|e| self.io_err("reading", key, &id, e))?;
             let Some(live) = live else {
-                let encode = |b: &mut Vec<u8>| counter.encode(b, delta);
+                let count = change.apply(0).ok_or_else(overflow)?;
+                let encode = |b: &mut Vec<u8>| counter.encode(b, count);
                 if self.create(key, id, self.default_ttl, &mut buf, &encode)? {
-                    return Ok(delta);
+                    return Ok(count);
                 }
                 continue; // a concurrent `set` created it: count on from its value
             };
@@ -172,9 +174,7 @@ impl Inner {
             let count = counter
                 .decode(&live.bytes[header.payload_offset()..])
                 .ok_or_else(|| CacheError::not_a_counter(key))?;
-            let count = count
-                .checked_add(delta)
-                .ok_or_else(|| CacheError::counter_overflow(key, delta))?;
+            let count = change.apply(count).ok_or_else(overflow)?;
             // The same written-at time and TTL: the counter keeps its expiry.
             let name = self.name(key);
             format::encode_entry(&mut buf, key, &name, header.written_at, header.ttl, |b| {

@@ -173,6 +173,14 @@ where
         self.run(move |c| Cache::<V>::incr(&c, &key, delta))
     }
 
+    fn decr<'a>(&'a self, key: &'a str, delta: i64) -> CacheFuture<'a, Result<i64, CacheError>>
+    where
+        V: CounterValue,
+    {
+        let key = key.to_owned();
+        self.run(move |c| Cache::<V>::decr(&c, &key, delta))
+    }
+
     fn touch<'a>(&'a self, key: &'a str, ttl: Ttl) -> CacheFuture<'a, Result<bool, CacheError>> {
         let key = key.to_owned();
         self.run(move |c| Cache::<V>::touch(&c, &key, ttl))

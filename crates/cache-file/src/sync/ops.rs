@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use cache_core::codec::Codec;
-use cache_core::{CacheError, Ttl};
+use cache_core::{CacheError, CounterChange, Ttl};
 
 use super::cache::FileBasedCache;
 use crate::common::ops::Counter;
@@ -44,7 +44,8 @@ impl<C: Codec> FileBasedCache<C> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        self.inner.incr(key, delta, &self.counter(key))
+        self.inner
+            .incr(key, CounterChange::Add(delta), &self.counter(key))
     }
 
     /// [`Cache::decr`](cache_core::Cache::decr) without naming a value type.
@@ -56,10 +57,8 @@ impl<C: Codec> FileBasedCache<C> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        match delta.checked_neg() {
-            Some(up) => self.inner.incr(key, up, &self.counter(key)),
-            None => Err(CacheError::counter_overflow(key, delta)),
-        }
+        self.inner
+            .incr(key, CounterChange::Sub(delta), &self.counter(key))
     }
 
     /// [`Cache::touch`](cache_core::Cache::touch) without naming a value type: gives the live
