@@ -112,9 +112,9 @@ fn plain<C>(b: FileBasedCacheBuilder<C>) -> FileBasedCacheBuilder<C> {
     b
 }
 
-/// What the file cache does not have: exact LRU eviction under an entry bound (its bounds
-/// are per directory, `tests/bounds.rs`) and a removal listener. The async harnesses and
-/// the other codecs leave the cross-process cases to this one.
+// What the file cache does not have: exact LRU eviction under an entry bound (its bounds
+// are per directory, `tests/bounds.rs`) and a removal listener. The async harnesses and
+// the other codecs leave the cross-process cases to this one.
 cache_conformance::conformance_tests!(
     files_across_processes(),
     skip: [
