@@ -104,24 +104,22 @@
 pub struct ReadmeDoctests;
 
 #[cfg(feature = "tokio")]
-mod async_cache;
-#[cfg(feature = "tokio")]
-mod async_link;
-#[cfg(all(feature = "tokio", feature = "cluster"))]
-mod async_route;
-#[cfg(feature = "tokio")]
-mod coalesce;
+mod aio;
+mod blocking;
 mod config;
-mod failure;
-mod flight;
+mod connection;
+mod proto;
+
+// The modules' old paths, until the imports name the new ones.
+#[cfg(all(feature = "tokio", feature = "cluster"))]
+use aio::route as async_route;
 #[cfg(feature = "tokio")]
-mod follow;
-mod hot;
-mod keys;
-mod link;
-mod ops;
-mod sentinel;
-mod value;
+use aio::{cache as async_cache, coalesce, link as async_link};
+use blocking::{hot, link};
+#[cfg(feature = "tokio")]
+use connection::follow;
+use connection::sentinel;
+use proto::{failure, flight, keys, ops, value};
 
 use std::collections::HashSet;
 use std::fmt;

@@ -1,0 +1,2 @@
+pub(crate) mod hot;
+pub(crate) mod link;

@@ -1,0 +1,3 @@
+#[cfg(feature = "tokio")]
+pub(crate) mod follow;
+pub(crate) mod sentinel;

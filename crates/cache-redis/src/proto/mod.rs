@@ -1,0 +1,5 @@
+pub(crate) mod failure;
+pub(crate) mod flight;
+pub(crate) mod keys;
+pub(crate) mod ops;
+pub(crate) mod value;
