@@ -115,10 +115,7 @@ mod proto;
 use aio::route as async_route;
 #[cfg(feature = "tokio")]
 use aio::{cache as async_cache, coalesce, link as async_link};
-use blocking::{hot, link};
-#[cfg(feature = "tokio")]
-use connection::follow;
-use connection::sentinel;
+use blocking::hot;
 use proto::{failure, flight, keys, ops, value};
 
 use std::collections::HashSet;
@@ -156,8 +153,11 @@ pub fn match_pattern(prefix: &str, pattern: &str) -> Vec<u8> {
 #[cfg(test)]
 use config::redact;
 
+use blocking::link::{Batch, Link, Manager, Tracked};
+use connection::{Connector, Timeouts};
 use keys::{Expiry, KeySpace};
-use link::{Batch, Command, Connector, Link, Manager, Timeouts, Tracked};
+use proto::command::Command;
+use proto::keys::keyed;
 
 /// A cache on Redis or Redis Cluster, for values of any serde type. Cheap to clone: clones
 /// share the pool and the counters.
@@ -319,7 +319,7 @@ impl<C: Codec> RedisCache<C> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn delete(&self, key: &str) -> Result<bool, CacheError> {
-        let cmd = link::keyed("UNLINK", &self.inner.keys, key);
+        let cmd = keyed("UNLINK", &self.inner.keys, key);
         let removed: u64 = self.run("UNLINK", Some(key), |l| l.query(&cmd))?;
         self.inner.stats.add_deletes(removed);
         Ok(removed > 0)
@@ -333,7 +333,7 @@ impl<C: Codec> RedisCache<C> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn exists(&self, key: &str) -> Result<bool, CacheError> {
-        let cmd = link::keyed("EXISTS", &self.inner.keys, key);
+        let cmd = keyed("EXISTS", &self.inner.keys, key);
         let n: u64 = self.run("EXISTS", Some(key), |l| l.query(&cmd))?;
         Ok(n > 0)
     }
@@ -422,7 +422,7 @@ impl<C: Codec> RedisCache<C> {
     }
 
     fn get_value<V: DeserializeOwned + 'static>(&self, key: &str) -> Result<Option<V>, CacheError> {
-        let cmd = link::keyed("GET", &self.inner.keys, key);
+        let cmd = keyed("GET", &self.inner.keys, key);
         let bytes: Option<Vec<u8>> = self.run("GET", Some(key), |l| l.query(&cmd))?;
         let value = bytes.and_then(|b| value::decode(&self.encoding, b));
         self.count_read(value.is_some());
@@ -436,7 +436,7 @@ impl<C: Codec> RedisCache<C> {
         ttl: Ttl,
     ) -> Result<bool, CacheError> {
         let cmd = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
-            Expiry::Gone => link::keyed("UNLINK", &self.inner.keys, key),
+            Expiry::Gone => keyed("UNLINK", &self.inner.keys, key),
             expiry => set_cmd(&self.inner.keys, &self.encoding, key, value, expiry)?,
         };
         self.run("SET", Some(key), |l| l.query::<()>(&cmd))?;
@@ -519,7 +519,7 @@ impl<C: Codec> RedisCache<C> {
         inner.pool.give_back(&inner.manager, conn);
         match first {
             Ok(v) => Ok(v),
-            Err(e) if link::worth_retrying(&e) => inner
+            Err(e) if failure::worth_retrying(&e) => inner
                 .manager
                 .connect()
                 .and_then(|mut fresh| attempt(&mut fresh, &mut f))
@@ -536,7 +536,7 @@ fn attempt<T>(
 ) -> RedisResult<T> {
     let result = f(&mut conn.link);
     if let Err(e) = &result {
-        if link::breaks_connection(e) {
+        if failure::breaks_connection(e) {
             conn.broken = true;
         }
     }

@@ -17,9 +17,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::async_link::{AsyncLink, Links, Scan};
+use crate::connection::{Connector, Timeouts};
 use crate::keys::{Expiry, KeySpace};
-use crate::link::{self, Connector, Timeouts};
 use crate::ops::{add_cmd, counted, incr_call, refused, time_left, touch_call};
+use crate::proto::keys::keyed;
 use crate::{failure, set_cmd, short, validate, value, RedisConfig};
 
 /// A cache on Redis or Redis Cluster for async code (tokio), for values of any serde type:
@@ -169,7 +170,7 @@ impl<C: Codec> AsyncRedisCache<C> {
             .map_err(|e| failure::backend(format!("connecting to {server}"), e))?;
         #[cfg(feature = "cluster")]
         let links = links
-            .route_by_slot(link::NodeClients::of(&config)?, timeouts)
+            .route_by_slot(crate::connection::NodeClients::of(&config)?, timeouts)
             .await;
         Ok(AsyncRedisCache {
             inner: Arc::new(Inner {
@@ -252,7 +253,7 @@ impl<C: Codec> AsyncRedisCache<C> {
         &self,
         key: &str,
     ) -> Result<Option<V>, CacheError> {
-        let cmd = link::keyed("GET", &self.inner.keys, key);
+        let cmd = keyed("GET", &self.inner.keys, key);
         let bytes: Option<Vec<u8>> = self.run("GET", Some(key), |l| l.query(&cmd)).await?;
         let value = bytes.and_then(|b| value::decode(&self.encoding, b));
         if value.is_some() {
@@ -270,7 +271,7 @@ impl<C: Codec> AsyncRedisCache<C> {
         ttl: Ttl,
     ) -> Result<bool, CacheError> {
         let cmd = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
-            Expiry::Gone => link::keyed("UNLINK", &self.inner.keys, key),
+            Expiry::Gone => keyed("UNLINK", &self.inner.keys, key),
             expiry => set_cmd(&self.inner.keys, &self.encoding, key, &value, expiry)?,
         };
         self.run("SET", Some(key), |l| l.query::<()>(&cmd)).await?;
@@ -279,14 +280,14 @@ impl<C: Codec> AsyncRedisCache<C> {
     }
 
     async fn delete_key(&self, key: &str) -> Result<bool, CacheError> {
-        let cmd = link::keyed("UNLINK", &self.inner.keys, key);
+        let cmd = keyed("UNLINK", &self.inner.keys, key);
         let removed: u64 = self.run("UNLINK", Some(key), |l| l.query(&cmd)).await?;
         self.inner.stats.add_deletes(removed);
         Ok(removed > 0)
     }
 
     async fn exists_key(&self, key: &str) -> Result<bool, CacheError> {
-        let cmd = link::keyed("EXISTS", &self.inner.keys, key);
+        let cmd = keyed("EXISTS", &self.inner.keys, key);
         let n: u64 = self.run("EXISTS", Some(key), |l| l.query(&cmd)).await?;
         Ok(n > 0)
     }
@@ -471,7 +472,7 @@ impl<C: Codec> AsyncRedisCache<C> {
     /// # }
     /// ```
     pub async fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
-        let cmd = link::keyed("PTTL", &self.inner.keys, key);
+        let cmd = keyed("PTTL", &self.inner.keys, key);
         let ms: i64 = self.run("PTTL", Some(key), |l| l.query(&cmd)).await?;
         Ok(time_left(ms))
     }

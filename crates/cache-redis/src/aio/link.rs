@@ -1,15 +1,15 @@
 //! The async link: what [`AsyncRedisCache`](crate::AsyncRedisCache) sends its commands
-//! through, the async twin of [`Link`](crate::link::Link). One multiplexed connection to a
+//! through, the async twin of [`Link`](crate::blocking::link::Link). One multiplexed connection to a
 //! server, kept by redis's `ConnectionManager` (every task shares it and their commands
 //! pipeline on it; it reconnects when the connection drops), or the async cluster client.
 //!
 //! [`Links`] holds it: fixed for a server or a cluster, or, through sentinels, followed
-//! ([`crate::follow`]): when the primary's connection fails, the sentinels are asked again
-//! (the steps of [`crate::sentinel`], each bounded) and a connection to the primary they
+//! ([`crate::connection::follow`]): when the primary's connection fails, the sentinels are asked again
+//! (the steps of [`crate::connection::sentinel`], each bounded) and a connection to the primary they
 //! name replaces it.
 //!
 //! The commands themselves are built by the same code as the blocking link's
-//! ([`crate::link::single`], [`crate::link::scan_cmd`], `crate::set_cmd`).
+//! ([`crate::proto::command::single`], [`crate::proto::command::scan_cmd`], `crate::set_cmd`).
 
 #[cfg(feature = "cluster")]
 use std::collections::HashMap;
@@ -25,9 +25,11 @@ use redis::AsyncConnectionConfig;
 use redis::{Cmd, FromRedisValue, RedisError, RedisResult};
 
 use crate::coalesce::Coalescer;
-use crate::follow::{Follow, Lookup, Ticket};
-use crate::link::{breaks_connection, scan_cmd, worth_retrying, Connector, Timeouts};
-use crate::sentinel::{is_primary, role_cmd, Search, Sentinels};
+use crate::connection::follow::{Follow, Lookup, Ticket};
+use crate::connection::sentinel::{is_primary, role_cmd, Search, Sentinels};
+use crate::connection::{Connector, Timeouts};
+use crate::proto::command::scan_cmd;
+use crate::proto::failure::{breaks_connection, worth_retrying};
 
 /// Where an [`AsyncRedisCache`](crate::AsyncRedisCache) sends its commands: a fixed link (a
 /// server, which its connection manager reconnects to; a cluster, whose client follows its
@@ -67,7 +69,7 @@ impl Links {
     #[cfg(feature = "cluster")]
     pub(crate) async fn route_by_slot(
         self,
-        clients: Option<crate::link::NodeClients>,
+        clients: Option<crate::connection::NodeClients>,
         timeouts: Timeouts,
     ) -> Self {
         match self {
@@ -218,7 +220,7 @@ impl AsyncLink {
     #[cfg(feature = "cluster")]
     async fn route_by_slot(
         mut self,
-        clients: Option<crate::link::NodeClients>,
+        clients: Option<crate::connection::NodeClients>,
         timeouts: Timeouts,
     ) -> Self {
         if let (Conn::Cluster(c), Some(clients)) = (&self.conn, clients) {
@@ -312,7 +314,7 @@ impl AsyncLink {
             Conn::Cluster(_) => {
                 let cmds = keys
                     .iter()
-                    .map(|k| crate::link::single("GET", k).into_cmd())
+                    .map(|k| crate::proto::command::single("GET", k).into_cmd())
                     .collect();
                 self.batch(cmds, keys).await
             }
@@ -405,7 +407,7 @@ impl<'p> Scan<'p> {
                 for (node, (cursor, page)) in replies {
                     keys.extend(page);
                     if cursor != "0" {
-                        nodes.push((crate::link::by_address(&node)?, cursor));
+                        nodes.push((crate::proto::command::by_address(&node)?, cursor));
                     }
                 }
                 self.state = ScanState::Nodes(nodes);

@@ -25,7 +25,7 @@ use redis::{
 };
 
 use crate::coalesce::Coalescer;
-use crate::link::{NodeClients, Timeouts};
+use crate::connection::{NodeClients, Timeouts};
 
 const SLOTS: usize = 16384;
 /// A slot that no primary serves in the map.

@@ -117,6 +117,25 @@ pub(crate) fn classify(e: &RedisError) -> BackendFailure {
     }
 }
 
+/// Whether an error leaves the connection it happened on suspect. `READONLY` counts: the
+/// server was a primary and is now a replica (a failover demoted it), so the connection
+/// must go and its replacement find the new primary.
+pub(crate) fn breaks_connection(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_unrecoverable_error() || is_read_only(e)
+}
+
+/// Whether an operation that failed with `e` is worth one more try on a fresh connection:
+/// the connection was dropped or refused (a pooled connection that went stale when the
+/// server restarted), or its server was demoted to a replica, but not a timeout (a hung
+/// server would only make the caller wait twice as long).
+pub(crate) fn worth_retrying(e: &RedisError) -> bool {
+    (e.is_io_error() && !e.is_timeout()) || is_read_only(e)
+}
+
+fn is_read_only(e: &RedisError) -> bool {
+    e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,8 +43,10 @@ use redis::Value;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::link;
 use crate::ops::{Call, Lua};
+#[cfg(feature = "tokio")]
+use crate::proto::command::single;
+use crate::proto::keys::keyed;
 use crate::{value, Cache, RedisCache};
 
 /// Takes the lock (`KEYS[1]`) as `ARGV[1]` for `ARGV[2]` ms, unless a holder is loading
@@ -243,7 +245,7 @@ pub(crate) fn reread<V: DeserializeOwned + 'static, C: Codec>(
     cache: &RedisCache<C>,
     key: &str,
 ) -> Result<Option<V>, CacheError> {
-    let cmd = link::keyed("GET", &cache.inner.keys, key);
+    let cmd = keyed("GET", &cache.inner.keys, key);
     let bytes: Option<Vec<u8>> = cache.run("GET", Some(key), |l| l.query(&cmd))?;
     Ok(bytes.and_then(|b| value::decode(&cache.encoding, b)))
 }
@@ -303,7 +305,7 @@ pub(crate) mod tasks {
         cache: &AsyncRedisCache<C>,
         key: &str,
     ) -> Result<Option<V>, CacheError> {
-        let cmd = link::single("GET", &cache.inner.keys.redis_key(key));
+        let cmd = single("GET", &cache.inner.keys.redis_key(key));
         let bytes: Option<Vec<u8>> = cache.run("GET", Some(key), |l| l.query(&cmd)).await?;
         Ok(bytes.and_then(|b| value::decode(&cache.encoding, b)))
     }

@@ -1,3 +1,4 @@
+pub(crate) mod command;
 pub(crate) mod failure;
 pub(crate) mod flight;
 pub(crate) mod keys;

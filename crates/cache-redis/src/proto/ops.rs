@@ -11,8 +11,10 @@ use redis::{Arg, Cmd, ErrorKind, RedisError, RedisResult, ServerErrorKind, Value
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::blocking::link::Link;
 use crate::keys::{Expiry, KeySpace};
-use crate::link::{self, Command, Link};
+use crate::proto::command::Command;
+use crate::proto::keys::keyed;
 use crate::{set_cmd, value, RedisCache};
 
 /// `INCRBY` that gives a key it creates the default TTL (`ARGV[2]` ms) in the same atomic
@@ -216,7 +218,7 @@ pub(crate) fn counted(
 pub(crate) fn touch_call(keys: &KeySpace, key: &str, expiry: Expiry) -> Call {
     match expiry {
         Expiry::Millis(ms) => {
-            let mut cmd = link::keyed("PEXPIRE", keys, key);
+            let mut cmd = keyed("PEXPIRE", keys, key);
             cmd.arg(ms);
             Call::plain("PEXPIRE", cmd)
         }
@@ -225,7 +227,7 @@ pub(crate) fn touch_call(keys: &KeySpace, key: &str, expiry: Expiry) -> Call {
             keys.write_key(&mut cmd, key);
             PERSIST.with("PERSIST (script)", cmd)
         }
-        Expiry::Gone => Call::plain("UNLINK", link::keyed("UNLINK", keys, key)),
+        Expiry::Gone => Call::plain("UNLINK", keyed("UNLINK", keys, key)),
     }
 }
 
@@ -348,7 +350,7 @@ impl<C: Codec> RedisCache<C> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
-        let cmd = link::keyed("PTTL", &self.inner.keys, key);
+        let cmd = keyed("PTTL", &self.inner.keys, key);
         let ms: i64 = self.run("PTTL", Some(key), |l| l.query(&cmd))?;
         Ok(time_left(ms))
     }
