@@ -16,12 +16,14 @@ use redis::{RedisResult, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::async_link::{AsyncLink, Links, Scan};
+use super::link::{AsyncLink, Links, Scan};
+use crate::config::{validate, RedisConfig};
 use crate::connection::{Connector, Timeouts};
-use crate::keys::{Expiry, KeySpace};
-use crate::ops::{add_cmd, counted, incr_call, refused, time_left, touch_call};
+use crate::proto::failure::{self, short};
 use crate::proto::keys::keyed;
-use crate::{failure, set_cmd, short, validate, value, RedisConfig};
+use crate::proto::keys::{Expiry, KeySpace};
+use crate::proto::ops::{add_cmd, counted, incr_call, refused, set_cmd, time_left, touch_call};
+use crate::proto::value;
 
 /// A cache on Redis or Redis Cluster for async code (tokio), for values of any serde type:
 /// the same keys, values, commands, counting and errors as [`RedisCache`](crate::RedisCache)
@@ -211,7 +213,7 @@ impl<C: Codec> AsyncRedisCache<C> {
 
     /// The slot router of a cluster cache.
     #[cfg(all(test, feature = "cluster"))]
-    pub(crate) fn inner_router(&self) -> Arc<crate::async_route::SlotRouter> {
+    pub(crate) fn inner_router(&self) -> Arc<super::route::SlotRouter> {
         self.inner
             .links
             .current()
@@ -574,7 +576,7 @@ where
     where
         V: Clone + 'a,
     {
-        use crate::flight::tasks::{across_processes, reread};
+        use crate::proto::flight::tasks::{across_processes, reread};
         CacheFuture::boxed(hit_or_lead_async(
             self,
             self.inner.single_flight.then_some(&self.inner.flights),

@@ -9,7 +9,7 @@
 //! name replaces it.
 //!
 //! The commands themselves are built by the same code as the blocking link's
-//! ([`crate::proto::command::single`], [`crate::proto::command::scan_cmd`], `crate::set_cmd`).
+//! ([`crate::proto::command::single`], [`crate::proto::command::scan_cmd`], [`crate::proto::ops::set_cmd`]).
 
 #[cfg(feature = "cluster")]
 use std::collections::HashMap;
@@ -24,7 +24,7 @@ use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, Slot};
 use redis::AsyncConnectionConfig;
 use redis::{Cmd, FromRedisValue, RedisError, RedisResult};
 
-use crate::coalesce::Coalescer;
+use super::coalesce::Coalescer;
 use crate::connection::follow::{Follow, Lookup, Ticket};
 use crate::connection::sentinel::{is_primary, role_cmd, Search, Sentinels};
 use crate::connection::{Connector, Timeouts};
@@ -189,7 +189,7 @@ pub(crate) struct AsyncLink {
     /// On a cluster, single-key commands straight to their slot's primary (see
     /// `async_route.rs`); the cluster client sends the rest.
     #[cfg(feature = "cluster")]
-    router: Option<Arc<crate::async_route::SlotRouter>>,
+    router: Option<Arc<super::route::SlotRouter>>,
 }
 
 #[derive(Clone)]
@@ -224,7 +224,7 @@ impl AsyncLink {
         timeouts: Timeouts,
     ) -> Self {
         if let (Conn::Cluster(c), Some(clients)) = (&self.conn, clients) {
-            let router = crate::async_route::SlotRouter::new(c.clone(), clients, timeouts);
+            let router = super::route::SlotRouter::new(c.clone(), clients, timeouts);
             self.router = Some(router.await);
         }
         self
@@ -237,7 +237,7 @@ impl AsyncLink {
     }
 
     #[cfg(all(test, feature = "cluster"))]
-    pub(crate) fn router(&self) -> Option<Arc<crate::async_route::SlotRouter>> {
+    pub(crate) fn router(&self) -> Option<Arc<super::route::SlotRouter>> {
         self.router.clone()
     }
 

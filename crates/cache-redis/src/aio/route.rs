@@ -24,7 +24,7 @@ use redis::{
     ServerErrorKind, Value,
 };
 
-use crate::coalesce::Coalescer;
+use super::coalesce::Coalescer;
 use crate::connection::{NodeClients, Timeouts};
 
 const SLOTS: usize = 16384;

@@ -1,2 +1,3 @@
+pub(crate) mod cache;
 pub(crate) mod hot;
 pub(crate) mod link;

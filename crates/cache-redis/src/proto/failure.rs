@@ -136,6 +136,14 @@ fn is_read_only(e: &RedisError) -> bool {
     e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
 }
 
+/// At most 64 characters of `key`, for messages.
+pub(crate) fn short(key: &str) -> String {
+    match key.char_indices().nth(64) {
+        Some((i, _)) => format!("{}...", &key[..i]),
+        None => key.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +195,12 @@ mod tests {
         let cause = e.source().expect("a cause");
         assert!(cause.source().is_none());
         assert_eq!(format!("{e:#}"), format!("GET on redis h:1: {cause}"));
+    }
+
+    #[test]
+    fn long_keys_are_shortened_on_a_char_boundary() {
+        assert_eq!(short("abc"), "abc");
+        let long = "é".repeat(100);
+        assert_eq!(short(&long), format!("{}...", "é".repeat(64)));
     }
 }

@@ -43,11 +43,13 @@ use redis::Value;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::ops::{Call, Lua};
+use crate::blocking::cache::RedisCache;
 #[cfg(feature = "tokio")]
 use crate::proto::command::single;
 use crate::proto::keys::keyed;
-use crate::{value, Cache, RedisCache};
+use crate::proto::ops::{Call, Lua};
+use crate::proto::value;
+use cache_core::Cache;
 
 /// Takes the lock (`KEYS[1]`) as `ARGV[1]` for `ARGV[2]` ms, unless a holder is loading
 /// (then returns its value) or the failure marker of the flight `ARGV[3]` ended it (then
@@ -298,7 +300,7 @@ pub(crate) mod tasks {
     use cache_core::{AsyncCache, AsyncLoader};
 
     use super::*;
-    use crate::async_cache::AsyncRedisCache;
+    use crate::aio::cache::AsyncRedisCache;
 
     /// The value of `key`, read without counting a hit or a miss.
     pub(crate) async fn reread<V: DeserializeOwned + 'static, C: Codec>(
@@ -361,7 +363,7 @@ pub(crate) mod tasks {
     /// The lock a task holds: on drop (the task was cancelled), released by a task spawned
     /// on the current runtime; without a runtime, by its lease.
     struct Held {
-        release: Option<(Call, crate::async_link::AsyncLink)>,
+        release: Option<(Call, crate::aio::link::AsyncLink)>,
     }
 
     impl Held {
@@ -395,7 +397,7 @@ mod tests {
         assert_ne!(a, new_token());
         let k = lock_key(4, b"app:user:1");
         assert_eq!(k, b"app:\xFFflight:user:1");
-        let keys = crate::keys::KeySpace::new("app:", 1);
+        let keys = crate::proto::keys::KeySpace::new("app:", 1);
         assert_eq!(keys.cache_key(&k), None, "no cache key maps to it");
     }
 }
