@@ -93,23 +93,23 @@ use crate::proto::value;
 /// [`Postcard`] by default), `i64`s as decimal strings, as in `RedisCache`.
 #[derive(Clone)]
 pub struct AsyncRedisCache<C = Postcard> {
-    pub(crate) inner: Arc<Inner>,
-    pub(crate) encoding: Encoding<C>,
+    pub(super) inner: Arc<Inner>,
+    pub(super) encoding: Encoding<C>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) links: Links,
-    pub(crate) keys: KeySpace,
-    pub(crate) prefix: String,
+pub(super) struct Inner {
+    pub(super) links: Links,
+    pub(super) keys: KeySpace,
+    pub(super) prefix: String,
     default_ttl: Option<std::time::Duration>,
     scan_count: u32,
     stats: AtomicStats,
     /// "redis host:port" or "redis cluster host:port,...", for error messages.
     server: String,
     single_flight: bool,
-    pub(crate) flight_lease: Duration,
+    pub(super) flight_lease: Duration,
     /// This instance's `get_or_insert_with` loads in progress, by key (see `flight.rs`).
-    pub(crate) flights: FlightGroup<()>,
+    flights: FlightGroup<()>,
 }
 
 impl<C: Codec> fmt::Debug for AsyncRedisCache<C> {
@@ -207,13 +207,13 @@ impl<C: Codec> AsyncRedisCache<C> {
 
     /// Whether single-key commands go straight to their slot's primary now (a cluster).
     #[cfg(all(test, feature = "cluster"))]
-    pub(crate) fn routes_directly(&self) -> bool {
+    pub(super) fn routes_directly(&self) -> bool {
         self.inner.links.current().0.routes_directly()
     }
 
     /// The slot router of a cluster cache.
     #[cfg(all(test, feature = "cluster"))]
-    pub(crate) fn inner_router(&self) -> Arc<super::route::SlotRouter> {
+    pub(super) fn inner_router(&self) -> Arc<super::route::SlotRouter> {
         self.inner
             .links
             .current()
@@ -226,7 +226,7 @@ impl<C: Codec> AsyncRedisCache<C> {
     /// its server was demoted, once more (on the connection the manager opens meanwhile, or
     /// on the primary the sentinels name now: [`Links::recover`]). Errors name the
     /// operation, the key and the server, as the blocking cache's do.
-    pub(crate) async fn run<T, F, Fut>(
+    pub(super) async fn run<T, F, Fut>(
         &self,
         op: &str,
         key: Option<&str>,
@@ -435,7 +435,7 @@ impl<C: Codec> AsyncRedisCache<C> {
         let call = &call;
         let reply = self
             .run(call.op, Some(key), |l| async move {
-                refused(call.query_async::<Value>(l).await)
+                refused(l.call::<Value>(call).await)
             })
             .await?;
         let count = counted(reply, key, delta, &self.inner.server)?;
@@ -457,9 +457,7 @@ impl<C: Codec> AsyncRedisCache<C> {
     pub async fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
         let expiry = Expiry::of(ttl.resolve(self.inner.default_ttl));
         let call = &touch_call(&self.inner.keys, key, expiry);
-        let n: u64 = self
-            .run(call.op, Some(key), |l| call.query_async(l))
-            .await?;
+        let n: u64 = self.run(call.op, Some(key), |l| l.call(call)).await?;
         Ok(n > 0)
     }
 
@@ -576,15 +574,14 @@ where
     where
         V: Clone + 'a,
     {
-        use crate::proto::flight::tasks::{across_processes, reread};
         CacheFuture::boxed(hit_or_lead_async(
             self,
             self.inner.single_flight.then_some(&self.inner.flights),
             key,
             ttl,
             loader,
-            || reread(self, key),
-            move |loader| across_processes(self, key, ttl, loader),
+            || self.reread(key),
+            move |loader| self.across_processes(key, ttl, loader),
         ))
     }
 }

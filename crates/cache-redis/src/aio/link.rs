@@ -30,6 +30,7 @@ use crate::connection::sentinel::{is_primary, role_cmd, Search, Sentinels};
 use crate::connection::{Connector, Timeouts};
 use crate::proto::command::scan_cmd;
 use crate::proto::failure::{breaks_connection, worth_retrying};
+use crate::proto::ops::Call;
 
 /// Where an [`AsyncRedisCache`](crate::AsyncRedisCache) sends its commands: a fixed link (a
 /// server, which its connection manager reconnects to; a cluster, whose client follows its
@@ -256,6 +257,17 @@ impl AsyncLink {
             Conn::Single(mut c) => bounded(self.limit, cmd.query_async(&mut c)).await,
             #[cfg(feature = "cluster")]
             Conn::Cluster(mut c) => bounded(self.limit, cmd.query_async(&mut c)).await,
+        }
+    }
+
+    /// Sends `call`: its command, then the full script to a node that does not know it.
+    pub(crate) async fn call<T: FromRedisValue>(self, call: &Call) -> RedisResult<T> {
+        match self.clone().query(call.first()).await {
+            Err(e) => match call.then(&e) {
+                Some(eval) => self.query(&eval).await,
+                None => Err(e),
+            },
+            ok => ok,
         }
     }
 

@@ -1,5 +1,6 @@
 pub(crate) mod cache;
-pub(crate) mod coalesce;
-pub(crate) mod link;
+mod coalesce;
+mod flight;
+mod link;
 #[cfg(feature = "cluster")]
-pub(crate) mod route;
+mod route;

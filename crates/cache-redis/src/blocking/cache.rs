@@ -22,7 +22,7 @@ use crate::connection::{Connector, Timeouts};
 use crate::proto::failure::{self, short};
 use crate::proto::keys::{keyed, Expiry, KeySpace};
 use crate::proto::ops::{add_cmd, counted, incr_call, refused, set_cmd, time_left, touch_call};
-use crate::proto::{flight, value};
+use crate::proto::value;
 
 /// A cache on Redis or Redis Cluster, for values of any serde type. Cheap to clone: clones
 /// share the pool and the counters.
@@ -44,19 +44,19 @@ use crate::proto::{flight, value};
 /// ```
 #[derive(Clone)]
 pub struct RedisCache<C = Postcard> {
-    pub(crate) inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
     /// The codec and compression of values (see [`RedisConfig::codec`]).
-    pub(crate) encoding: Encoding<C>,
+    pub(super) encoding: Encoding<C>,
 }
 
-pub(crate) struct Inner {
+pub(super) struct Inner {
     /// The r2d2 pool, with the connection the last call gave back kept for the next call
     /// (see `hot.rs`).
     pool: HotSlot,
     /// The pool's manager, for the fresh connection of a retry (r2d2 does not lend its own).
     manager: Manager,
-    pub(crate) keys: KeySpace,
-    pub(crate) prefix: String,
+    pub(super) keys: KeySpace,
+    pub(super) prefix: String,
     cluster: bool,
     default_ttl: Option<Duration>,
     scan_count: u32,
@@ -64,7 +64,7 @@ pub(crate) struct Inner {
     /// "redis host:port" or "redis cluster host:port,...", for error messages.
     server: String,
     single_flight: bool,
-    pub(crate) flight_lease: Duration,
+    pub(super) flight_lease: Duration,
     /// This instance's `get_or_insert_with` loads in progress, by key (see `flight.rs`).
     flights: FlightGroup<()>,
 }
@@ -365,7 +365,7 @@ impl<C: Codec> RedisCache<C> {
 
     /// Runs `f` on a pooled connection; if it fails because the connection was dropped or
     /// refused, once more on a fresh one. Errors name the operation, the key and the server.
-    pub(crate) fn run<T>(
+    pub(super) fn run<T>(
         &self,
         op: &str,
         key: Option<&str>,
@@ -479,8 +479,8 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
             key,
             ttl,
             loader,
-            || flight::reread(self, key),
-            |loader| flight::across_processes(self, key, ttl, loader),
+            || self.reread(key),
+            |loader| self.across_processes(key, ttl, loader),
         )
     }
 }
@@ -522,7 +522,7 @@ impl<C: Codec> RedisCache<C> {
     /// ```
     pub fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
         let call = incr_call(&self.inner.keys, key, delta, self.inner.default_ttl);
-        let reply = self.run(call.op, Some(key), |l| refused(call.query::<Value>(l)))?;
+        let reply = self.run(call.op, Some(key), |l| refused(l.call::<Value>(&call)))?;
         let count = counted(reply, key, delta, &self.inner.server)?;
         self.inner.stats.set();
         Ok(count)
@@ -554,7 +554,7 @@ impl<C: Codec> RedisCache<C> {
     pub fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
         let expiry = Expiry::of(ttl.resolve(self.inner.default_ttl));
         let call = touch_call(&self.inner.keys, key, expiry);
-        let n: u64 = self.run(call.op, Some(key), |l| call.query(l))?;
+        let n: u64 = self.run(call.op, Some(key), |l| l.call(&call))?;
         Ok(n > 0)
     }
 

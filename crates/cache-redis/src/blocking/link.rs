@@ -17,6 +17,7 @@ use crate::connection::{open, Connector, Timeouts};
 #[cfg(feature = "cluster")]
 use crate::proto::command::{by_address, single};
 use crate::proto::command::{scan_cmd, KEEP_BYTES};
+use crate::proto::ops::Call;
 
 /// The r2d2 manager. Unlike the one redis-rs ships, it bounds connecting with the connect
 /// timeout and sets the read and write timeouts on every connection.
@@ -155,6 +156,17 @@ impl Link {
             Link::Single(s) => s.query(cmd),
             #[cfg(feature = "cluster")]
             Link::Cluster(c) => cmd.query(c),
+        }
+    }
+
+    /// Sends `call`: its command, then the full script to a node that does not know it.
+    pub(crate) fn call<T: FromRedisValue>(&mut self, call: &Call) -> RedisResult<T> {
+        match self.query(call.first()) {
+            Err(e) => match call.then(&e) {
+                Some(eval) => self.query(&eval),
+                None => Err(e),
+            },
+            ok => ok,
         }
     }
 

@@ -1,3 +1,4 @@
 pub(crate) mod cache;
-pub(crate) mod hot;
-pub(crate) mod link;
+mod flight;
+mod hot;
+mod link;

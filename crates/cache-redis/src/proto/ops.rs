@@ -11,7 +11,6 @@ use redis::{Arg, Cmd, ErrorKind, RedisError, RedisResult, ServerErrorKind, Value
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::blocking::link::Link;
 use crate::proto::command::Command;
 use crate::proto::keys::keyed;
 use crate::proto::keys::{Expiry, KeySpace};
@@ -120,37 +119,16 @@ impl Call {
         }
     }
 
-    /// The command to send after `first` failed with `e`, if any.
-    fn then(&self, e: &RedisError) -> Option<Cmd> {
+    /// The command to send first (the links send a call: `Link::call`, `AsyncLink::call`).
+    pub(crate) fn first(&self) -> &Cmd {
+        &self.first
+    }
+
+    /// The command to send after [`Call::first`] failed with `e`, if any.
+    pub(crate) fn then(&self, e: &RedisError) -> Option<Cmd> {
         let no_script = e.kind() == ErrorKind::Server(ServerErrorKind::NoScript);
         let lua = self.script.filter(|_| no_script)?;
         Some(lua.eval_of(&self.first))
-    }
-
-    /// Sends the call on a blocking link.
-    pub(crate) fn query<T: redis::FromRedisValue>(&self, link: &mut Link) -> RedisResult<T> {
-        match link.query(&self.first) {
-            Err(e) => match self.then(&e) {
-                Some(eval) => link.query(&eval),
-                None => Err(e),
-            },
-            ok => ok,
-        }
-    }
-
-    /// Sends the call on an async link.
-    #[cfg(feature = "tokio")]
-    pub(crate) async fn query_async<T: redis::FromRedisValue>(
-        &self,
-        link: crate::aio::link::AsyncLink,
-    ) -> RedisResult<T> {
-        match link.clone().query(&self.first).await {
-            Err(e) => match self.then(&e) {
-                Some(eval) => link.query(&eval).await,
-                None => Err(e),
-            },
-            ok => ok,
-        }
     }
 }
 
