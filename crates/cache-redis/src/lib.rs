@@ -108,6 +108,10 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+// The layout (ARCHITECTURE.md draws it): the two caches, `blocking` (`RedisCache`) and `aio`
+// (`AsyncRedisCache`), are siblings that never use each other; below both, shared,
+// `connection` (configurations made into clients, sentinels), then `proto` (sans-I/O: keys,
+// values, commands, scripts, the flight lock, errors) and `config`. Dependencies run down.
 #[cfg(feature = "tokio")]
 mod aio;
 mod blocking;

@@ -1,7 +1,8 @@
 //! The async link: what [`AsyncRedisCache`](crate::AsyncRedisCache) sends its commands
-//! through, the async twin of [`Link`](crate::blocking::link::Link). One multiplexed connection to a
-//! server, kept by redis's `ConnectionManager` (every task shares it and their commands
-//! pipeline on it; it reconnects when the connection drops), or the async cluster client.
+//! through, the async twin of the blocking `Link` (`blocking/link.rs`). One multiplexed
+//! connection to a server, kept by redis's `ConnectionManager` (every task shares it and
+//! their commands pipeline on it; it reconnects when the connection drops), or the async
+//! cluster client.
 //!
 //! [`Links`] holds it: fixed for a server or a cluster, or, through sentinels, followed
 //! ([`crate::connection::follow`]): when the primary's connection fails, the sentinels are asked again
@@ -66,7 +67,7 @@ impl Links {
     }
 
     /// On a cluster, these links with single-key commands sent straight to the primary of
-    /// their slot, connecting to the nodes through `clients` (see `async_route.rs`).
+    /// their slot, connecting to the nodes through `clients` (see `aio/route.rs`).
     #[cfg(feature = "cluster")]
     pub(crate) async fn route_by_slot(
         self,
@@ -188,7 +189,7 @@ pub(crate) struct AsyncLink {
     /// `coalesce.rs`).
     rounds: Option<Arc<Coalescer<ConnectionManager>>>,
     /// On a cluster, single-key commands straight to their slot's primary (see
-    /// `async_route.rs`); the cluster client sends the rest.
+    /// `route.rs`); the cluster client sends the rest.
     #[cfg(feature = "cluster")]
     router: Option<Arc<super::route::SlotRouter>>,
 }
@@ -217,7 +218,7 @@ impl AsyncLink {
     }
 
     /// On a cluster, this link with single-key commands sent straight to the primary of
-    /// their slot, connecting to the nodes through `clients` (see `async_route.rs`).
+    /// their slot, connecting to the nodes through `clients` (see `aio/route.rs`).
     #[cfg(feature = "cluster")]
     async fn route_by_slot(
         mut self,

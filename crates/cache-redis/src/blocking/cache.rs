@@ -508,7 +508,7 @@ impl<C: Codec> RedisCache<C> {
         Ok(stored)
     }
 
-    /// [`Cache::incr`](cache_core::Cache::incr) without naming a value type: `INCRBY` on the
+    /// [`Cache::incr`] without naming a value type: `INCRBY` on the
     /// key, whose value is a plain decimal integer (what `redis-cli GET` shows). A key it
     /// creates takes the default TTL in the same atomic step (a small Lua script; a plain
     /// `INCRBY` when there is no default TTL); an existing counter keeps its TTL.
@@ -528,7 +528,7 @@ impl<C: Codec> RedisCache<C> {
         Ok(count)
     }
 
-    /// [`Cache::decr`](cache_core::Cache::decr) without naming a value type.
+    /// [`Cache::decr`] without naming a value type.
     ///
     /// ```no_run
     /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
@@ -542,7 +542,7 @@ impl<C: Codec> RedisCache<C> {
         }
     }
 
-    /// [`Cache::touch`](cache_core::Cache::touch) without naming a value type: `PEXPIRE`,
+    /// [`Cache::touch`] without naming a value type: `PEXPIRE`,
     /// `PERSIST` (for [`Ttl::Never`]) or, for a zero TTL, `UNLINK`.
     ///
     /// ```no_run
@@ -558,7 +558,7 @@ impl<C: Codec> RedisCache<C> {
         Ok(n > 0)
     }
 
-    /// [`Cache::ttl`](cache_core::Cache::ttl) without naming a value type: `PTTL`.
+    /// [`Cache::ttl`] without naming a value type: `PTTL`.
     ///
     /// ```no_run
     /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;

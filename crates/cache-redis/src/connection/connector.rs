@@ -116,7 +116,7 @@ impl Connector {
 /// What opens a connection to one node of a cluster, found by address in its slot map: the
 /// first node's URL (login, database, TLS mode) with that address, and the certificates, as
 /// redis's cluster client does for the nodes it discovers. The async cache routes
-/// single-key commands to the nodes itself through these (see `async_route.rs`).
+/// single-key commands to the nodes itself through these (see `aio/route.rs`).
 #[cfg(all(feature = "cluster", feature = "tokio"))]
 #[derive(Clone)]
 pub(crate) struct NodeClients {

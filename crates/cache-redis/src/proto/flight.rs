@@ -1,8 +1,8 @@
 //! Single flight across processes for `get_or_insert_with`, on a lock key per cache key,
 //! for `RedisCache` and `AsyncRedisCache` alike: [`FlightLock`] is the protocol (lock key,
 //! token, lease, scripts as [`Call`]s, what each reply means), which the blocking cache runs
-//! on its pooled connections with `thread::sleep` between polls and the async cache on its
-//! multiplexed connection with tokio's timer.
+//! on its pooled connections with `thread::sleep` between polls (`blocking/flight.rs`) and
+//! the async cache on its multiplexed connection with tokio's timer (`aio/flight.rs`).
 //!
 //! Inside one instance, a [`FlightGroup`](cache_core::flight::FlightGroup) lets one thread
 //! (or task) per key lead; the others wait and then read the entry it stored (or share its

@@ -41,7 +41,7 @@ return 1
 ";
 
 /// A Lua script, sent by its hash (`EVALSHA`) and in full (`EVAL`) to a node that does not
-/// have it yet (the scripts of `add`/`incr`/`touch` here, of the flight lock in `flight.rs`).
+/// have it yet (the scripts of `add`/`incr`/`touch` here, of the flight lock in `proto/flight.rs`).
 pub(crate) struct Lua {
     source: &'static str,
     hash: String,
