@@ -486,7 +486,7 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
 }
 
 impl<C: Codec> RedisCache<C> {
-    pub(crate) fn add_value<V: Serialize + DeserializeOwned + 'static>(
+    fn add_value<V: Serialize + DeserializeOwned + 'static>(
         &self,
         key: &str,
         value: &V,
