@@ -2,6 +2,7 @@ use std::fmt;
 use std::time::Duration;
 
 use cache_core::codec::{self, Codec, Postcard};
+use cache_core::{CacheError, Ttl};
 
 /// Where a [`RedisCache`](crate::RedisCache) keeps its entries.
 ///
@@ -653,5 +654,48 @@ impl<C: Codec> RedisConfig<C> {
         self.write_timeout = timeout;
         self.pool_timeout = timeout;
         self
+    }
+}
+
+/// The checks both caches make before connecting: [`CacheError::Config`] for settings no
+/// cache works with (a zero pool size, scan count, timeout or lease, `min_idle` above
+/// `pool_size`, a zero default TTL).
+pub(crate) fn validate<C>(config: &RedisConfig<C>) -> Result<(), CacheError> {
+    if config.pool_size == 0 {
+        return Err(CacheError::config("pool_size must be at least 1"));
+    }
+    if config.min_idle.is_some_and(|n| n > config.pool_size) {
+        return Err(CacheError::config("min_idle must not exceed pool_size"));
+    }
+    if config.scan_count == 0 {
+        return Err(CacheError::config("scan_count must be at least 1"));
+    }
+    Ttl::check_default("RedisCache", config.default_ttl)?;
+    for (name, t) in [
+        ("connect_timeout", config.connect_timeout),
+        ("read_timeout", config.read_timeout),
+        ("write_timeout", config.write_timeout),
+        ("pool_timeout", config.pool_timeout),
+        ("flight_lease", config.flight_lease),
+    ] {
+        if t.is_zero() {
+            return Err(CacheError::config(format!("{name} must be positive")));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_password_in_messages() {
+        assert_eq!(
+            redact("redis://user:secret@host:6379/0"),
+            "redis://***@host:6379/0"
+        );
+        assert_eq!(redact("redis://host:6379"), "redis://host:6379");
+        assert_eq!(redact("garbage@"), "garbage@");
     }
 }

@@ -24,8 +24,8 @@ use redis::{
     ServerErrorKind, Value,
 };
 
-use crate::coalesce::Coalescer;
-use crate::link::{NodeClients, Timeouts};
+use super::coalesce::Coalescer;
+use crate::connection::{NodeClients, Timeouts};
 
 const SLOTS: usize = 16384;
 /// A slot that no primary serves in the map.

@@ -1,8 +1,8 @@
 //! Single flight across processes for `get_or_insert_with`, on a lock key per cache key,
 //! for `RedisCache` and `AsyncRedisCache` alike: [`FlightLock`] is the protocol (lock key,
 //! token, lease, scripts as [`Call`]s, what each reply means), which the blocking cache runs
-//! on its pooled connections with `thread::sleep` between polls and the async cache on its
-//! multiplexed connection with tokio's timer.
+//! on its pooled connections with `thread::sleep` between polls (`blocking/flight.rs`) and
+//! the async cache on its multiplexed connection with tokio's timer (`aio/flight.rs`).
 //!
 //! Inside one instance, a [`FlightGroup`](cache_core::flight::FlightGroup) lets one thread
 //! (or task) per key lead; the others wait and then read the entry it stored (or share its
@@ -36,16 +36,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use cache_core::codec::Codec;
 use cache_core::flight::{Backoff, RemoteLoaderError};
-use cache_core::{CacheError, Loader, Ttl};
+use cache_core::CacheError;
 use redis::Value;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 
-use crate::link;
-use crate::ops::{Call, Lua};
-use crate::{value, Cache, RedisCache};
+use crate::proto::ops::{Call, Lua};
 
 /// Takes the lock (`KEYS[1]`) as `ARGV[1]` for `ARGV[2]` ms, unless a holder is loading
 /// (then returns its value) or the failure marker of the flight `ARGV[3]` ended it (then
@@ -238,150 +233,6 @@ impl FlightLock {
     }
 }
 
-/// The value of `key`, read without counting a hit or a miss.
-pub(crate) fn reread<V: DeserializeOwned + 'static, C: Codec>(
-    cache: &RedisCache<C>,
-    key: &str,
-) -> Result<Option<V>, CacheError> {
-    let cmd = link::keyed("GET", &cache.inner.keys, key);
-    let bytes: Option<Vec<u8>> = cache.run("GET", Some(key), |l| l.query(&cmd))?;
-    Ok(bytes.and_then(|b| value::decode(&cache.encoding, b)))
-}
-
-/// The cross-process part of a flight this thread leads (the `lead` of
-/// [`hit_or_lead`](cache_core::flight::hit_or_lead)): wait for the key's lock, then return
-/// what the flight before stored or failed with, or load and store.
-pub(crate) fn across_processes<V, C: Codec>(
-    cache: &RedisCache<C>,
-    key: &str,
-    ttl: Ttl,
-    loader: Loader<'_, V>,
-) -> Result<V, CacheError>
-where
-    V: Serialize + DeserializeOwned + Send + Sync + Clone + 'static,
-{
-    let inner = &*cache.inner;
-    let mut lock = FlightLock::new(
-        inner.prefix.len(),
-        &inner.keys.redis_key(key),
-        inner.flight_lease,
-    );
-    loop {
-        let call = lock.acquire();
-        let reply = cache.run(call.op, Some(key), |l| call.query(l))?;
-        match lock.step(key, reply)? {
-            Step::Held => break,
-            Step::Wait(pause) => std::thread::sleep(pause),
-            Step::Ended(e) => return Err(e),
-        }
-    }
-    // This process holds the lock: the flight before may have stored the value just now.
-    let result = reread(cache, key).and_then(|found| match found {
-        Some(v) => Ok(v),
-        None => {
-            let v = loader.load().map_err(|e| CacheError::loader(key, e))?;
-            Cache::<V>::set(cache, key, v.clone(), ttl)?;
-            Ok(v)
-        }
-    });
-    let end = lock.end(&result);
-    let _ = cache.run(end.op, Some(key), |l| end.query::<Value>(l));
-    result
-}
-
-/// The async single flight of `AsyncRedisCache`: the same lock protocol, polled with tokio's
-/// timer, so no runtime worker waits.
-#[cfg(feature = "tokio")]
-pub(crate) mod tasks {
-    use cache_core::{AsyncCache, AsyncLoader};
-
-    use super::*;
-    use crate::async_cache::AsyncRedisCache;
-
-    /// The value of `key`, read without counting a hit or a miss.
-    pub(crate) async fn reread<V: DeserializeOwned + 'static, C: Codec>(
-        cache: &AsyncRedisCache<C>,
-        key: &str,
-    ) -> Result<Option<V>, CacheError> {
-        let cmd = link::single("GET", &cache.inner.keys.redis_key(key));
-        let bytes: Option<Vec<u8>> = cache.run("GET", Some(key), |l| l.query(&cmd)).await?;
-        Ok(bytes.and_then(|b| value::decode(&cache.encoding, b)))
-    }
-
-    /// The cross-process part of a flight this task leads (see the blocking one).
-    pub(crate) async fn across_processes<V, C: Codec>(
-        cache: &AsyncRedisCache<C>,
-        key: &str,
-        ttl: Ttl,
-        loader: AsyncLoader<'_, V>,
-    ) -> Result<V, CacheError>
-    where
-        V: Serialize + DeserializeOwned + Send + Sync + Clone + 'static,
-    {
-        let inner = &*cache.inner;
-        let mut lock = FlightLock::new(
-            inner.prefix.len(),
-            &inner.keys.redis_key(key),
-            inner.flight_lease,
-        );
-        loop {
-            let call = &lock.acquire();
-            let reply = cache
-                .run(call.op, Some(key), |l| call.query_async(l))
-                .await?;
-            match lock.step(key, reply)? {
-                Step::Held => break,
-                Step::Wait(pause) => tokio::time::sleep(pause).await,
-                Step::Ended(e) => return Err(e),
-            }
-        }
-        // Released by a task of its own if this future is dropped before the end.
-        let held = Held {
-            release: Some((lock.release(), inner.links.current().0)),
-        };
-        let result = async {
-            if let Some(v) = reread(cache, key).await? {
-                return Ok(v); // the flight before stored it just now
-            }
-            let v = loader().await.map_err(|e| CacheError::loader(key, e))?;
-            AsyncCache::<V>::set(cache, key, v.clone(), ttl).await?;
-            Ok(v)
-        }
-        .await;
-        let end = &lock.end(&result);
-        let _ = cache
-            .run(end.op, Some(key), |l| end.query_async::<Value>(l))
-            .await;
-        held.disarm();
-        result
-    }
-
-    /// The lock a task holds: on drop (the task was cancelled), released by a task spawned
-    /// on the current runtime; without a runtime, by its lease.
-    struct Held {
-        release: Option<(Call, crate::async_link::AsyncLink)>,
-    }
-
-    impl Held {
-        fn disarm(mut self) {
-            self.release = None;
-        }
-    }
-
-    impl Drop for Held {
-        fn drop(&mut self) {
-            let Some((call, link)) = self.release.take() else {
-                return;
-            };
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move {
-                    let _ = call.query_async::<Value>(link).await;
-                });
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,7 +244,7 @@ mod tests {
         assert_ne!(a, new_token());
         let k = lock_key(4, b"app:user:1");
         assert_eq!(k, b"app:\xFFflight:user:1");
-        let keys = crate::keys::KeySpace::new("app:", 1);
+        let keys = crate::proto::keys::KeySpace::new("app:", 1);
         assert_eq!(keys.cache_key(&k), None, "no cache key maps to it");
     }
 }

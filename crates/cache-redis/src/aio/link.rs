@@ -1,15 +1,16 @@
 //! The async link: what [`AsyncRedisCache`](crate::AsyncRedisCache) sends its commands
-//! through, the async twin of [`Link`](crate::link::Link). One multiplexed connection to a
-//! server, kept by redis's `ConnectionManager` (every task shares it and their commands
-//! pipeline on it; it reconnects when the connection drops), or the async cluster client.
+//! through, the async twin of the blocking `Link` (`blocking/link.rs`). One multiplexed
+//! connection to a server, kept by redis's `ConnectionManager` (every task shares it and
+//! their commands pipeline on it; it reconnects when the connection drops), or the async
+//! cluster client.
 //!
 //! [`Links`] holds it: fixed for a server or a cluster, or, through sentinels, followed
-//! ([`crate::follow`]): when the primary's connection fails, the sentinels are asked again
-//! (the steps of [`crate::sentinel`], each bounded) and a connection to the primary they
+//! ([`crate::connection::follow`]): when the primary's connection fails, the sentinels are asked again
+//! (the steps of [`crate::connection::sentinel`], each bounded) and a connection to the primary they
 //! name replaces it.
 //!
 //! The commands themselves are built by the same code as the blocking link's
-//! ([`crate::link::single`], [`crate::link::scan_cmd`], `crate::set_cmd`).
+//! ([`crate::proto::command::single`], [`crate::proto::command::scan_cmd`], [`crate::proto::ops::set_cmd`]).
 
 #[cfg(feature = "cluster")]
 use std::collections::HashMap;
@@ -24,10 +25,13 @@ use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, Slot};
 use redis::AsyncConnectionConfig;
 use redis::{Cmd, FromRedisValue, RedisError, RedisResult};
 
-use crate::coalesce::Coalescer;
-use crate::follow::{Follow, Lookup, Ticket};
-use crate::link::{breaks_connection, scan_cmd, worth_retrying, Connector, Timeouts};
-use crate::sentinel::{is_primary, role_cmd, Search, Sentinels};
+use super::coalesce::Coalescer;
+use crate::connection::follow::{Follow, Lookup, Ticket};
+use crate::connection::sentinel::{is_primary, role_cmd, Search, Sentinels};
+use crate::connection::{Connector, Timeouts};
+use crate::proto::command::scan_cmd;
+use crate::proto::failure::{breaks_connection, worth_retrying};
+use crate::proto::ops::Call;
 
 /// Where an [`AsyncRedisCache`](crate::AsyncRedisCache) sends its commands: a fixed link (a
 /// server, which its connection manager reconnects to; a cluster, whose client follows its
@@ -63,11 +67,11 @@ impl Links {
     }
 
     /// On a cluster, these links with single-key commands sent straight to the primary of
-    /// their slot, connecting to the nodes through `clients` (see `async_route.rs`).
+    /// their slot, connecting to the nodes through `clients` (see `aio/route.rs`).
     #[cfg(feature = "cluster")]
     pub(crate) async fn route_by_slot(
         self,
-        clients: Option<crate::link::NodeClients>,
+        clients: Option<crate::connection::NodeClients>,
         timeouts: Timeouts,
     ) -> Self {
         match self {
@@ -185,9 +189,9 @@ pub(crate) struct AsyncLink {
     /// `coalesce.rs`).
     rounds: Option<Arc<Coalescer<ConnectionManager>>>,
     /// On a cluster, single-key commands straight to their slot's primary (see
-    /// `async_route.rs`); the cluster client sends the rest.
+    /// `route.rs`); the cluster client sends the rest.
     #[cfg(feature = "cluster")]
-    router: Option<Arc<crate::async_route::SlotRouter>>,
+    router: Option<Arc<super::route::SlotRouter>>,
 }
 
 #[derive(Clone)]
@@ -214,15 +218,15 @@ impl AsyncLink {
     }
 
     /// On a cluster, this link with single-key commands sent straight to the primary of
-    /// their slot, connecting to the nodes through `clients` (see `async_route.rs`).
+    /// their slot, connecting to the nodes through `clients` (see `aio/route.rs`).
     #[cfg(feature = "cluster")]
     async fn route_by_slot(
         mut self,
-        clients: Option<crate::link::NodeClients>,
+        clients: Option<crate::connection::NodeClients>,
         timeouts: Timeouts,
     ) -> Self {
         if let (Conn::Cluster(c), Some(clients)) = (&self.conn, clients) {
-            let router = crate::async_route::SlotRouter::new(c.clone(), clients, timeouts);
+            let router = super::route::SlotRouter::new(c.clone(), clients, timeouts);
             self.router = Some(router.await);
         }
         self
@@ -235,7 +239,7 @@ impl AsyncLink {
     }
 
     #[cfg(all(test, feature = "cluster"))]
-    pub(crate) fn router(&self) -> Option<Arc<crate::async_route::SlotRouter>> {
+    pub(crate) fn router(&self) -> Option<Arc<super::route::SlotRouter>> {
         self.router.clone()
     }
 
@@ -254,6 +258,17 @@ impl AsyncLink {
             Conn::Single(mut c) => bounded(self.limit, cmd.query_async(&mut c)).await,
             #[cfg(feature = "cluster")]
             Conn::Cluster(mut c) => bounded(self.limit, cmd.query_async(&mut c)).await,
+        }
+    }
+
+    /// Sends `call`: its command, then the full script to a node that does not know it.
+    pub(crate) async fn call<T: FromRedisValue>(self, call: &Call) -> RedisResult<T> {
+        match self.clone().query(call.first()).await {
+            Err(e) => match call.then(&e) {
+                Some(eval) => self.query(&eval).await,
+                None => Err(e),
+            },
+            ok => ok,
         }
     }
 
@@ -312,7 +327,7 @@ impl AsyncLink {
             Conn::Cluster(_) => {
                 let cmds = keys
                     .iter()
-                    .map(|k| crate::link::single("GET", k).into_cmd())
+                    .map(|k| crate::proto::command::single("GET", k).into_cmd())
                     .collect();
                 self.batch(cmds, keys).await
             }
@@ -405,7 +420,7 @@ impl<'p> Scan<'p> {
                 for (node, (cursor, page)) in replies {
                     keys.extend(page);
                     if cursor != "0" {
-                        nodes.push((crate::link::by_address(&node)?, cursor));
+                        nodes.push((crate::proto::command::by_address(&node)?, cursor));
                     }
                 }
                 self.state = ScanState::Nodes(nodes);

@@ -16,11 +16,14 @@ use redis::{RedisResult, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::async_link::{AsyncLink, Links, Scan};
-use crate::keys::{Expiry, KeySpace};
-use crate::link::{self, Connector, Timeouts};
-use crate::ops::{add_cmd, counted, incr_call, refused, time_left, touch_call};
-use crate::{failure, set_cmd, short, validate, value, RedisConfig};
+use super::link::{AsyncLink, Links, Scan};
+use crate::config::{validate, RedisConfig};
+use crate::connection::{Connector, Timeouts};
+use crate::proto::failure::{self, short};
+use crate::proto::keys::keyed;
+use crate::proto::keys::{Expiry, KeySpace};
+use crate::proto::ops::{add_cmd, counted, incr_call, refused, set_cmd, time_left, touch_call};
+use crate::proto::value;
 
 /// A cache on Redis or Redis Cluster for async code (tokio), for values of any serde type:
 /// the same keys, values, commands, counting and errors as [`RedisCache`](crate::RedisCache)
@@ -90,23 +93,23 @@ use crate::{failure, set_cmd, short, validate, value, RedisConfig};
 /// [`Postcard`] by default), `i64`s as decimal strings, as in `RedisCache`.
 #[derive(Clone)]
 pub struct AsyncRedisCache<C = Postcard> {
-    pub(crate) inner: Arc<Inner>,
-    pub(crate) encoding: Encoding<C>,
+    pub(super) inner: Arc<Inner>,
+    pub(super) encoding: Encoding<C>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) links: Links,
-    pub(crate) keys: KeySpace,
-    pub(crate) prefix: String,
+pub(super) struct Inner {
+    pub(super) links: Links,
+    pub(super) keys: KeySpace,
+    pub(super) prefix: String,
     default_ttl: Option<std::time::Duration>,
     scan_count: u32,
     stats: AtomicStats,
     /// "redis host:port" or "redis cluster host:port,...", for error messages.
     server: String,
     single_flight: bool,
-    pub(crate) flight_lease: Duration,
+    pub(super) flight_lease: Duration,
     /// This instance's `get_or_insert_with` loads in progress, by key (see `flight.rs`).
-    pub(crate) flights: FlightGroup<()>,
+    flights: FlightGroup<()>,
 }
 
 impl<C: Codec> fmt::Debug for AsyncRedisCache<C> {
@@ -169,7 +172,7 @@ impl<C: Codec> AsyncRedisCache<C> {
             .map_err(|e| failure::backend(format!("connecting to {server}"), e))?;
         #[cfg(feature = "cluster")]
         let links = links
-            .route_by_slot(link::NodeClients::of(&config)?, timeouts)
+            .route_by_slot(crate::connection::NodeClients::of(&config)?, timeouts)
             .await;
         Ok(AsyncRedisCache {
             inner: Arc::new(Inner {
@@ -204,13 +207,13 @@ impl<C: Codec> AsyncRedisCache<C> {
 
     /// Whether single-key commands go straight to their slot's primary now (a cluster).
     #[cfg(all(test, feature = "cluster"))]
-    pub(crate) fn routes_directly(&self) -> bool {
+    pub(super) fn routes_directly(&self) -> bool {
         self.inner.links.current().0.routes_directly()
     }
 
     /// The slot router of a cluster cache.
     #[cfg(all(test, feature = "cluster"))]
-    pub(crate) fn inner_router(&self) -> Arc<crate::async_route::SlotRouter> {
+    pub(super) fn inner_router(&self) -> Arc<super::route::SlotRouter> {
         self.inner
             .links
             .current()
@@ -223,7 +226,7 @@ impl<C: Codec> AsyncRedisCache<C> {
     /// its server was demoted, once more (on the connection the manager opens meanwhile, or
     /// on the primary the sentinels name now: [`Links::recover`]). Errors name the
     /// operation, the key and the server, as the blocking cache's do.
-    pub(crate) async fn run<T, F, Fut>(
+    pub(super) async fn run<T, F, Fut>(
         &self,
         op: &str,
         key: Option<&str>,
@@ -252,7 +255,7 @@ impl<C: Codec> AsyncRedisCache<C> {
         &self,
         key: &str,
     ) -> Result<Option<V>, CacheError> {
-        let cmd = link::keyed("GET", &self.inner.keys, key);
+        let cmd = keyed("GET", &self.inner.keys, key);
         let bytes: Option<Vec<u8>> = self.run("GET", Some(key), |l| l.query(&cmd)).await?;
         let value = bytes.and_then(|b| value::decode(&self.encoding, b));
         if value.is_some() {
@@ -270,7 +273,7 @@ impl<C: Codec> AsyncRedisCache<C> {
         ttl: Ttl,
     ) -> Result<bool, CacheError> {
         let cmd = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
-            Expiry::Gone => link::keyed("UNLINK", &self.inner.keys, key),
+            Expiry::Gone => keyed("UNLINK", &self.inner.keys, key),
             expiry => set_cmd(&self.inner.keys, &self.encoding, key, &value, expiry)?,
         };
         self.run("SET", Some(key), |l| l.query::<()>(&cmd)).await?;
@@ -279,14 +282,14 @@ impl<C: Codec> AsyncRedisCache<C> {
     }
 
     async fn delete_key(&self, key: &str) -> Result<bool, CacheError> {
-        let cmd = link::keyed("UNLINK", &self.inner.keys, key);
+        let cmd = keyed("UNLINK", &self.inner.keys, key);
         let removed: u64 = self.run("UNLINK", Some(key), |l| l.query(&cmd)).await?;
         self.inner.stats.add_deletes(removed);
         Ok(removed > 0)
     }
 
     async fn exists_key(&self, key: &str) -> Result<bool, CacheError> {
-        let cmd = link::keyed("EXISTS", &self.inner.keys, key);
+        let cmd = keyed("EXISTS", &self.inner.keys, key);
         let n: u64 = self.run("EXISTS", Some(key), |l| l.query(&cmd)).await?;
         Ok(n > 0)
     }
@@ -432,7 +435,7 @@ impl<C: Codec> AsyncRedisCache<C> {
         let call = &call;
         let reply = self
             .run(call.op, Some(key), |l| async move {
-                refused(call.query_async::<Value>(l).await)
+                refused(l.call::<Value>(call).await)
             })
             .await?;
         let count = counted(reply, key, delta, &self.inner.server)?;
@@ -454,9 +457,7 @@ impl<C: Codec> AsyncRedisCache<C> {
     pub async fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
         let expiry = Expiry::of(ttl.resolve(self.inner.default_ttl));
         let call = &touch_call(&self.inner.keys, key, expiry);
-        let n: u64 = self
-            .run(call.op, Some(key), |l| call.query_async(l))
-            .await?;
+        let n: u64 = self.run(call.op, Some(key), |l| l.call(call)).await?;
         Ok(n > 0)
     }
 
@@ -471,7 +472,7 @@ impl<C: Codec> AsyncRedisCache<C> {
     /// # }
     /// ```
     pub async fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
-        let cmd = link::keyed("PTTL", &self.inner.keys, key);
+        let cmd = keyed("PTTL", &self.inner.keys, key);
         let ms: i64 = self.run("PTTL", Some(key), |l| l.query(&cmd)).await?;
         Ok(time_left(ms))
     }
@@ -573,15 +574,14 @@ where
     where
         V: Clone + 'a,
     {
-        use crate::flight::tasks::{across_processes, reread};
         CacheFuture::boxed(hit_or_lead_async(
             self,
             self.inner.single_flight.then_some(&self.inner.flights),
             key,
             ttl,
             loader,
-            || reread(self, key),
-            move |loader| across_processes(self, key, ttl, loader),
+            || self.reread(key),
+            move |loader| self.across_processes(key, ttl, loader),
         ))
     }
 }

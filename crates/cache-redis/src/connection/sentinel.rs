@@ -1,5 +1,5 @@
 //! The primary that sentinels name, found in bounded time, for the blocking pool
-//! ([`Sentinels::connect`]) and the async cache (`async_link::Primary`) alike.
+//! ([`Sentinels::connect`]) and the async cache (`aio::link::Primary`) alike.
 //!
 //! A lookup asks each sentinel in turn `SENTINEL get-master-addr-by-name <name>`, connects
 //! to the address named (with the login, database and TLS of the primary) and checks that
@@ -24,8 +24,8 @@ use redis::{
 
 use cache_core::CacheError;
 
+use super::client::{self, Timeouts};
 use crate::config::{SentinelTopology, TlsCertificates};
-use crate::link::{self, Timeouts};
 
 /// What a lookup needs: the sentinels, the primary's name, and how to log in to it.
 pub(crate) struct Sentinels {
@@ -69,12 +69,12 @@ impl Sentinels {
         let infos = topology
             .nodes
             .iter()
-            .map(|n| link::parse(n))
+            .map(|n| client::parse(n))
             .collect::<Result<Vec<_>, _>>()?;
-        let tls = infos.iter().any(|i| link::is_tls(i.addr()));
+        let tls = infos.iter().any(|i| client::is_tls(i.addr()));
         if !tls {
-            link::no_certificates(certificates, first)?;
-        } else if let Some(plain) = infos.iter().position(|i| !link::is_tls(i.addr())) {
+            client::no_certificates(certificates, first)?;
+        } else if let Some(plain) = infos.iter().position(|i| !client::is_tls(i.addr())) {
             return Err(CacheError::config(format!(
                 "the sentinels are reached over TLS (rediss://), but {} is not",
                 crate::config::redact(&topology.nodes[plain])
@@ -95,7 +95,7 @@ impl Sentinels {
             .zip(&topology.nodes)
             .map(|(info, url)| {
                 let info = info.set_redis_settings(sentinel_login.clone());
-                link::client(info, certificates).map_err(|e| link::invalid(url, e))
+                client::client(info, certificates).map_err(|e| client::invalid(url, e))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let login = with_login(
@@ -152,9 +152,9 @@ impl Sentinels {
         };
         let info = addr
             .into_connection_info()?
-            .set_tcp_settings(link::tcp_settings())
+            .set_tcp_settings(client::tcp_settings())
             .set_redis_settings(self.login.clone());
-        link::client(info, &self.certificates)
+        client::client(info, &self.certificates)
     }
 
     /// A connection to the primary, with the read and write timeouts set: the blocking
@@ -162,12 +162,12 @@ impl Sentinels {
     pub(crate) fn connect(&self, timeouts: Timeouts) -> RedisResult<redis::Connection> {
         let mut search = Search::default();
         for sentinel in self.nodes() {
-            let named = link::open(sentinel, timeouts).and_then(|mut c| self.ask().query(&mut c));
+            let named = client::open(sentinel, timeouts).and_then(|mut c| self.ask().query(&mut c));
             let Some(address) = search.named(named) else {
                 continue;
             };
             let found = self.primary(address).and_then(|client| {
-                let mut conn = link::open(&client, timeouts)?;
+                let mut conn = client::open(&client, timeouts)?;
                 is_primary(role_cmd().query(&mut conn)?)?;
                 Ok(conn)
             });

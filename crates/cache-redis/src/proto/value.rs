@@ -10,7 +10,7 @@ use cache_core::CacheError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::link::{self, Command};
+use crate::proto::command::{arg_of_parts, Command};
 
 /// Appends the stored form of `value` to `cmd` as its next argument: a decimal integer for
 /// an `i64` (whatever the codec), else what the cache's codec (and compression) makes of it,
@@ -30,7 +30,7 @@ pub(crate) fn write_arg<C: Codec, V: Serialize + DeserializeOwned + 'static>(
     }
     scratch.clear();
     match encoding.encode_parts(scratch, key, value)? {
-        Some(run) => link::arg_of_parts(cmd, &[scratch, run]),
+        Some(run) => arg_of_parts(cmd, &[scratch, run]),
         None => {
             cmd.arg(&scratch[..]);
         }

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use cache_core::{codec, Pattern};
 
+use crate::proto::command::{arg_of_parts, Command};
+
 /// The most stars a `MATCH` pattern this backend sends has.
 pub(crate) const MAX_MATCH_STARS: usize = 32;
 
@@ -49,7 +51,7 @@ impl KeySpace {
     #[inline]
     pub(crate) fn write_key(&self, cmd: &mut redis::Cmd, key: &str) {
         let name = codec::versioned_name(key, self.version);
-        crate::link::arg_of_parts(cmd, &[&self.prefix, &name]);
+        arg_of_parts(cmd, &[&self.prefix, &name]);
     }
 
     /// The cache key of a Redis key of this cache, in any version; `None` for a key outside
@@ -103,6 +105,15 @@ impl KeySpace {
         }
         m
     }
+}
+
+/// A command with one argument, the Redis key of `key` in `keys`, written straight into the
+/// command (no Redis key of its own is built).
+#[inline]
+pub(crate) fn keyed(name: &str, keys: &KeySpace, key: &str) -> Command {
+    let mut cmd = Command::new(name, 1, keys.key_len(key));
+    keys.write_key(&mut cmd, key);
+    cmd
 }
 
 /// Whether the last byte of `m` is escaped by a backslash (an odd run of them before it).

@@ -28,7 +28,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use r2d2::{ManageConnection, Pool, PooledConnection};
 
-use crate::link::Manager;
+use super::link::Manager;
 
 /// A connection of the pool, checked out.
 pub(crate) type Pooled = PooledConnection<Manager>;
@@ -104,7 +104,8 @@ impl Drop for Announced<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::link::{Connector, Timeouts, Tracked};
+    use crate::blocking::link::Tracked;
+    use crate::connection::{Connector, Timeouts};
     use crate::RedisConfig;
     use std::time::Duration;
 

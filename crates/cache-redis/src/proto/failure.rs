@@ -117,6 +117,33 @@ pub(crate) fn classify(e: &RedisError) -> BackendFailure {
     }
 }
 
+/// Whether an error leaves the connection it happened on suspect. `READONLY` counts: the
+/// server was a primary and is now a replica (a failover demoted it), so the connection
+/// must go and its replacement find the new primary.
+pub(crate) fn breaks_connection(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_unrecoverable_error() || is_read_only(e)
+}
+
+/// Whether an operation that failed with `e` is worth one more try on a fresh connection:
+/// the connection was dropped or refused (a pooled connection that went stale when the
+/// server restarted), or its server was demoted to a replica, but not a timeout (a hung
+/// server would only make the caller wait twice as long).
+pub(crate) fn worth_retrying(e: &RedisError) -> bool {
+    (e.is_io_error() && !e.is_timeout()) || is_read_only(e)
+}
+
+fn is_read_only(e: &RedisError) -> bool {
+    e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+}
+
+/// At most 64 characters of `key`, for messages.
+pub(crate) fn short(key: &str) -> String {
+    match key.char_indices().nth(64) {
+        Some((i, _)) => format!("{}...", &key[..i]),
+        None => key.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +195,12 @@ mod tests {
         let cause = e.source().expect("a cause");
         assert!(cause.source().is_none());
         assert_eq!(format!("{e:#}"), format!("GET on redis h:1: {cause}"));
+    }
+
+    #[test]
+    fn long_keys_are_shortened_on_a_char_boundary() {
+        assert_eq!(short("abc"), "abc");
+        let long = "é".repeat(100);
+        assert_eq!(short(&long), format!("{}...", "é".repeat(64)));
     }
 }

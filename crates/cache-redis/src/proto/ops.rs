@@ -5,15 +5,16 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use cache_core::codec::Codec;
-use cache_core::{CacheError, Ttl};
+use cache_core::codec::{Codec, Encoding};
+use cache_core::CacheError;
 use redis::{Arg, Cmd, ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::keys::{Expiry, KeySpace};
-use crate::link::{self, Command, Link};
-use crate::{set_cmd, value, RedisCache};
+use crate::proto::command::Command;
+use crate::proto::keys::keyed;
+use crate::proto::keys::{Expiry, KeySpace};
+use crate::proto::value;
 
 /// `INCRBY` that gives a key it creates the default TTL (`ARGV[2]` ms) in the same atomic
 /// step: `SET key 0 NX PX ttl` creates an absent counter with its TTL, then `INCRBY` adds
@@ -40,7 +41,7 @@ return 1
 ";
 
 /// A Lua script, sent by its hash (`EVALSHA`) and in full (`EVAL`) to a node that does not
-/// have it yet (the scripts of `add`/`incr`/`touch` here, of the flight lock in `flight.rs`).
+/// have it yet (the scripts of `add`/`incr`/`touch` here, of the flight lock in `proto/flight.rs`).
 pub(crate) struct Lua {
     source: &'static str,
     hash: String,
@@ -118,41 +119,39 @@ impl Call {
         }
     }
 
-    /// The command to send after `first` failed with `e`, if any.
-    fn then(&self, e: &RedisError) -> Option<Cmd> {
+    /// The command to send first (the links send a call: `Link::call`, `AsyncLink::call`).
+    pub(crate) fn first(&self) -> &Cmd {
+        &self.first
+    }
+
+    /// The command to send after [`Call::first`] failed with `e`, if any.
+    pub(crate) fn then(&self, e: &RedisError) -> Option<Cmd> {
         let no_script = e.kind() == ErrorKind::Server(ServerErrorKind::NoScript);
         let lua = self.script.filter(|_| no_script)?;
         Some(lua.eval_of(&self.first))
     }
-
-    /// Sends the call on a blocking link.
-    pub(crate) fn query<T: redis::FromRedisValue>(&self, link: &mut Link) -> RedisResult<T> {
-        match link.query(&self.first) {
-            Err(e) => match self.then(&e) {
-                Some(eval) => link.query(&eval),
-                None => Err(e),
-            },
-            ok => ok,
-        }
-    }
-
-    /// Sends the call on an async link.
-    #[cfg(feature = "tokio")]
-    pub(crate) async fn query_async<T: redis::FromRedisValue>(
-        &self,
-        link: crate::async_link::AsyncLink,
-    ) -> RedisResult<T> {
-        match link.clone().query(&self.first).await {
-            Err(e) => match self.then(&e) {
-                Some(eval) => link.query(&eval).await,
-                None => Err(e),
-            },
-            ok => ok,
-        }
-    }
 }
 
-/// `SET key value [PX ms] NX`, from the `SET` of [`crate::set_cmd`]: `add` of an entry that
+/// `SET key value [PX ms]` of `value` under `key`, encoded by `encoding`; a plain `SET` also
+/// clears an older TTL.
+pub(crate) fn set_cmd<C: Codec, V: Serialize + DeserializeOwned + 'static>(
+    keys: &KeySpace,
+    encoding: &Encoding<C>,
+    key: &str,
+    value: &V,
+    expiry: Expiry,
+) -> Result<Command, CacheError> {
+    // The key, a small value, "PX", up to 20 digits, "NX".
+    let mut cmd = Command::new("SET", 5, keys.key_len(key) + 64 + 24);
+    keys.write_key(&mut cmd, key);
+    value::write_arg(&mut cmd, encoding, key, value)?;
+    if let Expiry::Millis(ms) = expiry {
+        cmd.arg("PX").arg(ms);
+    }
+    Ok(cmd)
+}
+
+/// `SET key value [PX ms] NX`, from the `SET` of [`set_cmd`]: `add` of an entry that
 /// is stored (not a zero TTL); the reply is nil when a live entry was there.
 pub(crate) fn add_cmd(mut set: Command) -> Command {
     set.arg("NX");
@@ -216,7 +215,7 @@ pub(crate) fn counted(
 pub(crate) fn touch_call(keys: &KeySpace, key: &str, expiry: Expiry) -> Call {
     match expiry {
         Expiry::Millis(ms) => {
-            let mut cmd = link::keyed("PEXPIRE", keys, key);
+            let mut cmd = keyed("PEXPIRE", keys, key);
             cmd.arg(ms);
             Call::plain("PEXPIRE", cmd)
         }
@@ -225,7 +224,7 @@ pub(crate) fn touch_call(keys: &KeySpace, key: &str, expiry: Expiry) -> Call {
             keys.write_key(&mut cmd, key);
             PERSIST.with("PERSIST (script)", cmd)
         }
-        Expiry::Gone => Call::plain("UNLINK", link::keyed("UNLINK", keys, key)),
+        Expiry::Gone => Call::plain("UNLINK", keyed("UNLINK", keys, key)),
     }
 }
 
@@ -262,94 +261,6 @@ fn counter_error(key: &str, delta: i64, e: RedisError, server: &str) -> CacheErr
     } else if text.contains("not an integer") || e.code() == Some("WRONGTYPE") {
         CacheError::not_a_counter(key)
     } else {
-        crate::failure::backend(format!("INCRBY of key {key:?} on {server}"), e)
-    }
-}
-impl<C: Codec> RedisCache<C> {
-    pub(crate) fn add_value<V: Serialize + DeserializeOwned + 'static>(
-        &self,
-        key: &str,
-        value: &V,
-        ttl: Ttl,
-    ) -> Result<bool, CacheError> {
-        let stored = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
-            // Nothing to store: `true` iff nothing live was there, as for any `add`.
-            Expiry::Gone => !self.exists(key)?,
-            expiry => {
-                let set = set_cmd(&self.inner.keys, &self.encoding, key, value, expiry)?;
-                let cmd = add_cmd(set);
-                let reply: Value = self.run("SET NX", Some(key), |l| l.query(&cmd))?;
-                reply != Value::Nil
-            }
-        };
-        if stored {
-            self.inner.stats.set();
-        }
-        Ok(stored)
-    }
-
-    /// [`Cache::incr`](cache_core::Cache::incr) without naming a value type: `INCRBY` on the
-    /// key, whose value is a plain decimal integer (what `redis-cli GET` shows). A key it
-    /// creates takes the default TTL in the same atomic step (a small Lua script; a plain
-    /// `INCRBY` when there is no default TTL); an existing counter keeps its TTL.
-    ///
-    /// ```no_run
-    /// use cache_core::Cache;
-    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
-    /// let n = cache.incr("visits", 1)?;
-    /// assert_eq!(Cache::<i64>::get(&cache, "visits")?, Some(n));
-    /// # Ok::<(), cache_core::CacheError>(())
-    /// ```
-    pub fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        let call = incr_call(&self.inner.keys, key, delta, self.inner.default_ttl);
-        let reply = self.run(call.op, Some(key), |l| refused(call.query::<Value>(l)))?;
-        let count = counted(reply, key, delta, &self.inner.server)?;
-        self.inner.stats.set();
-        Ok(count)
-    }
-
-    /// [`Cache::decr`](cache_core::Cache::decr) without naming a value type.
-    ///
-    /// ```no_run
-    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
-    /// let left = cache.decr("stock", 1)?;
-    /// # Ok::<(), cache_core::CacheError>(())
-    /// ```
-    pub fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        match delta.checked_neg() {
-            Some(up) => self.incr(key, up),
-            None => Err(CacheError::counter_overflow(key, delta)),
-        }
-    }
-
-    /// [`Cache::touch`](cache_core::Cache::touch) without naming a value type: `PEXPIRE`,
-    /// `PERSIST` (for [`Ttl::Never`]) or, for a zero TTL, `UNLINK`.
-    ///
-    /// ```no_run
-    /// use cache_core::Ttl;
-    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
-    /// let extended = cache.touch("session:1", Ttl::After(std::time::Duration::from_secs(1800)))?;
-    /// # Ok::<(), cache_core::CacheError>(())
-    /// ```
-    pub fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
-        let expiry = Expiry::of(ttl.resolve(self.inner.default_ttl));
-        let call = touch_call(&self.inner.keys, key, expiry);
-        let n: u64 = self.run(call.op, Some(key), |l| call.query(l))?;
-        Ok(n > 0)
-    }
-
-    /// [`Cache::ttl`](cache_core::Cache::ttl) without naming a value type: `PTTL`.
-    ///
-    /// ```no_run
-    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
-    /// if let Some(Some(left)) = cache.ttl("session:1")? {
-    ///     println!("{left:?} left");
-    /// }
-    /// # Ok::<(), cache_core::CacheError>(())
-    /// ```
-    pub fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
-        let cmd = link::keyed("PTTL", &self.inner.keys, key);
-        let ms: i64 = self.run("PTTL", Some(key), |l| l.query(&cmd))?;
-        Ok(time_left(ms))
+        crate::proto::failure::backend(format!("INCRBY of key {key:?} on {server}"), e)
     }
 }

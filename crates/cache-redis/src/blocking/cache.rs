@@ -1,0 +1,622 @@
+//! `RedisCache`: the blocking cache. Every operation goes through `run`: a pooled connection
+//! (the kept one of `hot.rs` first), one retry on a fresh connection when it was dropped or
+//! refused, errors naming the server, the operation and the key.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_core::codec::{Codec, Encoding, Postcard};
+use cache_core::flight::{hit_or_lead, FlightGroup};
+use cache_core::{AtomicStats, Cache, CacheError, CacheStats, Loader, Pattern, Ttl};
+use r2d2::ManageConnection;
+use redis::{RedisResult, Value};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::hot::HotSlot;
+use super::link::{Batch, Link, Manager, Tracked};
+use crate::config::{validate, RedisConfig};
+use crate::connection::{Connector, Timeouts};
+use crate::proto::failure::{self, short};
+use crate::proto::keys::{keyed, Expiry, KeySpace};
+use crate::proto::ops::{add_cmd, counted, incr_call, refused, set_cmd, time_left, touch_call};
+use crate::proto::value;
+
+/// A cache on Redis or Redis Cluster, for values of any serde type. Cheap to clone: clones
+/// share the pool and the counters.
+///
+/// Build it with [`RedisCache::open`] (a URL) or [`RedisCache::new`] (a [`RedisConfig`]);
+/// use it through the [`Cache`] trait. The methods that do not depend on the value type are
+/// also inherent, so they need no type annotation.
+///
+/// ```no_run
+/// use cache_core::{Cache, Ttl};
+/// use cache_redis::RedisCache;
+///
+/// let cache = RedisCache::open("redis://127.0.0.1:6379/")?;
+/// cache.set("n", 42u64, Ttl::Never)?;
+/// assert_eq!(Cache::<u64>::get(&cache, "n")?, Some(42));
+/// assert!(cache.exists("n")?);
+/// assert_eq!(cache.stats().hits, 1);
+/// # Ok::<(), cache_core::CacheError>(())
+/// ```
+#[derive(Clone)]
+pub struct RedisCache<C = Postcard> {
+    pub(super) inner: Arc<Inner>,
+    /// The codec and compression of values (see [`RedisConfig::codec`]).
+    pub(super) encoding: Encoding<C>,
+}
+
+pub(super) struct Inner {
+    /// The r2d2 pool, with the connection the last call gave back kept for the next call
+    /// (see `hot.rs`).
+    pool: HotSlot,
+    /// The pool's manager, for the fresh connection of a retry (r2d2 does not lend its own).
+    manager: Manager,
+    pub(super) keys: KeySpace,
+    pub(super) prefix: String,
+    cluster: bool,
+    default_ttl: Option<Duration>,
+    scan_count: u32,
+    stats: AtomicStats,
+    /// "redis host:port" or "redis cluster host:port,...", for error messages.
+    server: String,
+    single_flight: bool,
+    pub(super) flight_lease: Duration,
+    /// This instance's `get_or_insert_with` loads in progress, by key (see `flight.rs`).
+    flights: FlightGroup<()>,
+}
+
+impl<C: Codec> fmt::Debug for RedisCache<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisCache")
+            .field("server", &self.inner.server)
+            .field("key_prefix", &self.inner.prefix)
+            .field("encoding", &self.encoding)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisCache {
+    /// A cache on the server at `url` (`redis://[user:password@]host[:port][/db]`), with the
+    /// defaults of [`RedisConfig::new`].
+    ///
+    /// # Errors
+    /// [`CacheError::Config`] for a malformed URL; [`CacheError::Backend`] when the server
+    /// cannot be reached within the connect timeout.
+    ///
+    /// ```
+    /// let err = cache_redis::RedisCache::open("not a url").unwrap_err();
+    /// assert!(matches!(err, cache_core::CacheError::Config { .. }), "{err}");
+    /// ```
+    pub fn open(url: &str) -> Result<Self, CacheError> {
+        Self::new(RedisConfig::new(url))
+    }
+}
+
+impl<C: Codec> RedisCache<C> {
+    /// A cache as `config` says. Connects and sends `PING` once before returning, so that an
+    /// unreachable server or a refused login is an error here.
+    ///
+    /// # Errors
+    /// [`CacheError::Config`] for a malformed URL or unusable settings (a zero pool size,
+    /// timeout or default TTL); [`CacheError::Backend`] when the server cannot be reached or refuses the
+    /// login.
+    ///
+    /// ```
+    /// use cache_redis::{RedisCache, RedisConfig};
+    /// let err = RedisCache::new(RedisConfig::new("redis://127.0.0.1/").pool_size(0)).unwrap_err();
+    /// assert!(err.to_string().contains("pool_size"), "{err}");
+    /// ```
+    pub fn new(config: RedisConfig<C>) -> Result<Self, CacheError> {
+        validate(&config)?;
+        let timeouts = Timeouts::of(&config);
+        let (connector, server) = Connector::from_config(&config)?;
+        let cluster = connector.is_cluster();
+        let manager = Manager {
+            connector,
+            timeouts,
+        };
+        // One connection and a PING now, so that an unreachable server or a refused login
+        // fails here, at once and with its cause (r2d2 would retry until its wait runs out
+        // and keep only a message).
+        manager
+            .connect()
+            .and_then(|mut conn| manager.is_valid(&mut conn))
+            .map_err(|e| failure::backend(format!("connecting to {server}"), e))?;
+        let pool = r2d2::Pool::builder()
+            .max_size(config.pool_size)
+            .min_idle(config.min_idle)
+            .idle_timeout(config.idle_timeout)
+            .max_lifetime(config.max_lifetime)
+            .connection_timeout(config.pool_timeout)
+            .test_on_check_out(false)
+            .build_unchecked(manager.clone());
+        Ok(RedisCache {
+            inner: Arc::new(Inner {
+                pool: HotSlot::new(pool),
+                manager,
+                keys: KeySpace::new(&config.key_prefix, config.version),
+                prefix: config.key_prefix,
+                cluster,
+                default_ttl: config.default_ttl,
+                scan_count: config.scan_count,
+                stats: AtomicStats::default(),
+                server,
+                single_flight: config.single_flight,
+                flight_lease: config.flight_lease,
+                flights: FlightGroup::new(),
+            }),
+            encoding: Encoding::new(config.codec).with_threshold(config.compress_above),
+        })
+    }
+
+    /// The key prefix of this cache.
+    ///
+    /// ```no_run
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// assert_eq!(cache.key_prefix(), "cache:");
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn key_prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// A snapshot of this cache's counters (shared by its clones). `expirations` is always 0
+    /// and `entries` is `None`: see [`RedisCache::count`].
+    ///
+    /// ```no_run
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// assert_eq!(cache.stats().hit_rate(), 0.0);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn stats(&self) -> CacheStats {
+        self.inner.stats.snapshot(None)
+    }
+
+    /// Removes `key`; `true` iff a live entry was removed.
+    ///
+    /// ```no_run
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// assert!(!cache.delete("absent")?);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        let cmd = keyed("UNLINK", &self.inner.keys, key);
+        let removed: u64 = self.run("UNLINK", Some(key), |l| l.query(&cmd))?;
+        self.inner.stats.add_deletes(removed);
+        Ok(removed > 0)
+    }
+
+    /// Whether a live entry exists under `key`; counts no hit or miss.
+    ///
+    /// ```no_run
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// assert!(!cache.exists("absent")?);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn exists(&self, key: &str) -> Result<bool, CacheError> {
+        let cmd = keyed("EXISTS", &self.inner.keys, key);
+        let n: u64 = self.run("EXISTS", Some(key), |l| l.query(&cmd))?;
+        Ok(n > 0)
+    }
+
+    /// Removes every entry under this cache's prefix (on every primary of a cluster), and
+    /// nothing else. Counters are kept.
+    ///
+    /// ```no_run
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// cache.clear()?;
+    /// assert_eq!(cache.count()?, 0);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn clear(&self) -> Result<(), CacheError> {
+        let pattern = self.inner.keys.match_all();
+        let count = self.inner.scan_count;
+        self.run("clear (SCAN, UNLINK)", None, |l| {
+            l.scan(&pattern, count, &mut |l, page| l.unlink(&page).map(drop))
+        })
+    }
+
+    /// Removes every live entry whose key matches the glob `pattern` ([`Pattern`]) and
+    /// returns how many were removed.
+    ///
+    /// ```no_run
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// let removed = cache.delete_pattern("user:*:caf?")?;
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
+        // A literal pattern scans too: its key may have entries under other versions.
+        let glob = Pattern::new(pattern);
+        let inner = &*self.inner;
+        let superset = inner.keys.match_superset(pattern);
+        let mut removed = 0;
+        let result = self.run("delete_pattern (SCAN, UNLINK)", Some(pattern), |l| {
+            l.scan(&superset, inner.scan_count, &mut |l, mut page| {
+                page.retain(|k| inner.keys.cache_key(k).is_some_and(|k| glob.matches(k)));
+                removed += l.unlink(&page)?;
+                Ok(())
+            })
+        });
+        // What was removed before a failure is counted too.
+        inner.stats.add_deletes(removed);
+        result.map(|()| removed)
+    }
+
+    /// [`RedisCache::delete`] for several keys, in one round trip (one per node on a
+    /// cluster); returns how many live entries were removed.
+    ///
+    /// ```no_run
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// assert_eq!(cache.delete_many(&["a", "b"])?, 0);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn delete_many(&self, keys: &[&str]) -> Result<u64, CacheError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let rks: Vec<Vec<u8>> = keys.iter().map(|k| self.inner.keys.redis_key(k)).collect();
+        let removed = self.run("UNLINK (batch)", None, |l| l.unlink(&rks))?;
+        self.inner.stats.add_deletes(removed);
+        Ok(removed)
+    }
+
+    /// How many keys this cache holds now: a `SCAN` of the prefix on every primary, so it
+    /// costs a pass over the whole keyspace. Entries that expired but that Redis has not
+    /// removed yet may be included.
+    ///
+    /// ```no_run
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// println!("{} entries", cache.count()?);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn count(&self) -> Result<u64, CacheError> {
+        let pattern = self.inner.keys.match_all();
+        let count = self.inner.scan_count;
+        let mut seen = HashSet::new();
+        self.run("count (SCAN)", None, |l| {
+            l.scan(&pattern, count, &mut |_, page| {
+                seen.extend(page);
+                Ok(())
+            })
+        })?;
+        Ok(seen.len() as u64)
+    }
+
+    fn get_value<V: DeserializeOwned + 'static>(&self, key: &str) -> Result<Option<V>, CacheError> {
+        let cmd = keyed("GET", &self.inner.keys, key);
+        let bytes: Option<Vec<u8>> = self.run("GET", Some(key), |l| l.query(&cmd))?;
+        let value = bytes.and_then(|b| value::decode(&self.encoding, b));
+        self.count_read(value.is_some());
+        Ok(value)
+    }
+
+    fn set_value<V: Serialize + DeserializeOwned + 'static>(
+        &self,
+        key: &str,
+        value: &V,
+        ttl: Ttl,
+    ) -> Result<bool, CacheError> {
+        let cmd = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
+            Expiry::Gone => keyed("UNLINK", &self.inner.keys, key),
+            expiry => set_cmd(&self.inner.keys, &self.encoding, key, value, expiry)?,
+        };
+        self.run("SET", Some(key), |l| l.query::<()>(&cmd))?;
+        self.inner.stats.set();
+        Ok(true)
+    }
+
+    fn get_values<V: DeserializeOwned + 'static>(
+        &self,
+        keys: &[&str],
+    ) -> Result<Vec<Option<V>>, CacheError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rks: Vec<Vec<u8>> = keys.iter().map(|k| self.inner.keys.redis_key(k)).collect();
+        let found = self.run("MGET", None, |l| l.get_many(&rks))?;
+        let values: Vec<Option<V>> = found
+            .into_iter()
+            .map(|b| b.and_then(|b| value::decode(&self.encoding, b)))
+            .collect();
+        let hits = values.iter().filter(|v| v.is_some()).count() as u64;
+        self.inner.stats.add_hits(hits);
+        self.inner.stats.add_misses(values.len() as u64 - hits);
+        Ok(values)
+    }
+
+    fn set_values<V: Serialize + DeserializeOwned + 'static>(
+        &self,
+        entries: &[(&str, V)],
+        ttl: Ttl,
+    ) -> Result<(), CacheError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let expiry = Expiry::of(ttl.resolve(self.inner.default_ttl));
+        if expiry == Expiry::Gone {
+            let rks: Vec<Vec<u8>> = entries
+                .iter()
+                .map(|(k, _)| self.inner.keys.redis_key(k))
+                .collect();
+            self.run("UNLINK (zero-TTL batch)", None, |l| l.unlink(&rks))?;
+        } else {
+            let mut batch = Batch::new(self.inner.cluster, entries.len());
+            for (k, v) in entries {
+                batch.add(set_cmd(&self.inner.keys, &self.encoding, k, v, expiry)?.into_cmd());
+            }
+            self.run("SET (pipeline)", None, |l| l.run::<()>(&batch).map(drop))?;
+        }
+        self.inner.stats.add_sets(entries.len() as u64);
+        Ok(())
+    }
+
+    #[inline]
+    fn count_read(&self, hit: bool) {
+        if hit {
+            self.inner.stats.hit();
+        } else {
+            self.inner.stats.miss();
+        }
+    }
+
+    /// Runs `f` on a pooled connection; if it fails because the connection was dropped or
+    /// refused, once more on a fresh one. Errors name the operation, the key and the server.
+    pub(super) fn run<T>(
+        &self,
+        op: &str,
+        key: Option<&str>,
+        mut f: impl FnMut(&mut Link) -> RedisResult<T>,
+    ) -> Result<T, CacheError> {
+        let inner = &*self.inner;
+        let context = || match key {
+            Some(k) => format!("{op} of key {:?} on {}", short(k), inner.server),
+            None => format!("{op} on {}", inner.server),
+        };
+        let mut conn = inner
+            .pool
+            .checkout()
+            .map_err(|e| failure::pool(context(), e))?;
+        let first = attempt(&mut conn, &mut f);
+        inner.pool.give_back(&inner.manager, conn);
+        match first {
+            Ok(v) => Ok(v),
+            Err(e) if failure::worth_retrying(&e) => inner
+                .manager
+                .connect()
+                .and_then(|mut fresh| attempt(&mut fresh, &mut f))
+                .map_err(|e| failure::backend(context(), e)),
+            Err(e) => Err(failure::backend(context(), e)),
+        }
+    }
+}
+
+/// Runs `f` on `conn`, marking the connection broken when the error leaves it suspect.
+fn attempt<T>(
+    conn: &mut Tracked,
+    f: &mut impl FnMut(&mut Link) -> RedisResult<T>,
+) -> RedisResult<T> {
+    let result = f(&mut conn.link);
+    if let Err(e) = &result {
+        if failure::breaks_connection(e) {
+            conn.broken = true;
+        }
+    }
+    result
+}
+
+impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V> for RedisCache<C> {
+    fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
+        self.get_value(key)
+    }
+
+    fn set(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
+        self.set_value(key, &value, ttl)
+    }
+
+    fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        RedisCache::delete(self, key)
+    }
+
+    fn clear(&self) -> Result<(), CacheError> {
+        RedisCache::clear(self)
+    }
+
+    fn exists(&self, key: &str) -> Result<bool, CacheError> {
+        RedisCache::exists(self, key)
+    }
+
+    fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
+        RedisCache::delete_pattern(self, pattern)
+    }
+
+    fn stats(&self) -> CacheStats {
+        RedisCache::stats(self)
+    }
+
+    fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<V>>, CacheError> {
+        self.get_values(keys)
+    }
+
+    fn set_many(&self, entries: Vec<(&str, V)>, ttl: Ttl) -> Result<(), CacheError> {
+        self.set_values(&entries, ttl)
+    }
+
+    fn delete_many(&self, keys: &[&str]) -> Result<u64, CacheError> {
+        RedisCache::delete_many(self, keys)
+    }
+
+    fn add(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
+        self.add_value(key, &value, ttl)
+    }
+
+    fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        RedisCache::incr(self, key, delta)
+    }
+
+    fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        RedisCache::decr(self, key, delta)
+    }
+
+    fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+        RedisCache::touch(self, key, ttl)
+    }
+
+    fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        RedisCache::ttl(self, key)
+    }
+
+    fn get_or_load(&self, key: &str, ttl: Ttl, loader: Loader<'_, V>) -> Result<V, CacheError>
+    where
+        V: Clone,
+    {
+        hit_or_lead(
+            self,
+            self.inner.single_flight.then_some(&self.inner.flights),
+            key,
+            ttl,
+            loader,
+            || self.reread(key),
+            |loader| self.across_processes(key, ttl, loader),
+        )
+    }
+}
+
+impl<C: Codec> RedisCache<C> {
+    fn add_value<V: Serialize + DeserializeOwned + 'static>(
+        &self,
+        key: &str,
+        value: &V,
+        ttl: Ttl,
+    ) -> Result<bool, CacheError> {
+        let stored = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
+            // Nothing to store: `true` iff nothing live was there, as for any `add`.
+            Expiry::Gone => !self.exists(key)?,
+            expiry => {
+                let set = set_cmd(&self.inner.keys, &self.encoding, key, value, expiry)?;
+                let cmd = add_cmd(set);
+                let reply: Value = self.run("SET NX", Some(key), |l| l.query(&cmd))?;
+                reply != Value::Nil
+            }
+        };
+        if stored {
+            self.inner.stats.set();
+        }
+        Ok(stored)
+    }
+
+    /// [`Cache::incr`] without naming a value type: `INCRBY` on the
+    /// key, whose value is a plain decimal integer (what `redis-cli GET` shows). A key it
+    /// creates takes the default TTL in the same atomic step (a small Lua script; a plain
+    /// `INCRBY` when there is no default TTL); an existing counter keeps its TTL.
+    ///
+    /// ```no_run
+    /// use cache_core::Cache;
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// let n = cache.incr("visits", 1)?;
+    /// assert_eq!(Cache::<i64>::get(&cache, "visits")?, Some(n));
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        let call = incr_call(&self.inner.keys, key, delta, self.inner.default_ttl);
+        let reply = self.run(call.op, Some(key), |l| refused(l.call::<Value>(&call)))?;
+        let count = counted(reply, key, delta, &self.inner.server)?;
+        self.inner.stats.set();
+        Ok(count)
+    }
+
+    /// [`Cache::decr`] without naming a value type.
+    ///
+    /// ```no_run
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// let left = cache.decr("stock", 1)?;
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        match delta.checked_neg() {
+            Some(up) => self.incr(key, up),
+            None => Err(CacheError::counter_overflow(key, delta)),
+        }
+    }
+
+    /// [`Cache::touch`] without naming a value type: `PEXPIRE`,
+    /// `PERSIST` (for [`Ttl::Never`]) or, for a zero TTL, `UNLINK`.
+    ///
+    /// ```no_run
+    /// use cache_core::Ttl;
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// let extended = cache.touch("session:1", Ttl::After(std::time::Duration::from_secs(1800)))?;
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+        let expiry = Expiry::of(ttl.resolve(self.inner.default_ttl));
+        let call = touch_call(&self.inner.keys, key, expiry);
+        let n: u64 = self.run(call.op, Some(key), |l| l.call(&call))?;
+        Ok(n > 0)
+    }
+
+    /// [`Cache::ttl`] without naming a value type: `PTTL`.
+    ///
+    /// ```no_run
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// if let Some(Some(left)) = cache.ttl("session:1")? {
+    ///     println!("{left:?} left");
+    /// }
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        let cmd = keyed("PTTL", &self.inner.keys, key);
+        let ms: i64 = self.run("PTTL", Some(key), |l| l.query(&cmd))?;
+        Ok(time_left(ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RedisTopology;
+
+    #[cfg(not(feature = "cluster"))]
+    #[test]
+    fn a_cluster_without_the_cluster_feature_is_a_config_error_naming_it() {
+        let config = RedisConfig {
+            topology: RedisTopology::Cluster(vec!["redis://127.0.0.1:1".into()]),
+            ..RedisConfig::new("redis://127.0.0.1:1/")
+        };
+        let err = RedisCache::new(config).unwrap_err();
+        assert!(matches!(err, CacheError::Config { .. }), "{err}");
+        assert!(err.to_string().contains("`cluster` feature"), "{err}");
+    }
+
+    #[test]
+    fn bad_configurations_are_errors() {
+        let base = || RedisConfig::new("redis://127.0.0.1:1/");
+        for config in [
+            base().pool_size(0),
+            base().min_idle(Some(17)),
+            base().scan_count(0),
+            base().read_timeout(Duration::ZERO),
+            RedisConfig::new("no scheme"),
+            RedisConfig::new("redis://user:secret@[::1"),
+            RedisConfig::new("redis://127.0.0.1:1/").default_ttl(Duration::ZERO),
+            RedisConfig {
+                topology: RedisTopology::Cluster(Vec::new()),
+                ..base()
+            },
+            RedisConfig {
+                topology: RedisTopology::Cluster(vec![
+                    "redis://127.0.0.1:1".into(),
+                    "nonsense".into(),
+                ]),
+                ..base()
+            },
+        ] {
+            let err = RedisCache::new(config).unwrap_err();
+            assert!(matches!(err, CacheError::Config { .. }), "{err}");
+            assert!(!err.to_string().contains("secret"), "{err}");
+        }
+    }
+}

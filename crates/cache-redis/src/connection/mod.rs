@@ -1,0 +1,20 @@
+//! Connections, shared by both caches: a [`RedisConfig`](crate::RedisConfig) made into
+//! `redis` clients once (`connector`: one server, a cluster or sentinels), the making of one
+//! client or connection (`client`: URLs, timeouts; `tls`), the primary that sentinels name,
+//! found in bounded time (`sentinel`), and a link that follows it after a failure (`follow`,
+//! feature `tokio`, for the async cache).
+//!
+//! May use: `config` and `proto`. Never `blocking` or `aio`: the blocking pool and the async
+//! links are built on what is here, not the other way round.
+
+mod client;
+mod connector;
+#[cfg(feature = "tokio")]
+pub(crate) mod follow;
+pub(crate) mod sentinel;
+mod tls;
+
+pub(crate) use client::{open, Timeouts};
+pub(crate) use connector::Connector;
+#[cfg(all(feature = "cluster", feature = "tokio"))]
+pub(crate) use connector::NodeClients;
