@@ -1,5 +1,6 @@
 //! The whole conformance suite, typed cases included, on a real 3-primary Redis Cluster.
 
+#[macro_use]
 mod common;
 
 use cache_redis::RedisConfig;
@@ -9,7 +10,7 @@ fn cluster() -> RedisConfig {
     RedisConfig::cluster(redis_test_support::shared_cluster().urls())
 }
 
-cache_conformance::conformance_tests!(RedisHarness { base: cluster });
+redis_conformance_tests!(RedisHarness { base: cluster });
 cache_conformance::typed_conformance_tests!(RedisHarness { base: cluster });
 
 /// The same suite on the async API (`AsyncRedisCache`).
@@ -17,7 +18,7 @@ cache_conformance::typed_conformance_tests!(RedisHarness { base: cluster });
 mod async_api {
     use super::{cluster, common::AsyncRedisHarness};
 
-    cache_conformance::conformance_tests!(AsyncRedisHarness { base: cluster });
+    redis_conformance_tests!(AsyncRedisHarness { base: cluster });
 
     /// Single flight across 1,000 tasks on the cluster (the lock key lives in the slot of
     /// its own name).

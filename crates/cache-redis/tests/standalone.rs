@@ -1,16 +1,25 @@
 //! The whole conformance suite, typed cases included, on one real `redis-server`, once per
 //! codec (the default envelope, JSON, and raw bytes with compression and a version on top).
 
+#[macro_use]
 mod common;
 
 use cache_redis::RedisConfig;
-use common::RedisHarness;
+use common::{RedisHarness, SharedRedisHarness};
 
 fn server() -> RedisConfig {
     RedisConfig::new(redis_test_support::shared_server().url())
 }
 
-cache_conformance::conformance_tests!(RedisHarness { base: server });
+// The cross-process cases run here, on the standalone server, once.
+cache_conformance::conformance_tests!(
+    SharedRedisHarness(RedisHarness { base: server }),
+    skip: [
+        lru_evicts_least_recently_used,
+        lru_drops_expired_entries_first,
+        removal_listener_hears_each_removal_once,
+    ]
+);
 cache_conformance::typed_conformance_tests!(RedisHarness { base: server });
 
 /// JSON text: no envelope, but a value read as a type its text does not fit is still a miss.
@@ -22,7 +31,7 @@ mod json {
     fn json() -> RedisConfig<Json> {
         server().codec(Json)
     }
-    cache_conformance::conformance_tests!(RedisHarness { base: json });
+    redis_conformance_tests!(RedisHarness { base: json });
 
     // Of the typed cases, not the counter one: JSON has one kind of number, so a counter
     // (an `i64`) also reads as a `u64`.
@@ -47,7 +56,7 @@ mod raw_compressed_v9 {
     pub(super) fn raw() -> RedisConfig<Raw> {
         server().codec(Raw).compress_above(16).version(9)
     }
-    cache_conformance::conformance_tests!(RedisHarness { base: raw });
+    redis_conformance_tests!(RedisHarness { base: raw });
 }
 
 /// The same suite on the async API (`AsyncRedisCache`).
@@ -55,13 +64,13 @@ mod raw_compressed_v9 {
 mod async_api {
     use super::{common::AsyncRedisHarness, server};
 
-    cache_conformance::conformance_tests!(AsyncRedisHarness { base: server });
+    redis_conformance_tests!(AsyncRedisHarness { base: server });
 
     /// Raw bytes, compressed above 16 bytes, in version 9, on the async API too.
     mod raw_compressed_v9 {
         use super::super::{common::AsyncRedisHarness, raw_compressed_v9::raw};
 
-        cache_conformance::conformance_tests!(AsyncRedisHarness { base: raw });
+        redis_conformance_tests!(AsyncRedisHarness { base: raw });
     }
 }
 

@@ -5,6 +5,7 @@
 //! cluster code paths themselves are the plain cluster suite's: a TLS handshake in a debug
 //! build costs tens of milliseconds, so the suite is not run a third time).
 
+#[macro_use]
 mod common;
 
 use std::error::Error;
@@ -71,12 +72,12 @@ fn cluster_tls() -> RedisConfig {
 
 mod server_only {
     use super::*;
-    cache_conformance::conformance_tests!(RedisHarness { base: server_tls });
+    redis_conformance_tests!(RedisHarness { base: server_tls });
 }
 
 mod mutual_tls {
     use super::*;
-    cache_conformance::conformance_tests!(RedisHarness { base: mutual_tls });
+    redis_conformance_tests!(RedisHarness { base: mutual_tls });
 }
 
 /// The async cache connects through the same connector: the suite over mutual TLS.
@@ -84,7 +85,7 @@ mod mutual_tls {
 mod async_mutual_tls {
     use super::*;
     use common::AsyncRedisHarness;
-    cache_conformance::conformance_tests!(AsyncRedisHarness { base: mutual_tls });
+    redis_conformance_tests!(AsyncRedisHarness { base: mutual_tls });
 }
 
 /// The whole chain, each cause once.

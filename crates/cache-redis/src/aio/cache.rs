@@ -9,8 +9,8 @@ use std::time::Duration;
 use cache_core::codec::{Codec, Encoding, Postcard};
 use cache_core::flight::{hit_or_lead_async, FlightGroup};
 use cache_core::{
-    AsyncCache, AsyncLoader, AtomicStats, CacheError, CacheFuture, CacheStats, CounterValue,
-    Pattern, Ttl,
+    AsyncCache, AsyncLoader, AtomicStats, CacheError, CacheFuture, CacheStats, CounterChange,
+    CounterValue, Pattern, Ttl,
 };
 use redis::{RedisResult, Value};
 use serde::de::DeserializeOwned;
@@ -431,14 +431,33 @@ impl<C: Codec> AsyncRedisCache<C> {
     /// # }
     /// ```
     pub async fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        let call = incr_call(&self.inner.keys, key, delta, self.inner.default_ttl);
+        self.change_counter(key, CounterChange::Add(delta)).await
+    }
+
+    /// [`RedisCache::decr`](crate::RedisCache::decr), asynchronously: `count - delta`.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), cache_core::CacheError> {
+    /// let cache = cache_redis::AsyncRedisCache::open("redis://127.0.0.1/").await?;
+    /// let left = cache.decr("stock", 1).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
+        self.change_counter(key, CounterChange::Sub(delta)).await
+    }
+
+    /// `incr` and `decr`: one `INCRBY` or script ([`incr_call`]).
+    async fn change_counter(&self, key: &str, change: CounterChange) -> Result<i64, CacheError> {
+        let call = incr_call(&self.inner.keys, key, change, self.inner.default_ttl);
         let call = &call;
         let reply = self
             .run(call.op, Some(key), |l| async move {
                 refused(l.call::<Value>(call).await)
             })
             .await?;
-        let count = counted(reply, key, delta, &self.inner.server)?;
+        let count = counted(reply, key, change.added(), &self.inner.server)?;
         self.inner.stats.set();
         Ok(count)
     }
@@ -530,6 +549,13 @@ where
         V: CounterValue,
     {
         CacheFuture::boxed(AsyncRedisCache::incr(self, key, delta))
+    }
+
+    fn decr<'a>(&'a self, key: &'a str, delta: i64) -> CacheFuture<'a, Result<i64, CacheError>>
+    where
+        V: CounterValue,
+    {
+        CacheFuture::boxed(AsyncRedisCache::decr(self, key, delta))
     }
 
     fn touch<'a>(&'a self, key: &'a str, ttl: Ttl) -> CacheFuture<'a, Result<bool, CacheError>> {

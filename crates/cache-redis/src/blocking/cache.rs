@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use cache_core::codec::{Codec, Encoding, Postcard};
 use cache_core::flight::{hit_or_lead, FlightGroup};
-use cache_core::{AtomicStats, Cache, CacheError, CacheStats, Loader, Pattern, Ttl};
+use cache_core::{AtomicStats, Cache, CacheError, CacheStats, CounterChange, Loader, Pattern, Ttl};
 use r2d2::ManageConnection;
 use redis::{RedisResult, Value};
 use serde::de::DeserializeOwned;
@@ -521,9 +521,14 @@ impl<C: Codec> RedisCache<C> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        let call = incr_call(&self.inner.keys, key, delta, self.inner.default_ttl);
+        self.change_counter(key, CounterChange::Add(delta))
+    }
+
+    /// `incr` and `decr`: one `INCRBY` or script ([`incr_call`]).
+    fn change_counter(&self, key: &str, change: CounterChange) -> Result<i64, CacheError> {
+        let call = incr_call(&self.inner.keys, key, change, self.inner.default_ttl);
         let reply = self.run(call.op, Some(key), |l| refused(l.call::<Value>(&call)))?;
-        let count = counted(reply, key, delta, &self.inner.server)?;
+        let count = counted(reply, key, change.added(), &self.inner.server)?;
         self.inner.stats.set();
         Ok(count)
     }
@@ -536,10 +541,7 @@ impl<C: Codec> RedisCache<C> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        match delta.checked_neg() {
-            Some(up) => self.incr(key, up),
-            None => Err(CacheError::counter_overflow(key, delta)),
-        }
+        self.change_counter(key, CounterChange::Sub(delta))
     }
 
     /// [`Cache::touch`] without naming a value type: `PEXPIRE`,

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use cache_core::codec::{Codec, Encoding};
-use cache_core::CacheError;
+use cache_core::{CacheError, CounterChange};
 use redis::{Arg, Cmd, ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -28,6 +28,25 @@ use crate::proto::value;
 const INCR_WITH_TTL: &str = r"
 redis.call('SET', KEYS[1], '0', 'NX', 'PX', ARGV[2])
 local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if n > -9007199254740992 and n < 9007199254740992 then return n end
+return redis.call('GET', KEYS[1])
+";
+
+/// `decr` of `i64::MIN`, which neither `DECRBY` (it refuses `i64::MIN`) nor `INCRBY` (its
+/// negation has no `i64`) can send: `count - i64::MIN` fits exactly when the count is
+/// negative, and is then the count plus `i64::MAX` plus 1. Anything else is an overflow (an
+/// absent counter counts 0) or not a counter, answered with Redis's own messages. The count
+/// comes back as [`INCR_WITH_TTL`]'s does.
+const DECR_MIN: &str = r"
+local v = redis.call('GET', KEYS[1])
+if v and not string.match(v, '^%-?%d+$') then
+  return redis.error_reply('ERR value is not an integer or out of range')
+end
+if not v or string.sub(v, 1, 1) ~= '-' then
+  return redis.error_reply('ERR increment or decrement would overflow')
+end
+redis.call('INCRBY', KEYS[1], '9223372036854775807')
+local n = redis.call('INCRBY', KEYS[1], 1)
 if n > -9007199254740992 and n < 9007199254740992 then return n end
 return redis.call('GET', KEYS[1])
 ";
@@ -98,6 +117,7 @@ impl Lua {
 
 static INCR: LazyLock<Lua> = LazyLock::new(|| Lua::new(INCR_WITH_TTL));
 static PERSIST: LazyLock<Lua> = LazyLock::new(|| Lua::new(PERSIST_IF_EXISTS));
+static DECR_BY_MIN: LazyLock<Lua> = LazyLock::new(|| Lua::new(DECR_MIN));
 
 /// What `add`, `incr` and `touch` send, built once for the blocking and the async cache: one
 /// command, or a script by its hash with its full text for a node that does not know it.
@@ -158,15 +178,24 @@ pub(crate) fn add_cmd(mut set: Command) -> Command {
     set
 }
 
-/// `incr` of `delta` on `key`: `INCRBY`, or, when new counters take a default TTL, a script
-/// that gives a key it creates that TTL in the same atomic step. Its reply goes through
-/// [`counted`].
+/// `incr` or `decr` of `key`: `INCRBY` of the amount added, or, when new counters take a
+/// default TTL, a script that gives a key it creates that TTL in the same atomic step; for
+/// `decr` of `i64::MIN`, the script [`DECR_MIN`]. Its reply goes through [`counted`].
 pub(crate) fn incr_call(
     keys: &KeySpace,
     key: &str,
-    delta: i64,
+    change: CounterChange,
     default_ttl: Option<Duration>,
 ) -> Call {
+    let delta = match change {
+        CounterChange::Add(n) => n,
+        CounterChange::Sub(n) if n != i64::MIN => -n,
+        CounterChange::Sub(_) => {
+            let mut cmd = DECR_BY_MIN.evalsha(1, keys.key_len(key));
+            keys.write_key(&mut cmd, key);
+            return DECR_BY_MIN.with("DECRBY (script)", cmd);
+        }
+    };
     match Expiry::of(default_ttl) {
         Expiry::Never => {
             let mut cmd = Command::new("INCRBY", 2, keys.key_len(key) + 20);
