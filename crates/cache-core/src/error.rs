@@ -15,7 +15,8 @@ use std::sync::Arc;
 /// # Errors a program can act on
 /// [`CacheError::is_timeout`], [`CacheError::is_unavailable`] and [`CacheError::is_auth`]
 /// tell the failures of a backing service apart, so that a program can, for example, treat
-/// an outage as a miss but a refused login as a bug to report.
+/// an outage as a miss but a refused login as a bug to report. They look through a
+/// [`CacheError::Loader`] to the cache error its loader failed with, if any.
 ///
 /// ```
 /// use cache_core::{BackendFailure, CacheError};
@@ -179,11 +180,54 @@ impl CacheError {
     /// assert_eq!(e.to_string(), "the loader for key \"user:1\" failed");
     /// assert_eq!(format!("{e:#}"), "the loader for key \"user:1\" failed: db down");
     /// ```
+    ///
+    /// A loader that failed with the loader error of the same key (a cache in front of
+    /// another, composed by hand: the inner cache's `try_get_or_insert_with` inside the outer
+    /// one's loader) is that error, not a second layer saying the same thing:
+    ///
+    /// ```
+    /// use cache_core::CacheError;
+    /// let inner = CacheError::loader("user:0", Box::<dyn std::error::Error + Send + Sync>::from("no user 0"));
+    /// let outer = CacheError::loader("user:0", Box::<dyn std::error::Error + Send + Sync>::from(inner));
+    /// assert_eq!(format!("{outer:#}"), "the loader for key \"user:0\" failed: no user 0");
+    /// ```
     pub fn loader(key: &str, source: impl Into<Arc<dyn Error + Send + Sync>>) -> Self {
+        let source = source.into();
+        if let Some(CacheError::Loader {
+            key: inner,
+            source: cause,
+        }) = source.downcast_ref::<CacheError>()
+        {
+            if inner == key {
+                return CacheError::Loader {
+                    key: key.to_owned(),
+                    source: Arc::clone(cause),
+                };
+            }
+        }
         CacheError::Loader {
             key: key.to_owned(),
-            source: source.into(),
+            source,
         }
+    }
+
+    /// What the kind predicates look at: this error, or, for a loader's error, the cache error
+    /// the loader failed with, found anywhere in the loader error's chain of causes (through
+    /// any number of loaders). So a loader that read another cache and found its service
+    /// down makes `get_or_insert_with`'s error [`is_unavailable`](CacheError::is_unavailable)
+    /// too, and "treat an outage as a miss" keeps working through a loader.
+    fn acted_on(&self) -> &CacheError {
+        let CacheError::Loader { source, .. } = self else {
+            return self;
+        };
+        let mut cause: Option<&(dyn Error + 'static)> = Some(source.as_ref());
+        while let Some(e) = cause {
+            if let Some(inner) = e.downcast_ref::<CacheError>() {
+                return inner.acted_on();
+            }
+            cause = e.source();
+        }
+        self
     }
 
     /// The kind of a [`CacheError::Backend`] failure; `None` for the other variants.
@@ -192,7 +236,7 @@ impl CacheError {
     /// assert_eq!(cache_core::CacheError::config("x").backend_failure_kind(), None);
     /// ```
     pub fn backend_failure_kind(&self) -> Option<BackendFailure> {
-        match self {
+        match self.acted_on() {
             CacheError::Backend { failure, .. } => Some(*failure),
             _ => None,
         }
@@ -207,7 +251,7 @@ impl CacheError {
     /// assert!(CacheError::io("reading /mnt/nfs/cache/ab/cd", io).is_timeout());
     /// ```
     pub fn is_timeout(&self) -> bool {
-        match self {
+        match self.acted_on() {
             CacheError::Backend { failure, .. } => *failure == BackendFailure::Timeout,
             CacheError::Io { source, .. } => source.kind() == io::ErrorKind::TimedOut,
             _ => false,
@@ -224,7 +268,7 @@ impl CacheError {
     /// ```
     pub fn is_unavailable(&self) -> bool {
         matches!(
-            self,
+            self.acted_on(),
             CacheError::Backend {
                 failure: BackendFailure::Unavailable,
                 ..
@@ -240,7 +284,7 @@ impl CacheError {
     /// ```
     pub fn is_auth(&self) -> bool {
         matches!(
-            self,
+            self.acted_on(),
             CacheError::Backend {
                 failure: BackendFailure::Auth,
                 ..
@@ -405,5 +449,66 @@ mod tests {
             assert_eq!(e.backend_failure_kind(), Some(kind));
         }
         assert!(!CacheError::io("x", io::ErrorKind::NotFound.into()).is_timeout());
+    }
+
+    /// A loader's error, boxed as a loader's error is.
+    fn boxed(e: impl Error + Send + Sync + 'static) -> Box<dyn Error + Send + Sync> {
+        Box::new(e)
+    }
+
+    #[test]
+    fn loader_errors_say_each_thing_once_and_keep_the_kind_of_their_cause() {
+        // A memory cache in front of Redis, by hand: Redis's outage in the inner loader.
+        let outage = CacheError::backend_failure(
+            BackendFailure::Unavailable,
+            "GET on redis h:1",
+            io::Error::from(io::ErrorKind::ConnectionRefused),
+        );
+        let inner = CacheError::loader("user:0", boxed(outage));
+        let outer = CacheError::loader("user:0", boxed(inner));
+        assert!(outer.is_unavailable() && !outer.is_timeout() && !outer.is_auth());
+        assert_eq!(
+            outer.backend_failure_kind(),
+            Some(BackendFailure::Unavailable)
+        );
+        let text = format!("{outer:#}");
+        assert_eq!(text.matches("the loader for key").count(), 1, "{text}");
+        assert_eq!(
+            text,
+            "the loader for key \"user:0\" failed: GET on redis h:1: connection refused"
+        );
+        // Through a wrapper of the user's own, and through a loader of another key.
+        let timeout =
+            CacheError::backend_failure(BackendFailure::Timeout, "GET on redis h:1", "timed out");
+        let wrapped = CacheError::loader("a", boxed(Wrapper2(timeout)));
+        assert!(wrapped.is_timeout());
+        let other_key = CacheError::loader("b", boxed(wrapped));
+        assert!(other_key.is_timeout());
+        assert_eq!(
+            format!("{other_key:#}")
+                .matches("the loader for key")
+                .count(),
+            2
+        );
+        // A loader's own error has no kind.
+        let plain = CacheError::loader("k", boxed(io::Error::other("no user 0")));
+        assert!(!plain.is_timeout() && !plain.is_unavailable() && !plain.is_auth());
+        assert_eq!(plain.backend_failure_kind(), None);
+    }
+
+    /// A user's error that wraps a cache error as its cause.
+    #[derive(Debug)]
+    struct Wrapper2(CacheError);
+
+    impl fmt::Display for Wrapper2 {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("fetching the profile")
+        }
+    }
+
+    impl Error for Wrapper2 {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.0)
+        }
     }
 }
