@@ -1109,10 +1109,14 @@ pub fn decr_by_i64_min<H: Harness>(h: &H) {
     ok(c.set("min", i64::MIN, Ttl::Never));
     assert_eq!(ok(c.decr("min", i64::MIN)), 0);
     ok(c.set("zero", 0, Ttl::Never));
-    let err = c.decr("zero", i64::MIN).expect_err("0 - i64::MIN overflows");
+    let err = c
+        .decr("zero", i64::MIN)
+        .expect_err("0 - i64::MIN overflows");
     assert!(matches!(err, CacheError::CounterOverflow { .. }), "{err:?}");
     assert_eq!(ok(c.get("zero")), Some(0));
-    let err = c.decr("absent", i64::MIN).expect_err("0 - i64::MIN overflows");
+    let err = c
+        .decr("absent", i64::MIN)
+        .expect_err("0 - i64::MIN overflows");
     assert!(matches!(err, CacheError::CounterOverflow { .. }), "{err:?}");
     assert!(!ok(c.exists("absent")));
     assert_eq!(ok(c.decr("absent", i64::MIN + 1)), i64::MAX);
