@@ -51,13 +51,12 @@
 pub struct ReadmeDoctests;
 
 mod async_cache;
-
-pub use async_cache::AsyncInMemoryCache;
 mod flight;
 mod key;
 mod policy;
 mod shard;
 
+pub use async_cache::AsyncInMemoryCache;
 pub use policy::Policy;
 
 use std::hash::BuildHasher;
