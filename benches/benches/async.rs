@@ -1,5 +1,5 @@
-//! The async API. Memory: `AsyncCache::get` against the blocking `Cache::get` on the same
-//! cache (the async one polled in a loop inside one task). Redis: `AsyncRedisCache` get and
+//! The async API. Memory: `AsyncInMemoryCache::get` against the blocking `InMemoryCache::get`
+//! on the same cache (the async one polled in a loop inside one task). Redis: `AsyncRedisCache` get and
 //! set from 1, 16 and 64 concurrent tasks (a 2-worker tokio runtime) on a standalone server
 //! and on a 3-primary cluster, beside the async peers users would pick instead (fred, and
 //! deadpool-redis: a pool of multiplexed connections), all on the same servers and moving the
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use cache_benches::{configure, quick, write_metric};
 use cache_core::{codec, AsyncCache, Cache, Ttl};
-use cache_memory::InMemoryCache;
+use cache_memory::{AsyncInMemoryCache, InMemoryCache};
 use cache_redis::{AsyncRedisCache, RedisConfig};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fred::prelude::{ClientLike, KeysInterface};
@@ -35,9 +35,10 @@ fn runtime() -> Runtime {
 
 fn memory(c: &mut Criterion) {
     let cache: InMemoryCache<Vec<u8>> = InMemoryCache::new(10_000, None).expect("valid");
+    let async_cache = AsyncInMemoryCache::new(cache.clone());
     let keys = cache_benches::keys(KEYS);
     for k in &keys {
-        Cache::set(&cache, k, vec![7u8; 64], Ttl::Never).unwrap();
+        cache.set(k, vec![7u8; 64], Ttl::Never).unwrap();
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -48,7 +49,7 @@ fn memory(c: &mut Criterion) {
     group.bench_function(BenchmarkId::from_parameter("cache-memory-sync"), |b| {
         b.iter(|| {
             for k in &keys {
-                assert!(Cache::get(&cache, k).unwrap().is_some());
+                assert!(cache.get(k).unwrap().is_some());
             }
         })
     });
@@ -56,7 +57,7 @@ fn memory(c: &mut Criterion) {
         b.iter(|| {
             rt.block_on(async {
                 for k in &keys {
-                    assert!(AsyncCache::get(&cache, k).await.unwrap().is_some());
+                    assert!(async_cache.get(k).await.unwrap().is_some());
                 }
             })
         })

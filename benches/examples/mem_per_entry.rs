@@ -9,7 +9,7 @@ use std::hash::Hash;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
-use cache_core::{Cache, Ttl};
+use cache_core::Ttl;
 use cache_memory::{InMemoryCache, Policy};
 
 const N: u64 = 1_000_000;

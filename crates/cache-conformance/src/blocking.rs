@@ -8,10 +8,10 @@
 //! ```
 //! use cache_conformance::blocking::OnRuntime;
 //! use cache_core::{Cache, Ttl};
-//! use cache_memory::InMemoryCache;
+//! use cache_memory::{AsyncInMemoryCache, InMemoryCache};
 //!
 //! // The in-memory cache's *async* API, as a blocking cache.
-//! let cache = OnRuntime::new(InMemoryCache::<u32>::new(100, None)?);
+//! let cache = OnRuntime::new(AsyncInMemoryCache::new(InMemoryCache::<u32>::new(100, None)?));
 //! cache.set("a", 1, Ttl::Never)?;
 //! assert_eq!(cache.get("a")?, Some(1));
 //! # Ok::<(), cache_core::CacheError>(())
@@ -105,10 +105,11 @@ impl Executor for tokio::runtime::Handle {
 /// # #[cfg(feature = "tokio")] {
 /// use cache_conformance::blocking::OnRuntime;
 /// use cache_core::{CacheExt, Ttl};
-/// use cache_memory::InMemoryCache;
+/// use cache_memory::{AsyncInMemoryCache, InMemoryCache};
 ///
 /// let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-/// let cache = OnRuntime::with_executor(InMemoryCache::<u32>::new(100, None)?, runtime);
+/// let async_cache = AsyncInMemoryCache::new(InMemoryCache::<u32>::new(100, None)?);
+/// let cache = OnRuntime::with_executor(async_cache, runtime);
 /// assert_eq!(cache.get_or_insert_with("a", Ttl::Never, || 7)?, 7);
 /// # }
 /// # Ok::<(), cache_core::CacheError>(())
@@ -123,9 +124,10 @@ impl<C> OnRuntime<C> {
     /// `cache`, with each call driven on the calling thread ([`ThreadPark`]).
     ///
     /// ```
-    /// let cache = cache_conformance::blocking::OnRuntime::new(
-    ///     cache_memory::InMemoryCache::<u8>::new(10, None)?,
-    /// );
+    /// use cache_memory::{AsyncInMemoryCache, InMemoryCache};
+    /// let cache = cache_conformance::blocking::OnRuntime::new(AsyncInMemoryCache::new(
+    ///     InMemoryCache::<u8>::new(10, None)?,
+    /// ));
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn new(cache: C) -> Self {
@@ -141,8 +143,10 @@ impl<C, R> OnRuntime<C, R> {
     ///
     /// ```
     /// use cache_conformance::blocking::{OnRuntime, ThreadPark};
+    /// use cache_memory::{AsyncInMemoryCache, InMemoryCache};
     ///
-    /// let cache = OnRuntime::with_executor(cache_memory::InMemoryCache::<u8>::new(10, None)?, ThreadPark);
+    /// let async_cache = AsyncInMemoryCache::new(InMemoryCache::<u8>::new(10, None)?);
+    /// let cache = OnRuntime::with_executor(async_cache, ThreadPark);
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn with_executor(cache: C, executor: R) -> Self {
@@ -152,10 +156,11 @@ impl<C, R> OnRuntime<C, R> {
     /// The async cache inside.
     ///
     /// ```
-    /// let cache = cache_conformance::blocking::OnRuntime::new(
-    ///     cache_memory::InMemoryCache::<u8>::new(10, None)?,
-    /// );
-    /// assert_eq!(cache.inner().capacity(), 10);
+    /// use cache_memory::{AsyncInMemoryCache, InMemoryCache};
+    /// let cache = cache_conformance::blocking::OnRuntime::new(AsyncInMemoryCache::new(
+    ///     InMemoryCache::<u8>::new(10, None)?,
+    /// ));
+    /// assert_eq!(cache.inner().blocking().capacity(), 10);
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn inner(&self) -> &C {

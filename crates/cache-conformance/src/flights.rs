@@ -234,10 +234,13 @@ pub fn run_child(role: &str, work: &Path, cache: &dyn Cache<String>) {
 ///
 /// if let Some((role, work)) = flights::child_role() {
 ///     let runtime = tokio::runtime::Runtime::new().unwrap();
-///     let cache = Arc::new(cache_memory::InMemoryCache::<String>::new(10, None).unwrap());
+///     let cache = cache_memory::InMemoryCache::<String>::new(10, None).unwrap();
 ///     match flights::tasks_role(&role) {
-///         Some(role) => flights::run_child_tasks(role, &work, cache, &runtime),
-///         None => flights::run_child(&role, &work, &*cache),
+///         Some(role) => {
+///             let tasks = Arc::new(cache_memory::AsyncInMemoryCache::new(cache));
+///             flights::run_child_tasks(role, &work, tasks, &runtime)
+///         }
+///         None => flights::run_child(&role, &work, &cache),
 ///     }
 /// }
 /// ```
@@ -473,9 +476,11 @@ const HANG: Duration = Duration::from_secs(20);
 ///
 /// ```
 /// use cache_core::AsyncCache;
+/// use cache_memory::{AsyncInMemoryCache, InMemoryCache};
 /// use std::sync::Arc;
 ///
-/// let cache: Arc<dyn AsyncCache<String>> = Arc::new(cache_memory::InMemoryCache::new(10, None)?);
+/// let cache: Arc<dyn AsyncCache<String>> =
+///     Arc::new(AsyncInMemoryCache::new(InMemoryCache::new(10, None)?));
 /// tokio::runtime::Builder::new_current_thread()
 ///     .enable_time()
 ///     .build()
@@ -519,9 +524,11 @@ pub async fn thousand_tasks_run_the_loader_once(cache: std::sync::Arc<dyn AsyncC
 ///
 /// ```
 /// use cache_core::AsyncCache;
+/// use cache_memory::{AsyncInMemoryCache, InMemoryCache};
 /// use std::sync::Arc;
 ///
-/// let cache: Arc<dyn AsyncCache<String>> = Arc::new(cache_memory::InMemoryCache::new(10, None)?);
+/// let cache: Arc<dyn AsyncCache<String>> =
+///     Arc::new(AsyncInMemoryCache::new(InMemoryCache::new(10, None)?));
 /// tokio::runtime::Builder::new_current_thread()
 ///     .enable_time()
 ///     .build()
@@ -612,9 +619,11 @@ async fn stuck_leader(
 ///
 /// ```
 /// use cache_core::AsyncCache;
+/// use cache_memory::{AsyncInMemoryCache, InMemoryCache};
 /// use std::sync::Arc;
 ///
-/// let cache: Arc<dyn AsyncCache<String>> = Arc::new(cache_memory::InMemoryCache::new(10, None)?);
+/// let cache: Arc<dyn AsyncCache<String>> =
+///     Arc::new(AsyncInMemoryCache::new(InMemoryCache::new(10, None)?));
 /// tokio::runtime::Builder::new_current_thread()
 ///     .enable_time()
 ///     .build()

@@ -236,7 +236,9 @@ pub trait AsyncCache<V: Send>: Send + Sync {
     /// [`Cache::get`](crate::Cache::get), asynchronously.
     fn get<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<Option<V>, CacheError>>;
 
-    /// [`Cache::set`](crate::Cache::set), asynchronously.
+    /// [`Cache::set`](crate::Cache::set), asynchronously. The TTL is a [`Ttl`] here; the
+    /// concrete async caches also take any `impl Into<Ttl>` (see
+    /// [Passing a TTL](crate#passing-a-ttl)).
     fn set<'a>(
         &'a self,
         key: &'a str,
@@ -384,11 +386,12 @@ pub trait AsyncCache<V: Send>: Send + Sync {
 /// ```
 pub trait AsyncCacheExt<V: Send>: AsyncCache<V> {
     /// The live value under `key`, or else the value `init` resolves to, stored with `ttl`
-    /// and returned (see [`AsyncCache::get_or_load`] for single flight).
+    /// (any `impl Into<Ttl>`: a [`Ttl`], a `Duration`, an `Option<Duration>`) and returned
+    /// (see [`AsyncCache::get_or_load`] for single flight).
     fn get_or_insert_with<'a, F, Fut>(
         &'a self,
         key: &'a str,
-        ttl: Ttl,
+        ttl: impl Into<Ttl>,
         init: F,
     ) -> CacheFuture<'a, Result<V, CacheError>>
     where
@@ -398,7 +401,7 @@ pub trait AsyncCacheExt<V: Send>: AsyncCache<V> {
     {
         self.get_or_load(
             key,
-            ttl,
+            ttl.into(),
             Box::new(move || Box::pin(async move { Ok(init().await) })),
         )
     }
@@ -408,7 +411,7 @@ pub trait AsyncCacheExt<V: Send>: AsyncCache<V> {
     fn try_get_or_insert_with<'a, F, Fut, E>(
         &'a self,
         key: &'a str,
-        ttl: Ttl,
+        ttl: impl Into<Ttl>,
         init: F,
     ) -> CacheFuture<'a, Result<V, CacheError>>
     where
@@ -419,7 +422,7 @@ pub trait AsyncCacheExt<V: Send>: AsyncCache<V> {
     {
         self.get_or_load(
             key,
-            ttl,
+            ttl.into(),
             Box::new(move || Box::pin(async move { init().await.map_err(Into::into) })),
         )
     }

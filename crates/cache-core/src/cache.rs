@@ -35,6 +35,21 @@ pub trait Cache<V>: Send + Sync {
     /// Stores `value` under `key`, replacing both the value and the TTL of an existing entry.
     /// Returns `true` once stored (a zero TTL stores nothing, removes the old value and still
     /// returns `true`).
+    ///
+    /// Through the trait (`dyn Cache`, generic code) the TTL is a [`Ttl`]. On the concrete
+    /// caches `set`, `add`, `touch` and `set_many` also take any `impl Into<Ttl>` (a
+    /// `Duration`, an `Option<Duration>`), by inherent methods of the same names; see
+    /// [Passing a TTL](crate#passing-a-ttl).
+    ///
+    /// ```
+    /// use cache_core::{Cache, CacheError, Ttl};
+    /// use std::time::Duration;
+    ///
+    /// fn remember(cache: &dyn Cache<String>, key: &str) -> Result<bool, CacheError> {
+    ///     cache.set(key, "value".to_owned(), Ttl::After(Duration::from_secs(60)))?;
+    ///     cache.set(key, "value".to_owned(), Duration::from_secs(60).into())
+    /// }
+    /// ```
     fn set(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError>;
 
     /// Removes `key`; `true` iff a live entry was removed.
@@ -301,24 +316,33 @@ impl<V> std::fmt::Debug for Loader<'_, V> {
 /// }
 /// ```
 pub trait CacheExt<V>: Cache<V> {
-    /// The live value under `key`, or else the value `init` computes, stored with `ttl` and
-    /// returned. On a single-flight backend (all of this project's, by default) `init` runs
+    /// The live value under `key`, or else the value `init` computes, stored with `ttl` (any
+    /// `impl Into<Ttl>`: a [`Ttl`], a `Duration`, an `Option<Duration>`) and returned. On a
+    /// single-flight backend (all of this project's, by default) `init` runs
     /// once per key however many threads, and for the file and Redis backends processes,
     /// miss at the same time; the others wait and receive its value.
     ///
     /// ```
     /// use cache_core::{Cache, CacheExt, Ttl};
+    /// use std::time::Duration;
     /// fn cached(cache: &dyn Cache<Vec<u8>>, bytes: Vec<u8>) -> Result<Vec<u8>, cache_core::CacheError> {
-    ///     cache.get_or_insert_with("k", Ttl::Never, move || bytes)
+    ///     let first = cache.get_or_insert_with("k", Ttl::Never, move || bytes)?;
+    ///     // A `Duration` does too, even through `dyn Cache`: this method is generic.
+    ///     cache.get_or_insert_with("k2", Duration::from_secs(60), || first)
     /// }
     /// ```
-    fn get_or_insert_with<F>(&self, key: &str, ttl: Ttl, init: F) -> Result<V, CacheError>
+    fn get_or_insert_with<F>(
+        &self,
+        key: &str,
+        ttl: impl Into<Ttl>,
+        init: F,
+    ) -> Result<V, CacheError>
     where
         F: FnOnce() -> V,
         V: Clone,
     {
         let mut slot = Some(move || Ok::<V, std::convert::Infallible>(init()));
-        self.get_or_load(key, ttl, Loader::new(&mut slot))
+        self.get_or_load(key, ttl.into(), Loader::new(&mut slot))
     }
 
     /// Like [`CacheExt::get_or_insert_with`] with a fallible loader. An error is returned as
@@ -335,14 +359,19 @@ pub trait CacheExt<V>: Cache<V> {
     ///     })
     /// }
     /// ```
-    fn try_get_or_insert_with<F, E>(&self, key: &str, ttl: Ttl, init: F) -> Result<V, CacheError>
+    fn try_get_or_insert_with<F, E>(
+        &self,
+        key: &str,
+        ttl: impl Into<Ttl>,
+        init: F,
+    ) -> Result<V, CacheError>
     where
         F: FnOnce() -> Result<V, E>,
         E: Into<BoxError>,
         V: Clone,
     {
         let mut slot = Some(init);
-        self.get_or_load(key, ttl, Loader::new(&mut slot))
+        self.get_or_load(key, ttl.into(), Loader::new(&mut slot))
     }
 }
 

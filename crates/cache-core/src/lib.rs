@@ -113,6 +113,44 @@
 //!     Ok(cache.stats())
 //! }
 //! ```
+//!
+//! # Passing a TTL
+//!
+//! The traits take a [`Ttl`] wherever a method writes a TTL (`set`, `add`, `touch`,
+//! `set_many`, `get_or_load`): a generic parameter would make them not object-safe. The
+//! conveniences are where they cost nothing to `dyn Cache`:
+//! - [`CacheExt`] and [`AsyncCacheExt`] (`get_or_insert_with`, `try_get_or_insert_with`)
+//!   take any `impl Into<Ttl>`, on every cache, `dyn` ones included;
+//! - each concrete cache type may have inherent methods named exactly like the trait methods
+//!   that take a TTL (`set`, `add`, `touch`, `set_many`), taking `ttl: impl Into<Ttl>` and
+//!   forwarding to its trait implementation with `ttl.into()`. Rust resolves an inherent
+//!   method before a trait method, so on such a type `cache.set("k", v,
+//!   Duration::from_secs(60))` compiles whichever traits are in scope (a glob import
+//!   included), while `dyn Cache<V>` and generic code keep the trait's `Ttl`. Through a
+//!   smart pointer (`Arc<C>`, `Box<C>`, which implement the traits themselves) the trait
+//!   method is found first: write a `Ttl` (`duration.into()`) there. The in-memory backend
+//!   (`InMemoryCache`, `AsyncInMemoryCache`) has these methods.
+//!
+//! What converts: a `Duration` is [`Ttl::After`] it; `Some(duration)` is `Ttl::After` it and
+//! `None` is [`Ttl::Never`] (no expiry, as `None` means for a default TTL); [`Ttl::Default`]
+//! is written by name.
+//!
+//! A type that is a blocking cache implements only [`Cache`], and an async cache only
+//! [`AsyncCache`] (each backend has one type of each: `InMemoryCache` and
+//! `AsyncInMemoryCache`, `FileBasedCache` and `AsyncFileCache`, `RedisCache` and
+//! `AsyncRedisCache`), so that with both traits (and both extension traits) in scope a method
+//! call is never ambiguous.
+//!
+//! ```
+//! use cache_core::{Cache, CacheExt, Ttl};
+//! use std::time::Duration;
+//!
+//! fn through_the_trait(cache: &dyn Cache<u32>) -> Result<u32, cache_core::CacheError> {
+//!     cache.set("a", 1, Ttl::After(Duration::from_secs(60)))?; // a `Ttl`
+//!     cache.set("b", 2, Duration::from_secs(60).into())?; // converted by the caller
+//!     cache.get_or_insert_with("c", Duration::from_secs(60), || 3) // any `impl Into<Ttl>`
+//! }
+//! ```
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -79,9 +79,36 @@ impl Ttl {
     }
 }
 
+/// A duration is [`Ttl::After`] it.
+///
+/// ```
+/// use cache_core::Ttl;
+/// use std::time::Duration;
+/// assert_eq!(Ttl::from(Duration::from_secs(1)), Ttl::After(Duration::from_secs(1)));
+/// ```
 impl From<Duration> for Ttl {
     fn from(d: Duration) -> Self {
         Ttl::After(d)
+    }
+}
+
+/// `Some(duration)` is [`Ttl::After`] it and `None` is [`Ttl::Never`]: no expiry, as `None`
+/// means for a cache's default TTL (see [`Ttl::check_default`]). Never [`Ttl::Default`]:
+/// write that one by name.
+///
+/// ```
+/// use cache_core::Ttl;
+/// use std::time::Duration;
+/// let minute = Some(Duration::from_secs(60));
+/// assert_eq!(Ttl::from(minute), Ttl::After(Duration::from_secs(60)));
+/// assert_eq!(Ttl::from(None::<Duration>), Ttl::Never);
+/// ```
+impl From<Option<Duration>> for Ttl {
+    fn from(d: Option<Duration>) -> Self {
+        match d {
+            Some(d) => Ttl::After(d),
+            None => Ttl::Never,
+        }
     }
 }
 

@@ -1,15 +1,21 @@
 //! `InMemoryCache`: a sharded, thread-safe LRU cache with per-entry TTL, implementing
-//! [`cache_core::Cache`].
+//! [`cache_core::Cache`]; [`AsyncInMemoryCache`], its async face, implementing
+//! [`cache_core::AsyncCache`]. Both are cheap clonable handles: every clone, blocking or
+//! async, is the same cache.
 //!
 //! ```
-//! use cache_memory::InMemoryCache;
+//! use cache_memory::{AsyncInMemoryCache, InMemoryCache};
 //! use cache_core::{Cache, Ttl};
 //! use std::time::Duration;
 //!
 //! let cache = InMemoryCache::new(10_000, Some(Duration::from_secs(60)))?;
 //! cache.set("user:1", "alice".to_string(), Ttl::Default)?;
+//! cache.set("user:2", "bob".to_string(), Duration::from_secs(5))?;
 //! assert_eq!(cache.get("user:1")?.as_deref(), Some("alice"));
-//! assert_eq!(cache.delete_pattern("user:*")?, 1);
+//! assert_eq!(cache.delete_pattern("user:*")?, 2);
+//!
+//! // For async code, the same cache:
+//! let for_tasks = AsyncInMemoryCache::new(cache.clone());
 //! # Ok::<(), cache_core::CacheError>(())
 //! ```
 //!
@@ -50,6 +56,7 @@ mod key;
 mod policy;
 mod shard;
 
+pub use async_cache::AsyncInMemoryCache;
 pub use policy::Policy;
 
 use std::hash::BuildHasher;
@@ -95,7 +102,84 @@ pub const MIN_ENTRIES_PER_SHARD: usize = 512;
 /// assert_eq!(cache.stats().evictions, 1);
 /// # Ok::<(), cache_core::CacheError>(())
 /// ```
+///
+/// # A handle
+///
+/// An `InMemoryCache` is a cheap handle, like the file and Redis caches: `clone` copies a
+/// pointer, and every clone is the same cache (same entries, counters, flights and removal
+/// listener), so hand clones to threads and tasks instead of wrapping it in an `Arc`. The
+/// entries are dropped with the last handle. [`AsyncInMemoryCache`] is its async face (a
+/// handle on the same cache), and implements [`AsyncCache`](cache_core::AsyncCache); this
+/// type implements only [`Cache`], so that both traits can be in scope at once.
+///
+/// `set`, `add`, `touch` and `set_many` take any `impl Into<Ttl>` (a [`Ttl`], a `Duration`,
+/// an `Option<Duration>`; through `dyn Cache<V>`, a `Ttl`): see
+/// [Passing a TTL](cache_core#passing-a-ttl).
+///
+/// ```
+/// use cache_memory::InMemoryCache;
+/// use cache_core::Cache;
+/// use std::time::Duration;
+///
+/// let cache = InMemoryCache::new(100, None)?;
+/// let handle = cache.clone();
+/// std::thread::spawn(move || handle.set("k", 1u32, Duration::from_secs(60)))
+///     .join()
+///     .unwrap()?;
+/// assert_eq!(cache.get("k")?, Some(1));
+/// # Ok::<(), cache_core::CacheError>(())
+/// ```
+///
+/// # Counters beside values
+///
+/// `incr` and `decr` need a cache whose values are counters ([`CounterValue`]: `i64`). To
+/// keep counters beside other values, either build a second cache, an `InMemoryCache<i64>`
+/// (a handle like this one, so keep both in your state and clone them freely), or give one
+/// cache an enum value type that implements `CounterValue`: `incr` then works on the keys
+/// that hold counts and fails with [`CacheError::NotACounter`] on the others.
+///
+/// ```
+/// use cache_memory::InMemoryCache;
+/// use cache_core::{Cache, CacheError, CounterValue, Ttl};
+///
+/// #[derive(Clone, Debug, PartialEq)]
+/// enum Value {
+///     Count(i64),
+///     Text(String),
+/// }
+///
+/// impl CounterValue for Value {
+///     fn from_counter(n: i64) -> Self {
+///         Value::Count(n)
+///     }
+///     fn to_counter(&self) -> Option<i64> {
+///         match self {
+///             Value::Count(n) => Some(*n),
+///             Value::Text(_) => None,
+///         }
+///     }
+/// }
+///
+/// let cache = InMemoryCache::<Value>::new(1_000, None)?;
+/// cache.set("name", Value::Text("alice".into()), Ttl::Never)?;
+/// assert_eq!(cache.incr("visits", 1)?, 1);
+/// assert_eq!(cache.incr("visits", 2)?, 3);
+/// assert_eq!(cache.get("visits")?, Some(Value::Count(3)));
+/// assert!(matches!(cache.incr("name", 1), Err(CacheError::NotACounter { .. })));
+///
+/// // Or two caches, side by side:
+/// let texts = InMemoryCache::<String>::new(1_000, None)?;
+/// let counts = InMemoryCache::<i64>::new(1_000, None)?;
+/// texts.set("name", "alice".to_string(), Ttl::Never)?;
+/// assert_eq!(counts.incr("visits", 1)?, 1);
+/// # Ok::<(), CacheError>(())
+/// ```
 pub struct InMemoryCache<V> {
+    inner: Arc<Inner<V>>,
+}
+
+/// The cache every handle on it shares.
+struct Inner<V> {
     shards: Box<[Padded<RwLock<Shard<V>>>]>,
     shard_mask: u64,
     hasher: hashbrown::DefaultHashBuilder,
@@ -202,7 +286,8 @@ impl<V> InMemoryCacheBuilder<V> {
     }
 
     /// Whether `get_or_insert_with` runs the loader once per key when many callers miss at
-    /// the same time (threads and tasks, through `Cache` and `AsyncCache` alike), the others
+    /// the same time (threads and tasks, through `InMemoryCache` and `AsyncInMemoryCache`
+    /// alike), the others
     /// waiting for its value or its error. Default: `true`. With
     /// `false`, every caller that misses runs the loader (and the last to store wins).
     ///
@@ -368,7 +453,7 @@ impl<V> InMemoryCacheBuilder<V> {
                 Padded(RwLock::new(shard))
             })
             .collect();
-        Ok(InMemoryCache {
+        let inner = Inner {
             shards,
             shard_mask: (count - 1) as u64,
             hasher: hashbrown::DefaultHashBuilder::default(),
@@ -381,6 +466,9 @@ impl<V> InMemoryCacheBuilder<V> {
             policy: self.policy,
             max_weight: self.max_weight,
             listener: self.listener,
+        };
+        Ok(InMemoryCache {
+            inner: Arc::new(inner),
         })
     }
 }
@@ -442,7 +530,7 @@ impl<V> InMemoryCache<V> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn capacity(&self) -> usize {
-        self.max_size
+        self.inner.max_size
     }
 
     /// The eviction policy.
@@ -453,7 +541,7 @@ impl<V> InMemoryCache<V> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn policy(&self) -> Policy {
-        self.policy
+        self.inner.policy
     }
 
     /// The total weight of the stored entries (expired ones not yet removed included), with
@@ -470,8 +558,8 @@ impl<V> InMemoryCache<V> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn weight(&self) -> Option<u64> {
-        self.max_weight?;
-        Some(self.shards.iter().map(|s| lock(&s.0).weight()).sum())
+        self.inner.max_weight?;
+        Some(self.inner.shards.iter().map(|s| lock(&s.0).weight()).sum())
     }
 
     /// The number of shards the keys are spread over.
@@ -481,7 +569,7 @@ impl<V> InMemoryCache<V> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn shard_count(&self) -> usize {
-        self.shards.len()
+        self.inner.shards.len()
     }
 
     /// The number of entries stored, expired ones not yet removed included.
@@ -494,7 +582,7 @@ impl<V> InMemoryCache<V> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(&s.0).len()).sum()
+        self.inner.shards.iter().map(|s| lock(&s.0).len()).sum()
     }
 
     /// Whether no entry is stored.
@@ -522,18 +610,22 @@ impl<V> InMemoryCache<V> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn purge_expired(&self) -> u64 {
-        let now = self.clock.now();
-        self.shards
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        inner
+            .shards
             .iter()
             .map(|s| {
                 let mut shard = lock(&s.0);
                 let purged = shard.purge_expired(now);
-                self.notify(shard);
+                inner.notify(shard);
                 purged
             })
             .sum()
     }
+}
 
+impl<V> Inner<V> {
     /// Releases `shard` and tells the removal listener, if any, what the operation just
     /// made under that lock removed.
     #[inline]
@@ -611,7 +703,156 @@ fn lock<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     m.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+impl<V> Clone for InMemoryCache<V> {
+    /// Another handle on the same cache (a reference count increment).
+    ///
+    /// ```
+    /// use cache_core::{Cache, Ttl};
+    /// let cache = cache_memory::InMemoryCache::new(10, None)?;
+    /// let other = cache.clone();
+    /// other.set("k", 1u8, Ttl::Never)?;
+    /// assert_eq!(cache.get("k")?, Some(1));
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    fn clone(&self) -> Self {
+        InMemoryCache {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// The trait methods that take a TTL, taking any `impl Into<Ttl>`: named like them, these
+/// are found first (see [Passing a TTL](cache_core#passing-a-ttl)); each forwards to
+/// [`Cache`]'s.
+impl<V: Clone + Send + Sync + 'static> InMemoryCache<V> {
+    /// [`Cache::set`] with any `impl Into<Ttl>`: a [`Ttl`], a `Duration` or an
+    /// `Option<Duration>` (`None`: never expires).
+    ///
+    /// ```
+    /// use cache_core::Ttl;
+    /// use std::time::Duration;
+    /// let cache = cache_memory::InMemoryCache::new(10, None)?;
+    /// assert!(cache.set("a", 1u8, Duration::from_secs(60))?);
+    /// assert!(cache.set("b", 2u8, None)?);
+    /// assert!(cache.set("c", 3u8, Ttl::Default)?);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    #[inline]
+    pub fn set(&self, key: &str, value: V, ttl: impl Into<Ttl>) -> Result<bool, CacheError> {
+        Cache::set(self, key, value, ttl.into())
+    }
+
+    /// [`Cache::add`] with any `impl Into<Ttl>`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = cache_memory::InMemoryCache::new(10, None)?;
+    /// assert!(cache.add("lock", 1u8, Duration::from_secs(30))?);
+    /// assert!(!cache.add("lock", 2u8, Duration::from_secs(30))?);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    #[inline]
+    pub fn add(&self, key: &str, value: V, ttl: impl Into<Ttl>) -> Result<bool, CacheError> {
+        Cache::add(self, key, value, ttl.into())
+    }
+
+    /// [`Cache::touch`] with any `impl Into<Ttl>`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = cache_memory::InMemoryCache::new(10, None)?;
+    /// cache.set("session", 1u8, Duration::from_secs(60))?;
+    /// assert!(cache.touch("session", Duration::from_secs(1800))?);
+    /// assert!(!cache.touch("gone", Duration::from_secs(1800))?);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    #[inline]
+    pub fn touch(&self, key: &str, ttl: impl Into<Ttl>) -> Result<bool, CacheError> {
+        Cache::touch(self, key, ttl.into())
+    }
+
+    /// [`Cache::set_many`] with any `impl Into<Ttl>`.
+    ///
+    /// ```
+    /// use cache_core::Cache;
+    /// use std::time::Duration;
+    /// let cache = cache_memory::InMemoryCache::new(10, None)?;
+    /// cache.set_many(vec![("a", 1u8), ("b", 2)], Duration::from_secs(60))?;
+    /// assert_eq!(cache.get_many(&["a", "b"])?, [Some(1), Some(2)]);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    #[inline]
+    pub fn set_many(&self, entries: Vec<(&str, V)>, ttl: impl Into<Ttl>) -> Result<(), CacheError> {
+        Cache::set_many(self, entries, ttl.into())
+    }
+}
+
 impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
+    #[inline]
+    fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
+        self.inner.get(key)
+    }
+
+    #[inline]
+    fn set(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
+        self.inner.set(key, value, ttl)
+    }
+
+    fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        self.inner.delete(key)
+    }
+
+    fn clear(&self) -> Result<(), CacheError> {
+        self.inner.clear()
+    }
+
+    fn exists(&self, key: &str) -> Result<bool, CacheError> {
+        self.inner.exists(key)
+    }
+
+    fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
+        self.inner.delete_pattern(pattern)
+    }
+
+    fn stats(&self) -> CacheStats {
+        self.inner.stats()
+    }
+
+    fn add(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
+        self.inner.add(key, value, ttl)
+    }
+
+    fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError>
+    where
+        V: CounterValue,
+    {
+        self.inner.change_counter(key, CounterChange::Add(delta))
+    }
+
+    fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError>
+    where
+        V: CounterValue,
+    {
+        self.inner.change_counter(key, CounterChange::Sub(delta))
+    }
+
+    fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+        self.inner.touch(key, ttl)
+    }
+
+    fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        self.inner.ttl(key)
+    }
+
+    #[inline]
+    fn get_or_load(&self, key: &str, ttl: Ttl, loader: Loader<'_, V>) -> Result<V, CacheError> {
+        self.inner.get_or_load(key, ttl, loader)
+    }
+}
+
+/// The operations of [`Cache`], on the shared state; the handles' trait methods forward here.
+impl<V: Clone + Send + Sync + 'static> Inner<V> {
+    #[inline]
     fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
         let key = self.probe(key);
         if self.policy != Policy::Lru {
@@ -704,20 +945,6 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
         Ok(stored)
     }
 
-    fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError>
-    where
-        V: CounterValue,
-    {
-        self.change_counter(key, CounterChange::Add(delta))
-    }
-
-    fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError>
-    where
-        V: CounterValue,
-    {
-        self.change_counter(key, CounterChange::Sub(delta))
-    }
-
     fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
         let (expires, now) = self.expiry(ttl);
         let key = self.probe(key);
@@ -751,7 +978,7 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
     }
 }
 
-impl<V: Clone + Send + Sync + 'static> InMemoryCache<V> {
+impl<V: Clone + Send + Sync + 'static> Inner<V> {
     /// A hit under the key's shard's read lock (TinyLFU); `None` counts nothing, and the
     /// caller looks up again under the write lock (which counts the hit or the miss).
     #[inline]
@@ -883,7 +1110,7 @@ pub(crate) enum Step<'a, V: Clone + Send + Sync + 'static> {
 /// A flight this caller leads: it ends the flight as abandoned unless it landed, so that
 /// waiters never wait forever on a loader that panicked or (async) a future that was dropped.
 struct FlightGuard<'a, V: Clone + Send + Sync + 'static> {
-    cache: &'a InMemoryCache<V>,
+    cache: &'a Inner<V>,
     key: &'a str,
     flight: Arc<Flight<V>>,
     done: bool,
@@ -901,11 +1128,12 @@ impl<V: Clone + Send + Sync + 'static> Drop for FlightGuard<'_, V> {
 
 impl<V> std::fmt::Debug for InMemoryCache<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = &*self.inner;
         f.debug_struct("InMemoryCache")
-            .field("max_size", &self.max_size)
-            .field("shards", &self.shards.len())
-            .field("default_ttl", &self.default_ttl)
-            .field("policy", &self.policy)
+            .field("max_size", &inner.max_size)
+            .field("shards", &inner.shards.len())
+            .field("default_ttl", &inner.default_ttl)
+            .field("policy", &inner.policy)
             .finish_non_exhaustive()
     }
 }

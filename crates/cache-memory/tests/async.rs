@@ -1,15 +1,19 @@
-//! The async API of the in-memory cache: single flight across tasks, cancellation of the
-//! loading task, shared loader errors.
+//! The async API of the in-memory cache (`AsyncInMemoryCache`): single flight across tasks,
+//! cancellation of the loading task, shared loader errors, flights shared with the blocking
+//! handles of the same cache.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 use cache_conformance::flights;
-use cache_core::{AsyncCache, AsyncCacheExt, CacheError, Ttl};
-use cache_memory::InMemoryCache;
+use cache_core::{AsyncCache, AsyncCacheExt, Cache, CacheError, CacheExt, Ttl};
+use cache_memory::{AsyncInMemoryCache, InMemoryCache};
 
 fn cache() -> Arc<dyn AsyncCache<String>> {
-    Arc::new(InMemoryCache::new(10_000, None).expect("valid"))
+    Arc::new(AsyncInMemoryCache::new(
+        InMemoryCache::new(10_000, None).expect("valid"),
+    ))
 }
 
 /// 1,000 tasks miss one key together; the loader (a 50 ms timer) runs once and every task
@@ -45,7 +49,9 @@ async fn a_loader_error_reaches_every_waiter_and_stores_nothing() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn every_operation_through_a_box_dyn() {
-    let cache: Box<dyn AsyncCache<u64>> = Box::new(InMemoryCache::new(100, None).unwrap());
+    let cache: Box<dyn AsyncCache<u64>> = Box::new(AsyncInMemoryCache::new(
+        InMemoryCache::new(100, None).unwrap(),
+    ));
     assert!(cache.set("a", 1, Ttl::Never).await.unwrap());
     cache
         .set_many(vec![("b", 2), ("c", 3)], Ttl::Never)
@@ -70,7 +76,7 @@ async fn every_operation_through_a_box_dyn() {
 /// both run their loader (the second starts while the first is still loading).
 #[tokio::test(flavor = "current_thread")]
 async fn without_single_flight_every_missing_task_loads() {
-    let cache = Arc::new(
+    let cache = AsyncInMemoryCache::new(
         InMemoryCache::<u64>::builder()
             .single_flight(false)
             .build()
@@ -109,9 +115,11 @@ async fn without_single_flight_every_missing_task_loads() {
 
 // Blocking and async callers of one cache share its flights.
 
-/// One cache, a count of loader calls, and a runtime: callers of "k" on threads and in tasks.
+/// One cache, a count of loader calls, and a runtime: callers of "k" on threads (through the
+/// blocking handle) and in tasks (through an async handle on the same cache).
 struct Mixed {
-    cache: Arc<InMemoryCache<String>>,
+    cache: InMemoryCache<String>,
+    tasks: AsyncInMemoryCache<String>,
     calls: Arc<AtomicUsize>,
     rt: tokio::runtime::Runtime,
 }
@@ -120,8 +128,10 @@ type Outcome = Result<&'static str, &'static str>;
 
 impl Mixed {
     fn new() -> Self {
+        let cache = InMemoryCache::new(100, None).unwrap();
         Mixed {
-            cache: Arc::new(InMemoryCache::new(100, None).unwrap()),
+            tasks: AsyncInMemoryCache::new(cache.clone()),
+            cache,
             calls: Arc::new(AtomicUsize::new(0)),
             rt: tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -137,9 +147,9 @@ impl Mixed {
         outcome: Outcome,
         hold: impl FnOnce() + Send + 'static,
     ) -> std::thread::JoinHandle<Result<String, CacheError>> {
-        let (cache, calls) = (Arc::clone(&self.cache), Arc::clone(&self.calls));
+        let (cache, calls) = (self.cache.clone(), Arc::clone(&self.calls));
         std::thread::spawn(move || {
-            cache_core::CacheExt::try_get_or_insert_with(&*cache, "k", Ttl::Never, || {
+            cache.try_get_or_insert_with("k", Ttl::Never, || {
                 calls.fetch_add(1, Ordering::SeqCst);
                 hold();
                 outcome.map(str::to_string)
@@ -153,14 +163,15 @@ impl Mixed {
         outcome: Outcome,
         hold: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> tokio::task::JoinHandle<Result<String, CacheError>> {
-        let (cache, calls) = (Arc::clone(&self.cache), Arc::clone(&self.calls));
+        let (cache, calls) = (self.tasks.clone(), Arc::clone(&self.calls));
         self.rt.spawn(async move {
-            AsyncCacheExt::try_get_or_insert_with(&*cache, "k", Ttl::Never, || async move {
-                calls.fetch_add(1, Ordering::SeqCst);
-                hold.await;
-                outcome.map(str::to_string)
-            })
-            .await
+            cache
+                .try_get_or_insert_with("k", Ttl::Never, || async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    hold.await;
+                    outcome.map(str::to_string)
+                })
+                .await
         })
     }
 
@@ -168,7 +179,7 @@ impl Mixed {
     /// or starts a flight counts its miss under the shard lock it decides under, so once its
     /// miss shows, the caller is registered.
     fn until_misses(&self, misses: u64) {
-        while cache_core::Cache::stats(&*self.cache).misses < misses {
+        while self.cache.stats().misses < misses {
             std::thread::yield_now();
         }
     }
@@ -203,7 +214,7 @@ fn a_blocking_load_serves_async_waiters() {
         assert_eq!(m.rt.block_on(t).unwrap().unwrap(), "from-thread");
     }
     assert_eq!(m.calls(), 1, "one load for both kinds");
-    assert_eq!(cache_core::Cache::stats(&*m.cache).sets, 1);
+    assert_eq!(m.cache.stats().sets, 1);
 }
 
 #[test]
@@ -256,7 +267,7 @@ fn a_failed_load_reaches_blocking_and_async_waiters() {
     assert!(sources.iter().all(|s| Arc::ptr_eq(s, &sources[0])));
     assert_eq!(sources[0].to_string(), "database down");
     assert_eq!(m.calls(), 1);
-    assert!(!cache_core::Cache::exists(&*m.cache, "k").unwrap());
+    assert!(!m.cache.exists("k").unwrap());
 }
 
 #[test]
@@ -274,10 +285,7 @@ fn a_dropped_async_load_hands_the_flight_to_a_blocking_waiter() {
     assert!(m.rt.block_on(leader).unwrap_err().is_cancelled());
     assert_eq!(waiter.join().unwrap().unwrap(), "from-thread");
     assert_eq!(m.calls(), 2, "the waiter took over");
-    assert_eq!(
-        cache_core::Cache::get(&*m.cache, "k").unwrap().as_deref(),
-        Some("from-thread")
-    );
+    assert_eq!(m.cache.get("k").unwrap().as_deref(), Some("from-thread"));
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -285,20 +293,88 @@ async fn get_runs_when_polled_and_allocates_no_future() {
     fn send_and_unpin<F: std::future::Future + Send + Unpin>(f: F) -> F {
         f
     }
-    let cache = InMemoryCache::<String>::new(100, None).unwrap();
+    let cache = AsyncInMemoryCache::new(InMemoryCache::<String>::new(100, None).unwrap());
     cache.set("k", "v".to_string(), Ttl::Never).await.unwrap();
-    let get = send_and_unpin(AsyncCache::get(&cache, "k"));
+    let get = send_and_unpin(cache.get("k"));
     assert!(!get.is_ready(), "{get:?}");
     assert_eq!(
-        AsyncCache::stats(&cache).hits,
+        cache.stats().hits,
         0,
         "nothing happens before the first poll"
     );
     assert_eq!(get.await.unwrap().as_deref(), Some("v"));
-    assert_eq!(AsyncCache::stats(&cache).hits, 1);
+    assert_eq!(cache.stats().hits, 1);
     // The writes answer during the call: the future holds the answer, nothing is boxed.
     let set = send_and_unpin(cache.set("k", "w".to_string(), Ttl::Never));
     assert!(set.is_ready(), "{set:?}");
     assert!(set.await.unwrap());
     assert_eq!(format!("{:?}", cache.delete("k")), "CacheFuture::Ready");
+}
+
+/// An async handle and the blocking handles it was made from are one cache; the async one
+/// clones, gives its blocking handle back, and takes a `Duration` or `Option<Duration>` as
+/// the blocking one does.
+#[tokio::test(flavor = "current_thread")]
+async fn async_and_blocking_handles_are_one_cache() {
+    let blocking = InMemoryCache::<u32>::new(100, None).unwrap();
+    let cache = AsyncInMemoryCache::from(blocking.clone());
+    let other = cache.clone();
+    assert!(cache.set("a", 1, Duration::from_secs(60)).await.unwrap());
+    assert!(other.set("b", 2, None).await.unwrap());
+    assert!(cache
+        .add("c", 3, Some(Duration::from_secs(30)))
+        .await
+        .unwrap());
+    other
+        .set_many(vec![("d", 4), ("e", 5)], Duration::from_secs(90))
+        .await
+        .unwrap();
+    assert!(cache.touch("b", Duration::from_secs(10)).await.unwrap());
+    assert_eq!(blocking.get("a").unwrap(), Some(1));
+    assert_eq!(
+        blocking
+            .ttl("b")
+            .unwrap()
+            .flatten()
+            .map(|d| d <= Duration::from_secs(10)),
+        Some(true)
+    );
+    assert_eq!(
+        blocking
+            .ttl("c")
+            .unwrap()
+            .flatten()
+            .map(|d| d > Duration::from_secs(10)),
+        Some(true)
+    );
+    assert_eq!(other.get("e").await.unwrap(), Some(5));
+    assert_eq!(
+        cache
+            .get_or_insert_with("f", Duration::from_secs(5), || async { 6 })
+            .await
+            .unwrap(),
+        6
+    );
+    assert_eq!(blocking.get("f").unwrap(), Some(6));
+    assert_eq!(cache.blocking().len(), 6);
+    assert_eq!(other.stats(), blocking.stats(), "one set of counters");
+    assert_eq!(blocking.stats().hits, 3);
+    let counters = AsyncInMemoryCache::new(InMemoryCache::<i64>::new(10, None).unwrap());
+    assert_eq!(counters.incr("n", 2).await.unwrap(), 2);
+    assert_eq!(counters.decr("n", 5).await.unwrap(), -3);
+    assert_eq!(counters.blocking().get("n").unwrap(), Some(-3));
+}
+
+/// The shared case of the file and Redis caches: a blocking caller and tasks on a blocking
+/// handle and an async handle of one cache run one loader.
+#[test]
+fn blocking_and_async_handles_share_one_flight() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let blocking = InMemoryCache::<String>::new(100, None).unwrap();
+    let tasks: Arc<dyn AsyncCache<String>> = Arc::new(AsyncInMemoryCache::new(blocking.clone()));
+    flights::blocking_and_async_callers_share_one_flight(&blocking, tasks, &runtime);
 }

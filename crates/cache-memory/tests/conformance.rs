@@ -109,19 +109,23 @@ mod tinylfu {
     }
 }
 
-/// The same suite on the async API (`AsyncCache`), under both policies, each call driven on
-/// the calling thread: the in-memory cache needs no runtime.
+/// The same suite on the async API (`AsyncInMemoryCache`), under both policies, each call
+/// driven on the calling thread: the in-memory cache needs no runtime.
 mod async_api {
     use super::Memory;
     use cache_conformance::blocking::OnRuntime;
     use cache_conformance::{Harness, Removals, Setup, Time};
     use cache_core::Cache;
-    use cache_memory::{InMemoryCache, Policy};
+    use cache_memory::{AsyncInMemoryCache, Policy};
 
     struct AsyncMemory(Memory);
 
+    fn on_runtime<V>(cache: cache_memory::InMemoryCache<V>) -> OnRuntime<AsyncInMemoryCache<V>> {
+        OnRuntime::new(AsyncInMemoryCache::new(cache))
+    }
+
     impl Harness for AsyncMemory {
-        type Cache = OnRuntime<InMemoryCache<Vec<u8>>>;
+        type Cache = OnRuntime<AsyncInMemoryCache<Vec<u8>>>;
 
         fn time(&self) -> Time {
             self.0.time()
@@ -136,15 +140,15 @@ mod async_api {
         }
 
         fn create(&self, setup: Setup) -> Self::Cache {
-            OnRuntime::new(self.0.create(setup))
+            on_runtime(self.0.create(setup))
         }
 
         fn create_listening(&self, setup: Setup, removals: Removals) -> Option<Self::Cache> {
-            self.0.create_listening(setup, removals).map(OnRuntime::new)
+            self.0.create_listening(setup, removals).map(on_runtime)
         }
 
         fn counters(&self, setup: Setup) -> Box<dyn Cache<i64>> {
-            Box::new(OnRuntime::new(self.0.counter_cache(setup)))
+            Box::new(on_runtime(self.0.counter_cache(setup)))
         }
     }
 

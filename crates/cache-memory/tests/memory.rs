@@ -326,3 +326,90 @@ fn single_flight_survives_arc_and_box_of_dyn_cache() {
     });
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+/// Clones are handles on one cache: the same entries, counters and removal listener, and the
+/// entries live until the last handle is dropped.
+#[test]
+fn clones_are_handles_on_one_cache() {
+    use std::sync::{Arc, Mutex};
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&heard);
+    let cache = InMemoryCache::<Arc<u8>>::builder()
+        .max_size(10)
+        .on_removal(move |key, _, cause| log.lock().unwrap().push((key.to_owned(), cause)))
+        .build()
+        .unwrap();
+    let other = cache.clone();
+    let value = Arc::new(7);
+    assert!(other.set("a", Arc::clone(&value), Ttl::Never).unwrap());
+    assert_eq!(cache.get("a").unwrap().as_deref(), Some(&7));
+    assert_eq!(other.stats().hits, 1, "one set of counters");
+    assert_eq!(cache.stats(), other.stats());
+    assert!(cache.delete("a").unwrap());
+    assert!(!other.exists("a").unwrap());
+    assert_eq!(
+        *heard.lock().unwrap(),
+        [("a".to_owned(), cache_core::RemovalCause::Deleted)],
+        "one listener, heard through either handle"
+    );
+    other.set("b", Arc::clone(&value), Ttl::Never).unwrap();
+    drop(cache);
+    assert_eq!(other.len(), 1, "dropping a handle drops no entry");
+    assert_eq!(Arc::strong_count(&value), 2);
+    drop(other);
+    assert_eq!(
+        Arc::strong_count(&value),
+        1,
+        "the last handle drops the entries"
+    );
+    // Handles move to other threads.
+    let cache = InMemoryCache::<u32>::new(10, None).unwrap();
+    let handle = cache.clone();
+    std::thread::spawn(move || handle.set("t", 1, Ttl::Never).unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(cache.get("t").unwrap(), Some(1));
+}
+
+/// `set`, `add`, `touch`, `set_many` (inherent) and `get_or_insert_with` (`CacheExt`) take
+/// a `Duration`, an `Option<Duration>` or a `Ttl`; `None` never expires.
+#[test]
+fn ttl_arguments_convert() {
+    let clock = MockClock::new();
+    let cache = InMemoryCache::<u32>::builder()
+        .clock(clock.shared())
+        .default_ttl(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let secs = Duration::from_secs;
+    assert!(cache.set("duration", 1, secs(10)).unwrap());
+    assert!(cache.set("some", 2, Some(secs(20))).unwrap());
+    assert!(cache.set("none", 3, None).unwrap());
+    assert!(cache.set("default", 4, Ttl::Default).unwrap());
+    assert!(cache.add("added", 5, secs(30)).unwrap());
+    assert!(!cache.add("added", 6, secs(30)).unwrap());
+    cache
+        .set_many(vec![("m1", 7), ("m2", 8)], Some(secs(40)))
+        .unwrap();
+    assert_eq!(
+        cache.get_or_insert_with("loaded", secs(50), || 9).unwrap(),
+        9
+    );
+    let ttl = |k| cache.ttl(k).unwrap();
+    assert_eq!(ttl("duration"), Some(Some(secs(10))));
+    assert_eq!(ttl("some"), Some(Some(secs(20))));
+    assert_eq!(ttl("none"), Some(None));
+    assert_eq!(ttl("default"), Some(Some(secs(5))));
+    assert_eq!(ttl("added"), Some(Some(secs(30))));
+    assert_eq!(ttl("m1"), Some(Some(secs(40))));
+    assert_eq!(ttl("m2"), Some(Some(secs(40))));
+    assert_eq!(ttl("loaded"), Some(Some(secs(50))));
+    assert!(cache.touch("none", secs(60)).unwrap());
+    assert_eq!(ttl("none"), Some(Some(secs(60))));
+    assert!(cache.touch("duration", None).unwrap());
+    assert_eq!(ttl("duration"), Some(None));
+    clock.advance(secs(45));
+    assert_eq!(cache.get("some").unwrap(), None);
+    assert_eq!(cache.get("duration").unwrap(), Some(1));
+    assert_eq!(cache.get("loaded").unwrap(), Some(9));
+}

@@ -15,8 +15,8 @@ fn main() -> Result<(), CacheError> {
         .clock(clock.shared())
         .build()?;
 
-    // Set with a TTL, and get.
-    cache.set("user:1", "alice".into(), Ttl::After(Duration::from_secs(5)))?;
+    // Set with a TTL (a Duration, or a Ttl), and get.
+    cache.set("user:1", "alice".into(), Duration::from_secs(5))?;
     cache.set("user:2", "bob".into(), Ttl::Default)?; // the cache's 60 s default
     cache.set("config", "dark-mode".into(), Ttl::Never)?;
     println!("get user:1          -> {:?}", cache.get("user:1")?);

@@ -4,7 +4,7 @@
 //!
 //! | feature | backend | crate |
 //! |---|---|---|
-//! | `memory` (default) | [`InMemoryCache`]: sharded in-memory LRU with TTL | `cache-memory` |
+//! | `memory` (default) | [`InMemoryCache`]: sharded in-memory LRU with TTL, and [`AsyncInMemoryCache`] | `cache-memory` |
 //! | `file` | [`FileBasedCache`]: crash-safe, multi-process file cache | `cache-file` |
 //! | `redis` | [`RedisCache`]: Redis, pooled, native TTL | `cache-redis` |
 //! | `redis-cluster` | [`RedisCache`] on a Redis Cluster ([`RedisConfig::cluster`]) | `cache-redis` |
@@ -13,8 +13,20 @@
 //!
 //! **Async.** [`AsyncCache<V>`](AsyncCache) has every operation of `Cache<V>` as a future
 //! (object-safe: `Arc<dyn AsyncCache<V>>`), with async loaders through [`AsyncCacheExt`].
-//! [`InMemoryCache`] implements it without any runtime; the file and Redis backends do on
-//! tokio, behind the `tokio` feature.
+//! Each backend has an async type beside its blocking one, a handle on the same cache:
+//! [`AsyncInMemoryCache`] (no runtime needed), and on tokio, behind the `tokio` feature,
+//! [`AsyncFileCache`] and [`AsyncRedisCache`]. A blocking type implements only `Cache` and
+//! an async one only `AsyncCache`, so both traits can be imported together (`use
+//! cache::*;`, [`use cache::prelude::*;`](prelude)) and method calls stay plain.
+//!
+//! **Handles.** Every cache type is a cheap clonable handle: a clone is the same cache (same
+//! entries and counters). Clone it into threads and tasks instead of wrapping it in an
+//! `Arc`.
+//!
+//! **TTLs.** The traits take a [`Ttl`] (the cache's default, never, or a duration). The
+//! in-memory types' `set`, `add`, `touch` and `set_many`, and every cache's
+//! `get_or_insert_with`, also take a `Duration` or an `Option<Duration>` (`None`: never
+//! expires); see [Passing a TTL](cache_core#passing-a-ttl).
 //!
 //! Every backend implements the object-safe [`Cache<V>`](Cache) and passes the same
 //! conformance suite (`cache-conformance`); code written against `&dyn Cache<V>` works with
@@ -27,6 +39,7 @@
 //!
 //! let cache = InMemoryCache::new(1_000, Duration::from_secs(60))?;
 //! cache.set("answer", 42u32, Ttl::Default)?;
+//! cache.set("short", 7u32, Duration::from_secs(5))?;
 //! assert_eq!(cache.get("answer")?, Some(42));
 //!
 //! // Any backend, through the trait:
@@ -74,7 +87,7 @@ pub use cache_core::*;
 
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
-pub use cache_memory::{InMemoryCache, InMemoryCacheBuilder, Policy};
+pub use cache_memory::{AsyncInMemoryCache, InMemoryCache, InMemoryCacheBuilder, Policy};
 
 #[cfg(all(feature = "file", feature = "tokio"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "file", feature = "tokio"))))]
@@ -95,3 +108,42 @@ pub use cache_redis::{
 #[cfg(all(doctest, feature = "file", feature = "redis-cluster"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// What most code needs, in one import: the traits and their extension traits (so that
+/// methods can be called), [`Ttl`], [`CacheError`], and the cache types of the enabled
+/// features. Every cache type implements one of the two traits only, so these imports never
+/// make a method call ambiguous.
+///
+/// ```
+/// use cache::prelude::*;
+/// use std::time::Duration;
+///
+/// # #[cfg(feature = "memory")] {
+/// let cache = InMemoryCache::new(1_000, None)?;
+/// cache.set("a", 1u32, Duration::from_secs(60))?;
+/// let b = cache.get_or_insert_with("b", Ttl::Never, || 2)?;
+/// assert_eq!((cache.get("a")?, b), (Some(1), 2));
+/// let tasks = AsyncInMemoryCache::new(cache.clone()); // for async code, the same cache
+/// # }
+/// # Ok::<(), CacheError>(())
+/// ```
+pub mod prelude {
+    pub use cache_core::{AsyncCache, AsyncCacheExt, Cache, CacheError, CacheExt, Ttl};
+
+    #[cfg(feature = "memory")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
+    pub use cache_memory::{AsyncInMemoryCache, InMemoryCache};
+
+    #[cfg(all(feature = "file", feature = "tokio"))]
+    #[cfg_attr(docsrs, doc(cfg(all(feature = "file", feature = "tokio"))))]
+    pub use cache_file::AsyncFileCache;
+    #[cfg(feature = "file")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "file")))]
+    pub use cache_file::FileBasedCache;
+    #[cfg(all(feature = "redis", feature = "tokio"))]
+    #[cfg_attr(docsrs, doc(cfg(all(feature = "redis", feature = "tokio"))))]
+    pub use cache_redis::AsyncRedisCache;
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub use cache_redis::RedisCache;
+}
