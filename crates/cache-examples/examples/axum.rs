@@ -1,6 +1,6 @@
 //! A small HTTP service (axum) that caches a slow lookup in Redis with `get_or_insert_with`:
-//! `REDIS_URL=redis://127.0.0.1:6379/0 cargo run -p cache --example axum --features
-//! redis,tokio`, then `curl 127.0.0.1:3000/users/7` (twice: the second answer comes from
+//! `REDIS_URL=redis://127.0.0.1:6379/0 cargo run -p cache-examples
+//! --example axum`, then `curl 127.0.0.1:3000/users/7` (twice: the second answer comes from
 //! Redis, without the 200 ms lookup). `ADDR` changes the address it listens on.
 //!
 //! Nothing blocks a runtime worker: the cache is `AsyncRedisCache`, and the loader awaits.

@@ -75,7 +75,6 @@ fn memory_async_on_tokio() {
 // The file and Redis caches take a `Ttl` in `set` (their inherent `impl Into<Ttl>` methods
 // are yet to come): `MINUTE.into()`. `get_or_insert_with` takes a `Duration` already.
 
-#[cfg(feature = "file")]
 fn file_blocking(cache: &FileBasedCache) -> Result<(), CacheError> {
     assert!(cache.set("a", "1".to_string(), MINUTE.into())?);
     let a: Option<String> = cache.get("a")?;
@@ -93,14 +92,12 @@ fn file_blocking(cache: &FileBasedCache) -> Result<(), CacheError> {
     Ok(())
 }
 
-#[cfg(feature = "file")]
 #[test]
 fn file() {
     let dir = tempfile::tempdir().unwrap();
     file_blocking(&FileBasedCache::new(dir.path(), None).unwrap()).unwrap();
 }
 
-#[cfg(all(feature = "file", feature = "tokio"))]
 async fn file_async(cache: &AsyncFileCache) -> Result<(), CacheError> {
     assert!(cache.set("a", "1".to_string(), MINUTE.into()).await?);
     let a: Option<String> = cache.get("a").await?;
@@ -116,7 +113,6 @@ async fn file_async(cache: &AsyncFileCache) -> Result<(), CacheError> {
     Ok(())
 }
 
-#[cfg(all(feature = "file", feature = "tokio"))]
 #[test]
 fn file_async_on_tokio() {
     let dir = tempfile::tempdir().unwrap();
@@ -129,7 +125,6 @@ fn file_async_on_tokio() {
 }
 
 /// Compiled, not called: no Redis server here.
-#[cfg(feature = "redis")]
 #[allow(dead_code)]
 fn redis_blocking(cache: &RedisCache) -> Result<(), CacheError> {
     cache.set("a", "1".to_string(), MINUTE.into())?;
@@ -141,7 +136,6 @@ fn redis_blocking(cache: &RedisCache) -> Result<(), CacheError> {
 }
 
 /// Compiled, not called: no Redis server here.
-#[cfg(all(feature = "redis", feature = "tokio"))]
 #[allow(dead_code)]
 async fn redis_async(cache: &AsyncRedisCache) -> Result<(), CacheError> {
     cache.set("a", "1".to_string(), MINUTE.into()).await?;

@@ -1,4 +1,4 @@
-//! The file cache: `cargo run -p cache --example file --features file`.
+//! The file cache: `cargo run -p cache-examples --example file`.
 //!
 //! Stores entries under a directory (a fresh temporary one here; pass a path to keep it),
 //! reads them back, shows that a second instance (another process would do the same) sees

@@ -1,5 +1,5 @@
-//! The Redis cache: `REDIS_URL=redis://127.0.0.1:6379/0 cargo run -p cache --example redis
-//! --features redis` (without `REDIS_URL`: `redis://127.0.0.1:6379/`).
+//! The Redis cache: `REDIS_URL=redis://127.0.0.1:6379/0 cargo run -p cache-examples
+//! --example redis` (without `REDIS_URL`: `redis://127.0.0.1:6379/`).
 //!
 //! Everything it writes is under a key prefix of its own, removed again at the end.
 

@@ -3,7 +3,6 @@
 //! traits in scope never make a call ambiguous (E0034). One module per style, each with the
 //! same calls (`imports/calls.rs`); the memory and file calls also run and check their
 //! answers, the Redis ones only compile (no server needed).
-#![cfg(feature = "memory")]
 
 /// `use cache::*;`, everything the facade exports.
 mod glob {
@@ -21,13 +20,9 @@ mod prelude {
 
 /// The traits and types one by one, all four traits in scope.
 mod one_by_one {
-    #[cfg(all(feature = "file", feature = "tokio"))]
     use cache::AsyncFileCache;
-    #[cfg(all(feature = "redis", feature = "tokio"))]
     use cache::AsyncRedisCache;
-    #[cfg(feature = "file")]
     use cache::FileBasedCache;
-    #[cfg(feature = "redis")]
     use cache::RedisCache;
     use cache::{AsyncCache, AsyncCacheExt, Cache, CacheExt};
     use cache::{AsyncInMemoryCache, CacheError, InMemoryCache, Ttl};
