@@ -6,7 +6,8 @@
 //! - `cargo xtask ci`: (each step whatever failed before it, then one summary)
 //!   `cargo fmt --check`, `msrv`, clippy with `-D warnings` (all features,
 //!   and the default features of the crates that have optional code), `cargo doc` without
-//!   warnings, every fuzz target for 10 seconds, `package`, `examples`, then the tests (the
+//!   warnings and without a link that resolved nowhere (where the facade inlines its
+//!   backends' items too) or a feature name the facade lacks, every fuzz target for 10 seconds, `package`, `examples`, then the tests (the
 //!   published crates' doctests ran from their packages; every criterion benchmark runs once
 //!   as a test, with its small data). The timed benchmark run is not part of CI: it takes a
 //!   release build and minutes of a quiet machine, and its figures belong in the report.
@@ -14,6 +15,8 @@
 //!   then their doctests (which build each library), run from the packaged files only.
 //! - `cargo xtask examples`: runs the facade's examples (quickstart, file, redis against a
 //!   server started on a free loopback port, as `REDIS_URL`).
+//! - `cargo xtask docs`: the facade's documentation has no link that resolved nowhere and
+//!   names no feature it lacks (also part of `ci`).
 //! - `cargo xtask msrv`: every publishable crate's `rust-version` against the `rust-version`
 //!   of every dependency it builds (from `cargo metadata` and `cargo tree`, as locked).
 //! - `cargo xtask bench [--quick] [--report-only]`: every backend against its peers; writes
@@ -24,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod docs;
 mod examples;
 mod fuzz;
 mod msrv;
@@ -42,10 +46,11 @@ fn main() -> ExitCode {
         Some("msrv") => msrv::main(),
         Some("package") => package::main(),
         Some("examples") => examples::main(),
+        Some("docs") => docs::unresolved_links().and_then(|()| docs::facade_feature_names()),
         Some("fuzz") => fuzz::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|ci|msrv|package|examples|bench|fuzz>");
+            eprintln!("usage: cargo xtask <test|ci|msrv|package|examples|docs|bench|fuzz>");
             return ExitCode::from(2);
         }
     };
@@ -161,6 +166,8 @@ fn ci() -> Result {
             &[("RUSTDOCFLAGS", "-D warnings")],
         ),
     );
+    tally.step("doc links", docs::unresolved_links());
+    tally.step("doc feature names", docs::facade_feature_names());
     tally.step("fuzz", fuzz::all(10));
     // Every publishable crate packaged, built from its package, and its doctests run from
     // it: the doctests of the published crates run there rather than twice.

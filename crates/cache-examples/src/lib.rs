@@ -3,8 +3,4 @@
 //! docs for what it needs). They live in this unpublished crate, with the dependencies they
 //! need (tokio, axum), so that the quick start of the `cache` crate
 //! (`cargo run --example quickstart`) builds only the memory cache.
-//!
-//! ```
-//! // Nothing to call: this crate is its examples and tests.
-//! ```
 #![forbid(unsafe_code)]

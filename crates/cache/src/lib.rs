@@ -87,21 +87,26 @@ pub use cache_core::*;
 
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
-pub use cache_memory::{AsyncInMemoryCache, InMemoryCache, InMemoryCacheBuilder, Policy};
+pub use cache_memory::{
+    AsyncInMemoryCache, InMemoryCache, InMemoryCacheBuilder, Policy, MIN_ENTRIES_PER_SHARD,
+};
 
 #[cfg(all(feature = "file", feature = "tokio"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "file", feature = "tokio"))))]
 pub use cache_file::AsyncFileCache;
 #[cfg(feature = "file")]
 #[cfg_attr(docsrs, doc(cfg(feature = "file")))]
-pub use cache_file::{FileBasedCache, FileBasedCacheBuilder};
+pub use cache_file::{
+    FileBasedCache, FileBasedCacheBuilder, DEFAULT_MAX_BYTES, TMP_DIR, USAGE_FILE,
+};
 #[cfg(all(feature = "redis", feature = "tokio"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "redis", feature = "tokio"))))]
 pub use cache_redis::AsyncRedisCache;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use cache_redis::{
-    RedisCache, RedisConfig, RedisFailure, RedisTopology, SentinelTopology, TlsCertificates,
+    match_pattern, RedisCache, RedisConfig, RedisFailure, RedisTopology, SentinelTopology,
+    TlsCertificates,
 };
 
 /// This crate's README, compiled and run as doctests, so that its crates.io page never lies.

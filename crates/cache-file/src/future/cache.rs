@@ -17,7 +17,7 @@ use super::flight;
 use crate::sync::FileBasedCache;
 
 /// A [`FileBasedCache`] as an [`AsyncCache`]: every operation runs the blocking one on
-/// tokio's blocking thread pool ([`tokio::task::spawn_blocking`]), so file I/O never blocks
+/// tokio's blocking thread pool ([`tokio::task::spawn_blocking`](https://docs.rs/tokio/1/tokio/task/fn.spawn_blocking.html)), so file I/O never blocks
 /// a runtime worker. Same directory, same entries, same counters as the `FileBasedCache` it
 /// wraps (and as every clone of it).
 ///
