@@ -92,6 +92,14 @@
 //! entry of another version can never be in it, and a setting that could change nothing
 //! would only suggest otherwise.
 //!
+//! **Value types: owned, not borrowed.** A serializing cache (file, Redis) reads a value back
+//! as a new one it owns, so its value types are the `DeserializeOwned` ones: `String`, not
+//! `&str`; `Vec<u8>`, not `&[u8]`. Storing a `&str` as it stands fails to compile with
+//! "implementation of `Deserialize` is not general enough" (a `&'a str` can only be read
+//! from bytes that live for `'a`, and a cache's bytes do not outlive the read): store
+//! `"text".to_owned()` and read a `String`; the two are the same entry, since `String` and
+//! `&str` have one stored form.
+//!
 //! **Eviction policies and removals.** LRU is the contract's eviction order and every bounded
 //! backend's default. A backend may offer other policies as an explicit choice (the memory
 //! backend's `Policy::TinyLfu`); under those, a full cache evicts the entry the policy picks
