@@ -345,7 +345,15 @@ impl<V> InMemoryCacheBuilder<V> {
     /// The bound on the total weight of the entries (needs a [`weigher`](Self::weigher)).
     /// Like `max_size`, it is split evenly between the shards: an entry heavier than its
     /// shard's share (`max_weight / shard_count()`) is not stored (`set` returns `false` and
-    /// the key's older value is gone). Use `.shards(1)` for one exact bound.
+    /// the key's older value is gone). Use `.shards(1)` for one exact bound. A bound of 0, or
+    /// smaller than the shard count, is a configuration error at `build` (some shard could
+    /// store nothing).
+    ///
+    /// ```
+    /// use cache_memory::InMemoryCache;
+    /// let zero = InMemoryCache::<String>::builder().weigher(|_, v| v.len() as u32).max_weight(0);
+    /// assert!(zero.build().is_err());
+    /// ```
     pub fn max_weight(mut self, max_weight: u64) -> Self {
         self.max_weight = Some(max_weight);
         self
@@ -424,6 +432,18 @@ impl<V> InMemoryCacheBuilder<V> {
             )));
         }
         let weighing = match (&self.weigher, self.max_weight) {
+            (Some(_), Some(0)) => {
+                return Err(CacheError::config(
+                    "InMemoryCache max_weight must be at least 1 (0 would store nothing)",
+                ))
+            }
+            (Some(_), Some(max)) if max < count as u64 => {
+                return Err(CacheError::config(format!(
+                    "InMemoryCache max_weight {max} is split between {count} shards, which \
+                     leaves some a share of 0 (storing nothing): give at least {count}, or \
+                     fewer shards (.shards(1) for one exact bound)"
+                )))
+            }
             (Some(w), Some(max)) => Some((w, max)),
             (None, None) => None,
             (Some(_), None) => {

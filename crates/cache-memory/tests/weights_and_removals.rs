@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-use cache_core::{Cache, MockClock, RemovalCause, Ttl};
+use cache_core::{Cache, CacheError, MockClock, RemovalCause, Ttl};
 use cache_memory::{InMemoryCache, Policy};
 use proptest::prelude::*;
 
@@ -191,6 +191,20 @@ fn weigher_and_max_weight_come_together() {
     assert!(no_weigher.unwrap_err().to_string().contains("weigher"));
     let plain = InMemoryCache::<u8>::new(5, None).unwrap();
     assert_eq!(plain.weight(), None);
+}
+
+/// A weight bound of 0 (or below the shard count, leaving a shard a share of 0) stores
+/// nothing: a configuration error, as the file cache's `max_bytes(0)` is.
+#[test]
+fn a_weight_bound_that_stores_nothing_is_refused() {
+    let weighed = || InMemoryCache::<u8>::builder().weigher(|_, _| 1);
+    let zero = weighed().max_weight(0).build().unwrap_err();
+    assert!(matches!(zero, CacheError::Config { .. }), "{zero}");
+    assert!(zero.to_string().contains("max_weight"), "{zero}");
+    let thin = weighed().shards(4).max_weight(3).build().unwrap_err();
+    assert!(thin.to_string().contains("4 shards"), "{thin}");
+    let one = weighed().shards(1).max_weight(1).build().unwrap();
+    assert!(one.set("a", 1, Ttl::Never).unwrap());
 }
 
 /// Random traffic (`add` and `touch` too) on small caches with TTLs, a weigher and both
