@@ -162,6 +162,20 @@ mod tests {
     }
 
     #[test]
+    fn a_command_is_read_from_stdout_and_stderr_in_order() {
+        let mut t = Tally::default();
+        let mut sh = Command::new("sh");
+        sh.args([
+            "-c",
+            "echo '     Running tests/a.rs (x)'; echo 'test one ... FAILED' >&2; \
+             echo 'test result: FAILED. 3 passed; 1 failed; 0 ignored'; exit 101",
+        ]);
+        assert_eq!(t.run_reading(sh), Ok(false));
+        assert_eq!((t.passed, t.failed), (3, 1));
+        assert_eq!(t.failures, ["tests/a.rs: one"]);
+    }
+
+    #[test]
     fn a_clean_run_finishes_ok_and_a_broken_step_fails() {
         let mut t = Tally::default();
         let mut binary = String::new();
