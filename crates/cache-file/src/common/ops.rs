@@ -76,9 +76,7 @@ impl Inner {
                 return Ok(Looked::Done(Found::Absent));
             }
             // Another key with the same MD5: `set` would replace it, and so does `add`.
-            if self.remove_if_unchanged(id, fid, &head.header)? {
-                self.forget(id, fid.len);
-            }
+            self.remove_if_unchanged(id, fid, &head.header)?;
             return Ok(Looked::Done(Found::InTheWay));
         }
         if !head.header.expires_at().is_live_at(self.now()) {
@@ -108,15 +106,20 @@ impl Inner {
         let expires = now.expiry(ttl);
         if expires.is_live_at(now) {
             format::encode_entry(buf, key, &self.name(key), now, ttl, encode)?;
-            let gate = self.usage.gate();
-            let created = self
-                .dir
-                .create_new(&id, buf)
+            let (created, ledger) = self
+                .create_entry(&id, buf)
                 .map_err(|e| self.io_err("writing", key, &id, e))?;
             if !created {
                 return Ok(false);
             }
-            self.written(id, buf.len() as u64, expires, Replaced::Nothing, gate, now)?;
+            self.written(
+                id,
+                buf.len() as u64,
+                expires,
+                Replaced::Nothing,
+                ledger,
+                now,
+            )?;
         }
         self.stats.set();
         Ok(true)
@@ -182,8 +185,7 @@ impl Inner {
             })?;
             let old = live.file_len();
             drop(live);
-            let gate = self.usage.gate();
-            let replaced = self
+            let (replaced, ledger) = self
                 .write_entry(&id, &[&buf], Some(old))
                 .map_err(|e| self.io_err("writing", key, &id, e))?;
             self.stats.set();
@@ -193,7 +195,7 @@ impl Inner {
                 buf.len() as u64,
                 header.expires_at(),
                 replaced,
-                gate,
+                ledger,
                 now,
             )?;
             return Ok(count);
@@ -229,11 +231,10 @@ impl Inner {
         })?;
         let old = live.file_len();
         drop(live);
-        let gate = self.usage.gate();
-        let replaced = self
+        let (replaced, ledger) = self
             .write_entry(&id, &[&buf], Some(old))
             .map_err(|e| self.io_err("writing", key, &id, e))?;
-        self.written(id, buf.len() as u64, expires, replaced, gate, now)?;
+        self.written(id, buf.len() as u64, expires, replaced, ledger, now)?;
         Ok(true)
     }
 
