@@ -41,6 +41,8 @@ pub(crate) struct Inner {
     pub(crate) stop: std::sync::atomic::AtomicBool,
     /// The background recount started at open.
     pub(crate) recount: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The locks `add`, `incr` and `touch` hold, per fan-out directory.
+    pub(crate) key_locks: super::keylock::KeyLocks,
     /// Large entry files verified whole, not checksummed again while unchanged.
     pub(crate) verified: Verified,
 }

@@ -1,5 +1,5 @@
 //! `add`, `incr`, `touch` and `ttl` on files. Each read-modify-write holds the entry's
-//! [`KeyLock`] (across processes); a new entry is created with [`CacheDir::create_new`], which
+//! keys lock ([`KeyLocks`](super::keylock::KeyLocks), across processes); a new entry is created with [`CacheDir::create_new`], which
 //! fails rather than replace a file a concurrent `set` renamed into place meanwhile.
 //!
 //! `set` itself takes no lock (it stays one rename): a `set` that lands while an `incr` or a
@@ -16,7 +16,7 @@ use cache_core::{CacheError, CounterChange, Ttl};
 use super::dir::{EntryId, FileId, Opened, Replaced};
 use super::entry::format;
 use super::inner::Inner;
-use super::keylock::KeyLock;
+use super::keylock::EntryLock;
 use super::read::lookup::{read_again, Looked};
 use super::read::verify::{read_head, Verdict};
 
@@ -33,8 +33,10 @@ enum Found {
 }
 
 impl Inner {
-    fn lock(&self, key: &str, id: &EntryId) -> Result<KeyLock, CacheError> {
-        KeyLock::acquire(&self.dir, id).map_err(|e| self.io_err("locking", key, id, e))
+    fn lock(&self, key: &str, id: &EntryId) -> Result<EntryLock<'_>, CacheError> {
+        self.key_locks
+            .acquire(&self.dir, id)
+            .map_err(|e| self.io_err("locking", key, id, e))
     }
 
     /// Reads the header of the entry at `path`; an expired or corrupt file is removed (if

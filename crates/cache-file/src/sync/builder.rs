@@ -309,6 +309,7 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
             single_flight: self.single_flight,
             flights: FlightGroup::new(),
             verified: Verified::default(),
+            key_locks: Default::default(),
         });
         sweep::start_recount(&inner);
         Ok(FileBasedCache {
