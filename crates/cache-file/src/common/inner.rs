@@ -25,6 +25,8 @@ pub(crate) struct Inner {
     /// [`FileBasedCacheBuilder::version`](crate::FileBasedCacheBuilder::version)).
     pub(crate) version: u32,
     pub(crate) single_flight: bool,
+    /// How long a flight's lock lasts (see `flight.rs`).
+    pub(crate) flight_lease: Duration,
     /// This instance's `get_or_insert_with` loads in progress, by key (see `flight.rs`).
     pub(crate) flights: FlightGroup<()>,
     /// The accounting shared by every process on the directory.

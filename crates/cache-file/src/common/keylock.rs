@@ -87,7 +87,6 @@ pub(crate) enum Acquired<T> {
 }
 
 /// What one try without blocking gave ([`KeyLock::try_acquire_at`]).
-#[cfg(feature = "tokio")]
 pub(crate) enum Attempt<T> {
     Done(Acquired<T>),
     /// Someone else holds the lock: try again later on this file (`None`: on the file now
@@ -96,30 +95,11 @@ pub(crate) enum Attempt<T> {
 }
 
 impl KeyLock {
-    /// Blocks until this process holds the lock file `ab/<md5>.<extension>` of entry `id`.
-    /// When the lock it gets is that of a file its holder removed as it let go, `ended`
-    /// reads what that holder left in it: `Some` ends the wait with that, `None` goes on to
-    /// the file now under that name.
-    pub(crate) fn acquire_at<T>(
-        dir: &CacheDir,
-        id: &EntryId,
-        extension: &str,
-        mut ended: impl FnMut(&File) -> io::Result<Option<T>>,
-    ) -> io::Result<Acquired<T>> {
-        loop {
-            let file = dir.open_lock_as(id, extension)?;
-            file.file.lock()?;
-            if let Some(acquired) = Self::settle(file, &mut ended)? {
-                return Ok(acquired);
-            }
-        }
-    }
-
-    /// One try of [`KeyLock::acquire_at`] that does not block, for callers that must not
-    /// wait in the kernel (async tasks, which poll with a timer in between): on `file` (kept
-    /// open from the previous try, so that a holder's removal of it is seen) or, when
-    /// `None`, on the file now under the name.
-    #[cfg(feature = "tokio")]
+    /// One try, without blocking, of the lock file `ab/<md5>.<extension>` of entry `id`: on
+    /// `file` (kept open from the previous try, so that a holder's removal of it is seen)
+    /// or, when `None`, on the file now under the name. When the lock it gets is that of a
+    /// file its holder removed as it let go, `ended` reads what that holder left in it:
+    /// `Some` ends the wait with that, `None` goes on to the file now under that name.
     pub(crate) fn try_acquire_at<T>(
         dir: &CacheDir,
         id: &EntryId,
@@ -161,10 +141,55 @@ impl KeyLock {
     }
 }
 
-impl Drop for KeyLock {
-    fn drop(&mut self) {
-        // Removed while still locked: a waiter that then gets this file's lock sees the name
-        // gone and retries on a fresh file. The lock itself goes when the file is closed.
-        self.file.remove();
+impl KeyLock {
+    /// Takes over the lock file `stale`, whose holder still holds it but whose lease
+    /// `over` says is over (read again here), under the keys lock of its fan-out directory
+    /// (so that one waiter takes it over, and its holder's [`KeyLock::release`] cannot
+    /// remove the new file): its name is removed, and a new file under the name locked.
+    /// `None` if the holder let go meanwhile, or a newcomer locked the new file first: wait
+    /// on the file now under the name.
+    pub(crate) fn take_over(
+        dir: &CacheDir,
+        id: &EntryId,
+        extension: &str,
+        keys: &KeyLocks,
+        stale: &LockFile,
+        over: impl FnOnce(&File) -> io::Result<bool>,
+    ) -> io::Result<Option<KeyLock>> {
+        let _keys = keys.acquire(dir, id)?;
+        if !stale.is_current()? || !over(&stale.file)? {
+            return Ok(None);
+        }
+        stale.remove();
+        let file = dir.open_lock_as(id, extension)?;
+        match file.file.try_lock() {
+            Ok(()) if file.is_current()? => Ok(Some(KeyLock { file })),
+            Ok(()) | Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
+    /// Lets go of the lock: if its file is still this holder's (no waiter took it over
+    /// after its lease), `last` writes into it what the waiters on it are to read, and its
+    /// name is removed, under the keys lock of its fan-out directory; then the file is
+    /// closed, which unlocks it. (A lock dropped without this is unlocked and its file left
+    /// in place: the next holder finds it current and goes on from there.)
+    pub(crate) fn release(
+        self,
+        dir: &CacheDir,
+        id: &EntryId,
+        keys: &KeyLocks,
+        last: impl FnOnce(&File),
+    ) -> io::Result<()> {
+        let keys = keys.acquire(dir, id)?;
+        if self.file.is_current()? {
+            last(&self.file.file);
+            // Removed while still locked: a waiter that then gets this file's lock sees the
+            // name gone and reads what was left; callers that come later start a new flight.
+            self.file.remove();
+        }
+        drop(self);
+        drop(keys);
+        Ok(())
     }
 }
