@@ -40,9 +40,10 @@
 //! - **Removal is conditional**: an expired or corrupt file is moved aside and deleted only if
 //!   it is still the file that was read; a newer file a concurrent writer renamed into place
 //!   is put back.
-//! - **Atomic operations across processes**: `incr` and `touch` hold the entry's lock file
-//!   (`ab/<md5>.lock`, an `flock` the kernel drops if the holder dies; the holder removes the
-//!   file as it lets go) across their read and write; `add` creates the entry with `link()`,
+//! - **Atomic operations across processes**: `incr` and `touch` hold the keys lock of the
+//!   entry's fan-out directory (`ab/keys.lock`, an `flock` the kernel drops if the holder
+//!   dies; made once, never removed) across their read and write; `add` creates the entry
+//!   with `link()`,
 //!   which fails if a file is there, so it never overwrites a concurrent `set`, and holds the
 //!   lock against concurrent `add`s. `set` takes no lock: a `set` landing inside an `incr`
 //!   or `touch` of the same key may be overwritten by it.
@@ -55,8 +56,10 @@
 //!   `clear`); reads of it miss meanwhile.
 //! - **Single flight**: `get_or_insert_with` runs its loader once per key across threads and
 //!   processes; a per-key lock file beside the entry (`ab/<md5>.flight`), held with `flock`
-//!   while the loader runs, makes the other processes wait (see
-//!   [`FileBasedCacheBuilder::single_flight`]).
+//!   while the loader runs, makes the other processes wait, for its lease at most (see
+//!   [`FileBasedCacheBuilder::single_flight`] and [`FileBasedCacheBuilder::flight_lease`]).
+//! - **Bounds** are kept across processes in `DIR/usage`, whose counts a bounded instance
+//!   changes, with the files, only under its `flock` (see the crate README).
 //!
 //! # Platforms
 //! Unix only (Linux, macOS, the BSDs): the crate relies on `rename` over an existing file,

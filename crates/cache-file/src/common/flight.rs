@@ -6,24 +6,35 @@
 //! the entry, with the per-key lock of [`KeyLock`] (an `flock`ed file that its holder
 //! removes as it lets go):
 //!
-//! 1. wait for the lock (blocking while another process loads);
+//! 1. wait for the lock: try it without blocking, and pause between tries (2 ms, doubling
+//!    up to 50 ms: [`Backoff`](cache_core::flight::Backoff)), in blocking and async callers
+//!    alike;
 //! 2. if the file locked was removed by its holder meanwhile, that flight is over: its
 //!    entry, or else the failure record it wrote into the file, is the answer;
-//! 3. otherwise read the entry (the flight before may have stored it), or load: run the
-//!    loader, store the value (or write the failure record into the lock file), and let go
-//!    (the file is removed, then closed), which wakes the processes waiting on it.
+//! 3. otherwise read the entry (the flight before may have stored it), or write this
+//!    holder's lease into the lock file (when it ends, on the cache's clock) and load: run
+//!    the loader, store the value (or write the failure record into the lock file), and let
+//!    go (the file is removed, then closed), which ends the waits on it.
 //!
 //! The kernel releases an `flock` when its holder dies, so a process killed mid-load blocks
 //! no one: a waiter gets the lock of a file still in place, finds no entry, and loads. A
 //! failure record is read only from a file its holder removed (its writer finished), so one
-//! left by a killed process is ignored and truncated by the next holder.
+//! left by a killed process is ignored and overwritten by the next holder.
 //!
-//! This module is the protocol, below both caches: the lock file's name, the failure record,
-//! and the steps (`ended`, `take_over`, `land`), each given the cache's read of the entry.
-//! `FileBasedCache` leads with it (`crate::sync::flight`, blocking on the lock), and
-//! `AsyncFileCache` (`crate::future::flight`, feature `tokio`): its tasks share the
-//! instance's flights with its threads, and the one task that leads tries the lock file
-//! without blocking, awaiting tokio's timer between tries, so blocking and async callers of
+//! A holder that hangs (a loader that never returns) keeps its lock, but not its lease: a
+//! waiter that finds the lease over takes the lock over (`KeyLock::take_over`, under the
+//! keys lock of the fan-out directory, so that one waiter does), the file's name going to a
+//! new lock file, and loads too. The lease is not renewed, as in Redis's single flight: a
+//! loader slower than its lease runs twice, both values are stored (the last wins), and
+//! the first holder's end is dropped (`KeyLock::release` removes, and writes the failure
+//! record into, only a file still under the name).
+//!
+//! This module is the protocol, below both caches: the lock file's name, the lease and
+//! failure records, and the steps (`try_lead`, `take_over`, `land`), each given the cache's
+//! read of the entry. `FileBasedCache` leads with it (`crate::sync::flight`, sleeping
+//! between tries), and `AsyncFileCache` (`crate::future::flight`, feature `tokio`): its
+//! tasks share the instance's flights with its threads, and the one task that leads awaits
+//! tokio's timer between tries, each on the blocking pool, so blocking and async callers of
 //! one directory meet on the same lock file.
 //!
 //! May use: `inner`, `keylock`, `dir/`. Neither cache.
@@ -35,8 +46,9 @@ use std::os::unix::fs::FileExt;
 use cache_core::flight::{RemoteLoaderError, MAX_REMOTE_MESSAGE};
 use cache_core::CacheError;
 
+use super::dir::LockFile;
 use super::inner::{key_ctx, Inner};
-use super::keylock::KeyLock;
+use super::keylock::{Acquired, Attempt, KeyLock};
 
 /// The extension of a flight's lock file, beside the entry (`ab/<md5>.flight`).
 pub(crate) const EXTENSION: &str = "flight";
@@ -44,6 +56,54 @@ pub(crate) const EXTENSION: &str = "flight";
 /// The start of a failure record in a lock file; the key's length, the key and the error's
 /// message follow.
 const FAILED: &[u8] = b"cache-file flight failed\n";
+
+/// The start of a lease record in a lock file; the end of the holder's lease follows (ns on
+/// the cache's clock, decimal) and a newline.
+const LEASE: &[u8] = b"cache-file flight lease\n";
+
+/// What one try of a flight's lock gave ([`try_lead`]).
+pub(crate) enum Polled<V> {
+    /// This caller holds the lock: [`take_over`], then load.
+    Held(KeyLock),
+    /// The flight waited for ended with this.
+    Ended(Result<V, CacheError>),
+    /// Another caller holds the lock: try again after a pause on this file, or (`None`) at
+    /// once on the file now under the name.
+    Wait(Option<LockFile>),
+}
+
+/// One try of the flight lock of `key`, without blocking: on `tried` (the file of the last
+/// try) or the file now under the name. A holder whose lease is over is taken over.
+pub(crate) fn try_lead<V>(
+    inner: &Inner,
+    key: &str,
+    tried: Option<LockFile>,
+    read: impl Fn() -> Result<Option<V>, CacheError>,
+) -> Result<Polled<V>, CacheError> {
+    let id = inner.entry_id(key);
+    let attempt =
+        KeyLock::try_acquire_at(&inner.dir, &id, EXTENSION, tried, |f| ended(&read, key, f))
+            .map_err(|e| io_err(inner, key, "locking", e))?;
+    Ok(match attempt {
+        Attempt::Done(Acquired::Held(lock)) => Polled::Held(lock),
+        Attempt::Done(Acquired::Ended(result)) => Polled::Ended(result),
+        Attempt::Busy(None) => Polled::Wait(None),
+        Attempt::Busy(Some(file)) => {
+            let now = inner.now().as_nanos();
+            let over = |f: &File| lease_over(f, now);
+            if !over(&file.file).map_err(|e| io_err(inner, key, "reading", e))? {
+                return Ok(Polled::Wait(Some(file)));
+            }
+            let taken =
+                KeyLock::take_over(&inner.dir, &id, EXTENSION, &inner.key_locks, &file, over)
+                    .map_err(|e| io_err(inner, key, "taking over", e))?;
+            match taken {
+                Some(lock) => Polled::Held(lock),
+                None => Polled::Wait(None),
+            }
+        }
+    })
+}
 
 /// An error of the flight lock of `key`.
 pub(crate) fn io_err(inner: &Inner, key: &str, what: &str, e: io::Error) -> CacheError {
@@ -65,7 +125,7 @@ pub(crate) fn io_err(inner: &Inner, key: &str, what: &str, e: io::Error) -> Cach
 /// before ended, with its value stored (`read` reads it as the cache does), or with the
 /// failure it recorded; `None` if neither.
 pub(crate) fn ended<V>(
-    read: impl FnOnce() -> Result<Option<V>, CacheError>,
+    read: &impl Fn() -> Result<Option<V>, CacheError>,
     key: &str,
     file: &File,
 ) -> io::Result<Option<Result<V, CacheError>>> {
@@ -78,8 +138,8 @@ pub(crate) fn ended<V>(
 }
 
 /// The first step of a holder: the value (`read` reads it as the cache does), if the flight
-/// before stored it just before we got the lock; otherwise this process loads, and a
-/// failure record left by a killed process goes first.
+/// before stored it just before we got the lock; otherwise this process loads, and writes
+/// its lease into the lock file first (over whatever a holder killed or taken over left).
 pub(crate) fn take_over<V>(
     inner: &Inner,
     key: &str,
@@ -89,29 +149,53 @@ pub(crate) fn take_over<V>(
     if let Some(v) = read()? {
         return Ok(Some(v));
     }
-    let file = lock.file();
-    if file
-        .metadata()
-        .map_err(|e| io_err(inner, key, "reading", e))?
-        .len()
-        > 0
-    {
-        file.set_len(0)
-            .map_err(|e| io_err(inner, key, "truncating", e))?;
-    }
+    let until = inner
+        .now()
+        .as_nanos()
+        .saturating_add(u64::try_from(inner.flight_lease.as_nanos()).unwrap_or(u64::MAX));
+    write_record(
+        lock.file(),
+        &[LEASE, format!("{until}\n").as_bytes()].concat(),
+    )
+    .map_err(|e| io_err(inner, key, "writing the lease into", e))?;
     Ok(None)
 }
 
 /// The last step of a holder: a loader error is recorded in the lock file for the processes
-/// waiting on it, then the lock goes.
-pub(crate) fn land<V>(key: &str, lock: KeyLock, result: &Result<V, CacheError>) {
-    if let Err(CacheError::Loader { source, .. }) = result {
-        // Best effort: without the record, waiters load again rather than fail.
-        let _ = write_failure(lock.file(), key, &RemoteLoaderError::message_for(&**source));
-    }
-    // Removed before it is unlocked (closed): callers that come later start a new flight,
-    // those blocked on this file see how this one ended.
-    drop(lock);
+/// waiting on it, then the lock goes (neither if a waiter took the lock over after the
+/// lease: the lock is no longer this holder's).
+pub(crate) fn land<V>(inner: &Inner, key: &str, lock: KeyLock, result: &Result<V, CacheError>) {
+    let id = inner.entry_id(key);
+    // Best effort: a lock not released is unlocked as it is closed, and the next holder
+    // goes on from its file; without the failure record, waiters load again rather than fail.
+    let _ = lock.release(&inner.dir, &id, &inner.key_locks, |file| {
+        if let Err(CacheError::Loader { source, .. }) = result {
+            let _ = write_failure(file, key, &RemoteLoaderError::message_for(&**source));
+        }
+    });
+}
+
+/// Whether the lock file `file` holds a lease record whose end is at or before `now`
+/// (anything else, a holder that has not written its lease yet included, is no lease over).
+fn lease_over(file: &File, now: u64) -> io::Result<bool> {
+    let mut buf = [0u8; 64];
+    let n = file.read_at(&mut buf, 0)?;
+    let Some(rest) = buf[..n].strip_prefix(LEASE) else {
+        return Ok(false);
+    };
+    let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+        return Ok(false);
+    };
+    let until = std::str::from_utf8(&rest[..nl])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok());
+    Ok(until.is_some_and(|until| until <= now))
+}
+
+/// Replaces the contents of the lock file `file` with `record`.
+fn write_record(file: &File, record: &[u8]) -> io::Result<()> {
+    file.write_all_at(record, 0)?;
+    file.set_len(record.len() as u64)
 }
 
 /// Records in the lock file that the loader of `key` failed with `message` (at most
@@ -122,8 +206,7 @@ fn write_failure(file: &File, key: &str, message: &str) -> io::Result<()> {
     record.extend_from_slice(format!("{}\n", key.len()).as_bytes());
     record.extend_from_slice(key.as_bytes());
     record.extend_from_slice(message.as_bytes());
-    file.set_len(0)?;
-    file.write_all_at(&record, 0)
+    write_record(file, &record)
 }
 
 /// The message of a failure record of `key` in the lock file, if it holds one.
@@ -172,5 +255,26 @@ mod tests {
         assert_eq!(read_failure(&file, "k").unwrap(), Some(long));
         file.write_all_at(b"garbage", 0).unwrap();
         assert_eq!(read_failure(&file, "k").unwrap(), None);
+    }
+
+    #[test]
+    fn a_lease_is_over_at_its_end_and_nothing_else_is_a_lease() {
+        let file = tempfile::tempfile().unwrap();
+        assert!(!lease_over(&file, u64::MAX).unwrap(), "an empty file");
+        write_record(&file, &[LEASE, b"1000\n"].concat()).unwrap();
+        assert!(!lease_over(&file, 999).unwrap());
+        assert!(lease_over(&file, 1000).unwrap());
+        assert_eq!(
+            read_failure(&file, "k").unwrap(),
+            None,
+            "a lease is no failure"
+        );
+        write_failure(&file, "k", "down").unwrap();
+        assert!(
+            !lease_over(&file, u64::MAX).unwrap(),
+            "a failure is no lease"
+        );
+        write_record(&file, &[LEASE, b"12x\n"].concat()).unwrap();
+        assert!(!lease_over(&file, u64::MAX).unwrap(), "a damaged lease");
     }
 }

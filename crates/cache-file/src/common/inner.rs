@@ -2,7 +2,7 @@
 //! what every path uses: the clock, a key's stored name and entry id, error context.
 
 use std::io;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cache_core::codec;
@@ -10,7 +10,7 @@ use cache_core::flight::FlightGroup;
 use cache_core::{AtomicStats, CacheError, SharedClock, Timestamp};
 use md5::{Digest, Md5};
 
-use super::bounds::{Bounds, Hand, Usage};
+use super::bounds::{Bounds, Hand, Ledger, Usage, USAGE_FILE};
 use super::dir::{CacheDir, EntryId};
 use super::entry::Verified;
 
@@ -25,6 +25,8 @@ pub(crate) struct Inner {
     /// [`FileBasedCacheBuilder::version`](crate::FileBasedCacheBuilder::version)).
     pub(crate) version: u32,
     pub(crate) single_flight: bool,
+    /// How long a flight's lock lasts (see `flight.rs`).
+    pub(crate) flight_lease: Duration,
     /// This instance's `get_or_insert_with` loads in progress, by key (see `flight.rs`).
     pub(crate) flights: FlightGroup<()>,
     /// The accounting shared by every process on the directory.
@@ -41,6 +43,8 @@ pub(crate) struct Inner {
     pub(crate) stop: std::sync::atomic::AtomicBool,
     /// The background recount started at open.
     pub(crate) recount: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The locks `add`, `incr` and `touch` hold, per fan-out directory.
+    pub(crate) key_locks: super::keylock::KeyLocks,
     /// Large entry files verified whole, not checksummed again while unchanged.
     pub(crate) verified: Verified,
 }
@@ -79,6 +83,27 @@ pub(crate) fn key_ctx(key: &str) -> String {
 }
 
 impl Inner {
+    /// The shared accounting, locked (see [`Ledger`]), for a bounded instance: what it
+    /// places or removes while holding it is recorded in it. `None` for an unbounded one,
+    /// which keeps no counts.
+    pub(crate) fn ledger(&self) -> io::Result<Option<Ledger<'_>>> {
+        if self.bounds.is_none() {
+            return Ok(None);
+        }
+        self.usage_file_current()?;
+        self.usage.ledger().map(Some)
+    }
+
+    /// Opens the accounting file again if the directory was made again since it was opened.
+    pub(crate) fn usage_file_current(&self) -> io::Result<()> {
+        let gen = self.dir.renewals();
+        if self.usage_gen.swap(gen, Ordering::Relaxed) != gen {
+            self.usage
+                .replace_file(self.dir.open_root_file(USAGE_FILE)?);
+        }
+        Ok(())
+    }
+
     pub(crate) fn now(&self) -> Timestamp {
         self.clock.now()
     }

@@ -1,14 +1,81 @@
-//! Per-key locks shared by every process on the directory: an exclusive `flock` on a lock file
-//! beside the entry (`ab/<md5>.lock`). The kernel releases a lock when its holder dies, so a
-//! killed process blocks no one; the holder removes the file when it is done, so lock files
-//! do not pile up.
+//! Locks shared by every process on the directory, on `flock`ed files beside the entries.
+//! The kernel releases a lock when its holder dies, so a killed process blocks no one.
+//!
+//! - [`KeyLocks`]: the lock of the keys of a fan-out directory, `ab/keys.lock`, which `add`,
+//!   `incr` and `touch` hold across their read and write. The file stays (256 at most), so
+//!   taking the lock creates and removes nothing; the threads of a process first take an
+//!   in-process mutex of the same fan-out directory, so that one thread per process waits
+//!   on the file (an `flock` released wakes every waiter on it).
+//! - [`KeyLock`]: a key's own lock file (`ab/<md5>.<extension>`), which its holder removes
+//!   as it lets go, so that a waiter can tell that the flight it waited for ended (and read
+//!   what it left in the file): the single flight's lock (`flight.rs`).
 
 use std::fs::File;
 use std::io;
+use std::sync::{Mutex, MutexGuard};
+
+use rustix::fs::FlockOperation;
 
 use super::dir::{CacheDir, EntryId, LockFile};
 
-/// An exclusive lock on one entry, held until dropped.
+/// The keys locks of one open cache: an in-process mutex per fan-out directory, in front of
+/// its lock file.
+pub(crate) struct KeyLocks {
+    mutexes: Box<[Mutex<()>]>,
+}
+
+impl std::fmt::Debug for KeyLocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyLocks")
+    }
+}
+
+impl Default for KeyLocks {
+    fn default() -> Self {
+        KeyLocks {
+            mutexes: (0..256).map(|_| Mutex::new(())).collect(),
+        }
+    }
+}
+
+/// The lock of the keys of one fan-out directory, held (in this process and across
+/// processes) until dropped.
+pub(crate) struct EntryLock<'a> {
+    file: LockFile,
+    _mutex: MutexGuard<'a, ()>,
+}
+
+impl KeyLocks {
+    /// Blocks until this thread holds the lock of the keys of entry `id`'s fan-out directory.
+    pub(crate) fn acquire<'a>(&'a self, dir: &CacheDir, id: &EntryId) -> io::Result<EntryLock<'a>> {
+        // Nothing a panic elsewhere leaves half-done: the mutex guards no data.
+        let mutex = self.mutexes[usize::from(id[0])]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        loop {
+            let file = dir.open_keys_lock(id)?;
+            rustix::fs::flock(&file.file, FlockOperation::LockExclusive)?;
+            // A file removed meanwhile (the directory removed under the cache) guards
+            // nothing: take the one now under the name.
+            if file.is_current()? {
+                return Ok(EntryLock {
+                    file,
+                    _mutex: mutex,
+                });
+            }
+        }
+    }
+}
+
+impl Drop for EntryLock<'_> {
+    fn drop(&mut self) {
+        // Unlocked before the mutex goes (the fields' order would close the file first
+        // anyway, which unlocks it too).
+        let _ = rustix::fs::flock(&self.file.file, FlockOperation::Unlock);
+    }
+}
+
+/// An exclusive lock on one key's own lock file, held until dropped (then removed).
 pub(crate) struct KeyLock {
     file: LockFile,
 }
@@ -20,7 +87,6 @@ pub(crate) enum Acquired<T> {
 }
 
 /// What one try without blocking gave ([`KeyLock::try_acquire_at`]).
-#[cfg(feature = "tokio")]
 pub(crate) enum Attempt<T> {
     Done(Acquired<T>),
     /// Someone else holds the lock: try again later on this file (`None`: on the file now
@@ -29,39 +95,11 @@ pub(crate) enum Attempt<T> {
 }
 
 impl KeyLock {
-    /// Blocks until this process holds the lock of the entry `id`.
-    pub(crate) fn acquire(dir: &CacheDir, id: &EntryId) -> io::Result<KeyLock> {
-        let nothing = |_: &File| Ok(None::<std::convert::Infallible>);
-        match Self::acquire_at(dir, id, "lock", nothing)? {
-            Acquired::Held(lock) => Ok(lock),
-            Acquired::Ended(never) => match never {},
-        }
-    }
-
-    /// Blocks until this process holds the lock file `ab/<md5>.<extension>` of entry `id`.
-    /// When the lock it gets is that of a file its holder removed as it let go, `ended`
-    /// reads what that holder left in it: `Some` ends the wait with that, `None` goes on to
-    /// the file now under that name.
-    pub(crate) fn acquire_at<T>(
-        dir: &CacheDir,
-        id: &EntryId,
-        extension: &str,
-        mut ended: impl FnMut(&File) -> io::Result<Option<T>>,
-    ) -> io::Result<Acquired<T>> {
-        loop {
-            let file = dir.open_lock_as(id, extension)?;
-            file.file.lock()?;
-            if let Some(acquired) = Self::settle(file, &mut ended)? {
-                return Ok(acquired);
-            }
-        }
-    }
-
-    /// One try of [`KeyLock::acquire_at`] that does not block, for callers that must not
-    /// wait in the kernel (async tasks, which poll with a timer in between): on `file` (kept
-    /// open from the previous try, so that a holder's removal of it is seen) or, when
-    /// `None`, on the file now under the name.
-    #[cfg(feature = "tokio")]
+    /// One try, without blocking, of the lock file `ab/<md5>.<extension>` of entry `id`: on
+    /// `file` (kept open from the previous try, so that a holder's removal of it is seen)
+    /// or, when `None`, on the file now under the name. When the lock it gets is that of a
+    /// file its holder removed as it let go, `ended` reads what that holder left in it:
+    /// `Some` ends the wait with that, `None` goes on to the file now under that name.
     pub(crate) fn try_acquire_at<T>(
         dir: &CacheDir,
         id: &EntryId,
@@ -103,10 +141,55 @@ impl KeyLock {
     }
 }
 
-impl Drop for KeyLock {
-    fn drop(&mut self) {
-        // Removed while still locked: a waiter that then gets this file's lock sees the name
-        // gone and retries on a fresh file. The lock itself goes when the file is closed.
-        self.file.remove();
+impl KeyLock {
+    /// Takes over the lock file `stale`, whose holder still holds it but whose lease
+    /// `over` says is over (read again here), under the keys lock of its fan-out directory
+    /// (so that one waiter takes it over, and its holder's [`KeyLock::release`] cannot
+    /// remove the new file): its name is removed, and a new file under the name locked.
+    /// `None` if the holder let go meanwhile, or a newcomer locked the new file first: wait
+    /// on the file now under the name.
+    pub(crate) fn take_over(
+        dir: &CacheDir,
+        id: &EntryId,
+        extension: &str,
+        keys: &KeyLocks,
+        stale: &LockFile,
+        over: impl FnOnce(&File) -> io::Result<bool>,
+    ) -> io::Result<Option<KeyLock>> {
+        let _keys = keys.acquire(dir, id)?;
+        if !stale.is_current()? || !over(&stale.file)? {
+            return Ok(None);
+        }
+        stale.remove();
+        let file = dir.open_lock_as(id, extension)?;
+        match file.file.try_lock() {
+            Ok(()) if file.is_current()? => Ok(Some(KeyLock { file })),
+            Ok(()) | Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
+    /// Lets go of the lock: if its file is still this holder's (no waiter took it over
+    /// after its lease), `last` writes into it what the waiters on it are to read, and its
+    /// name is removed, under the keys lock of its fan-out directory; then the file is
+    /// closed, which unlocks it. (A lock dropped without this is unlocked and its file left
+    /// in place: the next holder finds it current and goes on from there.)
+    pub(crate) fn release(
+        self,
+        dir: &CacheDir,
+        id: &EntryId,
+        keys: &KeyLocks,
+        last: impl FnOnce(&File),
+    ) -> io::Result<()> {
+        let keys = keys.acquire(dir, id)?;
+        if self.file.is_current()? {
+            last(&self.file.file);
+            // Removed while still locked: a waiter that then gets this file's lock sees the
+            // name gone and reads what was left; callers that come later start a new flight.
+            self.file.remove();
+        }
+        drop(self);
+        drop(keys);
+        Ok(())
     }
 }

@@ -1,5 +1,5 @@
 //! `add`, `incr`, `touch` and `ttl` on files. Each read-modify-write holds the entry's
-//! [`KeyLock`] (across processes); a new entry is created with [`CacheDir::create_new`], which
+//! keys lock ([`KeyLocks`](super::keylock::KeyLocks), across processes); a new entry is created with [`CacheDir::create_new`], which
 //! fails rather than replace a file a concurrent `set` renamed into place meanwhile.
 //!
 //! `set` itself takes no lock (it stays one rename): a `set` that lands while an `incr` or a
@@ -16,7 +16,7 @@ use cache_core::{CacheError, CounterChange, Ttl};
 use super::dir::{EntryId, FileId, Opened, Replaced};
 use super::entry::format;
 use super::inner::Inner;
-use super::keylock::KeyLock;
+use super::keylock::EntryLock;
 use super::read::lookup::{read_again, Looked};
 use super::read::verify::{read_head, Verdict};
 
@@ -33,8 +33,10 @@ enum Found {
 }
 
 impl Inner {
-    fn lock(&self, key: &str, id: &EntryId) -> Result<KeyLock, CacheError> {
-        KeyLock::acquire(&self.dir, id).map_err(|e| self.io_err("locking", key, id, e))
+    fn lock(&self, key: &str, id: &EntryId) -> Result<EntryLock<'_>, CacheError> {
+        self.key_locks
+            .acquire(&self.dir, id)
+            .map_err(|e| self.io_err("locking", key, id, e))
     }
 
     /// Reads the header of the entry at `path`; an expired or corrupt file is removed (if
@@ -76,9 +78,7 @@ impl Inner {
                 return Ok(Looked::Done(Found::Absent));
             }
             // Another key with the same MD5: `set` would replace it, and so does `add`.
-            if self.remove_if_unchanged(id, fid, &head.header)? {
-                self.forget(id, fid.len);
-            }
+            self.remove_if_unchanged(id, fid, &head.header)?;
             return Ok(Looked::Done(Found::InTheWay));
         }
         if !head.header.expires_at().is_live_at(self.now()) {
@@ -108,15 +108,20 @@ impl Inner {
         let expires = now.expiry(ttl);
         if expires.is_live_at(now) {
             format::encode_entry(buf, key, &self.name(key), now, ttl, encode)?;
-            let gate = self.usage.gate();
-            let created = self
-                .dir
-                .create_new(&id, buf)
+            let (created, ledger) = self
+                .create_entry(&id, buf)
                 .map_err(|e| self.io_err("writing", key, &id, e))?;
             if !created {
                 return Ok(false);
             }
-            self.written(id, buf.len() as u64, expires, Replaced::Nothing, gate, now)?;
+            self.written(
+                id,
+                buf.len() as u64,
+                expires,
+                Replaced::Nothing,
+                ledger,
+                now,
+            )?;
         }
         self.stats.set();
         Ok(true)
@@ -182,8 +187,7 @@ impl Inner {
             })?;
             let old = live.file_len();
             drop(live);
-            let gate = self.usage.gate();
-            let replaced = self
+            let (replaced, ledger) = self
                 .write_entry(&id, &[&buf], Some(old))
                 .map_err(|e| self.io_err("writing", key, &id, e))?;
             self.stats.set();
@@ -193,7 +197,7 @@ impl Inner {
                 buf.len() as u64,
                 header.expires_at(),
                 replaced,
-                gate,
+                ledger,
                 now,
             )?;
             return Ok(count);
@@ -229,11 +233,10 @@ impl Inner {
         })?;
         let old = live.file_len();
         drop(live);
-        let gate = self.usage.gate();
-        let replaced = self
+        let (replaced, ledger) = self
             .write_entry(&id, &[&buf], Some(old))
             .map_err(|e| self.io_err("writing", key, &id, e))?;
-        self.written(id, buf.len() as u64, expires, replaced, gate, now)?;
+        self.written(id, buf.len() as u64, expires, replaced, ledger, now)?;
         Ok(true)
     }
 

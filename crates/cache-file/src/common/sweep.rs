@@ -88,9 +88,7 @@ impl Inner {
         if expires.is_live_at(now) {
             return Ok(Some(expires));
         }
-        if self.remove_if_unchanged(id, fid, &head.header)? {
-            self.forget(id, fid.len);
-        }
+        self.remove_if_unchanged(id, fid, &head.header)?;
         Ok(None)
     }
 
@@ -194,7 +192,6 @@ impl Inner {
                     return Ok(());
                 }
                 if self.remove_if_unchanged(&id, fid, &head.header)? {
-                    self.forget(&id, fid.len);
                     if is_live {
                         live += 1;
                     } else {

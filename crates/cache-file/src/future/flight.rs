@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::blocking::blocking;
-use crate::common::flight::{ended, io_err, land, take_over, EXTENSION};
-use crate::common::keylock::{Acquired, Attempt, KeyLock};
+use crate::common::flight::{land, take_over, try_lead, Polled};
+use crate::common::keylock::KeyLock;
 use crate::sync::FileBasedCache;
 
 /// The cross-process part of a flight this task leads (see the blocking one).
@@ -31,20 +31,17 @@ where
     let lock = loop {
         let k = key.to_owned();
         let attempt = blocking(cache.clone(), move |c| {
-            let id = c.inner.entry_id(&k);
-            let read = || c.read_value::<V>(&k);
-            KeyLock::try_acquire_at(&c.inner.dir, &id, EXTENSION, tried, |f| ended(read, &k, f))
-                .map_err(|e| io_err(&c.inner, &k, "locking", e))
+            try_lead(&c.inner, &k, tried, || c.read_value::<V>(&k))
         })
         .await?;
         match attempt {
-            Attempt::Done(Acquired::Held(lock)) => break lock,
-            Attempt::Done(Acquired::Ended(result)) => return result,
-            Attempt::Busy(Some(file)) => {
+            Polled::Held(lock) => break lock,
+            Polled::Ended(result) => return result,
+            Polled::Wait(Some(file)) => {
                 tried = Some(file);
                 tokio::time::sleep(backoff.next_pause()).await;
             }
-            Attempt::Busy(None) => tried = None,
+            Polled::Wait(None) => tried = None,
         }
     };
     let k = key.to_owned();
@@ -62,33 +59,37 @@ where
         Err(stored) => return Ok(stored),
     };
     // If this task is cancelled while it loads, `held` lets go of the lock.
-    let held = Held(Some(lock));
+    let held = Held(Some(lock), cache.clone(), key.to_owned());
     let result = loader().await.map_err(|e| CacheError::loader(key, e));
     let lock = held.take();
     let k = key.to_owned();
     blocking(cache.clone(), move |c| {
         let result = result.and_then(|v| Cache::<V>::set(&c, &k, v.clone(), ttl).map(|_| v));
-        land(&k, lock, &result);
+        land(&c.inner, &k, lock, &result);
         Ok(result)
     })
     .await?
 }
 
 /// The lock a task holds while it loads: dropped (the task was cancelled) on the blocking
-/// pool, or here outside a runtime.
-struct Held(Option<KeyLock>);
+/// pool, released as after a load that stored nothing, or here outside a runtime (then
+/// unlocked as it is closed, its file left for the next holder).
+struct Held<C: Codec>(Option<KeyLock>, FileBasedCache<C>, String);
 
-impl Held {
+impl<C: Codec> Held<C> {
     fn take(mut self) -> KeyLock {
         self.0.take().expect("held until taken")
     }
 }
 
-impl Drop for Held {
+impl<C: Codec> Drop for Held<C> {
     fn drop(&mut self) {
         if let Some(lock) = self.0.take() {
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn_blocking(move || drop(lock));
+                let (cache, key) = (self.1.clone(), std::mem::take(&mut self.2));
+                runtime.spawn_blocking(move || {
+                    land::<()>(&cache.inner, &key, lock, &Ok(()));
+                });
             }
         }
     }

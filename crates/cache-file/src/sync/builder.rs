@@ -21,6 +21,10 @@ use crate::common::sweep;
 /// [`FileBasedCacheBuilder::unbounded`]).
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 
+/// A flight's lease unless the builder sets another
+/// ([`FileBasedCacheBuilder::flight_lease`]).
+const DEFAULT_FLIGHT_LEASE: Duration = Duration::from_secs(30);
+
 /// Settings for a [`FileBasedCache`]; start from [`FileBasedCache::builder`].
 ///
 /// ```
@@ -51,6 +55,7 @@ pub struct FileBasedCacheBuilder<C = Postcard> {
     version: u32,
     encoding: Encoding<C>,
     single_flight: bool,
+    flight_lease: Duration,
 }
 
 impl<C: Codec> FileBasedCacheBuilder<C> {
@@ -83,6 +88,7 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
             version,
             encoding,
             single_flight,
+            flight_lease,
         } = self;
         FileBasedCacheBuilder {
             dir,
@@ -95,6 +101,7 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
             sweep_on_write,
             version,
             single_flight,
+            flight_lease,
             encoding: Encoding::new(codec).with_threshold(encoding.compression_threshold()),
         }
     }
@@ -197,8 +204,8 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
     ///
     /// Processes meet on a lock file per key, `ab/<md5 of the key>.flight`, held with `flock`
     /// while the loader runs: the kernel releases it when its holder dies, so a process
-    /// killed mid-load blocks no one (a waiter then loads). There is no lease: a loader
-    /// that hangs holds its key until it returns or its process dies. A loader's error
+    /// killed mid-load blocks no one (a waiter then loads). A loader that hangs holds its
+    /// key for its lease at most ([`FileBasedCacheBuilder::flight_lease`]). A loader's error
     /// reaches waiting processes as a
     /// [`RemoteLoaderError`](cache_core::flight::RemoteLoaderError) with its message, written
     /// into the lock file just before it is unlinked and unlocked. With `false`, every
@@ -211,6 +218,30 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
     /// ```
     pub fn single_flight(mut self, single_flight: bool) -> Self {
         self.single_flight = single_flight;
+        self
+    }
+
+    /// How long a flight's lock lasts (at least 1 ms; default 30 s, as Redis's
+    /// `flight_lease`): the holder writes the end of its lease (on the cache's clock) into
+    /// the lock file when it takes it, and a waiter in any process that finds the lease
+    /// over while the holder still holds the lock (a loader that hangs) takes the lock
+    /// over and loads too. The lease is not renewed while the loader runs: a loader slower
+    /// than its lease runs twice, both values are stored (the last one wins), and the first
+    /// holder's end (its failure record, its removal of the lock file) is dropped, since
+    /// the lock is no longer its own. Make it longer than the slowest load. The lease is
+    /// the holder's setting: each process reads the one the holder wrote. Waiters poll the
+    /// lock (2 ms, doubling up to 50 ms).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::builder(dir.path())
+    ///     .flight_lease(Duration::from_secs(5))
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn flight_lease(mut self, lease: Duration) -> Self {
+        self.flight_lease = lease.max(Duration::from_millis(1));
         self
     }
 
@@ -307,8 +338,10 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
             recount: std::sync::Mutex::new(None),
             version: self.version,
             single_flight: self.single_flight,
+            flight_lease: self.flight_lease,
             flights: FlightGroup::new(),
             verified: Verified::default(),
+            key_locks: Default::default(),
         });
         sweep::start_recount(&inner);
         Ok(FileBasedCache {
@@ -361,6 +394,7 @@ impl FileBasedCache {
             version: codec::DEFAULT_VERSION,
             encoding: Encoding::default(),
             single_flight: true,
+            flight_lease: DEFAULT_FLIGHT_LEASE,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The lead of a single flight across processes that a blocking `get_or_load` runs: wait
-//! for the key's flight lock (blocking in the kernel while another process loads), then
-//! the protocol's steps (`crate::common::flight`) with this cache's read of the entry.
+//! for the key's flight lock (tried without blocking, sleeping in between, so that a lease
+//! that ends is seen), then the protocol's steps (`crate::common::flight`) with this cache's
+//! read of the entry.
 
 use cache_core::codec::Codec;
 use cache_core::{Cache, CacheError, Loader, Ttl};
@@ -8,8 +9,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::cache::FileBasedCache;
-use crate::common::flight::{ended, io_err, land, take_over, EXTENSION};
-use crate::common::keylock::{Acquired, KeyLock};
+use cache_core::flight::Backoff;
+
+use crate::common::flight::{land, take_over, try_lead, Polled};
 
 /// The cross-process part of a flight this thread leads (the `lead` of
 /// [`hit_or_lead`](cache_core::flight::hit_or_lead)): wait for the key's flight lock, then
@@ -24,12 +26,19 @@ where
     V: Serialize + DeserializeOwned + Send + Sync + Clone + 'static,
 {
     let inner = &*cache.inner;
-    let id = inner.entry_id(key);
     let read = || cache.read_value::<V>(key);
-    let lock = match KeyLock::acquire_at(&inner.dir, &id, EXTENSION, |f| ended(read, key, f)) {
-        Ok(Acquired::Held(lock)) => lock,
-        Ok(Acquired::Ended(result)) => return result,
-        Err(e) => return Err(io_err(inner, key, "locking", e)),
+    let mut backoff = Backoff::new();
+    let mut tried = None;
+    let lock = loop {
+        match try_lead(inner, key, tried.take(), read)? {
+            Polled::Held(lock) => break lock,
+            Polled::Ended(result) => return result,
+            Polled::Wait(Some(file)) => {
+                tried = Some(file);
+                std::thread::sleep(backoff.next_pause());
+            }
+            Polled::Wait(None) => {}
+        }
     };
     if let Some(v) = take_over(inner, key, &lock, read)? {
         return Ok(v);
@@ -38,13 +47,14 @@ where
         .load()
         .map_err(|e| CacheError::loader(key, e))
         .and_then(|v| Cache::<V>::set(cache, key, v.clone(), ttl).map(|_| v));
-    land(key, lock, &result);
+    land(inner, key, lock, &result);
     result
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::common::flight::EXTENSION;
     use cache_core::CacheExt;
 
     /// A symlink planted under a flight lock's name is removed, never followed; the lock

@@ -11,4 +11,4 @@ pub(crate) mod usage;
 
 pub use hand::Hand;
 pub use index::Bounds;
-pub use usage::{Slot, Totals, Usage, USAGE_FILE};
+pub use usage::{Ledger, Slot, Totals, Usage, USAGE_FILE};

@@ -1,13 +1,21 @@
 //! The accounting every process on a directory shares: `DIR/usage`, one slot per fan-out
 //! directory holding its number of entries, their bytes, and the earliest expiry among the
-//! entries written into it with a TTL. Updated under an `flock`, in batches: each instance
-//! adds up its own changes and writes them out every [`FLUSH_EVERY`] operations, or at once
-//! when the directory may be over a bound; what it reads back is the directory's usage as
-//! every process last wrote it.
+//! entries written into it with a TTL.
 //!
-//! The file is a cache of the truth, not the truth: a process killed before it flushed, or
-//! files removed by hand, make it drift, and every open recounts the directory in the
-//! background (fan-out directory by fan-out directory, each under the lock) to set it right.
+//! The counts are authoritative for bounded instances: a bounded instance changes the set
+//! of entries in the directory (places a new file, removes one) only while it holds the
+//! file's `flock` ([`Usage::ledger`]), and records the change in the same hold, before it
+//! lets go; the decision to evict, and the evictions, are made in that hold too. So the
+//! counts are always those of the files in place (but for a process killed between placing
+//! a file and writing the count down), a recount of a fan-out directory (also under the
+//! lock) finds nothing half-recorded, and two processes never evict for the same excess.
+//! Unbounded instances keep no counts (they do not learn what their writes replace); they
+//! only add the expiry of the entries they write, in batches ([`FLUSH_EVERY`]).
+//!
+//! The file is still a cache of the truth, not the truth: a process killed between a
+//! placement and its record, files removed by hand, or unbounded writers make it drift,
+//! and every open recounts the directory in the background (fan-out directory by fan-out
+//! directory, each under the lock) to set it right.
 //!
 //! Layout (little-endian): `FBUSAGE1`, 24 reserved bytes, then 256 slots of 32 bytes:
 //! entries (u64), bytes (u64), earliest expiry (ns since the epoch, `u64::MAX` = none),
@@ -17,7 +25,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use rustix::fs::FlockOperation;
 
@@ -29,7 +37,7 @@ const HEAD: usize = 32;
 const SLOT: usize = 32;
 const LEN: usize = HEAD + 256 * SLOT;
 
-/// Operations an instance adds up before it writes them out.
+/// Writes of an unbounded instance whose expiries it adds up before it writes them out.
 pub const FLUSH_EVERY: u32 = 64;
 
 /// One fan-out directory's usage.
@@ -58,14 +66,11 @@ pub struct Totals {
     slots: Vec<Slot>,
 }
 
-/// Changes not yet written out.
+/// What this instance knows and has not written out.
 #[derive(Debug)]
 struct Local {
-    entries: [i64; 256],
-    bytes: [i64; 256],
+    /// Expiries of entries an unbounded instance wrote, not written out yet.
     earliest: [u64; 256],
-    /// The sums of `entries` and `bytes`, kept as they change (a write asks for them).
-    pending: (i64, i64),
     ops: u32,
     known: Totals,
 }
@@ -73,12 +78,9 @@ struct Local {
 /// The shared accounting file and this instance's changes not yet written to it.
 #[derive(Debug)]
 pub struct Usage {
+    /// Locked before `local` wherever both are.
     file: Mutex<File>,
     local: Mutex<Local>,
-    /// Held (shared) by a write from before its rename until it has recorded it, and
-    /// (exclusive) by a recount of a fan-out directory: so that this instance's write is
-    /// either seen by the count or recorded after it, never both.
-    gate: RwLock<()>,
     /// The earliest expiry of any fan-out directory, as far as this instance knows: a
     /// write's sweep has nothing to do before it (one atomic load instead of 256 looks).
     due: AtomicU64,
@@ -135,12 +137,65 @@ fn totals(slots: &[Slot]) -> Totals {
     t
 }
 
-/// The lock on the file, released when dropped.
-struct Locked<'a>(&'a File);
+/// The accounting file, locked (`flock`, exclusive) and read: the changes to the directory
+/// made while it is held are recorded in it and written out by [`Ledger::commit`]. Dropped
+/// without a commit (an error on the way), it lets go and writes nothing.
+pub struct Ledger<'a> {
+    usage: &'a Usage,
+    file: MutexGuard<'a, File>,
+    slots: Vec<Slot>,
+    entries: u64,
+    bytes: u64,
+    changed: bool,
+}
 
-impl Drop for Locked<'_> {
+impl std::fmt::Debug for Ledger<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("entries", &self.entries)
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ledger<'_> {
+    /// Records a change to fan-out directory `fan`, made while this is held: entries and
+    /// bytes added (or removed, when negative; counts never go below zero, which only a
+    /// file the accounting never knew of can ask), and the expiry of an entry written
+    /// (`u64::MAX` for none).
+    pub fn record(&mut self, fan: u8, entries: i64, bytes: i64, expires: u64) {
+        let s = &mut self.slots[usize::from(fan)];
+        let (e0, b0) = (s.entries, s.bytes);
+        s.entries = s.entries.saturating_add_signed(entries);
+        s.bytes = s.bytes.saturating_add_signed(bytes);
+        s.earliest = s.earliest.min(expires);
+        self.entries = self.entries - e0 + s.entries;
+        self.bytes = self.bytes - b0 + s.bytes;
+        self.changed = true;
+    }
+
+    /// The directory's entries and bytes, with the changes recorded so far.
+    pub fn totals(&self) -> (u64, u64) {
+        (self.entries, self.bytes)
+    }
+
+    /// Writes the changes out and lets go of the lock; the directory's totals.
+    pub fn commit(self) -> io::Result<Totals> {
+        if self.changed {
+            self.file.write_all_at(&write_slots(&self.slots), 0)?;
+        }
+        let t = totals(&self.slots);
+        let mut l = self.usage.local();
+        l.known = t.clone();
+        self.usage.set_due(&l);
+        Ok(t)
+        // `self` is dropped here: unlocked, then the file's mutex released.
+    }
+}
+
+impl Drop for Ledger<'_> {
     fn drop(&mut self) {
-        let _ = rustix::fs::flock(self.0, FlockOperation::Unlock);
+        let _ = rustix::fs::flock(&*self.file, FlockOperation::Unlock);
     }
 }
 
@@ -150,23 +205,14 @@ impl Usage {
     pub fn new(file: File) -> io::Result<Usage> {
         let usage = Usage {
             file: Mutex::new(file),
-            gate: RwLock::new(()),
             due: AtomicU64::new(u64::MAX),
             local: Mutex::new(Local {
-                entries: [0; 256],
-                bytes: [0; 256],
                 earliest: [u64::MAX; 256],
-                pending: (0, 0),
                 ops: 0,
                 known: totals(&[Slot::EMPTY; 256]),
             }),
         };
-        let t = usage.update(|_| {})?;
-        {
-            let mut l = usage.local();
-            l.known = t;
-            usage.set_due(&l);
-        }
+        usage.ledger()?.commit()?;
         Ok(usage)
     }
 
@@ -175,53 +221,52 @@ impl Usage {
         self.local.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Held by a write around its rename and its [`Usage::record`].
-    pub fn gate(&self) -> RwLockReadGuard<'_, ()> {
-        self.gate.read().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Replaces the file (after the cache directory was recreated).
     pub fn replace_file(&self, file: File) {
         *self.file.lock().unwrap_or_else(|p| p.into_inner()) = file;
     }
 
-    /// Reads the slots under the lock, lets `f` change them, writes them back, and
-    /// returns the totals.
-    fn update(&self, f: impl FnOnce(&mut [Slot])) -> io::Result<Totals> {
+    /// Locks the file and reads it: see [`Ledger`]. Held briefly (a placement or removal
+    /// and its record); the threads of this instance wait for each other on a mutex, the
+    /// processes on the `flock`.
+    pub fn ledger(&self) -> io::Result<Ledger<'_>> {
         let file = self.file.lock().unwrap_or_else(|p| p.into_inner());
         rustix::fs::flock(&*file, FlockOperation::LockExclusive)?;
-        let _locked = Locked(&file);
+        let mut ledger = Ledger {
+            usage: self,
+            file,
+            slots: Vec::new(),
+            entries: 0,
+            bytes: 0,
+            changed: false,
+        };
         let mut bytes = vec![0u8; LEN];
-        let n = file.read_at(&mut bytes, 0)?;
+        let n = ledger.file.read_at(&mut bytes, 0)?;
         bytes.truncate(n);
-        let mut slots = read_slots(&bytes).unwrap_or_else(|| vec![Slot::EMPTY; 256]);
-        f(&mut slots);
-        file.write_all_at(&write_slots(&slots), 0)?;
-        Ok(totals(&slots))
+        ledger.slots = read_slots(&bytes).unwrap_or_else(|| {
+            ledger.changed = true;
+            vec![Slot::EMPTY; 256]
+        });
+        ledger.entries = ledger.slots.iter().map(|s| s.entries).sum();
+        ledger.bytes = ledger.slots.iter().map(|s| s.bytes).sum();
+        Ok(ledger)
     }
 
-    /// Notes a change to fan-out directory `fan`: entries and bytes added (or removed, when
-    /// negative), and the expiry of an entry written (`u64::MAX` for none). Returns whether
-    /// it is time to flush.
-    pub fn record(&self, fan: u8, entries: i64, bytes: i64, expires: u64) -> bool {
+    /// Notes the expiry of an entry an unbounded instance wrote into fan-out directory
+    /// `fan` (`u64::MAX` for none). Returns whether it is time to flush.
+    pub fn note_expiry(&self, fan: u8, expires: u64) -> bool {
         let mut l = self.local();
         let i = usize::from(fan);
-        l.entries[i] += entries;
-        l.bytes[i] += bytes;
-        l.pending.0 += entries;
-        l.pending.1 += bytes;
         l.earliest[i] = l.earliest[i].min(expires);
         self.due.fetch_min(expires, Ordering::Relaxed);
         l.ops += 1;
         l.ops >= FLUSH_EVERY || expires < l.known.earliest[i]
     }
 
-    /// The directory's usage as last read, plus this instance's changes not yet written.
+    /// The directory's usage as last read or written by this instance.
     pub fn estimate(&self) -> (u64, u64) {
         let l = self.local();
-        let e = l.known.entries as i64 + l.pending.0;
-        let b = l.known.bytes as i64 + l.pending.1;
-        (e.max(0) as u64, b.max(0) as u64)
+        (l.known.entries, l.known.bytes)
     }
 
     /// The earliest expiry of any fan-out directory, as far as this instance knows.
@@ -244,91 +289,70 @@ impl Usage {
         l.known.earliest[usize::from(fan)].min(l.earliest[usize::from(fan)])
     }
 
-    /// Writes this instance's changes out and reads everyone's: the directory's totals.
+    /// Writes this instance's expiries out and reads everyone's: the directory's totals.
     pub fn flush(&self) -> io::Result<Totals> {
-        let mut l = self.local();
-        let t = self.update(|slots| {
-            for (i, s) in slots.iter_mut().enumerate() {
-                s.entries = (s.entries as i64 + l.entries[i]).max(0) as u64;
-                s.bytes = (s.bytes as i64 + l.bytes[i]).max(0) as u64;
-                s.earliest = s.earliest.min(l.earliest[i]);
+        let mut ledger = self.ledger()?;
+        let mine = {
+            let mut l = self.local();
+            l.ops = 0;
+            std::mem::replace(&mut l.earliest, [u64::MAX; 256])
+        };
+        for (i, e) in mine.iter().enumerate() {
+            if *e < ledger.slots[i].earliest {
+                ledger.slots[i].earliest = *e;
+                ledger.changed = true;
             }
-        })?;
-        l.entries = [0; 256];
-        l.bytes = [0; 256];
-        l.pending = (0, 0);
-        l.earliest = [u64::MAX; 256];
-        l.ops = 0;
-        l.known = t.clone();
-        self.set_due(&l);
-        Ok(t)
+        }
+        ledger.commit()
     }
 
     /// Sets the slot of `fan` to what a count of it found; `count` runs under the lock, so
-    /// that no other process's change to the slot is lost meanwhile (this instance's own
-    /// changes are written out first).
+    /// that no change to the fan-out directory by a bounded instance, of any process, is
+    /// made meanwhile (each is made and recorded under the lock).
     pub fn recount(&self, fan: u8, count: impl FnOnce() -> io::Result<Slot>) -> io::Result<()> {
-        // This instance's pending changes to the fan describe files already in place (the
-        // gate): the count sees them, and they are dropped below.
-        let _writes = self.gate.write().unwrap_or_else(|p| p.into_inner());
-        let mut l = self.local();
-        let mut result = Ok(());
-        let t = self.update(|slots| match count() {
-            Ok(s) => {
-                // Changes recorded while counting were seen by the count, or not: either
-                // way they are dropped with the rest of this fan's pending ones.
-                slots[usize::from(fan)] = s;
-            }
-            Err(e) => result = Err(e),
-        })?;
+        let mut ledger = self.ledger()?;
+        let s = count()?;
         let i = usize::from(fan);
-        l.pending.0 -= l.entries[i];
-        l.pending.1 -= l.bytes[i];
-        l.entries[i] = 0;
-        l.bytes[i] = 0;
-        l.known = t;
-        self.set_due(&l);
-        result
+        let old = ledger.slots[i];
+        ledger.slots[i] = s;
+        ledger.entries = ledger.entries - old.entries + s.entries;
+        ledger.bytes = ledger.bytes - old.bytes + s.bytes;
+        ledger.changed = true;
+        ledger.commit().map(|_| ())
     }
 
     /// Whether the slot of `fan` was empty when last read, with nothing pending.
     pub fn is_empty(&self, fan: u8) -> bool {
         let l = self.local();
         let i = usize::from(fan);
-        l.entries[i] == 0
-            && l.bytes[i] == 0
-            && l.earliest[i] == u64::MAX
-            && l.known.slots[i] == Slot::EMPTY
+        l.earliest[i] == u64::MAX && l.known.slots[i] == Slot::EMPTY
     }
 
     /// Sets the earliest expiry of `fan` after a sweep of it found `earliest` the earliest
     /// among the entries left (entries written during the sweep may be missed until its
     /// next sweep: a sweep is not a guarantee, only a steady cleaning).
     pub fn swept(&self, fan: u8, earliest: u64) -> io::Result<()> {
-        let mut l = self.local();
+        let mut ledger = self.ledger()?;
         let i = usize::from(fan);
-        let mine = l.earliest[i];
-        l.earliest[i] = u64::MAX;
-        drop(l);
-        let t = self.update(|slots| slots[i].earliest = earliest.min(mine))?;
-        let mut l = self.local();
-        l.known = t;
-        self.set_due(&l);
-        Ok(())
+        let mine = std::mem::replace(&mut self.local().earliest[i], u64::MAX);
+        ledger.slots[i].earliest = earliest.min(mine);
+        ledger.changed = true;
+        ledger.commit().map(|_| ())
     }
 
     /// Every slot emptied (after `clear`).
     pub fn reset(&self) -> io::Result<()> {
-        let mut l = self.local();
-        let t = self.update(|slots| slots.fill(Slot::EMPTY))?;
-        l.entries = [0; 256];
-        l.bytes = [0; 256];
-        l.pending = (0, 0);
-        l.earliest = [u64::MAX; 256];
-        l.ops = 0;
-        l.known = t;
-        self.set_due(&l);
-        Ok(())
+        let mut ledger = self.ledger()?;
+        {
+            let mut l = self.local();
+            l.earliest = [u64::MAX; 256];
+            l.ops = 0;
+        }
+        ledger.slots.fill(Slot::EMPTY);
+        ledger.entries = 0;
+        ledger.bytes = 0;
+        ledger.changed = true;
+        ledger.commit().map(|_| ())
     }
 }
 
@@ -336,27 +360,35 @@ impl Usage {
 mod tests {
     use super::*;
 
+    fn open(p: &std::path::Path) -> File {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(p)
+            .unwrap()
+    }
+
     #[test]
     fn two_handles_add_up_and_a_foreign_file_starts_empty() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join(USAGE_FILE);
         std::fs::write(&p, b"not a usage file").unwrap();
-        let open = || {
-            std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&p)
-                .unwrap()
-        };
-        let (a, b) = (Usage::new(open()).unwrap(), Usage::new(open()).unwrap());
-        a.record(1, 2, 200, u64::MAX);
-        b.record(1, 1, 50, 77);
-        b.record(9, 1, 10, u64::MAX);
+        let (a, b) = (Usage::new(open(&p)).unwrap(), Usage::new(open(&p)).unwrap());
+        let mut l = a.ledger().unwrap();
+        l.record(1, 2, 200, u64::MAX);
+        assert_eq!(l.totals(), (2, 200));
+        l.commit().unwrap();
+        let mut l = b.ledger().unwrap();
+        assert_eq!(l.totals(), (2, 200), "a's changes are there");
+        l.record(1, 1, 50, 77);
+        l.record(9, 1, 10, u64::MAX);
+        l.commit().unwrap();
         assert_eq!((a.due(), b.due()), (u64::MAX, 77));
-        assert_eq!(a.estimate(), (2, 200));
-        a.flush().unwrap();
-        let t = b.flush().unwrap();
+        let t = a.flush().unwrap();
         assert_eq!((t.entries, t.bytes, t.earliest[1]), (4, 260, 77));
+        assert_eq!(a.due(), 77);
         a.recount(1, || {
             Ok(Slot {
                 entries: 1,
@@ -374,36 +406,27 @@ mod tests {
         assert_eq!(a.due(), u64::MAX);
     }
 
+    /// A removal the accounting never counted stops at zero; a ledger dropped without a
+    /// commit writes nothing; an unbounded instance's expiries are written out by a flush.
     #[test]
-    fn the_estimate_follows_pending_changes_through_recounts() {
+    fn counts_stop_at_zero_and_uncommitted_changes_are_dropped() {
         let d = tempfile::tempdir().unwrap();
-        let file = std::fs::File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(d.path().join(USAGE_FILE))
-            .unwrap();
-        let u = Usage::new(file).unwrap();
-        u.record(1, 3, 300, u64::MAX);
-        u.record(2, 1, 40, u64::MAX);
-        u.record(2, -1, -10, u64::MAX);
-        assert_eq!(u.estimate(), (3, 330));
-        // The recount of fan 1 finds what its pending changes described: they go.
-        let fan1 = Slot {
-            entries: 3,
-            bytes: 300,
-            earliest: u64::MAX,
-        };
-        u.recount(1, || Ok(fan1)).unwrap();
-        assert_eq!(u.estimate(), (3, 330), "fan 1 counted once");
-        u.record(1, -1, -100, u64::MAX);
-        assert_eq!(u.estimate(), (2, 230));
-        let t = u.flush().unwrap();
-        assert_eq!((t.entries, t.bytes), (2, 230));
-        assert_eq!(u.estimate(), (2, 230));
-        u.reset().unwrap();
-        u.record(7, 1, 1, u64::MAX);
-        assert_eq!(u.estimate(), (1, 1));
+        let u = Usage::new(open(&d.path().join(USAGE_FILE))).unwrap();
+        let mut l = u.ledger().unwrap();
+        l.record(3, 1, 100, u64::MAX);
+        l.record(3, -2, -300, u64::MAX);
+        assert_eq!(l.totals(), (0, 0));
+        l.record(4, 5, 500, u64::MAX);
+        l.commit().unwrap();
+        let mut l = u.ledger().unwrap();
+        l.record(4, 1, 1, u64::MAX);
+        drop(l);
+        assert_eq!(u.flush().unwrap().entries, 5);
+        assert!(
+            u.note_expiry(5, 1_000),
+            "earlier than any known: written out now"
+        );
+        assert_eq!(u.due(), 1_000);
+        assert_eq!(u.flush().unwrap().earliest[5], 1_000);
     }
 }

@@ -1,4 +1,5 @@
-//! Lock files beside an entry (`ab/<md5>.lock`, `ab/<md5>.flight`), opened through the
+//! Lock files beside the entries: a fan-out directory's keys lock (`ab/keys.lock`) and a
+//! key's flight lock (`ab/<md5>.flight`), opened through the
 //! fan-out directory's descriptor, never through a symlink; what locks them is
 //! `keylock.rs`, above the directory.
 
@@ -11,13 +12,19 @@ use rustix::io::Errno;
 
 use super::cache_dir::CacheDir;
 use super::fs::{remove_at, FileId};
-use super::name::{file_name, parse_file_name, EntryId};
+use super::name::{file_name, EntryId};
 use super::tree::Tree;
+
+/// The name of the lock file of the keys of a fan-out directory (`ab/keys.lock`), never
+/// removed by the cache: one `flock` for the `add`, `incr` and `touch` of every key whose
+/// entry lives there (256 locks for the directory).
+pub const KEYS_LOCK: &str = "keys.lock";
 
 /// An entry's lock file, open (see [`CacheDir::open_lock_as`]).
 pub struct LockFile {
     pub(super) tree: Arc<Tree>,
     pub(super) name: String,
+    pub(super) fan: u8,
     pub file: File,
 }
 
@@ -44,7 +51,7 @@ impl LockFile {
     }
 
     pub(super) fn fan_byte(&self) -> u8 {
-        parse_file_name(&self.name[..32]).map_or(0, |id| id[0])
+        self.fan
     }
 }
 
@@ -53,7 +60,17 @@ impl CacheDir {
     /// the entry (`lock` for the key's lock, `flight` for its loads), never through a
     /// symlink (one planted there is removed).
     pub fn open_lock_as(&self, id: &EntryId, extension: &str) -> io::Result<LockFile> {
-        let name = format!("{}.{extension}", file_name(id));
+        self.open_lock_named(id, format!("{}.{extension}", file_name(id)))
+    }
+
+    /// Opens (creating it on first use, 0600) the lock file shared by the keys of entry
+    /// `id`'s fan-out directory, `ab/keys.lock` ([`KEYS_LOCK`]), as [`CacheDir::open_lock_as`]
+    /// opens an entry's.
+    pub fn open_keys_lock(&self, id: &EntryId) -> io::Result<LockFile> {
+        self.open_lock_named(id, KEYS_LOCK.to_owned())
+    }
+
+    fn open_lock_named(&self, id: &EntryId, name: String) -> io::Result<LockFile> {
         let mut tree = self.tree();
         let mut renewed = false;
         for _ in 0..8 {
@@ -64,6 +81,7 @@ impl CacheDir {
                     return Ok(LockFile {
                         tree,
                         name,
+                        fan: id[0],
                         file: File::from(fd),
                     })
                 }

@@ -60,13 +60,18 @@ impl CacheDir {
     /// one, whose size is read before it is removed (unless `known`, the size the caller
     /// last saw, is given: then the exchange is tried first, and that size is taken).
     /// Where the file system has neither, a plain rename: [`Replaced::Unknown`].
+    ///
+    /// `hold` is called once the file is written, right before it is placed (again if the
+    /// placing is retried): the caller takes there the lock it wants the placing under.
     pub fn write_counted(
         &self,
         id: &EntryId,
         bytes: &[&[u8]],
         known: Option<u64>,
+        hold: &mut dyn FnMut() -> io::Result<()>,
     ) -> io::Result<Replaced> {
         self.write_with(id, bytes, |tree, tmp, name| {
+            hold()?;
             self.place_counted(tree, tmp, id, name, known)
         })
     }
@@ -204,9 +209,16 @@ impl CacheDir {
 
     /// Writes `bytes` as the file of entry `id` only if nothing is there, atomically (a
     /// hard link of a complete temporary file, which fails if the name exists): `false` if
-    /// something was. Readers see no file or the complete new one.
-    pub fn create_new(&self, id: &EntryId, bytes: &[u8]) -> io::Result<bool> {
+    /// something was. Readers see no file or the complete new one. `hold` is called right
+    /// before the link, as by [`CacheDir::write_counted`].
+    pub fn create_new(
+        &self,
+        id: &EntryId,
+        bytes: &[u8],
+        hold: &mut dyn FnMut() -> io::Result<()>,
+    ) -> io::Result<bool> {
         self.write_with(id, &[bytes], |tree, tmp, name| {
+            hold()?;
             let fan = tree.fan(id[0], true)?.ok_or(Errno::NOENT)?;
             let linked = rustix::fs::linkat(&tree.own, tmp, fan, name.c(), AtFlags::empty());
             if linked == Err(Errno::EXIST) {

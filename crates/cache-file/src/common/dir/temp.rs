@@ -40,7 +40,7 @@ impl CacheDir {
         &self,
         id: &EntryId,
         bytes: &[&[u8]],
-        place: impl Fn(&Tree, &str, &Name) -> io::Result<T>,
+        mut place: impl FnMut(&Tree, &str, &Name) -> io::Result<T>,
     ) -> io::Result<T> {
         let mut tree = self.tree();
         let name = Name::of(id);
