@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use cache_benches::{configure, quick, write_metric};
-use cache_core::{codec, Cache, CacheExt, Ttl};
+use cache_core::{codec, CacheExt, Ttl};
 use cache_redis::{RedisCache, RedisConfig};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use redis::ConnectionLike;

@@ -42,7 +42,7 @@ mod async_api {
 
 /// What only a cluster shows: slots and every primary.
 mod on_the_cluster {
-    use cache_core::{Cache, Ttl};
+    use cache_core::Ttl;
     use cache_redis::{RedisCache, RedisConfig};
     use redis_test_support::{shared_cluster, unique_prefix};
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use cache_core::{Cache, Pattern, Ttl};
+use cache_core::{Pattern, Ttl};
 use cache_redis::{match_pattern, RedisCache, RedisConfig};
 use proptest::prelude::*;
 use redis_test_support::glob::{check_match_form, redis_matches};

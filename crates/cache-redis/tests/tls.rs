@@ -95,7 +95,7 @@ fn report(e: &CacheError) -> String {
 
 #[test]
 fn the_traffic_is_encrypted_and_reaches_the_same_server() {
-    use cache_core::{Cache, Ttl};
+    use cache_core::Ttl;
     let cache = RedisCache::new(server_tls().key_prefix("tls-check:")).unwrap();
     cache.set("k", "over tls".to_string(), Ttl::Never).unwrap();
     // The plain port of the same server sees the entry the TLS client wrote.
@@ -108,7 +108,7 @@ fn the_traffic_is_encrypted_and_reaches_the_same_server() {
 #[cfg(feature = "cluster")]
 #[test]
 fn every_cluster_node_is_reached_over_tls() {
-    use cache_core::{Cache, Ttl};
+    use cache_core::Ttl;
     let cache = RedisCache::new(cluster_tls().key_prefix("tls-nodes:")).unwrap();
     let keys: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
     for k in &keys {

@@ -127,7 +127,8 @@ fn file_async_on_tokio() {
 /// Compiled, not called: no Redis server here.
 #[allow(dead_code)]
 fn redis_blocking(cache: &RedisCache) -> Result<(), CacheError> {
-    cache.set("a", "1".to_string(), MINUTE.into())?;
+    cache.set("a", "1".to_string(), MINUTE)?;
+    cache.touch("a", MINUTE)?;
     let _: Option<String> = cache.get("a")?;
     let _ = cache.get_or_insert_with("b", MINUTE, || "2".to_string())?;
     cache.incr("n", 2)?;
@@ -138,11 +139,14 @@ fn redis_blocking(cache: &RedisCache) -> Result<(), CacheError> {
 /// Compiled, not called: no Redis server here.
 #[allow(dead_code)]
 async fn redis_async(cache: &AsyncRedisCache) -> Result<(), CacheError> {
-    cache.set("a", "1".to_string(), MINUTE.into()).await?;
+    cache.set("a", "1".to_string(), MINUTE).await?;
+    cache.touch("a", MINUTE).await?;
     let _: Option<String> = cache.get("a").await?;
     let _ = cache
         .get_or_insert_with("b", MINUTE, || async { "2".to_string() })
         .await?;
     cache.incr("n", 2).await?;
+    cache.exists("a").await?;
+    cache.delete("a").await?;
     Ok(())
 }

@@ -473,7 +473,8 @@ impl<C: Codec> AsyncRedisCache<C> {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+    pub async fn touch(&self, key: &str, ttl: impl Into<Ttl>) -> Result<bool, CacheError> {
+        let ttl = ttl.into();
         let expiry = Expiry::of(ttl.resolve(self.inner.default_ttl));
         let call = &touch_call(&self.inner.keys, key, expiry);
         let n: u64 = self.run(call.op, Some(key), |l| l.call(call)).await?;

@@ -9,6 +9,7 @@
 //! uses it but lib.rs's `pub use`.
 
 pub(crate) mod cache;
+mod calls;
 mod coalesce;
 mod flight;
 mod link;

@@ -553,7 +553,8 @@ impl<C: Codec> RedisCache<C> {
     /// let extended = cache.touch("session:1", Ttl::After(std::time::Duration::from_secs(1800)))?;
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
-    pub fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
+    pub fn touch(&self, key: &str, ttl: impl Into<Ttl>) -> Result<bool, CacheError> {
+        let ttl = ttl.into();
         let expiry = Expiry::of(ttl.resolve(self.inner.default_ttl));
         let call = touch_call(&self.inner.keys, key, expiry);
         let n: u64 = self.run(call.op, Some(key), |l| l.call(&call))?;

@@ -7,6 +7,7 @@
 //! it but lib.rs's `pub use`.
 
 pub(crate) mod cache;
+mod calls;
 mod flight;
 mod hot;
 mod link;
