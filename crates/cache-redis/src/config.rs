@@ -214,6 +214,8 @@ impl fmt::Debug for TlsCertificates {
 /// Everything a [`RedisCache`](crate::RedisCache) is built from. Start from
 /// [`RedisConfig::new`] (one server) or [`RedisConfig::cluster`], then change what you need,
 /// either through the chainable setters or the public fields.
+/// Or read it from a configuration file: it implements serde's `Deserialize` (TOML, JSON,
+/// ...; durations as `"2s"`, `"10m"`), shown at that implementation.
 ///
 /// Defaults: key prefix `"cache:"`, no default TTL, a pool of 16 connections (r2d2's
 /// default of keeping them all open; idle ones closed after 10 minutes, every one replaced

@@ -116,6 +116,7 @@ pub struct ReadmeDoctests;
 mod aio;
 mod blocking;
 mod config;
+mod config_file;
 mod connection;
 mod proto;
 
