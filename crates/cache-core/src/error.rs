@@ -15,7 +15,8 @@ use std::sync::Arc;
 /// # Errors a program can act on
 /// [`CacheError::is_timeout`], [`CacheError::is_unavailable`] and [`CacheError::is_auth`]
 /// tell the failures of a backing service apart, so that a program can, for example, treat
-/// an outage as a miss but a refused login as a bug to report.
+/// an outage as a miss but a refused login as a bug to report. [`CacheError::is_outcome_unknown`]
+/// tells a write that may or may not have happened (its connection failed after it was sent).
 ///
 /// ```
 /// use cache_core::{BackendFailure, CacheError};
@@ -112,6 +113,16 @@ pub enum BackendFailure {
     Auth,
     /// Anything else (an unexpected reply, a command the server refused).
     Other,
+    /// The connection failed after a command that changes data was sent and before its
+    /// reply came: the service **may or may not have run it**. The cache does not send such
+    /// a command again (running an `incr` or an `add` twice would change its effect or its
+    /// answer); the caller decides, for example by reading the entry back.
+    ///
+    /// Not [`Unavailable`](BackendFailure::Unavailable): that kind says the operation did
+    /// not happen, and a program that treats an outage as a miss must not take a write that
+    /// may have happened for one that did not. A [`Timeout`](BackendFailure::Timeout) of such
+    /// a command leaves its outcome unknown too, but keeps its own kind.
+    OutcomeUnknown,
 }
 
 impl CacheError {
@@ -243,6 +254,30 @@ impl CacheError {
             self,
             CacheError::Backend {
                 failure: BackendFailure::Auth,
+                ..
+            }
+        )
+    }
+
+    /// Whether the connection failed after a command that changes data was sent, so that it
+    /// may or may not have run ([`BackendFailure::OutcomeUnknown`]): an `incr` whose count
+    /// is not known, an `add` that may have stored its value. The cache did not send it
+    /// again. Not [`CacheError::is_unavailable`].
+    ///
+    /// ```
+    /// use cache_core::{BackendFailure, CacheError};
+    /// let e = CacheError::backend_failure(
+    ///     BackendFailure::OutcomeUnknown,
+    ///     "INCRBY of key \"n\" on redis 10.0.0.1:6379: the connection failed after the command was sent; it may or may not have run",
+    ///     "connection reset",
+    /// );
+    /// assert!(e.is_outcome_unknown() && !e.is_unavailable());
+    /// ```
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            CacheError::Backend {
+                failure: BackendFailure::OutcomeUnknown,
                 ..
             }
         )
@@ -391,15 +426,22 @@ mod tests {
             BackendFailure::Unavailable,
             BackendFailure::Auth,
             BackendFailure::Other,
+            BackendFailure::OutcomeUnknown,
         ];
         for kind in kinds {
             let e = CacheError::backend_failure(kind, "op", "cause");
             assert_eq!(
-                (e.is_timeout(), e.is_unavailable(), e.is_auth()),
+                (
+                    e.is_timeout(),
+                    e.is_unavailable(),
+                    e.is_auth(),
+                    e.is_outcome_unknown()
+                ),
                 (
                     kind == BackendFailure::Timeout,
                     kind == BackendFailure::Unavailable,
-                    kind == BackendFailure::Auth
+                    kind == BackendFailure::Auth,
+                    kind == BackendFailure::OutcomeUnknown
                 )
             );
             assert_eq!(e.backend_failure_kind(), Some(kind));
