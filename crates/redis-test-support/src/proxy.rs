@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 /// How long [`FaultProxy::reset_clients`] waits for the connections' threads to let go.
 const RESET_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long [`FaultProxy::reset_clients`] leaves the kernel to deliver the resets it sent.
+const DELIVERY_PAUSE: Duration = Duration::from_millis(200);
+
 /// A TCP proxy on a free loopback port that forwards every connection to `upstream` and,
 /// when told to, fails them in one of two ways:
 ///
@@ -134,7 +137,8 @@ impl FaultProxy {
     }
 
     /// Resets (TCP RST) every open client connection, and returns how many. When it returns,
-    /// the resets are sent: a client's next write on one of them fails.
+    /// the resets are sent and, after a pause of 200 ms for the kernel to deliver them,
+    /// received: a client's next write on one of them fails.
     ///
     /// # Errors
     /// `TimedOut` when a connection's threads do not let go of it within 5 s; an error of
@@ -170,6 +174,12 @@ impl FaultProxy {
         let reset = conns.len();
         // The last handles: closing them sends the resets.
         drop(conns);
+        if reset > 0 {
+            // On loopback the kernel delivers a reset from its network softirq, which a busy
+            // machine may run a little later (in `ksoftirqd`); a write before that would
+            // still succeed.
+            thread::sleep(DELIVERY_PAUSE);
+        }
         Ok(reset)
     }
 }

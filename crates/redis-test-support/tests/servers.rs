@@ -91,7 +91,11 @@ fn fault_proxy_forwards_drops_replies_and_resets() {
     assert_eq!(&buf[..n], b"+PONG\r\n");
     assert_eq!(proxy.reset_clients().expect("reset"), 1);
     assert!(c.write_all(b"INCR n\r\n").is_err(), "a reset connection");
-    assert_eq!(s.query(&["GET", "n"]).text(), "2", "nothing reached the server");
+    assert_eq!(
+        s.query(&["GET", "n"]).text(),
+        "2",
+        "nothing reached the server"
+    );
     let mut c = connect();
     c.write_all(b"INCR n\r\n").unwrap();
     let n = c.read(&mut buf).unwrap();
