@@ -139,7 +139,9 @@ use cache_core::codec;
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use aio::cache::AsyncRedisCache;
 pub use blocking::cache::RedisCache;
-pub use config::{RedisConfig, RedisTopology, SentinelTopology, TlsCertificates};
+pub use config::{
+    RedisConfig, RedisTopology, SentinelTopology, TlsCertificates, DEFAULT_MAX_VALUE_BYTES,
+};
 pub use proto::failure::RedisFailure;
 
 /// The `MATCH` pattern that `delete_pattern(pattern)` sends Redis on a cache whose key prefix

@@ -108,6 +108,8 @@ pub(super) struct Inner {
     pub(super) prefix: String,
     default_ttl: Option<std::time::Duration>,
     scan_count: u32,
+    /// The largest value sent, encoded (`RedisConfig::max_value_bytes`).
+    max_value: usize,
     stats: AtomicStats,
     /// "redis host:port" or "redis cluster host:port,...", for error messages.
     server: String,
@@ -186,6 +188,7 @@ impl<C: Codec> AsyncRedisCache<C> {
                 prefix: config.key_prefix,
                 default_ttl: config.default_ttl,
                 scan_count: config.scan_count,
+                max_value: config.max_value_bytes,
                 stats: AtomicStats::default(),
                 server,
                 single_flight: config.single_flight,
@@ -318,7 +321,14 @@ impl<C: Codec> AsyncRedisCache<C> {
     ) -> Result<bool, CacheError> {
         let cmd = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
             Expiry::Gone => keyed("UNLINK", &self.inner.keys, key),
-            expiry => set_cmd(&self.inner.keys, &self.encoding, key, &value, expiry)?,
+            expiry => set_cmd(
+                &self.inner.keys,
+                &self.encoding,
+                key,
+                &value,
+                expiry,
+                self.inner.max_value,
+            )?,
         };
         self.run("SET", Some(key), |l| l.query::<()>(&cmd)).await?;
         self.inner.stats.set();
@@ -417,7 +427,17 @@ impl<C: Codec> AsyncRedisCache<C> {
         } else {
             let mut cmds = Vec::with_capacity(entries.len());
             for (k, v) in &entries {
-                cmds.push(set_cmd(&self.inner.keys, &self.encoding, k, v, expiry)?.into_cmd());
+                cmds.push(
+                    set_cmd(
+                        &self.inner.keys,
+                        &self.encoding,
+                        k,
+                        v,
+                        expiry,
+                        self.inner.max_value,
+                    )?
+                    .into_cmd(),
+                );
             }
             let (cmds, rks) = (&cmds, &rks);
             self.run("SET (pipeline)", None, |l| async move {
@@ -451,7 +471,14 @@ impl<C: Codec> AsyncRedisCache<C> {
             // Nothing to store: `true` iff nothing live was there, as for any `add`.
             Expiry::Gone => !self.exists_key(key).await?,
             expiry => {
-                let set = set_cmd(&self.inner.keys, &self.encoding, key, &value, expiry)?;
+                let set = set_cmd(
+                    &self.inner.keys,
+                    &self.encoding,
+                    key,
+                    &value,
+                    expiry,
+                    self.inner.max_value,
+                )?;
                 let cmd = add_cmd(set);
                 let reply: Value = self
                     .run_unrepeatable("SET NX", Some(key), |l| l.query(&cmd))

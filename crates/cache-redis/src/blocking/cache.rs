@@ -62,6 +62,8 @@ pub(super) struct Inner {
     cluster: bool,
     default_ttl: Option<Duration>,
     scan_count: u32,
+    /// The largest value sent, encoded (`RedisConfig::max_value_bytes`).
+    max_value: usize,
     stats: AtomicStats,
     /// "redis host:port" or "redis cluster host:port,...", for error messages.
     server: String,
@@ -145,6 +147,7 @@ impl<C: Codec> RedisCache<C> {
                 cluster,
                 default_ttl: config.default_ttl,
                 scan_count: config.scan_count,
+                max_value: config.max_value_bytes,
                 stats: AtomicStats::default(),
                 server,
                 single_flight: config.single_flight,
@@ -304,7 +307,14 @@ impl<C: Codec> RedisCache<C> {
     ) -> Result<bool, CacheError> {
         let cmd = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
             Expiry::Gone => keyed("UNLINK", &self.inner.keys, key),
-            expiry => set_cmd(&self.inner.keys, &self.encoding, key, value, expiry)?,
+            expiry => set_cmd(
+                &self.inner.keys,
+                &self.encoding,
+                key,
+                value,
+                expiry,
+                self.inner.max_value,
+            )?,
         };
         self.run("SET", Some(key), |l| l.query::<()>(&cmd))?;
         self.inner.stats.set();
@@ -348,7 +358,17 @@ impl<C: Codec> RedisCache<C> {
         } else {
             let mut batch = Batch::new(self.inner.cluster, entries.len());
             for (k, v) in entries {
-                batch.add(set_cmd(&self.inner.keys, &self.encoding, k, v, expiry)?.into_cmd());
+                batch.add(
+                    set_cmd(
+                        &self.inner.keys,
+                        &self.encoding,
+                        k,
+                        v,
+                        expiry,
+                        self.inner.max_value,
+                    )?
+                    .into_cmd(),
+                );
             }
             self.run("SET (pipeline)", None, |l| l.run::<()>(&batch).map(drop))?;
         }
@@ -526,7 +546,14 @@ impl<C: Codec> RedisCache<C> {
             // Nothing to store: `true` iff nothing live was there, as for any `add`.
             Expiry::Gone => !self.exists(key)?,
             expiry => {
-                let set = set_cmd(&self.inner.keys, &self.encoding, key, value, expiry)?;
+                let set = set_cmd(
+                    &self.inner.keys,
+                    &self.encoding,
+                    key,
+                    value,
+                    expiry,
+                    self.inner.max_value,
+                )?;
                 let cmd = add_cmd(set);
                 let reply: Value = self.run_unrepeatable("SET NX", Some(key), |l| l.query(&cmd))?;
                 reply != Value::Nil
