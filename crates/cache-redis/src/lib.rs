@@ -52,8 +52,9 @@
 //!   superset pattern (literal characters escaped, `?` widened to `*`), and the keys it
 //!   returns are filtered with [`cache_core::Pattern`], the matcher of every backend.
 //! - **TTL** is native: `SET key value PX ms`, in one command. Sub-millisecond TTLs round up
-//!   to 1 ms; a zero TTL deletes the key (Redis refuses `PX 0`); a TTL beyond 146 million
-//!   years means no expiry. Redis expires entries itself, so `expirations` stays 0.
+//!   to 1 ms; a zero TTL deletes the key (Redis refuses `PX 0`); a TTL that reaches past
+//!   [`Timestamp::MAX`](cache_core::Timestamp::MAX) (2554) from now means no expiry, as on
+//!   every backend. Redis expires entries itself, so `expirations` stays 0.
 //! - **Connections** come from an r2d2 pool, with a manager that bounds connecting and sets
 //!   read and write timeouts on each connection, and without r2d2's ping on every checkout
 //!   (it halves throughput). A connection that failed with an I/O error or a timeout is
