@@ -1287,6 +1287,45 @@ pub fn ttl_reports_the_time_left<H: Harness>(h: &H) {
     assert_counts(&c, 0, 0, 2, 0);
 }
 
+/// A TTL that reaches past the end of time from now (past [`Timestamp::MAX`], in 2554:
+/// `Duration::from_nanos(u64::MAX)`, `Duration::MAX`) means "never", as [`Ttl::Never`]
+/// does, whether given to `set`, `add` or `touch` or as the default TTL of entries and new
+/// counters: `ttl` reports `Some(None)`. A long TTL short of it (a century) still expires.
+///
+/// [`Timestamp::MAX`]: cache_core::Timestamp::MAX
+pub fn ttl_past_the_end_of_time_is_never<H: Harness>(h: &H) {
+    let env = Env::new(h);
+    let c = env.cache();
+    for (i, d) in [Duration::from_nanos(u64::MAX), Duration::MAX]
+        .into_iter()
+        .enumerate()
+    {
+        let k = format!("set{i}");
+        ok(c.set(&k, v("x"), Ttl::After(d)));
+        assert_eq!(ok(c.ttl(&k)), Some(None), "set with {d:?}");
+        let k = format!("add{i}");
+        assert!(ok(c.add(&k, v("x"), Ttl::After(d))));
+        assert_eq!(ok(c.ttl(&k)), Some(None), "add with {d:?}");
+        let k = format!("touch{i}");
+        ok(c.set(&k, v("x"), Ttl::After(env.ttl())));
+        assert!(ok(c.touch(&k, Ttl::After(d))));
+        assert_eq!(ok(c.ttl(&k)), Some(None), "touch with {d:?}");
+        let with_default = env.with(Some(d), None);
+        ok(with_default.set("d", v("x"), Ttl::Default));
+        assert_eq!(ok(with_default.ttl("d")), Some(None), "default {d:?}");
+        let counters = env.counters(Some(d));
+        assert_eq!(ok(counters.incr("n", 1)), 1);
+        assert_eq!(ok(counters.ttl("n")), Some(None), "counter, default {d:?}");
+    }
+    let century = Duration::from_secs(100 * 365 * 24 * 3600);
+    ok(c.set("century", v("x"), Ttl::After(century)));
+    let left = ok(c.ttl("century")).expect("live").expect("expires");
+    assert!(
+        left <= century && left > century - Duration::from_secs(60),
+        "{left:?} of {century:?}"
+    );
+}
+
 /// Random sequences of operations on counters (`incr`, `decr` with `set`, `add`, `touch`,
 /// `ttl`) give the same answers and counters as the reference model.
 pub fn model_agrees_on_counters<H: Harness>(h: &H) {

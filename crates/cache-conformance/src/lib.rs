@@ -486,6 +486,7 @@ macro_rules! __for_each_case {
             incr_under_contention_is_exact
             touch_extends_live_entries_only
             ttl_reports_the_time_left
+            ttl_past_the_end_of_time_is_never
             model_agrees_on_random_operations
             model_agrees_on_counters
         );

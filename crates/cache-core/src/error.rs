@@ -15,8 +15,10 @@ use std::sync::Arc;
 /// # Errors a program can act on
 /// [`CacheError::is_timeout`], [`CacheError::is_unavailable`] and [`CacheError::is_auth`]
 /// tell the failures of a backing service apart, so that a program can, for example, treat
-/// an outage as a miss but a refused login as a bug to report. They look through a
-/// [`CacheError::Loader`] to the cache error its loader failed with, if any.
+/// an outage as a miss but a refused login as a bug to report. [`CacheError::is_outcome_unknown`]
+/// tells a write that may or may not have happened (its connection failed after it was sent).
+/// They look through a [`CacheError::Loader`] to the cache error its loader failed with, if
+/// any.
 ///
 /// ```
 /// use cache_core::{BackendFailure, CacheError};
@@ -113,6 +115,16 @@ pub enum BackendFailure {
     Auth,
     /// Anything else (an unexpected reply, a command the server refused).
     Other,
+    /// The connection failed after a command that changes data was sent and before its
+    /// reply came: the service **may or may not have run it**. The cache does not send such
+    /// a command again (running an `incr` or an `add` twice would change its effect or its
+    /// answer); the caller decides, for example by reading the entry back.
+    ///
+    /// Not [`Unavailable`](BackendFailure::Unavailable): that kind says the operation did
+    /// not happen, and a program that treats an outage as a miss must not take a write that
+    /// may have happened for one that did not. A [`Timeout`](BackendFailure::Timeout) of such
+    /// a command leaves its outcome unknown too, but keeps its own kind.
+    OutcomeUnknown,
 }
 
 impl CacheError {
@@ -292,6 +304,30 @@ impl CacheError {
         )
     }
 
+    /// Whether the connection failed after a command that changes data was sent, so that it
+    /// may or may not have run ([`BackendFailure::OutcomeUnknown`]): an `incr` whose count
+    /// is not known, an `add` that may have stored its value. The cache did not send it
+    /// again. Not [`CacheError::is_unavailable`].
+    ///
+    /// ```
+    /// use cache_core::{BackendFailure, CacheError};
+    /// let e = CacheError::backend_failure(
+    ///     BackendFailure::OutcomeUnknown,
+    ///     "INCRBY of key \"n\" on redis 10.0.0.1:6379: the connection failed after the command was sent; it may or may not have run",
+    ///     "connection reset",
+    /// );
+    /// assert!(e.is_outcome_unknown() && !e.is_unavailable());
+    /// ```
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(
+            self.acted_on(),
+            CacheError::Backend {
+                failure: BackendFailure::OutcomeUnknown,
+                ..
+            }
+        )
+    }
+
     /// A [`CacheError::InvalidInput`] error.
     ///
     /// ```
@@ -435,15 +471,22 @@ mod tests {
             BackendFailure::Unavailable,
             BackendFailure::Auth,
             BackendFailure::Other,
+            BackendFailure::OutcomeUnknown,
         ];
         for kind in kinds {
             let e = CacheError::backend_failure(kind, "op", "cause");
             assert_eq!(
-                (e.is_timeout(), e.is_unavailable(), e.is_auth()),
+                (
+                    e.is_timeout(),
+                    e.is_unavailable(),
+                    e.is_auth(),
+                    e.is_outcome_unknown()
+                ),
                 (
                     kind == BackendFailure::Timeout,
                     kind == BackendFailure::Unavailable,
-                    kind == BackendFailure::Auth
+                    kind == BackendFailure::Auth,
+                    kind == BackendFailure::OutcomeUnknown
                 )
             );
             assert_eq!(e.backend_failure_kind(), Some(kind));

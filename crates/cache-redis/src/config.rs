@@ -4,6 +4,14 @@ use std::time::Duration;
 use cache_core::codec::{self, Codec, Postcard};
 use cache_core::{CacheError, Ttl};
 
+/// The default of [`RedisConfig::max_value_bytes`]: 512 MiB, the largest string a Redis
+/// server takes by default (its `proto-max-bulk-len`).
+///
+/// ```
+/// assert_eq!(cache_redis::DEFAULT_MAX_VALUE_BYTES, 512 * 1024 * 1024);
+/// ```
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 512 * 1024 * 1024;
+
 /// Where a [`RedisCache`](crate::RedisCache) keeps its entries.
 ///
 /// ```
@@ -286,6 +294,13 @@ pub struct RedisConfig<C = Postcard> {
     /// that is smaller); `None` (the default): never. Compressed values are marked, so every
     /// instance reads them whatever its own setting.
     pub compress_above: Option<usize>,
+    /// The largest value sent, in bytes once encoded (codec envelope and compression
+    /// included): a `set`, `set_many` or `add` of a larger one fails with
+    /// [`CacheError::InvalidInput`] naming the limit and the value's size, and sends nothing.
+    /// Default [`DEFAULT_MAX_VALUE_BYTES`] (512 MiB): the server's `proto-max-bulk-len`,
+    /// which refuses a larger string by closing the connection. Set it to the server's own
+    /// when that was changed (`CONFIG GET proto-max-bulk-len`).
+    pub max_value_bytes: usize,
     /// How values become bytes: [`Postcard`] by default (see [`RedisConfig::codec`]).
     pub codec: C,
     /// Whether `get_or_insert_with` runs the loader once per key across the threads (or, for
@@ -411,6 +426,7 @@ impl RedisConfig {
             tls: TlsCertificates::default(),
             version: codec::DEFAULT_VERSION,
             compress_above: None,
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
             codec: Postcard,
             single_flight: true,
             flight_lease: Duration::from_secs(30),
@@ -448,6 +464,7 @@ impl<C: Codec> RedisConfig<C> {
             tls,
             version,
             compress_above,
+            max_value_bytes,
             codec: _,
             single_flight,
             flight_lease,
@@ -469,6 +486,7 @@ impl<C: Codec> RedisConfig<C> {
             tls,
             version,
             compress_above,
+            max_value_bytes,
             codec,
             single_flight,
             flight_lease,
@@ -634,6 +652,15 @@ impl<C: Codec> RedisConfig<C> {
         tls: TlsCertificates
     }
     setter! {
+        /// Sets [`RedisConfig::max_value_bytes`].
+        ///
+        /// ```
+        /// let c = cache_redis::RedisConfig::new("redis://127.0.0.1/").max_value_bytes(1 << 20);
+        /// assert_eq!(c.max_value_bytes, 1 << 20);
+        /// ```
+        max_value_bytes: usize
+    }
+    setter! {
         /// Sets [`RedisConfig::scan_count`].
         ///
         /// ```
@@ -660,7 +687,7 @@ impl<C: Codec> RedisConfig<C> {
 }
 
 /// The checks both caches make before connecting: [`CacheError::Config`] for settings no
-/// cache works with (a zero pool size, scan count, timeout or lease, `min_idle` above
+/// cache works with (a zero pool size, scan count, value limit, timeout or lease, `min_idle` above
 /// `pool_size`, a zero default TTL).
 pub(crate) fn validate<C>(config: &RedisConfig<C>) -> Result<(), CacheError> {
     if config.pool_size == 0 {
@@ -671,6 +698,9 @@ pub(crate) fn validate<C>(config: &RedisConfig<C>) -> Result<(), CacheError> {
     }
     if config.scan_count == 0 {
         return Err(CacheError::config("scan_count must be at least 1"));
+    }
+    if config.max_value_bytes == 0 {
+        return Err(CacheError::config("max_value_bytes must be at least 1"));
     }
     Ttl::check_default("RedisCache", config.default_ttl)?;
     for (name, t) in [

@@ -37,6 +37,7 @@ struct File {
     scan_count: Option<u32>,
     version: Option<u32>,
     compress_above: Option<usize>,
+    max_value_bytes: Option<usize>,
     single_flight: Option<bool>,
     flight_lease: Option<Setting>,
     tls: Option<TlsFile>,
@@ -217,6 +218,9 @@ impl<'de> Deserialize<'de> for RedisConfig<Postcard> {
         }
         if let Some(v) = f.compress_above {
             c.compress_above = Some(v);
+        }
+        if let Some(v) = f.max_value_bytes {
+            c.max_value_bytes = v;
         }
         if let Some(v) = f.single_flight {
             c.single_flight = v;

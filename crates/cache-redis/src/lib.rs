@@ -52,14 +52,16 @@
 //!   superset pattern (literal characters escaped, `?` widened to `*`), and the keys it
 //!   returns are filtered with [`cache_core::Pattern`], the matcher of every backend.
 //! - **TTL** is native: `SET key value PX ms`, in one command. Sub-millisecond TTLs round up
-//!   to 1 ms; a zero TTL deletes the key (Redis refuses `PX 0`); a TTL beyond 146 million
-//!   years means no expiry. Redis expires entries itself, so `expirations` stays 0.
+//!   to 1 ms; a zero TTL deletes the key (Redis refuses `PX 0`); a TTL that reaches past
+//!   [`Timestamp::MAX`](cache_core::Timestamp::MAX) (2554) from now means no expiry, as on
+//!   every backend. Redis expires entries itself, so `expirations` stays 0.
 //! - **Connections** come from an r2d2 pool, with a manager that bounds connecting and sets
 //!   read and write timeouts on each connection, and without r2d2's ping on every checkout
 //!   (it halves throughput). A connection that failed with an I/O error or a timeout is
 //!   dropped rather than reused. An operation that failed because its connection was dropped
 //!   or refused (a pooled connection gone stale when the server restarted) is tried once
-//!   more on a fresh connection; a timeout is not retried.
+//!   more on a fresh connection, if running it twice is harmless or it cannot have run
+//!   (see [Retries and failures](#retries-and-failures)); a timeout is not retried.
 //! - **Cluster**: the same API from a list of nodes. Batches are split so that no command
 //!   spans two slots (no CROSSSLOT): `get_many` and `set_many` pipeline single-key commands
 //!   (one round trip per node), `delete_many` sends one `UNLINK` per slot. `clear`,
@@ -92,10 +94,23 @@
 //! ([`CacheError::is_timeout`], [`CacheError::is_unavailable`], [`CacheError::is_auth`]),
 //! with the `redis` error as its cause ([`RedisFailure`]), naming the operation and the server,
 //! when the server is down, hung or unreachable: within the pool wait when no connection can
-//! be had, else within the connect plus read or write timeouts (on a cluster, per try). A
-//! retried delete whose first reply was lost may report the entry it removed as absent.
+//! be had, else within the connect plus read or write timeouts (on a cluster, per try).
+//!
+//! A command whose connection fails after it was sent may have run, its reply lost. So only
+//! operations that are harmless to run twice are sent again whatever happened: reads,
+//! `set` and `set_many` (a TTL then counts from the resend), `touch`, the deletes (whose
+//! answer is then the resend's: an entry the lost attempt removed is reported absent) and
+//! the single-flight lock. `incr`, `decr` and `add` are sent again only when they cannot
+//! have run (the write failed, the connection was refused, the server refused them);
+//! otherwise they fail with [`CacheError::is_outcome_unknown`], an error naming the
+//! operation, key and server that says the command may or may not have run (not
+//! [`CacheError::is_unavailable`]: a write that may have happened is not a miss). The async
+//! cache cannot tell a failed write from a lost reply: there these three are sent again
+//! only after a refusal. On a cluster, the `redis` crate's cluster client also retries a
+//! dropped connection itself (`cluster_retries`).
 //!
 //! [`CacheError::Backend`]: cache_core::CacheError::Backend
+//! [`CacheError::is_outcome_unknown`]: cache_core::CacheError::is_outcome_unknown
 //! [`CacheError::is_timeout`]: cache_core::CacheError::is_timeout
 //! [`CacheError::is_unavailable`]: cache_core::CacheError::is_unavailable
 //! [`CacheError::is_auth`]: cache_core::CacheError::is_auth
@@ -126,7 +141,9 @@ use cache_core::codec;
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use aio::cache::AsyncRedisCache;
 pub use blocking::cache::RedisCache;
-pub use config::{RedisConfig, RedisTopology, SentinelTopology, TlsCertificates};
+pub use config::{
+    RedisConfig, RedisTopology, SentinelTopology, TlsCertificates, DEFAULT_MAX_VALUE_BYTES,
+};
 pub use proto::failure::RedisFailure;
 
 /// The `MATCH` pattern that `delete_pattern(pattern)` sends Redis on a cache whose key prefix

@@ -14,7 +14,8 @@
 //! Also: servers that serve TLS ([`RedisServer::start_tls`], [`RedisCluster::start_tls`])
 //! with certificates generated in-process ([`TestCertificates`], with `rcgen`), clusters with
 //! replicas ([`RedisCluster::start_with_replicas`], [`RedisCluster::wait_failover`]), and a
-//! primary with replicas and sentinels ([`SentinelGroup`]).
+//! primary with replicas and sentinels ([`SentinelGroup`]), and a proxy that loses replies or
+//! resets connections ([`FaultProxy`]).
 //!
 //! # Why not the `redis-test` crate
 //! The redis-rs project's `redis-test` crate also starts servers, TLS servers, clusters and
@@ -48,6 +49,7 @@
 #![forbid(unsafe_code)]
 
 pub mod glob;
+mod proxy;
 mod resp;
 mod sentinel;
 mod tls;
@@ -60,6 +62,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+pub use proxy::FaultProxy;
 pub use resp::Reply;
 pub use sentinel::SentinelGroup;
 pub use tls::TestCertificates;

@@ -57,3 +57,47 @@ fn cluster_forms_and_routes_keys() {
     c.nodes()[1].restart();
     c.wait_healthy();
 }
+
+/// The proxy forwards; a dropped reply closes its connection after the server ran the
+/// command; a reset makes the client's next write fail; new connections work throughout.
+#[test]
+fn fault_proxy_forwards_drops_replies_and_resets() {
+    use redis_test_support::FaultProxy;
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    let s = RedisServer::start();
+    let proxy = FaultProxy::start(s.port()).expect("a proxy");
+    let connect = || {
+        let c = TcpStream::connect(("127.0.0.1", proxy.port())).expect("a connection");
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c
+    };
+    let mut c = connect();
+    c.write_all(b"INCR n\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    let n = c.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b":1\r\n");
+
+    proxy.drop_next_reply();
+    c.write_all(b"INCR n\r\n").unwrap();
+    assert_eq!(c.read(&mut buf).unwrap(), 0, "closed without the reply");
+    assert_eq!(proxy.dropped_replies(), 1);
+    assert_eq!(s.query(&["GET", "n"]).text(), "2", "the server ran it");
+
+    let mut c = connect();
+    c.write_all(b"PING\r\n").unwrap();
+    let n = c.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"+PONG\r\n");
+    assert_eq!(proxy.reset_clients().expect("reset"), 1);
+    assert!(c.write_all(b"INCR n\r\n").is_err(), "a reset connection");
+    assert_eq!(
+        s.query(&["GET", "n"]).text(),
+        "2",
+        "nothing reached the server"
+    );
+    let mut c = connect();
+    c.write_all(b"INCR n\r\n").unwrap();
+    let n = c.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b":3\r\n");
+}

@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::link::{AsyncLink, Links, Scan};
 use crate::config::{validate, RedisConfig};
 use crate::connection::{Connector, Timeouts};
-use crate::proto::failure::{self, short};
+use crate::proto::failure::{self, short, Resend};
 use crate::proto::keys::keyed;
 use crate::proto::keys::{Expiry, KeySpace};
 use crate::proto::ops::{add_cmd, counted, incr_call, refused, set_cmd, time_left, touch_call};
@@ -35,7 +35,12 @@ use crate::proto::value;
 ///   each task getting its own reply. redis's connection
 ///   manager reconnects when it drops (a server restart); an operation that failed because
 ///   the connection was dropped or refused, or because its server was demoted to a replica
-///   (`READONLY`), is tried once more, on the new connection. A timeout is not retried.
+///   (`READONLY`), is tried once more, on the new connection, if running it twice is
+///   harmless; `incr`, `decr` and `add` only after a refusal (a refused connection,
+///   `READONLY`): the multiplexed connection does not tell a failed write from a lost
+///   reply, so after another failure they return an error that says they may or may not
+///   have run ([`CacheError::is_outcome_unknown`](cache_core::CacheError::is_outcome_unknown)).
+///   A timeout is not retried.
 /// - **Settings**: of [`RedisConfig`], the timeouts apply: `connect_timeout` bounds opening
 ///   a connection, `read_timeout` is redis's response timeout (each request fails within
 ///   it), and every request, reconnecting included, ends within connect + read + write
@@ -103,6 +108,8 @@ pub(super) struct Inner {
     pub(super) prefix: String,
     default_ttl: Option<std::time::Duration>,
     scan_count: u32,
+    /// The largest value sent, encoded (`RedisConfig::max_value_bytes`).
+    max_value: usize,
     stats: AtomicStats,
     /// "redis host:port" or "redis cluster host:port,...", for error messages.
     server: String,
@@ -181,6 +188,7 @@ impl<C: Codec> AsyncRedisCache<C> {
                 prefix: config.key_prefix,
                 default_ttl: config.default_ttl,
                 scan_count: config.scan_count,
+                max_value: config.max_value_bytes,
                 stats: AtomicStats::default(),
                 server,
                 single_flight: config.single_flight,
@@ -226,6 +234,9 @@ impl<C: Codec> AsyncRedisCache<C> {
     /// its server was demoted, once more (on the connection the manager opens meanwhile, or
     /// on the primary the sentinels name now: [`Links::recover`]). Errors name the
     /// operation, the key and the server, as the blocking cache's do.
+    ///
+    /// For commands that are harmless to run twice (`GET`, `SET`, `UNLINK`...); see
+    /// [`AsyncRedisCache::run_unrepeatable`] for the others.
     pub(super) async fn run<T, F, Fut>(
         &self,
         op: &str,
@@ -236,10 +247,46 @@ impl<C: Codec> AsyncRedisCache<C> {
         F: Fn(AsyncLink) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
+        self.run_as(Resend::Always, op, key, f).await
+    }
+
+    /// [`AsyncRedisCache::run`] for a command that must not run twice (`INCRBY`, `SET NX`):
+    /// sent again only if it cannot have run ([`Resend::IfNotRun`]). The multiplexed
+    /// connection does not tell a failed write from a lost reply, so only a refused
+    /// connection or a refusal of the server is sent again; after any other failure of the
+    /// connection the error says that the outcome is unknown.
+    pub(super) async fn run_unrepeatable<T, F, Fut>(
+        &self,
+        op: &str,
+        key: Option<&str>,
+        f: F,
+    ) -> Result<T, CacheError>
+    where
+        F: Fn(AsyncLink) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        self.run_as(Resend::IfNotRun, op, key, f).await
+    }
+
+    async fn run_as<T, F, Fut>(
+        &self,
+        resend: Resend,
+        op: &str,
+        key: Option<&str>,
+        f: F,
+    ) -> Result<T, CacheError>
+    where
+        F: Fn(AsyncLink) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
         let inner = &*self.inner;
         let (current, ticket) = inner.links.current();
+        // `recover` first: it looks a followed primary up again even when the command is
+        // not sent again, for the calls that come next.
         let result = match f(current).await {
-            Err(e) if inner.links.recover(ticket, &e).await => f(inner.links.current().0).await,
+            Err(e) if inner.links.recover(ticket, &e).await && resend.again(&e, true) => {
+                f(inner.links.current().0).await
+            }
             other => other,
         };
         result.map_err(|e| {
@@ -247,7 +294,7 @@ impl<C: Codec> AsyncRedisCache<C> {
                 Some(k) => format!("{op} of key {:?} on {}", short(k), inner.server),
                 None => format!("{op} on {}", inner.server),
             };
-            failure::backend(context, e)
+            resend.error(context, e, true)
         })
     }
 
@@ -274,7 +321,14 @@ impl<C: Codec> AsyncRedisCache<C> {
     ) -> Result<bool, CacheError> {
         let cmd = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
             Expiry::Gone => keyed("UNLINK", &self.inner.keys, key),
-            expiry => set_cmd(&self.inner.keys, &self.encoding, key, &value, expiry)?,
+            expiry => set_cmd(
+                &self.inner.keys,
+                &self.encoding,
+                key,
+                &value,
+                expiry,
+                self.inner.max_value,
+            )?,
         };
         self.run("SET", Some(key), |l| l.query::<()>(&cmd)).await?;
         self.inner.stats.set();
@@ -373,7 +427,17 @@ impl<C: Codec> AsyncRedisCache<C> {
         } else {
             let mut cmds = Vec::with_capacity(entries.len());
             for (k, v) in &entries {
-                cmds.push(set_cmd(&self.inner.keys, &self.encoding, k, v, expiry)?.into_cmd());
+                cmds.push(
+                    set_cmd(
+                        &self.inner.keys,
+                        &self.encoding,
+                        k,
+                        v,
+                        expiry,
+                        self.inner.max_value,
+                    )?
+                    .into_cmd(),
+                );
             }
             let (cmds, rks) = (&cmds, &rks);
             self.run("SET (pipeline)", None, |l| async move {
@@ -407,9 +471,18 @@ impl<C: Codec> AsyncRedisCache<C> {
             // Nothing to store: `true` iff nothing live was there, as for any `add`.
             Expiry::Gone => !self.exists_key(key).await?,
             expiry => {
-                let set = set_cmd(&self.inner.keys, &self.encoding, key, &value, expiry)?;
+                let set = set_cmd(
+                    &self.inner.keys,
+                    &self.encoding,
+                    key,
+                    &value,
+                    expiry,
+                    self.inner.max_value,
+                )?;
                 let cmd = add_cmd(set);
-                let reply: Value = self.run("SET NX", Some(key), |l| l.query(&cmd)).await?;
+                let reply: Value = self
+                    .run_unrepeatable("SET NX", Some(key), |l| l.query(&cmd))
+                    .await?;
                 reply != Value::Nil
             }
         };
@@ -453,7 +526,7 @@ impl<C: Codec> AsyncRedisCache<C> {
         let call = incr_call(&self.inner.keys, key, change, self.inner.default_ttl);
         let call = &call;
         let reply = self
-            .run(call.op, Some(key), |l| async move {
+            .run_unrepeatable(call.op, Some(key), |l| async move {
                 refused(l.call::<Value>(call).await)
             })
             .await?;

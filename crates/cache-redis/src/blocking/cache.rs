@@ -1,6 +1,8 @@
-//! `RedisCache`: the blocking cache. Every operation goes through `run`: a pooled connection
-//! (the kept one of `hot.rs` first), one retry on a fresh connection when it was dropped or
-//! refused, errors naming the server, the operation and the key.
+//! `RedisCache`: the blocking cache. Every operation goes through `run` (or, for `incr`,
+//! `decr` and `add`, `run_unrepeatable`): a pooled connection (the kept one of `hot.rs`
+//! first), one retry on a fresh connection when it was dropped or refused (for the
+//! unrepeatable ones, only if the command cannot have run), errors naming the server, the
+//! operation and the key.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -19,7 +21,7 @@ use super::hot::HotSlot;
 use super::link::{Batch, Link, Manager, Tracked};
 use crate::config::{validate, RedisConfig};
 use crate::connection::{Connector, Timeouts};
-use crate::proto::failure::{self, short};
+use crate::proto::failure::{self, short, Resend};
 use crate::proto::keys::{keyed, Expiry, KeySpace};
 use crate::proto::ops::{add_cmd, counted, incr_call, refused, set_cmd, time_left, touch_call};
 use crate::proto::value;
@@ -60,6 +62,8 @@ pub(super) struct Inner {
     cluster: bool,
     default_ttl: Option<Duration>,
     scan_count: u32,
+    /// The largest value sent, encoded (`RedisConfig::max_value_bytes`).
+    max_value: usize,
     stats: AtomicStats,
     /// "redis host:port" or "redis cluster host:port,...", for error messages.
     server: String,
@@ -143,6 +147,7 @@ impl<C: Codec> RedisCache<C> {
                 cluster,
                 default_ttl: config.default_ttl,
                 scan_count: config.scan_count,
+                max_value: config.max_value_bytes,
                 stats: AtomicStats::default(),
                 server,
                 single_flight: config.single_flight,
@@ -302,7 +307,14 @@ impl<C: Codec> RedisCache<C> {
     ) -> Result<bool, CacheError> {
         let cmd = match Expiry::of(ttl.resolve(self.inner.default_ttl)) {
             Expiry::Gone => keyed("UNLINK", &self.inner.keys, key),
-            expiry => set_cmd(&self.inner.keys, &self.encoding, key, value, expiry)?,
+            expiry => set_cmd(
+                &self.inner.keys,
+                &self.encoding,
+                key,
+                value,
+                expiry,
+                self.inner.max_value,
+            )?,
         };
         self.run("SET", Some(key), |l| l.query::<()>(&cmd))?;
         self.inner.stats.set();
@@ -346,7 +358,17 @@ impl<C: Codec> RedisCache<C> {
         } else {
             let mut batch = Batch::new(self.inner.cluster, entries.len());
             for (k, v) in entries {
-                batch.add(set_cmd(&self.inner.keys, &self.encoding, k, v, expiry)?.into_cmd());
+                batch.add(
+                    set_cmd(
+                        &self.inner.keys,
+                        &self.encoding,
+                        k,
+                        v,
+                        expiry,
+                        self.inner.max_value,
+                    )?
+                    .into_cmd(),
+                );
             }
             self.run("SET (pipeline)", None, |l| l.run::<()>(&batch).map(drop))?;
         }
@@ -363,10 +385,33 @@ impl<C: Codec> RedisCache<C> {
         }
     }
 
-    /// Runs `f` on a pooled connection; if it fails because the connection was dropped or
-    /// refused, once more on a fresh one. Errors name the operation, the key and the server.
+    /// Runs `f`, whose commands are harmless to run twice (`GET`, `SET`, `UNLINK`...), on a
+    /// pooled connection; if it fails because the connection was dropped or refused, once
+    /// more on a fresh one. Errors name the operation, the key and the server.
     pub(super) fn run<T>(
         &self,
+        op: &str,
+        key: Option<&str>,
+        f: impl FnMut(&mut Link) -> RedisResult<T>,
+    ) -> Result<T, CacheError> {
+        self.run_as(Resend::Always, op, key, f)
+    }
+
+    /// [`RedisCache::run`] for a command that must not run twice (`INCRBY`, `SET NX`): sent
+    /// again only if it cannot have run (its write failed, or the server refused it);
+    /// otherwise the error says that its outcome is unknown ([`Resend::IfNotRun`]).
+    pub(super) fn run_unrepeatable<T>(
+        &self,
+        op: &str,
+        key: Option<&str>,
+        f: impl FnMut(&mut Link) -> RedisResult<T>,
+    ) -> Result<T, CacheError> {
+        self.run_as(Resend::IfNotRun, op, key, f)
+    }
+
+    fn run_as<T>(
+        &self,
+        resend: Resend,
         op: &str,
         key: Option<&str>,
         mut f: impl FnMut(&mut Link) -> RedisResult<T>,
@@ -381,15 +426,19 @@ impl<C: Codec> RedisCache<C> {
             .checkout()
             .map_err(|e| failure::pool(context(), e))?;
         let first = attempt(&mut conn, &mut f);
+        let sent = conn.link.may_have_sent();
         inner.pool.give_back(&inner.manager, conn);
         match first {
             Ok(v) => Ok(v),
-            Err(e) if failure::worth_retrying(&e) => inner
-                .manager
-                .connect()
-                .and_then(|mut fresh| attempt(&mut fresh, &mut f))
-                .map_err(|e| failure::backend(context(), e)),
-            Err(e) => Err(failure::backend(context(), e)),
+            Err(e) if resend.again(&e, sent) => {
+                let mut fresh = inner
+                    .manager
+                    .connect()
+                    .map_err(|e| failure::backend(context(), e))?;
+                attempt(&mut fresh, &mut f)
+                    .map_err(|e| resend.error(context(), e, fresh.link.may_have_sent()))
+            }
+            Err(e) => Err(resend.error(context(), e, sent)),
         }
     }
 }
@@ -399,6 +448,7 @@ fn attempt<T>(
     conn: &mut Tracked,
     f: &mut impl FnMut(&mut Link) -> RedisResult<T>,
 ) -> RedisResult<T> {
+    conn.link.start();
     let result = f(&mut conn.link);
     if let Err(e) = &result {
         if failure::breaks_connection(e) {
@@ -496,9 +546,16 @@ impl<C: Codec> RedisCache<C> {
             // Nothing to store: `true` iff nothing live was there, as for any `add`.
             Expiry::Gone => !self.exists(key)?,
             expiry => {
-                let set = set_cmd(&self.inner.keys, &self.encoding, key, value, expiry)?;
+                let set = set_cmd(
+                    &self.inner.keys,
+                    &self.encoding,
+                    key,
+                    value,
+                    expiry,
+                    self.inner.max_value,
+                )?;
                 let cmd = add_cmd(set);
-                let reply: Value = self.run("SET NX", Some(key), |l| l.query(&cmd))?;
+                let reply: Value = self.run_unrepeatable("SET NX", Some(key), |l| l.query(&cmd))?;
                 reply != Value::Nil
             }
         };
@@ -527,7 +584,8 @@ impl<C: Codec> RedisCache<C> {
     /// `incr` and `decr`: one `INCRBY` or script ([`incr_call`]).
     fn change_counter(&self, key: &str, change: CounterChange) -> Result<i64, CacheError> {
         let call = incr_call(&self.inner.keys, key, change, self.inner.default_ttl);
-        let reply = self.run(call.op, Some(key), |l| refused(l.call::<Value>(&call)))?;
+        let reply =
+            self.run_unrepeatable(call.op, Some(key), |l| refused(l.call::<Value>(&call)))?;
         let count = counted(reply, key, change.added(), &self.inner.server)?;
         self.inner.stats.set();
         Ok(count)

@@ -51,6 +51,10 @@ pub(crate) enum Link {
 pub(crate) struct Single {
     conn: redis::Connection,
     packed: Vec<u8>,
+    /// Whether a command was written whole since [`Link::start`]: a command whose write
+    /// failed cannot have run (the server runs only complete commands, and the connection
+    /// is dropped after the failure).
+    sent: bool,
 }
 
 impl Single {
@@ -58,19 +62,34 @@ impl Single {
         Single {
             conn,
             packed: Vec::new(),
+            sent: false,
         }
     }
 
-    /// [`Cmd::query`], packing `cmd` into this connection's buffer.
+    /// [`Cmd::query`], packing `cmd` into this connection's buffer: the write, then the
+    /// read of the reply, so that a failed write is told from a lost reply.
     #[inline]
     fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
         self.packed.clear();
         cmd.write_packed_command(&mut self.packed);
-        let reply = self.conn.req_packed_command(&self.packed);
+        let reply = self.request();
         if self.packed.capacity() > KEEP_BYTES {
             self.packed = Vec::new();
         }
         Ok(redis::from_redis_value(reply?.extract_error()?)?)
+    }
+
+    /// Sends the packed command and reads its reply (push messages aside, as
+    /// `req_packed_command` does).
+    fn request(&mut self) -> RedisResult<redis::Value> {
+        self.conn.send_packed_command(&self.packed)?;
+        self.sent = true;
+        loop {
+            match self.conn.recv_response()? {
+                redis::Value::Push { .. } => continue,
+                reply => return Ok(reply),
+            }
+        }
     }
 }
 
@@ -149,6 +168,25 @@ impl Batch {
 }
 
 impl Link {
+    /// The start of an attempt: nothing sent yet (see [`Link::may_have_sent`]).
+    pub(crate) fn start(&mut self) {
+        match self {
+            Link::Single(s) => s.sent = false,
+            #[cfg(feature = "cluster")]
+            Link::Cluster(_) => {}
+        }
+    }
+
+    /// Whether a command may have reached the server since [`Link::start`]: on one server,
+    /// whether one was written whole; on a cluster (whose client does not tell), always.
+    pub(crate) fn may_have_sent(&self) -> bool {
+        match self {
+            Link::Single(s) => s.sent,
+            #[cfg(feature = "cluster")]
+            Link::Cluster(_) => true,
+        }
+    }
+
     /// Sends one command and converts its reply.
     #[inline]
     pub(crate) fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
@@ -173,7 +211,11 @@ impl Link {
     /// Runs a batch and returns one reply per command, in order.
     pub(crate) fn run<T: FromRedisValue>(&mut self, batch: &Batch) -> RedisResult<Vec<T>> {
         match (self, batch) {
-            (Link::Single(s), Batch::Single(p)) => p.query(&mut s.conn),
+            (Link::Single(s), Batch::Single(p)) => {
+                // Some commands of a pipeline may be written before a failure.
+                s.sent = true;
+                p.query(&mut s.conn)
+            }
             #[cfg(feature = "cluster")]
             (Link::Cluster(c), Batch::Cluster(p)) => p.query(c),
             #[cfg(feature = "cluster")]

@@ -132,6 +132,54 @@ pub(crate) fn worth_retrying(e: &RedisError) -> bool {
     (e.is_io_error() && !e.is_timeout()) || is_read_only(e)
 }
 
+/// Whether an operation may be sent again after its connection failed (on a failure
+/// [`worth_retrying`]).
+///
+/// A command whose connection fails after it was sent may have run: the server can have run
+/// it and its reply been lost. Sent again, it would then run twice. That is harmless for a
+/// command whose effect and answer are the same when it runs twice (`GET`, `SET` of the
+/// same value, `PEXPIRE`, `UNLINK`), not for `INCRBY`, `SET NX` or the scripts built on
+/// them, which are sent again only when they cannot have run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resend {
+    /// Sent again on any failure worth retrying.
+    Always,
+    /// Sent again only if it cannot have run (it was not sent, or the server refused it);
+    /// otherwise the error is [`BackendFailure::OutcomeUnknown`].
+    IfNotRun,
+}
+
+impl Resend {
+    /// Whether to send again an operation that failed with `e`; `sent`: whether its
+    /// command may have been handed to the connection (as far as the link can tell).
+    pub(crate) fn again(self, e: &RedisError, sent: bool) -> bool {
+        worth_retrying(e) && (self == Resend::Always || !lost_after_sending(e, sent))
+    }
+
+    /// What an operation that failed with `e` (in `context`) returns.
+    pub(crate) fn error(self, context: String, e: RedisError, sent: bool) -> CacheError {
+        if self == Resend::IfNotRun && lost_after_sending(&e, sent) {
+            CacheError::backend_failure(
+                BackendFailure::OutcomeUnknown,
+                format!(
+                    "{context}: the connection failed after the command was sent, so it may \
+                     or may not have run (it was not sent again)"
+                ),
+                RedisFailure(e),
+            )
+        } else {
+            backend(context, e)
+        }
+    }
+}
+
+/// Whether a command that failed with `e` may have run: it was `sent`, and then its
+/// connection was dropped or reset (not refused, which sends nothing, and not a timeout,
+/// which keeps its own kind and is never retried).
+fn lost_after_sending(e: &RedisError, sent: bool) -> bool {
+    sent && e.is_io_error() && !e.is_timeout() && !e.is_connection_refusal()
+}
+
 fn is_read_only(e: &RedisError) -> bool {
     e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
 }
@@ -195,6 +243,36 @@ mod tests {
         let cause = e.source().expect("a cause");
         assert!(cause.source().is_none());
         assert_eq!(format!("{e:#}"), format!("GET on redis h:1: {cause}"));
+    }
+
+    #[test]
+    fn only_what_cannot_have_run_is_sent_again_unless_running_twice_is_harmless() {
+        let reset = io(io::ErrorKind::ConnectionReset);
+        let refused = io(io::ErrorKind::ConnectionRefused);
+        let timeout = io(io::ErrorKind::TimedOut);
+        let read_only = RedisError::from((
+            ErrorKind::Server(ServerErrorKind::ReadOnly),
+            "You can't write against a read only replica.",
+        ));
+        assert!(Resend::Always.again(&reset, true));
+        assert!(!Resend::IfNotRun.again(&reset, true), "may have run");
+        assert!(Resend::IfNotRun.again(&reset, false), "never sent");
+        assert!(Resend::IfNotRun.again(&refused, true), "no connection");
+        assert!(
+            Resend::IfNotRun.again(&read_only, true),
+            "refused by the server"
+        );
+        assert!(!Resend::Always.again(&timeout, false), "never a timeout");
+
+        let e = Resend::IfNotRun.error("INCRBY of key \"n\" on redis h:1".into(), reset, true);
+        assert!(e.is_outcome_unknown(), "{e}");
+        assert!(e.to_string().contains("may or may not have run"), "{e}");
+        let e = Resend::IfNotRun.error("INCRBY".into(), io(io::ErrorKind::BrokenPipe), false);
+        assert!(e.is_unavailable(), "{e}");
+        let e = Resend::IfNotRun.error("INCRBY".into(), timeout, true);
+        assert!(e.is_timeout(), "{e}");
+        let e = Resend::Always.error("GET".into(), io(io::ErrorKind::ConnectionReset), true);
+        assert!(e.is_unavailable(), "{e}");
     }
 
     #[test]

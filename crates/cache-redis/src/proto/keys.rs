@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cache_core::{codec, Pattern};
+use cache_core::{codec, Clock, Pattern, SystemClock, Timestamp};
 
 use crate::proto::command::{arg_of_parts, Command};
 
@@ -132,10 +132,6 @@ fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
-/// The largest `PX` this backend sends. Redis refuses an expiry past `i64::MAX` milliseconds
-/// since the epoch; half of that is still 146 million years, and leaves room for the clock.
-pub(crate) const MAX_PX_MILLIS: u64 = (i64::MAX / 2) as u64;
-
 /// What a resolved TTL means for a `SET`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Expiry {
@@ -148,18 +144,25 @@ pub(crate) enum Expiry {
 }
 
 impl Expiry {
-    /// Sub-millisecond TTLs round up to 1 ms (Redis refuses `PX 0`, and a positive TTL must
-    /// leave the entry live for a moment); TTLs beyond [`MAX_PX_MILLIS`] mean no expiry.
+    /// The expiry of a write now with the resolved TTL `ttl` (see [`Expiry::at`]).
     pub(crate) fn of(ttl: Option<Duration>) -> Expiry {
+        Expiry::at(SystemClock.now(), ttl)
+    }
+
+    /// The expiry of a write at `now` with the resolved TTL `ttl`. Sub-millisecond TTLs round
+    /// up to 1 ms (Redis refuses `PX 0`, and a positive TTL must leave the entry live for a
+    /// moment). A TTL whose deadline is at or past [`Timestamp::MAX`] (in 2554) means no
+    /// expiry, as for every backend (an expiry time saturates to `Timestamp::MAX`, which
+    /// stands for "never"); anything shorter is at most about 584 years, whose milliseconds
+    /// Redis takes (it refuses a deadline past `i64::MAX` ms).
+    pub(crate) fn at(now: Timestamp, ttl: Option<Duration>) -> Expiry {
         match ttl {
             None => Expiry::Never,
             Some(d) if d.is_zero() => Expiry::Gone,
+            Some(d) if now.expiry(Some(d)) == Timestamp::MAX => Expiry::Never,
             Some(d) => {
                 let millis = d.as_nanos().div_ceil(1_000_000);
-                match u64::try_from(millis) {
-                    Ok(ms) if ms <= MAX_PX_MILLIS => Expiry::Millis(ms),
-                    _ => Expiry::Never,
-                }
+                Expiry::Millis(u64::try_from(millis).unwrap_or(u64::MAX))
             }
         }
     }
@@ -215,24 +218,24 @@ mod tests {
 
     #[test]
     fn ttls_map_to_px() {
-        assert_eq!(Expiry::of(None), Expiry::Never);
-        assert_eq!(Expiry::of(Some(Duration::ZERO)), Expiry::Gone);
-        assert_eq!(Expiry::of(Some(Duration::from_nanos(1))), Expiry::Millis(1));
+        let now = Timestamp::from_nanos(1_700_000_000_000_000_000);
+        let at = |ttl| Expiry::at(now, ttl);
+        assert_eq!(at(None), Expiry::Never);
+        assert_eq!(at(Some(Duration::ZERO)), Expiry::Gone);
+        assert_eq!(at(Some(Duration::from_nanos(1))), Expiry::Millis(1));
+        assert_eq!(at(Some(Duration::from_micros(1500))), Expiry::Millis(2));
+        assert_eq!(at(Some(Duration::from_secs(60))), Expiry::Millis(60_000));
+        // Past the end of time: never, as on every backend.
+        assert_eq!(at(Some(Duration::MAX)), Expiry::Never);
+        assert_eq!(at(Some(Duration::from_nanos(u64::MAX))), Expiry::Never);
+        let left = u64::MAX - now.as_nanos();
+        assert_eq!(at(Some(Duration::from_nanos(left))), Expiry::Never);
         assert_eq!(
-            Expiry::of(Some(Duration::from_micros(1500))),
-            Expiry::Millis(2)
+            at(Some(Duration::from_nanos(left - 1))),
+            Expiry::Millis((left - 1).div_ceil(1_000_000))
         );
         assert_eq!(
-            Expiry::of(Some(Duration::from_secs(60))),
-            Expiry::Millis(60_000)
-        );
-        assert_eq!(Expiry::of(Some(Duration::MAX)), Expiry::Never);
-        assert_eq!(
-            Expiry::of(Some(Duration::from_millis(MAX_PX_MILLIS))),
-            Expiry::Millis(MAX_PX_MILLIS)
-        );
-        assert_eq!(
-            Expiry::of(Some(Duration::from_millis(MAX_PX_MILLIS + 1))),
+            Expiry::of(Some(Duration::from_nanos(u64::MAX))),
             Expiry::Never
         );
     }

@@ -153,18 +153,20 @@ impl Call {
 }
 
 /// `SET key value [PX ms]` of `value` under `key`, encoded by `encoding`; a plain `SET` also
-/// clears an older TTL.
+/// clears an older TTL. A value over `max_value` bytes encoded is refused
+/// ([`CacheError::InvalidInput`]): the server would refuse it by closing the connection.
 pub(crate) fn set_cmd<C: Codec, V: Serialize + DeserializeOwned + 'static>(
     keys: &KeySpace,
     encoding: &Encoding<C>,
     key: &str,
     value: &V,
     expiry: Expiry,
+    max_value: usize,
 ) -> Result<Command, CacheError> {
     // The key, a small value, "PX", up to 20 digits, "NX".
     let mut cmd = Command::new("SET", 5, keys.key_len(key) + 64 + 24);
     keys.write_key(&mut cmd, key);
-    value::write_arg(&mut cmd, encoding, key, value)?;
+    value::write_arg(&mut cmd, encoding, key, value, max_value)?;
     if let Expiry::Millis(ms) = expiry {
         cmd.arg("PX").arg(ms);
     }

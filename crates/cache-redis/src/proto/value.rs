@@ -15,12 +15,14 @@ use crate::proto::command::{arg_of_parts, Command};
 /// Appends the stored form of `value` to `cmd` as its next argument: a decimal integer for
 /// an `i64` (whatever the codec), else what the cache's codec (and compression) makes of it,
 /// encoded in the command's scratch buffer; a byte value that is stored as it is goes from
-/// its own buffer into the command's.
+/// its own buffer into the command's. A stored form over `max_bytes` is refused
+/// ([`too_large`]) before it is copied into the command.
 pub(crate) fn write_arg<C: Codec, V: Serialize + DeserializeOwned + 'static>(
     cmd: &mut Command,
     encoding: &Encoding<C>,
     key: &str,
     value: &V,
+    max_bytes: usize,
 ) -> Result<(), CacheError> {
     let (cmd, scratch) = cmd.parts();
     if let Some(n) = (value as &dyn Any).downcast_ref::<i64>() {
@@ -29,13 +31,27 @@ pub(crate) fn write_arg<C: Codec, V: Serialize + DeserializeOwned + 'static>(
         return Ok(());
     }
     scratch.clear();
-    match encoding.encode_parts(scratch, key, value)? {
+    let run = encoding.encode_parts(scratch, key, value)?;
+    let len = scratch.len() + run.map_or(0, <[u8]>::len);
+    if len > max_bytes {
+        return Err(too_large(key, len, max_bytes));
+    }
+    match run {
         Some(run) => arg_of_parts(cmd, &[scratch, run]),
         None => {
             cmd.arg(&scratch[..]);
         }
     }
     Ok(())
+}
+
+/// The error of a value of `len` bytes (encoded) for `key`, over the limit `max_bytes`.
+fn too_large(key: &str, len: usize, max_bytes: usize) -> CacheError {
+    CacheError::invalid_input(format!(
+        "the value for key {:?} is {len} bytes encoded, over the limit of {max_bytes} bytes \
+         (RedisConfig::max_value_bytes, for the server's proto-max-bulk-len); it was not sent",
+        crate::proto::failure::short(key)
+    ))
 }
 
 /// The value stored as `bytes`, if it is a `V`: for `V = i64`, a decimal integer as Redis
@@ -81,7 +97,7 @@ mod tests {
         value: &V,
     ) -> Result<Vec<u8>, CacheError> {
         let mut cmd = Command::new("SET", 1, 0);
-        write_arg(&mut cmd, encoding, key, value)?;
+        write_arg(&mut cmd, encoding, key, value, usize::MAX)?;
         let arg = match cmd.args_iter().nth(1) {
             Some(redis::Arg::Simple(arg)) => arg.to_vec(),
             _ => panic!("one argument written"),
@@ -159,6 +175,34 @@ mod tests {
             super::decode::<_, String>(&postcard, text).as_deref(),
             Some("abc")
         );
+    }
+
+    #[test]
+    fn values_over_the_limit_are_refused_naming_it() {
+        let raw = Encoding::new(Raw);
+        let fits = |v: &Vec<u8>, max| {
+            let mut cmd = Command::new("SET", 1, 0);
+            write_arg(&mut cmd, &raw, "big", v, max)
+        };
+        fits(&vec![1u8; 100], 100).expect("at the limit");
+        let err = fits(&vec![1u8; 101], 100).expect_err("over the limit");
+        assert!(matches!(err, CacheError::InvalidInput { .. }), "{err:?}");
+        let text = err.to_string();
+        for part in [
+            "\"big\"",
+            "101 bytes",
+            "limit of 100 bytes",
+            "max_value_bytes",
+        ] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
+        // Compressed: the size that counts is the one sent.
+        let packed = Encoding::new(Raw).compress_above(10);
+        let mut cmd = Command::new("SET", 1, 0);
+        write_arg(&mut cmd, &packed, "k", &vec![0u8; 1000], 100).expect("compressed under");
+        // Counters are decimal: 20 bytes at most.
+        let mut cmd = Command::new("SET", 1, 0);
+        write_arg(&mut cmd, &raw, "k", &i64::MIN, 20).expect("a counter");
     }
 
     #[test]
