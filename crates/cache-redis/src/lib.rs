@@ -125,7 +125,7 @@ use cache_core::codec;
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use aio::cache::AsyncRedisCache;
 pub use blocking::cache::RedisCache;
-pub use config::{RedisConfig, RedisTopology, SentinelTopology, TlsCertificates};
+pub use config::{RedisConfig, RedisTopology, SentinelTopology, TlsCertificates, CALL_MARGIN};
 pub use proto::failure::RedisFailure;
 
 /// The `MATCH` pattern that `delete_pattern(pattern)` sends Redis on a cache whose key prefix

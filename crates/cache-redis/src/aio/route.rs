@@ -75,7 +75,7 @@ impl SlotRouter {
             config: AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(timeouts.connect))
                 .set_response_timeout(Some(timeouts.read)),
-            limit: timeouts.connect + timeouts.read + timeouts.write,
+            limit: timeouts.call,
             cluster,
         });
         router.refresh().await;

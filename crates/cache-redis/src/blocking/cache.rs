@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cache_core::codec::{Codec, Encoding, Postcard};
 use cache_core::flight::{hit_or_lead, FlightGroup};
@@ -26,6 +26,11 @@ use crate::proto::value;
 
 /// A cache on Redis or Redis Cluster, for values of any serde type. Cheap to clone: clones
 /// share the pool and the counters.
+///
+/// Every call returns within [`RedisConfig::call_timeout`] (the longest of the connect,
+/// read and write timeouts) plus [`CALL_MARGIN`](crate::CALL_MARGIN), its one retry on a
+/// fresh connection included, once it has a pooled connection: when every one is busy, the
+/// wait for one (`pool_timeout`) comes first.
 ///
 /// Build it with [`RedisCache::open`] (a URL) or [`RedisCache::new`] (a [`RedisConfig`]);
 /// use it through the [`Cache`] trait. The methods that do not depend on the value type are
@@ -122,9 +127,15 @@ impl<C: Codec> RedisCache<C> {
         // One connection and a PING now, so that an unreachable server or a refused login
         // fails here, at once and with its cause (r2d2 would retry until its wait runs out
         // and keep only a message).
+        // Connecting and the PING are one call, within its bound.
+        let start = Instant::now();
         manager
             .connect()
-            .and_then(|mut conn| manager.is_valid(&mut conn))
+            .and_then(|mut conn| {
+                let left = timeouts.call.saturating_sub(start.elapsed());
+                conn.link.limit_reads(left.max(Duration::from_millis(1)))?;
+                manager.is_valid(&mut conn)
+            })
             .map_err(|e| failure::backend(format!("connecting to {server}"), e))?;
         let pool = r2d2::Pool::builder()
             .max_size(config.pool_size)
@@ -380,15 +391,24 @@ impl<C: Codec> RedisCache<C> {
             .pool
             .checkout()
             .map_err(|e| failure::pool(context(), e))?;
+        // The call's bound starts once it has a connection (the pool's wait is its own).
+        let start = Instant::now();
         let first = attempt(&mut conn, &mut f);
         inner.pool.give_back(&inner.manager, conn);
+        let timeouts = inner.manager.timeouts;
         match first {
             Ok(v) => Ok(v),
-            Err(e) if failure::worth_retrying(&e) => inner
-                .manager
-                .connect()
-                .and_then(|mut fresh| attempt(&mut fresh, &mut f))
-                .map_err(|e| failure::backend(context(), e)),
+            // The retry gets what is left of the call, so the two end within its bound.
+            Err(e) if failure::worth_retrying(&e) => {
+                match timeouts.call.checked_sub(start.elapsed()) {
+                    Some(left) if !left.is_zero() => inner
+                        .manager
+                        .connect_with(timeouts.within(left))
+                        .and_then(|mut fresh| attempt(&mut fresh, &mut f))
+                        .map_err(|e| failure::backend(context(), e)),
+                    _ => Err(failure::backend(context(), e)),
+                }
+            }
             Err(e) => Err(failure::backend(context(), e)),
         }
     }
