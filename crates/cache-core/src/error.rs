@@ -13,9 +13,10 @@ use std::sync::Arc;
 /// The alternate form `{:#}` prints the whole chain itself, `context: cause: cause ...`.
 ///
 /// # Errors a program can act on
-/// [`CacheError::is_timeout`], [`CacheError::is_unavailable`] and [`CacheError::is_auth`]
-/// tell the failures of a backing service apart, so that a program can, for example, treat
-/// an outage as a miss but a refused login as a bug to report.
+/// [`CacheError::is_timeout`], [`CacheError::is_unavailable`], [`CacheError::is_auth`] and
+/// [`CacheError::is_misconfigured`] tell the failures of a backing service apart, so that a
+/// program can, for example, treat an outage as a miss but a refused login or a TLS setup
+/// that cannot work as a bug to report.
 ///
 /// ```
 /// use cache_core::{BackendFailure, CacheError};
@@ -110,6 +111,11 @@ pub enum BackendFailure {
     /// The service refused the credentials, or they lack a permission. Does not pass by
     /// itself: the configuration is wrong.
     Auth,
+    /// The client and the service cannot agree on how to talk, however often it is tried:
+    /// the service's TLS certificate is not trusted, the service refused the client's
+    /// certificate (or its absence), or one side speaks TLS and the other does not. Does
+    /// not pass by itself: the configuration (URL scheme, certificates) is wrong.
+    Misconfigured,
     /// Anything else (an unexpected reply, a command the server refused).
     Other,
 }
@@ -243,6 +249,25 @@ impl CacheError {
             self,
             CacheError::Backend {
                 failure: BackendFailure::Auth,
+                ..
+            }
+        )
+    }
+
+    /// Whether the client and the backing service cannot agree on how to talk (an untrusted
+    /// TLS certificate, a refused client certificate, TLS on one side only): a
+    /// configuration to fix, not an outage to wait out.
+    ///
+    /// ```
+    /// use cache_core::{BackendFailure, CacheError};
+    /// let e = CacheError::backend_failure(BackendFailure::Misconfigured, "connecting", "UnknownIssuer");
+    /// assert!(e.is_misconfigured() && !e.is_unavailable() && !e.is_auth());
+    /// ```
+    pub fn is_misconfigured(&self) -> bool {
+        matches!(
+            self,
+            CacheError::Backend {
+                failure: BackendFailure::Misconfigured,
                 ..
             }
         )
@@ -390,16 +415,23 @@ mod tests {
             BackendFailure::Timeout,
             BackendFailure::Unavailable,
             BackendFailure::Auth,
+            BackendFailure::Misconfigured,
             BackendFailure::Other,
         ];
         for kind in kinds {
             let e = CacheError::backend_failure(kind, "op", "cause");
             assert_eq!(
-                (e.is_timeout(), e.is_unavailable(), e.is_auth()),
+                (
+                    e.is_timeout(),
+                    e.is_unavailable(),
+                    e.is_auth(),
+                    e.is_misconfigured()
+                ),
                 (
                     kind == BackendFailure::Timeout,
                     kind == BackendFailure::Unavailable,
-                    kind == BackendFailure::Auth
+                    kind == BackendFailure::Auth,
+                    kind == BackendFailure::Misconfigured
                 )
             );
             assert_eq!(e.backend_failure_kind(), Some(kind));

@@ -89,16 +89,19 @@
 //!
 //! # Retries and failures
 //! Every operation fails with [`CacheError::Backend`], of a kind a program can act on
-//! ([`CacheError::is_timeout`], [`CacheError::is_unavailable`], [`CacheError::is_auth`]),
+//! ([`CacheError::is_timeout`], [`CacheError::is_unavailable`], [`CacheError::is_auth`],
+//! [`CacheError::is_misconfigured`] for a TLS setup that cannot work: an untrusted server
+//! certificate, a refused client certificate, a `redis://` URL on a TLS port),
 //! with the `redis` error as its cause ([`RedisFailure`]), naming the operation and the server,
 //! when the server is down, hung or unreachable: within the pool wait when no connection can
-//! be had, else within the connect plus read or write timeouts (on a cluster, per try). A
+//! be had, else within [`RedisConfig::call_timeout`] (plus [`CALL_MARGIN`]). A
 //! retried delete whose first reply was lost may report the entry it removed as absent.
 //!
 //! [`CacheError::Backend`]: cache_core::CacheError::Backend
 //! [`CacheError::is_timeout`]: cache_core::CacheError::is_timeout
 //! [`CacheError::is_unavailable`]: cache_core::CacheError::is_unavailable
 //! [`CacheError::is_auth`]: cache_core::CacheError::is_auth
+//! [`CacheError::is_misconfigured`]: cache_core::CacheError::is_misconfigured
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -146,6 +146,7 @@ fn a_client_with_the_wrong_ca_fails_clearly() {
         !err.is_unavailable() && !err.is_timeout() && !err.is_auth(),
         "{text}"
     );
+    assert!(err.is_misconfigured(), "{text}");
     assert_eq!(
         text.matches("certificate").count(),
         1,
@@ -181,4 +182,76 @@ fn certificates_need_a_rediss_url_and_must_parse() {
         matches!(err, CacheError::Config { .. } | CacheError::Backend { .. }),
         "{err}"
     );
+}
+
+/// The TLS setups that cannot work, each with the config that shows it: a server signed by
+/// a CA the client does not trust, a client that brings no certificate to a server that
+/// asks for one, and a plain `redis://` client on a TLS-only port.
+fn misconfigured() -> Vec<(&'static str, RedisConfig)> {
+    let other = TestCertificates::generate();
+    let tls_port = server_only().tls_port().unwrap();
+    vec![
+        (
+            "a server certificate signed by an unknown CA",
+            RedisConfig::new(server_only().tls_url())
+                .tls(TlsCertificates::default().ca_cert(other.ca_pem.clone())),
+        ),
+        (
+            "no client certificate for a server that asks for one",
+            RedisConfig::new(mutual().tls_url()).tls(trust_ca()),
+        ),
+        (
+            "a client certificate signed by a CA the server does not trust",
+            RedisConfig::new(mutual().tls_url()).tls(
+                trust_ca().client_cert(other.client_cert_pem.clone(), other.client_key_pem.clone()),
+            ),
+        ),
+        (
+            "a plain client on a TLS-only port",
+            RedisConfig::new(format!("redis://127.0.0.1:{tls_port}/")),
+        ),
+    ]
+}
+
+/// How long a refused setup may take to fail: far less than a timeout (they are 2 s here),
+/// as the handshake fails at once; no retry.
+const AT_ONCE: Duration = Duration::from_millis(1500);
+
+/// Each is `Misconfigured` (not an outage, a timeout or a refused login), at once.
+#[test]
+fn tls_setups_that_cannot_work_are_misconfigured_at_once() {
+    for (what, config) in misconfigured() {
+        let start = std::time::Instant::now();
+        let err = RedisCache::new(config.timeouts(Duration::from_secs(2))).expect_err(what);
+        let took = start.elapsed();
+        eprintln!("blocking, {what}: {took:?}: {err:#}");
+        assert!(err.is_misconfigured(), "{what}: {}", report(&err));
+        assert!(
+            !err.is_unavailable() && !err.is_timeout() && !err.is_auth(),
+            "{what}: {}",
+            report(&err)
+        );
+        assert!(took < AT_ONCE, "{what}: took {took:?}");
+    }
+}
+
+/// The async cache: the same kinds, and `new` fails at once, without retrying.
+#[cfg(feature = "tokio")]
+#[tokio::test(flavor = "current_thread")]
+async fn async_tls_setups_that_cannot_work_are_misconfigured_at_once() {
+    for (what, config) in misconfigured() {
+        let start = std::time::Instant::now();
+        let err = cache_redis::AsyncRedisCache::new(config.timeouts(Duration::from_secs(2)))
+            .await
+            .expect_err(what);
+        let took = start.elapsed();
+        eprintln!("async, {what}: {took:?}: {err:#}");
+        assert!(err.is_misconfigured(), "{what}: {}", report(&err));
+        assert!(
+            !err.is_unavailable() && !err.is_timeout() && !err.is_auth(),
+            "{what}: {}",
+            report(&err)
+        );
+        assert!(took < AT_ONCE, "{what}: took {took:?}");
+    }
 }

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::link::{within, AsyncLink, Links, Scan};
 use crate::config::{validate, RedisConfig};
-use crate::connection::{Connector, Timeouts};
+use crate::connection::{speaks_tls, Connector, Timeouts};
 use crate::proto::failure::{self, short};
 use crate::proto::keys::keyed;
 use crate::proto::keys::{Expiry, KeySpace};
@@ -174,6 +174,8 @@ impl<C: Codec> AsyncRedisCache<C> {
             Connector::Sentinel(_) => None,
             _ => Some(timeouts.call),
         };
+        let plain = connector.plain_address();
+        let start = std::time::Instant::now();
         let connecting = async {
             let links = Links::open(connector, timeouts).await?;
             links.current().0.query::<()>(&redis::cmd("PING")).await?;
@@ -183,8 +185,27 @@ impl<C: Codec> AsyncRedisCache<C> {
             Some(limit) => within(limit, connecting).await,
             None => connecting.await,
         };
-        let links =
-            connected.map_err(|e| failure::backend(format!("connecting to {server}"), e))?;
+        let links = match connected {
+            Ok(links) => links,
+            Err(e) => {
+                let context = format!("connecting to {server}");
+                // A plain URL on a TLS port: the server resets the connection. Told apart
+                // from an outage by asking the port (blocking I/O, off the runtime's
+                // workers), with what is left of the call.
+                let left = timeouts.call.saturating_sub(start.elapsed());
+                let tls = match plain.filter(|_| e.is_connection_dropped()) {
+                    Some(addr) => tokio::task::spawn_blocking(move || speaks_tls(&addr, left))
+                        .await
+                        .unwrap_or(false),
+                    None => false,
+                };
+                return Err(if tls {
+                    failure::plain_on_tls(context, e)
+                } else {
+                    failure::backend(context, e)
+                });
+            }
+        };
         #[cfg(feature = "cluster")]
         let links = links
             .route_by_slot(crate::connection::NodeClients::of(&config)?, timeouts)

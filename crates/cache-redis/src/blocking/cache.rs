@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::hot::HotSlot;
 use super::link::{Batch, Link, Manager, Tracked};
 use crate::config::{validate, RedisConfig};
-use crate::connection::{Connector, Timeouts};
+use crate::connection::{speaks_tls, Connector, Timeouts};
 use crate::proto::failure::{self, short};
 use crate::proto::keys::{keyed, Expiry, KeySpace};
 use crate::proto::ops::{add_cmd, counted, incr_call, refused, set_cmd, time_left, touch_call};
@@ -136,7 +136,18 @@ impl<C: Codec> RedisCache<C> {
                 conn.link.limit_reads(left.max(Duration::from_millis(1)))?;
                 manager.is_valid(&mut conn)
             })
-            .map_err(|e| failure::backend(format!("connecting to {server}"), e))?;
+            .map_err(|e| {
+                let context = format!("connecting to {server}");
+                // A plain URL on a TLS port: the server resets the connection. Told apart
+                // from an outage by asking the port, with what is left of the call.
+                let left = timeouts.call.saturating_sub(start.elapsed());
+                match manager.connector.plain_address() {
+                    Some(addr) if e.is_connection_dropped() && speaks_tls(&addr, left) => {
+                        failure::plain_on_tls(context, e)
+                    }
+                    _ => failure::backend(context, e),
+                }
+            })?;
         let pool = r2d2::Pool::builder()
             .max_size(config.pool_size)
             .min_idle(config.min_idle)

@@ -107,3 +107,34 @@ pub(crate) fn no_certificates(certificates: &TlsCertificates, url: &str) -> Resu
         )))
     }
 }
+
+/// Whether the server at `addr` (a plain `redis://` address whose connection was reset or
+/// closed while connecting) speaks TLS: sent a TLS alert record, a TLS server answers with
+/// an alert of its own (`0x15 0x03 ...`) and closes; a Redis server answers no such thing.
+/// Blocking, within `limit` (connecting and the answer each). Only for a verdict on a
+/// failure that already happened: a server that is restarting answers nothing, so the
+/// reset stays an outage.
+pub(crate) fn speaks_tls(addr: &ConnectionAddr, limit: Duration) -> bool {
+    use std::io::{Read, Write};
+    use std::net::{TcpStream, ToSocketAddrs};
+    let ConnectionAddr::Tcp(host, port) = addr else {
+        return false;
+    };
+    let limit = limit.max(Duration::from_millis(1));
+    let probe = || -> std::io::Result<bool> {
+        let target = (host.as_str(), *port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or(std::io::ErrorKind::NotFound)?;
+        let mut stream = TcpStream::connect_timeout(&target, limit)?;
+        stream.set_read_timeout(Some(limit))?;
+        stream.set_write_timeout(Some(limit))?;
+        // An alert record (TLS 1.0 framing, 2 bytes: a level and a description) whose
+        // bytes end in CRLF, so that a Redis server reads it as one line and answers `-ERR`.
+        stream.write_all(&[0x15, 0x03, 0x01, 0x00, 0x02, b'\r', b'\n'])?;
+        let mut head = [0u8; 2];
+        stream.read_exact(&mut head)?;
+        Ok(head == [0x15, 0x03])
+    };
+    probe().unwrap_or(false)
+}
