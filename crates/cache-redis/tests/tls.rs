@@ -99,9 +99,14 @@ fn the_traffic_is_encrypted_and_reaches_the_same_server() {
     let cache = RedisCache::new(server_tls().key_prefix("tls-check:")).unwrap();
     cache.set("k", "over tls".to_string(), Ttl::Never).unwrap();
     // The plain port of the same server sees the entry the TLS client wrote.
-    let raw = server_only().query(&["EXISTS", "tls-check:k"]);
+    let raw = server_only()
+        .query(&["EXISTS", "tls-check:k"])
+        .expect("a reply of the test server");
     assert_eq!(raw.int(), Some(1));
-    let clients = server_only().query(&["CLIENT", "LIST"]).text();
+    let clients = server_only()
+        .query(&["CLIENT", "LIST"])
+        .expect("a reply of the test server")
+        .text();
     assert!(clients.contains("flags=N"), "{clients}");
 }
 
@@ -117,7 +122,11 @@ fn every_cluster_node_is_reached_over_tls() {
     // Every primary holds some of the keys, and each of them saw TLS clients only
     // from the cache (its plain port serves only this test's helper queries).
     for node in cluster().nodes() {
-        let keys = node.query(&["DBSIZE"]).int().unwrap();
+        let keys = node
+            .query(&["DBSIZE"])
+            .expect("a reply of the test server")
+            .int()
+            .unwrap();
         assert!(keys > 0, "node {} holds no key", node.addr());
     }
     assert_eq!(cache.count().unwrap(), 100);
