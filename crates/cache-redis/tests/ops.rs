@@ -78,7 +78,9 @@ fn two_processes_racing_add_have_one_winner_per_key_on_a_cluster() {
 }
 
 fn raw(args: &[&str]) -> Reply {
-    shared_server().query(args).expect("a reply of the test server")
+    shared_server()
+        .query(args)
+        .expect("a reply of the test server")
 }
 
 /// A counter is a plain integer on the server, as `INCRBY` makes it and `redis-cli GET`

@@ -268,7 +268,17 @@ impl AsyncLink {
         match self.conn {
             Conn::Single(mut c) => within(self.limit, cmd.query_async(&mut c)).await,
             #[cfg(feature = "cluster")]
-            Conn::Cluster(mut c) => within(self.limit, cmd.query_async(&mut c)).await,
+            Conn::Cluster(mut c) => {
+                let reply = within(self.limit, cmd.query_async(&mut c)).await;
+                // The cluster client passes a redirection on when its retries ran out
+                // (`cluster_retries`) while a slot was moving: followed here.
+                match (reply, &self.router) {
+                    (Err(e), Some(router)) if e.redirect_node().is_some() => {
+                        within(self.limit, router.follow(cmd, e)).await
+                    }
+                    (reply, _) => reply,
+                }
+            }
         }
     }
 
