@@ -4,7 +4,6 @@
 //! or a listening socket that never accepts; blocking and async, at 200 ms and 1 s, while
 //! the cache reconnects in between. Each test owns its servers, since it breaks them.
 
-use std::net::{Ipv4Addr, TcpListener};
 use std::time::{Duration, Instant};
 
 use cache_core::{BackendFailure, Cache, CacheError, Ttl};
@@ -27,12 +26,6 @@ fn config(url: String, timeout: Duration) -> RedisConfig {
         .key_prefix(unique_prefix("deadlines"))
         .timeouts(timeout)
         .pool_size(2)
-}
-
-/// A loopback port nothing listens on.
-fn closed_port() -> u16 {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    l.local_addr().unwrap().port()
 }
 
 /// Checks `result`, which took `took`, failed within `timeout` + [`MARGIN`] with `kind`.
@@ -123,6 +116,13 @@ mod nonblocking {
     use super::*;
     use cache_core::AsyncCache;
     use cache_redis::AsyncRedisCache;
+    use std::net::{Ipv4Addr, TcpListener};
+
+    /// A loopback port nothing listens on.
+    fn closed_port() -> u16 {
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        l.local_addr().unwrap().port()
+    }
 
     async fn get(cache: &AsyncRedisCache, key: &str) -> Result<Option<String>, CacheError> {
         AsyncCache::<String>::get(cache, key).await
