@@ -13,12 +13,12 @@ use std::sync::Arc;
 /// The alternate form `{:#}` prints the whole chain itself, `context: cause: cause ...`.
 ///
 /// # Errors a program can act on
-/// [`CacheError::is_timeout`], [`CacheError::is_unavailable`] and [`CacheError::is_auth`]
-/// tell the failures of a backing service apart, so that a program can, for example, treat
-/// an outage as a miss but a refused login as a bug to report. [`CacheError::is_outcome_unknown`]
-/// tells a write that may or may not have happened (its connection failed after it was sent).
-/// They look through a [`CacheError::Loader`] to the cache error its loader failed with, if
-/// any.
+/// [`CacheError::is_timeout`], [`CacheError::is_unavailable`], [`CacheError::is_auth`] and
+/// [`CacheError::is_misconfigured`] tell the failures of a backing service apart, so that a
+/// program can, for example, treat an outage as a miss but a refused login or a TLS setup
+/// that cannot work as a bug to report. [`CacheError::is_outcome_unknown`] tells a write
+/// that may or may not have happened (its connection failed after it was sent). They look
+/// through a [`CacheError::Loader`] to the cache error its loader failed with, if any.
 ///
 /// ```
 /// use cache_core::{BackendFailure, CacheError};
@@ -113,6 +113,11 @@ pub enum BackendFailure {
     /// The service refused the credentials, or they lack a permission. Does not pass by
     /// itself: the configuration is wrong.
     Auth,
+    /// The client and the service cannot agree on how to talk, however often it is tried:
+    /// the service's TLS certificate is not trusted, the service refused the client's
+    /// certificate (or its absence), or one side speaks TLS and the other does not. Does
+    /// not pass by itself: the configuration (URL scheme, certificates) is wrong.
+    Misconfigured,
     /// Anything else (an unexpected reply, a command the server refused).
     Other,
     /// The connection failed after a command that changes data was sent and before its
@@ -328,6 +333,25 @@ impl CacheError {
         )
     }
 
+    /// Whether the client and the backing service cannot agree on how to talk (an untrusted
+    /// TLS certificate, a refused client certificate, TLS on one side only): a
+    /// configuration to fix, not an outage to wait out.
+    ///
+    /// ```
+    /// use cache_core::{BackendFailure, CacheError};
+    /// let e = CacheError::backend_failure(BackendFailure::Misconfigured, "connecting", "UnknownIssuer");
+    /// assert!(e.is_misconfigured() && !e.is_unavailable() && !e.is_auth());
+    /// ```
+    pub fn is_misconfigured(&self) -> bool {
+        matches!(
+            self.acted_on(),
+            CacheError::Backend {
+                failure: BackendFailure::Misconfigured,
+                ..
+            }
+        )
+    }
+
     /// A [`CacheError::InvalidInput`] error.
     ///
     /// ```
@@ -470,6 +494,7 @@ mod tests {
             BackendFailure::Timeout,
             BackendFailure::Unavailable,
             BackendFailure::Auth,
+            BackendFailure::Misconfigured,
             BackendFailure::Other,
             BackendFailure::OutcomeUnknown,
         ];
@@ -480,13 +505,15 @@ mod tests {
                     e.is_timeout(),
                     e.is_unavailable(),
                     e.is_auth(),
-                    e.is_outcome_unknown()
+                    e.is_outcome_unknown(),
+                    e.is_misconfigured()
                 ),
                 (
                     kind == BackendFailure::Timeout,
                     kind == BackendFailure::Unavailable,
                     kind == BackendFailure::Auth,
-                    kind == BackendFailure::OutcomeUnknown
+                    kind == BackendFailure::OutcomeUnknown,
+                    kind == BackendFailure::Misconfigured
                 )
             );
             assert_eq!(e.backend_failure_kind(), Some(kind));

@@ -277,7 +277,8 @@ pub struct RedisConfig<C = Postcard> {
     pub pool_timeout: Duration,
     /// How often the cluster client retries a command (after a MOVED or ASK redirect, a
     /// reconnect, or a `TRYAGAIN`), with waits of 10 to 100 ms. Each try is bounded by the
-    /// timeouts above, so a cluster operation fails within `cluster_retries + 1` of them.
+    /// timeouts above, so a cluster operation fails within `cluster_retries + 1` of them
+    /// ([`RedisConfig::call_timeout`]).
     pub cluster_retries: u32,
     /// The `COUNT` hint of the `SCAN`s behind `clear`, `delete_pattern` and `count`.
     pub scan_count: u32,
@@ -685,6 +686,51 @@ impl<C: Codec> RedisConfig<C> {
         self
     }
 }
+
+impl<C> RedisConfig<C> {
+    /// The bound of one call (one operation on Redis): the longest of `connect_timeout`,
+    /// `read_timeout` and `write_timeout`; on a cluster, that times `cluster_retries + 1`
+    /// (each try of the cluster client is bounded by them).
+    ///
+    /// Every call of an [`AsyncRedisCache`](crate::AsyncRedisCache) and of a
+    /// [`RedisCache`](crate::RedisCache) returns within it, its retry on a fresh connection,
+    /// a reconnection and a sentinel lookup included, plus [`CALL_MARGIN`] at most (the
+    /// time for a thread or task to be scheduled again). Not included: the blocking cache's
+    /// wait for a pooled connection when every one is busy (`pool_timeout`), the loader of
+    /// `get_or_insert_with` and its wait for another process's flight, and the constructors
+    /// of a sentinel cache, which ask each sentinel in turn (each within this bound).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let c = cache_redis::RedisConfig::new("redis://127.0.0.1/")
+    ///     .timeouts(Duration::from_millis(200))
+    ///     .read_timeout(Duration::from_millis(500));
+    /// assert_eq!(c.call_timeout(), Duration::from_millis(500));
+    /// let cluster = cache_redis::RedisConfig::cluster(["redis://127.0.0.1:7000/"])
+    ///     .timeouts(Duration::from_millis(200))
+    ///     .cluster_retries(2);
+    /// assert_eq!(cluster.call_timeout(), Duration::from_millis(600));
+    /// ```
+    pub fn call_timeout(&self) -> Duration {
+        let one = self
+            .connect_timeout
+            .max(self.read_timeout)
+            .max(self.write_timeout);
+        match self.topology {
+            RedisTopology::Cluster(_) => one.saturating_mul(self.cluster_retries.saturating_add(1)),
+            _ => one,
+        }
+    }
+}
+
+/// How much longer than [`RedisConfig::call_timeout`] a call may take: the time for a
+/// thread or a task to run again once its timer fired (scheduling, not a second timeout).
+/// A debug build on a busy machine needs most of it; an idle one, a few milliseconds.
+///
+/// ```
+/// assert_eq!(cache_redis::CALL_MARGIN, std::time::Duration::from_millis(250));
+/// ```
+pub const CALL_MARGIN: Duration = Duration::from_millis(250);
 
 /// The checks both caches make before connecting: [`CacheError::Config`] for settings no
 /// cache works with (a zero pool size, scan count, value limit, timeout or lease, `min_idle` above

@@ -91,10 +91,12 @@
 //!
 //! # Retries and failures
 //! Every operation fails with [`CacheError::Backend`], of a kind a program can act on
-//! ([`CacheError::is_timeout`], [`CacheError::is_unavailable`], [`CacheError::is_auth`]),
+//! ([`CacheError::is_timeout`], [`CacheError::is_unavailable`], [`CacheError::is_auth`],
+//! [`CacheError::is_misconfigured`] for a TLS setup that cannot work: an untrusted server
+//! certificate, a refused client certificate, a `redis://` URL on a TLS port),
 //! with the `redis` error as its cause ([`RedisFailure`]), naming the operation and the server,
 //! when the server is down, hung or unreachable: within the pool wait when no connection can
-//! be had, else within the connect plus read or write timeouts (on a cluster, per try).
+//! be had, else within [`RedisConfig::call_timeout`] (plus [`CALL_MARGIN`]).
 //!
 //! A command whose connection fails after it was sent may have run, its reply lost. So only
 //! operations that are harmless to run twice are sent again whatever happened: reads,
@@ -114,6 +116,7 @@
 //! [`CacheError::is_timeout`]: cache_core::CacheError::is_timeout
 //! [`CacheError::is_unavailable`]: cache_core::CacheError::is_unavailable
 //! [`CacheError::is_auth`]: cache_core::CacheError::is_auth
+//! [`CacheError::is_misconfigured`]: cache_core::CacheError::is_misconfigured
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -142,7 +145,8 @@ use cache_core::codec;
 pub use aio::cache::AsyncRedisCache;
 pub use blocking::cache::RedisCache;
 pub use config::{
-    RedisConfig, RedisTopology, SentinelTopology, TlsCertificates, DEFAULT_MAX_VALUE_BYTES,
+    RedisConfig, RedisTopology, SentinelTopology, TlsCertificates, CALL_MARGIN,
+    DEFAULT_MAX_VALUE_BYTES,
 };
 pub use proto::failure::RedisFailure;
 

@@ -108,6 +108,7 @@ fn version_2_cannot_see_version_1_and_clear_removes_both() {
     assert_eq!(
         shared_server()
             .query(&[b"EXISTS".as_slice(), format!("{p}user:1").as_bytes()])
+            .expect("a reply of the test server")
             .int(),
         Some(1),
         "version 1 keeps the plain key"
@@ -117,6 +118,7 @@ fn version_2_cannot_see_version_1_and_clear_removes_both() {
     assert_eq!(
         shared_server()
             .query(&[b"EXISTS".as_slice(), &v2_key])
+            .expect("a reply of the test server")
             .int(),
         Some(1)
     );
@@ -140,6 +142,7 @@ fn a_compressible_mib_takes_under_a_quarter_in_redis_and_everyone_reads_it() {
     let memory = |key: &str| {
         shared_server()
             .query(&["MEMORY", "USAGE", &format!("{p}{key}")])
+            .expect("a reply of the test server")
             .int()
             .expect("MEMORY USAGE of an existing key")
     };

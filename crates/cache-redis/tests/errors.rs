@@ -99,7 +99,9 @@ fn an_exhausted_pool_is_unavailable() {
 #[test]
 fn a_wrong_or_missing_password_is_auth_and_says_so_once() {
     let server = RedisServer::start();
-    server.query(&["CONFIG", "SET", "requirepass", "s3cret"]);
+    server
+        .query(&["CONFIG", "SET", "requirepass", "s3cret"])
+        .expect("a reply of the test server");
     let port = server.port();
     for (url, code) in [
         (format!("redis://:wrong@127.0.0.1:{port}/"), "WRONGPASS"),

@@ -92,7 +92,13 @@ fn follows_a_failed_primary(
     // The new primary holds what was written through the cache.
     let raw_key = format!("{prefix}after");
     let primary = &group.servers()[group.primary()];
-    assert_eq!(primary.query(&["EXISTS", raw_key.as_str()]).int(), Some(1));
+    assert_eq!(
+        primary
+            .query(&["EXISTS", raw_key.as_str()])
+            .expect("a reply of the test server")
+            .int(),
+        Some(1)
+    );
     assert!(Cache::<String>::exists(cache, "after").unwrap());
 }
 
@@ -133,8 +139,10 @@ fn follows_a_forced_failover(
     let old = group.primary();
     // Refused (NOGOODSLAVE) until the sentinel has heard from the replica itself.
     succeeds_within(RECOVERY, "SENTINEL FAILOVER", || {
-        let reply =
-            group.sentinels()[0].query(&["SENTINEL", "FAILOVER", SentinelGroup::MASTER_NAME]);
+        // An I/O error is one more reason to try again.
+        let reply = group.sentinels()[0]
+            .query(&["SENTINEL", "FAILOVER", SentinelGroup::MASTER_NAME])
+            .map_err(|e| e.to_string())?;
         match reply.text() {
             ok if ok == "OK" => Ok(()),
             other => Err(other),
@@ -143,7 +151,11 @@ fn follows_a_forced_failover(
     let new = group.wait_for_promotion(old);
     assert_ne!(new, old);
     succeeds_within(RECOVERY, "the old primary's demotion", || {
-        let role = group.servers()[old].query(&["ROLE"]);
+        // The demoted server drops its clients (the sentinel tells it to): a reset
+        // connection is one more reason to ask again.
+        let role = group.servers()[old]
+            .query(&["ROLE"])
+            .map_err(|e| e.to_string())?;
         match role.items().first().map(|r| r.text()) {
             Some(r) if r == "slave" => Ok(()),
             other => Err(format!("role {other:?}")),
@@ -152,7 +164,13 @@ fn follows_a_forced_failover(
     write_all("after:");
     let raw_key = format!("{prefix}after:0:0");
     let primary = &group.servers()[new];
-    assert_eq!(primary.query(&["EXISTS", raw_key.as_str()]).int(), Some(1));
+    assert_eq!(
+        primary
+            .query(&["EXISTS", raw_key.as_str()])
+            .expect("a reply of the test server")
+            .int(),
+        Some(1)
+    );
 }
 
 fn sentinel_config(group: &SentinelGroup) -> RedisConfig {

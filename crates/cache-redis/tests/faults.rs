@@ -267,6 +267,7 @@ fn url_credentials_and_database_are_honoured() {
     assert_eq!(
         server
             .query(&["CONFIG", "SET", "requirepass", "s3cret"])
+            .expect("a reply of the test server")
             .text(),
         "OK"
     );

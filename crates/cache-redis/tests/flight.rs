@@ -103,6 +103,7 @@ fn a_lease_that_expires_mid_load_lets_one_waiter_load_too() {
     assert_eq!(
         shared_server()
             .query(&[b"EXISTS".as_slice(), &lock])
+            .expect("a reply of the test server")
             .int()
             .unwrap(),
         0,
@@ -132,6 +133,7 @@ fn flight_keys_are_invisible_to_patterns() {
     assert_eq!(
         shared_server()
             .query(&[b"EXISTS".as_slice(), &marker])
+            .expect("a reply of the test server")
             .int()
             .unwrap(),
         1,
@@ -141,6 +143,7 @@ fn flight_keys_are_invisible_to_patterns() {
     assert_eq!(
         shared_server()
             .query(&[b"EXISTS".as_slice(), &marker])
+            .expect("a reply of the test server")
             .int()
             .unwrap(),
         1
@@ -177,7 +180,10 @@ mod async_api {
 
     fn no_lock_is_left(prefix: &str, key: &str) {
         let lock = [prefix.as_bytes(), b"\xFFflight:", key.as_bytes()].concat();
-        let exists = shared_server().query(&[b"EXISTS".as_slice(), &lock]).int();
+        let exists = shared_server()
+            .query(&[b"EXISTS".as_slice(), &lock])
+            .expect("a reply of the test server")
+            .int();
         assert_eq!(exists.unwrap(), 0, "no lock is left");
     }
 

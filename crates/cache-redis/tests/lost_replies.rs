@@ -30,6 +30,7 @@ fn setup() -> (RedisServer, FaultProxy, RedisConfig) {
 fn held(server: &RedisServer, config: &RedisConfig, key: &str) -> String {
     server
         .query(&["GET", &format!("{}{key}", config.key_prefix)])
+        .expect("GET of the test server")
         .text()
 }
 
@@ -133,7 +134,7 @@ fn idempotent_operations_are_sent_again_and_succeed() {
     assert_eq!(get("a"), None);
     assert_eq!(get("b"), None);
     assert_eq!(proxy.dropped_replies(), 9);
-    assert_eq!(server.query(&["DBSIZE"]).int(), Some(0));
+    assert_eq!(server.query(&["DBSIZE"]).expect("DBSIZE").int(), Some(0));
 }
 
 #[test]
@@ -241,6 +242,6 @@ mod async_api {
             .await
             .unwrap();
         assert_eq!(proxy.dropped_replies(), 9);
-        assert_eq!(server.query(&["DBSIZE"]).int(), Some(0));
+        assert_eq!(server.query(&["DBSIZE"]).expect("DBSIZE").int(), Some(0));
     }
 }

@@ -78,7 +78,9 @@ fn two_processes_racing_add_have_one_winner_per_key_on_a_cluster() {
 }
 
 fn raw(args: &[&str]) -> Reply {
-    shared_server().query(args)
+    shared_server()
+        .query(args)
+        .expect("a reply of the test server")
 }
 
 /// A counter is a plain integer on the server, as `INCRBY` makes it and `redis-cli GET`
@@ -221,16 +223,34 @@ fn scripts_unknown_to_the_server_are_sent_in_full() {
     )
     .unwrap();
     for round in 1..=3 {
-        server.query(&["SCRIPT", "FLUSH"]);
+        server
+            .query(&["SCRIPT", "FLUSH"])
+            .expect("a reply of the test server");
         assert_eq!(c.incr("n", 5).unwrap(), 5, "a new counter");
-        assert!((59_000..=60_000).contains(&server.query(&["PTTL", "scripts:n"]).int().unwrap()));
-        server.query(&["SCRIPT", "FLUSH"]);
+        assert!((59_000..=60_000).contains(
+            &server
+                .query(&["PTTL", "scripts:n"])
+                .expect("a reply of the test server")
+                .int()
+                .unwrap()
+        ));
+        server
+            .query(&["SCRIPT", "FLUSH"])
+            .expect("a reply of the test server");
         assert!(c.touch("n", Ttl::Never).unwrap());
-        assert_eq!(server.query(&["PTTL", "scripts:n"]).int(), Some(-1));
+        assert_eq!(
+            server
+                .query(&["PTTL", "scripts:n"])
+                .expect("a reply of the test server")
+                .int(),
+            Some(-1)
+        );
         assert!(!c.touch("absent", Ttl::Never).unwrap());
         // Loaded now: by hash.
         assert_eq!(c.incr("m", -1).unwrap(), -round);
-        server.query(&["DEL", "scripts:n"]);
+        server
+            .query(&["DEL", "scripts:n"])
+            .expect("a reply of the test server");
     }
 }
 

@@ -87,7 +87,11 @@ mod on_the_server {
     }
 
     fn pttl(key: &str) -> i64 {
-        shared_server().query(&["PTTL", key]).int().unwrap()
+        shared_server()
+            .query(&["PTTL", key])
+            .expect("a reply of the test server")
+            .int()
+            .unwrap()
     }
 
     #[test]
@@ -125,7 +129,9 @@ mod on_the_server {
         let p = unique_prefix("raw");
         let c = cache(&p);
         c.set("a\0b", "text".to_string(), Ttl::Never).unwrap();
-        let raw = shared_server().query(&[b"GET".as_slice(), format!("{p}a\0b").as_bytes()]);
+        let raw = shared_server()
+            .query(&[b"GET".as_slice(), format!("{p}a\0b").as_bytes()])
+            .expect("a reply of the test server");
         assert_eq!(
             raw,
             Reply::Bulk(Some(codec::encode("a\0b", &"text".to_string()).unwrap()))
@@ -156,18 +162,28 @@ mod on_the_server {
         let p = unique_prefix("foreign");
         let c = cache(&p);
         let outside = format!("x{p}k");
-        shared_server().query(&["SET", &outside, "not ours"]);
+        shared_server()
+            .query(&["SET", &outside, "not ours"])
+            .expect("a reply of the test server");
         // Under our prefix but no UTF-8 key: no pattern matches it, clear removes it.
         let mut odd = p.clone().into_bytes();
         odd.push(0xff);
-        shared_server().query(&[b"SET".as_slice(), &odd, b"?"]);
+        shared_server()
+            .query(&[b"SET".as_slice(), &odd, b"?"])
+            .expect("a reply of the test server");
         c.set("k", 1u8, Ttl::Never).unwrap();
         assert_eq!(c.count().unwrap(), 2);
         assert_eq!(c.delete_pattern("*").unwrap(), 1);
         assert_eq!(c.count().unwrap(), 1);
         c.clear().unwrap();
         assert_eq!(c.count().unwrap(), 0);
-        assert_eq!(shared_server().query(&["GET", &outside]).text(), "not ours");
+        assert_eq!(
+            shared_server()
+                .query(&["GET", &outside])
+                .expect("a reply of the test server")
+                .text(),
+            "not ours"
+        );
     }
 
     #[test]
@@ -191,7 +207,13 @@ mod on_the_server {
         assert_eq!(c.key_prefix(), "");
         let key = unique_prefix("no-prefix");
         c.set(&key, 7u32, Ttl::Never).unwrap();
-        assert_eq!(shared_server().query(&["EXISTS", &key]).int(), Some(1));
+        assert_eq!(
+            shared_server()
+                .query(&["EXISTS", &key])
+                .expect("a reply of the test server")
+                .int(),
+            Some(1)
+        );
         assert!(c.delete(&key).unwrap());
     }
 }

@@ -99,9 +99,14 @@ fn the_traffic_is_encrypted_and_reaches_the_same_server() {
     let cache = RedisCache::new(server_tls().key_prefix("tls-check:")).unwrap();
     cache.set("k", "over tls".to_string(), Ttl::Never).unwrap();
     // The plain port of the same server sees the entry the TLS client wrote.
-    let raw = server_only().query(&["EXISTS", "tls-check:k"]);
+    let raw = server_only()
+        .query(&["EXISTS", "tls-check:k"])
+        .expect("a reply of the test server");
     assert_eq!(raw.int(), Some(1));
-    let clients = server_only().query(&["CLIENT", "LIST"]).text();
+    let clients = server_only()
+        .query(&["CLIENT", "LIST"])
+        .expect("a reply of the test server")
+        .text();
     assert!(clients.contains("flags=N"), "{clients}");
 }
 
@@ -117,7 +122,11 @@ fn every_cluster_node_is_reached_over_tls() {
     // Every primary holds some of the keys, and each of them saw TLS clients only
     // from the cache (its plain port serves only this test's helper queries).
     for node in cluster().nodes() {
-        let keys = node.query(&["DBSIZE"]).int().unwrap();
+        let keys = node
+            .query(&["DBSIZE"])
+            .expect("a reply of the test server")
+            .int()
+            .unwrap();
         assert!(keys > 0, "node {} holds no key", node.addr());
     }
     assert_eq!(cache.count().unwrap(), 100);
@@ -146,6 +155,7 @@ fn a_client_with_the_wrong_ca_fails_clearly() {
         !err.is_unavailable() && !err.is_timeout() && !err.is_auth(),
         "{text}"
     );
+    assert!(err.is_misconfigured(), "{text}");
     assert_eq!(
         text.matches("certificate").count(),
         1,
@@ -181,4 +191,76 @@ fn certificates_need_a_rediss_url_and_must_parse() {
         matches!(err, CacheError::Config { .. } | CacheError::Backend { .. }),
         "{err}"
     );
+}
+
+/// The TLS setups that cannot work, each with the config that shows it: a server signed by
+/// a CA the client does not trust, a client that brings no certificate to a server that
+/// asks for one, and a plain `redis://` client on a TLS-only port.
+fn misconfigured() -> Vec<(&'static str, RedisConfig)> {
+    let other = TestCertificates::generate();
+    let tls_port = server_only().tls_port().unwrap();
+    vec![
+        (
+            "a server certificate signed by an unknown CA",
+            RedisConfig::new(server_only().tls_url())
+                .tls(TlsCertificates::default().ca_cert(other.ca_pem.clone())),
+        ),
+        (
+            "no client certificate for a server that asks for one",
+            RedisConfig::new(mutual().tls_url()).tls(trust_ca()),
+        ),
+        (
+            "a client certificate signed by a CA the server does not trust",
+            RedisConfig::new(mutual().tls_url()).tls(
+                trust_ca().client_cert(other.client_cert_pem.clone(), other.client_key_pem.clone()),
+            ),
+        ),
+        (
+            "a plain client on a TLS-only port",
+            RedisConfig::new(format!("redis://127.0.0.1:{tls_port}/")),
+        ),
+    ]
+}
+
+/// How long a refused setup may take to fail: far less than a timeout (they are 2 s here),
+/// as the handshake fails at once; no retry.
+const AT_ONCE: Duration = Duration::from_millis(1500);
+
+/// Each is `Misconfigured` (not an outage, a timeout or a refused login), at once.
+#[test]
+fn tls_setups_that_cannot_work_are_misconfigured_at_once() {
+    for (what, config) in misconfigured() {
+        let start = std::time::Instant::now();
+        let err = RedisCache::new(config.timeouts(Duration::from_secs(2))).expect_err(what);
+        let took = start.elapsed();
+        eprintln!("blocking, {what}: {took:?}: {err:#}");
+        assert!(err.is_misconfigured(), "{what}: {}", report(&err));
+        assert!(
+            !err.is_unavailable() && !err.is_timeout() && !err.is_auth(),
+            "{what}: {}",
+            report(&err)
+        );
+        assert!(took < AT_ONCE, "{what}: took {took:?}");
+    }
+}
+
+/// The async cache: the same kinds, and `new` fails at once, without retrying.
+#[cfg(feature = "tokio")]
+#[tokio::test(flavor = "current_thread")]
+async fn async_tls_setups_that_cannot_work_are_misconfigured_at_once() {
+    for (what, config) in misconfigured() {
+        let start = std::time::Instant::now();
+        let err = cache_redis::AsyncRedisCache::new(config.timeouts(Duration::from_secs(2)))
+            .await
+            .expect_err(what);
+        let took = start.elapsed();
+        eprintln!("async, {what}: {took:?}: {err:#}");
+        assert!(err.is_misconfigured(), "{what}: {}", report(&err));
+        assert!(
+            !err.is_unavailable() && !err.is_timeout() && !err.is_auth(),
+            "{what}: {}",
+            report(&err)
+        );
+        assert!(took < AT_ONCE, "{what}: took {took:?}");
+    }
 }

@@ -15,7 +15,9 @@ const LIMIT: usize = 1 << 20;
 /// strings as their bytes) that knows it.
 fn setup() -> (RedisServer, RedisConfig<Raw>) {
     let server = RedisServer::start();
-    let set = server.query(&["CONFIG", "SET", "proto-max-bulk-len", "1mb"]);
+    let set = server
+        .query(&["CONFIG", "SET", "proto-max-bulk-len", "1mb"])
+        .expect("CONFIG SET");
     assert_eq!(set.text(), "OK");
     let config = RedisConfig::new(server.url())
         .key_prefix(unique_prefix("limit"))
@@ -58,7 +60,11 @@ fn values_over_the_limit_are_refused_before_they_are_sent() {
         &Cache::<String>::set_many(&cache, batch, Ttl::Never).unwrap_err(),
         "big",
     );
-    assert_eq!(server.query(&["DBSIZE"]).int(), Some(0), "nothing was sent");
+    assert_eq!(
+        server.query(&["DBSIZE"]).expect("DBSIZE").int(),
+        Some(0),
+        "nothing was sent"
+    );
 
     assert!(cache.set("max", at.clone(), Ttl::Never).unwrap());
     assert_eq!(Cache::<String>::get(&cache, "max").unwrap(), Some(at));
@@ -96,7 +102,11 @@ async fn the_async_cache_refuses_them_too() {
             .unwrap_err(),
         "big",
     );
-    assert_eq!(server.query(&["DBSIZE"]).int(), Some(0), "nothing was sent");
+    assert_eq!(
+        server.query(&["DBSIZE"]).expect("DBSIZE").int(),
+        Some(0),
+        "nothing was sent"
+    );
 
     assert!(cache.set("max", at.clone(), Ttl::Never).await.unwrap());
     let got: Option<String> = cache.get("max").await.unwrap();

@@ -40,11 +40,12 @@
 //! use redis_test_support::RedisServer;
 //!
 //! let server = RedisServer::start();
-//! assert_eq!(server.query(&["PING"]).text(), "PONG");
+//! assert_eq!(server.query(&["PING"])?.text(), "PONG");
 //! server.freeze(); // SIGSTOP: the server accepts connections but answers nothing
 //! server.thaw();
 //! server.kill();
 //! server.restart(); // same port, same directory
+//! # Ok::<(), std::io::Error>(())
 //! ```
 #![forbid(unsafe_code)]
 
@@ -390,29 +391,25 @@ impl RedisServer {
         self.lock().as_ref().map(|p| p.server.id())
     }
 
-    /// Sends one command on a new connection and returns the reply, or the I/O error (a
-    /// stopped or frozen server gives one within a few seconds).
+    /// Sends one command on a new connection and returns the reply, or the I/O error, which
+    /// names the command and the server: a stopped or frozen server gives one within a few
+    /// seconds, a demoted or restarting one may reset the connection. Callers that wait for
+    /// a recovery retry on it; callers that need the reply `expect` it.
     ///
     /// ```no_run
     /// let s = redis_test_support::RedisServer::start();
-    /// assert!(s.try_query(&["PING"]).is_ok());
+    /// assert_eq!(s.query(&["DBSIZE"]).expect("a reply").int(), Some(0));
+    /// s.kill();
+    /// assert!(s.query(&["PING"]).is_err());
     /// ```
-    pub fn try_query<A: AsRef<[u8]>>(&self, args: &[A]) -> io::Result<Reply> {
-        resp::command(self.port, args, QUERY_TIMEOUT)
-    }
-
-    /// Sends one command and returns the reply.
-    ///
-    /// # Panics
-    /// When the server cannot be reached.
-    ///
-    /// ```no_run
-    /// let s = redis_test_support::RedisServer::start();
-    /// assert_eq!(s.query(&["DBSIZE"]).int(), Some(0));
-    /// ```
-    pub fn query<A: AsRef<[u8]>>(&self, args: &[A]) -> Reply {
-        self.try_query(args)
-            .unwrap_or_else(|e| panic!("redis-server on port {}: {e}", self.port))
+    pub fn query<A: AsRef<[u8]>>(&self, args: &[A]) -> io::Result<Reply> {
+        resp::command(self.port, args, QUERY_TIMEOUT).map_err(|e| {
+            let name = args
+                .first()
+                .map(|a| String::from_utf8_lossy(a.as_ref()).into_owned())
+                .unwrap_or_default();
+            io::Error::new(e.kind(), format!("{name} on {}: {e}", self.addr()))
+        })
     }
 
     /// Kills the server (SIGKILL) and waits for it to exit; its port and directory stay.
@@ -438,7 +435,7 @@ impl RedisServer {
     /// let s = redis_test_support::RedisServer::start();
     /// s.kill();
     /// s.restart();
-    /// assert_eq!(s.query(&["PING"]).text(), "PONG");
+    /// assert_eq!(s.query(&["PING"]).expect("a reply").text(), "PONG");
     /// ```
     pub fn restart(&self) {
         if let Err(e) = self.spawn_and_wait() {
@@ -452,7 +449,7 @@ impl RedisServer {
     /// ```no_run
     /// let s = redis_test_support::RedisServer::start();
     /// s.freeze();
-    /// assert!(s.try_query(&["PING"]).is_err());
+    /// assert!(s.query(&["PING"]).is_err());
     /// s.thaw();
     /// ```
     pub fn freeze(&self) {
@@ -467,7 +464,7 @@ impl RedisServer {
     /// let s = redis_test_support::RedisServer::start();
     /// s.freeze();
     /// s.thaw();
-    /// assert_eq!(s.query(&["PING"]).text(), "PONG");
+    /// assert_eq!(s.query(&["PING"]).expect("a reply").text(), "PONG");
     /// ```
     pub fn thaw(&self) {
         if let Some(p) = self.lock().as_ref() {
@@ -693,12 +690,12 @@ impl RedisCluster {
         let want_nodes = format!("cluster_known_nodes:{}", self.nodes.len());
         loop {
             let healthy = self.nodes.iter().all(|n| {
-                n.try_query(&["CLUSTER", "INFO"]).is_ok_and(|r| {
+                n.query(&["CLUSTER", "INFO"]).is_ok_and(|r| {
                     let info = r.text();
                     info.contains("cluster_state:ok")
                         && info.contains("cluster_slots_ok:16384")
                         && info.contains(&want_nodes)
-                }) && n.try_query(&["INFO", "replication"]).is_ok_and(|r| {
+                }) && n.query(&["INFO", "replication"]).is_ok_and(|r| {
                     // A replica must be in sync, or it would refuse to take over (its data
                     // would count as too old).
                     let info = r.text();
@@ -742,11 +739,11 @@ impl RedisCluster {
             .collect();
         loop {
             let settled = running.iter().all(|n| {
-                let ok = n.try_query(&["CLUSTER", "INFO"]).is_ok_and(|r| {
+                let ok = n.query(&["CLUSTER", "INFO"]).is_ok_and(|r| {
                     let info = r.text();
                     info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")
                 });
-                ok && n.try_query(&["CLUSTER", "SLOTS"]).is_ok_and(|slots| {
+                ok && n.query(&["CLUSTER", "SLOTS"]).is_ok_and(|slots| {
                     slots.items().iter().all(|range| {
                         range.items()[2].items()[1]
                             .int()
@@ -760,7 +757,7 @@ impl RedisCluster {
             if Instant::now() > deadline {
                 let nodes = running
                     .first()
-                    .and_then(|n| n.try_query(&["CLUSTER", "NODES"]).ok())
+                    .and_then(|n| n.query(&["CLUSTER", "NODES"]).ok())
                     .map(|r| r.text())
                     .unwrap_or_default();
                 panic!("no replica took over within 30 s; CLUSTER NODES:\n{nodes}");
@@ -781,10 +778,10 @@ impl RedisCluster {
     /// ```
     pub fn node_of_key(&self, key: &[u8]) -> usize {
         for n in &self.nodes {
-            let Ok(slot) = n.try_query(&[&b"CLUSTER"[..], b"KEYSLOT", key]) else {
+            let Ok(slot) = n.query(&[&b"CLUSTER"[..], b"KEYSLOT", key]) else {
                 continue;
             };
-            let Ok(slots) = n.try_query(&["CLUSTER", "SLOTS"]) else {
+            let Ok(slots) = n.query(&["CLUSTER", "SLOTS"]) else {
                 continue;
             };
             let slot = slot.int().expect("CLUSTER KEYSLOT answers an integer");

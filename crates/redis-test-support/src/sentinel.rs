@@ -78,10 +78,10 @@ impl SentinelGroup {
         let replicas = replicas.to_string();
         loop {
             let primary_ok = self.servers[0]
-                .try_query(&["INFO", "replication"])
+                .query(&["INFO", "replication"])
                 .is_ok_and(|r| r.text().contains(&synced));
             let sentinels_ok = self.sentinels.iter().all(|s| {
-                s.try_query(&["SENTINEL", "MASTER", Self::MASTER_NAME])
+                s.query(&["SENTINEL", "MASTER", Self::MASTER_NAME])
                     .is_ok_and(|r| {
                         let fields = pairs(&r);
                         field(&fields, "num-slaves") == Some(replicas.as_str())
@@ -144,7 +144,7 @@ impl SentinelGroup {
 
     fn named_primary(&self, sentinel: &RedisServer) -> Option<usize> {
         let reply = sentinel
-            .try_query(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", Self::MASTER_NAME])
+            .query(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", Self::MASTER_NAME])
             .ok()?;
         let port: u16 = reply.items().get(1)?.text().parse().ok()?;
         self.servers.iter().position(|s| s.port() == port)
@@ -173,7 +173,7 @@ impl SentinelGroup {
             if let Some(Some(new)) = named.first() {
                 let agreed = named.iter().all(|n| *n == Some(*new));
                 let is_primary = self.servers[*new]
-                    .try_query(&["ROLE"])
+                    .query(&["ROLE"])
                     .is_ok_and(|r| r.items().first().is_some_and(|f| f.text() == "master"));
                 if *new != old && agreed && is_primary {
                     return *new;

@@ -7,20 +7,30 @@ use redis_test_support::{RedisCluster, RedisServer, Reply};
 #[test]
 fn server_answers_and_survives_kill_restart_and_freeze() {
     let s = RedisServer::start();
-    assert_eq!(s.query(&["SET", "k", "v"]).text(), "OK");
-    assert_eq!(s.query(&["PING"]).text(), "PONG");
+    assert_eq!(
+        s.query(&["SET", "k", "v"])
+            .expect("a reply of the test server")
+            .text(),
+        "OK"
+    );
+    assert_eq!(
+        s.query(&["PING"])
+            .expect("a reply of the test server")
+            .text(),
+        "PONG"
+    );
     let pid = s.pid().expect("running");
 
     s.kill();
     assert!(s.pid().is_none());
     assert!(
-        s.try_query(&["PING"]).is_err(),
+        s.query(&["PING"]).is_err(),
         "a killed server is unreachable"
     );
     s.restart();
     assert_ne!(s.pid(), Some(pid));
     assert_eq!(
-        s.query(&["GET", "k"]),
+        s.query(&["GET", "k"]).expect("a reply of the test server"),
         Reply::Bulk(None),
         "nothing is persisted"
     );
@@ -28,12 +38,17 @@ fn server_answers_and_survives_kill_restart_and_freeze() {
     s.freeze();
     let start = Instant::now();
     assert!(
-        s.try_query(&["PING"]).is_err(),
+        s.query(&["PING"]).is_err(),
         "a frozen server answers nothing"
     );
     assert!(start.elapsed() < Duration::from_secs(10));
     s.thaw();
-    assert_eq!(s.query(&["PING"]).text(), "PONG");
+    assert_eq!(
+        s.query(&["PING"])
+            .expect("a reply of the test server")
+            .text(),
+        "PONG"
+    );
 
     let dir = s.dir().to_path_buf();
     drop(s);
@@ -49,7 +64,9 @@ fn cluster_forms_and_routes_keys() {
         let key = format!("key:{i}");
         let node = c.node_of_key(key.as_bytes());
         seen[node] = true;
-        let reply = c.nodes()[node].query(&["SET", &key, "v"]);
+        let reply = c.nodes()[node]
+            .query(&["SET", &key, "v"])
+            .expect("a reply of the test server");
         assert_eq!(reply.text(), "OK", "the owner accepts {key}");
     }
     assert_eq!(seen, [true; 3], "keys spread over every primary");
@@ -83,7 +100,11 @@ fn fault_proxy_forwards_drops_replies_and_resets() {
     c.write_all(b"INCR n\r\n").unwrap();
     assert_eq!(c.read(&mut buf).unwrap(), 0, "closed without the reply");
     assert_eq!(proxy.dropped_replies(), 1);
-    assert_eq!(s.query(&["GET", "n"]).text(), "2", "the server ran it");
+    assert_eq!(
+        s.query(&["GET", "n"]).expect("GET n").text(),
+        "2",
+        "the server ran it"
+    );
 
     let mut c = connect();
     c.write_all(b"PING\r\n").unwrap();
@@ -92,7 +113,7 @@ fn fault_proxy_forwards_drops_replies_and_resets() {
     assert_eq!(proxy.reset_clients().expect("reset"), 1);
     assert!(c.write_all(b"INCR n\r\n").is_err(), "a reset connection");
     assert_eq!(
-        s.query(&["GET", "n"]).text(),
+        s.query(&["GET", "n"]).expect("GET n").text(),
         "2",
         "nothing reached the server"
     );

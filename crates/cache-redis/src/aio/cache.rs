@@ -16,9 +16,9 @@ use redis::{RedisResult, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::link::{AsyncLink, Links, Scan};
+use super::link::{within, AsyncLink, Links, Scan};
 use crate::config::{validate, RedisConfig};
-use crate::connection::{Connector, Timeouts};
+use crate::connection::{speaks_tls, Connector, Timeouts};
 use crate::proto::failure::{self, short, Resend};
 use crate::proto::keys::keyed;
 use crate::proto::keys::{Expiry, KeySpace};
@@ -43,8 +43,12 @@ use crate::proto::value;
 ///   A timeout is not retried.
 /// - **Settings**: of [`RedisConfig`], the timeouts apply: `connect_timeout` bounds opening
 ///   a connection, `read_timeout` is redis's response timeout (each request fails within
-///   it), and every request, reconnecting included, ends within connect + read + write
-///   timeouts, so a frozen server makes calls fail in time while the runtime goes on.
+///   it), and every call, its retry, a reconnection and a sentinel lookup included, ends
+///   within [`RedisConfig::call_timeout`] (the longest of the three timeouts) plus
+///   [`CALL_MARGIN`](crate::CALL_MARGIN), so a frozen server makes calls fail in time
+///   (a timeout) while the runtime goes on, and a server that is down fails them at once
+///   (unavailable: the connection manager makes one attempt per reconnection, no series
+///   of its own).
 ///   `cluster_retries`, the key prefix, TTL, codec, version, compression and scan count
 ///   apply as in `RedisCache`. The pool settings (`pool_size`, `min_idle`, `idle_timeout`,
 ///   `max_lifetime`, `pool_timeout`) are ignored: the multiplexed connection replaces the
@@ -117,6 +121,8 @@ pub(super) struct Inner {
     pub(super) flight_lease: Duration,
     /// This instance's `get_or_insert_with` loads in progress, by key (see `flight.rs`).
     flights: FlightGroup<()>,
+    /// [`RedisConfig::call_timeout`]: the bound of each call, its retry included.
+    call_timeout: Duration,
 }
 
 impl<C: Codec> fmt::Debug for AsyncRedisCache<C> {
@@ -169,14 +175,44 @@ impl<C: Codec> AsyncRedisCache<C> {
         validate(&config)?;
         let timeouts = Timeouts::of(&config);
         let (connector, server) = Connector::from_config(&config)?;
+        // Through sentinels, each is asked in turn, each within the call's bound; otherwise
+        // connecting and the PING are one call.
+        let whole = match connector {
+            Connector::Sentinel(_) => None,
+            _ => Some(timeouts.call),
+        };
+        let plain = connector.plain_address();
+        let start = std::time::Instant::now();
         let connecting = async {
             let links = Links::open(connector, timeouts).await?;
             links.current().0.query::<()>(&redis::cmd("PING")).await?;
             Ok::<_, redis::RedisError>(links)
         };
-        let links = connecting
-            .await
-            .map_err(|e| failure::backend(format!("connecting to {server}"), e))?;
+        let connected = match whole {
+            Some(limit) => within(limit, connecting).await,
+            None => connecting.await,
+        };
+        let links = match connected {
+            Ok(links) => links,
+            Err(e) => {
+                let context = format!("connecting to {server}");
+                // A plain URL on a TLS port: the server resets the connection. Told apart
+                // from an outage by asking the port (blocking I/O, off the runtime's
+                // workers), with what is left of the call.
+                let left = timeouts.call.saturating_sub(start.elapsed());
+                let tls = match plain.filter(|_| e.is_connection_dropped()) {
+                    Some(addr) => tokio::task::spawn_blocking(move || speaks_tls(&addr, left))
+                        .await
+                        .unwrap_or(false),
+                    None => false,
+                };
+                return Err(if tls {
+                    failure::plain_on_tls(context, e)
+                } else {
+                    failure::backend(context, e)
+                });
+            }
+        };
         #[cfg(feature = "cluster")]
         let links = links
             .route_by_slot(crate::connection::NodeClients::of(&config)?, timeouts)
@@ -194,6 +230,7 @@ impl<C: Codec> AsyncRedisCache<C> {
                 single_flight: config.single_flight,
                 flight_lease: config.flight_lease,
                 flights: FlightGroup::new(),
+                call_timeout: timeouts.call,
             }),
             encoding: Encoding::new(config.codec).with_threshold(config.compress_above),
         })
@@ -232,8 +269,10 @@ impl<C: Codec> AsyncRedisCache<C> {
 
     /// Runs `f` on the link; if it fails because the connection was dropped or refused, or
     /// its server was demoted, once more (on the connection the manager opens meanwhile, or
-    /// on the primary the sentinels name now: [`Links::recover`]). Errors name the
-    /// operation, the key and the server, as the blocking cache's do.
+    /// on the primary the sentinels name now: [`Links::recover`]). The whole of it, retry
+    /// and lookup included, ends within the call's bound
+    /// ([`RedisConfig::call_timeout`]; then it is a timeout). Errors name the operation,
+    /// the key and the server, as the blocking cache's do.
     ///
     /// For commands that are harmless to run twice (`GET`, `SET`, `UNLINK`...); see
     /// [`AsyncRedisCache::run_unrepeatable`] for the others.
@@ -280,15 +319,18 @@ impl<C: Codec> AsyncRedisCache<C> {
         Fut: Future<Output = RedisResult<T>>,
     {
         let inner = &*self.inner;
-        let (current, ticket) = inner.links.current();
-        // `recover` first: it looks a followed primary up again even when the command is
-        // not sent again, for the calls that come next.
-        let result = match f(current).await {
-            Err(e) if inner.links.recover(ticket, &e).await && resend.again(&e, true) => {
-                f(inner.links.current().0).await
+        let attempts = async {
+            let (current, ticket) = inner.links.current();
+            // `recover` first: it looks a followed primary up again even when the command
+            // is not sent again, for the calls that come next.
+            match f(current).await {
+                Err(e) if inner.links.recover(ticket, &e).await && resend.again(&e, true) => {
+                    f(inner.links.current().0).await
+                }
+                other => other,
             }
-            other => other,
         };
+        let result = within(inner.call_timeout, attempts).await;
         result.map_err(|e| {
             let context = match key {
                 Some(k) => format!("{op} of key {:?} on {}", short(k), inner.server),

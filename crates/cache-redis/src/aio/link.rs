@@ -48,11 +48,11 @@ impl Links {
         let limit = limit(timeouts);
         let conn = match connector {
             Connector::Single(client) => {
-                Conn::Single(bounded(limit, single(client, timeouts)).await?)
+                Conn::Single(within(limit, single(client, timeouts)).await?)
             }
             #[cfg(feature = "cluster")]
             Connector::Cluster(client) => {
-                Conn::Cluster(bounded(limit, client.get_async_connection()).await?)
+                Conn::Cluster(within(limit, client.get_async_connection()).await?)
             }
             Connector::Sentinel(sentinels) => {
                 let mut primary = Primary {
@@ -99,10 +99,18 @@ impl Links {
     /// retried only if a new link replaced the failed one. After a timeout or another error
     /// that leaves the connection suspect, the lookup runs in the background, for the calls
     /// that come next.
+    ///
+    /// The lookup runs in a task of its own: a caller that stops waiting for it (its
+    /// deadline passed) leaves it to finish, for the calls that come next.
     pub(crate) async fn recover(&self, ticket: Ticket, e: &RedisError) -> bool {
         match self {
             Links::Fixed(_) => worth_retrying(e),
-            Links::Followed(follow) if worth_retrying(e) => follow.refresh(ticket).await,
+            Links::Followed(follow) if worth_retrying(e) => {
+                let follow = Arc::clone(follow);
+                tokio::spawn(async move { follow.refresh(ticket).await })
+                    .await
+                    .unwrap_or(false)
+            }
             Links::Followed(follow) => {
                 if breaks_connection(e) {
                     let follow = Arc::clone(follow);
@@ -142,13 +150,13 @@ impl Lookup for Primary {
                         .await?;
                     sentinels.ask().query_async(&mut c).await
                 };
-                let Some(address) = search.named(bounded(limit, ask).await) else {
+                let Some(address) = search.named(within(limit, ask).await) else {
                     continue;
                 };
                 let found = async {
                     let client = sentinels.primary(address)?;
-                    let mut conn = bounded(limit, single(client, timeouts)).await?;
-                    is_primary(bounded(limit, role_cmd().query_async(&mut conn)).await?)?;
+                    let mut conn = within(limit, single(client, timeouts)).await?;
+                    is_primary(within(limit, role_cmd().query_async(&mut conn)).await?)?;
                     Ok(conn)
                 };
                 match found.await {
@@ -161,19 +169,22 @@ impl Lookup for Primary {
     }
 }
 
-/// The bound on a request, reconnecting included: the connect timeout plus the read and
-/// write timeouts.
+/// The bound on a request, reconnecting included: the bound of a whole call
+/// ([`crate::RedisConfig::call_timeout`]).
 fn limit(timeouts: Timeouts) -> Duration {
-    timeouts.connect + timeouts.read + timeouts.write
+    timeouts.call
 }
 
-/// A connection manager on `client`'s server, with `timeouts`.
+/// A connection manager on `client`'s server, with `timeouts`. It makes one attempt per
+/// (re)connection, no retries of its own: a refused connection fails at once (it is
+/// unavailable), and the caller's one retry and its deadline are the only ones (redis's
+/// default, six attempts with waits of up to 500 ms between them, held every call on a
+/// server that was down for several timeouts, and turned the refusal into a timeout).
 async fn single(client: redis::Client, timeouts: Timeouts) -> RedisResult<ConnectionManager> {
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(timeouts.connect))
         .set_response_timeout(Some(timeouts.read))
-        .set_min_delay(Duration::from_millis(10))
-        .set_max_delay(Duration::from_millis(500));
+        .set_number_of_retries(0);
     ConnectionManager::new_with_config(client, config).await
 }
 
@@ -252,12 +263,22 @@ impl AsyncLink {
             }
         }
         if let Some(rounds) = &self.rounds {
-            return bounded(self.limit, rounds.query(cmd)).await;
+            return within(self.limit, rounds.query(cmd)).await;
         }
         match self.conn {
-            Conn::Single(mut c) => bounded(self.limit, cmd.query_async(&mut c)).await,
+            Conn::Single(mut c) => within(self.limit, cmd.query_async(&mut c)).await,
             #[cfg(feature = "cluster")]
-            Conn::Cluster(mut c) => bounded(self.limit, cmd.query_async(&mut c)).await,
+            Conn::Cluster(mut c) => {
+                let reply = within(self.limit, cmd.query_async(&mut c)).await;
+                // The cluster client passes a redirection on when its retries ran out
+                // (`cluster_retries`) while a slot was moving: followed here.
+                match (reply, &self.router) {
+                    (Err(e), Some(router)) if e.redirect_node().is_some() => {
+                        within(self.limit, router.follow(cmd, e)).await
+                    }
+                    (reply, _) => reply,
+                }
+            }
         }
     }
 
@@ -287,7 +308,7 @@ impl AsyncLink {
                 for cmd in cmds {
                     pipe.add_command(cmd);
                 }
-                bounded(limit, pipe.query_async(&mut c)).await
+                within(limit, pipe.query_async(&mut c)).await
             }
             #[cfg(feature = "cluster")]
             Conn::Cluster(c) => {
@@ -301,7 +322,7 @@ impl AsyncLink {
                     let mut c = c.clone();
                     async move {
                         let replies: Vec<redis::Value> =
-                            bounded(limit, pipe.query_async(&mut c)).await?;
+                            within(limit, pipe.query_async(&mut c)).await?;
                         Ok::<_, RedisError>((indices, replies))
                     }
                 });
@@ -412,7 +433,7 @@ impl<'p> Scan<'p> {
                 // Start on every primary at once, then go on node by node, by address.
                 let all = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
                 let cmd = scan_cmd("0", self.pattern, self.count);
-                let reply = bounded(link.limit, c.clone().route_command(cmd, all)).await?;
+                let reply = within(link.limit, c.clone().route_command(cmd, all)).await?;
                 let replies: HashMap<String, (String, Vec<Vec<u8>>)> =
                     FromRedisValue::from_redis_value(reply)?;
                 let mut nodes = Vec::new();
@@ -443,8 +464,7 @@ impl<'p> Scan<'p> {
                 let Conn::Cluster(c) = &link.conn else {
                     unreachable!("routes exist on a cluster only")
                 };
-                let reply =
-                    bounded(link.limit, c.clone().route_command(cmd, route.clone())).await?;
+                let reply = within(link.limit, c.clone().route_command(cmd, route.clone())).await?;
                 let (next, keys): (String, Vec<Vec<u8>>) = FromRedisValue::from_redis_value(reply)?;
                 if let ScanState::Nodes(nodes) = &mut self.state {
                     if next != "0" {
@@ -463,7 +483,10 @@ impl<'p> Scan<'p> {
 
 /// `fut`, failing with a timeout error (an I/O error of kind `TimedOut`, so not retried)
 /// after `limit`.
-async fn bounded<T>(limit: Duration, fut: impl Future<Output = RedisResult<T>>) -> RedisResult<T> {
+pub(crate) async fn within<T>(
+    limit: Duration,
+    fut: impl Future<Output = RedisResult<T>>,
+) -> RedisResult<T> {
     match tokio::time::timeout(limit, fut).await {
         Ok(result) => result,
         Err(_) => Err(RedisError::from(io::Error::new(

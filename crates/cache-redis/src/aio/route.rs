@@ -4,14 +4,18 @@
 //! with no hop through the task of redis's cluster client (which handles every request of a connection in turn, and held
 //! a cluster `get` at 64 tasks to about two thirds of fred's rate).
 //!
-//! The slot map is read once (`CLUSTER SLOTS`, through the cluster client). Anything out
-//! of the ordinary goes to redis's cluster client, which follows redirections, reconnects
-//! and refreshes its own map: a command whose key this module cannot name, any command
-//! while there is no map, and a command that a node redirected (`MOVED`, `ASK`), refused as
-//! a replica (`READONLY`) or whose connection failed. Such a failure drops the map, and a
-//! new one is read in the background (at most once a second), so that after a failover or
-//! a resharding commands go straight to the new owners again.
+//! The slot map is read once (`CLUSTER SLOTS`, through the cluster client). A command
+//! that a node redirects (`MOVED`, `ASK`: a slot migration) is sent where the redirection
+//! says ([`SlotRouter::follow`], `ASKING` first for an `ASK`), and so is one that the
+//! cluster client passes on redirected once its own retries ran out: a routine migration
+//! never reaches the caller. Anything else out of the ordinary goes to redis's cluster
+//! client, which reconnects and refreshes its own map: a command whose key this module
+//! cannot name, any command while there is no map, and a command refused by a replica
+//! (`READONLY`) or whose connection failed. A redirection or such a failure drops the map,
+//! and a new one is read in the background (at most once a second), so that after a
+//! failover or a resharding commands go straight to the new owners again.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -33,6 +37,11 @@ const UNASSIGNED: u16 = u16::MAX;
 /// The least time between two readings of the slot map.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
 
+/// The most redirections one command follows (a slot that moves again meanwhile).
+const MAX_REDIRECTS: usize = 5;
+/// The most connections kept to nodes met through redirections (more: all are dropped).
+const MAX_REDIRECTED_NODES: usize = 64;
+
 /// The commands whose only key (or whose keys, all in one slot) come right after the name.
 const KEY_FIRST: [&[u8]; 9] = [
     b"GET", b"SET", b"UNLINK", b"DEL", b"EXISTS", b"PTTL", b"PEXPIRE", b"PERSIST", b"INCRBY",
@@ -50,6 +59,8 @@ pub(crate) struct SlotRouter {
     /// Bounds a reading of the map, connecting included.
     limit: Duration,
     cluster: ClusterConnection,
+    /// Connections to the nodes that redirections named, by host and port.
+    redirected: Mutex<HashMap<(String, u16), MultiplexedConnection>>,
 }
 
 /// One reading of the slot map.
@@ -75,8 +86,9 @@ impl SlotRouter {
             config: AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(timeouts.connect))
                 .set_response_timeout(Some(timeouts.read)),
-            limit: timeouts.connect + timeouts.read + timeouts.write,
+            limit: timeouts.call,
             cluster,
+            redirected: Mutex::new(HashMap::new()),
         });
         router.refresh().await;
         router
@@ -101,12 +113,86 @@ impl SlotRouter {
             return None;
         };
         match node.query::<T>(cmd).await {
+            Err(e) if e.redirect_node().is_some() => {
+                self.invalidate();
+                Some(self.follow(cmd, e).await)
+            }
             Err(e) if off_route(&e) => {
                 self.invalidate();
                 e.is_timeout().then_some(Err(e))
             }
             reply => Some(reply),
         }
+    }
+
+    /// `cmd`'s reply, after a node answered it with the redirection `e` (`MOVED`: the slot
+    /// has a new owner; `ASK`: this key has moved already, while the slot is migrating):
+    /// sent to the node named, after `ASKING` for an `ASK`, and so on for at most
+    /// [`MAX_REDIRECTS`] redirections. A slot migration is routine: its redirections are
+    /// followed, not passed on, while the new owner answers. Any other error is returned.
+    pub(crate) async fn follow<T: FromRedisValue>(
+        &self,
+        cmd: &Cmd,
+        mut e: RedisError,
+    ) -> RedisResult<T> {
+        for _ in 0..MAX_REDIRECTS {
+            let Some((addr, _slot)) = e.redirect_node() else {
+                return Err(e);
+            };
+            let Some(node) = parse_address(addr) else {
+                return Err(e);
+            };
+            let asking = e.kind() == ErrorKind::Server(ServerErrorKind::Ask);
+            let mut conn = self.redirected_to(&node).await?;
+            let reply = if asking {
+                let mut pipe = redis::pipe();
+                pipe.cmd("ASKING").ignore().add_command(cmd.clone());
+                pipe.query_async::<(T,)>(&mut conn).await.map(|(v,)| v)
+            } else {
+                cmd.query_async::<T>(&mut conn).await
+            };
+            match reply {
+                Err(next) if next.redirect_node().is_some() => e = next,
+                Err(next) => {
+                    if breaks(&next) {
+                        self.redirected
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .remove(&node);
+                    }
+                    return Err(next);
+                }
+                ok => return ok,
+            }
+        }
+        Err(e)
+    }
+
+    /// A connection to the node at `node`, met through a redirection: the one opened
+    /// before, or a new one.
+    async fn redirected_to(&self, node: &(String, u16)) -> RedisResult<MultiplexedConnection> {
+        let known = self
+            .redirected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(node)
+            .cloned();
+        if let Some(conn) = known {
+            return Ok(conn);
+        }
+        let client = self.clients.client(&node.0, node.1)?;
+        let conn = client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await?;
+        let mut redirected = self
+            .redirected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if redirected.len() >= MAX_REDIRECTED_NODES {
+            redirected.clear();
+        }
+        redirected.insert(node.clone(), conn.clone());
+        Ok(conn)
     }
 
     /// Whether there is a map now.
@@ -278,6 +364,19 @@ fn off_route(e: &RedisError) -> bool {
         )
 }
 
+/// Whether `e` leaves the connection it happened on suspect.
+fn breaks(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error()
+}
+
+/// The host and port of a redirection's `host:port` (an IPv6 host may be bracketed).
+fn parse_address(addr: &str) -> Option<(String, u16)> {
+    let (host, port) = addr.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = port.parse().ok()?;
+    (!host.is_empty()).then(|| (host.to_owned(), port))
+}
+
 /// A range of slots and its primary: `(first, last, (host, port))`.
 type SlotRange = (usize, usize, (String, u16));
 
@@ -409,6 +508,18 @@ mod tests {
                 AsyncCache::<i64>::clear(&cache).await.unwrap();
             });
         }
+    }
+
+    #[test]
+    fn redirection_addresses_are_parsed() {
+        assert_eq!(
+            parse_address("127.0.0.1:7000"),
+            Some(("127.0.0.1".to_owned(), 7000))
+        );
+        assert_eq!(parse_address("[::1]:7001"), Some(("::1".to_owned(), 7001)));
+        assert_eq!(parse_address(":7000"), None);
+        assert_eq!(parse_address("host"), None);
+        assert_eq!(parse_address("host:port"), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cache_core::codec::{Codec, Encoding, Postcard};
 use cache_core::flight::{hit_or_lead, FlightGroup};
@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::hot::HotSlot;
 use super::link::{Batch, Link, Manager, Tracked};
 use crate::config::{validate, RedisConfig};
-use crate::connection::{Connector, Timeouts};
+use crate::connection::{speaks_tls, Connector, Timeouts};
 use crate::proto::failure::{self, short, Resend};
 use crate::proto::keys::{keyed, Expiry, KeySpace};
 use crate::proto::ops::{add_cmd, counted, incr_call, refused, set_cmd, time_left, touch_call};
@@ -28,6 +28,11 @@ use crate::proto::value;
 
 /// A cache on Redis or Redis Cluster, for values of any serde type. Cheap to clone: clones
 /// share the pool and the counters.
+///
+/// Every call returns within [`RedisConfig::call_timeout`] (the longest of the connect,
+/// read and write timeouts) plus [`CALL_MARGIN`](crate::CALL_MARGIN), its one retry on a
+/// fresh connection included, once it has a pooled connection: when every one is busy, the
+/// wait for one (`pool_timeout`) comes first.
 ///
 /// Build it with [`RedisCache::open`] (a URL) or [`RedisCache::new`] (a [`RedisConfig`]);
 /// use it through the [`Cache`] trait. The methods that do not depend on the value type are
@@ -126,10 +131,27 @@ impl<C: Codec> RedisCache<C> {
         // One connection and a PING now, so that an unreachable server or a refused login
         // fails here, at once and with its cause (r2d2 would retry until its wait runs out
         // and keep only a message).
+        // Connecting and the PING are one call, within its bound.
+        let start = Instant::now();
         manager
             .connect()
-            .and_then(|mut conn| manager.is_valid(&mut conn))
-            .map_err(|e| failure::backend(format!("connecting to {server}"), e))?;
+            .and_then(|mut conn| {
+                let left = timeouts.call.saturating_sub(start.elapsed());
+                conn.link.limit_reads(left.max(Duration::from_millis(1)))?;
+                manager.is_valid(&mut conn)
+            })
+            .map_err(|e| {
+                let context = format!("connecting to {server}");
+                // A plain URL on a TLS port: the server resets the connection. Told apart
+                // from an outage by asking the port, with what is left of the call.
+                let left = timeouts.call.saturating_sub(start.elapsed());
+                match manager.connector.plain_address() {
+                    Some(addr) if e.is_connection_dropped() && speaks_tls(&addr, left) => {
+                        failure::plain_on_tls(context, e)
+                    }
+                    _ => failure::backend(context, e),
+                }
+            })?;
         let pool = r2d2::Pool::builder()
             .max_size(config.pool_size)
             .min_idle(config.min_idle)
@@ -425,19 +447,26 @@ impl<C: Codec> RedisCache<C> {
             .pool
             .checkout()
             .map_err(|e| failure::pool(context(), e))?;
+        // The call's bound starts once it has a connection (the pool's wait is its own).
+        let start = Instant::now();
         let first = attempt(&mut conn, &mut f);
         let sent = conn.link.may_have_sent();
         inner.pool.give_back(&inner.manager, conn);
+        let timeouts = inner.manager.timeouts;
         match first {
             Ok(v) => Ok(v),
-            Err(e) if resend.again(&e, sent) => {
-                let mut fresh = inner
-                    .manager
-                    .connect()
-                    .map_err(|e| failure::backend(context(), e))?;
-                attempt(&mut fresh, &mut f)
-                    .map_err(|e| resend.error(context(), e, fresh.link.may_have_sent()))
-            }
+            // The retry gets what is left of the call, so the two end within its bound.
+            Err(e) if resend.again(&e, sent) => match timeouts.call.checked_sub(start.elapsed()) {
+                Some(left) if !left.is_zero() => {
+                    let mut fresh = inner
+                        .manager
+                        .connect_with(timeouts.within(left))
+                        .map_err(|e| failure::backend(context(), e))?;
+                    attempt(&mut fresh, &mut f)
+                        .map_err(|e| resend.error(context(), e, fresh.link.may_have_sent()))
+                }
+                _ => Err(resend.error(context(), e, sent)),
+            },
             Err(e) => Err(resend.error(context(), e, sent)),
         }
     }

@@ -101,26 +101,7 @@ impl r2d2::ManageConnection for Manager {
     type Error = RedisError;
 
     fn connect(&self) -> RedisResult<Box<Tracked>> {
-        let link = match &self.connector {
-            Connector::Single(client) => Link::Single(Single::new(open(client, self.timeouts)?)),
-            #[cfg(feature = "cluster")]
-            Connector::Cluster(client) => {
-                // The client carries the connect and response (read) timeouts itself.
-                let conn = client.get_connection()?;
-                conn.set_write_timeout(Some(self.timeouts.write))?;
-                Link::Cluster(Box::new(conn))
-            }
-            // Every new connection asks the sentinels for the current primary (bounded by
-            // the timeouts, holding no lock).
-            Connector::Sentinel(sentinels) => {
-                Link::Single(Single::new(sentinels.connect(self.timeouts)?))
-            }
-        };
-        Ok(Box::new(Tracked {
-            link,
-            broken: false,
-            born: std::time::Instant::now(),
-        }))
+        self.connect_with(self.timeouts)
     }
 
     fn is_valid(&self, conn: &mut Box<Tracked>) -> RedisResult<()> {
@@ -134,6 +115,46 @@ impl r2d2::ManageConnection for Manager {
                 #[cfg(feature = "cluster")]
                 Link::Cluster(c) => !c.is_open(),
             }
+    }
+}
+
+impl Link {
+    /// Bounds each read of a server connection by `limit` (a cluster connection keeps the
+    /// response timeout of its client).
+    pub(crate) fn limit_reads(&mut self, limit: std::time::Duration) -> RedisResult<()> {
+        match self {
+            Link::Single(s) => s.conn.set_read_timeout(Some(limit)),
+            #[cfg(feature = "cluster")]
+            Link::Cluster(_) => Ok(()),
+        }
+    }
+}
+
+impl Manager {
+    /// A new connection opened with `timeouts` (those of the configuration, or less: what
+    /// is left of a call, for its retry). A cluster connection keeps the timeouts its
+    /// client was built with.
+    pub(crate) fn connect_with(&self, timeouts: Timeouts) -> RedisResult<Box<Tracked>> {
+        let link = match &self.connector {
+            Connector::Single(client) => Link::Single(Single::new(open(client, timeouts)?)),
+            #[cfg(feature = "cluster")]
+            Connector::Cluster(client) => {
+                // The client carries the connect and response (read) timeouts itself.
+                let conn = client.get_connection()?;
+                conn.set_write_timeout(Some(timeouts.write))?;
+                Link::Cluster(Box::new(conn))
+            }
+            // Every new connection asks the sentinels for the current primary (bounded by
+            // the timeouts, holding no lock).
+            Connector::Sentinel(sentinels) => {
+                Link::Single(Single::new(sentinels.connect(timeouts)?))
+            }
+        };
+        Ok(Box::new(Tracked {
+            link,
+            broken: false,
+            born: std::time::Instant::now(),
+        }))
     }
 }
 

@@ -104,6 +104,17 @@ impl Connector {
         }
     }
 
+    /// The plain (`redis://`) address of one server; `None` for TLS, a cluster or sentinels.
+    pub(crate) fn plain_address(&self) -> Option<redis::ConnectionAddr> {
+        match self {
+            Connector::Single(client) => {
+                let addr = client.get_connection_info().addr();
+                (!is_tls(addr)).then(|| addr.clone())
+            }
+            _ => None,
+        }
+    }
+
     /// Whether this connects to a cluster.
     pub(crate) fn is_cluster(&self) -> bool {
         #[cfg(feature = "cluster")]

@@ -14,7 +14,7 @@ pub(crate) mod follow;
 pub(crate) mod sentinel;
 mod tls;
 
-pub(crate) use client::{open, Timeouts};
+pub(crate) use client::{open, speaks_tls, Timeouts};
 pub(crate) use connector::Connector;
 #[cfg(all(feature = "cluster", feature = "tokio"))]
 pub(crate) use connector::NodeClients;

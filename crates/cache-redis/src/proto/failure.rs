@@ -83,11 +83,15 @@ pub(crate) fn pool(context: String, e: r2d2::Error) -> CacheError {
 /// - unavailable: refused, reset or closed connections, no node for a slot, a cluster that
 ///   is down or reconfiguring (`CLUSTERDOWN`, `TRYAGAIN`, `MASTERDOWN`), a server loading
 ///   its data, a demoted primary (`READONLY`), no primary known to the sentinels;
-/// - other: the rest, TLS handshake failures among them (a certificate that is not trusted
-///   does not pass by itself).
+/// - misconfigured: a TLS handshake that cannot succeed (a server certificate that is not
+///   trusted, a client certificate refused or missing, a peer that does not speak TLS);
+/// - other: the rest.
 pub(crate) fn classify(e: &RedisError) -> BackendFailure {
     if e.is_timeout() {
         return BackendFailure::Timeout;
+    }
+    if tls_refused(e) {
+        return BackendFailure::Misconfigured;
     }
     if matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM")) {
         return BackendFailure::Auth;
@@ -115,6 +119,72 @@ pub(crate) fn classify(e: &RedisError) -> BackendFailure {
         }
         _ => BackendFailure::Other,
     }
+}
+
+/// `e` (a reset or closed connection), which happened while connecting to a plain
+/// `redis://` address that turned out to speak TLS (see `connection::client::speaks_tls`):
+/// kind misconfigured, saying so.
+pub(crate) fn plain_on_tls(context: String, e: RedisError) -> CacheError {
+    CacheError::backend_failure(
+        BackendFailure::Misconfigured,
+        format!("{context} (a TLS port: the URL must be rediss://)"),
+        RedisFailure(e),
+    )
+}
+
+/// Whether `e` is a TLS handshake that no retry will make succeed: the peer's certificate
+/// not trusted, our certificate refused or missing (the server's alert), or a peer that
+/// does not speak TLS (what it sent is no TLS record).
+#[cfg(feature = "tls-rustls")]
+fn tls_refused(e: &RedisError) -> bool {
+    use rustls::{AlertDescription as A, Error as Tls};
+    let mut cause: Option<&(dyn Error + 'static)> = Some(e);
+    while let Some(mut c) = cause {
+        // redis gives its cause as the `Arc` that holds it: look inside.
+        if let Some(held) = c.downcast_ref::<std::sync::Arc<dyn Error + Send + Sync>>() {
+            c = &**held;
+        }
+        // An I/O error's `source()` skips the error it wraps: look at it too.
+        let tls = c.downcast_ref::<Tls>().or_else(|| {
+            c.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<Tls>())
+        });
+        if let Some(tls) = tls {
+            return match tls {
+                Tls::InvalidCertificate(_)
+                | Tls::NoCertificatesPresented
+                | Tls::InvalidMessage(_)
+                | Tls::InappropriateMessage { .. }
+                | Tls::InappropriateHandshakeMessage { .. }
+                | Tls::PeerIncompatible(_) => true,
+                Tls::AlertReceived(alert) => matches!(
+                    alert,
+                    A::CertificateRequired
+                        | A::BadCertificate
+                        | A::UnsupportedCertificate
+                        | A::CertificateRevoked
+                        | A::CertificateExpired
+                        | A::CertificateUnknown
+                        | A::UnknownCA
+                        | A::DecryptError
+                        | A::AccessDenied
+                        | A::HandshakeFailure
+                        | A::ProtocolVersion
+                        | A::InsufficientSecurity
+                        | A::UnexpectedMessage
+                ),
+                _ => false,
+            };
+        }
+        cause = c.source();
+    }
+    false
+}
+
+#[cfg(not(feature = "tls-rustls"))]
+fn tls_refused(_: &RedisError) -> bool {
+    false
 }
 
 /// Whether an error leaves the connection it happened on suspect. `READONLY` counts: the
@@ -232,6 +302,25 @@ mod tests {
         assert_eq!(classify(&down), BackendFailure::Unavailable);
         let other = RedisError::from((ErrorKind::UnexpectedReturnType, "odd"));
         assert_eq!(classify(&other), BackendFailure::Other);
+    }
+
+    /// As the `redis` crate gives a failed handshake: rustls's error in an I/O error.
+    #[cfg(feature = "tls-rustls")]
+    #[test]
+    fn tls_handshakes_that_cannot_succeed_are_misconfigured() {
+        use rustls::{AlertDescription, CertificateError, Error as Tls};
+        let tls = |e: Tls| RedisError::from(io::Error::new(io::ErrorKind::InvalidData, e));
+        for e in [
+            Tls::InvalidCertificate(CertificateError::UnknownIssuer),
+            Tls::AlertReceived(AlertDescription::CertificateRequired),
+            Tls::AlertReceived(AlertDescription::DecryptError),
+        ] {
+            assert_eq!(classify(&tls(e)), BackendFailure::Misconfigured);
+        }
+        assert_eq!(
+            classify(&tls(Tls::AlertReceived(AlertDescription::CloseNotify))),
+            BackendFailure::Other
+        );
     }
 
     #[test]
