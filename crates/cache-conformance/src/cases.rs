@@ -80,7 +80,7 @@ fn v(s: &str) -> Vec<u8> {
 fn ok<T>(r: Result<T, CacheError>) -> T {
     match r {
         Ok(t) => t,
-        Err(e) => panic!("cache operation failed: {e}"),
+        Err(e) => panic!("cache operation failed: {e:#}"),
     }
 }
 
