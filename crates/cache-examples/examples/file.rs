@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cache::{Cache, FileBasedCache, Ttl};
+use cache::{FileBasedCache, Ttl};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (dir, temporary) = match std::env::args_os().nth(1) {

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use cache_core::Cache;
 use cache_file::FileBasedCache;
 
 const PROCESSES: usize = 2;

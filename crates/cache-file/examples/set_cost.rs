@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use cache_core::{Cache, Ttl};
+use cache_core::Ttl;
 use cache_file::FileBasedCache;
 use serde_bytes::ByteBuf;
 

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cache_core::{Cache, Ttl};
+use cache_core::Ttl;
 use cache_file::{FileBasedCache, USAGE_FILE};
 use rustix::process::{kill_process, Pid, Signal};
 use serde_bytes::ByteBuf;

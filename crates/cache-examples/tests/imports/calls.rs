@@ -72,23 +72,37 @@ fn memory_async_on_tokio() {
         .unwrap();
 }
 
-// The file and Redis caches take a `Ttl` in `set` (their inherent `impl Into<Ttl>` methods
-// are yet to come): `MINUTE.into()`. `get_or_insert_with` takes a `Duration` already.
+// The file caches take any `impl Into<Ttl>` and name no value type where the operation
+// involves none (inherent methods). The Redis caches take a `Ttl` in `set` (their inherent
+// `impl Into<Ttl>` methods are yet to come): `MINUTE.into()`. `get_or_insert_with` takes a
+// `Duration` already.
 
 fn file_blocking(cache: &FileBasedCache) -> Result<(), CacheError> {
-    assert!(cache.set("a", "1".to_string(), MINUTE.into())?);
+    assert!(cache.set("a", "1".to_string(), MINUTE)?);
+    assert!(cache.set("forever", "f".to_string(), None)?);
+    assert!(cache.set("default", "d".to_string(), Ttl::Default)?);
+    assert!(cache.add("added", "x".to_string(), Some(MINUTE))?);
+    assert!(!cache.add("added", "y".to_string(), MINUTE)?);
+    assert!(cache.touch("a", MINUTE)?);
+    cache.set_many(vec![("m", "m".to_string())], MINUTE)?;
     let a: Option<String> = cache.get("a")?;
     assert_eq!(a.as_deref(), Some("1"));
     let b = cache.get_or_insert_with("b", MINUTE, || "2".to_string())?;
     assert_eq!(b, "2");
     assert!(cache.exists("b")?);
+    assert_eq!(cache.ttl("forever")?, Some(None));
     assert_eq!(cache.incr("n", 2)?, 2);
+    assert_eq!(cache.decr("n", 5)?, -3);
     assert!(cache.delete("a")?);
     let a: Option<String> = cache.get("a")?;
     assert_eq!(a, None);
+    assert_eq!(cache.delete_many(&["m", "nothing"])?, 1);
     let handle = cache.clone();
     let n: Option<i64> = handle.get("n")?;
-    assert_eq!(n, Some(2));
+    assert_eq!(n, Some(-3));
+    assert_eq!(cache.delete_pattern("*")?, 5);
+    assert_eq!(cache.stats().sets, 8);
+    cache.clear()?;
     Ok(())
 }
 
@@ -99,17 +113,28 @@ fn file() {
 }
 
 async fn file_async(cache: &AsyncFileCache) -> Result<(), CacheError> {
-    assert!(cache.set("a", "1".to_string(), MINUTE.into()).await?);
+    assert!(cache.set("a", "1".to_string(), MINUTE).await?);
+    assert!(cache.set("forever", "f".to_string(), None).await?);
+    assert!(cache.add("added", "x".to_string(), Ttl::Never).await?);
+    assert!(cache.touch("a", MINUTE).await?);
+    cache.set_many(vec![("m", "m".to_string())], MINUTE).await?;
     let a: Option<String> = cache.get("a").await?;
     assert_eq!(a.as_deref(), Some("1"));
     let b = cache
         .get_or_insert_with("b", MINUTE, || async { "2".to_string() })
         .await?;
     assert_eq!(b, "2");
-    assert_eq!(cache.blocking().incr("n", 2)?, 2);
-    assert!(cache.blocking().delete("a")?);
+    assert!(cache.exists("b").await?);
+    assert_eq!(cache.ttl("forever").await?, Some(None));
+    assert_eq!(cache.incr("n", 2).await?, 2);
+    assert_eq!(cache.decr("n", 5).await?, -3);
+    assert!(cache.delete("a").await?);
     let a: Option<String> = cache.get("a").await?;
     assert_eq!(a, None);
+    assert_eq!(cache.delete_many(&["m", "nothing"]).await?, 1);
+    assert_eq!(cache.clone().delete_pattern("*").await?, 4);
+    assert_eq!(cache.stats().sets, 7);
+    cache.clear().await?;
     Ok(())
 }
 

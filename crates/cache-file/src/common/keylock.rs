@@ -10,9 +10,10 @@
 //!   as it lets go, so that a waiter can tell that the flight it waited for ended (and read
 //!   what it left in the file): the single flight's lock (`flight.rs`).
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use rustix::fs::FlockOperation;
 
@@ -39,36 +40,108 @@ impl Default for KeyLocks {
 }
 
 /// The lock of the keys of one fan-out directory, held (in this process and across
-/// processes) until dropped.
+/// processes) until dropped. Re-entrant: a thread that already holds it gets a guard that
+/// holds nothing more (an `add` that removes an expired entry on its way, say).
 pub(crate) struct EntryLock<'a> {
+    _held: Option<Held<'a>>,
+}
+
+/// The first guard of a thread on a fan-out directory's keys lock.
+struct Held<'a> {
     file: LockFile,
     _mutex: MutexGuard<'a, ()>,
+    /// Which lock this thread holds, for [`HELD`]: the `KeyLocks`' address and the fan.
+    mark: (usize, u8),
+}
+
+thread_local! {
+    /// The keys locks this thread holds (the `KeyLocks`' address, the fan-out directory):
+    /// taking one again is a no-op. A lock is never sent to another thread (its guard is a
+    /// `MutexGuard`), so this is what the thread holds.
+    static HELD: RefCell<Vec<(usize, u8)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl KeyLocks {
-    /// Blocks until this thread holds the lock of the keys of entry `id`'s fan-out directory.
+    fn mark(&self, id: &EntryId) -> (usize, u8) {
+        (std::ptr::from_ref(self) as usize, id[0])
+    }
+
+    fn held_here(mark: (usize, u8)) -> bool {
+        HELD.with(|h| h.borrow().contains(&mark))
+    }
+
+    /// Blocks until this thread holds the lock of the keys of entry `id`'s fan-out directory
+    /// (at once if it holds it already).
     pub(crate) fn acquire<'a>(&'a self, dir: &CacheDir, id: &EntryId) -> io::Result<EntryLock<'a>> {
+        let mark = self.mark(id);
+        if Self::held_here(mark) {
+            return Ok(EntryLock { _held: None });
+        }
         // Nothing a panic elsewhere leaves half-done: the mutex guards no data.
         let mutex = self.mutexes[usize::from(id[0])]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        self.lock_file(dir, id, mutex, mark, FlockOperation::LockExclusive)
+            .map(|held| EntryLock { _held: Some(held) })
+    }
+
+    /// [`KeyLocks::acquire`] without waiting: `None` if another thread or process holds it.
+    pub(crate) fn try_acquire<'a>(
+        &'a self,
+        dir: &CacheDir,
+        id: &EntryId,
+    ) -> io::Result<Option<EntryLock<'a>>> {
+        let mark = self.mark(id);
+        if Self::held_here(mark) {
+            return Ok(Some(EntryLock { _held: None }));
+        }
+        let mutex = match self.mutexes[usize::from(id[0])].try_lock() {
+            Ok(m) => m,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return Ok(None),
+        };
+        match self.lock_file(
+            dir,
+            id,
+            mutex,
+            mark,
+            FlockOperation::NonBlockingLockExclusive,
+        ) {
+            Ok(held) => Ok(Some(EntryLock { _held: Some(held) })),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Locks the keys lock file, `mutex` held, and records it as this thread's.
+    fn lock_file<'a>(
+        &'a self,
+        dir: &CacheDir,
+        id: &EntryId,
+        mutex: MutexGuard<'a, ()>,
+        mark: (usize, u8),
+        how: FlockOperation,
+    ) -> io::Result<Held<'a>> {
         loop {
             let file = dir.open_keys_lock(id)?;
-            rustix::fs::flock(&file.file, FlockOperation::LockExclusive)?;
+            rustix::fs::flock(&file.file, how)?;
             // A file removed meanwhile (the directory removed under the cache) guards
             // nothing: take the one now under the name.
             if file.is_current()? {
-                return Ok(EntryLock {
+                HELD.with(|h| h.borrow_mut().push(mark));
+                return Ok(Held {
                     file,
                     _mutex: mutex,
+                    mark,
                 });
             }
         }
     }
 }
 
-impl Drop for EntryLock<'_> {
+impl Drop for Held<'_> {
     fn drop(&mut self) {
+        HELD.with(|h| h.borrow_mut().retain(|m| *m != self.mark));
         // Unlocked before the mutex goes (the fields' order would close the file first
         // anyway, which unlocks it too).
         let _ = rustix::fs::flock(&self.file.file, FlockOperation::Unlock);

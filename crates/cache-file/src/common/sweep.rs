@@ -80,7 +80,14 @@ impl Inner {
 
     /// Removes the entry `id` if it has expired (and is still the file that was read);
     /// the expiry of the entry left there, if any.
+    ///
+    /// A write may be holding another fan-out directory's keys lock as it sweeps, so this
+    /// one is only tried: an entry whose directory is busy is left for a later step (its
+    /// expiry unknown, so `now`: the directory stays due).
     fn sweep_one(&self, id: &EntryId, now: Timestamp) -> io::Result<Option<Timestamp>> {
+        let Some(_keys) = self.key_locks.try_acquire(&self.dir, id)? else {
+            return Ok(Some(now));
+        };
         let Some((fid, head, _open)) = self.read_entry_head(id)? else {
             return Ok(None);
         };

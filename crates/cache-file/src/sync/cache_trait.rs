@@ -71,6 +71,10 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
         FileBasedCache::ttl(self, key)
     }
 
+    fn delete_many(&self, keys: &[&str]) -> Result<u64, CacheError> {
+        FileBasedCache::delete_many(self, keys)
+    }
+
     fn get_or_load(&self, key: &str, ttl: Ttl, loader: Loader<'_, V>) -> Result<V, CacheError>
     where
         V: Clone,

@@ -1,5 +1,6 @@
 //! The blocking side: [`FileBasedCache`] and its inherent operations (`cache`), its builder
-//! (`builder`), the public faces of `incr`, `decr`, `touch` and `ttl` (`ops`), the lead of
+//! (`builder`), the public faces of `incr`, `decr`, `touch` and `ttl` (`ops`), the inherent
+//! forms of the operations that take a value type or a TTL (`calls`), the lead of
 //! a single flight across processes that a blocking `get_or_load` runs (`flight`), and the
 //! [`Cache`](cache_core::Cache) impl over them all (`cache_trait`).
 //!
@@ -8,6 +9,7 @@
 mod builder;
 mod cache;
 mod cache_trait;
+mod calls;
 mod flight;
 mod ops;
 

@@ -61,20 +61,21 @@ impl<C: Codec> FileBasedCache<C> {
             .incr(key, CounterChange::Sub(delta), &self.counter(key))
     }
 
-    /// [`Cache::touch`](cache_core::Cache::touch) without naming a value type: gives the live
-    /// entry a new TTL, counted from now (the file is rewritten with a new header).
+    /// [`Cache::touch`](cache_core::Cache::touch) without naming a value type, with any
+    /// `impl Into<Ttl>`: gives the live entry a new TTL, counted from now (the file is
+    /// rewritten with a new header).
     ///
     /// ```
-    /// use cache_core::{Cache, Ttl};
+    /// use std::time::Duration;
     /// let dir = tempfile::tempdir()?;
     /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
-    /// cache.set("k", 1u8, Ttl::Never)?;
-    /// assert!(cache.touch("k", Ttl::After(std::time::Duration::from_secs(60)))?);
-    /// assert!(!cache.touch("absent", Ttl::Never)?);
+    /// cache.set("k", 1u8, None)?;
+    /// assert!(cache.touch("k", Duration::from_secs(60))?);
+    /// assert!(!cache.touch("absent", None)?);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
-        self.inner.touch(key, ttl)
+    pub fn touch(&self, key: &str, ttl: impl Into<Ttl>) -> Result<bool, CacheError> {
+        self.inner.touch(key, ttl.into())
     }
 
     /// [`Cache::ttl`](cache_core::Cache::ttl) without naming a value type: the time the live

@@ -115,11 +115,31 @@ fn write_slots(slots: &[Slot]) -> Vec<u8> {
     out[..8].copy_from_slice(&MAGIC);
     for (i, s) in slots.iter().enumerate() {
         let at = HEAD + i * SLOT;
-        out[at..at + 8].copy_from_slice(&s.entries.to_le_bytes());
-        out[at + 8..at + 16].copy_from_slice(&s.bytes.to_le_bytes());
-        out[at + 16..at + 24].copy_from_slice(&s.earliest.to_le_bytes());
+        out[at..at + 24].copy_from_slice(&slot_bytes(s));
     }
     out
+}
+
+/// A slot's 24 bytes of counts (the reserved 8 after them are left as they are).
+fn slot_bytes(s: &Slot) -> [u8; 24] {
+    let mut out = [0u8; 24];
+    out[..8].copy_from_slice(&s.entries.to_le_bytes());
+    out[8..16].copy_from_slice(&s.bytes.to_le_bytes());
+    out[16..].copy_from_slice(&s.earliest.to_le_bytes());
+    out
+}
+
+/// Which slots a [`Ledger`] changed: a bit per fan-out directory.
+#[derive(Debug, Default, Clone, Copy)]
+struct Dirty([u64; 4]);
+
+impl Dirty {
+    fn mark(&mut self, fan: usize) {
+        self.0[fan / 64] |= 1 << (fan % 64);
+    }
+    fn fans(self) -> impl Iterator<Item = usize> {
+        (0..256).filter(move |&i| self.0[i / 64] & (1 << (i % 64)) != 0)
+    }
 }
 
 fn totals(slots: &[Slot]) -> Totals {
@@ -146,7 +166,10 @@ pub struct Ledger<'a> {
     slots: Vec<Slot>,
     entries: u64,
     bytes: u64,
-    changed: bool,
+    /// The slots changed while held, written back one by one...
+    dirty: Dirty,
+    /// ...or the whole file (it was missing, short or foreign, or every slot was reset).
+    whole: bool,
 }
 
 impl std::fmt::Debug for Ledger<'_> {
@@ -171,7 +194,7 @@ impl Ledger<'_> {
         s.earliest = s.earliest.min(expires);
         self.entries = self.entries - e0 + s.entries;
         self.bytes = self.bytes - b0 + s.bytes;
-        self.changed = true;
+        self.dirty.mark(usize::from(fan));
     }
 
     /// The directory's entries and bytes, with the changes recorded so far.
@@ -179,17 +202,34 @@ impl Ledger<'_> {
         (self.entries, self.bytes)
     }
 
-    /// Writes the changes out and lets go of the lock; the directory's totals.
-    pub fn commit(self) -> io::Result<Totals> {
-        if self.changed {
+    /// Writes the changes out (only the slots changed, a few bytes each, unless the whole
+    /// file is to be written) and lets go of the lock; this instance now knows the
+    /// directory's totals as they are ([`Usage::estimate`]).
+    pub fn commit(self) -> io::Result<()> {
+        if self.whole {
             self.file.write_all_at(&write_slots(&self.slots), 0)?;
+        } else {
+            for i in self.dirty.fans() {
+                let at = (HEAD + i * SLOT) as u64;
+                self.file.write_all_at(&slot_bytes(&self.slots[i]), at)?;
+            }
         }
-        let t = totals(&self.slots);
         let mut l = self.usage.local();
-        l.known = t.clone();
+        let known = &mut l.known;
+        known.entries = self.entries;
+        known.bytes = self.bytes;
+        known.slots.copy_from_slice(&self.slots);
+        for (e, s) in known.earliest.iter_mut().zip(&self.slots) {
+            *e = s.earliest;
+        }
         self.usage.set_due(&l);
-        Ok(t)
+        Ok(())
         // `self` is dropped here: unlocked, then the file's mutex released.
+    }
+
+    /// Marks the slot of `fan` changed.
+    fn changed(&mut self, fan: usize) {
+        self.dirty.mark(fan);
     }
 }
 
@@ -238,13 +278,14 @@ impl Usage {
             slots: Vec::new(),
             entries: 0,
             bytes: 0,
-            changed: false,
+            dirty: Dirty::default(),
+            whole: false,
         };
         let mut bytes = vec![0u8; LEN];
         let n = ledger.file.read_at(&mut bytes, 0)?;
         bytes.truncate(n);
         ledger.slots = read_slots(&bytes).unwrap_or_else(|| {
-            ledger.changed = true;
+            ledger.whole = true;
             vec![Slot::EMPTY; 256]
         });
         ledger.entries = ledger.slots.iter().map(|s| s.entries).sum();
@@ -300,10 +341,11 @@ impl Usage {
         for (i, e) in mine.iter().enumerate() {
             if *e < ledger.slots[i].earliest {
                 ledger.slots[i].earliest = *e;
-                ledger.changed = true;
+                ledger.changed(i);
             }
         }
-        ledger.commit()
+        ledger.commit()?;
+        Ok(self.local().known.clone())
     }
 
     /// Sets the slot of `fan` to what a count of it found; `count` runs under the lock, so
@@ -317,8 +359,8 @@ impl Usage {
         ledger.slots[i] = s;
         ledger.entries = ledger.entries - old.entries + s.entries;
         ledger.bytes = ledger.bytes - old.bytes + s.bytes;
-        ledger.changed = true;
-        ledger.commit().map(|_| ())
+        ledger.changed(i);
+        ledger.commit()
     }
 
     /// Whether the slot of `fan` was empty when last read, with nothing pending.
@@ -336,8 +378,8 @@ impl Usage {
         let i = usize::from(fan);
         let mine = std::mem::replace(&mut self.local().earliest[i], u64::MAX);
         ledger.slots[i].earliest = earliest.min(mine);
-        ledger.changed = true;
-        ledger.commit().map(|_| ())
+        ledger.changed(i);
+        ledger.commit()
     }
 
     /// Every slot emptied (after `clear`).
@@ -351,8 +393,8 @@ impl Usage {
         ledger.slots.fill(Slot::EMPTY);
         ledger.entries = 0;
         ledger.bytes = 0;
-        ledger.changed = true;
-        ledger.commit().map(|_| ())
+        ledger.whole = true;
+        ledger.commit()
     }
 }
 
