@@ -15,7 +15,7 @@ use redis_test_support::{key_slot, unique_prefix, RedisCluster, RedisServer};
 /// Keys of the slot that moves: one hash tag.
 const KEYS: usize = 20;
 /// How many times the slot moves (there and back, and so on).
-const MOVES: usize = 4;
+const MOVES: usize = 8;
 
 fn config(cluster: &RedisCluster) -> RedisConfig {
     RedisConfig::cluster(cluster.urls())

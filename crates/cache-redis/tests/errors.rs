@@ -33,7 +33,10 @@ fn a_frozen_server_is_a_timeout() {
     server.thaw();
     for e in [&err, &err2] {
         assert!(e.is_timeout(), "{e:#}");
-        assert!(!e.is_unavailable() && !e.is_auth(), "{e:#}");
+        assert!(
+            !e.is_unavailable() && !e.is_auth() && !e.is_misconfigured(),
+            "{e:#}"
+        );
     }
     assert!(
         get(&cache, "k").unwrap().is_some(),
@@ -53,7 +56,10 @@ fn a_killed_server_is_unavailable() {
         RedisCache::new(config(server.url())).expect_err("nothing listens"),
     ] {
         assert!(err.is_unavailable(), "{err:#}");
-        assert!(!err.is_timeout() && !err.is_auth(), "{err:#}");
+        assert!(
+            !err.is_timeout() && !err.is_auth() && !err.is_misconfigured(),
+            "{err:#}"
+        );
         // The cause: the refused connection, or the pool's wait for one that ran out.
         let cause = err.source().expect("a cause");
         if let Some(redis) = cause.downcast_ref::<RedisFailure>() {
@@ -93,7 +99,10 @@ fn an_exhausted_pool_is_unavailable() {
         err
     });
     assert!(err.is_unavailable(), "{err:#}");
-    assert!(!err.is_timeout() && !err.is_auth(), "{err:#}");
+    assert!(
+        !err.is_timeout() && !err.is_auth() && !err.is_misconfigured(),
+        "{err:#}"
+    );
 }
 
 #[test]
@@ -113,7 +122,10 @@ fn a_wrong_or_missing_password_is_auth_and_says_so_once() {
     ] {
         let err = RedisCache::new(config(url.clone())).expect_err("refused login");
         assert!(err.is_auth(), "{url}: {err:#}");
-        assert!(!err.is_timeout() && !err.is_unavailable(), "{err:#}");
+        assert!(
+            !err.is_timeout() && !err.is_unavailable() && !err.is_misconfigured(),
+            "{err:#}"
+        );
         // `{:#}` prints the chain as a report walking `source()` does (cache-core checks
         // that): this error, then each cause.
         let report = format!("{err:#}");

@@ -19,6 +19,10 @@ use crate::proto::command::{by_address, single};
 use crate::proto::command::{scan_cmd, KEEP_BYTES};
 use crate::proto::ops::Call;
 
+/// The most times a cluster command goes again after a redirection was passed on.
+#[cfg(feature = "cluster")]
+const MAX_REDIRECTS: usize = 5;
+
 /// The r2d2 manager. Unlike the one redis-rs ships, it bounds connecting with the connect
 /// timeout and sets the read and write timeouts on every connection.
 #[derive(Clone)]
@@ -214,7 +218,22 @@ impl Link {
         match self {
             Link::Single(s) => s.query(cmd),
             #[cfg(feature = "cluster")]
-            Link::Cluster(c) => cmd.query(c),
+            Link::Cluster(c) => {
+                // The cluster client follows a redirection itself, within `cluster_retries`
+                // tries; while a slot migrates it can meet `MOVED` (its map was stale) and
+                // then `ASK` (the key moved already) and pass the last one on. A migration
+                // is routine: the command goes again (the client has read the new map, and
+                // follows an `ASK` with `ASKING`), a few times at most. A redirection is a
+                // prompt reply, so this adds round trips, not waits.
+                let mut reply = cmd.query(c);
+                for _ in 0..MAX_REDIRECTS {
+                    match &reply {
+                        Err(e) if e.redirect_node().is_some() => reply = cmd.query(c),
+                        _ => break,
+                    }
+                }
+                reply
+            }
         }
     }
 
