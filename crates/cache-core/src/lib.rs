@@ -136,8 +136,10 @@
 //!   Duration::from_secs(60))` compiles whichever traits are in scope (a glob import
 //!   included), while `dyn Cache<V>` and generic code keep the trait's `Ttl`. Through a
 //!   smart pointer (`Arc<C>`, `Box<C>`, which implement the traits themselves) the trait
-//!   method is found first: write a `Ttl` (`duration.into()`) there. The in-memory backend
-//!   (`InMemoryCache`, `AsyncInMemoryCache`) has these methods.
+//!   method is found first: write a `Ttl` (`duration.into()`) there. Every backend of this
+//!   workspace has these methods on its blocking and its async type (the file and Redis
+//!   ones also `get`, `get_many`, `add`: generic over the value, and the operations that
+//!   carry no value, which `AsyncCache<V>` for every `V` could not tell apart).
 //!
 //! What converts: a `Duration` is [`Ttl::After`] it; `Some(duration)` is `Ttl::After` it and
 //! `None` is [`Ttl::Never`] (no expiry, as `None` means for a default TTL); [`Ttl::Default`]
