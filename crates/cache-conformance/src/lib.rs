@@ -211,21 +211,23 @@ pub trait Harness: Sync {
 ///
 /// ```
 /// use cache_conformance::{processes::Handles, Shared};
-/// use cache_file::FileBasedCache;
+/// use cache_memory::InMemoryCache;
 ///
-/// struct Files;
-/// impl Shared for Files {
+/// // A stand-in: a real `Shared` opens storage that other processes share (a directory, a
+/// // Redis URL and prefix) from `spec`; cache-file's tests/conformance.rs has one.
+/// struct Stores;
+/// impl Shared for Stores {
 ///     fn fresh(&self) -> (String, Box<dyn std::any::Any>) {
-///         let dir = tempfile::tempdir().unwrap();
-///         (dir.path().to_str().unwrap().to_owned(), Box::new(dir))
+///         ("store-1".to_owned(), Box::new(()))
 ///     }
-///     fn open(&self, spec: &str) -> Handles {
-///         let cache = FileBasedCache::new(spec, None).unwrap();
-///         (Box::new(cache.clone()), Box::new(cache))
+///     fn open(&self, _spec: &str) -> Handles {
+///         let counters = InMemoryCache::<i64>::new(100, None).unwrap();
+///         let strings = InMemoryCache::<String>::new(100, None).unwrap();
+///         (Box::new(counters), Box::new(strings))
 ///     }
 /// }
-/// let (spec, _dir) = Files.fresh();
-/// let (counters, _) = Files.open(&spec);
+/// let (spec, _keep) = Stores.fresh();
+/// let (counters, _) = Stores.open(&spec);
 /// assert_eq!(counters.incr("n", 2).unwrap(), 2);
 /// ```
 pub trait Shared: Sync {
