@@ -31,7 +31,7 @@ impl Tally {
         let failed_before = self.failed;
         let mut command = Command::new(&cargo);
         command.args(args).envs(envs.iter().copied());
-        let outcome = self.run_reading(command);
+        let outcome = self.run_reading(command, &mut std::io::stdout());
         match outcome {
             Ok(true) => {}
             Ok(false) if self.failed > failed_before => {}
@@ -75,9 +75,13 @@ impl Tally {
         }
     }
 
-    /// Runs `command` with stdout and stderr on one pipe, echoing and reading each line;
-    /// `Ok(success)`.
-    fn run_reading(&mut self, mut command: Command) -> std::result::Result<bool, String> {
+    /// Runs `command` with stdout and stderr on one pipe, echoing each line to `echo` and
+    /// reading it; `Ok(success)`.
+    fn run_reading(
+        &mut self,
+        mut command: Command,
+        echo: &mut dyn Write,
+    ) -> std::result::Result<bool, String> {
         let (reader, writer) = std::io::pipe().map_err(|e| format!("cannot make a pipe: {e}"))?;
         let writer_err = writer
             .try_clone()
@@ -90,13 +94,11 @@ impl Tally {
         // The child holds the only writers left: the reader sees the end when it exits.
         drop(command);
         let mut binary = String::from("?");
-        let mut out = std::io::stdout().lock();
         for line in BufReader::new(reader).lines() {
             let Ok(line) = line else { break };
-            let _ = writeln!(out, "{line}");
+            let _ = writeln!(echo, "{line}");
             self.read_line(&line, &mut binary);
         }
-        drop(out);
         let status = child.wait().map_err(|e| format!("cannot wait: {e}"))?;
         Ok(status.success())
     }
@@ -170,7 +172,10 @@ mod tests {
             "echo '     Running tests/a.rs (x)'; echo 'test one ... FAILED' >&2; \
              echo 'test result: FAILED. 3 passed; 1 failed; 0 ignored'; exit 101",
         ]);
-        assert_eq!(t.run_reading(sh), Ok(false));
+        // Echoed into a buffer: on the real stdout, the run of this test would read it.
+        let mut echoed = Vec::new();
+        assert_eq!(t.run_reading(sh, &mut echoed), Ok(false));
+        assert!(String::from_utf8_lossy(&echoed).contains("test one ... FAILED"));
         assert_eq!((t.passed, t.failed), (3, 1));
         assert_eq!(t.failures, ["tests/a.rs: one"]);
     }

@@ -1,7 +1,7 @@
 //! Writes a `User` and a `Point` through `FileBasedCache` and `RedisCache`.
 #![forbid(unsafe_code)]
 
-use cache_core::{Cache, Ttl};
+use cache_core::Ttl;
 use serde::{Deserialize, Serialize};
 
 /// This program's user; `reader` has one of its own with the same fields.
