@@ -706,7 +706,8 @@ impl<C> RedisConfig<C> {
     ///     .timeouts(Duration::from_millis(200))
     ///     .read_timeout(Duration::from_millis(500));
     /// assert_eq!(c.call_timeout(), Duration::from_millis(500));
-    /// let cluster = cache_redis::RedisConfig::cluster(["redis://127.0.0.1:7000/"])
+    /// let nodes = cache_redis::RedisTopology::Cluster(vec!["redis://127.0.0.1:7000/".into()]);
+    /// let cluster = cache_redis::RedisConfig::from_topology(nodes)
     ///     .timeouts(Duration::from_millis(200))
     ///     .cluster_retries(2);
     /// assert_eq!(cluster.call_timeout(), Duration::from_millis(600));
