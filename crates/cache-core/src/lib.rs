@@ -12,6 +12,8 @@
 //! - [`Pattern`]: the glob matcher behind `delete_pattern`, the same for every backend.
 //! - [`CacheExt`]: `get_or_insert_with` and `try_get_or_insert_with` with a `FnOnce` loader,
 //!   for every cache; [`flight`]: the single-flight pieces backends build them from.
+//! - [`near`]: what a near cache in front of a shared backend needs from it to stay true
+//!   across processes (invalidations, or entry stamps).
 //!
 //! # The contract, where it needed deciding
 //!
@@ -179,6 +181,7 @@ pub mod codec;
 mod counter;
 mod error;
 pub mod flight;
+pub mod near;
 mod pattern;
 mod removal;
 mod stats;
