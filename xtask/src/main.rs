@@ -32,6 +32,7 @@ mod examples;
 mod fuzz;
 mod msrv;
 mod package;
+mod runner;
 mod tally;
 
 use std::process::{Command, ExitCode};
@@ -116,14 +117,9 @@ fn run_tests(tally: &mut Tally) {
 /// Every test target of the workspace (doctests aside).
 fn test_targets(tally: &mut Tally) {
     // `--all-targets` runs each criterion benchmark once as a test: with its small data.
-    tally.cargo(
-        &[
-            "test",
-            "--workspace",
-            "--all-features",
-            "--all-targets",
-            "--no-fail-fast",
-        ],
+    runner::run(
+        tally,
+        &["--workspace", "--all-features", "--all-targets"],
         &[("CACHE_BENCH_QUICK", "1")],
     );
 }

@@ -48,6 +48,29 @@ impl Tally {
         }
     }
 
+    /// A step that broke without a failed test to show for it.
+    pub(crate) fn broken(&mut self, step: String) {
+        eprintln!("xtask: {step}");
+        self.broken.push(step);
+    }
+
+    /// The whole output of one test binary (named `name`, announced by `header`), printed
+    /// and read; a binary that failed with no failed test counted (a crash, an abort) is a
+    /// broken step.
+    pub(crate) fn absorb(&mut self, header: &str, lines: &[String], success: bool, name: &str) {
+        let failed_before = self.failed;
+        let mut binary = String::from("?");
+        println!("{header}");
+        self.read_line(header, &mut binary);
+        for line in lines {
+            println!("{line}");
+            self.read_line(line, &mut binary);
+        }
+        if !success && self.failed == failed_before {
+            self.broken(format!("{name}: exited with a failure and no failed test"));
+        }
+    }
+
     /// Prints the summary; an error if any test failed or any step broke. The last line is
     /// `summary: N passed, N failed` (a broken step counts as one failure there).
     pub(crate) fn finish(self, what: &str) -> Result {
