@@ -32,7 +32,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use cache_benches::{configure, quick};
+use cache_benches::{as_test, configure, quick};
 use cache_core::{Cache, CacheExt, Ttl};
 use cache_file::FileBasedCache;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -185,7 +185,7 @@ fn sizes_on(c: &mut Criterion, storage: &Storage, label: &str, len: usize) {
     let at = storage.label;
     // At most 64 MiB of live data per cache.
     let keys: Vec<String> = (0..(64 << 20) / len)
-        .take(1_000)
+        .take(if as_test() { 20 } else { 1_000 })
         .map(|i| format!("bench:key:{i}"))
         .collect();
     let (ours_dir, their_dir) = (temp_dir(storage), temp_dir(storage));
@@ -363,7 +363,13 @@ fn sizes_on(c: &mut Criterion, storage: &Storage, label: &str, len: usize) {
 }
 
 fn delete_pattern(c: &mut Criterion) {
-    let n = if quick() { 10_000 } else { 100_000 };
+    let n = if as_test() {
+        500
+    } else if quick() {
+        10_000
+    } else {
+        100_000
+    };
     let names: Vec<String> = (0..n).map(|i| format!("user:{}:{i}", i % 10)).collect();
     let removed: Vec<&String> = names.iter().filter(|k| k.starts_with("user:3:")).collect();
     let v = value(100, 1);
@@ -423,7 +429,9 @@ fn delete_pattern(c: &mut Criterion) {
 /// (which fails if the name exists). Each `add` stores: the entry is removed beforehand,
 /// outside the timing.
 fn counters(c: &mut Criterion) {
-    let keys: Vec<String> = (0..1_000).map(|i| format!("bench:n:{i}")).collect();
+    let keys: Vec<String> = (0..if as_test() { 20 } else { 1_000 })
+        .map(|i| format!("bench:n:{i}"))
+        .collect();
     let tmpfs = &storages()[0];
     let ours_dir = temp_dir(tmpfs);
     let ours = FileBasedCache::new(ours_dir.path(), None).expect("a cache");

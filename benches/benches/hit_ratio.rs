@@ -22,7 +22,7 @@
 use std::fmt::Write as _;
 use std::num::NonZeroUsize;
 
-use cache_benches::{quick, write_metric, Zipf};
+use cache_benches::{as_test, quick, write_metric, Zipf};
 use cache_core::{Cache, Ttl};
 use cache_memory::{InMemoryCache, Policy};
 
@@ -230,7 +230,9 @@ fn main() {
             .collect();
         named.is_empty() || named.iter().any(|a| name.contains(a.as_str()))
     };
-    let (len, warm_up) = if quick() {
+    let (len, warm_up) = if as_test() {
+        (20_000, 5_000)
+    } else if quick() {
         (1_000_000, 400_000)
     } else {
         (4_000_000, 1_000_000)
@@ -245,6 +247,11 @@ fn main() {
             for name in CACHES.into_iter().filter(|c| keep(&CACHES, c)) {
                 let mut s = subject(name, capacity);
                 let ratio = hit_ratio(&mut *s, &trace.keys, warm_up);
+                assert!(
+                    (0.0..=1.0).contains(&ratio),
+                    "{name} on {}: a hit ratio of {ratio}",
+                    trace.name
+                );
                 let _ = write!(row, "  {name} {ratio:.4}");
                 let _ = writeln!(csv, "{},{capacity},{name},{ratio:.6}", trace.name);
             }

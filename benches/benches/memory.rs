@@ -15,7 +15,7 @@ use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use cache_benches::{configure, keys, quick, write_metric, SplitMix64, Zipf};
+use cache_benches::{as_test, configure, keys, quick, write_metric, SplitMix64, Zipf};
 use cache_core::{Cache, CacheExt, Ttl};
 use cache_memory::{InMemoryCache, Policy};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -34,7 +34,13 @@ struct Params {
 }
 
 fn params() -> Params {
-    if quick() {
+    if as_test() {
+        Params {
+            keys: 10_000,
+            capacity: 1_000,
+            batch: 500,
+        }
+    } else if quick() {
         Params {
             keys: 100_000,
             capacity: 10_000,

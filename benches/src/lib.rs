@@ -115,6 +115,19 @@ pub fn quick() -> bool {
     std::env::var_os("CACHE_BENCH_QUICK").is_some_and(|v| v == "1")
 }
 
+/// Whether the benchmark runs as a test: `cargo test` runs a benchmark binary without the
+/// `--bench` argument `cargo bench` gives it (criterion then runs each benchmark once). The
+/// benchmarks that prepare large data take the smallest that still exercises every row, so
+/// that the test run checks them in seconds, not minutes of a debug build.
+///
+/// ```
+/// // A doctest is not run by `cargo bench`.
+/// assert!(cache_benches::as_test());
+/// ```
+pub fn as_test() -> bool {
+    !std::env::args().any(|a| a == "--bench")
+}
+
 /// Where the benchmarks leave figures criterion does not keep (hit ratios, memory per
 /// entry): `target/bench/`, created on demand.
 ///
@@ -128,11 +141,15 @@ pub fn metrics_dir() -> std::path::PathBuf {
     target.join("bench")
 }
 
-/// Writes `contents` to `target/bench/{name}`.
+/// Writes `contents` to `target/bench/{name}`; nothing when the benchmark runs as a test
+/// ([`as_test`]: its figures, from the smallest data, belong in no report).
 ///
 /// # Panics
 /// When the file cannot be written: a benchmark without its figures is no benchmark.
 pub fn write_metric(name: &str, contents: &str) {
+    if as_test() {
+        return;
+    }
     let dir = metrics_dir();
     std::fs::create_dir_all(&dir).expect("create target/bench");
     std::fs::write(dir.join(name), contents).expect("write a metric file");
