@@ -15,7 +15,9 @@ use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use cache_benches::{as_test, configure, keys, quick, write_metric, SplitMix64, Zipf};
+use cache_benches::{
+    as_test, configure, keys, quick, selected, write_metric, write_paired, Paired, SplitMix64, Zipf,
+};
 use cache_core::{Cache, CacheExt, Ttl};
 use cache_memory::{InMemoryCache, Policy};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -324,6 +326,80 @@ fn throughput(c: &mut Criterion) {
         for_each_cache(c, &w, "zipf-get-or-set", Mix::GetOrSet, threads);
         for_each_cache(c, &w, "set-uniform", Mix::Set, threads);
     }
+    // The ratios: each of our policies against each peer, alternated round by round.
+    let mut paired = Vec::new();
+    for threads in [1, 2] {
+        for (name, mix) in [
+            ("zipf-get", Mix::Get),
+            ("zipf-get75-set25", Mix::Get75Set25),
+            ("zipf-get-or-set", Mix::GetOrSet),
+        ] {
+            pair_with_peers::<InMemoryCache<Value>>(&w, name, mix, threads, &mut paired);
+            pair_with_peers::<TinyLfu>(&w, name, mix, threads, &mut paired);
+        }
+    }
+    write_paired("memory", &paired);
+}
+
+/// `Ours` against quick_cache, moka and `Mutex<lru>`, paired.
+fn pair_with_peers<Ours: MemCache>(
+    w: &Workload,
+    name: &str,
+    mix: Mix,
+    threads: usize,
+    out: &mut Vec<Paired>,
+) {
+    out.extend(pair::<Ours, quick_cache::sync::Cache<String, Value>>(
+        w, name, mix, threads,
+    ));
+    out.extend(pair::<Ours, moka::sync::Cache<String, Value>>(
+        w, name, mix, threads,
+    ));
+    out.extend(pair::<Ours, Mutex<lru::LruCache<String, Value>>>(
+        w, name, mix, threads,
+    ));
+}
+
+/// One batch of `mix` on `Ours` against one on `Peer`, alternated ([`Paired::measure`]),
+/// each cache warmed as the criterion rows warm theirs; `None` when the command line's
+/// filter leaves the row out.
+fn pair<Ours: MemCache, Peer: MemCache>(
+    w: &Workload,
+    name: &str,
+    mix: Mix,
+    threads: usize,
+) -> Option<Paired> {
+    let workload = format!("{name}/{threads}t");
+    if !selected(&format!("memory/{workload}")) {
+        return None;
+    }
+    let (ours, peer) = (Ours::build(w.p.capacity), Peer::build(w.p.capacity));
+    for i in 0..2 {
+        w.run(&ours, Mix::GetOrSet, threads, i * w.p.batch);
+        w.run(&peer, Mix::GetOrSet, threads, i * w.p.batch);
+    }
+    let rounds = if as_test() {
+        2
+    } else if quick() {
+        20
+    } else {
+        200
+    };
+    let (mut a, mut b) = (2, 2);
+    Some(Paired::measure(
+        &workload,
+        Ours::NAME,
+        Peer::NAME,
+        rounds,
+        || {
+            a += 1;
+            black_box(w.run(&ours, mix, threads, a * w.p.batch));
+        },
+        || {
+            b += 1;
+            black_box(w.run(&peer, mix, threads, b * w.p.batch));
+        },
+    ))
 }
 
 /// Per-entry TTLs of 100 ms to 3 s, half sets and half gets over Zipf keys: the only peer

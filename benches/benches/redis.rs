@@ -15,11 +15,10 @@
 //! `redis/tls-get/1t`: the same `RedisCache` get over plaintext and over TLS (`rediss://`,
 //! a CA generated here), to one server that serves both: what TLS costs per get on loopback.
 
-use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use cache_benches::{configure, quick, write_metric};
+use cache_benches::{configure, quick, selected, write_paired, Paired};
 use cache_core::{codec, CacheExt, Ttl};
 use cache_redis::{RedisCache, RedisConfig};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -78,27 +77,8 @@ struct Setup {
 /// One benchmarked step: `op(thread, i)`.
 type Op<'a> = dyn Fn(usize, usize) + Sync + 'a;
 
-/// One paired measurement: `cache` and `peer` timed alternately, round by round, in one loop.
-struct Paired {
-    workload: String,
-    cache: &'static str,
-    peer: &'static str,
-    /// Ours / the peer (throughput) of each round, sorted.
-    ratios: Vec<f64>,
-}
-
-impl Paired {
-    /// The ratio at quantile `q` of the rounds (0.5: the median).
-    fn quantile(&self, q: f64) -> f64 {
-        self.ratios[((self.ratios.len() - 1) as f64 * q).round() as usize]
-    }
-}
-
-/// Measures `ours` against `peer` in alternating rounds of `per_thread` calls on each of
-/// `threads` threads: ours then the peer, then the peer then ours, and so on. Each round's
-/// ratio compares two runs made within milliseconds of each other, so drift that moves two
-/// criterion rows run seconds apart (where the scheduler put `redis-server` and the client
-/// threads on two cores, the server's state) moves both sides of a round alike.
+/// Measures `ours` against `peer` ([`Paired::measure`]) in rounds of `per_thread` calls on
+/// each of `threads` threads.
 fn pair(
     workload: &str,
     cache: &'static str,
@@ -109,54 +89,14 @@ fn pair(
     peer_op: &Op<'_>,
 ) -> Paired {
     let rounds = if quick() { 20 } else { 200 };
-    let time = |op: &Op<'_>| {
-        let t0 = Instant::now();
-        parallel(threads, per_thread, op);
-        t0.elapsed().as_secs_f64()
-    };
-    for _ in 0..rounds / 10 {
-        time(ours);
-        time(peer_op);
-    }
-    let mut ratios: Vec<f64> = (0..rounds)
-        .map(|round| {
-            let (a, b) = if round % 2 == 0 {
-                let a = time(ours);
-                (a, time(peer_op))
-            } else {
-                let b = time(peer_op);
-                (time(ours), b)
-            };
-            b / a
-        })
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    let p = Paired {
-        workload: workload.to_owned(),
+    Paired::measure(
+        workload,
         cache,
         peer,
-        ratios,
-    };
-    println!(
-        "paired redis/{workload}: {cache} / {peer} = {:.3}x (middle half of {rounds} rounds {:.3}x to {:.3}x)",
-        p.quantile(0.5),
-        p.quantile(0.25),
-        p.quantile(0.75)
-    );
-    p
-}
-
-/// Whether `id` is among the benchmarks asked for: no filter on the command line, or one
-/// that matches it (criterion's filters are regular expressions; so are these).
-fn selected(id: &str) -> bool {
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    filters.is_empty()
-        || filters
-            .iter()
-            .any(|f| regex::Regex::new(f).map_or(id.contains(f.as_str()), |r| r.is_match(id)))
+        rounds,
+        || parallel(threads, per_thread, ours),
+        || parallel(threads, per_thread, peer_op),
+    )
 }
 
 /// Runs `op(thread, i)` for `per_thread` values of `i` on each of `threads` threads.
@@ -463,23 +403,7 @@ fn benches(c: &mut Criterion) {
         ),
     };
     bench_setup(c, &on_cluster, &mut paired);
-    let mut csv = String::from("workload,cache,peer,rounds,median,q1,q3\n");
-    for p in &paired {
-        let _ = writeln!(
-            csv,
-            "{},{},{},{},{:.4},{:.4},{:.4}",
-            p.workload,
-            p.cache,
-            p.peer,
-            p.ratios.len(),
-            p.quantile(0.5),
-            p.quantile(0.25),
-            p.quantile(0.75)
-        );
-    }
-    if !paired.is_empty() {
-        write_metric("redis-paired.csv", &csv);
-    }
+    write_paired("redis", &paired);
 }
 
 criterion_group!(redis_benches, benches);

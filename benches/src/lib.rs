@@ -213,3 +213,132 @@ pub mod envelope_v1 {
         }
     }
 }
+
+/// Ours and a peer timed alternately, round by round, in one loop: each round's ratio
+/// compares two runs made milliseconds apart, so drift that moves two criterion rows run
+/// seconds apart (where the scheduler put the threads, a server's state, the CPU's clock)
+/// moves both sides of a round alike. The report's ratio columns come from these.
+///
+/// ```
+/// use cache_benches::Paired;
+///
+/// let mut n = 0u64;
+/// let p = Paired::measure("sum/1t", "ours", "peer", 10, || n += 1, || n += 1);
+/// assert_eq!(p.ratios.len(), 10);
+/// assert!(p.quantile(0.5) > 0.0);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Paired {
+    /// The row: `{workload}/{threads}t`.
+    pub workload: String,
+    /// Ours.
+    pub cache: String,
+    /// What ours is compared with.
+    pub peer: String,
+    /// Ours / the peer (throughput: the peer's time over ours) of each round, sorted.
+    pub ratios: Vec<f64>,
+}
+
+impl Paired {
+    /// Runs `ours` and `peer` alternately for `rounds` rounds (ours first in even rounds,
+    /// the peer first in odd ones), after `rounds / 10` rounds of warm-up, and prints the
+    /// median and middle half.
+    pub fn measure(
+        workload: &str,
+        cache: &str,
+        peer: &str,
+        rounds: usize,
+        mut ours: impl FnMut(),
+        mut peer_op: impl FnMut(),
+    ) -> Paired {
+        let mut time = |ours_side: bool| {
+            let t0 = std::time::Instant::now();
+            if ours_side {
+                ours();
+            } else {
+                peer_op();
+            }
+            t0.elapsed().as_secs_f64()
+        };
+        for _ in 0..rounds / 10 {
+            time(true);
+            time(false);
+        }
+        let mut ratios: Vec<f64> = (0..rounds.max(1))
+            .map(|round| {
+                let (a, b) = if round % 2 == 0 {
+                    let a = time(true);
+                    (a, time(false))
+                } else {
+                    let b = time(false);
+                    (time(true), b)
+                };
+                b / a.max(f64::MIN_POSITIVE)
+            })
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        let p = Paired {
+            workload: workload.to_owned(),
+            cache: cache.to_owned(),
+            peer: peer.to_owned(),
+            ratios,
+        };
+        println!(
+            "paired {workload}: {cache} / {peer} = {:.3}x (middle half of {} rounds {:.3}x to {:.3}x)",
+            p.quantile(0.5),
+            p.ratios.len(),
+            p.quantile(0.25),
+            p.quantile(0.75)
+        );
+        p
+    }
+
+    /// The ratio at quantile `q` of the rounds (0.5: the median).
+    pub fn quantile(&self, q: f64) -> f64 {
+        self.ratios[((self.ratios.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize]
+    }
+}
+
+/// Writes `rows` to `target/bench/{backend}-paired.csv` (`workload,cache,peer,rounds,median,
+/// q1,q3`), the table `cargo xtask bench` reports for `backend`; nothing for no rows.
+///
+/// ```
+/// cache_benches::write_paired("none", &[]);
+/// ```
+pub fn write_paired(backend: &str, rows: &[Paired]) {
+    if rows.is_empty() {
+        return;
+    }
+    let mut csv = String::from("workload,cache,peer,rounds,median,q1,q3\n");
+    for p in rows {
+        csv.push_str(&format!(
+            "{},{},{},{},{:.4},{:.4},{:.4}\n",
+            p.workload,
+            p.cache,
+            p.peer,
+            p.ratios.len(),
+            p.quantile(0.5),
+            p.quantile(0.25),
+            p.quantile(0.75)
+        ));
+    }
+    write_metric(&format!("{backend}-paired.csv"), &csv);
+}
+
+/// Whether `id` is among the benchmarks the command line asks for: no filter, or one that
+/// matches it (criterion's filters are regular expressions; so are these).
+///
+/// ```
+/// // Under `cargo test` the arguments are the test harness's, and filter nothing here.
+/// let _ = cache_benches::selected("memory/zipf-get/1t");
+/// ```
+pub fn selected(id: &str) -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    filters.is_empty()
+        || filters
+            .iter()
+            .any(|f| regex::Regex::new(f).map_or(id.contains(f.as_str()), |r| r.is_match(id)))
+}
