@@ -212,3 +212,133 @@ mod files_max_staleness {
         cross_process,
     ]);
 }
+
+/// The same suite on the async API: `AsyncTieredCache` over `AsyncFileCache` (stamped) and
+/// over `AsyncInMemoryCache` (private), each call driven on one tokio runtime per harness.
+mod async_api {
+    use super::*;
+    use cache_conformance::blocking::OnRuntime;
+    use cache_file::AsyncFileCache;
+    use cache_memory::AsyncInMemoryCache;
+    use cache_tiered::AsyncTieredCache;
+    use std::sync::Arc;
+
+    fn runtime() -> Arc<tokio::runtime::Runtime> {
+        Arc::new(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_time()
+                .build()
+                .expect("a runtime"),
+        )
+    }
+
+    struct AsyncFiles {
+        files: Files,
+        runtime: Arc<tokio::runtime::Runtime>,
+    }
+
+    type OverFiles<V> = OnRuntime<AsyncTieredCache<V, AsyncFileCache>, tokio::runtime::Handle>;
+
+    impl AsyncFiles {
+        fn make<V>(&self, setup: Setup) -> OverFiles<V>
+        where
+            V: Clone + Send + Sync + 'static,
+            AsyncFileCache: cache_core::AsyncCache<V>,
+        {
+            let (far, clock) = self.files.far(&setup);
+            let mut b = AsyncTieredCache::builder(AsyncFileCache::new(far))
+                .near_max_size(1_000)
+                .clock(clock.shared());
+            if let Some(d) = self.files.staleness {
+                b = b.max_staleness(d);
+            }
+            let cache = b.build_stamped().expect("a tiered cache");
+            OnRuntime::with_executor(cache, self.runtime.handle().clone())
+        }
+    }
+
+    impl Harness for AsyncFiles {
+        type Cache = OverFiles<Vec<u8>>;
+
+        fn time(&self) -> Time {
+            Time::Mock
+        }
+
+        fn single_flight(&self) -> bool {
+            true
+        }
+
+        fn model_cases(&self) -> u32 {
+            32
+        }
+
+        fn create(&self, setup: Setup) -> Self::Cache {
+            self.make(setup)
+        }
+
+        fn counters(&self, setup: Setup) -> Box<dyn Cache<i64>> {
+            Box::new(self.make::<i64>(setup))
+        }
+    }
+
+    mod files_stamped {
+        use super::*;
+        cache_conformance::conformance_tests!(
+            AsyncFiles { files: files(None, false), runtime: runtime() },
+            skip: [
+                lru_evicts_least_recently_used,
+                lru_drops_expired_entries_first,
+                removal_listener_hears_each_removal_once,
+                cross_process,
+            ]
+        );
+    }
+
+    struct AsyncMemory(Arc<tokio::runtime::Runtime>);
+
+    type OverMemory<V> =
+        OnRuntime<AsyncTieredCache<V, AsyncInMemoryCache<V>>, tokio::runtime::Handle>;
+
+    impl AsyncMemory {
+        fn make<V: Clone + Send + Sync + 'static>(&self, setup: Setup) -> OverMemory<V> {
+            let (far, clock) = memory_far::<V>(&setup);
+            let cache = AsyncTieredCache::builder(AsyncInMemoryCache::new(far))
+                .near_max_size(1_000)
+                .clock(clock.shared())
+                .build_without_coherence_no_other_writers()
+                .expect("a tiered cache");
+            OnRuntime::with_executor(cache, self.0.handle().clone())
+        }
+    }
+
+    impl Harness for AsyncMemory {
+        type Cache = OverMemory<Vec<u8>>;
+
+        fn time(&self) -> Time {
+            Time::Mock
+        }
+
+        fn single_flight(&self) -> bool {
+            true
+        }
+
+        fn create(&self, setup: Setup) -> Self::Cache {
+            self.make(setup)
+        }
+
+        fn counters(&self, setup: Setup) -> Box<dyn Cache<i64>> {
+            Box::new(self.make::<i64>(setup))
+        }
+    }
+
+    mod memory_private {
+        use super::*;
+        cache_conformance::conformance_tests!(AsyncMemory(runtime()), skip: [
+            lru_evicts_least_recently_used,
+            lru_drops_expired_entries_first,
+            removal_listener_hears_each_removal_once,
+            cross_process,
+        ]);
+    }
+}
