@@ -307,7 +307,7 @@ impl<V: Clone + Send + Sync + 'static, F: Cache<V>> TieredCache<V, F> {
             return Ok(Some(copy.value));
         }
         core.unserved();
-        core.drop_key(key);
+        core.drop_key(key, false);
         Ok(None)
     }
 
@@ -383,7 +383,7 @@ impl<V: Clone + Send + Sync + 'static, F: Cache<V>> TieredCache<V, F> {
 
     /// Drops the near copy of `key` after a write of it (the far write done or failed).
     fn wrote<T>(&self, key: &str, result: Result<T, CacheError>) -> Result<T, CacheError> {
-        self.inner.core.drop_key(key);
+        self.inner.core.drop_key(key, true);
         result
     }
 
@@ -550,7 +550,7 @@ impl<V: Clone + Send + Sync + 'static, F: Cache<V>> Cache<V> for TieredCache<V, 
         let keys: Vec<&str> = entries.iter().map(|(k, _)| *k).collect();
         let r = self.inner.far.set_many(entries, ttl);
         for k in keys {
-            self.inner.core.drop_key(k);
+            self.inner.core.drop_key(k, true);
         }
         r
     }
@@ -558,7 +558,7 @@ impl<V: Clone + Send + Sync + 'static, F: Cache<V>> Cache<V> for TieredCache<V, 
     fn delete_many(&self, keys: &[&str]) -> Result<u64, CacheError> {
         let r = self.inner.far.delete_many(keys);
         for k in keys {
-            self.inner.core.drop_key(k);
+            self.inner.core.drop_key(k, true);
         }
         r
     }

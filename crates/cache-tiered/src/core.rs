@@ -49,23 +49,31 @@ pub(crate) struct Slot<V> {
 /// One invalidation slot.
 #[derive(Default)]
 struct SeqSlot {
+    /// Every change of a key of the slot: this process's writes and the far tier's news.
     seq: AtomicU64,
+    /// This process's writes only.
+    local: AtomicU64,
     lock: Mutex<()>,
 }
 
-/// What a far read started under: the key's slot sequence number and the epoch.
+/// What a far read started under: the key's slot sequence numbers and the epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ticket {
     slot: usize,
     seq: u64,
+    local: u64,
     epoch: u64,
 }
 
 impl Ticket {
-    /// Whether a read that started under `self` saw every change known when `other` was
-    /// taken (for the same key).
+    /// Whether the value of a far read that started under `self` may be returned to a
+    /// caller that joined its flight under `other`: no write of this process and no epoch
+    /// (clear, channel lost) came between. News of other processes' writes may have: the
+    /// joined read then returns what the far read found, as if it had been made at once
+    /// (no read of this process can have seen the newer value: every far read of the key
+    /// is a flight, one at a time, and this one has not landed).
     pub(crate) fn covers(&self, other: &Ticket) -> bool {
-        self.seq >= other.seq && self.epoch >= other.epoch
+        self.local >= other.local && self.epoch >= other.epoch
     }
 }
 
@@ -172,6 +180,7 @@ impl<V: Clone + Send + Sync + 'static> Core<V> {
         Ticket {
             slot,
             seq: self.slots[slot].seq.load(Ordering::Acquire),
+            local: self.slots[slot].local.load(Ordering::Acquire),
             epoch,
         }
     }
@@ -256,12 +265,15 @@ impl<V: Clone + Send + Sync + 'static> Core<V> {
         let _ = self.near.set(key, copy, ttl);
     }
 
-    /// Drops `key`'s copy and refuses the fills of reads in flight (this process wrote
-    /// it, or it was found stale, or the far tier reported a change).
-    pub(crate) fn drop_key(&self, key: &str) {
+    /// Drops `key`'s copy and refuses the fills of reads in flight: this process wrote it
+    /// (`local`), or it was found stale, or the far tier reported a change.
+    pub(crate) fn drop_key(&self, key: &str, local: bool) {
         let slot = self.slot_of(key);
         let _held = self.lock(slot);
         self.slots[slot].seq.fetch_add(1, Ordering::AcqRel);
+        if local {
+            self.slots[slot].local.fetch_add(1, Ordering::AcqRel);
+        }
         let _ = self.near.delete(key);
     }
 
@@ -278,6 +290,7 @@ impl<V: Clone + Send + Sync + 'static> Core<V> {
         let _held = self.lock(ticket.slot);
         let keep = self.unchanged(ticket);
         self.slots[ticket.slot].seq.fetch_add(1, Ordering::AcqRel);
+        self.slots[ticket.slot].local.fetch_add(1, Ordering::AcqRel);
         match (keep, near_ttl) {
             (true, Some(ttl)) => {
                 let slot = Slot {
@@ -393,7 +406,7 @@ pub(crate) struct Sink<V>(pub(crate) std::sync::Arc<Core<V>>);
 impl<V: Clone + Send + Sync + 'static> InvalidationSink for Sink<V> {
     fn invalidate(&self, key: &str) {
         self.0.invalidations.fetch_add(1, Ordering::Relaxed);
-        self.0.drop_key(key);
+        self.0.drop_key(key, false);
     }
 
     fn invalidate_all(&self) {

@@ -261,7 +261,7 @@ impl<V: Clone + Send + Sync + 'static, F: AsyncCache<V>> AsyncTieredCache<V, F> 
             return Ok(Some(copy.value));
         }
         core.unserved();
-        core.drop_key(key);
+        core.drop_key(key, false);
         Ok(None)
     }
 
@@ -512,7 +512,7 @@ impl<V: Clone + Send + Sync + 'static, F: AsyncCache<V>> AsyncCache<V> for Async
             let core = &self.inner.core;
             if !core.installs() {
                 let r = self.inner.far.set(key, value, ttl).await;
-                core.drop_key(key);
+                core.drop_key(key, true);
                 return r;
             }
             let ticket = core.ticket(key);
@@ -523,7 +523,7 @@ impl<V: Clone + Send + Sync + 'static, F: AsyncCache<V>> AsyncCache<V> for Async
                     Ok(stored)
                 }
                 Err(e) => {
-                    core.drop_key(key);
+                    core.drop_key(key, true);
                     Err(e)
                 }
             }
@@ -533,7 +533,7 @@ impl<V: Clone + Send + Sync + 'static, F: AsyncCache<V>> AsyncCache<V> for Async
     fn delete<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<bool, CacheError>> {
         CacheFuture::boxed(async move {
             let r = self.inner.far.delete(key).await;
-            self.inner.core.drop_key(key);
+            self.inner.core.drop_key(key, true);
             r
         })
     }
@@ -572,7 +572,7 @@ impl<V: Clone + Send + Sync + 'static, F: AsyncCache<V>> AsyncCache<V> for Async
             let core = &self.inner.core;
             if !core.installs() {
                 let r = self.inner.far.add(key, value, ttl).await;
-                core.drop_key(key);
+                core.drop_key(key, true);
                 return r;
             }
             let ticket = core.ticket(key);
@@ -583,7 +583,7 @@ impl<V: Clone + Send + Sync + 'static, F: AsyncCache<V>> AsyncCache<V> for Async
                     Ok(true)
                 }
                 r => {
-                    core.drop_key(key);
+                    core.drop_key(key, true);
                     r
                 }
             }
@@ -596,7 +596,7 @@ impl<V: Clone + Send + Sync + 'static, F: AsyncCache<V>> AsyncCache<V> for Async
     {
         CacheFuture::boxed(async move {
             let r = self.inner.far.incr(key, delta).await;
-            self.inner.core.drop_key(key);
+            self.inner.core.drop_key(key, true);
             r
         })
     }
@@ -607,7 +607,7 @@ impl<V: Clone + Send + Sync + 'static, F: AsyncCache<V>> AsyncCache<V> for Async
     {
         CacheFuture::boxed(async move {
             let r = self.inner.far.decr(key, delta).await;
-            self.inner.core.drop_key(key);
+            self.inner.core.drop_key(key, true);
             r
         })
     }
@@ -615,7 +615,7 @@ impl<V: Clone + Send + Sync + 'static, F: AsyncCache<V>> AsyncCache<V> for Async
     fn touch<'a>(&'a self, key: &'a str, ttl: Ttl) -> CacheFuture<'a, Result<bool, CacheError>> {
         CacheFuture::boxed(async move {
             let r = self.inner.far.touch(key, ttl).await;
-            self.inner.core.drop_key(key);
+            self.inner.core.drop_key(key, true);
             r
         })
     }
@@ -639,7 +639,7 @@ impl<V: Clone + Send + Sync + 'static, F: AsyncCache<V>> AsyncCache<V> for Async
             let keys: Vec<&str> = entries.iter().map(|(k, _)| *k).collect();
             let r = self.inner.far.set_many(entries, ttl).await;
             for k in keys {
-                self.inner.core.drop_key(k);
+                self.inner.core.drop_key(k, true);
             }
             r
         })
@@ -649,7 +649,7 @@ impl<V: Clone + Send + Sync + 'static, F: AsyncCache<V>> AsyncCache<V> for Async
         CacheFuture::boxed(async move {
             let r = self.inner.far.delete_many(keys).await;
             for k in keys {
-                self.inner.core.drop_key(k);
+                self.inner.core.drop_key(k, true);
             }
             r
         })
