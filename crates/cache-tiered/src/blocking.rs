@@ -387,6 +387,166 @@ impl<V: Clone + Send + Sync + 'static, F: Cache<V>> TieredCache<V, F> {
         result
     }
 
+    /// [`Cache::get`], callable without importing the trait.
+    ///
+    /// ```
+    /// use cache_tiered::TieredCache;
+    /// let far = cache_memory::InMemoryCache::<u8>::new(10, None)?;
+    /// let cache = TieredCache::builder(far).build_without_coherence_no_other_writers()?;
+    /// let _ = cache.get("a")?;
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    #[inline]
+    pub fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
+        Cache::get(self, key)
+    }
+
+    /// [`Cache::get_many`], callable without importing the trait.
+    ///
+    /// ```
+    /// use cache_tiered::TieredCache;
+    /// let far = cache_memory::InMemoryCache::<u8>::new(10, None)?;
+    /// let cache = TieredCache::builder(far).build_without_coherence_no_other_writers()?;
+    /// let _ = cache.get_many(&["a", "b"])?;
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    #[inline]
+    pub fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<V>>, CacheError> {
+        Cache::get_many(self, keys)
+    }
+
+    /// [`Cache::delete`], callable without importing the trait.
+    ///
+    /// ```
+    /// use cache_tiered::TieredCache;
+    /// let far = cache_memory::InMemoryCache::<u8>::new(10, None)?;
+    /// let cache = TieredCache::builder(far).build_without_coherence_no_other_writers()?;
+    /// let _ = cache.delete("a")?;
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    #[inline]
+    pub fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        Cache::delete(self, key)
+    }
+
+    /// [`Cache::delete_many`], callable without importing the trait.
+    ///
+    /// ```
+    /// use cache_tiered::TieredCache;
+    /// let far = cache_memory::InMemoryCache::<u8>::new(10, None)?;
+    /// let cache = TieredCache::builder(far).build_without_coherence_no_other_writers()?;
+    /// let _ = cache.delete_many(&["a", "b"])?;
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    #[inline]
+    pub fn delete_many(&self, keys: &[&str]) -> Result<u64, CacheError> {
+        Cache::delete_many(self, keys)
+    }
+
+    /// [`Cache::exists`], callable without importing the trait.
+    ///
+    /// ```
+    /// use cache_tiered::TieredCache;
+    /// let far = cache_memory::InMemoryCache::<u8>::new(10, None)?;
+    /// let cache = TieredCache::builder(far).build_without_coherence_no_other_writers()?;
+    /// let _ = cache.exists("a")?;
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    #[inline]
+    pub fn exists(&self, key: &str) -> Result<bool, CacheError> {
+        Cache::exists(self, key)
+    }
+
+    /// [`Cache::clear`], callable without importing the trait.
+    ///
+    /// ```
+    /// use cache_tiered::TieredCache;
+    /// let far = cache_memory::InMemoryCache::<u8>::new(10, None)?;
+    /// let cache = TieredCache::builder(far).build_without_coherence_no_other_writers()?;
+    /// let _ = cache.clear()?;
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    #[inline]
+    pub fn clear(&self) -> Result<(), CacheError> {
+        Cache::clear(self)
+    }
+
+    /// [`Cache::delete_pattern`], callable without importing the trait.
+    ///
+    /// ```
+    /// use cache_tiered::TieredCache;
+    /// let far = cache_memory::InMemoryCache::<u8>::new(10, None)?;
+    /// let cache = TieredCache::builder(far).build_without_coherence_no_other_writers()?;
+    /// let _ = cache.delete_pattern("a*")?;
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    #[inline]
+    pub fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
+        Cache::delete_pattern(self, pattern)
+    }
+
+    /// [`Cache::ttl`], callable without importing the trait.
+    ///
+    /// ```
+    /// use cache_tiered::TieredCache;
+    /// let far = cache_memory::InMemoryCache::<u8>::new(10, None)?;
+    /// let cache = TieredCache::builder(far).build_without_coherence_no_other_writers()?;
+    /// let _ = cache.ttl("a")?;
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    #[inline]
+    pub fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        Cache::ttl(self, key)
+    }
+
+    /// [`Cache::stats`], callable without importing the trait.
+    ///
+    /// ```
+    /// use cache_tiered::TieredCache;
+    /// let far = cache_memory::InMemoryCache::<u8>::new(10, None)?;
+    /// let cache = TieredCache::builder(far).build_without_coherence_no_other_writers()?;
+    /// let _ = cache.stats();
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    #[inline]
+    pub fn stats(&self) -> CacheStats {
+        Cache::stats(self)
+    }
+
+    /// [`Cache::incr`], callable without importing the trait (caches of `i64`).
+    ///
+    /// ```
+    /// use cache_tiered::TieredCache;
+    /// let far = cache_memory::InMemoryCache::<i64>::new(10, None)?;
+    /// let cache = TieredCache::builder(far).build_without_coherence_no_other_writers()?;
+    /// assert_eq!(cache.incr("n", 2)?, 2);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    #[inline]
+    pub fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError>
+    where
+        V: CounterValue,
+    {
+        Cache::incr(self, key, delta)
+    }
+
+    /// [`Cache::decr`], callable without importing the trait (caches of `i64`).
+    ///
+    /// ```
+    /// use cache_tiered::TieredCache;
+    /// let far = cache_memory::InMemoryCache::<i64>::new(10, None)?;
+    /// let cache = TieredCache::builder(far).build_without_coherence_no_other_writers()?;
+    /// assert_eq!(cache.decr("n", 2)?, -2);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    #[inline]
+    pub fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError>
+    where
+        V: CounterValue,
+    {
+        Cache::decr(self, key, delta)
+    }
+
     /// [`Cache::set`] with any `impl Into<Ttl>` (a `Duration`, an `Option<Duration>`).
     ///
     /// ```

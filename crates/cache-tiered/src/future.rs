@@ -398,6 +398,209 @@ impl<V: Clone + Send + Sync + 'static, F: AsyncCache<V>> AsyncTieredCache<V, F> 
         }
     }
 
+    /// [`AsyncCache::get`], callable without importing the trait.
+    ///
+    /// ```
+    /// # async fn f() -> Result<(), cache_core::CacheError> {
+    /// use cache_memory::{AsyncInMemoryCache, InMemoryCache};
+    /// let far = AsyncInMemoryCache::new(InMemoryCache::<u8>::new(10, None)?);
+    /// let cache = cache_tiered::AsyncTieredCache::builder(far)
+    ///     .build_without_coherence_no_other_writers()?;
+    /// let _ = cache.get("a").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub fn get<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<Option<V>, CacheError>> {
+        AsyncCache::get(self, key)
+    }
+
+    /// [`AsyncCache::get_many`], callable without importing the trait.
+    ///
+    /// ```
+    /// # async fn f() -> Result<(), cache_core::CacheError> {
+    /// use cache_memory::{AsyncInMemoryCache, InMemoryCache};
+    /// let far = AsyncInMemoryCache::new(InMemoryCache::<u8>::new(10, None)?);
+    /// let cache = cache_tiered::AsyncTieredCache::builder(far)
+    ///     .build_without_coherence_no_other_writers()?;
+    /// let _ = cache.get_many(&["a", "b"]).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub fn get_many<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+    ) -> CacheFuture<'a, Result<Vec<Option<V>>, CacheError>> {
+        AsyncCache::get_many(self, keys)
+    }
+
+    /// [`AsyncCache::delete`], callable without importing the trait.
+    ///
+    /// ```
+    /// # async fn f() -> Result<(), cache_core::CacheError> {
+    /// use cache_memory::{AsyncInMemoryCache, InMemoryCache};
+    /// let far = AsyncInMemoryCache::new(InMemoryCache::<u8>::new(10, None)?);
+    /// let cache = cache_tiered::AsyncTieredCache::builder(far)
+    ///     .build_without_coherence_no_other_writers()?;
+    /// let _ = cache.delete("a").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub fn delete<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<bool, CacheError>> {
+        AsyncCache::delete(self, key)
+    }
+
+    /// [`AsyncCache::delete_many`], callable without importing the trait.
+    ///
+    /// ```
+    /// # async fn f() -> Result<(), cache_core::CacheError> {
+    /// use cache_memory::{AsyncInMemoryCache, InMemoryCache};
+    /// let far = AsyncInMemoryCache::new(InMemoryCache::<u8>::new(10, None)?);
+    /// let cache = cache_tiered::AsyncTieredCache::builder(far)
+    ///     .build_without_coherence_no_other_writers()?;
+    /// let _ = cache.delete_many(&["a", "b"]).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub fn delete_many<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+    ) -> CacheFuture<'a, Result<u64, CacheError>> {
+        AsyncCache::delete_many(self, keys)
+    }
+
+    /// [`AsyncCache::exists`], callable without importing the trait.
+    ///
+    /// ```
+    /// # async fn f() -> Result<(), cache_core::CacheError> {
+    /// use cache_memory::{AsyncInMemoryCache, InMemoryCache};
+    /// let far = AsyncInMemoryCache::new(InMemoryCache::<u8>::new(10, None)?);
+    /// let cache = cache_tiered::AsyncTieredCache::builder(far)
+    ///     .build_without_coherence_no_other_writers()?;
+    /// let _ = cache.exists("a").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub fn exists<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<bool, CacheError>> {
+        AsyncCache::exists(self, key)
+    }
+
+    /// [`AsyncCache::delete_pattern`], callable without importing the trait.
+    ///
+    /// ```
+    /// # async fn f() -> Result<(), cache_core::CacheError> {
+    /// use cache_memory::{AsyncInMemoryCache, InMemoryCache};
+    /// let far = AsyncInMemoryCache::new(InMemoryCache::<u8>::new(10, None)?);
+    /// let cache = cache_tiered::AsyncTieredCache::builder(far)
+    ///     .build_without_coherence_no_other_writers()?;
+    /// let _ = cache.delete_pattern("a*").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub fn delete_pattern<'a>(
+        &'a self,
+        pattern: &'a str,
+    ) -> CacheFuture<'a, Result<u64, CacheError>> {
+        AsyncCache::delete_pattern(self, pattern)
+    }
+
+    /// [`AsyncCache::ttl`], callable without importing the trait.
+    ///
+    /// ```
+    /// # async fn f() -> Result<(), cache_core::CacheError> {
+    /// use cache_memory::{AsyncInMemoryCache, InMemoryCache};
+    /// let far = AsyncInMemoryCache::new(InMemoryCache::<u8>::new(10, None)?);
+    /// let cache = cache_tiered::AsyncTieredCache::builder(far)
+    ///     .build_without_coherence_no_other_writers()?;
+    /// let _ = cache.ttl("a").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub fn ttl<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> CacheFuture<'a, Result<Option<Option<Duration>>, CacheError>> {
+        AsyncCache::ttl(self, key)
+    }
+
+    /// [`AsyncCache::incr`], callable without importing the trait.
+    ///
+    /// ```
+    /// # async fn f() -> Result<(), cache_core::CacheError> {
+    /// use cache_memory::{AsyncInMemoryCache, InMemoryCache};
+    /// let far = AsyncInMemoryCache::new(InMemoryCache::<i64>::new(10, None)?);
+    /// let cache = cache_tiered::AsyncTieredCache::builder(far)
+    ///     .build_without_coherence_no_other_writers()?;
+    /// let _ = cache.incr("n", 1).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub fn incr<'a>(&'a self, key: &'a str, delta: i64) -> CacheFuture<'a, Result<i64, CacheError>>
+    where
+        V: CounterValue,
+    {
+        AsyncCache::incr(self, key, delta)
+    }
+
+    /// [`AsyncCache::decr`], callable without importing the trait.
+    ///
+    /// ```
+    /// # async fn f() -> Result<(), cache_core::CacheError> {
+    /// use cache_memory::{AsyncInMemoryCache, InMemoryCache};
+    /// let far = AsyncInMemoryCache::new(InMemoryCache::<i64>::new(10, None)?);
+    /// let cache = cache_tiered::AsyncTieredCache::builder(far)
+    ///     .build_without_coherence_no_other_writers()?;
+    /// let _ = cache.decr("n", 1).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub fn decr<'a>(&'a self, key: &'a str, delta: i64) -> CacheFuture<'a, Result<i64, CacheError>>
+    where
+        V: CounterValue,
+    {
+        AsyncCache::decr(self, key, delta)
+    }
+
+    /// [`AsyncCache::clear`], callable without importing the trait.
+    ///
+    /// ```
+    /// # async fn f() -> Result<(), cache_core::CacheError> {
+    /// use cache_memory::{AsyncInMemoryCache, InMemoryCache};
+    /// let far = AsyncInMemoryCache::new(InMemoryCache::<u8>::new(10, None)?);
+    /// let cache = cache_tiered::AsyncTieredCache::builder(far)
+    ///     .build_without_coherence_no_other_writers()?;
+    /// cache.clear().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub fn clear(&self) -> CacheFuture<'_, Result<(), CacheError>> {
+        AsyncCache::clear(self)
+    }
+
+    /// [`AsyncCache::stats`], callable without importing the trait.
+    ///
+    /// ```
+    /// use cache_memory::{AsyncInMemoryCache, InMemoryCache};
+    /// let far = AsyncInMemoryCache::new(InMemoryCache::<u8>::new(10, None)?);
+    /// let cache = cache_tiered::AsyncTieredCache::builder(far)
+    ///     .build_without_coherence_no_other_writers()?;
+    /// assert_eq!(cache.stats().hits, 0);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    #[inline]
+    pub fn stats(&self) -> CacheStats {
+        AsyncCache::stats(self)
+    }
+
     /// [`AsyncCache::set`] with any `impl Into<Ttl>` (a `Duration`, an `Option<Duration>`).
     ///
     /// ```
