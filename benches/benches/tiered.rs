@@ -30,6 +30,9 @@ type Value = [u64; 8];
 
 const KEYS: usize = 10_000;
 
+/// A paired row: our row's name, our cache, the peer's cache, the peer's name.
+type Pairing<'a> = (&'a str, &'a dyn Cache<Value>, &'a dyn Cache<Value>, &'a str);
+
 /// An in-memory far tier that reports itself connected (it is never written behind the
 /// near tier's back here): what a Redis far tier with its channel up looks like to a hit.
 struct Connected<V>(InMemoryCache<V>);
@@ -222,7 +225,7 @@ fn benches(c: &mut Criterion) {
         let twin = memory();
         warm(&twin, &[&twin], &keys);
         let mut csv = String::from("workload,cache,peer,rounds,median,q1,q3\n");
-        let pairs: [(&str, &dyn Cache<Value>, &dyn Cache<Value>, &str); 3] = [
+        let pairs: [Pairing<'_>; 3] = [
             (
                 "cache-tiered-invalidated",
                 &invalidated,
