@@ -66,6 +66,72 @@ impl<V> Slot<V> {
     }
 }
 
+/// The near tier: the values themselves when no copy needs a mark (invalidated and private
+/// coherence, so that a hit costs the in-memory get and nothing more), or [`Slot`]s.
+pub(crate) enum Near<V> {
+    Plain(InMemoryCache<V>),
+    Marked(InMemoryCache<Slot<V>>),
+}
+
+// The in-memory tier's operations cannot fail: their `Result`s are dropped here.
+impl<V: Clone + Send + Sync + 'static> Near<V> {
+    #[inline(always)]
+    fn get(&self, key: &str) -> Option<Slot<V>> {
+        match self {
+            Near::Plain(c) => c
+                .get(key)
+                .ok()
+                .flatten()
+                .map(|value| Slot { value, mark: None }),
+            Near::Marked(c) => c.get(key).ok().flatten(),
+        }
+    }
+
+    fn set(&self, key: &str, slot: Slot<V>, ttl: Ttl) {
+        let _ = match self {
+            Near::Plain(c) => Cache::set(c, key, slot.value, ttl),
+            Near::Marked(c) => Cache::set(c, key, slot, ttl),
+        };
+    }
+
+    fn ttl(&self, key: &str) -> Option<Option<std::time::Duration>> {
+        match self {
+            Near::Plain(c) => c.ttl(key),
+            Near::Marked(c) => c.ttl(key),
+        }
+        .ok()
+        .flatten()
+    }
+
+    fn delete(&self, key: &str) {
+        let _ = match self {
+            Near::Plain(c) => c.delete(key),
+            Near::Marked(c) => c.delete(key),
+        };
+    }
+
+    fn clear(&self) {
+        let _ = match self {
+            Near::Plain(c) => c.clear(),
+            Near::Marked(c) => c.clear(),
+        };
+    }
+
+    fn delete_pattern(&self, pattern: &str) {
+        let _ = match self {
+            Near::Plain(c) => c.delete_pattern(pattern),
+            Near::Marked(c) => c.delete_pattern(pattern),
+        };
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        match self {
+            Near::Plain(c) => c.stats(),
+            Near::Marked(c) => c.stats(),
+        }
+    }
+}
+
 /// One invalidation slot.
 #[derive(Default)]
 struct SeqSlot {
@@ -107,7 +173,7 @@ pub(crate) struct Fetched<V> {
 
 /// The near tier and its coherence state.
 pub(crate) struct Core<V> {
-    pub(crate) near: InMemoryCache<Slot<V>>,
+    pub(crate) near: Near<V>,
     pub(crate) clock: SharedClock,
     pub(crate) coherence: Coherence,
     /// Upper bound of a near copy's life.
@@ -130,7 +196,7 @@ pub(crate) struct Core<V> {
 
 impl<V: Clone + Send + Sync + 'static> Core<V> {
     pub(crate) fn new(
-        near: InMemoryCache<Slot<V>>,
+        near: Near<V>,
         clock: SharedClock,
         coherence: Coherence,
         near_max_ttl: Option<Duration>,
@@ -163,7 +229,7 @@ impl<V: Clone + Send + Sync + 'static> Core<V> {
     #[inline(always)]
     pub(crate) fn near_copy(&self, key: &str) -> Option<Slot<V>> {
         // The in-memory tier's `get` cannot fail.
-        self.near.get(key).ok().flatten()
+        self.near.get(key)
     }
 
     /// Counts a near copy found but not served.
@@ -252,8 +318,7 @@ impl<V: Clone + Send + Sync + 'static> Core<V> {
         if !self.unchanged(ticket) {
             return false;
         }
-        let _ = self
-            .near
+        self.near
             .set(key, Slot::marked(value, stamp, self.now()), ttl);
         true
     }
@@ -274,12 +339,11 @@ impl<V: Clone + Send + Sync + 'static> Core<V> {
         if copy.stamp() != Some(stamp) {
             return;
         }
-        let Some(ttl) = self.near.ttl(key).ok().flatten() else {
+        let Some(ttl) = self.near.ttl(key) else {
             return;
         };
         let ttl = ttl.map_or(Ttl::Never, Ttl::After);
-        let _ = self
-            .near
+        self.near
             .set(key, Slot::marked(copy.value, Some(stamp), checked), ttl);
     }
 
@@ -292,7 +356,7 @@ impl<V: Clone + Send + Sync + 'static> Core<V> {
         if local {
             self.slots[slot].local.fetch_add(1, Ordering::AcqRel);
         }
-        let _ = self.near.delete(key);
+        self.near.delete(key);
     }
 
     /// After a write of this process under `ticket` (taken before the far write): keeps
@@ -311,10 +375,10 @@ impl<V: Clone + Send + Sync + 'static> Core<V> {
         self.slots[ticket.slot].local.fetch_add(1, Ordering::AcqRel);
         match (keep, near_ttl) {
             (true, Some(ttl)) => {
-                let _ = self.near.set(key, Slot::marked(value, None, 0), ttl);
+                self.near.set(key, Slot::marked(value, None, 0), ttl);
             }
             _ => {
-                let _ = self.near.delete(key);
+                self.near.delete(key);
             }
         }
     }
@@ -327,7 +391,7 @@ impl<V: Clone + Send + Sync + 'static> Core<V> {
         for slot in 0..SLOTS {
             drop(self.lock(slot));
         }
-        let _ = self.near.clear();
+        self.near.clear();
     }
 
     /// Drops the copies of the keys `pattern` matches and refuses every fill in flight.
@@ -336,7 +400,7 @@ impl<V: Clone + Send + Sync + 'static> Core<V> {
         for slot in 0..SLOTS {
             drop(self.lock(slot));
         }
-        let _ = self.near.delete_pattern(pattern);
+        self.near.delete_pattern(pattern);
     }
 
     /// Counts a caller that joined another caller's flight and got `found`.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use cache_core::{CacheError, MonotonicClock, SharedClock};
 use cache_memory::{InMemoryCache, Policy};
 
-use crate::core::{Coherence, Core, Slot};
+use crate::core::{Coherence, Core, Near, Slot};
 
 /// The default bound of the near tier, in entries.
 pub const DEFAULT_NEAR_MAX_SIZE: usize = 10_000;
@@ -91,16 +91,26 @@ impl NearSettings {
         };
         let clock = self
             .clock
+            .clone()
             .unwrap_or_else(|| Arc::new(MonotonicClock::new()));
-        let mut near = InMemoryCache::<Slot<V>>::builder()
-            .max_size(self.max_size)
-            .policy(self.policy)
-            .clock(Arc::clone(&clock))
-            .single_flight(false);
-        if let Some(n) = self.shards {
-            near = near.shards(n);
+        fn near_of<T>(
+            s: &NearSettings,
+            clock: &SharedClock,
+        ) -> Result<InMemoryCache<T>, CacheError> {
+            let mut near = InMemoryCache::<T>::builder()
+                .max_size(s.max_size)
+                .policy(s.policy)
+                .clock(Arc::clone(clock))
+                .single_flight(false);
+            if let Some(n) = s.shards {
+                near = near.shards(n);
+            }
+            near.build()
         }
-        let near = near.build()?;
+        let near = match coherence {
+            Coherence::Stamped { .. } => Near::Marked(near_of::<Slot<V>>(&self, &clock)?),
+            _ => Near::Plain(near_of::<V>(&self, &clock)?),
+        };
         Ok(Arc::new(Core::new(near, clock, coherence, self.max_ttl)))
     }
 }
