@@ -8,6 +8,10 @@
 //! `stat`s the entry), `cache-tiered-stamped-staleness` (over files, `max_staleness(1 h)`:
 //! no `stat` within it) and `cache-file` (the far tier alone, for scale).
 //!
+//! The `tiered-near-miss` group: every read a near miss (a near tier of one entry, keys read
+//! in order): the stamped tiered cache over files beside `cache-file`'s get, and the private
+//! one over memory beside `cache-memory`'s: the cost of a far read, its `ttl` and the fill.
+//!
 //! After the criterion rows, the paired row: the invalidated near hit and the `InMemoryCache`
 //! get alternated round by round in one loop, the median of the per-round ratios written to
 //! `target/bench/tiered-paired.csv` (honouring the command line's filter).
@@ -215,6 +219,39 @@ fn benches(c: &mut Criterion) {
         let mut next = 0;
         group.bench_function(BenchmarkId::new(name, "1t"), |b| {
             b.iter(|| next = read(cache, &keys, &trace, next, batch))
+        });
+    }
+    group.finish();
+
+    // Near misses: a near tier of one entry read in key order, so that every read misses
+    // it and goes to the far tier (`get`, then `ttl` for the fill's TTL, stamped: a `stat`
+    // before and after), beside the far tier's own `get`.
+    let tiny_files = TieredCache::<Value, _>::builder(files.clone())
+        .near_max_size(1)
+        .near_shards(1)
+        .build_stamped()
+        .expect("valid");
+    let far_memory = memory();
+    warm(&far_memory, &[&far_memory], &keys);
+    let tiny_memory = TieredCache::builder(far_memory.clone())
+        .near_max_size(1)
+        .near_shards(1)
+        .build_without_coherence_no_other_writers()
+        .expect("valid");
+    let in_order: Vec<usize> = (0..KEYS).collect();
+    let misses: [(&str, &dyn Cache<Value>); 4] = [
+        ("cache-file", &files),
+        ("cache-tiered-stamped", &tiny_files),
+        ("cache-memory", &far_memory),
+        ("cache-tiered-private", &tiny_memory),
+    ];
+    let mut group = c.benchmark_group("tiered-near-miss");
+    configure(&mut group);
+    group.throughput(Throughput::Elements(batch as u64));
+    for (name, cache) in misses {
+        let mut next = 0;
+        group.bench_function(BenchmarkId::new(name, "1t"), |b| {
+            b.iter(|| next = read(cache, &keys, &in_order, next, batch))
         });
     }
     group.finish();
