@@ -18,12 +18,15 @@ use cache_tiered::AsyncTieredCache;
 use support::Reporting;
 use tokio::sync::Notify;
 
+/// A held read's two signals: it entered (read the far value), and it may go on.
+type Hold = (Arc<Notify>, Arc<Notify>);
+
 /// [`Reporting`] as an async far tier whose `get` can be held until released.
 #[derive(Clone)]
 struct AsyncFar {
     far: Reporting<i64>,
     gets: Arc<AtomicU64>,
-    hold: Arc<std::sync::Mutex<Option<(Arc<Notify>, Arc<Notify>)>>>,
+    hold: Arc<std::sync::Mutex<Option<Hold>>>,
 }
 
 impl AsyncFar {
@@ -36,7 +39,7 @@ impl AsyncFar {
     }
 
     /// The next far `get` reads, tells `entered`, and waits for `release`.
-    fn arm(&self) -> (Arc<Notify>, Arc<Notify>) {
+    fn arm(&self) -> Hold {
         let pair = (Arc::new(Notify::new()), Arc::new(Notify::new()));
         *self.hold.lock().unwrap() = Some(pair.clone());
         pair
