@@ -128,6 +128,7 @@ pub struct ReadmeDoctests;
 
 // The layout (ARCHITECTURE.md draws it): the two caches, `blocking` (`RedisCache`) and `aio`
 // (`AsyncRedisCache`), are siblings that never use each other; below both, shared,
+// `tracking` (the invalidation listeners of `near::Invalidations`, on std threads), then
 // `connection` (configurations made into clients, sentinels), then `proto` (sans-I/O: keys,
 // values, commands, scripts, the flight lock, errors) and `config`. Dependencies run down.
 #[cfg(feature = "tokio")]
@@ -137,6 +138,7 @@ mod config;
 mod config_file;
 mod connection;
 mod proto;
+mod tracking;
 
 use cache_core::codec;
 
