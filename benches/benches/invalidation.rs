@@ -22,7 +22,11 @@ struct Clocked(Mutex<mpsc::Sender<(String, Instant)>>);
 
 impl InvalidationSink for Clocked {
     fn invalidate(&self, key: &str) {
-        let _ = self.0.lock().unwrap().send((key.to_owned(), Instant::now()));
+        let _ = self
+            .0
+            .lock()
+            .unwrap()
+            .send((key.to_owned(), Instant::now()));
     }
     fn invalidate_all(&self) {}
     fn connected(&self, _up: bool) {}
@@ -96,8 +100,24 @@ fn writes(cache: &RedisCache, threads: usize, per_thread: usize) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
-/// Per-round ratios of write throughput with 3 listeners to throughput without, sorted.
-fn write_cost(server: &RedisServer, rounds: usize, threads: usize, per_thread: usize) -> Vec<f64> {
+/// The server's CPU time so far (`INFO cpu`: user + system of the main thread and its
+/// children), in seconds.
+fn server_cpu(server: &RedisServer) -> f64 {
+    let info = server.query(&["INFO", "cpu"]).expect("INFO cpu").text();
+    info.lines()
+        .filter(|l| l.starts_with("used_cpu_sys:") || l.starts_with("used_cpu_user:"))
+        .filter_map(|l| l.split(':').nth(1)?.trim().parse::<f64>().ok())
+        .sum()
+}
+
+/// Per-round ratios of write throughput with 3 listeners to throughput without, sorted,
+/// and the same of the server's CPU time per write (without over with: below 1 is a cost).
+fn write_cost(
+    server: &RedisServer,
+    rounds: usize,
+    threads: usize,
+    per_thread: usize,
+) -> (Vec<f64>, Vec<f64>) {
     let cache = cache(server, "cost:");
     let listeners = [cache.clone(), cache.clone(), cache.clone()];
     let timed = |with: bool| {
@@ -109,15 +129,17 @@ fn write_cost(server: &RedisServer, rounds: usize, threads: usize, per_thread: u
         } else {
             Vec::new()
         };
+        let cpu = server_cpu(server);
         let t = writes(&cache, threads, per_thread);
+        let cpu = server_cpu(server) - cpu;
         drop(subscriptions);
-        t
+        (t, cpu)
     };
     for _ in 0..2 {
         timed(true);
         timed(false);
     }
-    let mut ratios: Vec<f64> = (0..rounds)
+    let (mut ratios, mut cpu): (Vec<f64>, Vec<f64>) = (0..rounds)
         .map(|round| {
             let (with, without) = if round % 2 == 0 {
                 let w = timed(true);
@@ -126,12 +148,13 @@ fn write_cost(server: &RedisServer, rounds: usize, threads: usize, per_thread: u
                 let wo = timed(false);
                 (timed(true), wo)
             };
-            // Writes/s with over writes/s without.
-            without / with
+            // Writes/s with over writes/s without; server CPU without over with.
+            (without.0 / with.0, without.1 / with.1)
         })
-        .collect();
+        .unzip();
     ratios.sort_by(f64::total_cmp);
-    ratios
+    cpu.sort_by(f64::total_cmp);
+    (ratios, cpu)
 }
 
 fn main() {
@@ -157,7 +180,7 @@ fn main() {
         d[d.len() - 1]
     );
     let threads = 4;
-    let ratios = write_cost(&server, rounds, threads, per_thread);
+    let (ratios, cpu) = write_cost(&server, rounds, threads, per_thread);
     let (mid, lo, hi) = (
         quantile(&ratios, 0.5),
         quantile(&ratios, 0.25),
@@ -166,10 +189,16 @@ fn main() {
     println!(
         "writes/s with 3 tracking listeners / without ({threads} threads, {rounds} paired rounds): {mid:.3}x (middle half {lo:.3}x to {hi:.3}x)"
     );
+    let cpu_mid = quantile(&cpu, 0.5);
+    println!(
+        "server CPU per write without listeners / with 3: {cpu_mid:.3}x (middle half {:.3}x to {:.3}x)",
+        quantile(&cpu, 0.25),
+        quantile(&cpu, 0.75)
+    );
     write_metric(
         "invalidation.csv",
         &format!(
-            "metric,value\ndelay_p50_us,{p50:.1}\ndelay_p99_us,{p99:.1}\nwrites_with_3_listeners_ratio,{mid:.4}\nwrites_ratio_q25,{lo:.4}\nwrites_ratio_q75,{hi:.4}\n"
+            "metric,value\ndelay_p50_us,{p50:.1}\ndelay_p99_us,{p99:.1}\nwrites_with_3_listeners_ratio,{mid:.4}\nwrites_ratio_q25,{lo:.4}\nwrites_ratio_q75,{hi:.4}\nserver_cpu_per_write_ratio,{cpu_mid:.4}\n"
         ),
     );
 }
