@@ -15,6 +15,10 @@ use crate::connection::{open, Connector, Timeouts};
 /// A server's host and port.
 pub(super) type Address = (String, u16);
 
+/// A connection to every server that takes writes, each with its address for messages,
+/// and, on a cluster, the primaries they are on.
+pub(super) type Connections = (Vec<(String, Connection)>, Option<Vec<Address>>);
+
 /// Where the cache's writes go.
 pub(crate) enum Target {
     Single(redis::Client),
@@ -40,10 +44,7 @@ impl Target {
 
     /// A connection to every server that takes the cache's writes, with its address, each
     /// opened within `timeouts`; on a cluster, also its primaries.
-    pub(super) fn connections(
-        &self,
-        timeouts: Timeouts,
-    ) -> RedisResult<(Vec<(String, Connection)>, Option<Vec<Address>>)> {
+    pub(super) fn connections(&self, timeouts: Timeouts) -> RedisResult<Connections> {
         match self {
             Target::Single(client) => {
                 let addr = client.get_connection_info().addr().to_string();
@@ -137,10 +138,7 @@ pub(super) mod cluster {
         }
 
         /// A connection to every primary, and the primaries.
-        pub(super) fn connections(
-            &self,
-            timeouts: Timeouts,
-        ) -> RedisResult<(Vec<(String, Connection)>, Option<Vec<Address>>)> {
+        pub(super) fn connections(&self, timeouts: Timeouts) -> RedisResult<Connections> {
             let primaries = self.primaries(timeouts)?;
             let conns = primaries
                 .iter()
