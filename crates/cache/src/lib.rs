@@ -9,6 +9,7 @@
 //! | `redis` | [`RedisCache`]: Redis, pooled, native TTL | `cache-redis` |
 //! | `redis-cluster` | [`RedisCache`] on a Redis Cluster ([`RedisConfig::cluster`]) | `cache-redis` |
 //! | `tokio` | [`AsyncFileCache`] and [`AsyncRedisCache`] (with `file` / `redis`) | both |
+//! | `tiered` | [`TieredCache`] and [`AsyncTieredCache`]: a near cache in memory in front of any backend, kept true across processes | `cache-tiered` |
 //! | `redis-tls-rustls` | `rediss://` and certificates for [`RedisCache`] (rustls) | `cache-redis` |
 //!
 //! **Async.** [`AsyncCache<V>`](AsyncCache) has every operation of `Cache<V>` as a future
@@ -78,7 +79,8 @@
         feature = "memory",
         feature = "file",
         feature = "redis-cluster",
-        feature = "tokio"
+        feature = "tokio",
+        feature = "tiered"
     )),
     allow(rustdoc::broken_intra_doc_links)
 )]
@@ -107,6 +109,13 @@ pub use cache_redis::AsyncRedisCache;
 pub use cache_redis::{
     match_pattern, RedisCache, RedisConfig, RedisFailure, RedisTopology, SentinelTopology,
     TlsCertificates,
+};
+
+#[cfg(feature = "tiered")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tiered")))]
+pub use cache_tiered::{
+    AsyncTieredCache, AsyncTieredCacheBuilder, TierStats, TieredCache, TieredCacheBuilder,
+    DEFAULT_NEAR_MAX_SIZE,
 };
 
 /// This crate's README, compiled and run as doctests, so that its crates.io page never lies.
@@ -151,4 +160,7 @@ pub mod prelude {
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub use cache_redis::RedisCache;
+    #[cfg(feature = "tiered")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tiered")))]
+    pub use cache_tiered::{AsyncTieredCache, TieredCache};
 }

@@ -577,3 +577,21 @@ where
         ))
     }
 }
+
+/// [`FileBasedCache`]'s stamps (one `stat` of the entry's path, on the calling thread: a
+/// near cache checks them where it serves a copy, without a trip to the blocking pool).
+///
+/// ```
+/// use cache_core::near::EntryStamps;
+/// use cache_file::{AsyncFileCache, FileBasedCache};
+///
+/// let dir = tempfile::tempdir()?;
+/// let cache = AsyncFileCache::new(FileBasedCache::new(dir.path(), None)?);
+/// assert_eq!(cache.stamp("k")?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl<C: Send + Sync> cache_core::near::EntryStamps for AsyncFileCache<C> {
+    fn stamp(&self, key: &str) -> Result<Option<cache_core::near::Stamp>, CacheError> {
+        self.cache.entry_stamp(key)
+    }
+}

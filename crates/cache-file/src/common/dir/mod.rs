@@ -16,6 +16,7 @@ mod place;
 mod pool;
 mod remove;
 mod scan;
+mod stamp;
 mod temp;
 mod tree;
 

@@ -76,6 +76,7 @@ impl CacheDir {
     pub(super) fn write_temp(&self, tree: &Tree, tmp: &str, bytes: &[&[u8]]) -> io::Result<()> {
         let mut file = self.create_temp(tree, tmp)?;
         write_parts(&mut file, bytes)?;
+        super::stamp::mark(&file)?;
         if self.durable {
             file.sync_all()?;
         }
@@ -119,6 +120,7 @@ impl CacheDir {
         if size > len {
             file.set_len(len)?;
         }
+        super::stamp::mark(&file)?;
         if self.durable {
             file.sync_all()?;
         }
