@@ -34,7 +34,11 @@ fn copies_are_served_while_their_file_is_unchanged() {
     assert_eq!(tiers.far.hits, 1, "one far read: {tiers:?}");
     for v in 2..50u64 {
         other.set("k", v, Ttl::Never).unwrap(); // the same size each time
-        assert_eq!(cache.get("k").unwrap(), Some(v), "the other's write is seen at once");
+        assert_eq!(
+            cache.get("k").unwrap(),
+            Some(v),
+            "the other's write is seen at once"
+        );
         assert_eq!(cache.get("k").unwrap(), Some(v));
     }
     other.delete("k").unwrap();
@@ -71,15 +75,27 @@ fn max_staleness_serves_a_copy_until_it_is_due_for_a_check() {
     assert_eq!(cache.get("k").unwrap(), Some(1));
     other.set("k", 2u64, Ttl::Never).unwrap();
     clock.advance(Duration::from_millis(99));
-    assert_eq!(cache.get("k").unwrap(), Some(1), "within the staleness: not checked");
+    assert_eq!(
+        cache.get("k").unwrap(),
+        Some(1),
+        "within the staleness: not checked"
+    );
     clock.advance(Duration::from_millis(1));
-    assert_eq!(cache.get("k").unwrap(), Some(2), "due for a check: the new file is seen");
+    assert_eq!(
+        cache.get("k").unwrap(),
+        Some(2),
+        "due for a check: the new file is seen"
+    );
     // A check that finds the file unchanged restarts the staleness window.
     clock.advance(Duration::from_millis(100));
     assert_eq!(cache.get("k").unwrap(), Some(2)); // checked, unchanged
     other.set("k", 3u64, Ttl::Never).unwrap();
     clock.advance(Duration::from_millis(99));
-    assert_eq!(cache.get("k").unwrap(), Some(2), "the window restarted at the check");
+    assert_eq!(
+        cache.get("k").unwrap(),
+        Some(2),
+        "the window restarted at the check"
+    );
     clock.advance(Duration::from_millis(1));
     assert_eq!(cache.get("k").unwrap(), Some(3));
     // This process's own writes are seen at once, staleness or not.
