@@ -5,7 +5,9 @@
 //!   delays are printed);
 //! - 30 s of mixed writes from all three (values carry the writer's id and its sequence
 //!   number): no process ever reads a value of a writer older than one it read or wrote
-//!   before for that key, and each sees the others' writes;
+//!   before for that key, nor older than one it saw in Redis itself more than a second
+//!   before (keys only their owner writes make a stale near copy last until an
+//!   invalidation), and each sees the others' writes;
 //! - after `CLIENT KILL` of the listeners (kept from coming back by `maxclients` for as long
 //!   as the test needs), and after a Redis restart, a read after another process's write
 //!   never returns the near copy from before.
@@ -68,18 +70,60 @@ fn retried<T>(mut op: impl FnMut() -> Result<T, cache_core::CacheError>) -> Resu
     }
 }
 
-/// The newest sequence number this process has read or written, per key and per writer.
-struct Seen([[AtomicU64; PROCESSES]; KEYS]);
+/// The newest sequence number this process has read or written, per key and per writer;
+/// and, per key and writer, what a read of Redis itself (a probe) showed more than
+/// [`GRACE`] ago: a read through the near tier must not return less.
+struct Seen {
+    read: [[AtomicU64; PROCESSES]; ALL_KEYS],
+    /// Per key and writer: the newest number a probe showed more than `GRACE` ago
+    /// (`settled`), and the oldest probe not yet that old (`pending`, with its time).
+    probed: Mutex<[[(u64, Option<(Instant, u64)>); PROCESSES]; ALL_KEYS]>,
+}
+
+/// How long another process's write may take to reach this one (the invalidation delay,
+/// normally microseconds: a generous bound).
+const GRACE: Duration = Duration::from_secs(1);
+/// Keys every process writes, then keys only their owner (`k % PROCESSES`) writes (so that
+/// a near copy of another's value is replaced by nothing but an invalidation).
+const MIXED_KEYS: usize = KEYS;
+const SOLO_KEYS: usize = 6;
+const ALL_KEYS: usize = MIXED_KEYS + SOLO_KEYS;
 
 impl Seen {
     fn new() -> Self {
-        Seen(std::array::from_fn(|_| {
-            std::array::from_fn(|_| AtomicU64::new(0))
-        }))
+        Seen {
+            read: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            probed: Mutex::new([[(0, None); PROCESSES]; ALL_KEYS]),
+        }
     }
 
+    /// What a read of key `k` starting now must not go below, per writer.
     fn floor(&self, k: usize) -> [u64; PROCESSES] {
-        std::array::from_fn(|w| self.0[k][w].load(Ordering::SeqCst))
+        let now = Instant::now();
+        let mut probed = self.probed.lock().unwrap();
+        std::array::from_fn(|w| {
+            let (settled, pending) = &mut probed[k][w];
+            if let Some((at, n)) = *pending {
+                if at + GRACE <= now {
+                    *settled = (*settled).max(n);
+                    *pending = None;
+                }
+            }
+            self.read[k][w].load(Ordering::SeqCst).max(*settled)
+        })
+    }
+
+    /// A probe of Redis itself showed `v` for key `k`.
+    fn probe(&self, k: usize, v: Option<Value>) {
+        let Some((w, n)) = v else { return };
+        let mut probed = self.probed.lock().unwrap();
+        let Some((_, slot)) = probed[k].get_mut(w as usize) else {
+            return;
+        };
+        // The oldest pending probe is kept: its time is the one that counts.
+        if slot.is_none() {
+            *slot = Some((Instant::now(), n));
+        }
     }
 
     /// A read of key `k` that began when the floors were `floor` returned `v`.
@@ -95,11 +139,12 @@ impl Seen {
         }
         if n < floor[w] {
             return Err(format!(
-                "key {k}: read writer {w}'s #{n} after #{} had been read or written",
+                "key {k}: read writer {w}'s #{n} after #{} had been read, written, or \
+                 seen in Redis more than {GRACE:?} before",
                 floor[w]
             ));
         }
-        self.0[k][w].fetch_max(n, Ordering::SeqCst);
+        self.read[k][w].fetch_max(n, Ordering::SeqCst);
         Ok(())
     }
 }
@@ -115,7 +160,8 @@ impl Rng {
 }
 
 /// Mixed reads and writes on 2 threads for `secs`: (reads, reads of others' values), or
-/// the first read that went back in time.
+/// the first read that went back in time. Keys `m0..m7` are written by every process,
+/// keys `s0..s5` by their owner only; 2% of the operations read Redis itself (a probe).
 fn mixed(cache: &Arc<Tiered>, id: u32, secs: u64) -> Result<(u64, u64), String> {
     let seen = Arc::new(Seen::new());
     // This writer's sequence: a number is taken and written under the lock, so that its
@@ -137,24 +183,35 @@ fn mixed(cache: &Arc<Tiered>, id: u32, secs: u64) -> Result<(u64, u64), String> 
                 let fail = |e: cache_core::CacheError| format!("{e:#}");
                 while Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
                     let r = rng.next();
-                    let k = (r % KEYS as u64) as usize;
-                    let key = format!("m{k}");
+                    let k = (r % ALL_KEYS as u64) as usize;
+                    let (key, writable) = if k < MIXED_KEYS {
+                        (format!("m{k}"), true)
+                    } else {
+                        let s = k - MIXED_KEYS;
+                        (format!("s{s}"), s % PROCESSES == id as usize)
+                    };
+                    let op = (r >> 8) % 100;
+                    if op < 2 {
+                        let far =
+                            cache_core::Cache::<Value>::get(cache.far(), &key).map_err(fail)?;
+                        seen.probe(k, far);
+                        continue;
+                    }
                     let floor = seen.floor(k);
-                    let got = match (r >> 8) % 100 {
-                        0..=79 => cache.get(&key).map_err(fail)?,
-                        80..=94 => {
+                    let got = match op {
+                        80..=94 if writable => {
                             let mut next = next.lock().unwrap();
                             *next += 1;
                             let n = *next;
                             cache.set(&key, (id, n), Ttl::Never).map_err(fail)?;
-                            seen.0[k][id as usize].fetch_max(n, Ordering::SeqCst);
+                            seen.read[k][id as usize].fetch_max(n, Ordering::SeqCst);
                             continue;
                         }
-                        95..=96 => {
+                        95..=96 if writable && k < MIXED_KEYS => {
                             cache.delete(&key).map_err(fail)?;
                             continue;
                         }
-                        _ => {
+                        97..=99 if writable => {
                             let mut next = next.lock().unwrap();
                             *next += 1;
                             let n = *next;
@@ -164,6 +221,7 @@ fn mixed(cache: &Arc<Tiered>, id: u32, secs: u64) -> Result<(u64, u64), String> 
                                     .map_err(fail)?,
                             )
                         }
+                        _ => cache.get(&key).map_err(fail)?,
                     };
                     reads += 1;
                     if let Some((w, _)) = got {
