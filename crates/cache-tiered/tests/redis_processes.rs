@@ -77,8 +77,11 @@ struct Seen {
     read: [[AtomicU64; PROCESSES]; ALL_KEYS],
     /// Per key and writer: the newest number a probe showed more than `GRACE` ago
     /// (`settled`), and the oldest probe not yet that old (`pending`, with its time).
-    probed: Mutex<[[(u64, Option<(Instant, u64)>); PROCESSES]; ALL_KEYS]>,
+    probed: Mutex<[[Probed; PROCESSES]; ALL_KEYS]>,
 }
+
+/// The newest number settled, and the oldest pending probe with its time.
+type Probed = (u64, Option<(Instant, u64)>);
 
 /// How long another process's write may take to reach this one (the invalidation delay,
 /// normally microseconds: a generous bound).
