@@ -8,9 +8,11 @@
 //!   before for that key, nor older than one it saw in Redis itself more than a second
 //!   before (keys only their owner writes make a stale near copy last until an
 //!   invalidation), and each sees the others' writes;
-//! - after `CLIENT KILL` of the listeners (kept from coming back by `maxclients` for as long
-//!   as the test needs), and after a Redis restart, a read after another process's write
-//!   never returns the near copy from before.
+//! - after `CLIENT KILL` of the listeners, a Redis restart, and a Sentinel failover (the
+//!   listeners kept from coming back, by `maxclients` or an ACL denying `CLIENT TRACKING`,
+//!   for as long as the test needs), a read after another process's write never returns the
+//!   near copy from before. Each of these three failed with the near tier's flush on the
+//!   loss disabled (checked by hand); the 30 s run failed with invalidations ignored.
 //!
 //! The children are this test binary, re-invoked to run the `child` test, which reads
 //! commands on its stdin and answers on its stdout (lines starting with `@@ `).
@@ -24,10 +26,10 @@ use std::time::{Duration, Instant};
 use cache_core::{CacheExt, Ttl};
 use cache_redis::{RedisCache, RedisConfig};
 use cache_tiered::TieredCache;
-use redis_test_support::{unique_prefix, RedisCluster, RedisServer};
+use redis_test_support::{unique_prefix, RedisCluster, RedisServer, SentinelGroup};
 
 const URLS_VAR: &str = "NEAR_REDIS_CHILD_URLS";
-const CLUSTER_VAR: &str = "NEAR_REDIS_CHILD_CLUSTER";
+const TOPOLOGY_VAR: &str = "NEAR_REDIS_CHILD_TOPOLOGY";
 const PREFIX_VAR: &str = "NEAR_REDIS_CHILD_PREFIX";
 const ID_VAR: &str = "NEAR_REDIS_CHILD_ID";
 
@@ -250,9 +252,9 @@ fn mixed(cache: &Arc<Tiered>, id: u32, secs: u64) -> Result<(u64, u64), String> 
 /// A child's part; nothing in an ordinary run.
 #[test]
 fn child() {
-    let (Ok(urls), Ok(cluster), Ok(prefix), Ok(id)) = (
+    let (Ok(urls), Ok(topology), Ok(prefix), Ok(id)) = (
         std::env::var(URLS_VAR),
-        std::env::var(CLUSTER_VAR),
+        std::env::var(TOPOLOGY_VAR),
         std::env::var(PREFIX_VAR),
         std::env::var(ID_VAR),
     ) else {
@@ -260,10 +262,10 @@ fn child() {
     };
     let id: u32 = id.parse().expect("a process id");
     let urls: Vec<&str> = urls.split(',').collect();
-    let config = if cluster == "1" {
-        RedisConfig::cluster(urls)
-    } else {
-        RedisConfig::new(urls[0])
+    let config = match topology.as_str() {
+        "cluster" => RedisConfig::cluster(urls),
+        "sentinel" => RedisConfig::sentinel(urls, SentinelGroup::MASTER_NAME),
+        _ => RedisConfig::new(urls[0]),
     };
     let far = RedisCache::new(
         config
@@ -336,11 +338,11 @@ struct Child {
 }
 
 impl Child {
-    fn spawn(id: usize, urls: &[String], cluster: bool, prefix: &str) -> Child {
+    fn spawn(id: usize, urls: &[String], topology: &str, prefix: &str) -> Child {
         let mut process = Command::new(std::env::current_exe().expect("the test binary"))
             .args(["--exact", "child", "--nocapture", "--test-threads=1", "-q"])
             .env(URLS_VAR, urls.join(","))
-            .env(CLUSTER_VAR, if cluster { "1" } else { "0" })
+            .env(TOPOLOGY_VAR, topology)
             .env(PREFIX_VAR, prefix)
             .env(ID_VAR, id.to_string())
             .stdin(Stdio::piped())
@@ -409,9 +411,9 @@ impl Drop for Child {
     }
 }
 
-fn spawn_all(urls: &[String], cluster: bool, prefix: &str) -> Vec<Child> {
+fn spawn_all(urls: &[String], topology: &str, prefix: &str) -> Vec<Child> {
     (0..PROCESSES)
-        .map(|id| Child::spawn(id, urls, cluster, prefix))
+        .map(|id| Child::spawn(id, urls, topology, prefix))
         .collect()
 }
 
@@ -464,9 +466,9 @@ fn mixed_everywhere(children: &mut [Child], secs: u64) {
     }
 }
 
-fn both(urls: &[String], cluster: bool) {
+fn both(urls: &[String], topology: &str) {
     let prefix = unique_prefix("near3");
-    let mut children = spawn_all(urls, cluster, &prefix);
+    let mut children = spawn_all(urls, topology, &prefix);
     let delays = signalled(&mut children, 20);
     eprintln!(
         "seen after A's signal: p50 {} µs, max {} µs (from the signal reaching the process to its read that returned the new value)",
@@ -479,25 +481,25 @@ fn both(urls: &[String], cluster: bool) {
 #[test]
 fn three_processes_on_one_server() {
     let server = RedisServer::start();
-    both(&[server.url()], false);
+    both(&[server.url()], "server");
 }
 
 #[test]
 fn three_processes_on_a_cluster() {
     let cluster = RedisCluster::start(3);
-    both(&cluster.urls(), true);
+    both(&cluster.urls(), "cluster");
 }
 
 /// B and C hold a near copy of `key` = A's #1; `fault` runs; A writes #2 (its `set`
 /// retried until the server takes it); B and C read at once: #2, never the near copy.
 /// `fault` returns what undoes it (run after the reads).
-fn no_stale_read_after(
+fn no_stale_read_after<'a>(
     name: &str,
-    server: &RedisServer,
-    fault: impl FnOnce() -> Box<dyn FnOnce()>,
+    (urls, topology): (&[String], &str),
+    fault: impl FnOnce() -> Box<dyn FnOnce() + 'a>,
 ) {
     let prefix = unique_prefix(name);
-    let mut children = spawn_all(&[server.url()], false, &prefix);
+    let mut children = spawn_all(urls, topology, &prefix);
     let key = "loss";
     assert_eq!(children[0].ask(&format!("set {key} 1")), "done");
     for c in &mut children[1..] {
@@ -535,7 +537,7 @@ fn no_stale_read_after(
 fn no_stale_near_read_after_the_listeners_are_killed() {
     let server = RedisServer::start();
     let client = redis::Client::open(server.url()).expect("a client");
-    no_stale_read_after("near-kill", &server, || {
+    no_stale_read_after("near-kill", (&[server.url()], "server"), || {
         let mut admin = client.get_connection().expect("an admin connection");
         let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut admin).unwrap();
         let clients = list.lines().count();
@@ -573,16 +575,78 @@ fn no_stale_near_read_after_the_listeners_are_killed() {
     });
 }
 
-/// A restart on the same port (the data gone, the near copies not): after 2.5 s down, the
-/// listeners retry once a second, so A's write right after the restart most likely lands
-/// before they are back, and only the flush on the loss keeps the old copy from being read.
+/// A restart on the same port (the data gone, the near copies not). Right after it, before
+/// the listeners (retrying once a second after 2.5 s down) are back, `CLIENT TRACKING` is
+/// denied to the clients' user (an ACL), so that they stay out until the reads are done: a
+/// write meanwhile reaches no listener, and only the near tier's flush on the loss keeps
+/// the old copy from being read.
 #[test]
 fn no_stale_near_read_after_a_restart() {
     let server = RedisServer::start();
-    no_stale_read_after("near-restart", &server, || {
+    no_stale_read_after("near-restart", (&[server.url()], "server"), || {
         server.kill();
         std::thread::sleep(Duration::from_millis(2_500));
         server.restart();
-        Box::new(|| {})
+        deny_tracking(&server, true);
+        Box::new(|| deny_tracking(&server, false))
+    });
+}
+
+/// Denies (or allows again) `CLIENT TRACKING` to the default user of `server`: listeners
+/// cannot subscribe; everything else works.
+fn deny_tracking(server: &RedisServer, deny: bool) {
+    let rule = if deny {
+        "-client|tracking"
+    } else {
+        "+client|tracking"
+    };
+    let reply = server
+        .query(&["ACL", "SETUSER", "default", rule])
+        .expect("ACL SETUSER on the test server");
+    assert_eq!(reply.text(), "OK", "{reply:?}");
+}
+
+/// A forced Sentinel failover (`SENTINEL FAILOVER`): the old primary is demoted and
+/// Sentinel kills its clients, the listeners among them. The replica about to be promoted
+/// denies `CLIENT TRACKING` (an ACL) until the reads are done, so the listeners cannot come
+/// back on it meanwhile: A's write after the demotion (on the new primary) reaches no
+/// listener, and B's and C's reads after it must return it, not the near copy.
+#[test]
+fn no_stale_near_read_after_a_sentinel_failover() {
+    let group = SentinelGroup::start(1, 3);
+    let urls = group.sentinel_urls();
+    no_stale_read_after("near-sentinel", (&urls, "sentinel"), || {
+        let old = group.primary();
+        for (i, server) in group.servers().iter().enumerate() {
+            if i != old {
+                deny_tracking(server, true);
+            }
+        }
+        redis_test_support::succeeds_within(Duration::from_secs(15), "SENTINEL FAILOVER", || {
+            group.sentinels()[0].query(&["SENTINEL", "FAILOVER", SentinelGroup::MASTER_NAME])
+        });
+        group.wait_for_promotion(old);
+        // Sentinel demotes the old primary a moment after the promotion, killing its
+        // clients then: until that, it still takes writes (and its listeners hear them).
+        redis_test_support::succeeds_within(Duration::from_secs(30), "the demotion", || {
+            let role = group.servers()[old]
+                .query(&["ROLE"])
+                .map_err(|e| e.to_string())?;
+            let listeners = group.servers()[old]
+                .query(&["CLIENT", "LIST"])
+                .map_err(|e| e.to_string())?
+                .text()
+                .matches(" name=near:")
+                .count();
+            match (role.items().first().map(|r| r.text()), listeners) {
+                (Some(r), 0) if r == "slave" => Ok(()),
+                other => Err(format!("role and listeners of the old primary: {other:?}")),
+            }
+        });
+        Box::new(|| {
+            for server in group.servers() {
+                deny_tracking(server, false);
+            }
+        })
     });
 }
