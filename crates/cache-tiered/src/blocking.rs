@@ -155,27 +155,29 @@ impl<V: Clone + Send + Sync + 'static, F: Cache<V>> TieredCacheBuilder<V, F> {
     /// use std::sync::Arc;
     ///
     /// /// A far tier that only says it is connected (a real one reports every change).
-    /// struct Far(InMemoryCache<u8>);
-    /// impl Invalidations for Far {
+    /// struct Far<V>(InMemoryCache<V>);
+    /// impl<V> Invalidations for Far<V> {
     ///     fn subscribe(&self, sink: Arc<dyn InvalidationSink>) -> Result<Subscription, CacheError> {
     ///         sink.connected(true);
     ///         Ok(Subscription::new(()))
     ///     }
     /// }
-    /// # impl Cache<u8> for Far {
-    /// #     fn get(&self, k: &str) -> Result<Option<u8>, CacheError> { self.0.get(k) }
-    /// #     fn set(&self, k: &str, v: u8, t: cache_core::Ttl) -> Result<bool, CacheError> { Cache::set(&self.0, k, v, t) }
+    /// # use cache_core::{CacheStats, CounterValue, Ttl};
+    /// # use std::time::Duration;
+    /// # impl<V: Clone + Send + Sync + 'static> Cache<V> for Far<V> {
+    /// #     fn get(&self, k: &str) -> Result<Option<V>, CacheError> { self.0.get(k) }
+    /// #     fn set(&self, k: &str, v: V, t: Ttl) -> Result<bool, CacheError> { Cache::set(&self.0, k, v, t) }
     /// #     fn delete(&self, k: &str) -> Result<bool, CacheError> { self.0.delete(k) }
     /// #     fn clear(&self) -> Result<(), CacheError> { self.0.clear() }
     /// #     fn exists(&self, k: &str) -> Result<bool, CacheError> { self.0.exists(k) }
     /// #     fn delete_pattern(&self, p: &str) -> Result<u64, CacheError> { self.0.delete_pattern(p) }
-    /// #     fn stats(&self) -> cache_core::CacheStats { self.0.stats() }
-    /// #     fn add(&self, k: &str, v: u8, t: cache_core::Ttl) -> Result<bool, CacheError> { Cache::add(&self.0, k, v, t) }
-    /// #     fn incr(&self, _: &str, _: i64) -> Result<i64, CacheError> where u8: cache_core::CounterValue { unreachable!() }
-    /// #     fn touch(&self, k: &str, t: cache_core::Ttl) -> Result<bool, CacheError> { Cache::touch(&self.0, k, t) }
-    /// #     fn ttl(&self, k: &str) -> Result<Option<Option<std::time::Duration>>, CacheError> { self.0.ttl(k) }
+    /// #     fn stats(&self) -> CacheStats { self.0.stats() }
+    /// #     fn add(&self, k: &str, v: V, t: Ttl) -> Result<bool, CacheError> { Cache::add(&self.0, k, v, t) }
+    /// #     fn incr(&self, k: &str, d: i64) -> Result<i64, CacheError> where V: CounterValue { self.0.incr(k, d) }
+    /// #     fn touch(&self, k: &str, t: Ttl) -> Result<bool, CacheError> { Cache::touch(&self.0, k, t) }
+    /// #     fn ttl(&self, k: &str) -> Result<Option<Option<Duration>>, CacheError> { self.0.ttl(k) }
     /// # }
-    /// let cache = TieredCache::builder(Far(InMemoryCache::new(100, None)?)).build_invalidated()?;
+    /// let cache = TieredCache::builder(Far(InMemoryCache::<u8>::new(100, None)?)).build_invalidated()?;
     /// cache.set("k", 1, None)?;
     /// assert_eq!(cache.get("k")?, Some(1));
     /// # Ok::<(), CacheError>(())
@@ -285,6 +287,20 @@ impl<V: Clone + Send + Sync + 'static, F: Cache<V>> TieredCache<V, F> {
         self.checked(key, copy)
     }
 
+    /// A stamped copy due for a check: served if its entry is unchanged, else read again.
+    #[cold]
+    #[inline(never)]
+    fn stale_or_checked(
+        &self,
+        key: &str,
+        copy: crate::core::Slot<V>,
+    ) -> Result<Option<V>, CacheError> {
+        match self.checked(key, copy)? {
+            Some(v) => Ok(Some(v)),
+            None => self.fetch(key),
+        }
+    }
+
     /// A stamped copy checked against the far entry's stamp now.
     #[cold]
     fn checked(&self, key: &str, copy: crate::core::Slot<V>) -> Result<Option<V>, CacheError> {
@@ -295,14 +311,19 @@ impl<V: Clone + Send + Sync + 'static, F: Cache<V>> TieredCache<V, F> {
         let ticket = core.ticket(key);
         let now = core.now();
         let stamp = stamp_of(far, key)?;
-        if stamp.is_some() && stamp == copy.stamp {
+        if stamp.is_some() && stamp == copy.stamp() {
             if matches!(
                 core.coherence,
                 crate::core::Coherence::Stamped {
                     max_staleness: Some(_)
                 }
             ) {
-                core.rechecked(key, &ticket, copy.stamp.unwrap_or(Stamp::new([0; 4])), now);
+                core.rechecked(
+                    key,
+                    &ticket,
+                    copy.stamp().unwrap_or(Stamp::new([0; 4])),
+                    now,
+                );
             }
             return Ok(Some(copy.value));
         }
@@ -613,13 +634,16 @@ impl<V: Clone + Send + Sync + 'static, F: Cache<V>> TieredCache<V, F> {
 impl<V: Clone + Send + Sync + 'static, F: Cache<V>> Cache<V> for TieredCache<V, F> {
     #[inline]
     fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
-        if let Some(v) = self.near_hit(key)? {
-            return Ok(Some(v));
-        }
-        if self.inner.core.bypassed() {
+        let core = &self.inner.core;
+        if core.bypassed() {
             return self.inner.far.get(key);
         }
-        self.fetch(key)
+        match core.near_copy(key) {
+            // The hit: one atomic load (the bypass flag) on top of the near tier's get.
+            Some(copy) if copy.mark.is_none() || core.trusted(&copy) => Ok(Some(copy.value)),
+            Some(copy) => self.stale_or_checked(key, copy),
+            None => self.fetch(key),
+        }
     }
 
     fn set(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {

@@ -11,7 +11,7 @@
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use cache_core::flight::FlightGroup;
@@ -37,13 +37,33 @@ pub(crate) enum Coherence {
     Private,
 }
 
-/// A near copy: the value, the stamp of the far entry it was read from (stamped coherence
-/// only) and when that stamp was last checked (near clock, nanoseconds).
+/// A near copy: the value and, under stamped coherence only, its [`Mark`]. Invalidated and
+/// private copies carry no mark, so that a hit copies the value and one word more.
 #[derive(Clone)]
 pub(crate) struct Slot<V> {
     pub(crate) value: V,
-    pub(crate) stamp: Option<Stamp>,
+    pub(crate) mark: Option<Arc<Mark>>,
+}
+
+/// The stamp of the far entry a copy was read from, and when it was last checked (near
+/// clock, nanoseconds).
+pub(crate) struct Mark {
+    pub(crate) stamp: Stamp,
     pub(crate) checked: u64,
+}
+
+impl<V> Slot<V> {
+    fn marked(value: V, stamp: Option<Stamp>, checked: u64) -> Self {
+        Slot {
+            value,
+            mark: stamp.map(|stamp| Arc::new(Mark { stamp, checked })),
+        }
+    }
+
+    /// The stamp the copy was read under (stamped coherence).
+    pub(crate) fn stamp(&self) -> Option<Stamp> {
+        self.mark.as_ref().map(|m| m.stamp)
+    }
 }
 
 /// One invalidation slot.
@@ -134,13 +154,13 @@ impl<V: Clone + Send + Sync + 'static> Core<V> {
     }
 
     /// Whether reads must go to the far tier (the invalidation channel is down).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn bypassed(&self) -> bool {
         self.bypass.load(Ordering::Acquire)
     }
 
     /// The near copy of `key`, if any (not yet checked against a stamp).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn near_copy(&self, key: &str) -> Option<Slot<V>> {
         // The in-memory tier's `get` cannot fail.
         self.near.get(key).ok().flatten()
@@ -232,12 +252,9 @@ impl<V: Clone + Send + Sync + 'static> Core<V> {
         if !self.unchanged(ticket) {
             return false;
         }
-        let slot = Slot {
-            value,
-            stamp,
-            checked: self.now(),
-        };
-        let _ = self.near.set(key, slot, ttl);
+        let _ = self
+            .near
+            .set(key, Slot::marked(value, stamp, self.now()), ttl);
         true
     }
 
@@ -251,18 +268,19 @@ impl<V: Clone + Send + Sync + 'static> Core<V> {
         }
         // A lookup of our own, not a hit served.
         self.unserved();
-        let Some(mut copy) = self.near_copy(key) else {
+        let Some(copy) = self.near_copy(key) else {
             return;
         };
-        if copy.stamp != Some(stamp) {
+        if copy.stamp() != Some(stamp) {
             return;
         }
         let Some(ttl) = self.near.ttl(key).ok().flatten() else {
             return;
         };
-        copy.checked = checked;
         let ttl = ttl.map_or(Ttl::Never, Ttl::After);
-        let _ = self.near.set(key, copy, ttl);
+        let _ = self
+            .near
+            .set(key, Slot::marked(copy.value, Some(stamp), checked), ttl);
     }
 
     /// Drops `key`'s copy and refuses the fills of reads in flight: this process wrote it
@@ -293,12 +311,7 @@ impl<V: Clone + Send + Sync + 'static> Core<V> {
         self.slots[ticket.slot].local.fetch_add(1, Ordering::AcqRel);
         match (keep, near_ttl) {
             (true, Some(ttl)) => {
-                let slot = Slot {
-                    value,
-                    stamp: None,
-                    checked: 0,
-                };
-                let _ = self.near.set(key, slot, ttl);
+                let _ = self.near.set(key, Slot::marked(value, None, 0), ttl);
             }
             _ => {
                 let _ = self.near.delete(key);
@@ -362,7 +375,10 @@ impl<V: Clone + Send + Sync + 'static> Core<V> {
         match self.coherence {
             Coherence::Stamped {
                 max_staleness: Some(d),
-            } => self.now().saturating_sub(copy.checked) < d,
+            } => copy
+                .mark
+                .as_ref()
+                .is_some_and(|m| self.now().saturating_sub(m.checked) < d),
             Coherence::Stamped {
                 max_staleness: None,
             } => false,

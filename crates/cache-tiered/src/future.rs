@@ -249,7 +249,7 @@ impl<V: Clone + Send + Sync + 'static, F: AsyncCache<V>> AsyncTieredCache<V, F> 
         let ticket = core.ticket(key);
         let now = core.now();
         let stamp = stamp_of(far, key)?;
-        if let (Some(s), true) = (stamp, stamp == copy.stamp) {
+        if let (Some(s), true) = (stamp, stamp == copy.stamp()) {
             if matches!(
                 core.coherence,
                 Coherence::Stamped {

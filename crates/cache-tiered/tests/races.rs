@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use cache_core::{Cache, CacheExt, Ttl};
+use cache_core::{CacheExt, Ttl};
 use cache_memory::InMemoryCache;
 use cache_tiered::TieredCache;
 use support::Gated;
