@@ -337,7 +337,43 @@ fn render(
         }
     }
     hit_ratio_table(&mut md, out);
+    invalidation_table(&mut md, out);
     Ok(md)
+}
+
+/// The table of `target/bench/invalidation.csv` (from `benches/benches/invalidation.rs`):
+/// the invalidation delay of `RedisCache`'s `near::Invalidations` and the write cost of 3
+/// listeners. Lines that do not parse are left out; no file, no table.
+fn invalidation_table(md: &mut String, out: &Path) {
+    let Ok(csv) = std::fs::read_to_string(out.join("invalidation.csv")) else {
+        return;
+    };
+    let rows: Vec<(&str, f64)> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let (metric, value) = line.split_once(',')?;
+            Some((metric, value.parse().ok()?))
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## Redis invalidations (near cache)
+
+A `set` on one `RedisCache` to another's subscribed sink hearing the key (delays in µs);
+writes/s and server CPU per write with 3 tracking listeners over without, paired rounds
+(`benches/benches/invalidation.rs`).
+
+| metric | value |
+|---|---:|"
+    );
+    for (metric, value) in rows {
+        let _ = writeln!(md, "| {metric} | {value:.3} |");
+    }
+    md.push('\n');
 }
 
 /// The table of `target/bench/{backend}-paired.csv` (from `benches/benches/redis.rs`): ours
@@ -574,6 +610,25 @@ mod tests {
             "{md}"
         );
         assert!(!md.contains("standalone-add"), "{md}");
+        assert!(none.is_empty(), "no file, no table: {none}");
+    }
+
+    #[test]
+    fn the_invalidation_table_lists_what_parses() {
+        let dir = std::env::temp_dir().join(format!("xtask-invalidation-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("invalidation.csv"),
+            "metric,value\ndelay_p50_us,28.5\ndelay_p99_us,oops\n",
+        )
+        .unwrap();
+        let mut md = String::new();
+        invalidation_table(&mut md, &dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let mut none = String::new();
+        invalidation_table(&mut none, &dir);
+        assert!(md.contains("| delay_p50_us | 28.500 |"), "{md}");
+        assert!(!md.contains("delay_p99_us"), "{md}");
         assert!(none.is_empty(), "no file, no table: {none}");
     }
 

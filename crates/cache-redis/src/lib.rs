@@ -69,6 +69,11 @@
 //! - **Single flight**: `get_or_insert_with` runs its loader once per key across threads and
 //!   processes sharing the prefix, through a lock key with a bounded lease (see
 //!   [`RedisConfig::single_flight`] and [`RedisConfig::flight_lease`]).
+//! - **Invalidations** for a near cache: both caches implement
+//!   [`cache_core::near::Invalidations`] with Redis's client-side caching in broadcasting
+//!   mode (`CLIENT TRACKING ... BCAST PREFIX <key prefix>`, redirected to a listener
+//!   connection of its own per server, read by a std thread), followed across restarts,
+//!   Sentinel and cluster failovers; see the implementation on [`RedisCache`].
 //! - **Statistics** are per instance (shared by clones) and count as the crate docs of
 //!   `cache-core` say; `entries` is `None` since counting is a `SCAN`
 //!   ([`RedisCache::count`] does it on request).
@@ -128,6 +133,7 @@ pub struct ReadmeDoctests;
 
 // The layout (ARCHITECTURE.md draws it): the two caches, `blocking` (`RedisCache`) and `aio`
 // (`AsyncRedisCache`), are siblings that never use each other; below both, shared,
+// `tracking` (the invalidation listeners of `near::Invalidations`, on std threads), then
 // `connection` (configurations made into clients, sentinels), then `proto` (sans-I/O: keys,
 // values, commands, scripts, the flight lock, errors) and `config`. Dependencies run down.
 #[cfg(feature = "tokio")]
@@ -137,6 +143,7 @@ mod config;
 mod config_file;
 mod connection;
 mod proto;
+mod tracking;
 
 use cache_core::codec;
 

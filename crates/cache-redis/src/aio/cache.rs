@@ -24,6 +24,7 @@ use crate::proto::keys::keyed;
 use crate::proto::keys::{Expiry, KeySpace};
 use crate::proto::ops::{add_cmd, counted, incr_call, refused, set_cmd, time_left, touch_call};
 use crate::proto::value;
+use crate::tracking::Tracking;
 
 /// A cache on Redis or Redis Cluster for async code (tokio), for values of any serde type:
 /// the same keys, values, commands, counting and errors as [`RedisCache`](crate::RedisCache)
@@ -123,6 +124,8 @@ pub(super) struct Inner {
     flights: FlightGroup<()>,
     /// [`RedisConfig::call_timeout`]: the bound of each call, its retry included.
     call_timeout: Duration,
+    /// Where the invalidation listeners of `subscribe` connect (see `near.rs`).
+    pub(super) tracking: Arc<Tracking>,
 }
 
 impl<C: Codec> fmt::Debug for AsyncRedisCache<C> {
@@ -175,6 +178,7 @@ impl<C: Codec> AsyncRedisCache<C> {
         validate(&config)?;
         let timeouts = Timeouts::of(&config);
         let (connector, server) = Connector::from_config(&config)?;
+        let tracking = Arc::new(Tracking::new(&config, &connector, &server)?);
         // Through sentinels, each is asked in turn, each within the call's bound; otherwise
         // connecting and the PING are one call.
         let whole = match connector {
@@ -231,6 +235,7 @@ impl<C: Codec> AsyncRedisCache<C> {
                 flight_lease: config.flight_lease,
                 flights: FlightGroup::new(),
                 call_timeout: timeouts.call,
+                tracking,
             }),
             encoding: Encoding::new(config.codec).with_threshold(config.compress_above),
         })

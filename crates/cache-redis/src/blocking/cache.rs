@@ -25,6 +25,7 @@ use crate::proto::failure::{self, short, Resend};
 use crate::proto::keys::{keyed, Expiry, KeySpace};
 use crate::proto::ops::{add_cmd, counted, incr_call, refused, set_cmd, time_left, touch_call};
 use crate::proto::value;
+use crate::tracking::Tracking;
 
 /// A cache on Redis or Redis Cluster, for values of any serde type. Cheap to clone: clones
 /// share the pool and the counters.
@@ -76,6 +77,8 @@ pub(super) struct Inner {
     pub(super) flight_lease: Duration,
     /// This instance's `get_or_insert_with` loads in progress, by key (see `flight.rs`).
     flights: FlightGroup<()>,
+    /// Where the invalidation listeners of `subscribe` connect (see `near.rs`).
+    pub(super) tracking: Arc<Tracking>,
 }
 
 impl<C: Codec> fmt::Debug for RedisCache<C> {
@@ -124,6 +127,7 @@ impl<C: Codec> RedisCache<C> {
         let timeouts = Timeouts::of(&config);
         let (connector, server) = Connector::from_config(&config)?;
         let cluster = connector.is_cluster();
+        let tracking = Arc::new(Tracking::new(&config, &connector, &server)?);
         let manager = Manager {
             connector,
             timeouts,
@@ -175,6 +179,7 @@ impl<C: Codec> RedisCache<C> {
                 single_flight: config.single_flight,
                 flight_lease: config.flight_lease,
                 flights: FlightGroup::new(),
+                tracking,
             }),
             encoding: Encoding::new(config.codec).with_threshold(config.compress_above),
         })

@@ -86,6 +86,15 @@ pub(crate) fn client(
     }
 }
 
+/// A client for the server at `url`, with `certificates` for a `rediss://` URL.
+#[cfg(feature = "cluster")]
+pub(crate) fn client_of(
+    url: &str,
+    certificates: &TlsCertificates,
+) -> Result<redis::Client, CacheError> {
+    client(parse(url)?, certificates).map_err(|e| invalid(url, e))
+}
+
 /// A connection to `client`'s server, opened (TCP, TLS, login) within the connect timeout,
 /// with the read and write timeouts set.
 pub(crate) fn open(client: &redis::Client, timeouts: Timeouts) -> RedisResult<redis::Connection> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use cache_core::CacheError;
 #[cfg(feature = "cluster")]
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
-#[cfg(all(feature = "cluster", feature = "tokio"))]
+#[cfg(feature = "cluster")]
 use redis::{ConnectionAddr, ConnectionInfo, RedisResult};
 
 #[cfg(feature = "cluster")]
@@ -16,7 +16,7 @@ use super::client::{client, invalid, is_tls, no_certificates, parse};
 use super::sentinel::Sentinels;
 #[cfg(feature = "cluster")]
 use super::tls;
-#[cfg(all(feature = "cluster", feature = "tokio"))]
+#[cfg(feature = "cluster")]
 use crate::config::TlsCertificates;
 use crate::config::{RedisConfig, RedisTopology};
 
@@ -127,15 +127,16 @@ impl Connector {
 /// What opens a connection to one node of a cluster, found by address in its slot map: the
 /// first node's URL (login, database, TLS mode) with that address, and the certificates, as
 /// redis's cluster client does for the nodes it discovers. The async cache routes
-/// single-key commands to the nodes itself through these (see `aio/route.rs`).
-#[cfg(all(feature = "cluster", feature = "tokio"))]
+/// single-key commands to the nodes itself through these (see `aio/route.rs`), and the
+/// invalidation listeners reach every primary through them (`tracking/target.rs`).
+#[cfg(feature = "cluster")]
 #[derive(Clone)]
 pub(crate) struct NodeClients {
     first: ConnectionInfo,
     certificates: TlsCertificates,
 }
 
-#[cfg(all(feature = "cluster", feature = "tokio"))]
+#[cfg(feature = "cluster")]
 impl NodeClients {
     /// The node clients of `config`'s cluster; `None` for another topology.
     pub(crate) fn of<C>(config: &RedisConfig<C>) -> Result<Option<Self>, CacheError> {

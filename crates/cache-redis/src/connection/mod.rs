@@ -14,7 +14,9 @@ pub(crate) mod follow;
 pub(crate) mod sentinel;
 mod tls;
 
+#[cfg(feature = "cluster")]
+pub(crate) use client::client_of;
 pub(crate) use client::{open, speaks_tls, Timeouts};
 pub(crate) use connector::Connector;
-#[cfg(all(feature = "cluster", feature = "tokio"))]
+#[cfg(feature = "cluster")]
 pub(crate) use connector::NodeClients;

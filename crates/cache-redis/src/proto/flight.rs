@@ -78,12 +78,14 @@ static ACQUIRE_LUA: LazyLock<Lua> = LazyLock::new(|| Lua::new(ACQUIRE));
 static RELEASE_LUA: LazyLock<Lua> = LazyLock::new(|| Lua::new(RELEASE));
 static FAIL_LUA: LazyLock<Lua> = LazyLock::new(|| Lua::new(FAIL));
 
+/// What follows the prefix in a lock key (no cache key's name starts with `0xFF`).
+pub(crate) const LOCK_TAG: &[u8] = b"\xFFflight:";
+
 /// The lock key of the Redis key `redis_key` (the prefix, `prefix_len` bytes, then the key's
 /// name in the cache's version): the prefix, `\xFFflight:`, then that name.
 pub(crate) fn lock_key(prefix_len: usize, redis_key: &[u8]) -> Vec<u8> {
-    const TAG: &[u8] = b"\xFFflight:";
     let (prefix, name) = redis_key.split_at(prefix_len.min(redis_key.len()));
-    [prefix, TAG, name].concat()
+    [prefix, LOCK_TAG, name].concat()
 }
 
 /// A token no other flight uses: 32 hex digits from the process id, the time, a counter and

@@ -61,6 +61,14 @@ impl KeySpace {
         codec::split_versioned_name(rest).map(|(key, _version)| key)
     }
 
+    /// Whether `redis_key` is the single-flight lock of a key of this cache (see
+    /// `proto/flight.rs`): the cache's bookkeeping, not a cache key.
+    pub(crate) fn is_flight_lock(&self, redis_key: &[u8]) -> bool {
+        redis_key
+            .strip_prefix(&*self.prefix)
+            .is_some_and(|rest| rest.starts_with(crate::proto::flight::LOCK_TAG))
+    }
+
     /// A `MATCH` pattern for every key of this cache.
     pub(crate) fn match_all(&self) -> Vec<u8> {
         let mut m = self.match_prefix.to_vec();
