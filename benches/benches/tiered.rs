@@ -16,12 +16,11 @@
 //! get alternated round by round in one loop, the median of the per-round ratios written to
 //! `target/bench/tiered-paired.csv` (honouring the command line's filter).
 
-use std::fmt::Write as _;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cache_benches::{configure, keys, quick, write_metric, Zipf};
+use cache_benches::{as_test, configure, keys, quick, selected, write_paired, Paired, Zipf};
 use cache_core::near::{InvalidationSink, Invalidations, Subscription};
 use cache_core::{Cache, CacheError, CacheStats, CounterValue, Loader, Ttl};
 use cache_file::FileBasedCache;
@@ -127,52 +126,39 @@ fn read(
     i
 }
 
-/// The median (and quartiles) of per-round throughput ratios ours / peer, rounds
-/// alternating which goes first.
+/// Ours against the peer, paired ([`Paired::measure`]): short rounds, many of them, so that
+/// on a loaded machine most rounds run unpreempted and the median ignores the others.
 fn pair(
+    name: &str,
+    peer_name: &str,
     ours: &dyn Cache<Value>,
     peer: &dyn Cache<Value>,
     keys: &[String],
     trace: &[usize],
-) -> (f64, f64, f64, usize) {
-    // Short rounds, many of them: on a loaded machine most rounds then run unpreempted,
-    // and the median of their ratios ignores the others.
-    let rounds = if quick() { 300 } else { 2_000 };
-    let per_round = 2_000;
-    let time = |c: &dyn Cache<Value>, start: usize| {
-        let t0 = Instant::now();
-        read(c, keys, trace, start, per_round);
-        t0.elapsed().as_secs_f64()
+) -> Paired {
+    let rounds = if as_test() {
+        2
+    } else if quick() {
+        300
+    } else {
+        2_000
     };
-    for r in 0..rounds / 10 {
-        time(ours, r * 997 % trace.len());
-        time(peer, r * 997 % trace.len());
-    }
-    let mut ratios: Vec<f64> = (0..rounds)
-        .map(|r| {
-            let start = r * 7_919 % trace.len();
-            let (a, b) = if r % 2 == 0 {
-                let a = time(ours, start);
-                (a, time(peer, start))
-            } else {
-                let b = time(peer, start);
-                (time(ours, start), b)
-            };
-            b / a
-        })
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    let q = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
-    (q(0.5), q(0.25), q(0.75), rounds)
-}
-
-/// Whether `id` matches the command line's filter (a substring; none: everything).
-fn selected(id: &str) -> bool {
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    filters.is_empty() || filters.iter().any(|f| id.contains(f.as_str()))
+    let per_round = 2_000;
+    let (mut a, mut b) = (0, 0);
+    Paired::measure(
+        "near-hit/1t",
+        name,
+        peer_name,
+        rounds,
+        || {
+            a = (a + 7_919) % trace.len();
+            read(ours, keys, trace, a, per_round);
+        },
+        || {
+            b = (b + 7_919) % trace.len();
+            read(peer, keys, trace, b, per_round);
+        },
+    )
 }
 
 fn benches(c: &mut Criterion) {
@@ -261,7 +247,6 @@ fn benches(c: &mut Criterion) {
         // The method's own floor: two identical in-memory caches, paired the same way.
         let twin = memory();
         warm(&twin, &[&twin], &keys);
-        let mut csv = String::from("workload,cache,peer,rounds,median,q1,q3\n");
         let pairs: [Pairing<'_>; 3] = [
             (
                 "cache-tiered-invalidated",
@@ -272,17 +257,11 @@ fn benches(c: &mut Criterion) {
             ("cache-tiered-private", &private, &bare, "cache-memory"),
             ("cache-memory-twin", &twin, &bare, "cache-memory"),
         ];
-        for (name, ours, peer, peer_name) in pairs {
-            let (median, q1, q3, rounds) = pair(ours, peer, &keys, &trace);
-            println!(
-                "paired {id}: {name} / {peer_name} = {median:.3}x (middle half of {rounds} rounds {q1:.3}x to {q3:.3}x)"
-            );
-            let _ = writeln!(
-                csv,
-                "near-hit,{name},{peer_name},{rounds},{median:.4},{q1:.4},{q3:.4}"
-            );
-        }
-        write_metric("tiered-paired.csv", &csv);
+        let rows: Vec<Paired> = pairs
+            .into_iter()
+            .map(|(name, ours, peer, peer_name)| pair(name, peer_name, ours, peer, &keys, &trace))
+            .collect();
+        write_paired("tiered", &rows);
     }
 }
 
