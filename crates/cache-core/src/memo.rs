@@ -1,0 +1,316 @@
+//! What the code `#[memoize]` (crate `cache-macros`) generates calls. Not an API of its own:
+//! its names may change with the macro's version, which is always the facade's.
+//!
+//! A memoized call is one `try_get_or_insert_with` on the chosen cache, so that callers of
+//! one key share one computation (across threads, tasks and, on the file and Redis
+//! backends, processes). Around it:
+//! - [`Shape`] says what of the function's result is stored: all of it ([`Plain`]), only an
+//!   `Ok` ([`OkOnly`]) or only a `Some` ([`SomeOnly`]). A result that is not stored goes back
+//!   to the caller whose body produced it; a caller that waited on that computation runs the
+//!   body itself.
+//! - A cache that fails (a backend down, a value it cannot store) never fails the call: the
+//!   body runs (unless it already ran, whose result is returned).
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+
+use crate::{AsyncCache, AsyncCacheExt, Cache, CacheError, CacheExt, Ttl};
+
+/// What of a function's result `R` a memoized call stores, as a value of type `V`.
+pub trait Shape<R> {
+    /// The stored value.
+    type V;
+    /// The value to store, or the result to hand back unstored.
+    fn split(result: R) -> Result<Self::V, R>;
+    /// The result a stored value stands for.
+    fn join(value: Self::V) -> R;
+}
+
+/// The whole result is stored.
+pub struct Plain;
+/// `Result<T, E>`: `T` is stored, an `Err` handed back.
+pub struct OkOnly;
+/// `Option<T>` with `cache_none = false`: `T` is stored, a `None` handed back.
+pub struct SomeOnly;
+
+impl<R> Shape<R> for Plain {
+    type V = R;
+    #[inline]
+    fn split(result: R) -> Result<R, R> {
+        Ok(result)
+    }
+    #[inline]
+    fn join(value: R) -> R {
+        value
+    }
+}
+
+impl<T, E> Shape<Result<T, E>> for OkOnly {
+    type V = T;
+    #[inline]
+    fn split(result: Result<T, E>) -> Result<T, Result<T, E>> {
+        match result {
+            Ok(v) => Ok(v),
+            Err(e) => Err(Err(e)),
+        }
+    }
+    #[inline]
+    fn join(value: T) -> Result<T, E> {
+        Ok(value)
+    }
+}
+
+impl<T> Shape<Option<T>> for SomeOnly {
+    type V = T;
+    #[inline]
+    fn split(result: Option<T>) -> Result<T, Option<T>> {
+        result.ok_or(None)
+    }
+    #[inline]
+    fn join(value: T) -> Option<T> {
+        Some(value)
+    }
+}
+
+/// The loader error of a computation whose result was not stored (an `Err`, a `None`).
+#[derive(Debug)]
+pub struct NotStored;
+
+impl fmt::Display for NotStored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the memoized function's result is not stored (an Err or a None)")
+    }
+}
+
+impl std::error::Error for NotStored {}
+
+/// A blocking cache seen by a memoized function, its value type fixed.
+pub struct Memo<'c, C: ?Sized, V> {
+    cache: &'c C,
+    value: PhantomData<fn() -> V>,
+}
+
+/// An async cache seen by a memoized function, its value type fixed.
+pub struct AsyncMemo<'c, C: ?Sized, V> {
+    cache: &'c C,
+    value: PhantomData<fn() -> V>,
+}
+
+/// Finds the blocking cache of a `cache = ...` expression through method-call auto-deref
+/// (a `LazyLock<RedisCache>` static, an `Arc<dyn Cache<V>>` field).
+pub trait MemoCache<V>: Cache<V> {
+    /// This cache, for the generated code.
+    #[inline]
+    fn __memoize(&self) -> Memo<'_, Self, V> {
+        Memo {
+            cache: self,
+            value: PhantomData,
+        }
+    }
+}
+
+impl<V, C: Cache<V> + ?Sized> MemoCache<V> for C {}
+
+/// [`MemoCache`] for async caches.
+pub trait AsyncMemoCache<V: Send>: AsyncCache<V> {
+    /// This cache, for the generated code.
+    #[inline]
+    fn __memoize_async(&self) -> AsyncMemo<'_, Self, V> {
+        AsyncMemo {
+            cache: self,
+            value: PhantomData,
+        }
+    }
+}
+
+impl<V: Send, C: AsyncCache<V> + ?Sized> AsyncMemoCache<V> for C {}
+
+impl<C: Cache<V> + ?Sized, V: Clone> Memo<'_, C, V> {
+    /// One memoized call: the stored value of `key`, or `body(args)`.
+    #[inline]
+    pub fn call<S, A, R, F>(self, key: &str, ttl: Ttl, args: A, mut body: F) -> R
+    where
+        S: Shape<R, V = V>,
+        F: FnMut(A) -> R,
+    {
+        let mut args = Some(args);
+        let mut kept: Option<R> = None;
+        let mut made: Option<V> = None;
+        let loaded = self.cache.try_get_or_insert_with(key, ttl, || {
+            let Some(a) = args.take() else {
+                unreachable!("a loader runs once")
+            };
+            match S::split(body(a)) {
+                Ok(v) => {
+                    made = Some(v.clone());
+                    Ok(v)
+                }
+                Err(r) => {
+                    kept = Some(r);
+                    Err(NotStored)
+                }
+            }
+        });
+        match loaded {
+            Ok(v) => S::join(v),
+            Err(_) => fallback::<S, A, R, F>(kept, made, args, body),
+        }
+    }
+
+    /// Removes the entry under `key`; `true` iff there was one.
+    pub fn invalidate(self, key: &str) -> Result<bool, CacheError> {
+        self.cache.delete(key)
+    }
+
+    /// Removes every entry whose key starts with `prefix` (a prefix without `*` or `?`).
+    pub fn clear(self, prefix: &str) -> Result<u64, CacheError> {
+        self.cache.delete_pattern(&pattern_of(prefix))
+    }
+}
+
+impl<C: AsyncCache<V> + ?Sized, V: Clone + Send> AsyncMemo<'_, C, V> {
+    /// One memoized call: the stored value of `key`, or `body(args)` awaited.
+    pub async fn call<S, A, R, F, Fut>(self, key: &str, ttl: Ttl, args: A, mut body: F) -> R
+    where
+        S: Shape<R, V = V>,
+        F: FnMut(A) -> Fut + Send,
+        Fut: Future<Output = R> + Send,
+        A: Send,
+        R: Send,
+    {
+        let mut args = Some(args);
+        let mut kept: Option<R> = None;
+        let mut made: Option<V> = None;
+        let loaded = {
+            let (args, body, kept, made) = (&mut args, &mut body, &mut kept, &mut made);
+            self.cache
+                .try_get_or_insert_with(key, ttl, move || {
+                    let Some(a) = args.take() else {
+                        unreachable!("a loader runs once")
+                    };
+                    let running = body(a);
+                    async move {
+                        match S::split(running.await) {
+                            Ok(v) => {
+                                *made = Some(v.clone());
+                                Ok(v)
+                            }
+                            Err(r) => {
+                                *kept = Some(r);
+                                Err(NotStored)
+                            }
+                        }
+                    }
+                })
+                .await
+        };
+        match loaded {
+            Ok(v) => S::join(v),
+            Err(_) => match (kept, made, args) {
+                (Some(r), _, _) => r,
+                (None, Some(v), _) => S::join(v),
+                (None, None, Some(a)) => body(a).await,
+                (None, None, None) => unreachable!("a loader that ran left its result"),
+            },
+        }
+    }
+
+    /// Removes the entry under `key`; `true` iff there was one.
+    pub async fn invalidate(self, key: &str) -> Result<bool, CacheError> {
+        self.cache.delete(key).await
+    }
+
+    /// Removes every entry whose key starts with `prefix` (a prefix without `*` or `?`).
+    pub async fn clear(self, prefix: &str) -> Result<u64, CacheError> {
+        self.cache.delete_pattern(&pattern_of(prefix)).await
+    }
+}
+
+/// After a failed `try_get_or_insert_with`: the result this caller's body produced and that
+/// was not stored, else the value it produced and the cache failed to store, else (the body
+/// did not run here: the cache failed before, or another caller's computation was not
+/// stored) the body's result now.
+#[cold]
+fn fallback<S, A, R, F>(kept: Option<R>, made: Option<S::V>, args: Option<A>, mut body: F) -> R
+where
+    S: Shape<R>,
+    F: FnMut(A) -> R,
+{
+    match (kept, made, args) {
+        (Some(r), _, _) => r,
+        (None, Some(v), _) => S::join(v),
+        (None, None, Some(a)) => body(a),
+        (None, None, None) => unreachable!("a loader that ran left its result"),
+    }
+}
+
+fn pattern_of(prefix: &str) -> String {
+    debug_assert!(!prefix.contains(['*', '?']), "checked by the macro");
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    pattern.push_str(prefix);
+    pattern.push('*');
+    pattern
+}
+
+/// Writes one argument of a default key of several arguments: its `Display`, with `\` and
+/// `:` (the separator) escaped, so that distinct argument lists give distinct keys.
+pub fn push_arg(key: &mut String, first: bool, arg: &dyn fmt::Display) {
+    use fmt::Write;
+    if !first {
+        key.push(':');
+    }
+    let start = key.len();
+    let _ = write!(key, "{arg}");
+    if key[start..].contains(['\\', ':']) {
+        let text = key.split_off(start);
+        for c in text.chars() {
+            if matches!(c, '\\' | ':') {
+                key.push('\\');
+            }
+            key.push(c);
+        }
+    }
+}
+
+/// Writes the only argument of a default key: its `Display`, as it is.
+#[inline]
+pub fn push_only(key: &mut String, arg: &dyn fmt::Display) {
+    use fmt::Write;
+    let _ = write!(key, "{arg}");
+}
+
+/// A key of `prefix` and room for the arguments.
+#[inline]
+pub fn key_buf(prefix: &str) -> String {
+    let mut key = String::with_capacity(prefix.len() + 24);
+    key.push_str(prefix);
+    key
+}
+
+/// Fixes a future's output type, for an async block with `?` in it.
+#[inline]
+pub fn returns<R, F: Future<Output = R>>(future: F) -> F {
+    future
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_args_keep_keys_apart() {
+        let key = |args: &[&str]| {
+            let mut k = key_buf("p#");
+            for (i, a) in args.iter().enumerate() {
+                push_arg(&mut k, i == 0, a);
+            }
+            k
+        };
+        assert_eq!(key(&["a", "b"]), "p#a:b");
+        assert_eq!(key(&["a:b", "c"]), "p#a\\:b:c");
+        assert_ne!(key(&["a:b", "c"]), key(&["a", "b:c"]));
+        assert_ne!(key(&["a\\", "b"]), key(&["a", "\\b"]));
+        assert_eq!(pattern_of("p#"), "p#*");
+    }
+}
