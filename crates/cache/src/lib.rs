@@ -109,6 +109,10 @@ pub use cache_redis::{
     TlsCertificates,
 };
 
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub use cache_macros::memoize;
+
 /// This crate's README, compiled and run as doctests, so that its crates.io page never lies.
 #[cfg(all(doctest, feature = "file", feature = "redis-cluster"))]
 #[doc = include_str!("../README.md")]
