@@ -210,7 +210,10 @@ async fn async_methods_share_one_run() {
         assert_eq!(task.await.unwrap(), "item 3");
     }
     assert_eq!(service.runs.load(SeqCst), 1);
-    assert_eq!(service.describe(0).await.unwrap_err().to_string(), "no id 0");
+    assert_eq!(
+        service.describe(0).await.unwrap_err().to_string(),
+        "no id 0"
+    );
     assert_eq!(service.runs.load(SeqCst), 2);
     assert!(service.describe_invalidate(3).await.unwrap());
     assert_eq!(service.describe(3).await.unwrap(), "item 3");
