@@ -504,7 +504,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let cache_fn = format_ident!("__memoize_cache_{}", name);
     let vis = &func.vis;
     let (cache_expr, cache_item) = match &opts.cache {
-        Some(e) => (quote!((#e)), quote!()),
+        Some(e) => (quote_spanned!(e.span()=> (#e)), quote!()),
         None => {
             let access = if receiver.is_some() {
                 quote!(Self::#cache_fn())
@@ -543,14 +543,19 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let block = &func.block;
     let names: Vec<&Ident> = args.iter().map(|a| &a.name).collect();
     let pats: Vec<&Pat> = args.iter().map(|a| &a.pat).collect();
+    // Type errors of the cache point at `cache = ...`, those of the value at the return type.
+    let cache_span = opts.cache.as_ref().map_or_else(Span::call_site, |e| e.span());
+    let memoize_async = Ident::new("__memoize_async", cache_span);
+    let memoize_sync = Ident::new("__memoize", cache_span);
+    let call = Ident::new("call", ret.span());
     let body = if is_async {
         quote! {
             {
                 use #krate::__memo::AsyncMemoCache as _;
                 let __key: ::std::string::String = #key_expr;
                 #cache_expr
-                    .__memoize_async()
-                    .call::<#shape_ty, _, #ret, _, _>(
+                    .#memoize_async()
+                    .#call::<#shape_ty, _, #ret, _, _>(
                         &__key,
                         #ttl,
                         (#(#names,)*),
@@ -565,8 +570,8 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
                 use #krate::__memo::MemoCache as _;
                 let __key: ::std::string::String = #key_expr;
                 #cache_expr
-                    .__memoize()
-                    .call::<#shape_ty, _, #ret, _>(
+                    .#memoize_sync()
+                    .#call::<#shape_ty, _, #ret, _>(
                         &__key,
                         #ttl,
                         (#(#names,)*),
@@ -598,9 +603,9 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         .collect();
     let (generics, where_clause) = (&sig.generics, &sig.generics.where_clause);
     let (asyncness, memo, await_) = if is_async {
-        (quote!(async), quote!(__memoize_async), quote!(.await))
+        (quote!(async), memoize_async.clone(), quote!(.await))
     } else {
-        (quote!(), quote!(__memoize), quote!())
+        (quote!(), memoize_sync.clone(), quote!())
     };
     let (memo_trait, memo_ty) = if is_async {
         (quote!(AsyncMemoCache), quote!(AsyncMemo))
