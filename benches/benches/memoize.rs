@@ -16,7 +16,7 @@ use std::hint::black_box;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use cache::{memoize, FileBasedCache, InMemoryCache, RedisCache};
+use cache::{memoize, Cache, CacheExt, FileBasedCache, InMemoryCache, RedisCache, Ttl};
 use cache_benches::{configure, quick, write_metric};
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -58,7 +58,13 @@ impl Paired {
     }
 }
 
-fn pair(backend: &'static str, peer: &'static str, per_round: u32, ours: &dyn Fn(u32), theirs: &dyn Fn(u32)) -> Paired {
+fn pair(
+    backend: &'static str,
+    peer: &'static str,
+    per_round: u32,
+    ours: &dyn Fn(u32),
+    theirs: &dyn Fn(u32),
+) -> Paired {
     let rounds = if quick() { 30 } else { 200 };
     let time = |op: &dyn Fn(u32)| {
         let t0 = Instant::now();
@@ -83,7 +89,11 @@ fn pair(backend: &'static str, peer: &'static str, per_round: u32, ours: &dyn Fn
         })
         .collect();
     ratios.sort_by(f64::total_cmp);
-    let p = Paired { backend, peer, ratios };
+    let p = Paired {
+        backend,
+        peer,
+        ratios,
+    };
     println!(
         "paired memoize/{backend}: memoized hit / {peer} = {:.3}x (middle half of {rounds} rounds {:.3}x to {:.3}x)",
         p.quantile(0.5),
@@ -101,12 +111,17 @@ fn backend<V: PartialEq + std::fmt::Debug>(
     per_round: u32,
     memoized: fn(u32) -> V,
     get: &dyn Fn(&str) -> Option<V>,
+    load: &dyn Fn(&str) -> V,
     prefix: &str,
 ) {
     let keys: Vec<String> = (0..KEYS).map(|i| format!("{prefix}{i}")).collect();
     for i in 0..KEYS {
         let v = memoized(i); // fills the cache
-        assert_eq!(get(&keys[i as usize]).as_ref(), Some(&v), "the memoized key is {prefix}{i}");
+        assert_eq!(
+            get(&keys[i as usize]).as_ref(),
+            Some(&v),
+            "the memoized key is {prefix}{i}"
+        );
     }
     let ours = |i: u32| {
         black_box(memoized(black_box(i)));
@@ -119,9 +134,30 @@ fn backend<V: PartialEq + std::fmt::Debug>(
         let _ = write!(key, "{prefix}{}", black_box(i));
         black_box(get(&key).expect("a hit"));
     };
-    let mut group = c.benchmark_group(format!("memoize/{name}"));
-    configure(&mut group);
     let mut i = 0u32;
+    let mut group = c.benchmark_group(format!("memoize/{name}"));
+    // The two parts of a memoized hit apart: the key, and the hit itself.
+    let key_only = |i: u32| {
+        let mut key = cache::__memo::Key::new(prefix);
+        key.push_only(&black_box(i));
+        black_box(key.as_str().len());
+    };
+    let loaded = |i: u32| {
+        black_box(load(&keys[black_box(i) as usize]));
+    };
+    group.bench_function("key-only", |b| {
+        b.iter(|| {
+            i = (i + 1) % KEYS;
+            key_only(i)
+        })
+    });
+    group.bench_function("get-or-insert-built-key", |b| {
+        b.iter(|| {
+            i = (i + 1) % KEYS;
+            loaded(i)
+        })
+    });
+    configure(&mut group);
     group.bench_function("memoized-hit", |b| {
         b.iter(|| {
             i = (i + 1) % KEYS;
@@ -141,34 +177,82 @@ fn backend<V: PartialEq + std::fmt::Debug>(
         })
     });
     group.finish();
+    let _ = (&loaded, &key_only);
     paired.push(pair(name, "get-built-key", per_round, &ours, &built));
     paired.push(pair(name, "get-format-key", per_round, &ours, &formatted));
 }
 
 fn benches(c: &mut Criterion) {
     let selected = |name: &str| {
-        let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-        filters.is_empty() || filters.iter().any(|f| format!("memoize/{name}").contains(f.as_str()))
+        let filters: Vec<String> = std::env::args()
+            .skip(1)
+            .filter(|a| !a.starts_with('-'))
+            .collect();
+        filters.is_empty()
+            || filters
+                .iter()
+                .any(|f| format!("memoize/{name}").contains(f.as_str()))
     };
     let mut paired = Vec::new();
     let prefix = |f: &str| format!("{}::{f}#", module_path!());
     if selected("memory") {
         let p = prefix("on_memory");
-        backend(c, &mut paired, "memory", 20_000, on_memory, &|k| memory().get(k).unwrap(), &p);
+        backend(
+            c,
+            &mut paired,
+            "memory",
+            20_000,
+            on_memory,
+            &|k| memory().get(k).unwrap(),
+            &|k| {
+                memory()
+                    .get_or_insert_with(k, Ttl::Never, || unreachable!())
+                    .unwrap()
+            },
+            &p,
+        );
     }
     if selected("file") {
         let dir = tempfile::tempdir().unwrap();
-        FILES.set(FileBasedCache::new(dir.path(), None).unwrap()).unwrap();
+        FILES
+            .set(FileBasedCache::new(dir.path(), None).unwrap())
+            .unwrap();
         let p = prefix("on_files");
         let files = FILES.get().unwrap();
-        backend(c, &mut paired, "file", 500, on_files, &|k| files.get(k).unwrap(), &p);
+        backend(
+            c,
+            &mut paired,
+            "file",
+            500,
+            on_files,
+            &|k| files.get(k).unwrap(),
+            &|k| {
+                files
+                    .get_or_insert_with(k, Ttl::Never, || unreachable!())
+                    .unwrap()
+            },
+            &p,
+        );
     }
     if selected("redis") {
         let server = redis_test_support::RedisServer::start();
         REDIS.set(RedisCache::open(&server.url()).unwrap()).unwrap();
         let p = prefix("on_redis");
         let redis = REDIS.get().unwrap();
-        backend(c, &mut paired, "redis", 200, on_redis, &|k| redis.get(k).unwrap(), &p);
+        backend(
+            c,
+            &mut paired,
+            "redis",
+            200,
+            on_redis,
+            &|k| redis.get(k).unwrap(),
+            &|k| {
+                redis
+                    .get_or_insert_with(k, Ttl::Never, || unreachable!())
+                    .unwrap()
+            },
+            &p,
+        );
     }
     let mut csv = String::from("backend,peer,rounds,median,q1,q3\n");
     for p in &paired {

@@ -253,39 +253,95 @@ fn pattern_of(prefix: &str) -> String {
     pattern
 }
 
-/// Writes one argument of a default key of several arguments: its `Display`, with `\` and
-/// `:` (the separator) escaped, so that distinct argument lists give distinct keys.
-pub fn push_arg(key: &mut String, first: bool, arg: &dyn fmt::Display) {
-    use fmt::Write;
-    if !first {
-        key.push(':');
+/// A key being built: on the stack up to [`Key::INLINE`] bytes (no allocation on a
+/// memoized call's hit path), on the heap beyond.
+pub struct Key {
+    len: usize,
+    inline: [u8; Key::INLINE],
+    spilled: Option<String>,
+}
+
+impl Key {
+    /// The bytes a key holds without allocating.
+    pub const INLINE: usize = 128;
+
+    /// A key that starts with `prefix`.
+    #[inline]
+    pub fn new(prefix: &str) -> Key {
+        let mut key = Key {
+            len: 0,
+            inline: [0; Key::INLINE],
+            spilled: None,
+        };
+        key.push(prefix);
+        key
     }
-    let start = key.len();
-    let _ = write!(key, "{arg}");
-    if key[start..].contains(['\\', ':']) {
-        let text = key.split_off(start);
-        for c in text.chars() {
-            if matches!(c, '\\' | ':') {
-                key.push('\\');
-            }
-            key.push(c);
+
+    /// The key so far.
+    #[inline]
+    pub fn as_str(&self) -> &str {
+        match &self.spilled {
+            Some(s) => s,
+            // Only whole `str`s are ever copied in, so the bytes are UTF-8.
+            None => std::str::from_utf8(&self.inline[..self.len]).expect("whole str pieces"),
         }
     }
+
+    #[inline]
+    fn push(&mut self, s: &str) {
+        if let Some(spilled) = &mut self.spilled {
+            spilled.push_str(s);
+        } else if let Some(room) = self.inline.get_mut(self.len..self.len + s.len()) {
+            room.copy_from_slice(s.as_bytes());
+            self.len += s.len();
+        } else {
+            let mut spilled = String::with_capacity(self.len + s.len() + 32);
+            spilled.push_str(self.as_str());
+            spilled.push_str(s);
+            self.spilled = Some(spilled);
+        }
+    }
+
+    /// Writes one argument of a default key of several arguments: its `Display`, with `\`
+    /// and `:` (the separator) escaped, so that distinct argument lists give distinct keys.
+    pub fn push_arg(&mut self, first: bool, arg: &dyn fmt::Display) {
+        use fmt::Write;
+        if !first {
+            self.push(":");
+        }
+        let _ = write!(Escaping(self), "{arg}");
+    }
+
+    /// Writes the only argument of a default key: its `Display`, as it is.
+    #[inline]
+    pub fn push_only(&mut self, arg: &dyn fmt::Display) {
+        use fmt::Write;
+        let _ = write!(self, "{arg}");
+    }
 }
 
-/// Writes the only argument of a default key: its `Display`, as it is.
-#[inline]
-pub fn push_only(key: &mut String, arg: &dyn fmt::Display) {
-    use fmt::Write;
-    let _ = write!(key, "{arg}");
+impl fmt::Write for Key {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push(s);
+        Ok(())
+    }
 }
 
-/// A key of `prefix` and room for the arguments.
-#[inline]
-pub fn key_buf(prefix: &str) -> String {
-    let mut key = String::with_capacity(prefix.len() + 24);
-    key.push_str(prefix);
-    key
+/// Writes to a key with `\` and `:` escaped by `\`.
+struct Escaping<'k>(&'k mut Key);
+
+impl fmt::Write for Escaping<'_> {
+    fn write_str(&mut self, mut s: &str) -> fmt::Result {
+        while let Some(i) = s.find(['\\', ':']) {
+            self.0.push(&s[..i]);
+            self.0.push("\\");
+            self.0.push(&s[i..i + 1]);
+            s = &s[i + 1..];
+        }
+        self.0.push(s);
+        Ok(())
+    }
 }
 
 /// Fixes a future's output type, for an async block with `?` in it.
@@ -301,16 +357,21 @@ mod tests {
     #[test]
     fn escaped_args_keep_keys_apart() {
         let key = |args: &[&str]| {
-            let mut k = key_buf("p#");
+            let mut k = Key::new("p#");
             for (i, a) in args.iter().enumerate() {
-                push_arg(&mut k, i == 0, a);
+                k.push_arg(i == 0, a);
             }
-            k
+            k.as_str().to_owned()
         };
         assert_eq!(key(&["a", "b"]), "p#a:b");
         assert_eq!(key(&["a:b", "c"]), "p#a\\:b:c");
         assert_ne!(key(&["a:b", "c"]), key(&["a", "b:c"]));
         assert_ne!(key(&["a\\", "b"]), key(&["a", "\\b"]));
         assert_eq!(pattern_of("p#"), "p#*");
+        let long = "x".repeat(Key::INLINE + 10);
+        assert_eq!(key(&["a", &long, "b:"]), format!("p#a:{long}:b\\:"));
+        let mut k = Key::new(&"é".repeat(Key::INLINE / 2 - 1));
+        k.push_only(&"ü");
+        assert_eq!(k.as_str(), format!("{}ü", "é".repeat(Key::INLINE / 2 - 1)));
     }
 }

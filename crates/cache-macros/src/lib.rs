@@ -460,7 +460,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
             },
             None if key_args.len() == 1 => {
                 let a = &key_args[0].name;
-                quote_spanned! {a.span()=> #krate::__memo::push_only(&mut __key, &#a); }
+                quote_spanned! {a.span()=> __key.push_only(&#a); }
             }
             None => key_args
                 .iter()
@@ -468,13 +468,13 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
                 .map(|(i, a)| {
                     let n = &a.name;
                     let first = i == 0;
-                    quote_spanned! {n.span()=> #krate::__memo::push_arg(&mut __key, #first, &#n); }
+                    quote_spanned! {n.span()=> __key.push_arg(#first, &#n); }
                 })
                 .collect(),
         };
         quote! {{
             #[allow(unused_mut)]
-            let mut __key = #krate::__memo::key_buf(#prefix);
+            let mut __key = #krate::__memo::Key::new(#prefix);
             #pushes
             __key
         }}
@@ -544,7 +544,10 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let names: Vec<&Ident> = args.iter().map(|a| &a.name).collect();
     let pats: Vec<&Pat> = args.iter().map(|a| &a.pat).collect();
     // Type errors of the cache point at `cache = ...`, those of the value at the return type.
-    let cache_span = opts.cache.as_ref().map_or_else(Span::call_site, |e| e.span());
+    let cache_span = opts
+        .cache
+        .as_ref()
+        .map_or_else(Span::call_site, |e| e.span());
     let memoize_async = Ident::new("__memoize_async", cache_span);
     let memoize_sync = Ident::new("__memoize", cache_span);
     let call = Ident::new("call", ret.span());
@@ -552,11 +555,11 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         quote! {
             {
                 use #krate::__memo::AsyncMemoCache as _;
-                let __key: ::std::string::String = #key_expr;
+                let __key: #krate::__memo::Key = #key_expr;
                 #cache_expr
                     .#memoize_async()
                     .#call::<#shape_ty, _, #ret, _, _>(
-                        &__key,
+                        __key.as_str(),
                         #ttl,
                         (#(#names,)*),
                         move |(#(#pats,)*)| #krate::__memo::returns::<#ret, _>(async move #block),
@@ -568,11 +571,11 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         quote! {
             {
                 use #krate::__memo::MemoCache as _;
-                let __key: ::std::string::String = #key_expr;
+                let __key: #krate::__memo::Key = #key_expr;
                 #cache_expr
                     .#memoize_sync()
                     .#call::<#shape_ty, _, #ret, _>(
-                        &__key,
+                        __key.as_str(),
                         #ttl,
                         (#(#names,)*),
                         move |(#(#pats,)*)| -> #ret #block,
@@ -628,9 +631,9 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
             -> ::core::result::Result<bool, #krate::CacheError> #where_clause
         {
             use #krate::__memo::#memo_trait as _;
-            let __key: ::std::string::String = #key_expr;
+            let __key: #krate::__memo::Key = #key_expr;
             let __memo: #krate::__memo::#memo_ty<'_, _, #value_ty> = #cache_expr.#memo();
-            __memo.invalidate(&__key)#await_
+            __memo.invalidate(__key.as_str())#await_
         }
 
         #[doc = #doc_clear]
