@@ -103,17 +103,31 @@ fn pair(
     p
 }
 
+/// One backend's side: its memoized function, its `get`, its `get_or_insert_with` (on a
+/// hit) and the memoized function's key prefix.
+struct Backend<'a, V> {
+    name: &'static str,
+    per_round: u32,
+    memoized: fn(u32) -> V,
+    get: &'a dyn Fn(&str) -> Option<V>,
+    load: &'a dyn Fn(&str) -> V,
+    prefix: &'a str,
+}
+
 /// The rows of one backend: the memoized hit and the two `get`s, each checked once.
 fn backend<V: PartialEq + std::fmt::Debug>(
     c: &mut Criterion,
     paired: &mut Vec<Paired>,
-    name: &'static str,
-    per_round: u32,
-    memoized: fn(u32) -> V,
-    get: &dyn Fn(&str) -> Option<V>,
-    load: &dyn Fn(&str) -> V,
-    prefix: &str,
+    b: Backend<'_, V>,
 ) {
+    let Backend {
+        name,
+        per_round,
+        memoized,
+        get,
+        load,
+        prefix,
+    } = b;
     let keys: Vec<String> = (0..KEYS).map(|i| format!("{prefix}{i}")).collect();
     for i in 0..KEYS {
         let v = memoized(i); // fills the cache
@@ -200,16 +214,18 @@ fn benches(c: &mut Criterion) {
         backend(
             c,
             &mut paired,
-            "memory",
-            20_000,
-            on_memory,
-            &|k| memory().get(k).unwrap(),
-            &|k| {
-                memory()
-                    .get_or_insert_with(k, Ttl::Never, || unreachable!())
-                    .unwrap()
+            Backend {
+                name: "memory",
+                per_round: 20_000,
+                memoized: on_memory,
+                get: &|k| memory().get(k).unwrap(),
+                load: &|k| {
+                    memory()
+                        .get_or_insert_with(k, Ttl::Never, || unreachable!())
+                        .unwrap()
+                },
+                prefix: &p,
             },
-            &p,
         );
     }
     if selected("file") {
@@ -222,16 +238,18 @@ fn benches(c: &mut Criterion) {
         backend(
             c,
             &mut paired,
-            "file",
-            500,
-            on_files,
-            &|k| files.get(k).unwrap(),
-            &|k| {
-                files
-                    .get_or_insert_with(k, Ttl::Never, || unreachable!())
-                    .unwrap()
+            Backend {
+                name: "file",
+                per_round: 500,
+                memoized: on_files,
+                get: &|k| files.get(k).unwrap(),
+                load: &|k| {
+                    files
+                        .get_or_insert_with(k, Ttl::Never, || unreachable!())
+                        .unwrap()
+                },
+                prefix: &p,
             },
-            &p,
         );
     }
     if selected("redis") {
@@ -242,16 +260,18 @@ fn benches(c: &mut Criterion) {
         backend(
             c,
             &mut paired,
-            "redis",
-            200,
-            on_redis,
-            &|k| redis.get(k).unwrap(),
-            &|k| {
-                redis
-                    .get_or_insert_with(k, Ttl::Never, || unreachable!())
-                    .unwrap()
+            Backend {
+                name: "redis",
+                per_round: 200,
+                memoized: on_redis,
+                get: &|k| redis.get(k).unwrap(),
+                load: &|k| {
+                    redis
+                        .get_or_insert_with(k, Ttl::Never, || unreachable!())
+                        .unwrap()
+                },
+                prefix: &p,
             },
-            &p,
         );
     }
     let mut csv = String::from("backend,peer,rounds,median,q1,q3\n");
