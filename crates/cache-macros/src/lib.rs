@@ -1,6 +1,4 @@
-//! `#[memoize]`: cache a function's results on any cache of the `cache` crate. Use it
-//! through the facade (`cache = { features = ["macros"] }`, `cache::memoize`); the
-//! documentation is on [`macro@memoize`].
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 use proc_macro::TokenStream;

@@ -10,6 +10,7 @@
 //! | `redis-cluster` | [`RedisCache`] on a Redis Cluster ([`RedisConfig::cluster`]) | `cache-redis` |
 //! | `tokio` | [`AsyncFileCache`] and [`AsyncRedisCache`] (with `file` / `redis`) | both |
 //! | `redis-tls-rustls` | `rediss://` and certificates for [`RedisCache`] (rustls) | `cache-redis` |
+//! | `macros` | [`#[memoize]`](macro@memoize): a function's results cached on any backend | `cache-macros` |
 //!
 //! **Async.** [`AsyncCache<V>`](AsyncCache) has every operation of `Cache<V>` as a future
 //! (object-safe: `Arc<dyn AsyncCache<V>>`), with async loaders through [`AsyncCacheExt`].
@@ -78,7 +79,8 @@
         feature = "memory",
         feature = "file",
         feature = "redis-cluster",
-        feature = "tokio"
+        feature = "tokio",
+        feature = "macros"
     )),
     allow(rustdoc::broken_intra_doc_links)
 )]
