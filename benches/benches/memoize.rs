@@ -13,6 +13,9 @@
 
 use std::fmt::Write as _;
 use std::hint::black_box;
+
+#[allow(unused_imports)]
+use cache::__memo::{DisplayArg as _, FastArg as _};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -154,7 +157,7 @@ fn backend<V: PartialEq + std::fmt::Debug>(
     // The two parts of a memoized hit apart: the key, and the hit itself.
     let key_only = |i: u32| {
         let mut key = cache::__memo::Key::new(prefix);
-        key.push_only(&black_box(i));
+        (&cache::__memo::Arg(&black_box(i))).write_to(&mut key, false);
         black_box(key.as_str().len());
     };
     let loaded = |i: u32| {

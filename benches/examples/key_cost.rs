@@ -1,6 +1,9 @@
 //! What building a memoized call's key costs (`cargo run --release -p cache-benches --example key_cost`).
 use std::fmt::Write as _;
 use std::hint::black_box;
+
+#[allow(unused_imports)]
+use cache::__memo::{DisplayArg as _, FastArg as _};
 use std::time::Instant;
 
 fn main() {
@@ -10,7 +13,7 @@ fn main() {
         let t = Instant::now();
         for i in 0..N {
             let mut key = cache::__memo::Key::new(black_box(prefix));
-            key.push_only(&black_box(i % 1000));
+            (&cache::__memo::Arg(&black_box(i % 1000))).write_to(&mut key, false);
             black_box(key.as_str().len());
         }
         let stack = t.elapsed().as_nanos() as f64 / f64::from(N);

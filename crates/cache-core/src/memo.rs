@@ -320,6 +320,123 @@ impl Key {
     }
 }
 
+/// An argument of a default key, written by [`FastArg`] when its type has a fast path
+/// (strings, integers) and by [`DisplayArg`] (its `Display`) otherwise: the generated code
+/// calls `(&Arg(&x)).write_to(..)`, and method resolution picks the first that applies.
+pub struct Arg<'a, T: ?Sized>(pub &'a T);
+
+/// The fast path of an argument's text (the same text as its `Display`).
+pub trait FastArg {
+    /// Writes the argument, `:` and `\` escaped if `escape`.
+    fn write_to(&self, key: &mut Key, escape: bool);
+}
+
+/// Any argument, by its `Display`.
+pub trait DisplayArg {
+    /// Writes the argument, `:` and `\` escaped if `escape`.
+    fn write_to(&self, key: &mut Key, escape: bool);
+}
+
+impl<T: fmt::Display + ?Sized> DisplayArg for &Arg<'_, T> {
+    #[inline]
+    fn write_to(&self, key: &mut Key, escape: bool) {
+        use fmt::Write;
+        if escape {
+            let _ = write!(Escaping(key), "{}", self.0);
+        } else {
+            let _ = write!(key, "{}", self.0);
+        }
+    }
+}
+
+impl Key {
+    #[inline]
+    fn push_text(&mut self, text: &str, escape: bool) {
+        if escape && text.contains(['\\', ':']) {
+            let _ = fmt::Write::write_str(&mut Escaping(self), text);
+        } else {
+            self.push(text);
+        }
+    }
+
+    /// Writes `:` before every argument but the first of a default key of several.
+    #[inline]
+    pub fn separate(&mut self, first: bool) {
+        if !first {
+            self.push(":");
+        }
+    }
+}
+
+macro_rules! fast_strings {
+    ($($t:ty),*) => {$(
+        impl FastArg for Arg<'_, $t> {
+            #[inline]
+            fn write_to(&self, key: &mut Key, escape: bool) {
+                key.push_text(self.0, escape);
+            }
+        }
+    )*};
+}
+fast_strings!(str, &str, String, &String);
+
+macro_rules! fast_integers {
+    ($($t:ty),*) => {$(
+        impl FastArg for Arg<'_, $t> {
+            #[inline]
+            fn write_to(&self, key: &mut Key, _escape: bool) {
+                push_integer(key, i128::from(*self.0));
+            }
+        }
+        impl FastArg for Arg<'_, &$t> {
+            #[inline]
+            fn write_to(&self, key: &mut Key, _escape: bool) {
+                push_integer(key, i128::from(**self.0));
+            }
+        }
+    )*};
+}
+fast_integers!(u8, u16, u32, u64, i8, i16, i32, i64);
+
+macro_rules! fast_sizes {
+    ($($t:ty),*) => {$(
+        impl FastArg for Arg<'_, $t> {
+            #[inline]
+            fn write_to(&self, key: &mut Key, _escape: bool) {
+                push_integer(key, *self.0 as i128);
+            }
+        }
+        impl FastArg for Arg<'_, &$t> {
+            #[inline]
+            fn write_to(&self, key: &mut Key, _escape: bool) {
+                push_integer(key, **self.0 as i128);
+            }
+        }
+    )*};
+}
+fast_sizes!(usize, isize);
+
+/// An integer in decimal, as its `Display` writes it.
+#[inline]
+fn push_integer(key: &mut Key, n: i128) {
+    let mut digits = [0u8; 40];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        at -= 1;
+        digits[at] = b'-';
+    }
+    key.push(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
+}
+
 impl fmt::Write for Key {
     #[inline]
     fn write_str(&mut self, s: &str) -> fmt::Result {
@@ -353,6 +470,8 @@ pub fn returns<R, F: Future<Output = R>>(future: F) -> F {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use super::{DisplayArg as _, FastArg as _};
 
     #[test]
     fn escaped_args_keep_keys_apart() {
@@ -368,6 +487,31 @@ mod tests {
         assert_ne!(key(&["a:b", "c"]), key(&["a", "b:c"]));
         assert_ne!(key(&["a\\", "b"]), key(&["a", "\\b"]));
         assert_eq!(pattern_of("p#"), "p#*");
+        // The fast paths write what Display writes.
+        let fast = |write: &dyn Fn(&mut Key)| {
+            let mut k = Key::new("");
+            write(&mut k);
+            k.as_str().to_owned()
+        };
+        for n in [0i64, 7, -7, 10, i64::MAX, i64::MIN] {
+            assert_eq!(fast(&|k| (&Arg(&n)).write_to(k, true)), n.to_string());
+        }
+        assert_eq!(
+            fast(&|k| (&Arg(&u64::MAX)).write_to(k, true)),
+            u64::MAX.to_string()
+        );
+        assert_eq!(
+            fast(&|k| (&Arg(&usize::MAX)).write_to(k, false)),
+            usize::MAX.to_string()
+        );
+        assert_eq!(fast(&|k| (&Arg(&"a:b")).write_to(k, true)), "a\\:b");
+        assert_eq!(fast(&|k| (&Arg(&"a:b")).write_to(k, false)), "a:b");
+        assert_eq!(
+            fast(&|k| (&Arg(&String::from("\\"))).write_to(k, true)),
+            "\\\\"
+        );
+        assert_eq!(fast(&|k| (&Arg(&'c')).write_to(k, true)), "c"); // by Display
+        assert_eq!(fast(&|k| (&Arg(&1.5f64)).write_to(k, false)), "1.5");
         let long = "x".repeat(Key::INLINE + 10);
         assert_eq!(key(&["a", &long, "b:"]), format!("p#a:{long}:b\\:"));
         let mut k = Key::new(&"é".repeat(Key::INLINE / 2 - 1));

@@ -458,7 +458,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
             },
             None if key_args.len() == 1 => {
                 let a = &key_args[0].name;
-                quote_spanned! {a.span()=> __key.push_only(&#a); }
+                quote_spanned! {a.span()=> (&#krate::__memo::Arg(&#a)).write_to(&mut __key, false); }
             }
             None => key_args
                 .iter()
@@ -466,11 +466,13 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
                 .map(|(i, a)| {
                     let n = &a.name;
                     let first = i == 0;
-                    quote_spanned! {n.span()=> __key.push_arg(#first, &#n); }
+                    quote_spanned! {n.span()=> __key.separate(#first); (&#krate::__memo::Arg(&#n)).write_to(&mut __key, true); }
                 })
                 .collect(),
         };
         quote! {{
+            #[allow(unused_imports)]
+            use #krate::__memo::{DisplayArg as _, FastArg as _};
             #[allow(unused_mut)]
             let mut __key = #krate::__memo::Key::new(#prefix);
             #pushes
