@@ -157,7 +157,7 @@ fn backend<V: PartialEq + std::fmt::Debug>(
     // The two parts of a memoized hit apart: the key, and the hit itself.
     let key_only = |i: u32| {
         let mut key = cache::__memo::Key::new(prefix);
-        (&cache::__memo::Arg(&black_box(i))).write_to(&mut key, false);
+        cache::__memo::Arg(&black_box(i)).write_to(&mut key, false);
         black_box(key.as_str().len());
     };
     let loaded = |i: u32| {

@@ -13,7 +13,7 @@ fn main() {
         let t = Instant::now();
         for i in 0..N {
             let mut key = cache::__memo::Key::new(black_box(prefix));
-            (&cache::__memo::Arg(&black_box(i % 1000))).write_to(&mut key, false);
+            cache::__memo::Arg(&black_box(i % 1000)).write_to(&mut key, false);
             black_box(key.as_str().len());
         }
         let stack = t.elapsed().as_nanos() as f64 / f64::from(N);

@@ -474,6 +474,7 @@ mod tests {
     use super::{DisplayArg as _, FastArg as _};
 
     #[test]
+    #[allow(clippy::needless_borrow)] // `&Arg(..)` as the generated code writes it
     fn escaped_args_keep_keys_apart() {
         let key = |args: &[&str]| {
             let mut k = Key::new("p#");

@@ -555,6 +555,8 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         quote! {
             {
                 use #krate::__memo::AsyncMemoCache as _;
+                // `&Arg(..)`: the borrow picks `DisplayArg` when no `FastArg` applies.
+                #[allow(clippy::needless_borrow)]
                 let __key: #krate::__memo::Key = #key_expr;
                 #cache_expr
                     .#memoize_async()
@@ -571,6 +573,8 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         quote! {
             {
                 use #krate::__memo::MemoCache as _;
+                // `&Arg(..)`: the borrow picks `DisplayArg` when no `FastArg` applies.
+                #[allow(clippy::needless_borrow)]
                 let __key: #krate::__memo::Key = #key_expr;
                 #cache_expr
                     .#memoize_sync()
@@ -631,7 +635,9 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
             -> ::core::result::Result<bool, #krate::CacheError> #where_clause
         {
             use #krate::__memo::#memo_trait as _;
-            let __key: #krate::__memo::Key = #key_expr;
+            // `&Arg(..)`: the borrow picks `DisplayArg` when no `FastArg` applies.
+                #[allow(clippy::needless_borrow)]
+                let __key: #krate::__memo::Key = #key_expr;
             let __memo: #krate::__memo::#memo_ty<'_, _, #value_ty> = #cache_expr.#memo();
             __memo.invalidate(__key.as_str())#await_
         }
