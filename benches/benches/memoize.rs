@@ -10,6 +10,12 @@
 //! the cheapest get, so the largest share of overhead), the file cache (64-byte values, a
 //! temporary directory) and Redis (64-byte values, a `redis-server` started here).
 //! `target/bench/memoize-paired.csv` keeps the ratios.
+//!
+//! A quick run (`CACHE_BENCH_QUICK=1`, 30 paired rounds, 2 shared cores), memoized hit /
+//! peer, median (middle half): memory 3.07x (3.01-3.23) a get of a built key, 0.86x
+//! (0.85-0.88) a get that formats its key; file 1.00x (0.99-1.03) and 1.00x; Redis 1.01x
+//! (0.93-1.06) and 0.99x. On memory (a get is ~21 ns) the hit is the key (~27 ns: prefix
+//! and argument on the stack), the `try_get_or_insert_with` (~22 ns) and ~17 ns of wrapping.
 
 use std::fmt::Write as _;
 use std::hint::black_box;
