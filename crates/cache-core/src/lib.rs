@@ -181,6 +181,10 @@ pub mod codec;
 mod counter;
 mod error;
 pub mod flight;
+// The runtime of `#[memoize]` (crate `cache-macros`), for its generated code only.
+#[doc(hidden)]
+#[path = "memo.rs"]
+pub mod __memo;
 pub mod near;
 mod pattern;
 mod removal;

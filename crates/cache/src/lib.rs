@@ -11,6 +11,7 @@
 //! | `tokio` | [`AsyncFileCache`] and [`AsyncRedisCache`] (with `file` / `redis`) | both |
 //! | `tiered` | [`TieredCache`] and [`AsyncTieredCache`]: a near cache in memory in front of any backend, kept true across processes | `cache-tiered` |
 //! | `redis-tls-rustls` | `rediss://` and certificates for [`RedisCache`] (rustls) | `cache-redis` |
+//! | `macros` | [`#[memoize]`](macro@memoize): a function's results cached on any backend | `cache-macros` |
 //!
 //! **Async.** [`AsyncCache<V>`](AsyncCache) has every operation of `Cache<V>` as a future
 //! (object-safe: `Arc<dyn AsyncCache<V>>`), with async loaders through [`AsyncCacheExt`].
@@ -80,7 +81,8 @@
         feature = "file",
         feature = "redis-cluster",
         feature = "tokio",
-        feature = "tiered"
+        feature = "tiered",
+        feature = "macros"
     )),
     allow(rustdoc::broken_intra_doc_links)
 )]
@@ -117,6 +119,9 @@ pub use cache_tiered::{
     AsyncTieredCache, AsyncTieredCacheBuilder, TierStats, TieredCache, TieredCacheBuilder,
     DEFAULT_NEAR_MAX_SIZE,
 };
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub use cache_macros::memoize;
 
 /// This crate's README, compiled and run as doctests, so that its crates.io page never lies.
 #[cfg(all(doctest, feature = "file", feature = "redis-cluster"))]

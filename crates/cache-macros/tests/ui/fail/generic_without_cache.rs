@@ -1,0 +1,6 @@
+use cache::memoize;
+
+#[memoize]
+fn f<T: std::fmt::Display>(id: T) -> String { id.to_string() }
+
+fn main() {}

@@ -1,0 +1,6 @@
+use cache::memoize;
+
+#[memoize]
+fn f(id: impl std::fmt::Display) -> String { id.to_string() }
+
+fn main() {}

@@ -1,0 +1,6 @@
+use cache::memoize;
+
+#[memoize]
+struct S;
+
+fn main() {}

@@ -1,0 +1,6 @@
+use cache::memoize;
+
+#[memoize]
+fn f((a, b): (u32, u32)) -> u32 { a + b }
+
+fn main() {}

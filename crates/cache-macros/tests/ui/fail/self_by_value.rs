@@ -1,0 +1,9 @@
+use cache::memoize;
+
+struct S;
+impl S {
+    #[memoize]
+    fn f(self, id: u32) -> u32 { id }
+}
+
+fn main() {}
