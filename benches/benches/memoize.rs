@@ -11,10 +11,10 @@
 //! temporary directory) and Redis (64-byte values, a `redis-server` started here).
 //! `target/bench/memoize-paired.csv` keeps the ratios.
 //!
-//! A quick run (`CACHE_BENCH_QUICK=1`, 30 paired rounds, 2 shared cores), memoized hit /
-//! peer, median (middle half): memory 3.07x (3.01-3.23) a get of a built key, 0.86x
-//! (0.85-0.88) a get that formats its key; file 1.00x (0.99-1.03) and 1.00x; Redis 1.01x
-//! (0.93-1.06) and 0.99x. On memory (a get is ~21 ns) the hit is the key (~27 ns: prefix
+//! The ratios are throughput, memoized hit / peer, as every paired row's. A quick run
+//! (`CACHE_BENCH_QUICK=1`, 30 paired rounds, 2 shared cores) gave, as costs (the inverse):
+//! memory 3.07x (3.01-3.23) a get of a built key, 0.86x (0.85-0.88) a get that formats its
+//! key; file 1.00x (0.99-1.03) and 1.00x; Redis 1.01x (0.93-1.06) and 0.99x. On memory (a get is ~21 ns) the hit is the key (~27 ns: prefix
 //! and argument on the stack), the `try_get_or_insert_with` (~22 ns) and ~17 ns of wrapping.
 
 use std::fmt::Write as _;
@@ -23,10 +23,9 @@ use std::hint::black_box;
 #[allow(unused_imports)]
 use cache::__memo::{DisplayArg as _, FastArg as _};
 use std::sync::OnceLock;
-use std::time::Instant;
 
 use cache::{memoize, Cache, CacheExt, FileBasedCache, InMemoryCache, RedisCache, Ttl};
-use cache_benches::{configure, quick, write_metric};
+use cache_benches::{as_test, configure, quick, selected, write_paired, Paired};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 const KEYS: u32 = 1_000;
@@ -54,62 +53,30 @@ fn on_redis(id: u32) -> Vec<u8> {
     vec![id as u8; 64]
 }
 
-/// Ours / peer cost of each round, sorted.
-struct Paired {
-    backend: &'static str,
-    peer: &'static str,
-    ratios: Vec<f64>,
-}
-
-impl Paired {
-    fn quantile(&self, q: f64) -> f64 {
-        self.ratios[((self.ratios.len() - 1) as f64 * q).round() as usize]
-    }
-}
-
+/// The memoized hit against `peer` ([`Paired::measure`]), in rounds of `per_round` calls.
 fn pair(
-    backend: &'static str,
-    peer: &'static str,
+    backend: &str,
+    peer: &str,
     per_round: u32,
     ours: &dyn Fn(u32),
     theirs: &dyn Fn(u32),
 ) -> Paired {
-    let rounds = if quick() { 30 } else { 200 };
-    let time = |op: &dyn Fn(u32)| {
-        let t0 = Instant::now();
-        for i in 0..per_round {
-            op(i % KEYS);
-        }
-        t0.elapsed().as_secs_f64()
+    let rounds = if as_test() {
+        2
+    } else if quick() {
+        30
+    } else {
+        200
     };
-    for _ in 0..rounds / 10 {
-        time(ours);
-        time(theirs);
-    }
-    let mut ratios: Vec<f64> = (0..rounds)
-        .map(|round| {
-            if round % 2 == 0 {
-                let a = time(ours);
-                a / time(theirs)
-            } else {
-                let b = time(theirs);
-                time(ours) / b
-            }
-        })
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    let p = Paired {
-        backend,
+    let run = |op: &dyn Fn(u32)| (0..per_round).for_each(|i| op(i % KEYS));
+    Paired::measure(
+        &format!("{backend}/1t"),
+        "memoized-hit",
         peer,
-        ratios,
-    };
-    println!(
-        "paired memoize/{backend}: memoized hit / {peer} = {:.3}x (middle half of {rounds} rounds {:.3}x to {:.3}x)",
-        p.quantile(0.5),
-        p.quantile(0.25),
-        p.quantile(0.75)
-    );
-    p
+        rounds,
+        || run(ours),
+        || run(theirs),
+    )
 }
 
 /// One backend's side: its memoized function, its `get`, its `get_or_insert_with` (on a
@@ -207,16 +174,7 @@ fn backend<V: PartialEq + std::fmt::Debug>(
 }
 
 fn benches(c: &mut Criterion) {
-    let selected = |name: &str| {
-        let filters: Vec<String> = std::env::args()
-            .skip(1)
-            .filter(|a| !a.starts_with('-'))
-            .collect();
-        filters.is_empty()
-            || filters
-                .iter()
-                .any(|f| format!("memoize/{name}").contains(f.as_str()))
-    };
+    let selected = |name: &str| selected(&format!("memoize/{name}"));
     let mut paired = Vec::new();
     let prefix = |f: &str| format!("{}::{f}#", module_path!());
     if selected("memory") {
@@ -284,22 +242,7 @@ fn benches(c: &mut Criterion) {
             },
         );
     }
-    let mut csv = String::from("backend,peer,rounds,median,q1,q3\n");
-    for p in &paired {
-        let _ = writeln!(
-            csv,
-            "{},{},{},{:.4},{:.4},{:.4}",
-            p.backend,
-            p.peer,
-            p.ratios.len(),
-            p.quantile(0.5),
-            p.quantile(0.25),
-            p.quantile(0.75)
-        );
-    }
-    if !paired.is_empty() {
-        write_metric("memoize-paired.csv", &csv);
-    }
+    write_paired("memoize", &paired);
 }
 
 criterion_group!(memoize_benches, benches);
