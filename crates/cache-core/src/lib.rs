@@ -182,6 +182,7 @@ mod counter;
 mod error;
 pub mod flight;
 pub mod near;
+pub mod observe;
 mod pattern;
 mod removal;
 mod stats;
