@@ -574,6 +574,27 @@ impl OpGuard<'_> {
         result
     }
 
+    /// As [`done`](Self::done) for a `get_or_load`, with a `DEBUG` event `loader failed`
+    /// (its `detail` the loader's own error, never the key) when the loader failed.
+    ///
+    /// ```
+    /// use cache_core::observe::{ObserveOptions, Observer, Op};
+    /// let observer = Observer::new("memory", &ObserveOptions::default(), &[])?;
+    /// let r = Err(cache_core::CacheError::loader("k", std::io::Error::other("down")));
+    /// assert!(observer.op(Op::GetOrLoad, "k").loaded::<u8>(observer_ref(&observer), r).is_err());
+    /// # fn observer_ref(o: &Observer) -> &Observer { o }
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    #[inline]
+    pub fn loaded<V>(
+        self,
+        observer: &Observer,
+        result: Result<V, CacheError>,
+    ) -> Result<V, CacheError> {
+        loader_event(observer, &result);
+        self.done(result)
+    }
+
     /// Records `outcome`.
     ///
     /// ```
@@ -662,6 +683,25 @@ impl AsyncOpGuard<'_> {
         result
     }
 
+    /// As [`OpGuard::loaded`].
+    ///
+    /// ```
+    /// use cache_core::observe::{ObserveOptions, Observer, Op};
+    /// let observer = Observer::new("redis", &ObserveOptions::default(), &[])?;
+    /// let r: Result<u8, cache_core::CacheError> = Ok(1);
+    /// assert_eq!(observer.op_async(Op::GetOrLoad, "k").loaded(&observer, r)?, 1);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    #[inline]
+    pub fn loaded<V>(
+        self,
+        observer: &Observer,
+        result: Result<V, CacheError>,
+    ) -> Result<V, CacheError> {
+        loader_event(observer, &result);
+        self.done(result)
+    }
+
     /// The operation's span (disabled without the `tracing` feature or a subscriber that
     /// wants it), to instrument the operation's future with.
     ///
@@ -698,6 +738,13 @@ impl Drop for AsyncOpGuard<'_> {
     #[inline]
     fn drop(&mut self) {
         self.end(Outcome::Abandoned);
+    }
+}
+
+#[inline]
+fn loader_event<V>(observer: &Observer, result: &Result<V, CacheError>) {
+    if let Err(CacheError::Loader { source, .. }) = result {
+        observer.detail("loader failed", source);
     }
 }
 

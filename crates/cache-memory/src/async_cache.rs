@@ -327,7 +327,10 @@ impl<V: Clone + Send + Sync + 'static> AsyncCache<V> for AsyncInMemoryCache<V> {
         if !inner.single_flight {
             // Each call loads on its own, as the blocking one does.
             return CacheFuture::boxed(async move {
-                op.done(cache_core::flight::load_unshared_async(self, key, ttl, loader).await)
+                op.loaded(
+                    &inner.observe,
+                    cache_core::flight::load_unshared_async(self, key, ttl, loader).await,
+                )
             });
         }
         // The hit path is `get`'s; everything else is out of line.
@@ -341,7 +344,9 @@ impl<V: Clone + Send + Sync + 'static> AsyncCache<V> for AsyncInMemoryCache<V> {
             return CacheFuture::ready(op.done(Ok(v)));
         }
         let step = inner.join_or_lead(shard, probe);
-        CacheFuture::boxed(async move { op.done(inner.fly(probe, ttl, step, loader).await) })
+        CacheFuture::boxed(async move {
+            op.loaded(&inner.observe, inner.fly(probe, ttl, step, loader).await)
+        })
     }
 }
 

@@ -944,7 +944,10 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
     #[inline]
     fn get_or_load(&self, key: &str, ttl: Ttl, loader: Loader<'_, V>) -> Result<V, CacheError> {
         let op = self.inner.observe.op(Op::GetOrLoad, key);
-        op.done(self.inner.get_or_load(key, ttl, loader))
+        op.loaded(
+            &self.inner.observe,
+            self.inner.get_or_load(key, ttl, loader),
+        )
     }
 }
 
@@ -1183,7 +1186,6 @@ impl<V: Clone + Send + Sync + 'static> Inner<V> {
                     (Landing::Value(value.clone()), Ok(value))
                 }
                 Err(e) => {
-                    self.observe.detail("loader failed", &e);
                     let source: Arc<dyn std::error::Error + Send + Sync> = Arc::from(e);
                     let err = CacheError::loader(key, Arc::clone(&source));
                     (Landing::Failed(source), Err(err))
