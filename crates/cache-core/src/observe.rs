@@ -702,6 +702,89 @@ impl AsyncOpGuard<'_> {
         self.done(result)
     }
 
+    /// Awaits `operation` in the span (entered at each poll), then records as
+    /// [`found`](Self::found).
+    ///
+    /// ```
+    /// use cache_core::observe::{ObserveOptions, Observer, Op};
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+    /// # }
+    /// let observer = Observer::new("redis", &ObserveOptions::default(), &[])?;
+    /// let get = async { Ok::<_, cache_core::CacheError>(Some(1u8)) };
+    /// assert_eq!(block_on(observer.op_async(Op::Get, "k").found_of(get))?, Some(1));
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub async fn found_of<V, E>(
+        self,
+        operation: impl std::future::Future<Output = Result<Option<V>, E>>,
+    ) -> Result<Option<V>, E> {
+        let result = self.within(operation).await;
+        self.found(result)
+    }
+
+    /// Awaits `operation` in the span (entered at each poll), then records as
+    /// [`done`](Self::done).
+    ///
+    /// ```
+    /// use cache_core::observe::{ObserveOptions, Observer, Op};
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+    /// # }
+    /// let observer = Observer::new("redis", &ObserveOptions::default(), &[])?;
+    /// let set = async { Ok::<_, cache_core::CacheError>(true) };
+    /// assert!(block_on(observer.op_async(Op::Set, "k").done_of(set))?);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub async fn done_of<T, E>(
+        self,
+        operation: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let result = self.within(operation).await;
+        self.done(result)
+    }
+
+    /// Awaits `operation` in the span (entered at each poll), then records as
+    /// [`loaded`](Self::loaded).
+    ///
+    /// ```
+    /// use cache_core::observe::{ObserveOptions, Observer, Op};
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+    /// # }
+    /// let observer = Observer::new("redis", &ObserveOptions::default(), &[])?;
+    /// let load = async { Ok::<_, cache_core::CacheError>(5u8) };
+    /// assert_eq!(block_on(observer.op_async(Op::GetOrLoad, "k").loaded_of(&observer, load))?, 5);
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub async fn loaded_of<V>(
+        self,
+        observer: &Observer,
+        operation: impl std::future::Future<Output = Result<V, CacheError>>,
+    ) -> Result<V, CacheError> {
+        let result = self.within(operation).await;
+        self.loaded(observer, result)
+    }
+
+    #[inline]
+    async fn within<T>(&self, operation: impl std::future::Future<Output = T>) -> T {
+        #[cfg(feature = "tracing")]
+        {
+            use tracing::Instrument;
+            operation.instrument(self.span.clone()).await
+        }
+        #[cfg(not(feature = "tracing"))]
+        {
+            operation.await
+        }
+    }
+
     /// The operation's span (disabled without the `tracing` feature or a subscriber that
     /// wants it), to instrument the operation's future with.
     ///
