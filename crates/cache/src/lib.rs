@@ -10,6 +10,8 @@
 //! | `redis-cluster` | [`RedisCache`] on a Redis Cluster ([`RedisConfig::cluster`]) | `cache-redis` |
 //! | `tokio` | [`AsyncFileCache`] and [`AsyncRedisCache`] (with `file` / `redis`) | both |
 //! | `redis-tls-rustls` | `rediss://` and certificates for [`RedisCache`] (rustls) | `cache-redis` |
+//! | `metrics` | latencies, counters and gauges through the `metrics` facade ([`observe`]) | every backend on |
+//! | `tracing` | a span per operation, and events, through `tracing` ([`observe`]) | every backend on |
 //!
 //! **Async.** [`AsyncCache<V>`](AsyncCache) has every operation of `Cache<V>` as a future
 //! (object-safe: `Arc<dyn AsyncCache<V>>`), with async loaders through [`AsyncCacheExt`].
