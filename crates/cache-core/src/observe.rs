@@ -580,9 +580,9 @@ impl OpGuard<'_> {
     /// ```
     /// use cache_core::observe::{ObserveOptions, Observer, Op};
     /// let observer = Observer::new("memory", &ObserveOptions::default(), &[])?;
-    /// let r = Err(cache_core::CacheError::loader("k", std::io::Error::other("down")));
-    /// assert!(observer.op(Op::GetOrLoad, "k").loaded::<u8>(observer_ref(&observer), r).is_err());
-    /// # fn observer_ref(o: &Observer) -> &Observer { o }
+    /// let down: Box<dyn std::error::Error + Send + Sync> = "database down".into();
+    /// let r = Err(cache_core::CacheError::loader("k", down));
+    /// assert!(observer.op(Op::GetOrLoad, "k").loaded::<u8>(&observer, r).is_err());
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     #[inline]
@@ -996,5 +996,18 @@ mod metrics_on {
                 histograms[outcome as usize].record(t0.elapsed().as_secs_f64());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With both features off a guard is nothing at all; with either on it holds something.
+    #[test]
+    fn guards_are_zero_sized_exactly_when_both_features_are_off() {
+        let off = !cfg!(any(feature = "metrics", feature = "tracing"));
+        assert_eq!(std::mem::size_of::<OpGuard<'_>>() == 0, off);
+        assert_eq!(std::mem::size_of::<AsyncOpGuard<'_>>() == 0, off);
     }
 }

@@ -115,3 +115,37 @@ fn without_a_recorder_nothing_is_registered_and_operations_still_work() -> Resul
     assert!(recorded.label_values().is_empty());
     Ok(())
 }
+
+#[test]
+fn a_panicking_loader_records_abandoned_once() -> Result<(), CacheError> {
+    let recorded = Recorded::default();
+    let captured = Captured::default();
+    let cache = metrics::with_local_recorder(&recorded, || {
+        InMemoryCache::<String>::builder().name("panics").build()
+    })?;
+    let unwound = captured.run(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            cache.get_or_insert_with("k", Ttl::Never, || -> String { panic!("loader panicked") })
+        }))
+    });
+    assert!(unwound.is_err());
+    let histogram = |outcome| {
+        let labels = [
+            ("backend", "memory"),
+            ("cache", "panics"),
+            ("operation", "get_or_load"),
+            ("outcome", outcome),
+        ];
+        recorded
+            .histogram("cache_operation_duration_seconds", &labels)
+            .len()
+    };
+    assert_eq!(
+        (histogram("abandoned"), histogram("ok"), histogram("error")),
+        (1, 0, 0)
+    );
+    let spans = captured.spans_named("cache_op");
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].fields["outcome"], "abandoned");
+    Ok(())
+}
