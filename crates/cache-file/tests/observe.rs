@@ -87,3 +87,35 @@ fn a_corrupt_file_dropped_is_an_info_event_without_the_key() -> Result<(), Cache
     assert!(!format!("{events:?}").contains("secret-user-7"));
     Ok(())
 }
+
+#[test]
+fn a_load_in_progress_is_in_the_loads_gauge() -> Result<(), CacheError> {
+    use cache_core::CacheExt;
+    use std::sync::mpsc;
+    let dir = temp()?;
+    let recorded = Recorded::default();
+    let cache = metrics::with_local_recorder(&recorded, || {
+        FileBasedCache::builder(dir.path()).name("loads").build()
+    })?;
+    let labels = [("backend", "file"), ("cache", "loads")];
+    let (started, wait_started) = mpsc::channel();
+    let (release, wait_release) = mpsc::channel::<()>();
+    std::thread::scope(|s| -> Result<(), CacheError> {
+        let loading = s.spawn(|| {
+            cache.get_or_insert_with("k", Ttl::Never, move || {
+                started.send(()).expect("the test waits");
+                wait_release.recv().expect("the test releases");
+                "v".to_owned()
+            })
+        });
+        wait_started.recv().expect("the loader starts");
+        cache.publish_metrics()?;
+        assert_eq!(recorded.gauge("cache_loads_in_flight", &labels), Some(1.0));
+        release.send(()).expect("the loader waits");
+        assert_eq!(loading.join().expect("no panic")?, "v");
+        Ok(())
+    })?;
+    cache.publish_metrics()?;
+    assert_eq!(recorded.gauge("cache_loads_in_flight", &labels), Some(0.0));
+    Ok(())
+}

@@ -318,7 +318,11 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
     /// the temporary files of dead writers, and (when bounded) indexes the entries present.
     pub fn build(self) -> Result<FileBasedCache<C>, CacheError> {
         let default_ttl = Ttl::check_default("FileBasedCache", self.default_ttl)?;
-        let observe = Observer::new("file", &self.observe, &["cache_bytes"])?;
+        let observe = Observer::new(
+            "file",
+            &self.observe,
+            &["cache_loads_in_flight", "cache_bytes"],
+        )?;
         if self.max_entries == Some(0) {
             return Err(CacheError::config(
                 "FileBasedCache max_entries must be at least 1",

@@ -356,8 +356,8 @@ impl<C: Codec> FileBasedCache<C> {
     }
 
     /// Copies this instance's [`stats`](Self::stats) into the `metrics` recorder installed
-    /// when the cache was built (`cache_hits_total` ..., `cache_entries`, and for a bounded
-    /// cache `cache_bytes`, the directory's, as every process accounted for them); call it
+    /// when the cache was built (`cache_hits_total` ..., `cache_entries`,
+    /// `cache_loads_in_flight` (this instance's), and for a bounded cache `cache_bytes`, the directory's, as every process accounted for them); call it
     /// before each scrape (see [`cache_core::observe`]). It writes out this instance's
     /// accounting, as [`directory_usage`](Self::directory_usage) does. Does nothing without
     /// the `metrics` feature or a recorder.
@@ -372,11 +372,12 @@ impl<C: Codec> FileBasedCache<C> {
         if !self.inner.observe.metrics_recorded() {
             return Ok(());
         }
-        let bytes = match self.inner.bounds {
-            Some(_) => vec![self.directory_usage()?.1 as f64],
-            None => Vec::new(),
+        let loads = self.inner.flights.in_flight() as f64;
+        let gauges = match self.inner.bounds {
+            Some(_) => vec![loads, self.directory_usage()?.1 as f64],
+            None => vec![loads],
         };
-        self.inner.observe.publish(&self.stats(), &bytes);
+        self.inner.observe.publish(&self.stats(), &gauges);
         Ok(())
     }
 

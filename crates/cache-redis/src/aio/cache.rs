@@ -176,7 +176,7 @@ impl<C: Codec> AsyncRedisCache<C> {
     /// ```
     pub async fn new(config: RedisConfig<C>) -> Result<Self, CacheError> {
         validate(&config)?;
-        let observe = Observer::new("redis", &config.observe, &[])?;
+        let observe = Observer::new("redis", &config.observe, &["cache_loads_in_flight"])?;
         let timeouts = Timeouts::of(&config);
         let (connector, server) = Connector::from_config(&config)?;
         // Through sentinels, each is asked in turn, each within the call's bound; otherwise
@@ -651,7 +651,8 @@ impl<C: Codec> AsyncRedisCache<C> {
     }
 
     /// Copies this instance's counters into the `metrics` recorder installed when the cache
-    /// was made (`cache_hits_total` ...; it has no pool, so no pool gauges); call it before
+    /// was made (`cache_hits_total` ..., and `cache_loads_in_flight`, this instance's; it has
+    /// no pool, so no pool gauges); call it before
     /// each scrape (see [`cache_core::observe`]). Does nothing without the `metrics` feature
     /// or a recorder.
     ///
@@ -664,9 +665,10 @@ impl<C: Codec> AsyncRedisCache<C> {
     /// # }
     /// ```
     pub fn publish_metrics(&self) {
+        let loads = self.inner.flights.in_flight() as f64;
         self.inner
             .observe
-            .publish(&self.inner.stats.snapshot(None), &[]);
+            .publish(&self.inner.stats.snapshot(None), &[loads]);
     }
 
     #[inline]

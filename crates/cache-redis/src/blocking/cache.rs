@@ -57,8 +57,9 @@ pub struct RedisCache<C = Postcard> {
     pub(super) encoding: Encoding<C>,
 }
 
-/// The pool's gauges, in the order `publish_metrics` gives them.
-const POOL_GAUGES: [&str; 3] = [
+/// The gauges, in the order `publish_metrics` gives them.
+const POOL_GAUGES: [&str; 4] = [
+    "cache_loads_in_flight",
     "cache_pool_connections",
     "cache_pool_connections_idle",
     "cache_pool_connections_in_use",
@@ -227,7 +228,8 @@ impl<C: Codec> RedisCache<C> {
     }
 
     /// Copies this instance's [`stats`](Self::stats) into the `metrics` recorder installed
-    /// when the cache was made (`cache_hits_total` ...) with the pool's gauges
+    /// when the cache was made (`cache_hits_total` ...) with `cache_loads_in_flight` (this
+    /// instance's) and the pool's gauges
     /// (`cache_pool_connections`, `cache_pool_connections_idle`,
     /// `cache_pool_connections_in_use`); call it before each scrape (see
     /// [`cache_core::observe`]). Sends nothing to Redis. Does nothing without the `metrics`
@@ -243,7 +245,9 @@ impl<C: Codec> RedisCache<C> {
             return;
         }
         let (open, idle) = self.inner.pool.connections();
-        let gauges = [open, idle, open.saturating_sub(idle)].map(f64::from);
+        let loads = self.inner.flights.in_flight() as f64;
+        let [open, idle, in_use] = [open, idle, open.saturating_sub(idle)].map(f64::from);
+        let gauges = [loads, open, idle, in_use];
         self.inner.observe.publish(&self.stats(), &gauges);
     }
 
