@@ -143,7 +143,7 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
-    let rounds = if quick() { 200 } else { 1_000 };
+    let rounds = if quick() { 600 } else { 2_000 };
     let mut csv = String::from("build,row,q25,median,q75\n");
     let mut row = |name: String, [q25, q50, q75]: [f64; 3]| {
         println!("paired observe/{name} = {q50:.3}x (middle half {q25:.3}x to {q75:.3}x)");
