@@ -378,9 +378,7 @@ impl Observer {
             #[cfg(feature = "metrics")]
             timing: self.timing(op),
             #[cfg(feature = "tracing")]
-            span: self.span(op, key).entered(),
-            #[cfg(feature = "tracing")]
-            ended: false,
+            span: spans_wanted().then(|| self.span(op, key).entered()),
             _observer: PhantomData,
         }
     }
@@ -403,9 +401,7 @@ impl Observer {
             #[cfg(feature = "metrics")]
             timing: self.timing(op),
             #[cfg(feature = "tracing")]
-            span: self.span(op, key),
-            #[cfg(feature = "tracing")]
-            ended: false,
+            span: spans_wanted().then(|| self.span(op, key)),
             _observer: PhantomData,
         }
     }
@@ -536,10 +532,9 @@ impl Observer {
 pub struct OpGuard<'a> {
     #[cfg(feature = "metrics")]
     timing: metrics_on::Timing<'a>,
+    /// `None` when no subscriber wants `DEBUG` spans (one check is all an operation pays).
     #[cfg(feature = "tracing")]
-    span: tracing::span::EnteredSpan,
-    #[cfg(feature = "tracing")]
-    ended: bool,
+    span: Option<tracing::span::EnteredSpan>,
     _observer: PhantomData<&'a Observer>,
 }
 
@@ -608,16 +603,14 @@ impl OpGuard<'_> {
         self.end(outcome);
     }
 
-    /// Records `outcome`, the first time only (a finished guard is dropped after).
+    /// Records `outcome`, the first time only (a finished guard is dropped after); the span
+    /// closes here.
     #[inline]
     fn end(&mut self, outcome: Outcome) {
         let _ = outcome;
         #[cfg(feature = "tracing")]
-        if !self.ended {
-            self.ended = true;
-            if !self.span.is_disabled() {
-                self.span.record("outcome", outcome.as_str());
-            }
+        if let Some(span) = self.span.take() {
+            span.record("outcome", outcome.as_str());
         }
         #[cfg(feature = "metrics")]
         self.timing.stop(outcome);
@@ -646,9 +639,7 @@ pub struct AsyncOpGuard<'a> {
     #[cfg(feature = "metrics")]
     timing: metrics_on::Timing<'a>,
     #[cfg(feature = "tracing")]
-    span: tracing::Span,
-    #[cfg(feature = "tracing")]
-    ended: bool,
+    span: Option<tracing::Span>,
     _observer: PhantomData<&'a Observer>,
 }
 
@@ -775,14 +766,11 @@ impl AsyncOpGuard<'_> {
     #[inline]
     async fn within<T>(&self, operation: impl std::future::Future<Output = T>) -> T {
         #[cfg(feature = "tracing")]
-        {
+        if let Some(span) = &self.span {
             use tracing::Instrument;
-            operation.instrument(self.span.clone()).await
+            return operation.instrument(span.clone()).await;
         }
-        #[cfg(not(feature = "tracing"))]
-        {
-            operation.await
-        }
+        operation.await
     }
 
     /// The operation's span (disabled without the `tracing` feature or a subscriber that
@@ -797,20 +785,18 @@ impl AsyncOpGuard<'_> {
     /// ```
     #[cfg(feature = "tracing")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
-    pub fn span(&self) -> &tracing::Span {
-        &self.span
+    pub fn span(&self) -> tracing::Span {
+        self.span.clone().unwrap_or_else(tracing::Span::none)
     }
 
-    /// Records `outcome`, the first time only (a finished guard is dropped after).
+    /// Records `outcome`, the first time only (a finished guard is dropped after); the span
+    /// closes here.
     #[inline]
     fn end(&mut self, outcome: Outcome) {
         let _ = outcome;
         #[cfg(feature = "tracing")]
-        if !self.ended {
-            self.ended = true;
-            if !self.span.is_disabled() {
-                self.span.record("outcome", outcome.as_str());
-            }
+        if let Some(span) = self.span.take() {
+            span.record("outcome", outcome.as_str());
         }
         #[cfg(feature = "metrics")]
         self.timing.stop(outcome);
@@ -822,6 +808,15 @@ impl Drop for AsyncOpGuard<'_> {
     fn drop(&mut self) {
         self.end(Outcome::Abandoned);
     }
+}
+
+/// Whether any subscriber may want a `DEBUG` span: one relaxed load (the most verbose level
+/// the subscribers take), so that an operation without one builds no span at all.
+#[cfg(feature = "tracing")]
+#[inline]
+fn spans_wanted() -> bool {
+    use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+    STATIC_MAX_LEVEL >= LevelFilter::DEBUG && LevelFilter::current() >= LevelFilter::DEBUG
 }
 
 #[inline]
