@@ -4,8 +4,8 @@
 //! A backend builds one [`Observer`] per cache (from its builder's [`ObserveOptions`]: the
 //! cache name and whether spans may carry keys) and opens an [`OpGuard`] at the entry of each
 //! operation; the guard records the operation's latency and outcome when it is finished (or
-//! dropped: a panic or a cancelled future counts as `abandoned`). With both features off every
-//! type here is zero-sized and every call an empty `#[inline]` function: the code compiles
+//! dropped: a panic or a cancelled future counts as `abandoned`). With both features off the
+//! guards are zero-sized and every call an empty `#[inline]` function: the code compiles
 //! away.
 //!
 //! # Metrics (feature `metrics`)
@@ -18,7 +18,7 @@
 //! | `cache_operation_duration_seconds` | histogram | each operation (outcome `hit`, `miss`, `ok`, `error`, `abandoned`) |
 //! | `cache_hits_total`, `cache_misses_total`, `cache_sets_total`, `cache_deletes_total`, `cache_evictions_total`, `cache_expirations_total` | counter | [`CacheStats`], at [`Observer::publish`] |
 //! | `cache_entries` | gauge | [`CacheStats::entries`], at [`Observer::publish`] |
-//! | backend gauges (`cache_weight`, `cache_bytes`, `cache_pool_connections_idle`, ...) | gauge | the backend, at [`Observer::publish`] |
+//! | backend gauges: `cache_weight` (memory), `cache_bytes` (file), `cache_loads_in_flight` (file, Redis), `cache_pool_connections`, `_idle`, `_in_use` (Redis) | gauge | the backend, at [`Observer::publish`] |
 //!
 //! The counters are [`CacheStats`], the one source of truth (their counting rules are the
 //! crate's), copied as absolute values when the backend publishes them: each backend has a
@@ -31,12 +31,18 @@
 //!
 //! # Tracing (feature `tracing`)
 //!
-//! Each operation of a blocking cache runs in a `DEBUG` span named `cache_op` (target
-//! `cache`) with the fields `backend`, `cache`, `operation`, `outcome`, and `key` only when
-//! the builder opted in ([`ObserveOptions::trace_keys`]: keys can hold personal data).
-//! Events (target `cache`) carry `backend` and `cache` too: `INFO` for what an operator acts
-//! on (a failover, a reconnect, a lease taken over from a dead process, a corrupt file
-//! dropped), `DEBUG` for retries and loader failures (the caller receives those as errors).
+//! Each operation runs in a `DEBUG` span named `cache_op` (target `cache`; entered around a
+//! blocking operation, instrumenting an async one's future) with the fields `backend`,
+//! `cache`, `operation`, `outcome`, and `key` only when the builder opted in
+//! ([`ObserveOptions::trace_keys`]: keys can hold personal data). The span is only built when
+//! a subscriber takes `DEBUG` (one relaxed load otherwise). Events (target `cache`) carry
+//! `backend` and `cache` too, never a key: `INFO` for what an operator acts on ([`notice`]:
+//! a flight lease taken over from a dead or stalled process, a corrupt file dropped), `DEBUG`
+//! below ([`detail`]: a Redis call retried on a new connection, a loader's failure, which
+//! its caller receives as an error).
+//!
+//! [`notice`]: Observer::notice
+//! [`detail`]: Observer::detail
 //!
 //! ```
 //! use cache_core::observe::{ObserveOptions, Observer, Op};
