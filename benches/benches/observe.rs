@@ -27,7 +27,10 @@ use criterion::{criterion_group, criterion_main, Criterion};
 type Value = [u8; 64];
 
 /// This build's setting, as the rows name it.
-const BUILD: &str = if cfg!(all(feature = "observe-metrics", feature = "observe-tracing")) {
+const BUILD: &str = if cfg!(all(
+    feature = "observe-metrics",
+    feature = "observe-tracing"
+)) {
     "metrics+tracing"
 } else if cfg!(feature = "observe-metrics") {
     "metrics"
@@ -67,7 +70,14 @@ fn setup() -> Setup {
     };
     #[cfg_attr(not(feature = "observe-metrics"), allow(unused_mut))]
     let mut caches = vec![(
-        format!("{BUILD}{}", if BUILD == "off" { "" } else { ", none installed" }),
+        format!(
+            "{BUILD}{}",
+            if BUILD == "off" {
+                ""
+            } else {
+                ", none installed"
+            }
+        ),
         filled(&keys, build),
     )];
     #[cfg(feature = "observe-metrics")]
@@ -95,7 +105,13 @@ fn gets(s: &Setup, cache: &InMemoryCache<Value>, start: usize, batch: usize) {
 fn reference_gets(s: &Setup, start: usize, batch: usize) {
     for i in start..start + batch {
         let key = &s.keys[s.trace[i % s.trace.len()]];
-        black_box(s.reference.read().expect("unpoisoned").get(key.as_str()).copied());
+        black_box(
+            s.reference
+                .read()
+                .expect("unpoisoned")
+                .get(key.as_str())
+                .copied(),
+        );
     }
 }
 
