@@ -326,6 +326,23 @@ impl Captured {
         tracing::subscriber::with_default(subscriber, f)
     }
 
+    /// Makes this layer (over a registry) the process's global subscriber, for work on
+    /// threads the test does not run itself; fails if a global subscriber is already set.
+    /// Spans and events of other tests of the process are kept too: filter on the cache
+    /// name.
+    ///
+    /// ```
+    /// let captured = cache_conformance::observe::Captured::default();
+    /// captured.install_globally().expect("the first global subscriber");
+    /// std::thread::spawn(|| tracing::info!(target: "cache", "elsewhere")).join().unwrap();
+    /// assert_eq!(captured.events()[0].name, "elsewhere");
+    /// ```
+    pub fn install_globally(&self) -> Result<(), CacheError> {
+        let subscriber = tracing_subscriber::registry().with(self.clone());
+        tracing::subscriber::set_global_default(subscriber)
+            .map_err(|e| CacheError::config(format!("a global subscriber: {e}")))
+    }
+
     /// Every span seen, in order of creation.
     ///
     /// ```

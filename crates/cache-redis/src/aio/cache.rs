@@ -329,14 +329,24 @@ impl<C: Codec> AsyncRedisCache<C> {
             // `recover` first: it looks a followed primary up again even when the command
             // is not sent again, for the calls that come next.
             match f(current).await {
-                Err(e) if inner.links.recover(ticket, &e).await && resend.again(&e, true) => {
+                Err(e) => {
+                    let recovered = inner.links.recover(ticket, &e).await;
+                    if recovered && inner.links.follows_primary() {
+                        inner.observe.notice(
+                            "primary looked up again",
+                            &format_args!("{} after: {e}", inner.server),
+                        );
+                    }
+                    if !(recovered && resend.again(&e, true)) {
+                        return Err(e);
+                    }
                     inner.observe.detail(
                         "retry",
                         &format_args!("{op} again on {}: {e}", inner.server),
                     );
                     f(inner.links.current().0).await
                 }
-                other => other,
+                ok => ok,
             }
         };
         let result = within(inner.call_timeout, attempts).await;
