@@ -37,7 +37,8 @@
 //! ([`ObserveOptions::trace_keys`]: keys can hold personal data). The span is only built when
 //! a subscriber takes `DEBUG` (one relaxed load otherwise). Events (target `cache`) carry
 //! `backend` and `cache` too, never a key: `INFO` for what an operator acts on ([`notice`]:
-//! a flight lease taken over from a dead or stalled process, a corrupt file dropped), `DEBUG`
+//! a flight lease taken over from a dead or stalled process, a corrupt file dropped, the
+//! async Redis cache looking the sentinels' primary up again after a failure), `DEBUG`
 //! below ([`detail`]: a Redis call retried on a new connection, a loader's failure, which
 //! its caller receives as an error).
 //!
