@@ -100,6 +100,7 @@ fn test() -> Result {
 /// before it.
 fn run_tests(tally: &mut Tally) {
     tally.step("redis-server", ensure_redis());
+    tally.step("prometheus", ensure_prometheus());
     test_targets(tally);
     tally.step("examples", examples::main());
     tally.cargo(
@@ -183,6 +184,7 @@ fn ci() -> Result {
         &[],
     );
     tally.step("redis-server", ensure_redis());
+    tally.step("prometheus", ensure_prometheus());
     test_targets(&mut tally);
     tally.finish("ci")
 }
@@ -191,6 +193,20 @@ fn ci() -> Result {
 /// `redis-cli`): installs them with apt when they are missing and this runs as root, else
 /// fails with the command to run. The tests never skip silently.
 pub(crate) fn ensure_redis() -> Result {
+    ensure_installed("redis-server", &["redis-server", "redis-cli"])
+}
+
+/// The metrics example's test (`crates/cache-examples/tests/prometheus.rs`) starts a
+/// Prometheus of its own: installs Debian's `prometheus` with apt when it is missing, as
+/// [`ensure_redis`] does. The package's own service plays no part (the test runs its own
+/// process, on a free port, with its own storage).
+pub(crate) fn ensure_prometheus() -> Result {
+    ensure_installed("prometheus", &["prometheus"])
+}
+
+/// Installs the Debian `package` with apt when one of `bins` is not on `PATH` and this runs
+/// as root, else fails with the command to run.
+fn ensure_installed(package: &str, bins: &[&str]) -> Result {
     let on_path = |bin: &str| {
         Command::new(bin)
             .arg("--version")
@@ -199,12 +215,7 @@ pub(crate) fn ensure_redis() -> Result {
             .status()
             .is_ok()
     };
-    let missing = || -> Vec<&str> {
-        ["redis-server", "redis-cli"]
-            .into_iter()
-            .filter(|b| !on_path(b))
-            .collect()
-    };
+    let missing = || -> Vec<&str> { bins.iter().copied().filter(|b| !on_path(b)).collect() };
     if missing().is_empty() {
         return Ok(());
     }
@@ -214,18 +225,18 @@ pub(crate) fn ensure_redis() -> Result {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if !root {
         return Err(format!(
-            "{} not found; the Redis tests need them. Run as root: \
-             apt-get update && apt-get install -y redis-server",
+            "{} not found; the tests need them. Run as root: \
+             apt-get update && apt-get install -y {package}",
             missing().join(" and ")
         ));
     }
     let apt = [("DEBIAN_FRONTEND", "noninteractive")];
     run("apt-get", &["update"], &apt)?;
-    run("apt-get", &["install", "-y", "redis-server"], &apt)?;
+    run("apt-get", &["install", "-y", package], &apt)?;
     match missing().as_slice() {
         [] => Ok(()),
         still => Err(format!(
-            "{} still not found after installing redis-server",
+            "{} still not found after installing {package}",
             still.join(" and ")
         )),
     }

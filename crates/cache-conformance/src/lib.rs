@@ -71,6 +71,9 @@ mod children;
 pub mod flights;
 pub mod fuzz;
 pub mod model;
+#[cfg(feature = "observe")]
+#[cfg_attr(docsrs, doc(cfg(feature = "observe")))]
+pub mod observe;
 pub mod processes;
 pub mod reference;
 pub mod shared;

@@ -367,6 +367,15 @@ impl<V> FlightGroup<V> {
             flights: Mutex::new(HashMap::new()),
         }
     }
+
+    /// How many flights are in progress (the `cache_loads_in_flight` gauge).
+    ///
+    /// ```
+    /// assert_eq!(cache_core::flight::FlightGroup::<u8>::new().in_flight(), 0);
+    /// ```
+    pub fn in_flight(&self) -> usize {
+        lock(&self.flights).len()
+    }
 }
 
 impl<V: Clone> FlightGroup<V> {

@@ -14,6 +14,8 @@
 //!   for every cache; [`flight`]: the single-flight pieces backends build them from.
 //! - [`near`]: what a near cache in front of a shared backend needs from it to stay true
 //!   across processes (invalidations, or entry stamps).
+//! - [`observe`]: the metrics (feature `metrics`) and tracing (feature `tracing`) every
+//!   backend reports through: a guard per operation, the stats as counters, gauges, spans.
 //!
 //! # The contract, where it needed deciding
 //!
@@ -186,6 +188,7 @@ pub mod flight;
 #[path = "memo.rs"]
 pub mod __memo;
 pub mod near;
+pub mod observe;
 mod pattern;
 mod removal;
 mod stats;

@@ -20,6 +20,7 @@ use std::fmt;
 use std::time::Duration;
 
 use cache_core::flight::landed;
+use cache_core::observe::Op;
 use cache_core::{
     AsyncCache, AsyncLoader, Cache, CacheError, CacheFuture, CacheStats, CounterValue, Ttl,
 };
@@ -322,24 +323,30 @@ impl<V: Clone + Send + Sync + 'static> AsyncCache<V> for AsyncInMemoryCache<V> {
         V: Clone + 'a,
     {
         let inner = &*self.cache.inner;
+        let op = inner.observe.op_async(Op::GetOrLoad, key);
         if !inner.single_flight {
             // Each call loads on its own, as the blocking one does.
-            return CacheFuture::boxed(cache_core::flight::load_unshared_async(
-                self, key, ttl, loader,
-            ));
+            return CacheFuture::boxed(async move {
+                op.loaded(
+                    &inner.observe,
+                    cache_core::flight::load_unshared_async(self, key, ttl, loader).await,
+                )
+            });
         }
         // The hit path is `get`'s; everything else is out of line.
         let probe = inner.probe(key);
         if let Some(v) = inner.shared_hit(probe) {
-            return CacheFuture::ready(Ok(v));
+            return CacheFuture::ready(op.done(Ok(v)));
         }
         let mut shard = inner.shard(probe);
         if let Some(v) = shard.lookup(probe, &*inner.clock) {
             inner.notify(shard);
-            return CacheFuture::ready(Ok(v));
+            return CacheFuture::ready(op.done(Ok(v)));
         }
         let step = inner.join_or_lead(shard, probe);
-        CacheFuture::boxed(inner.fly(probe, ttl, step, loader))
+        CacheFuture::boxed(async move {
+            op.loaded(&inner.observe, inner.fly(probe, ttl, step, loader).await)
+        })
     }
 }
 

@@ -71,6 +71,7 @@ use cache_core::{
 };
 
 use cache_core::flight::{landed, Landing};
+use cache_core::observe::{ObserveOptions, Observer, Op};
 use cache_core::{BoxError, Loader};
 use flight::Flight;
 use key::Probe;
@@ -190,6 +191,7 @@ struct Inner<V> {
     policy: Policy,
     max_weight: Option<u64>,
     listener: Option<Listener<V>>,
+    observe: Observer,
 }
 
 /// Keeps each shard's lock on its own cache lines, so two threads on two shards do not
@@ -228,6 +230,7 @@ pub struct InMemoryCacheBuilder<V> {
     weigher: Option<Weigher<V>>,
     max_weight: Option<u64>,
     listener: Option<Listener<V>>,
+    observe: ObserveOptions,
     _values: PhantomData<fn() -> V>,
 }
 
@@ -243,11 +246,39 @@ impl<V> std::fmt::Debug for InMemoryCacheBuilder<V> {
             .field("weigher", &self.weigher.is_some())
             .field("max_weight", &self.max_weight)
             .field("on_removal", &self.listener.is_some())
+            .field("observe", &self.observe)
             .finish()
     }
 }
 
 impl<V> InMemoryCacheBuilder<V> {
+    /// The cache's name: the `cache` label of its metrics and field of its spans (features
+    /// `metrics` and `tracing`; see [`cache_core::observe`]). Default: `memory`. An empty
+    /// name is an error at [`build`](Self::build).
+    ///
+    /// ```
+    /// let cache = cache_memory::InMemoryCache::<u8>::builder().name("sessions").build()?;
+    /// assert_eq!(cache.name(), "sessions");
+    /// assert!(cache_memory::InMemoryCache::<u8>::builder().name("").build().is_err());
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.observe = self.observe.name(name);
+        self
+    }
+
+    /// Whether each operation's span records its key (feature `tracing`). Default: no, as
+    /// keys can hold personal data.
+    ///
+    /// ```
+    /// let cache = cache_memory::InMemoryCache::<u8>::builder().trace_keys(true).build()?;
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn trace_keys(mut self, yes: bool) -> Self {
+        self.observe = self.observe.trace_keys(yes);
+        self
+    }
+
     /// The maximum number of entries (at least 1, and at most 4,294,967,294 per shard).
     /// Default: 10,000.
     pub fn max_size(mut self, max_size: usize) -> Self {
@@ -406,6 +437,7 @@ impl<V> InMemoryCacheBuilder<V> {
     /// Builds the cache; a zero `max_size`, shard count or default TTL is an error.
     pub fn build(self) -> Result<InMemoryCache<V>, CacheError> {
         let default_ttl = Ttl::check_default("InMemoryCache", self.default_ttl)?;
+        let observe = Observer::new("memory", &self.observe, &["cache_weight"])?;
         if self.max_size == 0 {
             return Err(CacheError::config(
                 "InMemoryCache max_size must be at least 1",
@@ -486,6 +518,7 @@ impl<V> InMemoryCacheBuilder<V> {
             policy: self.policy,
             max_weight: self.max_weight,
             listener: self.listener,
+            observe,
         };
         Ok(InMemoryCache {
             inner: Arc::new(inner),
@@ -538,6 +571,7 @@ impl<V> InMemoryCache<V> {
             policy: Policy::Lru,
             weigher: None,
             max_weight: None,
+            observe: ObserveOptions::default(),
             listener: None,
             _values: PhantomData,
         }
@@ -580,6 +614,38 @@ impl<V> InMemoryCache<V> {
     pub fn weight(&self) -> Option<u64> {
         self.inner.max_weight?;
         Some(self.inner.shards.iter().map(|s| lock(&s.0).weight()).sum())
+    }
+
+    /// The cache's name (builder's [`name`](InMemoryCacheBuilder::name); default `memory`).
+    ///
+    /// ```
+    /// assert_eq!(cache_memory::InMemoryCache::<u8>::new(5, None)?.name(), "memory");
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn name(&self) -> &str {
+        self.inner.observe.cache_name()
+    }
+
+    /// Copies the counters of [`stats`](Cache::stats) into the `metrics` recorder installed
+    /// when the cache was built (`cache_hits_total` ..., and the gauges `cache_entries` and,
+    /// with a weigher, `cache_weight`); call it before each scrape (see
+    /// [`cache_core::observe`]). It walks every shard: it costs what `stats` costs. Does
+    /// nothing without the `metrics` feature or a recorder.
+    ///
+    /// ```
+    /// let cache = cache_memory::InMemoryCache::<u8>::new(5, None)?;
+    /// cache.publish_metrics();
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn publish_metrics(&self)
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        if !self.inner.observe.metrics_recorded() {
+            return;
+        }
+        let weight = self.weight().map_or(0.0, |w| w as f64);
+        self.inner.observe.publish(&self.inner.stats(), &[weight]);
     }
 
     /// The number of shards the keys are spread over.
@@ -810,28 +876,34 @@ impl<V: Clone + Send + Sync + 'static> InMemoryCache<V> {
 impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
     #[inline]
     fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
-        self.inner.get(key)
+        let op = self.inner.observe.op(Op::Get, key);
+        op.found(self.inner.get(key))
     }
 
     #[inline]
     fn set(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
-        self.inner.set(key, value, ttl)
+        let op = self.inner.observe.op(Op::Set, key);
+        op.done(self.inner.set(key, value, ttl))
     }
 
     fn delete(&self, key: &str) -> Result<bool, CacheError> {
-        self.inner.delete(key)
+        let op = self.inner.observe.op(Op::Delete, key);
+        op.done(self.inner.delete(key))
     }
 
     fn clear(&self) -> Result<(), CacheError> {
-        self.inner.clear()
+        let op = self.inner.observe.op(Op::Clear, "");
+        op.done(self.inner.clear())
     }
 
     fn exists(&self, key: &str) -> Result<bool, CacheError> {
-        self.inner.exists(key)
+        let op = self.inner.observe.op(Op::Exists, key);
+        op.done(self.inner.exists(key))
     }
 
     fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
-        self.inner.delete_pattern(pattern)
+        let op = self.inner.observe.op(Op::DeletePattern, pattern);
+        op.done(self.inner.delete_pattern(pattern))
     }
 
     fn stats(&self) -> CacheStats {
@@ -839,34 +911,43 @@ impl<V: Clone + Send + Sync + 'static> Cache<V> for InMemoryCache<V> {
     }
 
     fn add(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
-        self.inner.add(key, value, ttl)
+        let op = self.inner.observe.op(Op::Add, key);
+        op.done(self.inner.add(key, value, ttl))
     }
 
     fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError>
     where
         V: CounterValue,
     {
-        self.inner.change_counter(key, CounterChange::Add(delta))
+        let op = self.inner.observe.op(Op::Incr, key);
+        op.done(self.inner.change_counter(key, CounterChange::Add(delta)))
     }
 
     fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError>
     where
         V: CounterValue,
     {
-        self.inner.change_counter(key, CounterChange::Sub(delta))
+        let op = self.inner.observe.op(Op::Decr, key);
+        op.done(self.inner.change_counter(key, CounterChange::Sub(delta)))
     }
 
     fn touch(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
-        self.inner.touch(key, ttl)
+        let op = self.inner.observe.op(Op::Touch, key);
+        op.done(self.inner.touch(key, ttl))
     }
 
     fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
-        self.inner.ttl(key)
+        let op = self.inner.observe.op(Op::Ttl, key);
+        op.done(self.inner.ttl(key))
     }
 
     #[inline]
     fn get_or_load(&self, key: &str, ttl: Ttl, loader: Loader<'_, V>) -> Result<V, CacheError> {
-        self.inner.get_or_load(key, ttl, loader)
+        let op = self.inner.observe.op(Op::GetOrLoad, key);
+        op.loaded(
+            &self.inner.observe,
+            self.inner.get_or_load(key, ttl, loader),
+        )
     }
 }
 

@@ -2,6 +2,7 @@ use std::fmt;
 use std::time::Duration;
 
 use cache_core::codec::{self, Codec, Postcard};
+use cache_core::observe::ObserveOptions;
 use cache_core::{CacheError, Ttl};
 
 /// The default of [`RedisConfig::max_value_bytes`]: 512 MiB, the largest string a Redis
@@ -325,6 +326,10 @@ pub struct RedisConfig<C = Postcard> {
     /// and is cancelled deletes it from a task it spawns; only if that fails does the lease
     /// end it.
     pub flight_lease: Duration,
+    /// The cache's name and whether its spans record keys (features `metrics` and
+    /// `tracing`; see [`cache_core::observe`]): set with [`RedisConfig::name`] and
+    /// [`RedisConfig::trace_keys`]. The default name is `redis`.
+    pub observe: ObserveOptions,
 }
 
 impl fmt::Debug for RedisTopology {
@@ -431,6 +436,7 @@ impl RedisConfig {
             codec: Postcard,
             single_flight: true,
             flight_lease: Duration::from_secs(30),
+            observe: ObserveOptions::default(),
         }
     }
 }
@@ -469,6 +475,7 @@ impl<C: Codec> RedisConfig<C> {
             codec: _,
             single_flight,
             flight_lease,
+            observe,
         } = self;
         RedisConfig {
             topology,
@@ -491,7 +498,35 @@ impl<C: Codec> RedisConfig<C> {
             codec,
             single_flight,
             flight_lease,
+            observe,
         }
+    }
+
+    /// The cache's name: the `cache` label of its metrics and field of its spans (features
+    /// `metrics` and `tracing`). Default: `redis`. An empty name is refused when the cache
+    /// is made.
+    ///
+    /// ```
+    /// let config = cache_redis::RedisConfig::new("redis://127.0.0.1/").name("sessions");
+    /// assert_eq!(config.observe.cache_name(), Some("sessions"));
+    /// ```
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.observe = self.observe.name(name);
+        self
+    }
+
+    /// Whether each operation's span records its key (feature `tracing`). Default: no, as
+    /// keys can hold personal data.
+    ///
+    /// ```
+    /// let config = cache_redis::RedisConfig::new("redis://127.0.0.1/").trace_keys(true);
+    /// assert!(config.observe.keys_traced());
+    /// ```
+    #[must_use]
+    pub fn trace_keys(mut self, yes: bool) -> Self {
+        self.observe = self.observe.trace_keys(yes);
+        self
     }
 
     /// Sets [`RedisConfig::version`].

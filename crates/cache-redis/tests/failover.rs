@@ -301,3 +301,36 @@ fn the_async_cache_reaches_the_sentinels_primary() {
     assert_eq!(Cache::<u64>::get(&blocking, "new").unwrap(), Some(1));
     assert_eq!(blocking.incr("count", 1).unwrap(), 6);
 }
+
+/// After a forced failover, the async cache's first call on the demoted server looks the
+/// primary up again: an `INFO` event (target `cache`) in that call's span, without the key.
+#[cfg(feature = "tokio")]
+#[test]
+fn the_async_cache_tells_when_it_looks_the_primary_up_again() {
+    use cache_conformance::observe::Captured;
+    let group = SentinelGroup::start(1, 1);
+    let (_runtime, cache, prefix) = async_cache(sentinel_config(&group).name("followed"));
+    // The writes run on threads of their own: the only global subscriber of this binary.
+    let captured = Captured::default();
+    captured
+        .install_globally()
+        .expect("no other global subscriber");
+    follows_a_forced_failover(&group, &cache, &prefix, 1);
+    let events: Vec<_> = captured
+        .events()
+        .into_iter()
+        .filter(|e| e.fields.get("cache").map(String::as_str) == Some("followed"))
+        .collect();
+    let looked_up: Vec<_> = events
+        .iter()
+        .filter(|e| e.name == "primary looked up again")
+        .collect();
+    assert!(!looked_up.is_empty(), "{events:?}");
+    for event in &looked_up {
+        assert_eq!(event.level, "INFO");
+        assert_eq!(event.target, "cache");
+        assert_eq!(event.fields["cache"], "followed");
+        assert_eq!(event.parent.as_deref(), Some("cache_op"));
+    }
+    assert!(!format!("{events:?}").contains("after:0:"), "{events:?}");
+}

@@ -12,6 +12,8 @@
 //! | `tiered` | [`TieredCache`] and [`AsyncTieredCache`]: a near cache in memory in front of any backend, kept true across processes | `cache-tiered` |
 //! | `redis-tls-rustls` | `rediss://` and certificates for [`RedisCache`] (rustls) | `cache-redis` |
 //! | `macros` | [`#[memoize]`](macro@memoize): a function's results cached on any backend | `cache-macros` |
+//! | `metrics` | latencies, counters and gauges through the `metrics` facade ([`observe`]) | every backend on |
+//! | `tracing` | a span per operation, and events, through `tracing` ([`observe`]) | every backend on |
 //!
 //! **Async.** [`AsyncCache<V>`](AsyncCache) has every operation of `Cache<V>` as a future
 //! (object-safe: `Arc<dyn AsyncCache<V>>`), with async loaders through [`AsyncCacheExt`].

@@ -98,7 +98,13 @@ pub(crate) fn try_lead<V>(
                 KeyLock::take_over(&inner.dir, &id, EXTENSION, &inner.key_locks, &file, over)
                     .map_err(|e| io_err(inner, key, "taking over", e))?;
             match taken {
-                Some(lock) => Polled::Held(lock),
+                Some(lock) => {
+                    inner.observe.notice(
+                        "flight lease taken over",
+                        &"the holder's lease ended before it let go (a dead or stalled process)",
+                    );
+                    Polled::Held(lock)
+                }
                 None => Polled::Wait(None),
             }
         }

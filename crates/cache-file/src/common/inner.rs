@@ -47,6 +47,8 @@ pub(crate) struct Inner {
     pub(crate) key_locks: super::keylock::KeyLocks,
     /// Large entry files verified whole, not checksummed again while unchanged.
     pub(crate) verified: Verified,
+    /// Metrics and spans (`cache_core::observe`).
+    pub(crate) observe: cache_core::observe::Observer,
 }
 
 impl Inner {

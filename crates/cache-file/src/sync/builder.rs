@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use cache_core::codec::{self, Codec, Encoding, Postcard};
 use cache_core::flight::FlightGroup;
+use cache_core::observe::{ObserveOptions, Observer};
 use cache_core::{AtomicStats, CacheError, SharedClock, SystemClock, Ttl};
 
 use super::cache::FileBasedCache;
@@ -56,9 +57,38 @@ pub struct FileBasedCacheBuilder<C = Postcard> {
     encoding: Encoding<C>,
     single_flight: bool,
     flight_lease: Duration,
+    observe: ObserveOptions,
 }
 
 impl<C: Codec> FileBasedCacheBuilder<C> {
+    /// The cache's name: the `cache` label of its metrics and field of its spans (features
+    /// `metrics` and `tracing`; see [`cache_core::observe`]). Default: `file`. An empty
+    /// name is an error at [`build`](Self::build).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::builder(dir.path()).name("pages").build()?;
+    /// assert_eq!(cache.name(), "pages");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.observe = self.observe.name(name);
+        self
+    }
+
+    /// Whether each operation's span records its key (feature `tracing`). Default: no, as
+    /// keys can hold personal data.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::builder(dir.path()).trace_keys(true).build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn trace_keys(mut self, yes: bool) -> Self {
+        self.observe = self.observe.trace_keys(yes);
+        self
+    }
+
     /// How values are stored: [`Postcard`] (the default: compact, type-checked by the
     /// structure of the type), [`Json`](codec::Json) (text any language reads),
     /// [`Raw`](codec::Raw) (the exact bytes of strings and byte values), or a [`Codec`] of
@@ -89,6 +119,7 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
             encoding,
             single_flight,
             flight_lease,
+            observe,
         } = self;
         FileBasedCacheBuilder {
             dir,
@@ -102,6 +133,7 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
             version,
             single_flight,
             flight_lease,
+            observe,
             encoding: Encoding::new(codec).with_threshold(encoding.compression_threshold()),
         }
     }
@@ -286,6 +318,11 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
     /// the temporary files of dead writers, and (when bounded) indexes the entries present.
     pub fn build(self) -> Result<FileBasedCache<C>, CacheError> {
         let default_ttl = Ttl::check_default("FileBasedCache", self.default_ttl)?;
+        let observe = Observer::new(
+            "file",
+            &self.observe,
+            &["cache_loads_in_flight", "cache_bytes"],
+        )?;
         if self.max_entries == Some(0) {
             return Err(CacheError::config(
                 "FileBasedCache max_entries must be at least 1",
@@ -342,6 +379,7 @@ impl<C: Codec> FileBasedCacheBuilder<C> {
             flights: FlightGroup::new(),
             verified: Verified::default(),
             key_locks: Default::default(),
+            observe,
         });
         sweep::start_recount(&inner);
         Ok(FileBasedCache {
@@ -395,6 +433,7 @@ impl FileBasedCache {
             encoding: Encoding::default(),
             single_flight: true,
             flight_lease: DEFAULT_FLIGHT_LEASE,
+            observe: ObserveOptions::default(),
         }
     }
 }

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::common::bounds::Bounds;
 use crate::common::inner::Inner;
 use crate::common::read::drop::Taken;
+use cache_core::observe::Op;
 
 /// A cache of serde values in a directory, safe to share between threads and between
 /// processes. Clones are handles on the same instance (same counters).
@@ -226,6 +227,11 @@ impl<C: Codec> FileBasedCache<C> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        let op = self.inner.observe.op(Op::Delete, key);
+        op.done(self.delete_unobserved(key))
+    }
+
+    fn delete_unobserved(&self, key: &str) -> Result<bool, CacheError> {
         let inner = &*self.inner;
         let id = inner.entry_id(key);
         let taken = inner
@@ -253,6 +259,11 @@ impl<C: Codec> FileBasedCache<C> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn clear(&self) -> Result<(), CacheError> {
+        let op = self.inner.observe.op(Op::Clear, "");
+        op.done(self.clear_unobserved())
+    }
+
+    fn clear_unobserved(&self) -> Result<(), CacheError> {
         let inner = &*self.inner;
         // A directory removed from under the cache is made again, then cleared.
         inner
@@ -291,6 +302,11 @@ impl<C: Codec> FileBasedCache<C> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn exists(&self, key: &str) -> Result<bool, CacheError> {
+        let op = self.inner.observe.op(Op::Exists, key);
+        op.done(self.exists_unobserved(key))
+    }
+
+    fn exists_unobserved(&self, key: &str) -> Result<bool, CacheError> {
         let inner = &*self.inner;
         let id = inner.entry_id(key);
         let live = inner
@@ -314,12 +330,55 @@ impl<C: Codec> FileBasedCache<C> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
+        let op = self.inner.observe.op(Op::DeletePattern, pattern);
+        op.done(self.delete_pattern_unobserved(pattern))
+    }
+
+    fn delete_pattern_unobserved(&self, pattern: &str) -> Result<u64, CacheError> {
         let inner = &*self.inner;
         let p = Pattern::new(pattern);
         // A literal pattern sweeps too: its key may have entries under other versions.
         let (live, _) = inner.sweep("deleting by pattern in", |k| p.matches(k), true)?;
         inner.stats.add_deletes(live);
         Ok(live)
+    }
+
+    /// The cache's name (the builder's [`name`](crate::FileBasedCacheBuilder::name); default
+    /// `file`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// assert_eq!(cache_file::FileBasedCache::new(dir.path(), None)?.name(), "file");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn name(&self) -> &str {
+        self.inner.observe.cache_name()
+    }
+
+    /// Copies this instance's [`stats`](Self::stats) into the `metrics` recorder installed
+    /// when the cache was built (`cache_hits_total` ..., `cache_entries`,
+    /// `cache_loads_in_flight` (this instance's), and for a bounded cache `cache_bytes`, the directory's, as every process accounted for them); call it
+    /// before each scrape (see [`cache_core::observe`]). It writes out this instance's
+    /// accounting, as [`directory_usage`](Self::directory_usage) does. Does nothing without
+    /// the `metrics` feature or a recorder.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let cache = cache_file::FileBasedCache::new(dir.path(), None)?;
+    /// cache.publish_metrics()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn publish_metrics(&self) -> Result<(), CacheError> {
+        if !self.inner.observe.metrics_recorded() {
+            return Ok(());
+        }
+        let loads = self.inner.flights.in_flight() as f64;
+        let gauges = match self.inner.bounds {
+            Some(_) => vec![loads, self.directory_usage()?.1 as f64],
+            None => vec![loads],
+        };
+        self.inner.observe.publish(&self.stats(), &gauges);
+        Ok(())
     }
 
     /// This instance's counters. The same as [`Cache::stats`](cache_core::Cache::stats).

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use cache_core::codec::Codec;
 use cache_core::flight::hit_or_lead;
+use cache_core::observe::Op;
 use cache_core::{Cache, CacheError, CacheStats, Loader, Ttl};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -17,17 +18,19 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
     for FileBasedCache<C>
 {
     fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
-        let value = self.read_value(key)?;
-        match value {
+        let op = self.inner.observe.op(Op::Get, key);
+        op.found(self.read_value(key).inspect(|value| match value {
             Some(_) => self.inner.stats.hit(),
             None => self.inner.stats.miss(),
-        }
-        Ok(value)
+        }))
     }
 
     fn set(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
-        self.inner
-            .set_bytes(key, ttl, |buf| self.encoding.encode_parts(buf, key, &value))
+        let op = self.inner.observe.op(Op::Set, key);
+        op.done(
+            self.inner
+                .set_bytes(key, ttl, |buf| self.encoding.encode_parts(buf, key, &value)),
+        )
     }
 
     fn delete(&self, key: &str) -> Result<bool, CacheError> {
@@ -51,8 +54,11 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
     }
 
     fn add(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
-        self.inner
-            .add_bytes(key, ttl, |buf| self.encoding.encode_into(buf, key, &value))
+        let op = self.inner.observe.op(Op::Add, key);
+        op.done(
+            self.inner
+                .add_bytes(key, ttl, |buf| self.encoding.encode_into(buf, key, &value)),
+        )
     }
 
     fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
@@ -79,7 +85,8 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
     where
         V: Clone,
     {
-        hit_or_lead(
+        let op = self.inner.observe.op(Op::GetOrLoad, key);
+        let loaded = hit_or_lead(
             self,
             self.inner.single_flight.then_some(&self.inner.flights),
             key,
@@ -87,6 +94,7 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
             loader,
             || self.read_value(key),
             |loader| flight::across_processes(self, key, ttl, loader),
-        )
+        );
+        op.loaded(&self.inner.observe, loaded)
     }
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use cache_core::codec::Codec;
+use cache_core::observe::Op;
 use cache_core::{CacheError, CounterChange, Ttl};
 
 use super::cache::FileBasedCache;
@@ -44,8 +45,11 @@ impl<C: Codec> FileBasedCache<C> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        self.inner
-            .incr(key, CounterChange::Add(delta), &self.counter(key))
+        let op = self.inner.observe.op(Op::Incr, key);
+        op.done(
+            self.inner
+                .incr(key, CounterChange::Add(delta), &self.counter(key)),
+        )
     }
 
     /// [`Cache::decr`](cache_core::Cache::decr) without naming a value type.
@@ -57,8 +61,11 @@ impl<C: Codec> FileBasedCache<C> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        self.inner
-            .incr(key, CounterChange::Sub(delta), &self.counter(key))
+        let op = self.inner.observe.op(Op::Decr, key);
+        op.done(
+            self.inner
+                .incr(key, CounterChange::Sub(delta), &self.counter(key)),
+        )
     }
 
     /// [`Cache::touch`](cache_core::Cache::touch) without naming a value type, with any
@@ -75,7 +82,8 @@ impl<C: Codec> FileBasedCache<C> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn touch(&self, key: &str, ttl: impl Into<Ttl>) -> Result<bool, CacheError> {
-        self.inner.touch(key, ttl.into())
+        let op = self.inner.observe.op(Op::Touch, key);
+        op.done(self.inner.touch(key, ttl.into()))
     }
 
     /// [`Cache::ttl`](cache_core::Cache::ttl) without naming a value type: the time the live
@@ -91,6 +99,7 @@ impl<C: Codec> FileBasedCache<C> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
-        self.inner.time_left(key)
+        let op = self.inner.observe.op(Op::Ttl, key);
+        op.done(self.inner.time_left(key))
     }
 }

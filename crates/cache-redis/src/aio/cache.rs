@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use cache_core::codec::{Codec, Encoding, Postcard};
 use cache_core::flight::{hit_or_lead_async, FlightGroup};
+use cache_core::observe::{AsyncOpGuard, Observer, Op};
 use cache_core::{
     AsyncCache, AsyncLoader, AtomicStats, CacheError, CacheFuture, CacheStats, CounterChange,
     CounterValue, Pattern, Ttl,
@@ -126,6 +127,8 @@ pub(super) struct Inner {
     call_timeout: Duration,
     /// Where the invalidation listeners of `subscribe` connect (see `near.rs`).
     pub(super) tracking: Arc<Tracking>,
+    /// Metrics and spans (`cache_core::observe`).
+    pub(super) observe: Observer,
 }
 
 impl<C: Codec> fmt::Debug for AsyncRedisCache<C> {
@@ -176,6 +179,7 @@ impl<C: Codec> AsyncRedisCache<C> {
     /// ```
     pub async fn new(config: RedisConfig<C>) -> Result<Self, CacheError> {
         validate(&config)?;
+        let observe = Observer::new("redis", &config.observe, &["cache_loads_in_flight"])?;
         let timeouts = Timeouts::of(&config);
         let (connector, server) = Connector::from_config(&config)?;
         let tracking = Arc::new(Tracking::new(&config, &connector, &server)?);
@@ -236,6 +240,7 @@ impl<C: Codec> AsyncRedisCache<C> {
                 flights: FlightGroup::new(),
                 call_timeout: timeouts.call,
                 tracking,
+                observe,
             }),
             encoding: Encoding::new(config.codec).with_threshold(config.compress_above),
         })
@@ -329,10 +334,24 @@ impl<C: Codec> AsyncRedisCache<C> {
             // `recover` first: it looks a followed primary up again even when the command
             // is not sent again, for the calls that come next.
             match f(current).await {
-                Err(e) if inner.links.recover(ticket, &e).await && resend.again(&e, true) => {
+                Err(e) => {
+                    let recovered = inner.links.recover(ticket, &e).await;
+                    if recovered && inner.links.follows_primary() {
+                        inner.observe.notice(
+                            "primary looked up again",
+                            &format_args!("{} after: {e}", inner.server),
+                        );
+                    }
+                    if !(recovered && resend.again(&e, true)) {
+                        return Err(e);
+                    }
+                    inner.observe.detail(
+                        "retry",
+                        &format_args!("{op} again on {}: {e}", inner.server),
+                    );
                     f(inner.links.current().0).await
                 }
-                other => other,
+                ok => ok,
             }
         };
         let result = within(inner.call_timeout, attempts).await;
@@ -551,7 +570,9 @@ impl<C: Codec> AsyncRedisCache<C> {
     /// # }
     /// ```
     pub async fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        self.change_counter(key, CounterChange::Add(delta)).await
+        let op = self.inner.observe.op_async(Op::Incr, key);
+        op.done_of(self.change_counter(key, CounterChange::Add(delta)))
+            .await
     }
 
     /// [`RedisCache::decr`](crate::RedisCache::decr), asynchronously: `count - delta`.
@@ -565,7 +586,9 @@ impl<C: Codec> AsyncRedisCache<C> {
     /// # }
     /// ```
     pub async fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        self.change_counter(key, CounterChange::Sub(delta)).await
+        let op = self.inner.observe.op_async(Op::Decr, key);
+        op.done_of(self.change_counter(key, CounterChange::Sub(delta)))
+            .await
     }
 
     /// `incr` and `decr`: one `INCRBY` or script ([`incr_call`]).
@@ -594,7 +617,11 @@ impl<C: Codec> AsyncRedisCache<C> {
     /// # }
     /// ```
     pub async fn touch(&self, key: &str, ttl: impl Into<Ttl>) -> Result<bool, CacheError> {
-        let ttl = ttl.into();
+        let op = self.inner.observe.op_async(Op::Touch, key);
+        op.done_of(self.touch_unobserved(key, ttl.into())).await
+    }
+
+    async fn touch_unobserved(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
         let expiry = Expiry::of(ttl.resolve(self.inner.default_ttl));
         let call = &touch_call(&self.inner.keys, key, expiry);
         let n: u64 = self.run(call.op, Some(key), |l| l.call(call)).await?;
@@ -612,9 +639,56 @@ impl<C: Codec> AsyncRedisCache<C> {
     /// # }
     /// ```
     pub async fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        let op = self.inner.observe.op_async(Op::Ttl, key);
+        op.done_of(self.ttl_unobserved(key)).await
+    }
+
+    async fn ttl_unobserved(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
         let cmd = keyed("PTTL", &self.inner.keys, key);
         let ms: i64 = self.run("PTTL", Some(key), |l| l.query(&cmd)).await?;
         Ok(time_left(ms))
+    }
+}
+
+impl<C: Codec> AsyncRedisCache<C> {
+    /// The cache's name ([`RedisConfig::name`]; default `redis`).
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), cache_core::CacheError> {
+    /// let cache = cache_redis::AsyncRedisCache::open("redis://127.0.0.1/").await?;
+    /// assert_eq!(cache.name(), "redis");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn name(&self) -> &str {
+        self.inner.observe.cache_name()
+    }
+
+    /// Copies this instance's counters into the `metrics` recorder installed when the cache
+    /// was made (`cache_hits_total` ..., and `cache_loads_in_flight`, this instance's; it has
+    /// no pool, so no pool gauges); call it before
+    /// each scrape (see [`cache_core::observe`]). Does nothing without the `metrics` feature
+    /// or a recorder.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), cache_core::CacheError> {
+    /// let cache = cache_redis::AsyncRedisCache::open("redis://127.0.0.1/").await?;
+    /// cache.publish_metrics();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn publish_metrics(&self) {
+        let loads = self.inner.flights.in_flight() as f64;
+        self.inner
+            .observe
+            .publish(&self.inner.stats.snapshot(None), &[loads]);
+    }
+
+    #[inline]
+    fn op<'a>(&'a self, op: Op, key: &str) -> AsyncOpGuard<'a> {
+        self.inner.observe.op_async(op, key)
     }
 }
 
@@ -624,7 +698,7 @@ where
     C: Codec,
 {
     fn get<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<Option<V>, CacheError>> {
-        CacheFuture::boxed(self.get_value(key))
+        CacheFuture::boxed(self.op(Op::Get, key).found_of(self.get_value(key)))
     }
 
     fn set<'a>(
@@ -633,23 +707,29 @@ where
         value: V,
         ttl: Ttl,
     ) -> CacheFuture<'a, Result<bool, CacheError>> {
-        CacheFuture::boxed(self.set_value(key, value, ttl))
+        CacheFuture::boxed(
+            self.op(Op::Set, key)
+                .done_of(self.set_value(key, value, ttl)),
+        )
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<bool, CacheError>> {
-        CacheFuture::boxed(self.delete_key(key))
+        CacheFuture::boxed(self.op(Op::Delete, key).done_of(self.delete_key(key)))
     }
 
     fn clear(&self) -> CacheFuture<'_, Result<(), CacheError>> {
-        CacheFuture::boxed(self.clear_all())
+        CacheFuture::boxed(self.op(Op::Clear, "").done_of(self.clear_all()))
     }
 
     fn exists<'a>(&'a self, key: &'a str) -> CacheFuture<'a, Result<bool, CacheError>> {
-        CacheFuture::boxed(self.exists_key(key))
+        CacheFuture::boxed(self.op(Op::Exists, key).done_of(self.exists_key(key)))
     }
 
     fn delete_pattern<'a>(&'a self, pattern: &'a str) -> CacheFuture<'a, Result<u64, CacheError>> {
-        CacheFuture::boxed(self.delete_matching(pattern))
+        CacheFuture::boxed(
+            self.op(Op::DeletePattern, pattern)
+                .done_of(self.delete_matching(pattern)),
+        )
     }
 
     fn stats(&self) -> CacheStats {
@@ -662,7 +742,10 @@ where
         value: V,
         ttl: Ttl,
     ) -> CacheFuture<'a, Result<bool, CacheError>> {
-        CacheFuture::boxed(self.add_value(key, value, ttl))
+        CacheFuture::boxed(
+            self.op(Op::Add, key)
+                .done_of(self.add_value(key, value, ttl)),
+        )
     }
 
     fn incr<'a>(&'a self, key: &'a str, delta: i64) -> CacheFuture<'a, Result<i64, CacheError>>
@@ -694,7 +777,7 @@ where
         &'a self,
         keys: &'a [&'a str],
     ) -> CacheFuture<'a, Result<Vec<Option<V>>, CacheError>> {
-        CacheFuture::boxed(self.get_values(keys))
+        CacheFuture::boxed(self.op(Op::GetMany, "").done_of(self.get_values(keys)))
     }
 
     fn set_many<'a>(
@@ -705,11 +788,14 @@ where
     where
         V: 'a,
     {
-        CacheFuture::boxed(self.set_values(entries, ttl))
+        CacheFuture::boxed(
+            self.op(Op::SetMany, "")
+                .done_of(self.set_values(entries, ttl)),
+        )
     }
 
     fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> CacheFuture<'a, Result<u64, CacheError>> {
-        CacheFuture::boxed(self.delete_keys(keys))
+        CacheFuture::boxed(self.op(Op::DeleteMany, "").done_of(self.delete_keys(keys)))
     }
 
     fn get_or_load<'a>(
@@ -721,7 +807,7 @@ where
     where
         V: Clone + 'a,
     {
-        CacheFuture::boxed(hit_or_lead_async(
+        let loading = hit_or_lead_async(
             self,
             self.inner.single_flight.then_some(&self.inner.flights),
             key,
@@ -729,6 +815,10 @@ where
             loader,
             || self.reread(key),
             move |loader| self.across_processes(key, ttl, loader),
-        ))
+        );
+        CacheFuture::boxed(
+            self.op(Op::GetOrLoad, key)
+                .loaded_of(&self.inner.observe, loading),
+        )
     }
 }

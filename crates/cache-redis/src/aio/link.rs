@@ -42,6 +42,11 @@ pub(crate) enum Links {
 }
 
 impl Links {
+    /// Whether the link follows the primary the sentinels name (a lookup may replace it).
+    pub(crate) fn follows_primary(&self) -> bool {
+        matches!(self, Links::Followed(_))
+    }
+
     /// Connects (within the connect timeout) to the server or cluster of `connector`, or to
     /// the primary its sentinels name.
     pub(crate) async fn open(connector: Connector, timeouts: Timeouts) -> RedisResult<Self> {

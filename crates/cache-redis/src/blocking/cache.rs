@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use cache_core::codec::{Codec, Encoding, Postcard};
 use cache_core::flight::{hit_or_lead, FlightGroup};
+use cache_core::observe::{Observer, Op};
 use cache_core::{AtomicStats, Cache, CacheError, CacheStats, CounterChange, Loader, Pattern, Ttl};
 use r2d2::ManageConnection;
 use redis::{RedisResult, Value};
@@ -57,6 +58,14 @@ pub struct RedisCache<C = Postcard> {
     pub(super) encoding: Encoding<C>,
 }
 
+/// The gauges, in the order `publish_metrics` gives them.
+const POOL_GAUGES: [&str; 4] = [
+    "cache_loads_in_flight",
+    "cache_pool_connections",
+    "cache_pool_connections_idle",
+    "cache_pool_connections_in_use",
+];
+
 pub(super) struct Inner {
     /// The r2d2 pool, with the connection the last call gave back kept for the next call
     /// (see `hot.rs`).
@@ -79,6 +88,8 @@ pub(super) struct Inner {
     flights: FlightGroup<()>,
     /// Where the invalidation listeners of `subscribe` connect (see `near.rs`).
     pub(super) tracking: Arc<Tracking>,
+    /// Metrics and spans (`cache_core::observe`).
+    pub(super) observe: Observer,
 }
 
 impl<C: Codec> fmt::Debug for RedisCache<C> {
@@ -124,6 +135,7 @@ impl<C: Codec> RedisCache<C> {
     /// ```
     pub fn new(config: RedisConfig<C>) -> Result<Self, CacheError> {
         validate(&config)?;
+        let observe = Observer::new("redis", &config.observe, &POOL_GAUGES)?;
         let timeouts = Timeouts::of(&config);
         let (connector, server) = Connector::from_config(&config)?;
         let cluster = connector.is_cluster();
@@ -180,6 +192,7 @@ impl<C: Codec> RedisCache<C> {
                 flight_lease: config.flight_lease,
                 flights: FlightGroup::new(),
                 tracking,
+                observe,
             }),
             encoding: Encoding::new(config.codec).with_threshold(config.compress_above),
         })
@@ -208,6 +221,41 @@ impl<C: Codec> RedisCache<C> {
         self.inner.stats.snapshot(None)
     }
 
+    /// The cache's name ([`RedisConfig::name`]; default `redis`).
+    ///
+    /// ```no_run
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// assert_eq!(cache.name(), "redis");
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn name(&self) -> &str {
+        self.inner.observe.cache_name()
+    }
+
+    /// Copies this instance's [`stats`](Self::stats) into the `metrics` recorder installed
+    /// when the cache was made (`cache_hits_total` ...) with `cache_loads_in_flight` (this
+    /// instance's) and the pool's gauges
+    /// (`cache_pool_connections`, `cache_pool_connections_idle`,
+    /// `cache_pool_connections_in_use`); call it before each scrape (see
+    /// [`cache_core::observe`]). Sends nothing to Redis. Does nothing without the `metrics`
+    /// feature or a recorder.
+    ///
+    /// ```no_run
+    /// let cache = cache_redis::RedisCache::open("redis://127.0.0.1/")?;
+    /// cache.publish_metrics();
+    /// # Ok::<(), cache_core::CacheError>(())
+    /// ```
+    pub fn publish_metrics(&self) {
+        if !self.inner.observe.metrics_recorded() {
+            return;
+        }
+        let (open, idle) = self.inner.pool.connections();
+        let loads = self.inner.flights.in_flight() as f64;
+        let [open, idle, in_use] = [open, idle, open.saturating_sub(idle)].map(f64::from);
+        let gauges = [loads, open, idle, in_use];
+        self.inner.observe.publish(&self.stats(), &gauges);
+    }
+
     /// Removes `key`; `true` iff a live entry was removed.
     ///
     /// ```no_run
@@ -216,6 +264,11 @@ impl<C: Codec> RedisCache<C> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        let op = self.inner.observe.op(Op::Delete, key);
+        op.done(self.delete_unobserved(key))
+    }
+
+    fn delete_unobserved(&self, key: &str) -> Result<bool, CacheError> {
         let cmd = keyed("UNLINK", &self.inner.keys, key);
         let removed: u64 = self.run("UNLINK", Some(key), |l| l.query(&cmd))?;
         self.inner.stats.add_deletes(removed);
@@ -230,6 +283,11 @@ impl<C: Codec> RedisCache<C> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn exists(&self, key: &str) -> Result<bool, CacheError> {
+        let op = self.inner.observe.op(Op::Exists, key);
+        op.done(self.exists_unobserved(key))
+    }
+
+    fn exists_unobserved(&self, key: &str) -> Result<bool, CacheError> {
         let cmd = keyed("EXISTS", &self.inner.keys, key);
         let n: u64 = self.run("EXISTS", Some(key), |l| l.query(&cmd))?;
         Ok(n > 0)
@@ -245,6 +303,11 @@ impl<C: Codec> RedisCache<C> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn clear(&self) -> Result<(), CacheError> {
+        let op = self.inner.observe.op(Op::Clear, "");
+        op.done(self.clear_unobserved())
+    }
+
+    fn clear_unobserved(&self) -> Result<(), CacheError> {
         let pattern = self.inner.keys.match_all();
         let count = self.inner.scan_count;
         self.run("clear (SCAN, UNLINK)", None, |l| {
@@ -261,6 +324,11 @@ impl<C: Codec> RedisCache<C> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn delete_pattern(&self, pattern: &str) -> Result<u64, CacheError> {
+        let op = self.inner.observe.op(Op::DeletePattern, pattern);
+        op.done(self.delete_pattern_unobserved(pattern))
+    }
+
+    fn delete_pattern_unobserved(&self, pattern: &str) -> Result<u64, CacheError> {
         // A literal pattern scans too: its key may have entries under other versions.
         let glob = Pattern::new(pattern);
         let inner = &*self.inner;
@@ -287,6 +355,11 @@ impl<C: Codec> RedisCache<C> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn delete_many(&self, keys: &[&str]) -> Result<u64, CacheError> {
+        let op = self.inner.observe.op(Op::DeleteMany, "");
+        op.done(self.delete_many_unobserved(keys))
+    }
+
+    fn delete_many_unobserved(&self, keys: &[&str]) -> Result<u64, CacheError> {
         if keys.is_empty() {
             return Ok(0);
         }
@@ -463,6 +536,10 @@ impl<C: Codec> RedisCache<C> {
             // The retry gets what is left of the call, so the two end within its bound.
             Err(e) if resend.again(&e, sent) => match timeouts.call.checked_sub(start.elapsed()) {
                 Some(left) if !left.is_zero() => {
+                    inner.observe.detail(
+                        "retry",
+                        &format_args!("{op} again on a new connection to {}: {e}", inner.server),
+                    );
                     let mut fresh = inner
                         .manager
                         .connect_with(timeouts.within(left))
@@ -494,11 +571,13 @@ fn attempt<T>(
 
 impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V> for RedisCache<C> {
     fn get(&self, key: &str) -> Result<Option<V>, CacheError> {
-        self.get_value(key)
+        let op = self.inner.observe.op(Op::Get, key);
+        op.found(self.get_value(key))
     }
 
     fn set(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
-        self.set_value(key, &value, ttl)
+        let op = self.inner.observe.op(Op::Set, key);
+        op.done(self.set_value(key, &value, ttl))
     }
 
     fn delete(&self, key: &str) -> Result<bool, CacheError> {
@@ -522,11 +601,13 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
     }
 
     fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<V>>, CacheError> {
-        self.get_values(keys)
+        let op = self.inner.observe.op(Op::GetMany, "");
+        op.done(self.get_values(keys))
     }
 
     fn set_many(&self, entries: Vec<(&str, V)>, ttl: Ttl) -> Result<(), CacheError> {
-        self.set_values(&entries, ttl)
+        let op = self.inner.observe.op(Op::SetMany, "");
+        op.done(self.set_values(&entries, ttl))
     }
 
     fn delete_many(&self, keys: &[&str]) -> Result<u64, CacheError> {
@@ -534,7 +615,8 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
     }
 
     fn add(&self, key: &str, value: V, ttl: Ttl) -> Result<bool, CacheError> {
-        self.add_value(key, &value, ttl)
+        let op = self.inner.observe.op(Op::Add, key);
+        op.done(self.add_value(key, &value, ttl))
     }
 
     fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
@@ -557,7 +639,8 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
     where
         V: Clone,
     {
-        hit_or_lead(
+        let op = self.inner.observe.op(Op::GetOrLoad, key);
+        let loaded = hit_or_lead(
             self,
             self.inner.single_flight.then_some(&self.inner.flights),
             key,
@@ -565,7 +648,8 @@ impl<V: Serialize + DeserializeOwned + Send + Sync + 'static, C: Codec> Cache<V>
             loader,
             || self.reread(key),
             |loader| self.across_processes(key, ttl, loader),
-        )
+        );
+        op.loaded(&self.inner.observe, loaded)
     }
 }
 
@@ -612,7 +696,8 @@ impl<C: Codec> RedisCache<C> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn incr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        self.change_counter(key, CounterChange::Add(delta))
+        let op = self.inner.observe.op(Op::Incr, key);
+        op.done(self.change_counter(key, CounterChange::Add(delta)))
     }
 
     /// `incr` and `decr`: one `INCRBY` or script ([`incr_call`]).
@@ -633,7 +718,8 @@ impl<C: Codec> RedisCache<C> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn decr(&self, key: &str, delta: i64) -> Result<i64, CacheError> {
-        self.change_counter(key, CounterChange::Sub(delta))
+        let op = self.inner.observe.op(Op::Decr, key);
+        op.done(self.change_counter(key, CounterChange::Sub(delta)))
     }
 
     /// [`Cache::touch`] without naming a value type: `PEXPIRE`,
@@ -646,7 +732,11 @@ impl<C: Codec> RedisCache<C> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn touch(&self, key: &str, ttl: impl Into<Ttl>) -> Result<bool, CacheError> {
-        let ttl = ttl.into();
+        let op = self.inner.observe.op(Op::Touch, key);
+        op.done(self.touch_unobserved(key, ttl.into()))
+    }
+
+    fn touch_unobserved(&self, key: &str, ttl: Ttl) -> Result<bool, CacheError> {
         let expiry = Expiry::of(ttl.resolve(self.inner.default_ttl));
         let call = touch_call(&self.inner.keys, key, expiry);
         let n: u64 = self.run(call.op, Some(key), |l| l.call(&call))?;
@@ -663,6 +753,11 @@ impl<C: Codec> RedisCache<C> {
     /// # Ok::<(), cache_core::CacheError>(())
     /// ```
     pub fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
+        let op = self.inner.observe.op(Op::Ttl, key);
+        op.done(self.ttl_unobserved(key))
+    }
+
+    fn ttl_unobserved(&self, key: &str) -> Result<Option<Option<Duration>>, CacheError> {
         let cmd = keyed("PTTL", &self.inner.keys, key);
         let ms: i64 = self.run("PTTL", Some(key), |l| l.query(&cmd))?;
         Ok(time_left(ms))

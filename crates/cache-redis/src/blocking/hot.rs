@@ -50,6 +50,13 @@ impl HotSlot {
         }
     }
 
+    /// The connections open and, of those, the idle ones (the pool's, and the slot's).
+    pub(crate) fn connections(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        let slot = u32::from(self.slot().is_some());
+        (state.connections, state.idle_connections + slot)
+    }
+
     /// The slot's connection, else an idle one of the pool, else one that the pool gives
     /// within its timeout.
     pub(crate) fn checkout(&self) -> Result<Pooled, r2d2::Error> {

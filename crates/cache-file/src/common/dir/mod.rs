@@ -26,7 +26,7 @@ mod tests;
 pub use cache_dir::CacheDir;
 pub use fs::{FileId, Opened};
 pub use lock::LockFile;
-pub use name::EntryId;
+pub use name::{file_name, EntryId};
 pub use place::Replaced;
 pub use pool::REUSED_MAX;
 pub use remove::Grabbed;

@@ -44,6 +44,8 @@ impl Inner {
         })?;
         if removed {
             self.corruptions.fetch_add(1, Ordering::Relaxed);
+            self.observe
+                .notice("corrupt entry dropped", &crate::common::dir::file_name(id));
             self.forget(ledger.as_mut(), id, file.len);
         }
         commit(ledger)?;
@@ -177,6 +179,8 @@ impl Inner {
         // An expired entry is the caller's to count: a `set` never counts one.
         if taken == Taken::Corrupt {
             self.corruptions.fetch_add(1, Ordering::Relaxed);
+            self.observe
+                .notice("corrupt entry dropped", &crate::common::dir::file_name(id));
         }
         Ok(taken)
     }
