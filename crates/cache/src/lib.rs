@@ -115,15 +115,15 @@ pub use cache_redis::{
     TlsCertificates,
 };
 
+#[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
+pub use cache_macros::memoize;
 #[cfg(feature = "tiered")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tiered")))]
 pub use cache_tiered::{
     AsyncTieredCache, AsyncTieredCacheBuilder, TierStats, TieredCache, TieredCacheBuilder,
     DEFAULT_NEAR_MAX_SIZE,
 };
-#[cfg(feature = "macros")]
-#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
-pub use cache_macros::memoize;
 
 /// This crate's README, compiled and run as doctests, so that its crates.io page never lies.
 #[cfg(all(doctest, feature = "file", feature = "redis-cluster"))]
