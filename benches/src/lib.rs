@@ -222,8 +222,8 @@ pub mod envelope_v1 {
 /// ```
 /// use cache_benches::Paired;
 ///
-/// let mut n = 0u64;
-/// let p = Paired::measure("sum/1t", "ours", "peer", 10, || n += 1, || n += 1);
+/// let (mut a, mut b) = (0u64, 0u64);
+/// let p = Paired::measure("sum/1t", "ours", "peer", 10, || a += 1, || b += 1);
 /// assert_eq!(p.ratios.len(), 10);
 /// assert!(p.quantile(0.5) > 0.0);
 /// ```

@@ -59,6 +59,10 @@ pub(crate) struct Crate {
     pub(crate) name: String,
     pub(crate) version: String,
     rust_version: Option<String>,
+    /// Dev-dependencies on other publishable crates given by path alone (no version), which
+    /// packaging drops to break a publish cycle (the facade's users, e.g. cache-macros's
+    /// doctests): name and features.
+    pub(crate) path_dev_deps: Vec<(String, Vec<String>)>,
 }
 
 /// The workspace's publishable crates (those without `publish = false`), in dependency order:
@@ -109,6 +113,18 @@ pub(crate) fn publishable() -> Result<Vec<Crate>> {
                 name: n.to_owned(),
                 version: p["version"].as_str().unwrap_or_default().to_owned(),
                 rust_version: p["rust_version"].as_str().map(str::to_owned),
+                path_dev_deps: p["dependencies"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|d| d["kind"] == "dev" && d["req"] == "*" && d["path"].is_string())
+                    .filter_map(|d| {
+                        let name = d["name"].as_str().filter(|d| names.contains(d))?;
+                        let features = d["features"].as_array().into_iter().flatten();
+                        let features = features.filter_map(Value::as_str).map(str::to_owned);
+                        Some((name.to_owned(), features.collect()))
+                    })
+                    .collect(),
             });
         }
     }

@@ -10,7 +10,10 @@
 //!    workspace's `Cargo.lock`; there `cargo test --doc --all-features` runs every doctest
 //!    (each crate's README included) from the packaged files only, and again with the default
 //!    features for the crates that have optional code (cache-redis, the facade). A file a crate reads from
-//!    outside its package (`include_str!("../../README.md")`) fails here.
+//!    outside its package (`include_str!("../../README.md")`) fails here. A dev-dependency
+//!    on another of our crates given by path alone (packaging drops it: it would make a
+//!    publish cycle, as cache-macros's doctests on the facade) is put back, on the unpacked
+//!    sibling, so that those doctests run here too.
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +46,7 @@ fn doctests(crates: &[msrv::Crate], root: &Path, packaged: &Path, unpacked: &Pat
         let (file, dir) = (path_str(&file)?, path_str(unpacked)?);
         run("tar", &["-xzf", file, "-C", dir], &[])?;
         let member = format!("{}-{}", c.name, c.version);
+        restore_path_dev_deps(c, crates, &unpacked.join(&member))?;
         patches.push(format!("{} = {{ path = \"{member}\" }}", c.name));
         members.push(format!("\"{member}\""));
     }
@@ -68,6 +72,29 @@ fn doctests(crates: &[msrv::Crate], root: &Path, packaged: &Path, unpacked: &Pat
     doctest(&["--workspace", "--all-features"])?;
     // The crates whose default features leave code out, as a user with the defaults tests them.
     doctest(&["-p", "cache-redis", "-p", "cache"])
+}
+
+/// Appends to the unpacked crate's manifest the dev-dependencies packaging dropped
+/// ([`msrv::Crate::path_dev_deps`]), each on its unpacked sibling.
+fn restore_path_dev_deps(c: &msrv::Crate, crates: &[msrv::Crate], dir: &Path) -> Result {
+    if c.path_dev_deps.is_empty() {
+        return Ok(());
+    }
+    let manifest = dir.join("Cargo.toml");
+    let mut text = std::fs::read_to_string(&manifest)
+        .map_err(|e| format!("reading {}: {e}", manifest.display()))?;
+    for (name, features) in &c.path_dev_deps {
+        let Some(dep) = crates.iter().find(|d| &d.name == name) else {
+            continue;
+        };
+        let features: Vec<String> = features.iter().map(|f| format!("{f:?}")).collect();
+        text.push_str(&format!(
+            "\n[dev-dependencies.{name}]\npath = \"../{name}-{}\"\nfeatures = [{}]\n",
+            dep.version,
+            features.join(", ")
+        ));
+    }
+    write(&manifest, &text)
 }
 
 fn path_str(p: &Path) -> Result<&str> {
