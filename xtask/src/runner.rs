@@ -32,10 +32,14 @@ pub(crate) struct TestBinary {
 /// The test binaries known to run longest, for a first run with no times on record (the
 /// order they start in: one of each long kind before the next).
 const LONG_FIRST: &[&str] = &[
+    "cache-macros tests/ui.rs",
     "cache-redis tests/standalone.rs",
     "cache-redis tests/tls.rs",
+    "cache-tiered tests/conformance.rs",
     "cache-redis tests/cluster.rs",
     "cache-file tests/conformance.rs",
+    "cache-tiered tests/redis_processes.rs",
+    "benches benches/observe.rs",
     "cache-redis tests/failover.rs",
 ];
 
