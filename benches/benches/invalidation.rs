@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cache_benches::{quick, write_metric};
+use cache_benches::{as_test, quick, write_metric};
 use cache_core::near::{InvalidationSink, Invalidations};
 use cache_core::Ttl;
 use cache_redis::{RedisCache, RedisConfig};
@@ -167,7 +167,9 @@ fn main() {
         return;
     }
     let server = RedisServer::start();
-    let (samples, rounds, per_thread) = if quick() {
+    let (samples, rounds, per_thread) = if as_test() {
+        (100, 2, 50)
+    } else if quick() {
         (2_000, 20, 500)
     } else {
         (20_000, 100, 2_000)

@@ -19,7 +19,7 @@ use std::hint::black_box;
 use std::sync::RwLock;
 use std::time::Instant;
 
-use cache_benches::{configure, keys, quick, write_metric, Zipf};
+use cache_benches::{as_test, configure, keys, quick, write_metric, Zipf};
 use cache_core::{Cache, Ttl};
 use cache_memory::InMemoryCache;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -57,7 +57,13 @@ fn filled(keys: &[String], build: impl FnOnce() -> InMemoryCache<Value>) -> InMe
 }
 
 fn setup() -> Setup {
-    let n = if quick() { 10_000 } else { 100_000 };
+    let n = if as_test() {
+        1_000
+    } else if quick() {
+        10_000
+    } else {
+        100_000
+    };
     let keys = keys(n);
     let trace = Zipf::new(n, 1.0).trace(7, 4 * n);
     let reference = RwLock::new(keys.iter().map(|k| (k.clone(), [7u8; 64])).collect());
@@ -144,7 +150,7 @@ fn pair(rounds: usize, mut a: impl FnMut(usize), mut b: impl FnMut(usize)) -> [f
 
 fn bench(c: &mut Criterion) {
     let s = setup();
-    let batch = 10_000;
+    let batch = if as_test() { 100 } else { 10_000 };
     let mut group = c.benchmark_group("observe");
     configure(&mut group);
     group.throughput(criterion::Throughput::Elements(batch as u64));
@@ -159,7 +165,13 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
-    let rounds = if quick() { 600 } else { 2_000 };
+    let rounds = if as_test() {
+        2
+    } else if quick() {
+        600
+    } else {
+        2_000
+    };
     let mut csv = String::from("build,row,q25,median,q75\n");
     let mut row = |name: String, [q25, q50, q75]: [f64; 3]| {
         println!("paired observe/{name} = {q50:.3}x (middle half {q25:.3}x to {q75:.3}x)");
