@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::tally::Tally;
+use crate::tally::{spawn_merged, Tally};
 
 /// One test binary cargo built.
 #[derive(Debug, Clone, PartialEq)]
@@ -167,23 +167,13 @@ fn test_binary(line: &str) -> Option<TestBinary> {
 /// Runs one test binary as cargo would: its output (stdout and stderr, in the order
 /// written) and whether it passed.
 fn run_one(binary: &TestBinary, envs: &[(&str, &str)]) -> Result<(Vec<String>, bool), String> {
-    let (mut reader, writer) = std::io::pipe().map_err(|e| format!("cannot make a pipe: {e}"))?;
-    let writer_err = writer
-        .try_clone()
-        .map_err(|e| format!("cannot clone a pipe: {e}"))?;
     let mut command = Command::new(&binary.exe);
     command
         .current_dir(&binary.dir)
         .env("CARGO_MANIFEST_DIR", &binary.dir)
         .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(writer)
-        .stderr(writer_err);
-    let mut child = command
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", binary.exe.display()))?;
-    // The child holds the only writers left: the reader sees the end when it exits.
-    drop(command);
+        .stdin(Stdio::null());
+    let (mut reader, mut child) = spawn_merged(command)?;
     let mut output = Vec::new();
     let _ = reader.read_to_end(&mut output);
     let status = child.wait().map_err(|e| format!("cannot wait: {e}"))?;

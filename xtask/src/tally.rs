@@ -102,20 +102,10 @@ impl Tally {
     /// reading it; `Ok(success)`.
     fn run_reading(
         &mut self,
-        mut command: Command,
+        command: Command,
         echo: &mut dyn Write,
     ) -> std::result::Result<bool, String> {
-        let (reader, writer) = std::io::pipe().map_err(|e| format!("cannot make a pipe: {e}"))?;
-        let writer_err = writer
-            .try_clone()
-            .map_err(|e| format!("cannot clone a pipe: {e}"))?;
-        let mut child = command
-            .stdout(writer)
-            .stderr(writer_err)
-            .spawn()
-            .map_err(|e| format!("cannot start: {e}"))?;
-        // The child holds the only writers left: the reader sees the end when it exits.
-        drop(command);
+        let (reader, mut child) = spawn_merged(command)?;
         let mut binary = String::from("?");
         for line in BufReader::new(reader).lines() {
             let Ok(line) = line else { break };
@@ -154,6 +144,24 @@ impl Tally {
             self.failures.push(format!("{binary}: {name}"));
         }
     }
+}
+
+/// Starts `command` with its stdout and stderr on one pipe (the order written kept): the
+/// pipe's reader, which sees the end when the child exits, and the child.
+pub(crate) fn spawn_merged(
+    mut command: Command,
+) -> std::result::Result<(std::io::PipeReader, std::process::Child), String> {
+    let (reader, writer) = std::io::pipe().map_err(|e| format!("cannot make a pipe: {e}"))?;
+    let writer_err = writer
+        .try_clone()
+        .map_err(|e| format!("cannot clone a pipe: {e}"))?;
+    let child = command
+        .stdout(writer)
+        .stderr(writer_err)
+        .spawn()
+        .map_err(|e| format!("cannot start {:?}: {e}", command.get_program()))?;
+    // The child holds the only writers left once `command` is dropped.
+    Ok((reader, child))
 }
 
 #[cfg(test)]
