@@ -276,6 +276,21 @@ mod tests {
     }
 
     #[test]
+    fn a_binary_runs_in_its_package_directory_with_its_output_gathered() {
+        let dir = std::env::temp_dir()
+            .canonicalize()
+            .expect("a temporary directory");
+        let pwd = TestBinary {
+            name: "pwd".into(),
+            exe: "pwd".into(),
+            dir: dir.clone(),
+        };
+        let (lines, success) = run_one(&pwd, &[]).expect("pwd runs");
+        assert!(success);
+        assert_eq!(lines, [dir.display().to_string()]);
+    }
+
+    #[test]
     fn the_longest_start_first() {
         let b = |name: &str| TestBinary {
             name: name.into(),
